@@ -1,0 +1,254 @@
+// The syntax tree of one `.route` file: what the parser produces, with a span
+// on every node so that later stages can point at the exact text they judge.
+
+export interface Pos {
+  offset: number;
+  line: number; // 1-based
+  col: number; // 1-based
+}
+
+export interface Span {
+  start: Pos;
+  end: Pos;
+}
+
+export interface Name {
+  name: string;
+  span: Span;
+}
+
+export interface StringLit {
+  kind: "string";
+  value: string;
+  span: Span;
+}
+export interface NumberLit {
+  kind: "number";
+  value: number;
+  span: Span;
+}
+export interface BoolLit {
+  kind: "bool";
+  value: boolean;
+  span: Span;
+}
+export interface IdentValue {
+  kind: "ident";
+  name: string;
+  span: Span;
+}
+export interface ListValue {
+  kind: "list";
+  items: Value[];
+  span: Span;
+}
+export interface ObjectValue {
+  kind: "object";
+  fields: Field[];
+  span: Span;
+}
+/** Arithmetic over names and numbers; only meaningful in `objective`. */
+export interface ArithValue {
+  kind: "arith";
+  op: "+" | "-" | "*" | "/";
+  left: Value;
+  right: Value;
+  span: Span;
+}
+export type Value = StringLit | NumberLit | BoolLit | IdentValue | ListValue | ObjectValue | ArithValue;
+
+export interface Field {
+  key: Name;
+  value: Value;
+  span: Span;
+}
+
+// ---- conditions
+
+export interface RefExpr {
+  kind: "ref";
+  path: Name[]; // `jb`, `topic.code`, `model.tags`
+  span: Span;
+}
+export interface LiteralExpr {
+  kind: "literal";
+  value: Value;
+  span: Span;
+}
+export interface NotExpr {
+  kind: "not";
+  arg: Expr;
+  span: Span;
+}
+export interface BinaryExpr {
+  kind: "and" | "or";
+  left: Expr;
+  right: Expr;
+  span: Span;
+}
+export type CompareOp = "==" | "!=" | ">" | ">=" | "<" | "<=" | "in" | "has";
+export interface CompareExpr {
+  kind: "compare";
+  op: CompareOp;
+  left: Expr;
+  right: Expr;
+  span: Span;
+}
+/** `applies pii_redact`: only meaningful inside a guarantee's `require`. */
+export interface AppliesExpr {
+  kind: "applies";
+  plugin: Name;
+  span: Span;
+}
+/** Parentheses are kept so that the formatter can print them back. */
+export interface ParenExpr {
+  kind: "paren";
+  expr: Expr;
+  span: Span;
+}
+export type Expr = RefExpr | LiteralExpr | NotExpr | BinaryExpr | CompareExpr | AppliesExpr | ParenExpr;
+
+// ---- blocks
+
+export interface PackageDecl {
+  kind: "package";
+  name: Name;
+  span: Span;
+}
+export interface ImportDecl {
+  kind: "import";
+  path: StringLit;
+  span: Span;
+}
+export interface ModelDecl {
+  kind: "model";
+  name: Name;
+  body: ObjectValue;
+  span: Span;
+}
+export interface SignalDecl {
+  kind: "signal";
+  type: Name;
+  name: Name;
+  body: ObjectValue;
+  span: Span;
+}
+export interface PluginDecl {
+  kind: "plugin";
+  type: Name;
+  name: Name;
+  body: ObjectValue;
+  span: Span;
+}
+
+export interface WhenStmt {
+  kind: "when";
+  expr: Expr;
+  span: Span;
+}
+/** `use a fallback b fallback c` */
+export interface UseStmt {
+  kind: "use";
+  models: Name[];
+  span: Span;
+}
+export interface SelectStmt {
+  kind: "select";
+  algorithm: Name;
+  body: ObjectValue;
+  span: Span;
+}
+export interface ApplyItem {
+  name: Name;
+  overrides: ObjectValue | null;
+  span: Span;
+}
+export interface ApplyStmt {
+  kind: "apply";
+  plugins: ApplyItem[];
+  span: Span;
+}
+export type RouteStmt = WhenStmt | UseStmt | SelectStmt | ApplyStmt;
+
+export interface RouteDecl {
+  kind: "route";
+  name: Name;
+  priority: NumberLit;
+  /** Routes of equal priority this one wins against. */
+  before: Name[];
+  body: RouteStmt[];
+  span: Span;
+  bodySpan: Span;
+}
+export interface DefaultDecl {
+  kind: "default";
+  body: RouteStmt[];
+  span: Span;
+  bodySpan: Span;
+}
+export interface GuaranteeDecl {
+  kind: "guarantee";
+  name: StringLit;
+  when: Expr | null;
+  require: Expr;
+  span: Span;
+}
+
+export interface RequestStmt {
+  kind: "request";
+  body: ObjectValue;
+  span: Span;
+}
+export type ExpectItem =
+  | { kind: "route"; target: Name; span: Span }
+  | { kind: "model"; target: Name; span: Span }
+  | { kind: "plugins"; list: ListValue; span: Span }
+  | { kind: "blocked"; span: Span }
+  | { kind: "allowed"; span: Span };
+export interface ExpectStmt {
+  kind: "expect";
+  items: ExpectItem[];
+  span: Span;
+}
+export type TestStmt = RequestStmt | ExpectStmt;
+export interface TestDecl {
+  kind: "test";
+  name: StringLit;
+  body: TestStmt[];
+  span: Span;
+}
+
+export type Block =
+  | PackageDecl
+  | ImportDecl
+  | ModelDecl
+  | SignalDecl
+  | PluginDecl
+  | RouteDecl
+  | DefaultDecl
+  | GuaranteeDecl
+  | TestDecl;
+
+export interface Comment {
+  text: string; // including the leading '#'
+  span: Span;
+  /** True when code precedes the comment on its line. */
+  trailing: boolean;
+}
+
+/** A problem the parser met. The compiler turns these into diagnostics. */
+export interface SyntaxProblem {
+  kind: "invalid-character" | "unexpected-token" | "unexpected-end";
+  span: Span;
+  found: string;
+  expected: string[];
+}
+
+/** Pipeline stage 1: one parsed file. */
+export interface PolicyFile {
+  path: string;
+  source: string;
+  blocks: Block[];
+  comments: Comment[];
+  problems: SyntaxProblem[];
+}

@@ -1,0 +1,166 @@
+// Source text → tokens → blocks. The lexer runs once over the whole file;
+// the token stream is then cut at top-level block keywords and each piece is
+// parsed on its own. That gives error recovery for free (a typo costs only
+// its own block) and keeps each Earley chart small, so big policies parse in
+// time linear in their size.
+import nearley from "nearley";
+import type { Token } from "moo";
+import grammar from "./policy.generated.js";
+import type { Block, Comment, PolicyFile, Span, SyntaxProblem } from "./ast.ts";
+
+/** Keywords that open a top-level block. */
+export const BLOCK_KEYWORDS: ReadonlySet<string> = new Set([
+  "package", "import", "model", "signal", "plugin", "route", "default", "guarantee", "test",
+]);
+
+const compiledGrammar = nearley.Grammar.fromCompiled(grammar, "block");
+
+/** Feeds nearley a ready-made token array instead of text. */
+class TokenArrayLexer {
+  private index = 0;
+  private readonly tokens: Token[];
+  constructor(tokens: Token[]) {
+    this.tokens = tokens;
+  }
+  reset(): void {
+    this.index = 0;
+  }
+  next(): Token | undefined {
+    return this.tokens[this.index++];
+  }
+  save(): object {
+    return {};
+  }
+  formatError(_token: Token, message: string): string {
+    return message;
+  }
+  has(): boolean {
+    return true;
+  }
+}
+
+function tokenSpan(tok: Token): Span {
+  return {
+    start: { offset: tok.offset, line: tok.line, col: tok.col },
+    end: { offset: tok.offset + tok.text.length, line: tok.line, col: tok.col + tok.text.length },
+  };
+}
+
+/** How a token is named in "expected …" lists and "found …" messages. */
+export function describeToken(tok: Token): string {
+  switch (tok.type) {
+    case "ident":
+      return `name \`${tok.text}\``;
+    case "string":
+      return `string ${tok.text.length > 30 ? tok.text.slice(0, 27) + '..."' : tok.text}`;
+    case "number":
+      return `number ${tok.text}`;
+    case "invalid":
+      return `character ${JSON.stringify(tok.text)}`;
+    default:
+      return `\`${tok.text}\``;
+  }
+}
+
+const TYPE_NAMES: Record<string, string> = { ident: "a name", string: "a string", number: "a number" };
+
+interface NearleyState {
+  rule: { symbols: unknown[] };
+  dot: number;
+}
+
+/** The terminals some live parse state could have accepted next. */
+function expectedAt(parser: nearley.Parser, column: number): string[] {
+  const table = (parser as unknown as { table: { states: NearleyState[] }[] }).table;
+  const out = new Set<string>();
+  for (const state of table[column]?.states ?? []) {
+    const sym = state.rule.symbols[state.dot] as { literal?: string; type?: string } | string | undefined;
+    if (sym === undefined || typeof sym === "string") continue;
+    if (sym.literal !== undefined) out.add(`\`${sym.literal}\``);
+    else if (sym.type !== undefined) out.add(TYPE_NAMES[sym.type] ?? sym.type);
+  }
+  return [...out].sort();
+}
+
+function parseChunk(tokens: Token[]): { block: Block | null; problem: SyntaxProblem | null } {
+  const parser = new nearley.Parser(compiledGrammar, { lexer: new TokenArrayLexer(tokens) as never });
+  try {
+    parser.feed("");
+  } catch (err) {
+    const e = err as { token?: Token; offset?: number };
+    if (e.token === undefined || e.offset === undefined) throw err;
+    const tok = e.token;
+    if (tok.type === "invalid") {
+      return { block: null, problem: invalidCharacter(tok) };
+    }
+    return {
+      block: null,
+      problem: { kind: "unexpected-token", span: tokenSpan(tok), found: describeToken(tok), expected: expectedAt(parser, e.offset) },
+    };
+  }
+  if (parser.results.length === 0) {
+    const last = tokens[tokens.length - 1];
+    const span = tokenSpan(last);
+    return {
+      block: null,
+      problem: {
+        kind: "unexpected-end",
+        span: { start: span.end, end: span.end },
+        found: "the end of the block",
+        expected: expectedAt(parser, tokens.length),
+      },
+    };
+  }
+  // The grammar is unambiguous; more than one result would be a grammar bug
+  // that the grammar tests catch, so taking the first is safe here.
+  return { block: parser.results[0] as Block, problem: null };
+}
+
+function invalidCharacter(tok: Token): SyntaxProblem {
+  return { kind: "invalid-character", span: tokenSpan(tok), found: tok.text, expected: [] };
+}
+
+/** Stage 1: parse one file. Never throws on bad input. */
+export function parseFile(path: string, source: string): PolicyFile {
+  const lexer = grammar.Lexer;
+  lexer.reset(source);
+  const comments: Comment[] = [];
+  const problems: SyntaxProblem[] = [];
+  const chunks: Token[][] = [];
+  let current: Token[] | null = null;
+  let depth = 0;
+  let lastCodeLine = 0;
+  for (const tok of lexer as Iterable<Token>) {
+    if (tok.type === "ws" || tok.type === "nl") continue;
+    if (tok.type === "comment") {
+      comments.push({ text: tok.text.trimEnd(), span: tokenSpan(tok), trailing: lastCodeLine === tok.line });
+      continue;
+    }
+    lastCodeLine = tok.line;
+    // A block keyword starts a new block at depth 0, or in column 1 even inside
+    // braces: then an unclosed `{` above costs only its own block.
+    const startsBlock = tok.type === "kw" && BLOCK_KEYWORDS.has(tok.value) && (depth === 0 || tok.col === 1);
+    if (startsBlock || current === null) {
+      current = [];
+      chunks.push(current);
+      depth = 0;
+    }
+    if (tok.value === "{" || tok.value === "[" || tok.value === "(") depth++;
+    else if (tok.value === "}" || tok.value === "]" || tok.value === ")") depth = Math.max(0, depth - 1);
+    current.push(tok);
+  }
+  const blocks: Block[] = [];
+  for (const chunk of chunks) {
+    const { block, problem } = parseChunk(chunk);
+    if (block) blocks.push(block);
+    if (problem) problems.push(problem);
+  }
+  return { path, source, blocks, comments, problems };
+}
+
+/** All tokens of a source, for tools (fuzzing, highlighting). */
+export function tokenize(source: string): Token[] {
+  const lexer = grammar.Lexer;
+  lexer.reset(source);
+  return [...(lexer as Iterable<Token>)];
+}

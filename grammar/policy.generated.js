@@ -1,0 +1,216 @@
+// Generated automatically by nearley, version 2.20.1
+// http://github.com/Hardmath123/nearley
+function id(x) { return x[0]; }
+
+import moo from "moo";
+
+const lexer = moo.compile({
+  ws: /[ \t\r\f\v]+/,
+  nl: { match: /\r?\n/, lineBreaks: true },
+  comment: /#[^\n]*/,
+  string: /"(?:\\["\\/nrt]|\\u[0-9a-fA-F]{4}|[^"\\\n])*"/,
+  number: /(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/,
+  ident: {
+    match: /[A-Za-z_][A-Za-z0-9_]*/,
+    type: moo.keywords({
+      kw: [
+        "package", "import", "model", "signal", "plugin", "route", "default",
+        "guarantee", "test", "when", "use", "fallback", "select", "apply",
+        "and", "or", "not", "in", "true", "false",
+      ],
+    }),
+  },
+  op: ["==", "!=", ">=", "<=", ">", "<", "+", "-", "*", "/"],
+  punct: ["{", "}", "[", "]", "(", ")", ",", ":", ";", "."],
+  // Any other single character: the parser reports it and moves on.
+  invalid: /[^\n]/,
+});
+
+function pos(tok) {
+  return { offset: tok.offset, line: tok.line, col: tok.col };
+}
+function endPos(tok) {
+  return { offset: tok.offset + tok.text.length, line: tok.line, col: tok.col + tok.text.length };
+}
+function tokSpan(tok) {
+  return { start: pos(tok), end: endPos(tok) };
+}
+// Span from the first to the last of a node's parts (tokens or nodes).
+function spanOf(first, last) {
+  const a = first.span ? first.span.start : pos(first);
+  const b = last.span ? last.span.end : endPos(last);
+  return { start: a, end: b };
+}
+function ident(tok) {
+  return { name: tok.value, span: tokSpan(tok) };
+}
+function unquote(text) {
+  return JSON.parse(text);
+}
+function binary(kind) {
+  return (d) => ({ kind, left: d[0], right: d[2], span: spanOf(d[0], d[2]) });
+}
+let Lexer = lexer;
+let ParserRules = [
+    {"name": "block", "symbols": ["package"], "postprocess": id},
+    {"name": "block", "symbols": ["import"], "postprocess": id},
+    {"name": "block", "symbols": ["model"], "postprocess": id},
+    {"name": "block", "symbols": ["signal"], "postprocess": id},
+    {"name": "block", "symbols": ["plugin"], "postprocess": id},
+    {"name": "block", "symbols": ["route"], "postprocess": id},
+    {"name": "block", "symbols": ["default"], "postprocess": id},
+    {"name": "block", "symbols": ["guarantee"], "postprocess": id},
+    {"name": "block", "symbols": ["test"], "postprocess": id},
+    {"name": "package", "symbols": [{"literal":"package"}, "qualified"], "postprocess": (d) => ({ kind: "package", name: d[1], span: spanOf(d[0], d[1]) })},
+    {"name": "qualified$ebnf$1", "symbols": []},
+    {"name": "qualified$ebnf$1$subexpression$1", "symbols": [{"literal":"."}, (lexer.has("ident") ? {type: "ident"} : ident)]},
+    {"name": "qualified$ebnf$1", "symbols": ["qualified$ebnf$1", "qualified$ebnf$1$subexpression$1"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
+    {"name": "qualified", "symbols": [(lexer.has("ident") ? {type: "ident"} : ident), "qualified$ebnf$1"], "postprocess":  (d) => {
+          const parts = [d[0], ...d[1].map((x) => x[1])];
+          const last = parts[parts.length - 1];
+          return { name: parts.map((t) => t.value).join("."), span: spanOf(d[0], last) };
+        } },
+    {"name": "import", "symbols": [{"literal":"import"}, "str"], "postprocess": (d) => ({ kind: "import", path: d[1], span: spanOf(d[0], d[1]) })},
+    {"name": "model", "symbols": [{"literal":"model"}, "name", "object"], "postprocess": (d) => ({ kind: "model", name: d[1], body: d[2], span: spanOf(d[0], d[2]) })},
+    {"name": "signal", "symbols": [{"literal":"signal"}, "name", "name", "object"], "postprocess": (d) => ({ kind: "signal", type: d[1], name: d[2], body: d[3], span: spanOf(d[0], d[3]) })},
+    {"name": "plugin", "symbols": [{"literal":"plugin"}, "name", "name", "object"], "postprocess": (d) => ({ kind: "plugin", type: d[1], name: d[2], body: d[3], span: spanOf(d[0], d[3]) })},
+    {"name": "route$ebnf$1", "symbols": ["before"], "postprocess": id},
+    {"name": "route$ebnf$1", "symbols": [], "postprocess": function(d) {return null;}},
+    {"name": "route$ebnf$2", "symbols": []},
+    {"name": "route$ebnf$2", "symbols": ["route$ebnf$2", "routeStmt"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
+    {"name": "route", "symbols": [{"literal":"route"}, "name", {"literal":"priority"}, "num", "route$ebnf$1", {"literal":"{"}, "route$ebnf$2", {"literal":"}"}], "postprocess":  (d) => ({
+          kind: "route", name: d[1], priority: d[3], before: d[4] || [], body: d[6],
+          span: spanOf(d[0], d[7]), bodySpan: spanOf(d[5], d[7]),
+        }) },
+    {"name": "before$ebnf$1", "symbols": []},
+    {"name": "before$ebnf$1$subexpression$1", "symbols": [{"literal":","}, "name"]},
+    {"name": "before$ebnf$1", "symbols": ["before$ebnf$1", "before$ebnf$1$subexpression$1"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
+    {"name": "before", "symbols": [{"literal":"before"}, "name", "before$ebnf$1"], "postprocess": (d) => [d[1], ...d[2].map((x) => x[1])]},
+    {"name": "default$ebnf$1", "symbols": []},
+    {"name": "default$ebnf$1", "symbols": ["default$ebnf$1", "routeStmt"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
+    {"name": "default", "symbols": [{"literal":"default"}, {"literal":"{"}, "default$ebnf$1", {"literal":"}"}], "postprocess": (d) => ({ kind: "default", body: d[2], span: spanOf(d[0], d[3]), bodySpan: spanOf(d[1], d[3]) })},
+    {"name": "routeStmt$ebnf$1", "symbols": [{"literal":";"}], "postprocess": id},
+    {"name": "routeStmt$ebnf$1", "symbols": [], "postprocess": function(d) {return null;}},
+    {"name": "routeStmt", "symbols": ["routeStmtBody", "routeStmt$ebnf$1"], "postprocess": id},
+    {"name": "routeStmtBody", "symbols": [{"literal":"when"}, "expr"], "postprocess": (d) => ({ kind: "when", expr: d[1], span: spanOf(d[0], d[1]) })},
+    {"name": "routeStmtBody$ebnf$1", "symbols": []},
+    {"name": "routeStmtBody$ebnf$1$subexpression$1", "symbols": [{"literal":"fallback"}, "name"]},
+    {"name": "routeStmtBody$ebnf$1", "symbols": ["routeStmtBody$ebnf$1", "routeStmtBody$ebnf$1$subexpression$1"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
+    {"name": "routeStmtBody", "symbols": [{"literal":"use"}, "name", "routeStmtBody$ebnf$1"], "postprocess":  (d) => {
+          const models = [d[1], ...d[2].map((x) => x[1])];
+          return { kind: "use", models, span: spanOf(d[0], models[models.length - 1]) };
+        } },
+    {"name": "routeStmtBody", "symbols": [{"literal":"select"}, "name", "object"], "postprocess": (d) => ({ kind: "select", algorithm: d[1], body: d[2], span: spanOf(d[0], d[2]) })},
+    {"name": "routeStmtBody$ebnf$2", "symbols": []},
+    {"name": "routeStmtBody$ebnf$2$subexpression$1", "symbols": [{"literal":","}, "applyItem"]},
+    {"name": "routeStmtBody$ebnf$2", "symbols": ["routeStmtBody$ebnf$2", "routeStmtBody$ebnf$2$subexpression$1"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
+    {"name": "routeStmtBody", "symbols": [{"literal":"apply"}, "applyItem", "routeStmtBody$ebnf$2"], "postprocess":  (d) => {
+          const plugins = [d[1], ...d[2].map((x) => x[1])];
+          return { kind: "apply", plugins, span: spanOf(d[0], plugins[plugins.length - 1]) };
+        } },
+    {"name": "applyItem$ebnf$1", "symbols": ["object"], "postprocess": id},
+    {"name": "applyItem$ebnf$1", "symbols": [], "postprocess": function(d) {return null;}},
+    {"name": "applyItem", "symbols": ["name", "applyItem$ebnf$1"], "postprocess": (d) => ({ name: d[0], overrides: d[1], span: d[1] ? spanOf(d[0], d[1]) : d[0].span })},
+    {"name": "guarantee$ebnf$1$subexpression$1", "symbols": [{"literal":"when"}, "expr"]},
+    {"name": "guarantee$ebnf$1", "symbols": ["guarantee$ebnf$1$subexpression$1"], "postprocess": id},
+    {"name": "guarantee$ebnf$1", "symbols": [], "postprocess": function(d) {return null;}},
+    {"name": "guarantee", "symbols": [{"literal":"guarantee"}, "str", {"literal":"{"}, "guarantee$ebnf$1", {"literal":"require"}, "expr", {"literal":"}"}], "postprocess":  (d) => ({
+          kind: "guarantee", name: d[1], when: d[3] ? d[3][1] : null, require: d[5],
+          span: spanOf(d[0], d[6]),
+        }) },
+    {"name": "test$ebnf$1", "symbols": []},
+    {"name": "test$ebnf$1", "symbols": ["test$ebnf$1", "testStmt"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
+    {"name": "test", "symbols": [{"literal":"test"}, "str", {"literal":"{"}, "test$ebnf$1", {"literal":"}"}], "postprocess": (d) => ({ kind: "test", name: d[1], body: d[3], span: spanOf(d[0], d[4]) })},
+    {"name": "testStmt$ebnf$1", "symbols": [{"literal":";"}], "postprocess": id},
+    {"name": "testStmt$ebnf$1", "symbols": [], "postprocess": function(d) {return null;}},
+    {"name": "testStmt", "symbols": ["testStmtBody", "testStmt$ebnf$1"], "postprocess": id},
+    {"name": "testStmtBody", "symbols": [{"literal":"request"}, "object"], "postprocess": (d) => ({ kind: "request", body: d[1], span: spanOf(d[0], d[1]) })},
+    {"name": "testStmtBody$ebnf$1", "symbols": []},
+    {"name": "testStmtBody$ebnf$1$subexpression$1", "symbols": [{"literal":","}, "expectItem"]},
+    {"name": "testStmtBody$ebnf$1", "symbols": ["testStmtBody$ebnf$1", "testStmtBody$ebnf$1$subexpression$1"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
+    {"name": "testStmtBody", "symbols": [{"literal":"expect"}, "expectItem", "testStmtBody$ebnf$1"], "postprocess":  (d) => {
+          const items = [d[1], ...d[2].map((x) => x[1])];
+          return { kind: "expect", items, span: spanOf(d[0], items[items.length - 1]) };
+        } },
+    {"name": "expectItem", "symbols": [{"literal":"route"}, "name"], "postprocess": (d) => ({ kind: "route", target: d[1], span: spanOf(d[0], d[1]) })},
+    {"name": "expectItem", "symbols": [{"literal":"route"}, {"literal":"default"}], "postprocess": (d) => ({ kind: "route", target: ident(d[1]), span: spanOf(d[0], d[1]) })},
+    {"name": "expectItem", "symbols": [{"literal":"model"}, "name"], "postprocess": (d) => ({ kind: "model", target: d[1], span: spanOf(d[0], d[1]) })},
+    {"name": "expectItem", "symbols": [{"literal":"plugins"}, "list"], "postprocess": (d) => ({ kind: "plugins", list: d[1], span: spanOf(d[0], d[1]) })},
+    {"name": "expectItem", "symbols": [{"literal":"blocked"}], "postprocess": (d) => ({ kind: "blocked", span: tokSpan(d[0]) })},
+    {"name": "expectItem", "symbols": [{"literal":"allowed"}], "postprocess": (d) => ({ kind: "allowed", span: tokSpan(d[0]) })},
+    {"name": "object$ebnf$1", "symbols": []},
+    {"name": "object$ebnf$1", "symbols": ["object$ebnf$1", "field"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
+    {"name": "object", "symbols": [{"literal":"{"}, "object$ebnf$1", {"literal":"}"}], "postprocess": (d) => ({ kind: "object", fields: d[1], span: spanOf(d[0], d[2]) })},
+    {"name": "field$ebnf$1$subexpression$1", "symbols": [{"literal":","}]},
+    {"name": "field$ebnf$1$subexpression$1", "symbols": [{"literal":";"}]},
+    {"name": "field$ebnf$1", "symbols": ["field$ebnf$1$subexpression$1"], "postprocess": id},
+    {"name": "field$ebnf$1", "symbols": [], "postprocess": function(d) {return null;}},
+    {"name": "field", "symbols": ["fieldKey", {"literal":":"}, "value", "field$ebnf$1"], "postprocess": (d) => ({ key: d[0], value: d[2], span: spanOf(d[0], d[2]) })},
+    {"name": "fieldKey", "symbols": ["name"], "postprocess": id},
+    {"name": "fieldKey", "symbols": ["str"], "postprocess": (d) => ({ name: d[0].value, span: d[0].span })},
+    {"name": "list", "symbols": [{"literal":"["}, {"literal":"]"}], "postprocess": (d) => ({ kind: "list", items: [], span: spanOf(d[0], d[1]) })},
+    {"name": "list$ebnf$1", "symbols": []},
+    {"name": "list$ebnf$1$subexpression$1", "symbols": [{"literal":","}, "value"]},
+    {"name": "list$ebnf$1", "symbols": ["list$ebnf$1", "list$ebnf$1$subexpression$1"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
+    {"name": "list$ebnf$2", "symbols": [{"literal":","}], "postprocess": id},
+    {"name": "list$ebnf$2", "symbols": [], "postprocess": function(d) {return null;}},
+    {"name": "list", "symbols": [{"literal":"["}, "value", "list$ebnf$1", "list$ebnf$2", {"literal":"]"}], "postprocess": (d) => ({ kind: "list", items: [d[1], ...d[2].map((x) => x[1])], span: spanOf(d[0], d[4]) })},
+    {"name": "value", "symbols": ["sum"], "postprocess": id},
+    {"name": "sum$subexpression$1", "symbols": [{"literal":"+"}]},
+    {"name": "sum$subexpression$1", "symbols": [{"literal":"-"}]},
+    {"name": "sum", "symbols": ["sum", "sum$subexpression$1", "product"], "postprocess": (d) => ({ kind: "arith", op: d[1][0].value, left: d[0], right: d[2], span: spanOf(d[0], d[2]) })},
+    {"name": "sum", "symbols": ["product"], "postprocess": id},
+    {"name": "product$subexpression$1", "symbols": [{"literal":"*"}]},
+    {"name": "product$subexpression$1", "symbols": [{"literal":"/"}]},
+    {"name": "product", "symbols": ["product", "product$subexpression$1", "unary"], "postprocess": (d) => ({ kind: "arith", op: d[1][0].value, left: d[0], right: d[2], span: spanOf(d[0], d[2]) })},
+    {"name": "product", "symbols": ["unary"], "postprocess": id},
+    {"name": "unary", "symbols": [{"literal":"-"}, "num"], "postprocess": (d) => ({ kind: "number", value: -d[1].value, span: spanOf(d[0], d[1]) })},
+    {"name": "unary", "symbols": ["atom"], "postprocess": id},
+    {"name": "atom", "symbols": ["str"], "postprocess": id},
+    {"name": "atom", "symbols": ["num"], "postprocess": id},
+    {"name": "atom", "symbols": ["bool"], "postprocess": id},
+    {"name": "atom", "symbols": ["name"], "postprocess": (d) => ({ kind: "ident", name: d[0].name, span: d[0].span })},
+    {"name": "atom", "symbols": ["list"], "postprocess": id},
+    {"name": "atom", "symbols": ["object"], "postprocess": id},
+    {"name": "atom", "symbols": [{"literal":"("}, "sum", {"literal":")"}], "postprocess": (d) => d[1]},
+    {"name": "expr", "symbols": ["expr", {"literal":"or"}, "conj"], "postprocess": binary("or")},
+    {"name": "expr", "symbols": ["conj"], "postprocess": id},
+    {"name": "conj", "symbols": ["conj", {"literal":"and"}, "neg"], "postprocess": binary("and")},
+    {"name": "conj", "symbols": ["neg"], "postprocess": id},
+    {"name": "neg", "symbols": [{"literal":"not"}, "neg"], "postprocess": (d) => ({ kind: "not", arg: d[1], span: spanOf(d[0], d[1]) })},
+    {"name": "neg", "symbols": ["comparison"], "postprocess": id},
+    {"name": "comparison", "symbols": ["operand", "cmpOp", "operand"], "postprocess": (d) => ({ kind: "compare", op: d[1].value, left: d[0], right: d[2], span: spanOf(d[0], d[2]) })},
+    {"name": "comparison", "symbols": ["operand", {"literal":"in"}, "list"], "postprocess": (d) => ({ kind: "compare", op: "in", left: d[0], right: { kind: "literal", value: d[2], span: d[2].span }, span: spanOf(d[0], d[2]) })},
+    {"name": "comparison", "symbols": ["operand", {"literal":"has"}, "operand"], "postprocess": (d) => ({ kind: "compare", op: "has", left: d[0], right: d[2], span: spanOf(d[0], d[2]) })},
+    {"name": "comparison", "symbols": ["operand"], "postprocess": id},
+    {"name": "cmpOp", "symbols": [{"literal":"=="}], "postprocess": id},
+    {"name": "cmpOp", "symbols": [{"literal":"!="}], "postprocess": id},
+    {"name": "cmpOp", "symbols": [{"literal":">"}], "postprocess": id},
+    {"name": "cmpOp", "symbols": [{"literal":">="}], "postprocess": id},
+    {"name": "cmpOp", "symbols": [{"literal":"<"}], "postprocess": id},
+    {"name": "cmpOp", "symbols": [{"literal":"<="}], "postprocess": id},
+    {"name": "operand", "symbols": ["ref"], "postprocess": id},
+    {"name": "operand", "symbols": [{"literal":"applies"}, "name"], "postprocess": (d) => ({ kind: "applies", plugin: d[1], span: spanOf(d[0], d[1]) })},
+    {"name": "operand", "symbols": ["str"], "postprocess": (d) => ({ kind: "literal", value: d[0], span: d[0].span })},
+    {"name": "operand", "symbols": ["num"], "postprocess": (d) => ({ kind: "literal", value: d[0], span: d[0].span })},
+    {"name": "operand", "symbols": [{"literal":"-"}, "num"], "postprocess": (d) => ({ kind: "literal", value: { kind: "number", value: -d[1].value, span: spanOf(d[0], d[1]) }, span: spanOf(d[0], d[1]) })},
+    {"name": "operand", "symbols": ["bool"], "postprocess": (d) => ({ kind: "literal", value: d[0], span: d[0].span })},
+    {"name": "operand", "symbols": [{"literal":"("}, "expr", {"literal":")"}], "postprocess": (d) => ({ kind: "paren", expr: d[1], span: spanOf(d[0], d[2]) })},
+    {"name": "ref$ebnf$1", "symbols": []},
+    {"name": "ref$ebnf$1$subexpression$1", "symbols": [{"literal":"."}, "name"]},
+    {"name": "ref$ebnf$1", "symbols": ["ref$ebnf$1", "ref$ebnf$1$subexpression$1"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
+    {"name": "ref", "symbols": ["refHead", "ref$ebnf$1"], "postprocess":  (d) => {
+          const path = [d[0], ...d[1].map((x) => x[1])];
+          return { kind: "ref", path, span: spanOf(path[0], path[path.length - 1]) };
+        } },
+    {"name": "refHead", "symbols": ["name"], "postprocess": id},
+    {"name": "refHead", "symbols": [{"literal":"model"}], "postprocess": (d) => ident(d[0])},
+    {"name": "refHead", "symbols": [{"literal":"route"}], "postprocess": (d) => ident(d[0])},
+    {"name": "name", "symbols": [(lexer.has("ident") ? {type: "ident"} : ident)], "postprocess": (d) => ident(d[0])},
+    {"name": "str", "symbols": [(lexer.has("string") ? {type: "string"} : string)], "postprocess": (d) => ({ kind: "string", value: unquote(d[0].text), span: tokSpan(d[0]) })},
+    {"name": "num", "symbols": [(lexer.has("number") ? {type: "number"} : number)], "postprocess": (d) => ({ kind: "number", value: Number(d[0].text), span: tokSpan(d[0]) })},
+    {"name": "bool", "symbols": [{"literal":"true"}], "postprocess": (d) => ({ kind: "bool", value: true, span: tokSpan(d[0]) })},
+    {"name": "bool", "symbols": [{"literal":"false"}], "postprocess": (d) => ({ kind: "bool", value: false, span: tokSpan(d[0]) })}
+];
+let ParserStart = "block";
+export default { Lexer, ParserRules, ParserStart };

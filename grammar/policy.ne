@@ -1,0 +1,243 @@
+# The .route policy language. Compiled by `npm run build:grammar` into
+# policy.generated.js; test/grammar.test.ts fails when that file is stale.
+#
+# The parser is fed one top-level block at a time (see parse.ts), so the start
+# symbol is `block`. Postprocessors only build AST nodes with spans; every
+# judgement about meaning belongs to the compiler.
+
+@preprocessor esmodule
+
+@{%
+import moo from "moo";
+
+const lexer = moo.compile({
+  ws: /[ \t\r\f\v]+/,
+  nl: { match: /\r?\n/, lineBreaks: true },
+  comment: /#[^\n]*/,
+  string: /"(?:\\["\\/nrt]|\\u[0-9a-fA-F]{4}|[^"\\\n])*"/,
+  number: /(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/,
+  ident: {
+    match: /[A-Za-z_][A-Za-z0-9_]*/,
+    type: moo.keywords({
+      kw: [
+        "package", "import", "model", "signal", "plugin", "route", "default",
+        "guarantee", "test", "when", "use", "fallback", "select", "apply",
+        "and", "or", "not", "in", "true", "false",
+      ],
+    }),
+  },
+  op: ["==", "!=", ">=", "<=", ">", "<", "+", "-", "*", "/"],
+  punct: ["{", "}", "[", "]", "(", ")", ",", ":", ";", "."],
+  // Any other single character: the parser reports it and moves on.
+  invalid: /[^\n]/,
+});
+
+function pos(tok) {
+  return { offset: tok.offset, line: tok.line, col: tok.col };
+}
+function endPos(tok) {
+  return { offset: tok.offset + tok.text.length, line: tok.line, col: tok.col + tok.text.length };
+}
+function tokSpan(tok) {
+  return { start: pos(tok), end: endPos(tok) };
+}
+// Span from the first to the last of a node's parts (tokens or nodes).
+function spanOf(first, last) {
+  const a = first.span ? first.span.start : pos(first);
+  const b = last.span ? last.span.end : endPos(last);
+  return { start: a, end: b };
+}
+function ident(tok) {
+  return { name: tok.value, span: tokSpan(tok) };
+}
+function unquote(text) {
+  return JSON.parse(text);
+}
+function binary(kind) {
+  return (d) => ({ kind, left: d[0], right: d[2], span: spanOf(d[0], d[2]) });
+}
+%}
+
+@lexer lexer
+
+block -> package {% id %}
+       | import {% id %}
+       | model {% id %}
+       | signal {% id %}
+       | plugin {% id %}
+       | route {% id %}
+       | default {% id %}
+       | guarantee {% id %}
+       | test {% id %}
+
+package -> "package" qualified
+  {% (d) => ({ kind: "package", name: d[1], span: spanOf(d[0], d[1]) }) %}
+
+qualified -> %ident ("." %ident):*
+  {% (d) => {
+    const parts = [d[0], ...d[1].map((x) => x[1])];
+    const last = parts[parts.length - 1];
+    return { name: parts.map((t) => t.value).join("."), span: spanOf(d[0], last) };
+  } %}
+
+import -> "import" str
+  {% (d) => ({ kind: "import", path: d[1], span: spanOf(d[0], d[1]) }) %}
+
+model -> "model" name object
+  {% (d) => ({ kind: "model", name: d[1], body: d[2], span: spanOf(d[0], d[2]) }) %}
+
+signal -> "signal" name name object
+  {% (d) => ({ kind: "signal", type: d[1], name: d[2], body: d[3], span: spanOf(d[0], d[3]) }) %}
+
+plugin -> "plugin" name name object
+  {% (d) => ({ kind: "plugin", type: d[1], name: d[2], body: d[3], span: spanOf(d[0], d[3]) }) %}
+
+route -> "route" name "priority" num before:? "{" routeStmt:* "}"
+  {% (d) => ({
+    kind: "route", name: d[1], priority: d[3], before: d[4] || [], body: d[6],
+    span: spanOf(d[0], d[7]), bodySpan: spanOf(d[5], d[7]),
+  }) %}
+
+before -> "before" name ("," name):*
+  {% (d) => [d[1], ...d[2].map((x) => x[1])] %}
+
+default -> "default" "{" routeStmt:* "}"
+  {% (d) => ({ kind: "default", body: d[2], span: spanOf(d[0], d[3]), bodySpan: spanOf(d[1], d[3]) }) %}
+
+routeStmt -> routeStmtBody ";":? {% id %}
+
+routeStmtBody -> "when" expr
+    {% (d) => ({ kind: "when", expr: d[1], span: spanOf(d[0], d[1]) }) %}
+  | "use" name ("fallback" name):*
+    {% (d) => {
+      const models = [d[1], ...d[2].map((x) => x[1])];
+      return { kind: "use", models, span: spanOf(d[0], models[models.length - 1]) };
+    } %}
+  | "select" name object
+    {% (d) => ({ kind: "select", algorithm: d[1], body: d[2], span: spanOf(d[0], d[2]) }) %}
+  | "apply" applyItem ("," applyItem):*
+    {% (d) => {
+      const plugins = [d[1], ...d[2].map((x) => x[1])];
+      return { kind: "apply", plugins, span: spanOf(d[0], plugins[plugins.length - 1]) };
+    } %}
+
+applyItem -> name object:?
+  {% (d) => ({ name: d[0], overrides: d[1], span: d[1] ? spanOf(d[0], d[1]) : d[0].span }) %}
+
+guarantee -> "guarantee" str "{" ("when" expr):? "require" expr "}"
+  {% (d) => ({
+    kind: "guarantee", name: d[1], when: d[3] ? d[3][1] : null, require: d[5],
+    span: spanOf(d[0], d[6]),
+  }) %}
+
+test -> "test" str "{" testStmt:* "}"
+  {% (d) => ({ kind: "test", name: d[1], body: d[3], span: spanOf(d[0], d[4]) }) %}
+
+testStmt -> testStmtBody ";":? {% id %}
+
+testStmtBody -> "request" object
+    {% (d) => ({ kind: "request", body: d[1], span: spanOf(d[0], d[1]) }) %}
+  | "expect" expectItem ("," expectItem):*
+    {% (d) => {
+      const items = [d[1], ...d[2].map((x) => x[1])];
+      return { kind: "expect", items, span: spanOf(d[0], items[items.length - 1]) };
+    } %}
+
+expectItem -> "route" name
+    {% (d) => ({ kind: "route", target: d[1], span: spanOf(d[0], d[1]) }) %}
+  | "route" "default"
+    {% (d) => ({ kind: "route", target: ident(d[1]), span: spanOf(d[0], d[1]) }) %}
+  | "model" name
+    {% (d) => ({ kind: "model", target: d[1], span: spanOf(d[0], d[1]) }) %}
+  | "plugins" list
+    {% (d) => ({ kind: "plugins", list: d[1], span: spanOf(d[0], d[1]) }) %}
+  | "blocked"
+    {% (d) => ({ kind: "blocked", span: tokSpan(d[0]) }) %}
+  | "allowed"
+    {% (d) => ({ kind: "allowed", span: tokSpan(d[0]) }) %}
+
+# ---- values: objects, lists and arithmetic (arithmetic only in `objective`)
+
+object -> "{" field:* "}"
+  {% (d) => ({ kind: "object", fields: d[1], span: spanOf(d[0], d[2]) }) %}
+
+field -> fieldKey ":" value ("," | ";"):?
+  {% (d) => ({ key: d[0], value: d[2], span: spanOf(d[0], d[2]) }) %}
+
+fieldKey -> name {% id %}
+  | str {% (d) => ({ name: d[0].value, span: d[0].span }) %}
+
+list -> "[" "]"
+    {% (d) => ({ kind: "list", items: [], span: spanOf(d[0], d[1]) }) %}
+  | "[" value ("," value):* ",":? "]"
+    {% (d) => ({ kind: "list", items: [d[1], ...d[2].map((x) => x[1])], span: spanOf(d[0], d[4]) }) %}
+
+value -> sum {% id %}
+
+sum -> sum ("+" | "-") product
+    {% (d) => ({ kind: "arith", op: d[1][0].value, left: d[0], right: d[2], span: spanOf(d[0], d[2]) }) %}
+  | product {% id %}
+
+product -> product ("*" | "/") unary
+    {% (d) => ({ kind: "arith", op: d[1][0].value, left: d[0], right: d[2], span: spanOf(d[0], d[2]) }) %}
+  | unary {% id %}
+
+unary -> "-" num
+    {% (d) => ({ kind: "number", value: -d[1].value, span: spanOf(d[0], d[1]) }) %}
+  | atom {% id %}
+
+atom -> str {% id %}
+  | num {% id %}
+  | bool {% id %}
+  | name {% (d) => ({ kind: "ident", name: d[0].name, span: d[0].span }) %}
+  | list {% id %}
+  | object {% id %}
+  | "(" sum ")" {% (d) => d[1] %}
+
+# ---- conditions. Precedence, loosest first: or, and, not, comparison.
+
+expr -> expr "or" conj {% binary("or") %}
+  | conj {% id %}
+
+conj -> conj "and" neg {% binary("and") %}
+  | neg {% id %}
+
+neg -> "not" neg {% (d) => ({ kind: "not", arg: d[1], span: spanOf(d[0], d[1]) }) %}
+  | comparison {% id %}
+
+comparison -> operand cmpOp operand
+    {% (d) => ({ kind: "compare", op: d[1].value, left: d[0], right: d[2], span: spanOf(d[0], d[2]) }) %}
+  | operand "in" list
+    {% (d) => ({ kind: "compare", op: "in", left: d[0], right: { kind: "literal", value: d[2], span: d[2].span }, span: spanOf(d[0], d[2]) }) %}
+  | operand "has" operand
+    {% (d) => ({ kind: "compare", op: "has", left: d[0], right: d[2], span: spanOf(d[0], d[2]) }) %}
+  | operand {% id %}
+
+cmpOp -> "==" {% id %} | "!=" {% id %} | ">" {% id %} | ">=" {% id %} | "<" {% id %} | "<=" {% id %}
+
+operand -> ref {% id %}
+  | "applies" name {% (d) => ({ kind: "applies", plugin: d[1], span: spanOf(d[0], d[1]) }) %}
+  | str {% (d) => ({ kind: "literal", value: d[0], span: d[0].span }) %}
+  | num {% (d) => ({ kind: "literal", value: d[0], span: d[0].span }) %}
+  | "-" num {% (d) => ({ kind: "literal", value: { kind: "number", value: -d[1].value, span: spanOf(d[0], d[1]) }, span: spanOf(d[0], d[1]) }) %}
+  | bool {% (d) => ({ kind: "literal", value: d[0], span: d[0].span }) %}
+  | "(" expr ")" {% (d) => ({ kind: "paren", expr: d[1], span: spanOf(d[0], d[2]) }) %}
+
+ref -> refHead ("." name):*
+  {% (d) => {
+    const path = [d[0], ...d[1].map((x) => x[1])];
+    return { kind: "ref", path, span: spanOf(path[0], path[path.length - 1]) };
+  } %}
+
+# `model` and `route` are keywords, but guarantees talk about the decision's model.
+refHead -> name {% id %}
+  | "model" {% (d) => ident(d[0]) %}
+  | "route" {% (d) => ident(d[0]) %}
+
+# ---- terminals
+
+name -> %ident {% (d) => ident(d[0]) %}
+str -> %string {% (d) => ({ kind: "string", value: unquote(d[0].text), span: tokSpan(d[0]) }) %}
+num -> %number {% (d) => ({ kind: "number", value: Number(d[0].text), span: tokSpan(d[0]) }) %}
+bool -> "true" {% (d) => ({ kind: "bool", value: true, span: tokSpan(d[0]) }) %}
+  | "false" {% (d) => ({ kind: "bool", value: false, span: tokSpan(d[0]) }) %}
