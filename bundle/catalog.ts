@@ -1,0 +1,239 @@
+// What each signal, plugin and selection type is configured with and what it
+// exposes to conditions. Both sides of the contract read this one table: the
+// compiler validates source fields against these schemas, the bundle schema
+// embeds them, and the runtime relies on the shapes they guarantee.
+
+export type JsonSchema = Record<string, unknown>;
+
+/** A value a signal exposes to conditions. */
+export type Output =
+  | { type: "bool" }
+  | { type: "number"; min: number; max: number | null }
+  | { type: "category"; values: "open" | "languages" | { fromConfig: string } | string[] };
+
+export interface SignalTypeInfo {
+  summary: string;
+  schema: JsonSchema;
+  /** Named outputs, `sig.name` in conditions. The bare name `sig` is always the signal's boolean. */
+  outputs: Record<string, Output>;
+  /** The output compared in `sig == "x"` and `sig in [...]`, when the type has one. */
+  primary: string | null;
+  /** Deterministic signals run in the sidecar; the others call a model server. */
+  deterministic: boolean;
+}
+
+export const PII_TYPES = ["email", "phone", "credit_card", "iban", "ssn", "ip_address"] as const;
+export const MODALITIES = ["image", "audio", "file"] as const;
+
+const stringList = { type: "array", items: { type: "string", minLength: 1 } };
+const unit = { type: "number", minimum: 0, maximum: 1 };
+const count = { type: "integer", minimum: 0 };
+
+function obj(properties: Record<string, JsonSchema>, required: string[] = [], extra: JsonSchema = {}): JsonSchema {
+  return { type: "object", properties, required, additionalProperties: false, ...extra };
+}
+
+export const SIGNAL_TYPES: Record<string, SignalTypeInfo> = {
+  keyword: {
+    summary: "matches when the last user message contains the listed words or phrases",
+    schema: obj(
+      {
+        any: { ...stringList, minItems: 1 },
+        all: { ...stringList, minItems: 1 },
+        none: { ...stringList, minItems: 1 },
+        case_sensitive: { type: "boolean" },
+        whole_word: { type: "boolean" },
+      },
+      [],
+      { anyOf: [{ required: ["any"] }, { required: ["all"] }] },
+    ),
+    outputs: { count: { type: "number", min: 0, max: null } },
+    primary: null,
+    deterministic: true,
+  },
+  regex: {
+    summary: "matches when the last user message matches a regular expression (linear-time RE2 syntax)",
+    schema: obj({ pattern: { type: "string", minLength: 1 }, case_sensitive: { type: "boolean" } }, ["pattern"]),
+    outputs: {},
+    primary: null,
+    deterministic: true,
+  },
+  context: {
+    summary: "matches when the prompt's token count lies in a band",
+    schema: obj({ min_tokens: count, max_tokens: count }, [], { anyOf: [{ required: ["min_tokens"] }, { required: ["max_tokens"] }] }),
+    outputs: { tokens: { type: "number", min: 0, max: null } },
+    primary: null,
+    deterministic: true,
+  },
+  language: {
+    summary: "detects the language of the last user message (ISO 639-1 code)",
+    schema: obj({ languages: { type: "array", items: { type: "string", pattern: "^[a-z]{2}$" }, minItems: 1 }, min_confidence: unit }),
+    outputs: {
+      code: { type: "category", values: "languages" },
+      confidence: { type: "number", min: 0, max: 1 },
+    },
+    primary: "code",
+    deterministic: true,
+  },
+  embedding: {
+    summary: "semantic similarity of the last user message to candidate phrases",
+    schema: obj(
+      { candidates: { ...stringList, minItems: 1 }, threshold: unit, aggregation: { enum: ["max", "mean", "any"] } },
+      ["candidates", "threshold"],
+    ),
+    outputs: { score: { type: "number", min: 0, max: 1 } },
+    primary: null,
+    deterministic: false,
+  },
+  domain: {
+    summary: "classifies the last user message into one of the listed classes, with a score per class",
+    schema: obj(
+      { classes: { type: "array", items: { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }, minItems: 1, uniqueItems: true }, threshold: unit },
+      ["classes"],
+    ),
+    outputs: { label: { type: "category", values: { fromConfig: "classes" } } },
+    primary: "label",
+    deterministic: false,
+  },
+  pii: {
+    summary: "detects personal data in the request (validated: Luhn for cards, checksum for IBAN)",
+    schema: obj({ types: { type: "array", items: { enum: [...PII_TYPES] }, minItems: 1, uniqueItems: true } }, ["types"]),
+    outputs: {
+      count: { type: "number", min: 0, max: null },
+      ...Object.fromEntries(PII_TYPES.map((t) => [t, { type: "bool" } as Output])),
+    },
+    primary: null,
+    deterministic: true,
+  },
+  jailbreak: {
+    summary: "scores how much the request looks like a prompt-injection or jailbreak attempt",
+    schema: obj({ threshold: unit }),
+    outputs: { score: { type: "number", min: 0, max: 1 } },
+    primary: null,
+    deterministic: true,
+  },
+  header: {
+    summary: "an HTTP request header: presence, equality, membership",
+    schema: obj({ name: { type: "string", pattern: "^[A-Za-z0-9-]+$" }, values: { ...stringList, minItems: 1 } }, ["name"]),
+    outputs: { value: { type: "category", values: { fromConfig: "values" } } },
+    primary: "value",
+    deterministic: true,
+  },
+  metadata: {
+    summary: "a key of the request body's `metadata` object: presence, equality, membership",
+    schema: obj({ key: { type: "string", minLength: 1 }, values: { ...stringList, minItems: 1 } }, ["key"]),
+    outputs: { value: { type: "category", values: { fromConfig: "values" } } },
+    primary: "value",
+    deterministic: true,
+  },
+  modality: {
+    summary: "matches when the request carries images, audio or files",
+    schema: obj({ types: { type: "array", items: { enum: [...MODALITIES] }, minItems: 1, uniqueItems: true } }, ["types"]),
+    outputs: Object.fromEntries(MODALITIES.map((t) => [t, { type: "bool" } as Output])),
+    primary: null,
+    deterministic: true,
+  },
+  reask: {
+    summary: "matches when the user asks again what an earlier turn asked (multi-turn)",
+    schema: obj({ window: { type: "integer", minimum: 1, maximum: 50 }, similarity: unit }),
+    outputs: { count: { type: "number", min: 0, max: null } },
+    primary: null,
+    deterministic: true,
+  },
+  feedback: {
+    summary: "user feedback in the last turn: negative (\"that's wrong\") or positive (\"thanks, perfect\")",
+    schema: obj({ negative: { ...stringList, minItems: 1 }, positive: { ...stringList, minItems: 1 } }),
+    outputs: { label: { type: "category", values: ["negative", "positive", "none"] } },
+    primary: "label",
+    deterministic: true,
+  },
+  complexity: {
+    summary: "a heuristic score of how demanding the request is (length, code, constraints, steps)",
+    schema: obj({ threshold: unit }),
+    outputs: { score: { type: "number", min: 0, max: 1 } },
+    primary: null,
+    deterministic: true,
+  },
+};
+
+export interface PluginTypeInfo {
+  summary: string;
+  schema: JsonSchema;
+  /** Whether the plugin can end a request with an error instead of forwarding it. */
+  canBlock: boolean;
+}
+
+export const PLUGIN_TYPES: Record<string, PluginTypeInfo> = {
+  pii_redact: {
+    summary: "redacts, masks or blocks personal data before the request leaves",
+    schema: obj({
+      types: { type: "array", items: { enum: [...PII_TYPES] }, minItems: 1, uniqueItems: true },
+      mode: { enum: ["redact", "mask", "block"] },
+      on_response: { type: "boolean" },
+    }, ["types"]),
+    canBlock: true,
+  },
+  jailbreak_guard: {
+    summary: "rejects requests that look like jailbreak attempts with a 4xx error",
+    schema: obj({
+      action: { enum: ["block", "flag"] },
+      status: { type: "integer", minimum: 400, maximum: 499 },
+      threshold: unit,
+      message: { type: "string" },
+    }),
+    canBlock: true,
+  },
+  system_prompt: {
+    summary: "injects a system prompt",
+    schema: obj({ text: { type: "string", minLength: 1 }, position: { enum: ["prepend", "append", "replace"] } }, ["text"]),
+    canBlock: false,
+  },
+  header_mutation: {
+    summary: "sets or removes headers on the upstream request",
+    schema: obj(
+      { set: { type: "object", additionalProperties: { type: "string" } }, remove: { ...stringList, minItems: 1 } },
+      [],
+      { anyOf: [{ required: ["set"] }, { required: ["remove"] }] },
+    ),
+    canBlock: false,
+  },
+};
+
+export const PROVIDERS = ["openai_compatible", "openai", "anthropic", "azure_openai", "vllm", "ollama"] as const;
+
+export const MODEL_SCHEMA: JsonSchema = obj(
+  {
+    provider: { enum: [...PROVIDERS] },
+    endpoint: { type: "string", pattern: "^https?://" },
+    served_name: { type: "string", minLength: 1 },
+    cost: obj({ input: { type: "number", minimum: 0 }, output: { type: "number", minimum: 0 } }, ["input", "output"]),
+    context_window: { type: "integer", minimum: 1 },
+    tags: { type: "array", items: { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }, uniqueItems: true },
+    latency_ms: { type: "number", minimum: 0 },
+    quality: unit,
+    api_key_env: { type: "string", pattern: "^[A-Z_][A-Z0-9_]*$" },
+  },
+  ["provider", "endpoint"],
+);
+
+/** Metrics an adaptive objective may weigh. */
+export const OBJECTIVE_METRICS = ["quality", "cost_usd", "latency_ms"] as const;
+
+const modelList = { type: "array", items: { type: "string" }, minItems: 1, uniqueItems: true };
+
+/** Fields of `select <algorithm> { ... }` in source. `objective` arrives already lowered. */
+export const SELECT_SCHEMAS: Record<string, JsonSchema> = {
+  static: obj({ models: modelList }, ["models"]),
+  weighted: obj({ models: modelList, weights: { type: "array", items: { type: "number", minimum: 0 }, minItems: 1 } }, ["models", "weights"]),
+  cheapest: obj({ models: modelList }, ["models"]),
+  fastest: obj({ models: modelList }, ["models"]),
+  adaptive: obj(
+    {
+      models: { ...modelList, minItems: 2 },
+      objective: obj(Object.fromEntries(OBJECTIVE_METRICS.map((m) => [m, { type: "number" }])), []),
+      explore: unit,
+      floor: unit,
+    },
+    ["models", "objective"],
+  ),
+};

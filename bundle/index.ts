@@ -1,0 +1,19 @@
+// The contract between compiler, controller and sidecar: bundle types, the
+// type catalog, the JSON Schema and its validator, canonical JSON and signing.
+export { BUNDLE_FORMAT, BUNDLE_SCHEMA_ID } from "./types.ts";
+export type {
+  Bundle, Manifest, SourceDigest, LoweredPolicy, SignalSpec, ModelSpec, PluginSpec, RouteSpec, Condition, CmpOp,
+  Selection, Action, PluginUse, Verification, CheckRecord, Signature, JsonValue, JsonObject,
+} from "./types.ts";
+export {
+  SIGNAL_TYPES, PLUGIN_TYPES, MODEL_SCHEMA, SELECT_SCHEMAS, OBJECTIVE_METRICS, PII_TYPES, MODALITIES, PROVIDERS,
+} from "./catalog.ts";
+export type { JsonSchema, Output, SignalTypeInfo, PluginTypeInfo } from "./catalog.ts";
+export { BUNDLE_SCHEMA } from "./schema.ts";
+export { validateBundle } from "./validate.ts";
+export type { SchemaError } from "./validate.ts";
+export { canonicalJson, sha256Hex } from "./canonical.ts";
+export { generateKeyPair, signBundle, verifyBundleSignature, keyIdOf, signingPayload } from "./sign.ts";
+export type { KeyPairPem, VerifyResult } from "./sign.ts";
+export { serializeBundle, readBundle, computeRevision, describeBundleReadError } from "./bundle-file.ts";
+export type { BundleReadError } from "./bundle-file.ts";

@@ -1,0 +1,101 @@
+// The bundle's JSON Schema, built from the catalog so the two cannot drift.
+// `npm run build:schema` writes it to bundle.schema.json for other tools;
+// a test fails when that file is stale.
+import { BUNDLE_FORMAT, BUNDLE_SCHEMA_ID } from "./types.ts";
+import { MODEL_SCHEMA, PLUGIN_TYPES, SIGNAL_TYPES, type JsonSchema } from "./catalog.ts";
+
+const name = { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" };
+const names = { type: "array", items: name };
+const unit = { type: "number", minimum: 0, maximum: 1 };
+
+function closed(properties: Record<string, JsonSchema>, required: string[] = Object.keys(properties)): JsonSchema {
+  return { type: "object", properties, required, additionalProperties: false };
+}
+
+/** `{ type: T, config: <T's schema> }` for every type in a catalog. */
+function typedConfigs(catalog: Record<string, { schema: JsonSchema }>): JsonSchema {
+  return {
+    oneOf: Object.entries(catalog).map(([type, info]) => closed({ name, type: { const: type }, config: info.schema })),
+  };
+}
+
+const selection: JsonSchema = {
+  oneOf: [
+    closed({ algorithm: { enum: ["use", "static", "cheapest", "fastest"] }, models: { ...names, minItems: 1 } }),
+    closed({ algorithm: { const: "weighted" }, models: { ...names, minItems: 1 }, weights: { type: "array", items: { type: "number", minimum: 0 } } }),
+    closed({
+      algorithm: { const: "adaptive" },
+      models: { ...names, minItems: 2 },
+      objective: closed({ quality: { type: "number" }, cost_usd: { type: "number" }, latency_ms: { type: "number" } }),
+      explore: unit,
+      floor: unit,
+    }),
+  ],
+};
+
+const pluginUse = closed({ plugin: name, type: { enum: Object.keys(PLUGIN_TYPES) }, config: { type: "object" } });
+const action = closed({ select: { $ref: "#/$defs/selection" }, plugins: { type: "array", items: pluginUse } });
+
+const condition: JsonSchema = {
+  oneOf: [
+    closed({ op: { enum: ["true", "false"] } }),
+    closed({ op: { const: "signal" }, signal: name, output: name }, ["op", "signal"]),
+    closed({ op: { const: "not" }, arg: { $ref: "#/$defs/condition" } }),
+    closed({ op: { enum: ["and", "or"] }, args: { type: "array", items: { $ref: "#/$defs/condition" }, minItems: 2 } }),
+    closed({
+      op: { const: "cmp" }, signal: name, output: name,
+      cmp: { enum: ["==", "!=", ">", ">=", "<", "<="] },
+      value: { type: ["number", "string"] },
+    }),
+    closed({ op: { const: "in" }, signal: name, output: name, values: { type: "array", items: { type: "string" } } }),
+  ],
+};
+
+const model = closed(
+  {
+    name,
+    ...(MODEL_SCHEMA.properties as Record<string, JsonSchema>),
+    served_name: { type: "string" },
+    cost: { oneOf: [{ type: "null" }, (MODEL_SCHEMA.properties as Record<string, JsonSchema>).cost] },
+    context_window: { type: ["integer", "null"], minimum: 1 },
+    tags: names,
+    latency_ms: { type: ["number", "null"], minimum: 0 },
+    quality: { type: ["number", "null"], minimum: 0, maximum: 1 },
+    api_key_env: { type: ["string", "null"] },
+  },
+);
+
+export const BUNDLE_SCHEMA: JsonSchema = {
+  $schema: "https://json-schema.org/draft/2020-12/schema",
+  $id: BUNDLE_SCHEMA_ID,
+  title: "routeplane policy bundle",
+  ...closed({
+    format: { const: BUNDLE_FORMAT },
+    manifest: closed({
+      policy: { type: "string", minLength: 1 },
+      package: { type: "string", minLength: 1 },
+      revision: { type: "string", pattern: "^sha256:[0-9a-f]{64}$" },
+      compiler: closed({ name: { const: "routeplane" }, version: { type: "string" } }),
+      sources: { type: "array", items: closed({ path: { type: "string" }, sha256: { type: "string", pattern: "^[0-9a-f]{64}$" } }) },
+    }),
+    policy: closed({
+      signals: { type: "array", items: typedConfigs(SIGNAL_TYPES) },
+      models: { type: "array", items: model },
+      plugins: { type: "array", items: typedConfigs(PLUGIN_TYPES) },
+      routes: {
+        type: "array",
+        items: closed({ name, priority: { type: "integer" }, when: { $ref: "#/$defs/condition" }, action: { $ref: "#/$defs/action" } }),
+      },
+      default: { oneOf: [{ type: "null" }, { $ref: "#/$defs/action" }] },
+    }),
+    verification: closed({
+      checks: { type: "array", items: closed({ name: { type: "string" }, status: { enum: ["passed", "failed", "unchecked"] }, detail: { type: "string" } }, ["name", "status"]) },
+      guarantees: { type: "array", items: closed({ name: { type: "string" }, status: { enum: ["proved", "failed", "unchecked"] }, detail: { type: "string" } }, ["name", "status"]) },
+    }),
+    signatures: {
+      type: "array",
+      items: closed({ algorithm: { const: "ed25519" }, keyId: { type: "string", pattern: "^[0-9a-f]{16}$" }, value: { type: "string", contentEncoding: "base64" } }),
+    },
+  }),
+  $defs: { condition, selection, action },
+};

@@ -1,0 +1,130 @@
+// The policy bundle: the one artifact the compiler writes and every sidecar
+// reads. Field names inside `config` objects mirror the source language
+// (snake_case); structural fields are camelCase.
+
+export const BUNDLE_SCHEMA_ID = "https://routeplane.dev/schemas/bundle/v1.json";
+export const BUNDLE_FORMAT = "routeplane.bundle/v1";
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+export interface SourceDigest {
+  path: string; // relative to the compile root, '/'-separated
+  sha256: string;
+}
+
+export interface Manifest {
+  policy: string;
+  package: string;
+  /** `sha256:<hex>` over the canonical JSON of `{ policy, verification }`. */
+  revision: string;
+  compiler: { name: "routeplane"; version: string };
+  sources: SourceDigest[];
+}
+
+export interface SignalSpec {
+  name: string;
+  type: string;
+  config: JsonObject;
+}
+
+export interface ModelSpec {
+  name: string;
+  provider: string;
+  endpoint: string;
+  served_name: string;
+  cost: { input: number; output: number } | null;
+  context_window: number | null;
+  tags: string[];
+  latency_ms: number | null;
+  quality: number | null;
+  api_key_env: string | null;
+}
+
+export interface PluginSpec {
+  name: string;
+  type: string;
+  config: JsonObject;
+}
+
+export type CmpOp = "==" | "!=" | ">" | ">=" | "<" | "<=";
+
+/** A route condition, lowered: names resolved, literals typed. */
+export type Condition =
+  | { op: "true" }
+  | { op: "false" }
+  | { op: "signal"; signal: string; output?: string } // a boolean signal or a boolean output
+  | { op: "not"; arg: Condition }
+  | { op: "and" | "or"; args: Condition[] }
+  | { op: "cmp"; signal: string; output: string; cmp: CmpOp; value: number | string }
+  | { op: "in"; signal: string; output: string; values: string[] };
+
+export type Selection =
+  | { algorithm: "use"; models: string[] } // first is primary, the rest its fallback chain
+  | { algorithm: "static"; models: string[] }
+  | { algorithm: "weighted"; models: string[]; weights: number[] }
+  | { algorithm: "cheapest"; models: string[] }
+  | { algorithm: "fastest"; models: string[] }
+  | {
+      algorithm: "adaptive";
+      models: string[];
+      objective: { quality: number; cost_usd: number; latency_ms: number };
+      /** Share of traffic that may explore, and the least share each candidate keeps. */
+      explore: number;
+      floor: number;
+    };
+
+export interface PluginUse {
+  plugin: string;
+  type: string;
+  /** The plugin's fields with this route's overrides applied. */
+  config: JsonObject;
+}
+
+export interface Action {
+  select: Selection;
+  plugins: PluginUse[];
+}
+
+export interface RouteSpec {
+  name: string;
+  priority: number;
+  when: Condition;
+  action: Action;
+}
+
+export interface LoweredPolicy {
+  signals: SignalSpec[];
+  models: ModelSpec[];
+  plugins: PluginSpec[];
+  /** In evaluation order: the first that matches decides. */
+  routes: RouteSpec[];
+  /** Taken when no route matches; null means such requests are rejected. */
+  default: Action | null;
+}
+
+export interface CheckRecord {
+  name: string;
+  status: "passed" | "failed" | "unchecked";
+  detail?: string;
+}
+
+export interface Verification {
+  checks: CheckRecord[];
+  guarantees: { name: string; status: "proved" | "failed" | "unchecked"; detail?: string }[];
+}
+
+export interface Signature {
+  algorithm: "ed25519";
+  keyId: string;
+  value: string; // base64
+}
+
+/** Pipeline stage 4: what the compiler emits and the sidecar enforces. */
+export interface Bundle {
+  format: typeof BUNDLE_FORMAT;
+  manifest: Manifest;
+  policy: LoweredPolicy;
+  verification: Verification;
+  signatures: Signature[];
+}
