@@ -251,4 +251,6 @@ export interface PolicyFile {
   blocks: Block[];
   comments: Comment[];
   problems: SyntaxProblem[];
+  /** Names declared by blocks that failed to parse; references to them are not reported again. */
+  brokenNames: string[];
 }

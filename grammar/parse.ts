@@ -82,6 +82,14 @@ function expectedAt(parser: nearley.Parser, column: number): string[] {
   return [...out].sort();
 }
 
+/** The name a block that failed to parse was declaring, so references to it do not cascade into more errors. */
+function declaredName(tokens: Token[]): string | null {
+  const at = tokens[0]?.value === "signal" || tokens[0]?.value === "plugin" ? 2 : 1;
+  const named = ["model", "signal", "plugin", "route"].includes(tokens[0]?.value);
+  const tok = tokens[at];
+  return named && tok?.type === "ident" ? tok.value : null;
+}
+
 function parseChunk(tokens: Token[]): { block: Block | null; problem: SyntaxProblem | null } {
   const parser = new nearley.Parser(compiledGrammar, { lexer: new TokenArrayLexer(tokens) as never });
   try {
@@ -150,12 +158,17 @@ export function parseFile(path: string, source: string): PolicyFile {
     current.push(tok);
   }
   const blocks: Block[] = [];
+  const brokenNames: string[] = [];
   for (const chunk of chunks) {
     const { block, problem } = parseChunk(chunk);
     if (block) blocks.push(block);
-    if (problem) problems.push(problem);
+    if (problem) {
+      problems.push(problem);
+      const name = declaredName(chunk);
+      if (name !== null) brokenNames.push(name);
+    }
   }
-  return { path, source, blocks, comments, problems };
+  return { path, source, blocks, comments, problems, brokenNames };
 }
 
 /** All tokens of a source, for tools (fuzzing, highlighting). */

@@ -1,0 +1,603 @@
+// Stage "check": validate every definition's fields, type conditions, check
+// actions, order routes, and lower it all to the bundle's vocabulary.
+import { RE2JS } from "re2js";
+import type {
+  ApplyStmt, Expr, ObjectValue, RouteDecl, RouteStmt, SelectStmt, Span, TestDecl, UseStmt, Value, WhenStmt,
+} from "../grammar/index.ts";
+import {
+  MODEL_SCHEMA, OBJECTIVE_METRICS, PLUGIN_TYPES, SELECT_SCHEMAS, SIGNAL_TYPES,
+  type Action, type Condition, type JsonObject, type JsonSchema, type ModelSpec, type PluginSpec, type PluginUse,
+  type RouteSpec, type Selection,
+} from "../bundle/index.ts";
+import { didYouMean, type DiagnosticBag } from "./diagnostics.ts";
+import { checkFields, valueToJson } from "./fields.ts";
+import { lowerCondition, type CheckedSignal, type ConditionEnv } from "./conditions.ts";
+import { lowerRequire, type DecisionPredicate } from "./guarantees.ts";
+import type { ResolvedProgram } from "./resolve.ts";
+
+export interface Origin {
+  file: string;
+  span: Span;
+}
+
+export interface CheckedGuarantee extends Origin {
+  name: string;
+  when: Condition;
+  require: DecisionPredicate;
+}
+
+/** A test's request, in the engine's request vocabulary. */
+export interface TestRequest {
+  messages: { role: string; content: string }[];
+  headers: Record<string, string>;
+  metadata: JsonObject;
+  /** Values for signals that need a model server (embedding, domain) or to pin any other. */
+  signals: JsonObject;
+}
+
+export interface TestExpectation {
+  route?: string;
+  model?: string;
+  plugins?: string[];
+  blocked?: boolean;
+}
+
+export interface CheckedTest extends Origin {
+  name: string;
+  request: TestRequest;
+  expect: TestExpectation;
+}
+
+/** Pipeline stage 3: a type-checked policy in the bundle's vocabulary, with source positions kept. */
+export interface CheckedPolicy {
+  package: string;
+  roots: string[];
+  sources: { path: string; text: string }[];
+  signals: CheckedSignal[];
+  models: ModelSpec[];
+  plugins: PluginSpec[];
+  routes: RouteSpec[];
+  default: Action | null;
+  guarantees: CheckedGuarantee[];
+  tests: CheckedTest[];
+  origins: {
+    routes: Map<string, Origin>;
+    models: Map<string, Origin>;
+    plugins: Map<string, Origin>;
+    signals: Map<string, Origin>;
+    default: Origin | null;
+  };
+}
+
+export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): CheckedPolicy {
+  const quiet = new Set(program.broken);
+
+  // ---- signals
+  const signals = new Map<string, CheckedSignal>();
+  for (const [name, { decl, file }] of program.signals) {
+    const info = SIGNAL_TYPES[decl.type.name];
+    if (!info) {
+      quiet.add(name);
+      continue;
+    }
+    const config = checkFields(decl.body, info.schema, `${decl.type.name} signal \`${name}\``, decl.name.span, file, diags);
+    if (!config) {
+      quiet.add(name);
+      continue;
+    }
+    if (decl.type.name === "regex") checkRegex(config, decl.body, file, diags);
+    signals.set(name, { name, type: decl.type.name, config, span: decl.name.span, file });
+  }
+
+  // ---- models
+  const models = new Map<string, ModelSpec>();
+  for (const [name, { decl, file }] of program.models) {
+    const c = checkFields(decl.body, MODEL_SCHEMA, `model \`${name}\``, decl.name.span, file, diags);
+    if (!c) {
+      quiet.add(name);
+      continue;
+    }
+    models.set(name, {
+      name,
+      provider: c.provider as string,
+      endpoint: c.endpoint as string,
+      served_name: (c.served_name as string | undefined) ?? name,
+      cost: (c.cost as { input: number; output: number } | undefined) ?? null,
+      context_window: (c.context_window as number | undefined) ?? null,
+      tags: (c.tags as string[] | undefined) ?? [],
+      latency_ms: (c.latency_ms as number | undefined) ?? null,
+      quality: (c.quality as number | undefined) ?? null,
+      api_key_env: (c.api_key_env as string | undefined) ?? null,
+    });
+  }
+
+  // ---- plugins
+  const plugins = new Map<string, PluginSpec>();
+  for (const [name, { decl, file }] of program.plugins) {
+    const info = PLUGIN_TYPES[decl.type.name];
+    const config = info && checkFields(decl.body, info.schema, `${decl.type.name} plugin \`${name}\``, decl.name.span, file, diags);
+    if (!config) {
+      quiet.add(name);
+      continue;
+    }
+    plugins.set(name, { name, type: decl.type.name, config });
+  }
+
+  const ctx: ActionContext = { models, plugins, quiet, diags };
+
+  // ---- routes
+  const routes: RouteSpec[] = [];
+  const routeOrigins = new Map<string, Origin>();
+  for (const [name, { decl, file }] of program.routes) {
+    routeOrigins.set(name, { file, span: decl.name.span });
+    const env: ConditionEnv = { file, signals, quiet, diags, used: new Set() };
+    const route = checkRoute(decl, file, env, ctx);
+    if (route) routes.push(route);
+  }
+  const ordered = orderRoutes(routes, program, diags);
+
+  // ---- default
+  let defaultAction: Action | null = null;
+  if (program.default) {
+    const { decl, file } = program.default;
+    for (const stmt of decl.body) {
+      if (stmt.kind === "when") {
+        diags.add("RP0512", file, stmt.span, "the default takes every request no route matched; it has no condition", {
+          help: "remove the `when`, or make this a route",
+        });
+      }
+    }
+    defaultAction = checkAction(decl.body, "the default", decl.span, file, ctx);
+  }
+
+  // ---- guarantees
+  const guarantees: CheckedGuarantee[] = [];
+  for (const { decl, file } of program.guarantees) {
+    const env: ConditionEnv = { file, signals, quiet, diags, used: new Set() };
+    const when: Condition | null = decl.when ? lowerCondition(decl.when, env) : { op: "true" };
+    const require = lowerRequire(decl.require, env, { models, plugins, routes: routeOrigins });
+    if (when && require) guarantees.push({ name: decl.name.value, when, require, file, span: decl.name.span });
+  }
+
+  // ---- tests
+  const tests: CheckedTest[] = [];
+  for (const { decl, file } of program.tests) {
+    const t = checkTest(decl, file, { models, plugins, routes: routeOrigins, quiet, diags, signals });
+    if (t) tests.push(t);
+  }
+
+  const originsOf = <T>(table: Map<string, { decl: { name: { span: Span } } ; file: string } & T>) =>
+    new Map([...table].map(([n, { decl, file }]) => [n, { file, span: decl.name.span }]));
+  return {
+    package: program.package,
+    roots: program.roots,
+    sources: program.files.map((f) => ({ path: f.path, text: f.source })),
+    signals: [...signals.values()],
+    models: [...models.values()],
+    plugins: [...plugins.values()],
+    routes: ordered,
+    default: defaultAction,
+    guarantees,
+    tests,
+    origins: {
+      routes: routeOrigins,
+      models: originsOf(program.models),
+      plugins: originsOf(program.plugins),
+      signals: originsOf(program.signals),
+      default: program.default ? { file: program.default.file, span: program.default.decl.span } : null,
+    },
+  };
+}
+
+function checkRegex(config: JsonObject, body: ObjectValue, file: string, diags: DiagnosticBag): void {
+  const pattern = config.pattern as string;
+  const span = body.fields.find((f) => f.key.name === "pattern")?.value.span ?? body.span;
+  try {
+    RE2JS.compile(pattern, config.case_sensitive === false ? RE2JS.CASE_INSENSITIVE : 0);
+  } catch (err) {
+    diags.add("RP0304", file, span, `invalid regular expression: ${(err as Error).message}`, {
+      help: "patterns use RE2 syntax, which matches in linear time: no backreferences or lookaround",
+    });
+  }
+}
+
+interface ActionContext {
+  models: Map<string, ModelSpec>;
+  plugins: Map<string, PluginSpec>;
+  quiet: Set<string>;
+  diags: DiagnosticBag;
+}
+
+function checkRoute(decl: RouteDecl, file: string, env: ConditionEnv, ctx: ActionContext): RouteSpec | null {
+  const { diags } = ctx;
+  const name = decl.name.name;
+  let ok = true;
+  if (!Number.isInteger(decl.priority.value) || decl.priority.value < 0 || decl.priority.value > 1_000_000) {
+    diags.add("RP0508", file, decl.priority.span, `priority must be a whole number from 0 to 1000000, not ${decl.priority.value}`);
+    ok = false;
+  }
+  const whens = decl.body.filter((s): s is WhenStmt => s.kind === "when");
+  for (const extra of whens.slice(1)) {
+    diags.add("RP0503", file, extra.span, `route \`${name}\` has more than one \`when\``, { help: "join the conditions with `and` or `or`" });
+  }
+  let when: Condition | null = null;
+  if (whens.length === 0) {
+    diags.add("RP0501", file, decl.name.span, `route \`${name}\` has no \`when\` condition`, {
+      help: "add `when <condition>`; a catch-all belongs in `default`",
+    });
+    ok = false;
+  } else {
+    when = lowerCondition(whens[0].expr, env);
+  }
+  const action = checkAction(decl.body, `route \`${name}\``, decl.name.span, file, ctx);
+  if (!ok || !when || !action) return null;
+  return { name, priority: decl.priority.value, when, action };
+}
+
+function checkAction(body: RouteStmt[], what: string, anchor: Span, file: string, ctx: ActionContext): Action | null {
+  const { diags } = ctx;
+  const choosers = body.filter((s): s is UseStmt | SelectStmt => s.kind === "use" || s.kind === "select");
+  const applies = body.filter((s): s is ApplyStmt => s.kind === "apply");
+  if (choosers.length === 0) {
+    diags.add("RP0502", file, anchor, `${what} names no model`, { help: "add `use <model>` or `select <algorithm> { models: [...] }`" });
+    return null;
+  }
+  for (const extra of choosers.slice(1)) {
+    diags.add("RP0503", file, extra.span, `${what} chooses its model more than once`, {
+      help: "keep one `use` (with `fallback` for a chain) or one `select`",
+    });
+  }
+  for (const extra of applies.slice(1)) {
+    diags.add("RP0503", file, extra.span, `${what} has more than one \`apply\``, { help: "list every plugin in one `apply a, b`, in the order they run" });
+  }
+  const select = checkSelection(choosers[0], file, ctx);
+  const plugins = applies.length ? checkApply(applies[0], file, ctx) : [];
+  if (!select || !plugins) return null;
+  return { select, plugins };
+}
+
+function modelRef(name: { name: string; span: Span }, file: string, ctx: ActionContext): boolean {
+  if (ctx.models.has(name.name)) return true;
+  if (!ctx.quiet.has(name.name)) {
+    const hint = didYouMean(name.name, ctx.models.keys(), name.span);
+    ctx.diags.add("RP0205", file, name.span, `undefined model \`${name.name}\``, {
+      ...hint,
+      help: hint.help ?? `declare it: \`model ${name.name} { provider: …, endpoint: "…" }\``,
+    });
+  }
+  return false;
+}
+
+function checkSelection(stmt: UseStmt | SelectStmt, file: string, ctx: ActionContext): Selection | null {
+  if (stmt.kind === "use") {
+    const ok = stmt.models.map((m) => modelRef(m, file, ctx)).every(Boolean);
+    return ok ? { algorithm: "use", models: stmt.models.map((m) => m.name) } : null;
+  }
+  const algorithm = stmt.algorithm.name;
+  const schema = SELECT_SCHEMAS[algorithm];
+  if (!schema) {
+    ctx.diags.add("RP0504", file, stmt.algorithm.span, `unknown selection algorithm \`${algorithm}\``, {
+      ...didYouMean(algorithm, Object.keys(SELECT_SCHEMAS), stmt.algorithm.span),
+    });
+    const last = ctx.diags.items[ctx.diags.items.length - 1];
+    last.help ??= `algorithms: ${Object.keys(SELECT_SCHEMAS).join(", ")}`;
+    return null;
+  }
+  let objective: Record<string, number> | undefined;
+  const objField = stmt.body.fields.find((f) => f.key.name === "objective");
+  if (objField) {
+    objective = lowerObjective(objField.value, file, ctx.diags) ?? undefined;
+    if (!objective) return null;
+  }
+  const c = checkFields(stmt.body, schema, `\`select ${algorithm}\``, stmt.algorithm.span, file, ctx.diags, new Set(["objective"]), objective ? { objective } : undefined);
+  if (!c) return null;
+  const listField = stmt.body.fields.find((f) => f.key.name === "models")?.value;
+  const modelNames = c.models as string[];
+  if (listField?.kind === "list") {
+    const ok = listField.items.map((item) => (item.kind === "ident" ? modelRef(item, file, ctx) : true)).every(Boolean);
+    if (!ok) return null;
+  }
+  switch (algorithm) {
+    case "weighted": {
+      const weights = c.weights as number[];
+      if (weights.length !== modelNames.length || weights.every((w) => w === 0)) {
+        const span = stmt.body.fields.find((f) => f.key.name === "weights")?.value.span ?? stmt.span;
+        ctx.diags.add("RP0507", file, span, weights.length !== modelNames.length
+          ? `${weights.length} weights for ${modelNames.length} models`
+          : "all weights are zero", { help: "give one non-negative weight per model, at least one above zero" });
+        return null;
+      }
+      return { algorithm, models: modelNames, weights };
+    }
+    case "adaptive": {
+      const explore = (c.explore as number | undefined) ?? 0.05;
+      const floor = (c.floor as number | undefined) ?? 0;
+      if (floor * modelNames.length > 1) {
+        const span = stmt.body.fields.find((f) => f.key.name === "floor")?.value.span ?? stmt.span;
+        ctx.diags.add("RP0506", file, span, `a floor of ${floor} for each of ${modelNames.length} models needs ${(floor * modelNames.length * 100).toFixed(0)}% of traffic`, {
+          help: `use a floor of at most ${(1 / modelNames.length).toFixed(3)}`,
+        });
+        return null;
+      }
+      const o = objective ?? {};
+      return {
+        algorithm,
+        models: modelNames,
+        objective: { quality: o.quality ?? 0, cost_usd: o.cost_usd ?? 0, latency_ms: o.latency_ms ?? 0 },
+        explore,
+        floor,
+      };
+    }
+    default:
+      return { algorithm: algorithm as "static" | "cheapest" | "fastest", models: modelNames };
+  }
+}
+
+/** `quality - 2.0 * cost_usd - 0.0005 * latency_ms` → coefficients per metric. */
+function lowerObjective(value: Value, file: string, diags: DiagnosticBag): Record<string, number> | null {
+  type Lin = { coef: Record<string, number>; constant: number };
+  const fail = (span: Span, message: string, extra: object = {}): null => {
+    diags.add("RP0505", file, span, message, { help: `an objective is a weighted sum of ${OBJECTIVE_METRICS.join(", ")}`, ...extra });
+    return null;
+  };
+  const scale = (l: Lin, k: number): Lin => ({ coef: Object.fromEntries(Object.entries(l.coef).map(([m, c]) => [m, c * k])), constant: l.constant * k });
+  const isConst = (l: Lin) => Object.values(l.coef).every((c) => c === 0);
+  const lin = (v: Value): Lin | null => {
+    switch (v.kind) {
+      case "number":
+        return { coef: {}, constant: v.value };
+      case "ident":
+        if ((OBJECTIVE_METRICS as readonly string[]).includes(v.name)) return { coef: { [v.name]: 1 }, constant: 0 };
+        return fail(v.span, `unknown metric \`${v.name}\``, didYouMean(v.name, OBJECTIVE_METRICS, v.span));
+      case "arith": {
+        const a = lin(v.left);
+        const b = lin(v.right);
+        if (!a || !b) return null;
+        if (v.op === "+" || v.op === "-") {
+          const sign = v.op === "+" ? 1 : -1;
+          const coef: Record<string, number> = { ...a.coef };
+          for (const [m, c] of Object.entries(b.coef)) coef[m] = (coef[m] ?? 0) + sign * c;
+          return { coef, constant: a.constant + sign * b.constant };
+        }
+        if (v.op === "*") {
+          if (isConst(a)) return scale(b, a.constant);
+          if (isConst(b)) return scale(a, b.constant);
+          return fail(v.span, "an objective must be linear: multiply metrics by numbers, not by each other");
+        }
+        if (!isConst(b) || b.constant === 0) return fail(v.span, "divide only by a non-zero number");
+        return scale(a, 1 / b.constant);
+      }
+      default:
+        return fail(v.span, "an objective is an arithmetic expression over metrics");
+    }
+  };
+  const l = lin(value);
+  if (!l) return null;
+  if (isConst(l)) return fail(value.span, "the objective does not depend on any metric, so it cannot rank models");
+  return l.coef;
+}
+
+function checkApply(stmt: ApplyStmt, file: string, ctx: ActionContext): PluginUse[] | null {
+  const out: PluginUse[] = [];
+  let ok = true;
+  for (const item of stmt.plugins) {
+    const plugin = ctx.plugins.get(item.name.name);
+    if (!plugin) {
+      if (!ctx.quiet.has(item.name.name)) {
+        const hint = didYouMean(item.name.name, ctx.plugins.keys(), item.name.span);
+        ctx.diags.add("RP0206", file, item.name.span, `undefined plugin \`${item.name.name}\``, {
+          ...hint,
+          help: hint.help ?? `declare it: \`plugin <type> ${item.name.name} { ... }\``,
+        });
+      }
+      ok = false;
+      continue;
+    }
+    let config = plugin.config;
+    if (item.overrides) {
+      const schema = PLUGIN_TYPES[plugin.type].schema;
+      const partial: JsonSchema = { ...schema, required: [] };
+      delete partial.anyOf;
+      const o = checkFields(item.overrides, partial, `the override of plugin \`${plugin.name}\``, item.name.span, file, ctx.diags);
+      if (!o) {
+        ok = false;
+        continue;
+      }
+      config = { ...config, ...o };
+    }
+    out.push({ plugin: plugin.name, type: plugin.type, config });
+  }
+  return ok ? out : null;
+}
+
+/** Sorts by priority (highest first); equal priorities by `before`, then by name. */
+function orderRoutes(routes: RouteSpec[], program: ResolvedProgram, diags: DiagnosticBag): RouteSpec[] {
+  const byName = new Map(routes.map((r) => [r.name, r]));
+  const edges = new Map<string, Set<string>>(); // a → routes a must precede
+  for (const [name, { decl, file }] of program.routes) {
+    for (const other of decl.before) {
+      const target = program.routes.get(other.name);
+      if (!target) {
+        if (!program.broken.has(other.name)) {
+          diags.add("RP0207", file, other.span, `undefined route \`${other.name}\``, didYouMean(other.name, program.routes.keys(), other.span));
+        }
+        continue;
+      }
+      if (target.decl.priority.value !== decl.priority.value) {
+        diags.add("RP0510", file, other.span, `\`before ${other.name}\` has no effect: \`${other.name}\` has priority ${target.decl.priority.value}, this route ${decl.priority.value}`, {
+          help: "`before` only breaks ties between routes of equal priority",
+        });
+        continue;
+      }
+      if (!edges.has(name)) edges.set(name, new Set());
+      edges.get(name)!.add(other.name);
+    }
+  }
+  const groups = new Map<number, RouteSpec[]>();
+  for (const r of routes) {
+    if (!groups.has(r.priority)) groups.set(r.priority, []);
+    groups.get(r.priority)!.push(r);
+  }
+  const out: RouteSpec[] = [];
+  for (const priority of [...groups.keys()].sort((a, b) => b - a)) {
+    const group = groups.get(priority)!.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    if (group.length === 1) {
+      out.push(group[0]);
+      continue;
+    }
+    // Kahn's algorithm; the name order above makes it deterministic.
+    const indegree = new Map(group.map((r) => [r.name, 0]));
+    for (const r of group) for (const t of edges.get(r.name) ?? []) if (indegree.has(t)) indegree.set(t, indegree.get(t)! + 1);
+    const ready = group.filter((r) => indegree.get(r.name) === 0);
+    const placed: RouteSpec[] = [];
+    while (ready.length) {
+      const r = ready.shift()!;
+      placed.push(r);
+      for (const t of edges.get(r.name) ?? []) {
+        if (!indegree.has(t)) continue;
+        indegree.set(t, indegree.get(t)! - 1);
+        if (indegree.get(t) === 0) {
+          ready.push(byName.get(t)!);
+          ready.sort((a, b) => (a.name < b.name ? -1 : 1));
+        }
+      }
+    }
+    if (placed.length < group.length) {
+      const stuck = group.filter((r) => !placed.includes(r)).map((r) => r.name);
+      const first = program.routes.get(stuck[0])!;
+      diags.add("RP0509", first.file, first.decl.name.span, `routes ${stuck.map((s) => `\`${s}\``).join(", ")} each claim to go before another`, {
+        help: "remove one `before` so the order is well defined",
+      });
+      placed.push(...group.filter((r) => !placed.includes(r)));
+    }
+    out.push(...placed);
+  }
+  return out;
+}
+
+interface TestContext {
+  models: Map<string, ModelSpec>;
+  plugins: Map<string, PluginSpec>;
+  routes: Map<string, Origin>;
+  signals: Map<string, CheckedSignal>;
+  quiet: Set<string>;
+  diags: DiagnosticBag;
+}
+
+const REQUEST_FIELDS = ["user", "system", "messages", "headers", "metadata", "signals"];
+
+function checkTest(decl: TestDecl, file: string, ctx: TestContext): CheckedTest | null {
+  const requests = decl.body.filter((s) => s.kind === "request");
+  const expects = decl.body.filter((s) => s.kind === "expect");
+  if (requests.length !== 1 || expects.length === 0) {
+    ctx.diags.add("RP0701", file, decl.name.span, requests.length > 1 ? "a test sends one request" : `test "${decl.name.value}" needs a \`request { ... }\` and an \`expect\``, {
+      help: 'e.g. `request { user: "hello" }  expect route greeting, model small`',
+    });
+    return null;
+  }
+  const body = requests[0].body;
+  const request: TestRequest = { messages: [], headers: {}, metadata: {}, signals: {} };
+  let ok = true;
+  const bad = (span: Span, message: string, extra: object = {}) => {
+    ctx.diags.add("RP0702", file, span, message, extra);
+    ok = false;
+  };
+  let system: string | null = null;
+  let user: string | null = null;
+  for (const field of body.fields) {
+    const key = field.key.name;
+    const json = valueToJson(field.value, file, ctx.diags);
+    if (json === undefined) {
+      ok = false;
+      continue;
+    }
+    switch (key) {
+      case "user":
+      case "system":
+        if (typeof json !== "string") bad(field.value.span, `\`${key}\` is the text of a message: a string`);
+        else if (key === "user") user = json;
+        else system = json;
+        break;
+      case "messages":
+        if (!Array.isArray(json) || json.some((m) => typeof m !== "object" || m === null || Array.isArray(m) || typeof m.role !== "string" || typeof m.content !== "string")) {
+          bad(field.value.span, "`messages` is a list of `{ role: \"user\", content: \"…\" }`");
+        } else {
+          request.messages.push(...(json as { role: string; content: string }[]));
+        }
+        break;
+      case "headers":
+        if (typeof json !== "object" || json === null || Array.isArray(json) || Object.values(json).some((v) => typeof v !== "string")) {
+          bad(field.value.span, "`headers` maps header names to strings");
+        } else {
+          for (const [h, v] of Object.entries(json)) request.headers[h.toLowerCase()] = v as string;
+        }
+        break;
+      case "metadata":
+        if (typeof json !== "object" || json === null || Array.isArray(json)) bad(field.value.span, "`metadata` is a block of fields");
+        else request.metadata = json;
+        break;
+      case "signals":
+        if (typeof json !== "object" || json === null || Array.isArray(json)) {
+          bad(field.value.span, "`signals` gives values for signals by name");
+        } else {
+          for (const f of (field.value as ObjectValue).fields) {
+            if (!ctx.signals.has(f.key.name) && !ctx.quiet.has(f.key.name)) {
+              bad(f.key.span, `undefined signal \`${f.key.name}\``, didYouMean(f.key.name, ctx.signals.keys(), f.key.span));
+            }
+          }
+          request.signals = json;
+        }
+        break;
+      default:
+        bad(field.key.span, `a test request has no field \`${key}\``, {
+          ...didYouMean(key, REQUEST_FIELDS, field.key.span),
+        });
+    }
+  }
+  if (system !== null) request.messages.unshift({ role: "system", content: system });
+  if (user !== null) request.messages.push({ role: "user", content: user });
+  if (request.messages.length === 0) bad(body.span, "the request has no message", { help: 'add `user: "…"` or `messages: [...]`' });
+
+  const expect: TestExpectation = {};
+  for (const stmt of expects) {
+    if (stmt.kind !== "expect") continue;
+    for (const item of stmt.items) {
+      switch (item.kind) {
+        case "route":
+          if (item.target.name !== "default" && !ctx.routes.has(item.target.name) && !ctx.quiet.has(item.target.name)) {
+            ctx.diags.add("RP0207", file, item.target.span, `undefined route \`${item.target.name}\``, didYouMean(item.target.name, ctx.routes.keys(), item.target.span));
+            ok = false;
+          }
+          expect.route = item.target.name;
+          break;
+        case "model":
+          if (!ctx.models.has(item.target.name) && !ctx.quiet.has(item.target.name)) {
+            ctx.diags.add("RP0205", file, item.target.span, `undefined model \`${item.target.name}\``, didYouMean(item.target.name, ctx.models.keys(), item.target.span));
+            ok = false;
+          }
+          expect.model = item.target.name;
+          break;
+        case "plugins": {
+          const names: string[] = [];
+          for (const v of item.list.items) {
+            const n = v.kind === "ident" ? v.name : v.kind === "string" ? v.value : null;
+            if (n === null || (!ctx.plugins.has(n) && !ctx.quiet.has(n))) {
+              ctx.diags.add("RP0206", file, v.span, `undefined plugin ${n === null ? "" : `\`${n}\``}`.trim(), n === null ? {} : didYouMean(n, ctx.plugins.keys(), v.span));
+              ok = false;
+            } else names.push(n);
+          }
+          expect.plugins = names;
+          break;
+        }
+        case "blocked":
+          expect.blocked = true;
+          break;
+        case "allowed":
+          expect.blocked = false;
+          break;
+      }
+    }
+  }
+  return ok ? { name: decl.name.value, request, expect, file, span: decl.name.span } : null;
+}
+

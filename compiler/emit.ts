@@ -1,0 +1,66 @@
+// Stage "emit": CheckedPolicy → Bundle. Deterministic: nothing here reads a
+// clock or the environment, so the same sources give the same bytes.
+import path from "node:path";
+import {
+  BUNDLE_FORMAT, computeRevision, sha256Hex, validateBundle,
+  type Bundle, type LoweredPolicy, type Verification,
+} from "../bundle/index.ts";
+import type { CheckedPolicy } from "./check.ts";
+import { COMPILER_VERSION } from "./version.ts";
+
+export interface EmitOptions {
+  /** The policy's name in the manifest; defaults to its package. */
+  policyName?: string;
+}
+
+export function emitBundle(checked: CheckedPolicy, options: EmitOptions = {}): Bundle {
+  const policy: LoweredPolicy = {
+    signals: checked.signals.map((s) => ({ name: s.name, type: s.type, config: s.config })),
+    models: checked.models,
+    plugins: checked.plugins,
+    routes: checked.routes,
+    default: checked.default,
+  };
+  const verification: Verification = {
+    checks: [
+      { name: "syntax", status: "passed" },
+      { name: "schema", status: "passed" },
+      { name: "types", status: "passed" },
+      { name: "tests", status: "unchecked", detail: "run `routeplane test` to execute the policy's test blocks" },
+    ],
+    guarantees: checked.guarantees.map((g) => ({ name: g.name, status: "unchecked", detail: "proving guarantees is the analysis stage's job" })),
+  };
+  const base = commonDir(checked.sources.map((s) => s.path));
+  const bundle: Bundle = {
+    format: BUNDLE_FORMAT,
+    manifest: {
+      policy: options.policyName ?? checked.package,
+      package: checked.package,
+      revision: computeRevision(policy, verification),
+      compiler: { name: "routeplane", version: COMPILER_VERSION },
+      sources: checked.sources
+        .map((s) => ({ path: path.relative(base, s.path).split(path.sep).join("/"), sha256: sha256Hex(s.text) }))
+        .sort((a, b) => (a.path < b.path ? -1 : 1)),
+    },
+    policy,
+    verification,
+    signatures: [],
+  };
+  // A bundle that fails its own schema is a compiler bug, not a user error.
+  const valid = validateBundle(JSON.parse(JSON.stringify(bundle)));
+  if (!valid.ok) throw new Error(`internal error: emitted bundle violates its schema: ${JSON.stringify(valid.errors.slice(0, 5))}`);
+  return bundle;
+}
+
+function commonDir(paths: string[]): string {
+  if (paths.length === 0) return ".";
+  const split = paths.map((p) => path.dirname(path.resolve(p)).split(path.sep));
+  const first = split[0];
+  let n = first.length;
+  for (const parts of split) {
+    let i = 0;
+    while (i < n && parts[i] === first[i]) i++;
+    n = i;
+  }
+  return first.slice(0, n).join(path.sep) || path.sep;
+}

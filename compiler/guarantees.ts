@@ -1,0 +1,125 @@
+// A guarantee's `require` speaks about the decision: which model, which
+// route, which plugins, blocked or not; it may also mention request signals.
+import type { Expr, Span } from "../grammar/index.ts";
+import type { Condition, ModelSpec, PluginSpec } from "../bundle/index.ts";
+import { didYouMean } from "./diagnostics.ts";
+import { lowerCondition, type ConditionEnv } from "./conditions.ts";
+
+export type DecisionPredicate =
+  | { op: "and" | "or"; args: DecisionPredicate[] }
+  | { op: "not"; arg: DecisionPredicate }
+  | { op: "model-is"; models: string[] }
+  | { op: "model-tag"; tag: string }
+  | { op: "model-field"; field: "provider"; value: string }
+  | { op: "route-is"; routes: string[] }
+  | { op: "applies"; plugin: string } // a plugin name or a plugin type
+  | { op: "blocked" }
+  | { op: "request"; cond: Condition };
+
+interface DecisionScope {
+  models: Map<string, ModelSpec>;
+  plugins: Map<string, PluginSpec>;
+  routes: Map<string, unknown>;
+}
+
+export function lowerRequire(expr: Expr, env: ConditionEnv, scope: DecisionScope): DecisionPredicate | null {
+  const fail = (span: Span, message: string, extra: object = {}): null => {
+    env.diags.add("RP0601", env.file, span, message, {
+      help: "a requirement tests `model`, `model.tags has <tag>`, `model.provider`, `route`, `applies <plugin>`, `blocked`, or request signals",
+      ...extra,
+    });
+    return null;
+  };
+  const nameList = (e: Expr): { names: string[]; spans: Span[] } | null => {
+    if (e.kind === "ref" && e.path.length === 1) return { names: [e.path[0].name], spans: [e.path[0].span] };
+    if (e.kind === "literal" && e.value.kind === "list") {
+      const items = e.value.items;
+      if (items.every((i) => i.kind === "ident" || i.kind === "string")) {
+        return { names: items.map((i) => (i.kind === "ident" ? i.name : (i as { value: string }).value)), spans: items.map((i) => i.span) };
+      }
+    }
+    return null;
+  };
+  const known = (names: { names: string[]; spans: Span[] }, table: Map<string, unknown>, what: string): boolean => {
+    let ok = true;
+    names.names.forEach((n, i) => {
+      if (!table.has(n) && !env.quiet.has(n)) {
+        env.diags.add(what === "model" ? "RP0205" : "RP0207", env.file, names.spans[i], `undefined ${what} \`${n}\``, didYouMean(n, table.keys(), names.spans[i]));
+        ok = false;
+      }
+    });
+    return ok;
+  };
+
+  const lower = (e: Expr): DecisionPredicate | null => {
+    switch (e.kind) {
+      case "paren":
+        return lower(e.expr);
+      case "and":
+      case "or": {
+        const a = lower(e.left);
+        const b = lower(e.right);
+        return a && b ? { op: e.kind, args: [a, b] } : null;
+      }
+      case "not": {
+        const a = lower(e.arg);
+        return a && { op: "not", arg: a };
+      }
+      case "applies": {
+        const name = e.plugin.name;
+        const types = new Set([...scope.plugins.values()].map((p) => p.type));
+        if (!scope.plugins.has(name) && !types.has(name) && !env.quiet.has(name)) {
+          return fail(e.plugin.span, `\`${name}\` is neither a plugin nor the type of one in this policy`, didYouMean(name, [...scope.plugins.keys(), ...types], e.plugin.span));
+        }
+        return { op: "applies", plugin: name };
+      }
+      case "ref":
+        if (e.path.length === 1 && e.path[0].name === "blocked" && !env.signals.has("blocked")) return { op: "blocked" };
+        if (e.path[0].name === "model" || e.path[0].name === "route") {
+          return fail(e.span, `\`${e.path.map((p) => p.name).join(".")}\` must be compared`, { help: "e.g. `model == local` or `model.tags has onprem`" });
+        }
+        break;
+      case "compare": {
+        if (e.left.kind !== "ref") break;
+        const head = e.left.path[0].name;
+        const field = e.left.path[1]?.name;
+        if (head === "model" && field === undefined && (e.op === "==" || e.op === "!=" || e.op === "in")) {
+          const names = nameList(e.right);
+          if (!names) return fail(e.right.span, "compare `model` with a model name or a list of them");
+          if (!known(names, scope.models, "model")) return null;
+          const p: DecisionPredicate = { op: "model-is", models: names.names };
+          return e.op === "!=" ? { op: "not", arg: p } : p;
+        }
+        if (head === "model" && field === "tags" && e.left.path.length === 2 && e.op === "has") {
+          const tag = e.right.kind === "ref" && e.right.path.length === 1 ? e.right.path[0].name : e.right.kind === "literal" && e.right.value.kind === "string" ? e.right.value.value : null;
+          if (tag === null) return fail(e.right.span, "`has` takes a tag name");
+          return { op: "model-tag", tag };
+        }
+        if (head === "model" && field === "provider" && e.left.path.length === 2 && (e.op === "==" || e.op === "!=")) {
+          const v = e.right.kind === "literal" && e.right.value.kind === "string" ? e.right.value.value : e.right.kind === "ref" && e.right.path.length === 1 ? e.right.path[0].name : null;
+          if (v === null) return fail(e.right.span, "compare `model.provider` with a provider name");
+          const p: DecisionPredicate = { op: "model-field", field: "provider", value: v };
+          return e.op === "!=" ? { op: "not", arg: p } : p;
+        }
+        if (head === "route" && field === undefined && (e.op === "==" || e.op === "!=" || e.op === "in")) {
+          const names = nameList(e.right);
+          if (!names) return fail(e.right.span, "compare `route` with a route name or a list of them");
+          const withDefault = new Map(scope.routes);
+          withDefault.set("default", null);
+          if (!known(names, withDefault, "route")) return null;
+          const p: DecisionPredicate = { op: "route-is", routes: names.names };
+          return e.op === "!=" ? { op: "not", arg: p } : p;
+        }
+        if (head === "model" || head === "route") {
+          return fail(e.span, `cannot test \`${e.left.path.map((p) => p.name).join(".")} ${e.op} …\``);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    const cond = lowerCondition(e, env);
+    return cond && { op: "request", cond };
+  };
+  return lower(expr);
+}

@@ -1,0 +1,137 @@
+// Stage "resolve": one namespace per kind of definition across all loaded
+// files; duplicate names, unknown types and package mismatches reported.
+import type {
+  DefaultDecl, GuaranteeDecl, ModelDecl, PluginDecl, PolicyFile, RouteDecl, SignalDecl, Span, TestDecl,
+} from "../grammar/index.ts";
+import { PLUGIN_TYPES, SIGNAL_TYPES } from "../bundle/index.ts";
+import { didYouMean, type DiagnosticBag } from "./diagnostics.ts";
+import type { SourceSet } from "./load.ts";
+
+export interface Located<T> {
+  decl: T;
+  file: string;
+}
+
+/** Pipeline stage 2: every definition by name, ready for checking. */
+export interface ResolvedProgram {
+  package: string;
+  roots: string[];
+  files: PolicyFile[];
+  signals: Map<string, Located<SignalDecl>>;
+  models: Map<string, Located<ModelDecl>>;
+  plugins: Map<string, Located<PluginDecl>>;
+  routes: Map<string, Located<RouteDecl>>;
+  default: Located<DefaultDecl> | null;
+  guarantees: Located<GuaranteeDecl>[];
+  tests: Located<TestDecl>[];
+  /** Names whose declaration failed to parse: references to them are not errors. */
+  broken: Set<string>;
+}
+
+const FILE_START: Span = { start: { offset: 0, line: 1, col: 1 }, end: { offset: 0, line: 1, col: 1 } };
+
+export function resolveProgram(sources: SourceSet, diags: DiagnosticBag): ResolvedProgram {
+  const program: ResolvedProgram = {
+    package: "",
+    roots: sources.roots,
+    files: sources.files,
+    signals: new Map(),
+    models: new Map(),
+    plugins: new Map(),
+    routes: new Map(),
+    default: null,
+    guarantees: [],
+    tests: [],
+    broken: new Set(sources.files.flatMap((f) => f.brokenNames)),
+  };
+  const rootSet = new Set(sources.roots);
+  let rootPackage: { name: string; file: string } | null = null;
+
+  const define = <T extends { name: { name: string; span: Span } }>(table: Map<string, Located<T>>, what: string, decl: T, file: string): void => {
+    const prior = table.get(decl.name.name);
+    if (prior) {
+      diags.add("RP0201", file, decl.name.span, `${what} \`${decl.name.name}\` is defined twice`, {
+        help: "rename one of them",
+        related: [{ file: prior.file, span: prior.decl.name.span, message: "first defined here" }],
+      });
+      return;
+    }
+    table.set(decl.name.name, { decl, file });
+  };
+
+  for (const file of sources.files) {
+    const packages = file.blocks.filter((b) => b.kind === "package");
+    if (packages.length === 0 && file.problems.length === 0) {
+      diags.add("RP0103", file.path, FILE_START, "the file has no `package` declaration", {
+        help: "start the file with `package <name>`",
+        fix: { message: "add a package declaration", replacement: "package main\n\n" },
+      });
+    }
+    for (const extra of packages.slice(1)) {
+      diags.add("RP0104", file.path, extra.span, "a file declares its package once", { help: "remove this declaration" });
+    }
+    const pkg = packages[0];
+    if (pkg && rootSet.has(file.path)) {
+      if (rootPackage === null) rootPackage = { name: pkg.name.name, file: file.path };
+      else if (rootPackage.name !== pkg.name.name) {
+        diags.add("RP0105", file.path, pkg.name.span, `package \`${pkg.name.name}\` differs from \`${rootPackage.name}\` declared in ${rootPackage.file}`, {
+          help: "compile each package on its own, or import the other file instead of naming it on the command line",
+        });
+      }
+    }
+
+    for (const block of file.blocks) {
+      switch (block.kind) {
+        case "signal":
+          define(program.signals, "signal", block, file.path);
+          if (!(block.type.name in SIGNAL_TYPES)) {
+            diags.add("RP0202", file.path, block.type.span, `unknown signal type \`${block.type.name}\``, {
+              ...didYouMean(block.type.name, Object.keys(SIGNAL_TYPES), block.type.span),
+              ...(suggestionless(block.type.name, Object.keys(SIGNAL_TYPES)) ? { help: `signal types: ${Object.keys(SIGNAL_TYPES).join(", ")}` } : {}),
+            });
+          }
+          break;
+        case "plugin":
+          define(program.plugins, "plugin", block, file.path);
+          if (!(block.type.name in PLUGIN_TYPES)) {
+            diags.add("RP0203", file.path, block.type.span, `unknown plugin type \`${block.type.name}\``, {
+              ...didYouMean(block.type.name, Object.keys(PLUGIN_TYPES), block.type.span),
+              ...(suggestionless(block.type.name, Object.keys(PLUGIN_TYPES)) ? { help: `plugin types: ${Object.keys(PLUGIN_TYPES).join(", ")}` } : {}),
+            });
+          }
+          break;
+        case "model":
+          define(program.models, "model", block, file.path);
+          break;
+        case "route":
+          define(program.routes, "route", block, file.path);
+          break;
+        case "default":
+          if (program.default) {
+            diags.add("RP0511", file.path, block.span, "the policy has more than one `default`", {
+              help: "keep one default; use a route for the other case",
+              related: [{ file: program.default.file, span: program.default.decl.span, message: "first default here" }],
+            });
+          } else {
+            program.default = { decl: block, file: file.path };
+          }
+          break;
+        case "guarantee":
+          program.guarantees.push({ decl: block, file: file.path });
+          break;
+        case "test":
+          program.tests.push({ decl: block, file: file.path });
+          break;
+        case "package":
+        case "import":
+          break;
+      }
+    }
+  }
+  program.package = (rootPackage as { name: string } | null)?.name ?? "main";
+  return program;
+}
+
+function suggestionless(name: string, candidates: string[]): boolean {
+  return didYouMean(name, candidates, FILE_START).help === undefined;
+}
