@@ -38,7 +38,7 @@ export function signBundle(bundle: Bundle, privateKeyPem: string): Bundle {
   const keyId = keyIdOf(key);
   const value = sign(null, Buffer.from(signingPayload(bundle)), key).toString("base64");
   const others = bundle.signatures.filter((s) => s.keyId !== keyId);
-  const signatures: Signature[] = [...others, { algorithm: "ed25519", keyId, value }].sort((a, b) => a.keyId.localeCompare(b.keyId));
+  const signatures: Signature[] = [...others, { algorithm: "ed25519" as const, keyId, value }].sort((a, b) => a.keyId.localeCompare(b.keyId));
   return { ...bundle, signatures };
 }
 

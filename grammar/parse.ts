@@ -13,7 +13,9 @@ export const BLOCK_KEYWORDS: ReadonlySet<string> = new Set([
   "package", "import", "model", "signal", "plugin", "route", "default", "guarantee", "test",
 ]);
 
-const compiledGrammar = nearley.Grammar.fromCompiled(grammar, "block");
+// fromCompiled takes the start symbol as a second argument; the typings omit it.
+const fromCompiled = nearley.Grammar.fromCompiled as (rules: nearley.CompiledRules, start: string) => nearley.Grammar;
+const compiledGrammar = fromCompiled(grammar, "block");
 
 /** Feeds nearley a ready-made token array instead of text. */
 class TokenArrayLexer {

@@ -1,0 +1,18 @@
+// The .route compiler: a pipeline of named stages from source text to a bundle.
+export { compile, memoryHost } from "./compile.ts";
+export type { CompileOptions, CompileResult } from "./compile.ts";
+export { loadSources, resolveImport } from "./load.ts";
+export type { SourceHost, SourceSet } from "./load.ts";
+export { resolveProgram } from "./resolve.ts";
+export type { ResolvedProgram, Located } from "./resolve.ts";
+export { checkProgram } from "./check.ts";
+export type { CheckedPolicy, CheckedGuarantee, CheckedTest, TestRequest, TestExpectation, Origin } from "./check.ts";
+export type { CheckedSignal } from "./conditions.ts";
+export type { DecisionPredicate } from "./guarantees.ts";
+export { emitBundle } from "./emit.ts";
+export type { EmitOptions } from "./emit.ts";
+export { CATALOG, DiagnosticBag, sortDiagnostics, suggest } from "./diagnostics.ts";
+export type { Diagnostic, Severity, Fix, Code } from "./diagnostics.ts";
+export { renderDiagnostics, renderDiagnostic, diagnosticsToJson } from "./render.ts";
+export { formatFile } from "./format.ts";
+export { COMPILER_VERSION } from "./version.ts";
