@@ -1,0 +1,65 @@
+// keygen, sign, verify: Ed25519 keys and bundle signatures.
+import { existsSync, writeFileSync } from "node:fs";
+import {
+  describeBundleReadError, generateKeyPair, readBundle, serializeBundle, signBundle, verifyBundleSignature,
+} from "../bundle/index.ts";
+import { readTextFile, UsageError } from "./files.ts";
+import { EXIT, type Io } from "./io.ts";
+
+export function cmdKeygen(io: Io, opts: { out?: string; force?: boolean }): number {
+  const base = opts.out ?? "routeplane";
+  const keyFile = `${base}.key`;
+  const pubFile = `${base}.pub`;
+  if (!opts.force && (existsSync(keyFile) || existsSync(pubFile))) {
+    throw new UsageError(`${keyFile} or ${pubFile} already exists; pass --force to overwrite`);
+  }
+  const pair = generateKeyPair();
+  writeFileSync(keyFile, pair.privateKeyPem, { mode: 0o600 });
+  writeFileSync(pubFile, pair.publicKeyPem);
+  io.out(`wrote ${keyFile} (private, keep it secret) and ${pubFile}; key id ${pair.keyId}`);
+  return EXIT.ok;
+}
+
+function loadBundleFile(io: Io, file: string) {
+  const read = readBundle(readTextFile(file, "bundle"));
+  if (!read.ok) io.err(`${file}: ${describeBundleReadError(read.error)}`);
+  return read.ok ? read.bundle : null;
+}
+
+export function cmdSign(io: Io, file: string | undefined, opts: { key?: string; output?: string }): number {
+  if (!file) throw new UsageError("sign needs a bundle file");
+  if (!opts.key) throw new UsageError("sign needs --key <private.key>");
+  const pem = readTextFile(opts.key, "private key");
+  const bundle = loadBundleFile(io, file);
+  if (!bundle) return EXIT.failed;
+  let signed;
+  try {
+    signed = signBundle(bundle, pem);
+  } catch (err) {
+    throw new UsageError(`cannot sign with ${opts.key}: ${(err as Error).message}`);
+  }
+  const out = opts.output ?? file;
+  writeFileSync(out, serializeBundle(signed));
+  io.out(`signed ${out} with key ${signed.signatures.map((s) => s.keyId).join(", ")}`);
+  return EXIT.ok;
+}
+
+export function cmdVerify(io: Io, file: string | undefined, opts: { pub?: string[] }): number {
+  if (!file) throw new UsageError("verify needs a bundle file");
+  if (!opts.pub || opts.pub.length === 0) throw new UsageError("verify needs --pub <public.pub> (repeatable)");
+  const keys = opts.pub.map((p) => readTextFile(p, "public key"));
+  const bundle = loadBundleFile(io, file);
+  if (!bundle) return EXIT.failed;
+  let result;
+  try {
+    result = verifyBundleSignature(bundle, keys);
+  } catch (err) {
+    throw new UsageError(`cannot read public key: ${(err as Error).message}`);
+  }
+  if (!result.ok) {
+    io.err(`${file}: verification failed: ${result.detail}`);
+    return EXIT.failed;
+  }
+  io.out(`${file}: ok, revision ${bundle.manifest.revision}, signed by ${result.keyId}`);
+  return EXIT.ok;
+}
