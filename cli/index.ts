@@ -1,0 +1,4 @@
+// The `routeplane` command: argument parsing and dispatch to the parts.
+export { run, USAGE } from "./run.ts";
+export { bufferIo, processIo, EXIT } from "./io.ts";
+export type { Io } from "./io.ts";

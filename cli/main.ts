@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// Entry point of the `routeplane` command.
+import { run, processIo } from "./index.ts";
+
+try {
+  process.exitCode = run(process.argv.slice(2), processIo);
+} catch (err) {
+  // Bugs and operational failures: one clear line, the stack only on request.
+  const e = err as NodeJS.ErrnoException;
+  process.stderr.write(`routeplane: ${e.code ? `${e.code}: ` : ""}${e.message}\n`);
+  if (process.env.ROUTEPLANE_DEBUG) process.stderr.write(`${e.stack}\n`);
+  else process.stderr.write("(set ROUTEPLANE_DEBUG=1 for details)\n");
+  process.exitCode = 1;
+}

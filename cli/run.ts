@@ -1,0 +1,141 @@
+// Parses argv and dispatches to a command. Exit codes: 0 ok, 1 error
+// diagnostics or failing tests, 2 usage error.
+import { parseArgs } from "node:util";
+import { COMPILER_VERSION } from "../compiler/index.ts";
+import { cmdCheck, cmdCompile, cmdFmt } from "./policy-commands.ts";
+import { cmdExplain, cmdTest } from "./run-commands.ts";
+import { cmdKeygen, cmdSign, cmdVerify } from "./key-commands.ts";
+import { cmdDemo } from "./demo.ts";
+import { UsageError } from "./files.ts";
+import { EXIT, type Io } from "./io.ts";
+
+interface CommandSpec {
+  summary: string;
+  usage: string;
+  options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean; help: string }>;
+  run: (io: Io, positionals: string[], values: Record<string, unknown>) => number;
+}
+
+const format = { type: "string" as const, help: "text (default) or json" };
+
+const COMMANDS: Record<string, CommandSpec> = {
+  compile: {
+    summary: "compile .route files into a verified bundle",
+    usage: "routeplane compile <files|dirs> -o bundle.json [--key signing.key] [--name policy]",
+    options: {
+      output: { type: "string", short: "o", help: "where to write the bundle" },
+      key: { type: "string", help: "sign the bundle with this Ed25519 private key" },
+      name: { type: "string", help: "the policy's name in the manifest (default: its package)" },
+      format,
+    },
+    run: (io, p, v) => cmdCompile(io, need(p, "compile"), v as never),
+  },
+  check: {
+    summary: "report diagnostics without writing a bundle",
+    usage: "routeplane check <files|dirs> [--format json]",
+    options: { format },
+    run: (io, p, v) => cmdCheck(io, need(p, "check"), v as never),
+  },
+  fmt: {
+    summary: "format .route files in place (comments are kept)",
+    usage: "routeplane fmt <files|dirs> [--check] [--stdout]",
+    options: {
+      check: { type: "boolean", help: "change nothing; exit 1 if a file is not formatted" },
+      stdout: { type: "boolean", help: "print the formatted text instead of writing files" },
+    },
+    run: (io, p, v) => cmdFmt(io, need(p, "fmt"), v as never),
+  },
+  test: {
+    summary: "run the policy's test blocks through the decision engine",
+    usage: "routeplane test <files|dirs> [--format json]",
+    options: { format },
+    run: (io, p, v) => cmdTest(io, need(p, "test"), v as never),
+  },
+  explain: {
+    summary: "show how the policy decides one request, with the trace",
+    usage: "routeplane explain <files|dirs|bundle.json> --request req.json [--format json]",
+    options: { request: { type: "string", short: "r", help: "an OpenAI chat request body, or { body, headers, signals }" }, format },
+    run: (io, p, v) => cmdExplain(io, need(p, "explain"), v as never),
+  },
+  keygen: {
+    summary: "create an Ed25519 key pair for signing bundles",
+    usage: "routeplane keygen [--out name] [--force]",
+    options: {
+      out: { type: "string", help: "writes <name>.key and <name>.pub (default: routeplane)" },
+      force: { type: "boolean", help: "overwrite existing files" },
+    },
+    run: (io, _p, v) => cmdKeygen(io, v as never),
+  },
+  sign: {
+    summary: "add a signature to a bundle",
+    usage: "routeplane sign bundle.json --key signing.key [-o out.json]",
+    options: { key: { type: "string", help: "Ed25519 private key (PEM)" }, output: { type: "string", short: "o", help: "write here instead of in place" } },
+    run: (io, p, v) => cmdSign(io, p[0], v as never),
+  },
+  verify: {
+    summary: "check a bundle's form, schema, revision and signature",
+    usage: "routeplane verify bundle.json --pub signing.pub [--pub other.pub]",
+    options: { pub: { type: "string", multiple: true, help: "a trusted public key (PEM); repeatable" } },
+    run: (io, p, v) => cmdVerify(io, p[0], v as never),
+  },
+  demo: {
+    summary: "compile the example policy and explain sample requests (npm start)",
+    usage: "routeplane demo [policy dir]",
+    options: {},
+    run: (io, p) => cmdDemo(io, p),
+  },
+};
+
+function need(positionals: string[], cmd: string): string[] {
+  if (positionals.length === 0) throw new UsageError(`${cmd} needs at least one .route file or directory`);
+  return positionals;
+}
+
+export const USAGE = [
+  `routeplane ${COMPILER_VERSION}: routing policies for LLM traffic`,
+  "",
+  "usage: routeplane <command> [options]",
+  "",
+  "commands:",
+  ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(9)} ${c.summary}`),
+  "",
+  "`routeplane <command> --help` shows a command's options.",
+  "exit codes: 0 ok, 1 errors in the policy or failing tests, 2 usage error",
+].join("\n");
+
+function commandHelp(name: string, c: CommandSpec): string {
+  const opts = Object.entries(c.options).map(([k, o]) => `  ${(o.short ? `-${o.short}, ` : "    ") + `--${k}`.padEnd(12)} ${o.help}`);
+  return [`${c.summary}`, "", `usage: ${c.usage}`, ...(opts.length ? ["", "options:", ...opts] : [])].join("\n");
+}
+
+export function run(argv: string[], io: Io): number {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    io.out(USAGE);
+    return name === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (name === "--version" || name === "version") {
+    io.out(COMPILER_VERSION);
+    return EXIT.ok;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    io.err(`routeplane: unknown command \`${name}\`\n\n${USAGE}`);
+    return EXIT.usage;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    io.out(commandHelp(name, cmd));
+    return EXIT.ok;
+  }
+  try {
+    const options = Object.fromEntries(Object.entries(cmd.options).map(([k, o]) => [k, { type: o.type, short: o.short, multiple: o.multiple }]));
+    const { values, positionals } = parseArgs({ args: rest, options: options as never, allowPositionals: true, strict: true });
+    return cmd.run(io, positionals, values);
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      io.err(`routeplane ${name}: ${(err as Error).message}\nusage: ${cmd.usage}`);
+      return EXIT.usage;
+    }
+    throw err;
+  }
+}
