@@ -128,7 +128,7 @@ export function run(argv: string[], io: Io): number {
     return EXIT.ok;
   }
   try {
-    const options = Object.fromEntries(Object.entries(cmd.options).map(([k, o]) => [k, { type: o.type, short: o.short, multiple: o.multiple }]));
+    const options = Object.fromEntries(Object.entries(cmd.options).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]));
     const { values, positionals } = parseArgs({ args: rest, options: options as never, allowPositionals: true, strict: true });
     return cmd.run(io, positionals, values);
   } catch (err) {

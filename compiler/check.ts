@@ -2,7 +2,7 @@
 // actions, order routes, and lower it all to the bundle's vocabulary.
 import { RE2JS } from "re2js";
 import type {
-  ApplyStmt, Expr, ObjectValue, RouteDecl, RouteStmt, SelectStmt, Span, TestDecl, UseStmt, Value, WhenStmt,
+  ApplyStmt, ObjectValue, RouteDecl, RouteStmt, SelectStmt, Span, TestDecl, UseStmt, Value, WhenStmt,
 } from "../grammar/index.ts";
 import {
   MODEL_SCHEMA, OBJECTIVE_METRICS, PLUGIN_TYPES, SELECT_SCHEMAS, SIGNAL_TYPES,
@@ -556,7 +556,7 @@ function checkTest(decl: TestDecl, file: string, ctx: TestContext): CheckedTest 
   }
   if (system !== null) request.messages.unshift({ role: "system", content: system });
   if (user !== null) request.messages.push({ role: "user", content: user });
-  if (request.messages.length === 0) bad(body.span, "the request has no message", { help: 'add `user: "…"` or `messages: [...]`' });
+  if (ok && request.messages.length === 0) bad(body.span, "the request has no message", { help: 'add `user: "…"` or `messages: [...]`' });
 
   const expect: TestExpectation = {};
   for (const stmt of expects) {

@@ -265,7 +265,7 @@ function checkCategory(item: { value: string; span: Span }, allowed: string[] | 
   env.diags.add("RP0403", env.file, item.span, `\`${name}\` is never "${item.value}"`, {
     ...hint,
     ...(hint.fix ? { fix: { ...hint.fix, replacement: `"${hint.fix.replacement}"` } } : {}),
-    help: hint.help ?? (allowed.length <= 12 ? `its values are: ${allowed.join(", ")}` : "check the spelling"),
+    help: hint.help ?? (allowed === LANGUAGE_CODES ? 'languages are ISO 639-1 codes, such as "en" or "de"' : allowed.length <= 12 ? `its values are: ${allowed.join(", ")}` : "check the spelling"),
   });
 }
 

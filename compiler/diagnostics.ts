@@ -42,7 +42,6 @@ export const CATALOG = {
   RP0104: { severity: "error", title: "more than one package declaration" },
   RP0105: { severity: "error", title: "files of one policy declare different packages" },
   RP0106: { severity: "error", title: "cannot read policy source" },
-  RP0107: { severity: "error", title: "no policy files" },
   RP0201: { severity: "error", title: "duplicate definition" },
   RP0202: { severity: "error", title: "unknown signal type" },
   RP0203: { severity: "error", title: "unknown plugin type" },

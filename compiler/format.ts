@@ -42,6 +42,14 @@ class Printer {
     }
   }
 
+  /** Ends the current group: trailing comments stay on their line, then one blank line. */
+  separate(before: number): void {
+    while (this.next < this.comments.length && this.comments[this.next].trailing && this.comments[this.next].span.start.offset < before) {
+      this.flush(this.comments[this.next].span.end.offset);
+    }
+    if (this.out.length > 0 && this.out[this.out.length - 1] !== "") this.out.push("");
+  }
+
   /** Prints one line of code standing for `span`. */
   line(text: string, span: Span, endLine = span.end.line): void {
     this.flush(span.start.offset);
@@ -64,12 +72,82 @@ class Printer {
 export function formatFile(file: PolicyFile): string {
   const p = new Printer(file.comments);
   const src = file.source;
-  for (const block of file.blocks) printBlock(p, block, src);
+  const heads = alignedHeads(file);
+  let prev: Block | null = null;
+  for (const block of file.blocks) {
+    // Multi-line blocks, and changes of kind, always stand apart.
+    if (prev && (printsMultiLine(prev, file.comments) || printsMultiLine(block, file.comments) || prev.kind !== block.kind)) {
+      p.separate(block.span.start.offset);
+    }
+    printBlock(p, block, src, heads.get(block));
+    prev = block;
+  }
   p.flush(Infinity);
   return p.out.join("\n").replace(/\n{3,}/g, "\n\n") + "\n";
 }
 
-function printBlock(p: Printer, b: Block, src: string): void {
+function printsMultiLine(b: Block, comments: Comment[]): boolean {
+  switch (b.kind) {
+    case "package":
+    case "import":
+      return false;
+    case "model":
+    case "signal":
+    case "plugin":
+      return !oneLine(b.body.span) || commentInside(comments, b.body.span);
+    case "route":
+    case "default":
+      return !oneLine(b.bodySpan) || commentInside(comments, b.bodySpan) || b.body.length > 3;
+    case "test":
+      return !oneLine(b.span) || commentInside(comments, b.span) || b.body.length > 3;
+    case "guarantee":
+      return true;
+  }
+}
+
+/** True when a comment starts strictly inside the span (comments are sorted by offset). */
+function commentInside(comments: Comment[], span: Span): boolean {
+  let lo = 0;
+  let hi = comments.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (comments[mid].span.start.offset <= span.start.offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < comments.length && comments[lo].span.start.offset < span.end.offset;
+}
+
+/**
+ * Consecutive one-line `signal` (or `plugin`) declarations on adjacent lines
+ * are aligned in columns, as authors tend to write them.
+ */
+function alignedHeads(file: PolicyFile): Map<Block, string> {
+  const heads = new Map<Block, string>();
+  type Decl = Extract<Block, { kind: "signal" | "plugin" }>;
+  let run: Decl[] = [];
+  const close = () => {
+    if (run.length > 1) {
+      const wt = Math.max(...run.map((b) => b.type.name.length));
+      const wn = Math.max(...run.map((b) => b.name.name.length));
+      for (const b of run) heads.set(b, `${b.kind} ${b.type.name.padEnd(wt)} ${b.name.name.padEnd(wn)}`);
+    }
+    run = [];
+  };
+  for (const b of file.blocks) {
+    const inline = (b.kind === "signal" || b.kind === "plugin") && oneLine(b.span) && !commentInside(file.comments, b.body.span);
+    if (!inline) {
+      close();
+      continue;
+    }
+    const prev = run[run.length - 1];
+    if (prev && (prev.kind !== b.kind || b.span.start.line !== prev.span.end.line + 1)) close();
+    run.push(b as Decl);
+  }
+  close();
+  return heads;
+}
+
+function printBlock(p: Printer, b: Block, src: string, alignedHead?: string): void {
   switch (b.kind) {
     case "package":
       return p.line(`package ${b.name.name}`, b.span);
@@ -79,7 +157,7 @@ function printBlock(p: Printer, b: Block, src: string): void {
       return printObjectBlock(p, `model ${b.name.name}`, b.body, b.span, src);
     case "signal":
     case "plugin":
-      return printObjectBlock(p, `${b.kind} ${b.type.name} ${b.name.name}`, b.body, b.span, src);
+      return printObjectBlock(p, alignedHead ?? `${b.kind} ${b.type.name} ${b.name.name}`, b.body, b.span, src);
     case "route": {
       const before = b.before.length ? ` before ${b.before.map((n) => n.name).join(", ")}` : "";
       return printStmtBlock(p, `route ${b.name.name} priority ${num(b.priority.value, b.priority.span, src)}${before}`, b.body, b.span, b.bodySpan, src, "; ", routeStmt);
@@ -125,6 +203,16 @@ function printObjectBlock(p: Printer, head: string, body: ObjectValue, span: Spa
 function printField(p: Printer, f: Field, src: string): void {
   if (f.value.kind === "object" && !(oneLine(f.value.span) && !p.hasCommentIn(f.value.span))) {
     printObjectBlock(p, `${key(f.key.name)}:`, f.value, f.span, src);
+    return;
+  }
+  if (f.value.kind === "list" && !oneLine(f.value.span) && f.value.items.length > 0) {
+    // A list the author spread over lines stays one item per line.
+    p.line(`${key(f.key.name)}: [`, f.span, f.value.span.start.line);
+    p.depth++;
+    for (const item of f.value.items) p.line(`${value(item, src)},`, item.span);
+    p.flush(f.value.span.end.offset);
+    p.depth--;
+    p.line("]", endSpan(f.value.span));
     return;
   }
   p.line(`${key(f.key.name)}: ${value(f.value, src)}`, f.span);
@@ -195,8 +283,9 @@ function str(s: string): string {
   return JSON.stringify(s);
 }
 
-function num(n: number, span: Span, src: string): string {
-  return Number.isFinite(n) ? String(n) : src.slice(span.start.offset, span.end.offset);
+/** Numbers keep the text the author wrote (`0.10` stays `0.10`). */
+function num(_n: number, span: Span, src: string): string {
+  return src.slice(span.start.offset, span.end.offset).replace(/\s+/g, "");
 }
 
 function value(v: Value, src: string): string {

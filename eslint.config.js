@@ -1,0 +1,60 @@
+// Lint: typescript-eslint's recommended rules, plus the dependency direction
+// between the parts (docs/architecture.md) and where each third-party
+// library may be used. Parts import each other only through index.ts.
+import tseslint from "typescript-eslint";
+
+const PARTS = ["grammar", "bundle", "compiler", "runtime", "controller", "crds", "cli", "e2e", "bench"];
+
+/** Which of our parts each part may import. */
+const MAY_IMPORT = {
+  grammar: [],
+  bundle: [],
+  compiler: ["grammar", "bundle"],
+  runtime: ["bundle"],
+  controller: ["compiler", "bundle"],
+  cli: ["grammar", "bundle", "compiler", "runtime", "controller"],
+  e2e: ["grammar", "bundle", "compiler", "runtime", "controller", "cli"],
+  bench: ["grammar", "bundle", "compiler", "runtime", "controller", "cli"],
+  test: ["grammar", "bundle", "compiler", "runtime", "controller", "cli"],
+  scripts: ["grammar", "bundle", "compiler", "runtime", "controller", "cli"],
+};
+
+/** Third-party libraries that live in exactly one place. */
+const LIBRARY_HOME = {
+  nearley: "grammar",
+  moo: "grammar",
+  kafkajs: "runtime",
+  "@kubernetes/client-node": "controller",
+};
+
+function restrictions(part) {
+  const allowed = MAY_IMPORT[part];
+  const patterns = [];
+  for (const other of PARTS) {
+    if (other === part) continue;
+    if (allowed.includes(other)) {
+      patterns.push({ group: [`**/${other}/*`, `!**/${other}/index.ts`, `**/${other}/*/**`], message: `import ${other} only through ${other}/index.ts` });
+    } else {
+      patterns.push({ group: [`**/${other}/**`, `**/${other}/index.ts`], message: `${part}/ may not import ${other}/ (see docs/architecture.md)` });
+    }
+  }
+  const paths = Object.entries(LIBRARY_HOME)
+    .filter(([, home]) => home !== part)
+    .map(([name, home]) => ({ name, message: `${name} is used only inside ${home}/` }));
+  return ["error", { patterns, paths }];
+}
+
+export default tseslint.config(
+  { ignores: ["node_modules/**", "grammar/policy.generated.js", "**/*.d.ts"] },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-non-null-assertion": "off",
+    },
+  },
+  ...Object.keys(MAY_IMPORT).map((part) => ({
+    files: [`${part}/**/*.ts`],
+    rules: { "no-restricted-imports": restrictions(part) },
+  })),
+);
