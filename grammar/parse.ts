@@ -130,12 +130,11 @@ function invalidCharacter(tok: Token): SyntaxProblem {
   return { kind: "invalid-character", span: tokenSpan(tok), found: tok.text, expected: [] };
 }
 
-/** Stage 1: parse one file. Never throws on bad input. */
-export function parseFile(path: string, source: string): PolicyFile {
+/** Cuts the token stream into top-level blocks and collects comments. */
+function splitBlocks(source: string): { chunks: Token[][]; comments: Comment[] } {
   const lexer = grammar.Lexer;
   lexer.reset(source);
   const comments: Comment[] = [];
-  const problems: SyntaxProblem[] = [];
   const chunks: Token[][] = [];
   let current: Token[] | null = null;
   let depth = 0;
@@ -159,6 +158,13 @@ export function parseFile(path: string, source: string): PolicyFile {
     else if (tok.value === "}" || tok.value === "]" || tok.value === ")") depth = Math.max(0, depth - 1);
     current.push(tok);
   }
+  return { chunks, comments };
+}
+
+/** Stage 1: parse one file. Never throws on bad input. */
+export function parseFile(path: string, source: string): PolicyFile {
+  const { chunks, comments } = splitBlocks(source);
+  const problems: SyntaxProblem[] = [];
   const blocks: Block[] = [];
   const brokenNames: string[] = [];
   for (const chunk of chunks) {
@@ -171,6 +177,15 @@ export function parseFile(path: string, source: string): PolicyFile {
     }
   }
   return { path, source, blocks, comments, problems, brokenNames };
+}
+
+/** How many parses each block of a source has: 1 everywhere for an unambiguous grammar (a grammar test). */
+export function countParses(source: string): number[] {
+  return splitBlocks(source).chunks.map((tokens) => {
+    const parser = new nearley.Parser(compiledGrammar, { lexer: new TokenArrayLexer(tokens) as never });
+    parser.feed("");
+    return parser.results.length;
+  });
 }
 
 /** All tokens of a source, for tools (fuzzing, highlighting). */

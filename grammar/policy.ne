@@ -124,10 +124,10 @@ routeStmtBody -> "when" expr
 applyItem -> name object:?
   {% (d) => ({ name: d[0], overrides: d[1], span: d[1] ? spanOf(d[0], d[1]) : d[0].span }) %}
 
-guarantee -> "guarantee" str "{" ("when" expr):? "require" expr "}"
+guarantee -> "guarantee" str "{" ("when" expr ";":?):? "require" expr ";":? "}"
   {% (d) => ({
     kind: "guarantee", name: d[1], when: d[3] ? d[3][1] : null, require: d[5],
-    span: spanOf(d[0], d[6]),
+    span: spanOf(d[0], d[7]),
   }) %}
 
 test -> "test" str "{" testStmt:* "}"
