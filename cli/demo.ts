@@ -27,7 +27,7 @@ const SAMPLES: { title: string; request: Request }[] = [
   },
 ];
 
-export function cmdDemo(io: Io, paths: string[]): number {
+export async function cmdDemo(io: Io, paths: string[]): Promise<number> {
   const policy = paths.length ? paths : [DEMO_POLICY];
   const t0 = performance.now();
   const result = compilePaths(policy, true);
@@ -38,7 +38,7 @@ export function cmdDemo(io: Io, paths: string[]): number {
   io.out(`routeplane demo: compiled policy \`${b.manifest.policy}\` from ${result.files.length} file(s) in ${ms.toFixed(0)} ms`);
   io.out(`  revision ${b.manifest.revision}`);
   io.out(`  ${b.policy.routes.length} routes (${b.policy.routes.map((r) => `${r.name}@${r.priority}`).join(", ")}), ${b.policy.signals.length} signals, ${b.policy.models.length} models\n`);
-  const engine = new Engine(b);
+  const engine = await Engine.load(b);
   const priorities = new Map(b.policy.routes.map((r) => [r.name, r.priority]));
   for (const s of SAMPLES) {
     const text = s.request.messages[s.request.messages.length - 1].content as string;

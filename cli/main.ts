@@ -3,7 +3,7 @@
 import { run, processIo } from "./index.ts";
 
 try {
-  process.exitCode = run(process.argv.slice(2), processIo);
+  process.exitCode = await run(process.argv.slice(2), processIo);
 } catch (err) {
   // Bugs and operational failures: one clear line, the stack only on request.
   const e = err as NodeJS.ErrnoException;

@@ -65,20 +65,20 @@ export interface TestRun {
   decision: Decision;
 }
 
-export function runPolicyTests(result: CompileResult): TestRun[] {
-  const engine = new Engine(result.bundle!);
+export async function runPolicyTests(result: CompileResult): Promise<TestRun[]> {
+  const engine = await Engine.load(result.bundle!);
   return result.checked!.tests.map((t) => {
     const decision = engine.decide(testRequest(t), { trace: true });
     return { name: t.name, file: t.file, line: t.span.start.line, failures: testFailures(t, decision), decision };
   });
 }
 
-export function cmdTest(io: Io, paths: string[], opts: { format?: string }): number {
+export async function cmdTest(io: Io, paths: string[], opts: { format?: string }): Promise<number> {
   const format = checkFormat(opts.format);
   const result = compilePaths(paths, true);
   reportDiagnostics(io, result, "text");
   if (!result.bundle) return EXIT.failed;
-  const runs = runPolicyTests(result);
+  const runs = await runPolicyTests(result);
   const failed = runs.filter((r) => r.failures.length > 0);
   if (format === "json") {
     io.out(JSON.stringify({ passed: runs.length - failed.length, failed: failed.length, tests: runs.map((r) => ({ name: r.name, file: r.file, line: r.line, ok: r.failures.length === 0, failures: r.failures, decision: r.decision })) }, null, 2));
@@ -100,18 +100,18 @@ export function cmdTest(io: Io, paths: string[], opts: { format?: string }): num
 }
 
 /** Loads a bundle file, or compiles sources, into an engine. */
-function loadEngine(io: Io, paths: string[]): Engine | null {
+async function loadEngine(io: Io, paths: string[]): Promise<Engine | null> {
   if (paths.length === 1 && paths[0].endsWith(".json") && existsSync(paths[0]) && statSync(paths[0]).isFile()) {
     const read = readBundle(readTextFile(paths[0], "bundle"));
     if (!read.ok) {
       io.err(`${paths[0]}: ${describeBundleReadError(read.error)}`);
       return null;
     }
-    return new Engine(read.bundle);
+    return Engine.load(read.bundle);
   }
   const result = compilePaths(paths, true);
   reportDiagnostics(io, result, "text");
-  return result.bundle ? new Engine(result.bundle) : null;
+  return result.bundle ? Engine.load(result.bundle) : null;
 }
 
 /** A request file: an OpenAI chat body, optionally wrapped as `{ body, headers, signals }`. */
@@ -128,11 +128,11 @@ export function parseRequestFile(value: unknown, file: string): Request {
   return req;
 }
 
-export function cmdExplain(io: Io, paths: string[], opts: { request?: string; format?: string }): number {
+export async function cmdExplain(io: Io, paths: string[], opts: { request?: string; format?: string }): Promise<number> {
   const format = checkFormat(opts.format);
   if (!opts.request) throw new UsageError("explain needs --request <req.json>");
   const request = parseRequestFile(readJsonFile(opts.request, "request"), opts.request);
-  const engine = loadEngine(io, paths);
+  const engine = await loadEngine(io, paths);
   if (!engine) return EXIT.failed;
   const decision = engine.decide(request, { trace: true });
   if (format === "json") io.out(JSON.stringify(decision, null, 2));

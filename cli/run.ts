@@ -2,10 +2,6 @@
 // diagnostics or failing tests, 2 usage error.
 import { parseArgs } from "node:util";
 import { COMPILER_VERSION } from "../compiler/index.ts";
-import { cmdCheck, cmdCompile, cmdFmt } from "./policy-commands.ts";
-import { cmdExplain, cmdTest } from "./run-commands.ts";
-import { cmdKeygen, cmdSign, cmdVerify } from "./key-commands.ts";
-import { cmdDemo } from "./demo.ts";
 import { UsageError } from "./files.ts";
 import { EXIT, type Io } from "./io.ts";
 
@@ -13,10 +9,16 @@ interface CommandSpec {
   summary: string;
   usage: string;
   options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean; help: string }>;
-  run: (io: Io, positionals: string[], values: Record<string, unknown>) => number;
+  run: (io: Io, positionals: string[], values: Record<string, unknown>) => Promise<number>;
 }
 
 const format = { type: "string" as const, help: "text (default) or json" };
+
+// Command modules load on demand: `check` need not pay for the engine's text models.
+const policy = () => import("./policy-commands.ts");
+const runner = () => import("./run-commands.ts");
+const keys = () => import("./key-commands.ts");
+const demo = () => import("./demo.ts");
 
 const COMMANDS: Record<string, CommandSpec> = {
   compile: {
@@ -28,13 +30,13 @@ const COMMANDS: Record<string, CommandSpec> = {
       name: { type: "string", help: "the policy's name in the manifest (default: its package)" },
       format,
     },
-    run: (io, p, v) => cmdCompile(io, need(p, "compile"), v as never),
+    run: async (io, p, v) => (await policy()).cmdCompile(io, need(p, "compile"), v as never),
   },
   check: {
     summary: "report diagnostics without writing a bundle",
     usage: "routeplane check <files|dirs> [--format json]",
     options: { format },
-    run: (io, p, v) => cmdCheck(io, need(p, "check"), v as never),
+    run: async (io, p, v) => (await policy()).cmdCheck(io, need(p, "check"), v as never),
   },
   fmt: {
     summary: "format .route files in place (comments are kept)",
@@ -43,19 +45,19 @@ const COMMANDS: Record<string, CommandSpec> = {
       check: { type: "boolean", help: "change nothing; exit 1 if a file is not formatted" },
       stdout: { type: "boolean", help: "print the formatted text instead of writing files" },
     },
-    run: (io, p, v) => cmdFmt(io, need(p, "fmt"), v as never),
+    run: async (io, p, v) => (await policy()).cmdFmt(io, need(p, "fmt"), v as never),
   },
   test: {
     summary: "run the policy's test blocks through the decision engine",
     usage: "routeplane test <files|dirs> [--format json]",
     options: { format },
-    run: (io, p, v) => cmdTest(io, need(p, "test"), v as never),
+    run: async (io, p, v) => (await runner()).cmdTest(io, need(p, "test"), v as never),
   },
   explain: {
     summary: "show how the policy decides one request, with the trace",
     usage: "routeplane explain <files|dirs|bundle.json> --request req.json [--format json]",
     options: { request: { type: "string", short: "r", help: "an OpenAI chat request body, or { body, headers, signals }" }, format },
-    run: (io, p, v) => cmdExplain(io, need(p, "explain"), v as never),
+    run: async (io, p, v) => (await runner()).cmdExplain(io, need(p, "explain"), v as never),
   },
   keygen: {
     summary: "create an Ed25519 key pair for signing bundles",
@@ -64,25 +66,25 @@ const COMMANDS: Record<string, CommandSpec> = {
       out: { type: "string", help: "writes <name>.key and <name>.pub (default: routeplane)" },
       force: { type: "boolean", help: "overwrite existing files" },
     },
-    run: (io, _p, v) => cmdKeygen(io, v as never),
+    run: async (io, _p, v) => (await keys()).cmdKeygen(io, v as never),
   },
   sign: {
     summary: "add a signature to a bundle",
     usage: "routeplane sign bundle.json --key signing.key [-o out.json]",
     options: { key: { type: "string", help: "Ed25519 private key (PEM)" }, output: { type: "string", short: "o", help: "write here instead of in place" } },
-    run: (io, p, v) => cmdSign(io, p[0], v as never),
+    run: async (io, p, v) => (await keys()).cmdSign(io, p[0], v as never),
   },
   verify: {
     summary: "check a bundle's form, schema, revision and signature",
     usage: "routeplane verify bundle.json --pub signing.pub [--pub other.pub]",
     options: { pub: { type: "string", multiple: true, help: "a trusted public key (PEM); repeatable" } },
-    run: (io, p, v) => cmdVerify(io, p[0], v as never),
+    run: async (io, p, v) => (await keys()).cmdVerify(io, p[0], v as never),
   },
   demo: {
     summary: "compile the example policy and explain sample requests (npm start)",
     usage: "routeplane demo [policy dir]",
     options: {},
-    run: (io, p) => cmdDemo(io, p),
+    run: async (io, p) => (await demo()).cmdDemo(io, p),
   },
 };
 
@@ -108,7 +110,7 @@ function commandHelp(name: string, c: CommandSpec): string {
   return [`${c.summary}`, "", `usage: ${c.usage}`, ...(opts.length ? ["", "options:", ...opts] : [])].join("\n");
 }
 
-export function run(argv: string[], io: Io): number {
+export async function run(argv: string[], io: Io): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     io.out(USAGE);
@@ -130,7 +132,7 @@ export function run(argv: string[], io: Io): number {
   try {
     const options = Object.fromEntries(Object.entries(cmd.options).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]));
     const { values, positionals } = parseArgs({ args: rest, options: options as never, allowPositionals: true, strict: true });
-    return cmd.run(io, positionals, values);
+    return await cmd.run(io, positionals, values);
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       io.err(`routeplane ${name}: ${(err as Error).message}\nusage: ${cmd.usage}`);

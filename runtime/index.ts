@@ -4,5 +4,5 @@ export type { Decision, DecisionTrace, DecideOptions, Blocked, PluginOutcome, Ro
 export { requestFromChat, textOf } from "./engine/request.ts";
 export type { Request, ChatMessage, ContentPart } from "./engine/request.ts";
 export type { SignalValue, OutputValue } from "./engine/signals.ts";
-export { findPii, jailbreakScore, countTokens, detectLanguage, complexityScore, reaskCount, feedbackLabel } from "./engine/detectors.ts";
+export { findPii, jailbreakScore, countTokens, detectLanguage, complexityScore, reaskCount, feedbackLabel, loadTextModels } from "./engine/detectors.ts";
 export type { PiiMatch, PiiType, LanguageGuess } from "./engine/detectors.ts";

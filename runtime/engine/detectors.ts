@@ -1,12 +1,30 @@
 // Deterministic detectors behind the in-process signals. Each is a pure
 // function of text, so it can be cached per request and tested alone.
-import { countTokens as countO200k } from "gpt-tokenizer/encoding/o200k_base";
-import { eld } from "eld/small";
+
+// The tokenizer and the language model take ~0.2 s and ~0.4 s to load, so
+// they are loaded only for bundles whose signals need them (Engine.load).
+let countO200k: ((text: string) => number) | null = null;
+let eld: { detect(text: string): { language: string; getScores(): Record<string, number>; isReliable(): boolean } } | null = null;
+
+export interface TextModelNeeds {
+  tokens: boolean;
+  language: boolean;
+}
+
+export async function loadTextModels(needs: TextModelNeeds): Promise<void> {
+  if (needs.tokens && !countO200k) countO200k = (await import("gpt-tokenizer/encoding/o200k_base")).countTokens;
+  if (needs.language && !eld) eld = (await import("eld/small")).eld;
+}
+
+export function textModelsLoaded(needs: TextModelNeeds): boolean {
+  return (!needs.tokens || countO200k !== null) && (!needs.language || eld !== null);
+}
 
 // ---------------------------------------------------------------- tokens
 
 /** Token count with the o200k_base BPE (GPT-4o family): a real tokenizer, close enough for bands. */
 export function countTokens(text: string): number {
+  if (!countO200k) throw new Error("internal error: the tokenizer is not loaded (create engines with Engine.load)");
   return text.length === 0 ? 0 : countO200k(text);
 }
 
@@ -19,6 +37,7 @@ export interface LanguageGuess {
 
 export function detectLanguage(text: string): LanguageGuess {
   if (text.trim().length === 0) return { code: "und", confidence: 0 };
+  if (!eld) throw new Error("internal error: the language model is not loaded (create engines with Engine.load)");
   const result = eld.detect(text);
   const code = result.language || "und";
   if (code === "und") return { code, confidence: 0 };
@@ -80,13 +99,21 @@ const PII_PATTERNS: { type: PiiType; re: RegExp; valid?: (m: string) => boolean 
   { type: "credit_card", re: /\b(?:\d[ -]?){12,18}\d\b/g, valid: (m) => luhn(m.replace(/[ -]/g, "")) },
   { type: "iban", re: /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b/g, valid: ibanValid },
   { type: "ssn", re: /\b\d{3}-\d{2}-\d{4}\b/g, valid: ssnValid },
-  { type: "phone", re: /(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{2,4}[ .-]\d{3,4}[ .-]?\d{3,4}\b/g },
+  // Not inside a longer run of digit groups (card numbers, IDs): no digit group before or after.
+  { type: "phone", re: /(?<![\w+])(?<!\d[ .-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}(?![ .-]?\d)/g },
   { type: "ip_address", re: /\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b/g },
 ];
 
 /** Finds PII of the given types; overlapping matches keep the first (most specific) type. */
 export function findPii(text: string, types: ReadonlySet<string>): PiiMatch[] {
   const found: PiiMatch[] = [];
+  // Digits inside an IBAN-shaped token are never a card number, even when the IBAN is invalid.
+  const ibanShaped: { start: number; end: number }[] = [];
+  if (types.has("credit_card")) {
+    const re = PII_PATTERNS.find((p) => p.type === "iban")!.re;
+    re.lastIndex = 0;
+    for (let m = re.exec(text); m !== null; m = re.exec(text)) ibanShaped.push({ start: m.index, end: m.index + m[0].length });
+  }
   for (const { type, re, valid } of PII_PATTERNS) {
     if (!types.has(type)) continue;
     re.lastIndex = 0;
@@ -94,6 +121,7 @@ export function findPii(text: string, types: ReadonlySet<string>): PiiMatch[] {
       const start = m.index;
       const end = start + m[0].length;
       if (valid && !valid(m[0])) continue;
+      if (type === "credit_card" && ibanShaped.some((f) => start < f.end && f.start < end)) continue;
       if (found.some((f) => start < f.end && f.start < end)) continue;
       found.push({ type, start, end });
     }

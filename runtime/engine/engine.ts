@@ -1,7 +1,7 @@
 // The decision engine: a bundle compiled into closures, then for each request
 // signals → route → model → plugins. Imports only bundle/, never the compiler.
 import type { Action, Bundle, Condition, ModelSpec, PluginUse, Selection } from "../../bundle/index.ts";
-import { findPii } from "./detectors.ts";
+import { findPii, loadTextModels, textModelsLoaded, type TextModelNeeds } from "./detectors.ts";
 import { KeywordIndex, RequestContext, compileSignal, type Extractor, type OutputValue, type SignalValue } from "./signals.ts";
 import type { Request } from "./request.ts";
 
@@ -93,7 +93,15 @@ export class Engine {
   private readonly models: Map<string, ModelSpec>;
   private feedback: Feedback = {};
 
+  /** Loads what the bundle's signals need (tokenizer, language model), then builds the engine. */
+  static async load(bundle: Bundle): Promise<Engine> {
+    await loadTextModels(needsOf(bundle));
+    return new Engine(bundle);
+  }
+
+  /** Prefer Engine.load: the constructor needs the bundle's text models already loaded. */
   constructor(bundle: Bundle) {
+    if (!textModelsLoaded(needsOf(bundle))) throw new Error("internal error: use Engine.load(bundle) to load the text models this bundle needs");
     this.bundle = bundle;
     const keywords = new KeywordIndex();
     const index = new Map<string, number>();
@@ -184,6 +192,11 @@ export class Engine {
       }
     }
   }
+}
+
+function needsOf(bundle: Bundle): TextModelNeeds {
+  const types = new Set(bundle.policy.signals.map((s) => s.type));
+  return { tokens: types.has("context") || types.has("complexity"), language: types.has("language") };
 }
 
 function ordered(models: string[], key: (m: string) => number): { model: string; fallbacks: string[] } {

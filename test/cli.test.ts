@@ -1,0 +1,168 @@
+// The routeplane command, run as a user runs it: real processes, real files.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { REPO } from "./support/golden.ts";
+
+const MAIN = path.join(REPO, "cli/main.ts");
+
+function rp(args: string[], cwd = REPO): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [MAIN, ...args], { cwd, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, timeout: 60_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function workdir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), "routeplane-cli-"));
+  cpSync(path.join(REPO, "examples"), path.join(dir, "examples"), { recursive: true });
+  return dir;
+}
+
+function noStackTrace(text: string): void {
+  assert.doesNotMatch(text, /\n\s+at .+\(.+:\d+:\d+\)/, "output contains a stack trace");
+}
+
+test("help, version and usage errors", () => {
+  const help = rp(["--help"]);
+  assert.equal(help.code, 0);
+  for (const cmd of ["compile", "check", "fmt", "test", "explain", "keygen", "sign", "verify"]) {
+    assert.match(help.stdout, new RegExp(`\\n  ${cmd} `));
+    const h = rp([cmd, "--help"]);
+    assert.equal(h.code, 0, cmd);
+    assert.match(h.stdout, /usage: routeplane /);
+  }
+  const unknown = rp(["compiel"]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown command `compiel`/);
+  const missing = rp(["compile", "examples/support"]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /compile needs -o/);
+  const badFlag = rp(["check", "examples/support", "--frobnicate"]);
+  assert.equal(badFlag.code, 2);
+  const nofile = rp(["check", "does/not/exist"]);
+  assert.equal(nofile.code, 2);
+  assert.match(nofile.stderr, /no such file or directory: does\/not\/exist/);
+  for (const r of [unknown, missing, badFlag, nofile]) noStackTrace(r.stderr);
+});
+
+test("compile writes a reproducible bundle; keygen, sign and verify; a changed byte fails", () => {
+  const dir = workdir();
+  const a = rp(["compile", "examples/support", "-o", "a.json"], dir);
+  assert.equal(a.code, 0, a.stderr);
+  assert.match(a.stdout, /wrote a.json: policy support, revision sha256:/);
+  assert.equal(rp(["compile", "examples/support", "-o", "b.json"], dir).code, 0);
+  assert.equal(readFileSync(path.join(dir, "a.json"), "utf8"), readFileSync(path.join(dir, "b.json"), "utf8"));
+
+  assert.equal(rp(["keygen", "--out", "team"], dir).code, 0);
+  assert.equal(rp(["keygen", "--out", "team"], dir).code, 2); // refuses to overwrite
+  assert.equal(rp(["keygen", "--out", "other"], dir).code, 0);
+  const unsigned = rp(["verify", "a.json", "--pub", "team.pub"], dir);
+  assert.equal(unsigned.code, 1);
+  assert.match(unsigned.stderr, /no signature/);
+  assert.equal(rp(["sign", "a.json", "--key", "team.key"], dir).code, 0);
+  const ok = rp(["verify", "a.json", "--pub", "team.pub"], dir);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /ok, revision sha256:/);
+  const wrongKey = rp(["verify", "a.json", "--pub", "other.pub"], dir);
+  assert.equal(wrongKey.code, 1);
+  assert.match(wrongKey.stderr, /not among the trusted keys/);
+
+  // Signed at compile time too, and identical to compile-then-sign.
+  assert.equal(rp(["compile", "examples/support", "-o", "c.json", "--key", "team.key"], dir).code, 0);
+  assert.equal(readFileSync(path.join(dir, "a.json"), "utf8"), readFileSync(path.join(dir, "c.json"), "utf8"));
+
+  const text = readFileSync(path.join(dir, "a.json"), "utf8");
+  const pos = text.indexOf('"priority":400') + 12;
+  writeFileSync(path.join(dir, "a.json"), text.slice(0, pos) + "1" + text.slice(pos + 1));
+  const tampered = rp(["verify", "a.json", "--pub", "team.pub"], dir);
+  assert.equal(tampered.code, 1);
+  noStackTrace(tampered.stderr);
+});
+
+test("diagnostics: code frame on stderr, JSON with --format json, exit 1", () => {
+  const dir = workdir();
+  writeFileSync(path.join(dir, "bad.route"), 'package bad\nmodel m { provider: openai, endpoint: "http://m/v1" }\nsignal keyword urgent { any: ["now"] }\nroute r priority 1 { when urgnt; use m }\n');
+  const text = rp(["check", "bad.route"], dir);
+  assert.equal(text.code, 1);
+  assert.match(text.stderr, /error\[RP0204\]: undefined signal `urgnt`\n  --> bad.route:4:27\n/);
+  assert.match(text.stderr, /\^\^\^\^\^/);
+  assert.match(text.stderr, /help: did you mean `urgent`\?/);
+  const json = rp(["check", "bad.route", "--format", "json"], dir);
+  assert.equal(json.code, 1);
+  const parsed = JSON.parse(json.stdout);
+  assert.deepEqual(parsed.diagnostics.map((d: { code: string; line: number; column: number }) => [d.code, d.line, d.column]), [["RP0204", 4, 27]]);
+  assert.equal(parsed.diagnostics[0].fix.replacement, "urgent");
+  const compiled = rp(["compile", "bad.route", "-o", "out.json"], dir);
+  assert.equal(compiled.code, 1);
+  assert.equal(spawnSync("test", ["-e", path.join(dir, "out.json")]).status, 1, "no bundle written on error");
+});
+
+test("fmt: --check reports, fmt rewrites, a file with syntax errors is left alone", () => {
+  const dir = workdir();
+  cpSync(path.join(REPO, "test/golden/fmt/messy.route"), path.join(dir, "examples/messy.route"));
+  const messy = path.join(dir, "examples/messy.route");
+  const before = readFileSync(messy, "utf8");
+  const check = rp(["fmt", "--check", "examples"], dir);
+  assert.equal(check.code, 1);
+  assert.equal(check.stdout.trim(), "examples/messy.route: not formatted");
+  assert.equal(readFileSync(messy, "utf8"), before);
+  assert.equal(rp(["fmt", "examples"], dir).code, 0);
+  assert.equal(readFileSync(messy, "utf8"), readFileSync(path.join(REPO, "test/golden/fmt/messy.formatted.route"), "utf8"));
+  assert.equal(rp(["fmt", "--check", "examples"], dir).code, 0);
+
+  const broken = path.join(dir, "broken.route");
+  const brokenText = "package b\nroute r priority { when x use m }\nsignal   keyword x { any: [\"a\"] }\n";
+  writeFileSync(broken, brokenText);
+  const r = rp(["fmt", "broken.route"], dir);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /not formatted: fix the syntax errors first/);
+  assert.equal(readFileSync(broken, "utf8"), brokenText);
+});
+
+test("test: the examples pass; a failing expectation prints the decision trace", () => {
+  for (const ex of ["support", "coding", "platform"]) {
+    const r = rp(["test", `examples/${ex}`]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^6 passed, 0 failed$/m);
+  }
+  const dir = workdir();
+  const file = path.join(dir, "examples/support/main.route");
+  writeFileSync(file, readFileSync(file, "utf8").replace("expect route private, model qwen_local, plugins [redact]", "expect route private, model gpt_4o"));
+  const r = rp(["test", "examples/support"], dir);
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /FAIL {2}a card number stays on-prem/);
+  assert.match(r.stdout, /expected model gpt_4o, got qwen_local/);
+  assert.match(r.stdout, /✓ private/);
+  assert.match(r.stdout, /^5 passed, 1 failed$/m);
+});
+
+test("explain: from sources or from a bundle, text or JSON", () => {
+  const dir = workdir();
+  writeFileSync(path.join(dir, "req.json"), JSON.stringify({ body: { model: "any", messages: [{ role: "user", content: "urgent: the app is down" }] }, headers: { "X-Tenant": "acme" } }));
+  const r = rp(["explain", "examples/support", "--request", "req.json"], dir);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^route escalate \(priority 100\) → model gpt_4o/);
+  assert.match(r.stdout, /fallbacks: gpt_4o_mini/);
+  assert.equal(rp(["compile", "examples/support", "-o", "b.json"], dir).code, 0);
+  const j = rp(["explain", "b.json", "--request", "req.json", "--format", "json"], dir);
+  assert.equal(j.code, 0, j.stderr);
+  const decision = JSON.parse(j.stdout);
+  assert.equal(decision.route, "escalate");
+  assert.equal(decision.trace.signals.urgent.matched, true);
+  writeFileSync(path.join(dir, "bad.json"), "{ nope");
+  const bad = rp(["explain", "examples/support", "--request", "bad.json"], dir);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /bad.json is not valid JSON/);
+  noStackTrace(bad.stderr);
+});
+
+test("npm start's demo compiles the embedded policy and explains sample requests", () => {
+  const r = rp(["demo"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /compiled policy `support`/);
+  assert.match(r.stdout, /route private \(priority 300\) → model qwen_local/);
+  assert.match(r.stdout, /route contain \(priority 400\) → blocked \(403\)/);
+  assert.match(r.stdout, /route default → model qwen_local/);
+});
