@@ -134,7 +134,8 @@ function alignedHeads(file: PolicyFile): Map<Block, string> {
     run = [];
   };
   for (const b of file.blocks) {
-    const inline = (b.kind === "signal" || b.kind === "plugin") && oneLine(b.span) && !commentInside(file.comments, b.body.span);
+    // Exactly the blocks printObjectBlock prints on one line, however the source spread them.
+    const inline = (b.kind === "signal" || b.kind === "plugin") && !printsMultiLine(b, file.comments);
     if (!inline) {
       close();
       continue;

@@ -50,8 +50,9 @@ function spanOf(first, last) {
 function ident(tok) {
   return { name: tok.value, span: tokSpan(tok) };
 }
+// Raw control characters (a tab inside quotes) are allowed; JSON.parse is not so lenient.
 function unquote(text) {
-  return JSON.parse(text);
+  return JSON.parse(text.replace(/[\u0000-\u001f]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0")));
 }
 function binary(kind) {
   return (d) => ({ kind, left: d[0], right: d[2], span: spanOf(d[0], d[2]) });

@@ -1,0 +1,55 @@
+// bench/compile: compile generated policies of 100, 1,000 and 10,000 routes
+// (5 signals per route) and print parse, check and emit times, peak memory
+// and the growth between sizes. Each size runs in a fresh process so its peak
+// memory is its own. Usage: npm run bench:compile [-- 100 1000 10000]
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { compile, memoryHost } from "../compiler/index.ts";
+import { serializeBundle } from "../bundle/index.ts";
+import { generatePolicy } from "./generate.ts";
+
+interface Row { routes: number; signals: number; lines: number; parse: number; resolve: number; check: number; emit: number; total: number; maxRssMb: number }
+
+function measureOne(routes: number): Row {
+  const policy = generatePolicy(routes);
+  const host = memoryHost({ "bench.route": policy.source });
+  // Warm up on a small policy so module loading and JIT are not counted.
+  compile(memoryHost({ "w.route": generatePolicy(20).source }), ["w.route"]);
+  const t0 = performance.now();
+  const result = compile(host, ["bench.route"]);
+  const bytes = serializeBundle(result.bundle!);
+  const total = performance.now() - t0;
+  if (!result.bundle) throw new Error(`generated policy does not compile: ${result.diagnostics.slice(0, 3).map((d) => d.message).join("; ")}`);
+  const t = Object.fromEntries(result.timings.map((x) => [x.stage, x.ms]));
+  return {
+    routes, signals: policy.signals, lines: policy.source.split("\n").length,
+    parse: t.load, resolve: t.resolve, check: t.check, emit: t.emit + (total - result.timings.reduce((a, b) => a + b.ms, 0)),
+    total, maxRssMb: process.resourceUsage().maxRSS / 1024,
+  } satisfies Row && { ...{ routes, signals: policy.signals, lines: policy.source.split("\n").length, parse: t.load, resolve: t.resolve, check: t.check, emit: t.emit + (total - result.timings.reduce((a, b) => a + b.ms, 0)), total, maxRssMb: process.resourceUsage().maxRSS / 1024 }, bytes: bytes.length } as Row;
+}
+
+if (process.argv[2] === "--one") {
+  process.stdout.write(JSON.stringify(measureOne(Number(process.argv[3]))));
+} else {
+  const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+  const rows: Row[] = [];
+  for (const n of sizes.length ? sizes : [100, 1000, 10000]) {
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--one", String(n)], { encoding: "utf8", maxBuffer: 1 << 24 });
+    if (r.status !== 0) throw new Error(r.stderr);
+    rows.push(JSON.parse(r.stdout));
+  }
+  const f = (x: number) => x.toFixed(0).padStart(7);
+  console.log("bench/compile: generated policies, end to end from source text to a validated bundle (one process per size)");
+  console.log(" routes  signals   lines  parse ms  resolve ms  check ms  emit ms  total ms  peak RSS MB  growth");
+  rows.forEach((r, i) => {
+    const prev = rows[i - 1];
+    // Growth exponent k in time ∝ n^k between consecutive sizes (1.0 = linear).
+    const growth = prev ? (Math.log(r.total / prev.total) / Math.log(r.routes / prev.routes)).toFixed(2) : "";
+    console.log(`${String(r.routes).padStart(7)}  ${String(r.signals).padStart(7)} ${String(r.lines).padStart(7)}   ${f(r.parse)}     ${f(r.resolve)}   ${f(r.check)}  ${f(r.emit)}   ${f(r.total)}      ${f(r.maxRssMb)}  ${growth ? `n^${growth}` : ""}`);
+  });
+  const target = (n: number, ms: number) => {
+    const row = rows.find((r) => r.routes === n);
+    return row ? `${n} routes: ${row.total.toFixed(0)} ms (target < ${ms} ms) ${row.total < ms ? "OK" : "MISSED"}` : "";
+  };
+  console.log([target(1000, 500), target(10000, 5000)].filter(Boolean).join("; "));
+}

@@ -1,0 +1,68 @@
+// Generates realistic policies of any size for the benchmarks: shared
+// signals, threshold ladders, context bands, header tiers and keyword lists,
+// about five signals per route.
+
+const WORDS = ["refund", "invoice", "password", "deploy", "kubernetes", "latency", "contract", "diagnosis", "tax", "python",
+  "rust", "budget", "delivery", "warranty", "subscription", "outage", "login", "export", "import", "report", "schema",
+  "migration", "vacation", "payroll", "shipping", "security", "audit", "privacy", "billing", "upgrade"];
+
+export interface GeneratedPolicy {
+  source: string;
+  routes: number;
+  signals: number;
+}
+
+export function generatePolicy(routes: number): GeneratedPolicy {
+  const lines: string[] = ["package bench", ""];
+  const models = 10;
+  for (let m = 0; m < models; m++) {
+    lines.push(`model m${m} { provider: openai_compatible, endpoint: "http://127.0.0.1:${9000 + m}/v1", cost: { input: ${(0.1 * (m + 1)).toFixed(2)}, output: ${(0.2 * (m + 1)).toFixed(2)} }, context_window: ${8192 * (1 + (m % 4))}, latency_ms: ${200 + 50 * m}, tags: [${m % 3 === 0 ? "onprem" : "cloud"}] }`);
+  }
+  lines.push("", 'plugin pii_redact redact { types: [email, phone, credit_card] }', 'plugin jailbreak_guard guard { action: block }', 'plugin system_prompt polite { text: "Be brief." }', "");
+  // Shared signals every route may use.
+  lines.push('signal jailbreak jb { threshold: 0.8 }', "signal pii pii { types: [email, phone, credit_card] }", 'signal header tier { name: "x-tier", values: ["free", "pro", "enterprise"] }');
+  const signalsPerRoute = 5;
+  let signalCount = 3;
+  for (let r = 0; r < routes; r++) {
+    const w = (k: number) => `${WORDS[(r + k) % WORDS.length]}${Math.floor(r / WORDS.length)}`;
+    lines.push(`signal keyword kw${r} { any: ["${w(0)}", "${w(1)}", "${w(2)} now"] }`);
+    lines.push(`signal keyword kall${r} { all: ["${w(3)}", "${w(4)}"], none: ["${w(5)}"] }`);
+    lines.push(`signal regex rx${r} { pattern: "T${r}-[0-9]{4}" }`);
+    lines.push(`signal context ctx${r} { min_tokens: ${(r % 10) * 100}, max_tokens: ${(r % 10) * 100 + 2000} }`);
+    lines.push(`signal header h${r} { name: "x-team-${r % 50}" }`);
+    signalCount += signalsPerRoute;
+  }
+  lines.push("");
+  for (let r = 0; r < routes; r++) {
+    const variants = [
+      `(kw${r} or kall${r}) and not jb`,
+      `rx${r} and ctx${r} and tier == "pro"`,
+      `kw${r} and h${r} == "on" and not pii`,
+      `(kall${r} or rx${r}) and ctx${r}.tokens > ${(r % 7) * 50}`,
+    ];
+    const action = r % 5 === 0
+      ? `select adaptive { models: [m${r % 10}, m${(r + 3) % 10}], objective: quality - 2 * cost_usd, explore: 0.05, floor: 0.1 }`
+      : r % 5 === 1 ? `select cheapest { models: [m${r % 10}, m${(r + 1) % 10}, m${(r + 2) % 10}] }`
+      : `use m${r % 10} fallback m${(r + 1) % 10}`;
+    lines.push(`route r${r} priority ${routes - r} {`, `  when ${variants[r % variants.length]}`, `  ${action}`, `  apply ${r % 2 ? "redact, polite" : "redact"}`, "}");
+  }
+  lines.push("", "default { use m0; apply polite }", "");
+  return { source: lines.join("\n"), routes, signals: signalCount };
+}
+
+/** Requests that exercise early, late and no matches. */
+export function sampleRequests(routes: number, n: number): { messages: { role: string; content: string }[]; headers: Record<string, string>; metadata: Record<string, never>; signals: Record<string, never> }[] {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const r = (i * 7919) % routes;
+    const word = `${WORDS[r % WORDS.length]}${Math.floor(r / WORDS.length)}`;
+    const texts = [
+      `Hello, I have a question about ${word} for my account, can you help?`,
+      `Please check ticket T${r}-1234 and tell me what happened with the ${word} last week.`,
+      "What are your opening hours on Sunday? Thanks a lot.",
+      `my email is someone${i}@example.com and I need help with ${word}`,
+    ];
+    out.push({ messages: [{ role: "user", content: texts[i % texts.length] }], headers: { "x-tier": i % 2 ? "pro" : "free", [`x-team-${r % 50}`]: "on" }, metadata: {}, signals: {} });
+  }
+  return out;
+}
