@@ -38,7 +38,7 @@ class Printer {
         this.blankIfGap(c.span.start.line);
         this.emit(c.text);
       }
-      this.lastLine = c.span.end.line;
+      this.lastLine = Math.max(this.lastLine, c.span.end.line);
     }
   }
 
