@@ -141,7 +141,7 @@ function alignedHeads(file: PolicyFile): Map<Block, string> {
       continue;
     }
     const prev = run[run.length - 1];
-    if (prev && (prev.kind !== b.kind || b.span.start.line !== prev.span.end.line + 1)) close();
+    if (prev && (prev.kind !== b.kind || b.span.start.line > prev.span.end.line + 1)) close();
     run.push(b as Decl);
   }
   close();

@@ -48,6 +48,12 @@ function ident(tok) {
 function unquote(text) {
   return JSON.parse(text.replace(/[\u0000-\u001f]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0")));
 }
+function str(tok) {
+  return { kind: "string", value: unquote(tok.text), span: tokSpan(tok) };
+}
+function num(tok) {
+  return { kind: "number", value: Number(tok.text), span: tokSpan(tok) };
+}
 function binary(kind) {
   return (d) => ({ kind, left: d[0], right: d[2], span: spanOf(d[0], d[2]) });
 }
@@ -71,22 +77,22 @@ let ParserRules = [
           const last = parts[parts.length - 1];
           return { name: parts.map((t) => t.value).join("."), span: spanOf(d[0], last) };
         } },
-    {"name": "import", "symbols": [{"literal":"import"}, "str"], "postprocess": (d) => ({ kind: "import", path: d[1], span: spanOf(d[0], d[1]) })},
-    {"name": "model", "symbols": [{"literal":"model"}, "name", "object"], "postprocess": (d) => ({ kind: "model", name: d[1], body: d[2], span: spanOf(d[0], d[2]) })},
-    {"name": "signal", "symbols": [{"literal":"signal"}, "name", "name", "object"], "postprocess": (d) => ({ kind: "signal", type: d[1], name: d[2], body: d[3], span: spanOf(d[0], d[3]) })},
-    {"name": "plugin", "symbols": [{"literal":"plugin"}, "name", "name", "object"], "postprocess": (d) => ({ kind: "plugin", type: d[1], name: d[2], body: d[3], span: spanOf(d[0], d[3]) })},
+    {"name": "import", "symbols": [{"literal":"import"}, (lexer.has("string") ? {type: "string"} : string)], "postprocess": (d) => ({ kind: "import", path: str(d[1]), span: spanOf(d[0], d[1]) })},
+    {"name": "model", "symbols": [{"literal":"model"}, (lexer.has("ident") ? {type: "ident"} : ident), "object"], "postprocess": (d) => ({ kind: "model", name: ident(d[1]), body: d[2], span: spanOf(d[0], d[2]) })},
+    {"name": "signal", "symbols": [{"literal":"signal"}, (lexer.has("ident") ? {type: "ident"} : ident), (lexer.has("ident") ? {type: "ident"} : ident), "object"], "postprocess": (d) => ({ kind: "signal", type: ident(d[1]), name: ident(d[2]), body: d[3], span: spanOf(d[0], d[3]) })},
+    {"name": "plugin", "symbols": [{"literal":"plugin"}, (lexer.has("ident") ? {type: "ident"} : ident), (lexer.has("ident") ? {type: "ident"} : ident), "object"], "postprocess": (d) => ({ kind: "plugin", type: ident(d[1]), name: ident(d[2]), body: d[3], span: spanOf(d[0], d[3]) })},
     {"name": "route$ebnf$1", "symbols": ["before"], "postprocess": id},
     {"name": "route$ebnf$1", "symbols": [], "postprocess": function(d) {return null;}},
     {"name": "route$ebnf$2", "symbols": []},
     {"name": "route$ebnf$2", "symbols": ["route$ebnf$2", "routeStmt"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
-    {"name": "route", "symbols": [{"literal":"route"}, "name", {"literal":"priority"}, "num", "route$ebnf$1", {"literal":"{"}, "route$ebnf$2", {"literal":"}"}], "postprocess":  (d) => ({
-          kind: "route", name: d[1], priority: d[3], before: d[4] || [], body: d[6],
+    {"name": "route", "symbols": [{"literal":"route"}, (lexer.has("ident") ? {type: "ident"} : ident), {"literal":"priority"}, (lexer.has("number") ? {type: "number"} : number), "route$ebnf$1", {"literal":"{"}, "route$ebnf$2", {"literal":"}"}], "postprocess":  (d) => ({
+          kind: "route", name: ident(d[1]), priority: num(d[3]), before: d[4] || [], body: d[6],
           span: spanOf(d[0], d[7]), bodySpan: spanOf(d[5], d[7]),
         }) },
     {"name": "before$ebnf$1", "symbols": []},
-    {"name": "before$ebnf$1$subexpression$1", "symbols": [{"literal":","}, "name"]},
+    {"name": "before$ebnf$1$subexpression$1", "symbols": [{"literal":","}, (lexer.has("ident") ? {type: "ident"} : ident)]},
     {"name": "before$ebnf$1", "symbols": ["before$ebnf$1", "before$ebnf$1$subexpression$1"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
-    {"name": "before", "symbols": [{"literal":"before"}, "name", "before$ebnf$1"], "postprocess": (d) => [d[1], ...d[2].map((x) => x[1])]},
+    {"name": "before", "symbols": [{"literal":"before"}, (lexer.has("ident") ? {type: "ident"} : ident), "before$ebnf$1"], "postprocess": (d) => [ident(d[1]), ...d[2].map((x) => ident(x[1]))]},
     {"name": "default$ebnf$1", "symbols": []},
     {"name": "default$ebnf$1", "symbols": ["default$ebnf$1", "routeStmt"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
     {"name": "default", "symbols": [{"literal":"default"}, {"literal":"{"}, "default$ebnf$1", {"literal":"}"}], "postprocess": (d) => ({ kind: "default", body: d[2], span: spanOf(d[0], d[3]), bodySpan: spanOf(d[1], d[3]) })},
@@ -95,13 +101,13 @@ let ParserRules = [
     {"name": "routeStmt", "symbols": ["routeStmtBody", "routeStmt$ebnf$1"], "postprocess": id},
     {"name": "routeStmtBody", "symbols": [{"literal":"when"}, "expr"], "postprocess": (d) => ({ kind: "when", expr: d[1], span: spanOf(d[0], d[1]) })},
     {"name": "routeStmtBody$ebnf$1", "symbols": []},
-    {"name": "routeStmtBody$ebnf$1$subexpression$1", "symbols": [{"literal":"fallback"}, "name"]},
+    {"name": "routeStmtBody$ebnf$1$subexpression$1", "symbols": [{"literal":"fallback"}, (lexer.has("ident") ? {type: "ident"} : ident)]},
     {"name": "routeStmtBody$ebnf$1", "symbols": ["routeStmtBody$ebnf$1", "routeStmtBody$ebnf$1$subexpression$1"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
-    {"name": "routeStmtBody", "symbols": [{"literal":"use"}, "name", "routeStmtBody$ebnf$1"], "postprocess":  (d) => {
-          const models = [d[1], ...d[2].map((x) => x[1])];
+    {"name": "routeStmtBody", "symbols": [{"literal":"use"}, (lexer.has("ident") ? {type: "ident"} : ident), "routeStmtBody$ebnf$1"], "postprocess":  (d) => {
+          const models = [ident(d[1]), ...d[2].map((x) => ident(x[1]))];
           return { kind: "use", models, span: spanOf(d[0], models[models.length - 1]) };
         } },
-    {"name": "routeStmtBody", "symbols": [{"literal":"select"}, "name", "object"], "postprocess": (d) => ({ kind: "select", algorithm: d[1], body: d[2], span: spanOf(d[0], d[2]) })},
+    {"name": "routeStmtBody", "symbols": [{"literal":"select"}, (lexer.has("ident") ? {type: "ident"} : ident), "object"], "postprocess": (d) => ({ kind: "select", algorithm: ident(d[1]), body: d[2], span: spanOf(d[0], d[2]) })},
     {"name": "routeStmtBody$ebnf$2", "symbols": []},
     {"name": "routeStmtBody$ebnf$2$subexpression$1", "symbols": [{"literal":","}, "applyItem"]},
     {"name": "routeStmtBody$ebnf$2", "symbols": ["routeStmtBody$ebnf$2", "routeStmtBody$ebnf$2$subexpression$1"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
@@ -111,7 +117,7 @@ let ParserRules = [
         } },
     {"name": "applyItem$ebnf$1", "symbols": ["object"], "postprocess": id},
     {"name": "applyItem$ebnf$1", "symbols": [], "postprocess": function(d) {return null;}},
-    {"name": "applyItem", "symbols": ["name", "applyItem$ebnf$1"], "postprocess": (d) => ({ name: d[0], overrides: d[1], span: d[1] ? spanOf(d[0], d[1]) : d[0].span })},
+    {"name": "applyItem", "symbols": [(lexer.has("ident") ? {type: "ident"} : ident), "applyItem$ebnf$1"], "postprocess": (d) => ({ name: ident(d[0]), overrides: d[1], span: d[1] ? spanOf(d[0], d[1]) : tokSpan(d[0]) })},
     {"name": "guarantee$ebnf$1$subexpression$1$ebnf$1", "symbols": [{"literal":";"}], "postprocess": id},
     {"name": "guarantee$ebnf$1$subexpression$1$ebnf$1", "symbols": [], "postprocess": function(d) {return null;}},
     {"name": "guarantee$ebnf$1$subexpression$1", "symbols": [{"literal":"when"}, "expr", "guarantee$ebnf$1$subexpression$1$ebnf$1"]},
@@ -119,13 +125,13 @@ let ParserRules = [
     {"name": "guarantee$ebnf$1", "symbols": [], "postprocess": function(d) {return null;}},
     {"name": "guarantee$ebnf$2", "symbols": [{"literal":";"}], "postprocess": id},
     {"name": "guarantee$ebnf$2", "symbols": [], "postprocess": function(d) {return null;}},
-    {"name": "guarantee", "symbols": [{"literal":"guarantee"}, "str", {"literal":"{"}, "guarantee$ebnf$1", {"literal":"require"}, "expr", "guarantee$ebnf$2", {"literal":"}"}], "postprocess":  (d) => ({
-          kind: "guarantee", name: d[1], when: d[3] ? d[3][1] : null, require: d[5],
+    {"name": "guarantee", "symbols": [{"literal":"guarantee"}, (lexer.has("string") ? {type: "string"} : string), {"literal":"{"}, "guarantee$ebnf$1", {"literal":"require"}, "expr", "guarantee$ebnf$2", {"literal":"}"}], "postprocess":  (d) => ({
+          kind: "guarantee", name: str(d[1]), when: d[3] ? d[3][1] : null, require: d[5],
           span: spanOf(d[0], d[7]),
         }) },
     {"name": "test$ebnf$1", "symbols": []},
     {"name": "test$ebnf$1", "symbols": ["test$ebnf$1", "testStmt"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
-    {"name": "test", "symbols": [{"literal":"test"}, "str", {"literal":"{"}, "test$ebnf$1", {"literal":"}"}], "postprocess": (d) => ({ kind: "test", name: d[1], body: d[3], span: spanOf(d[0], d[4]) })},
+    {"name": "test", "symbols": [{"literal":"test"}, (lexer.has("string") ? {type: "string"} : string), {"literal":"{"}, "test$ebnf$1", {"literal":"}"}], "postprocess": (d) => ({ kind: "test", name: str(d[1]), body: d[3], span: spanOf(d[0], d[4]) })},
     {"name": "testStmt$ebnf$1", "symbols": [{"literal":";"}], "postprocess": id},
     {"name": "testStmt$ebnf$1", "symbols": [], "postprocess": function(d) {return null;}},
     {"name": "testStmt", "symbols": ["testStmtBody", "testStmt$ebnf$1"], "postprocess": id},
@@ -137,9 +143,9 @@ let ParserRules = [
           const items = [d[1], ...d[2].map((x) => x[1])];
           return { kind: "expect", items, span: spanOf(d[0], items[items.length - 1]) };
         } },
-    {"name": "expectItem", "symbols": [{"literal":"route"}, "name"], "postprocess": (d) => ({ kind: "route", target: d[1], span: spanOf(d[0], d[1]) })},
+    {"name": "expectItem", "symbols": [{"literal":"route"}, (lexer.has("ident") ? {type: "ident"} : ident)], "postprocess": (d) => ({ kind: "route", target: ident(d[1]), span: spanOf(d[0], d[1]) })},
     {"name": "expectItem", "symbols": [{"literal":"route"}, {"literal":"default"}], "postprocess": (d) => ({ kind: "route", target: ident(d[1]), span: spanOf(d[0], d[1]) })},
-    {"name": "expectItem", "symbols": [{"literal":"model"}, "name"], "postprocess": (d) => ({ kind: "model", target: d[1], span: spanOf(d[0], d[1]) })},
+    {"name": "expectItem", "symbols": [{"literal":"model"}, (lexer.has("ident") ? {type: "ident"} : ident)], "postprocess": (d) => ({ kind: "model", target: ident(d[1]), span: spanOf(d[0], d[1]) })},
     {"name": "expectItem", "symbols": [{"literal":"plugins"}, "list"], "postprocess": (d) => ({ kind: "plugins", list: d[1], span: spanOf(d[0], d[1]) })},
     {"name": "expectItem", "symbols": [{"literal":"blocked"}], "postprocess": (d) => ({ kind: "blocked", span: tokSpan(d[0]) })},
     {"name": "expectItem", "symbols": [{"literal":"allowed"}], "postprocess": (d) => ({ kind: "allowed", span: tokSpan(d[0]) })},
@@ -151,8 +157,8 @@ let ParserRules = [
     {"name": "field$ebnf$1", "symbols": ["field$ebnf$1$subexpression$1"], "postprocess": id},
     {"name": "field$ebnf$1", "symbols": [], "postprocess": function(d) {return null;}},
     {"name": "field", "symbols": ["fieldKey", {"literal":":"}, "value", "field$ebnf$1"], "postprocess": (d) => ({ key: d[0], value: d[2], span: spanOf(d[0], d[2]) })},
-    {"name": "fieldKey", "symbols": ["name"], "postprocess": id},
-    {"name": "fieldKey", "symbols": ["str"], "postprocess": (d) => ({ name: d[0].value, span: d[0].span })},
+    {"name": "fieldKey", "symbols": [(lexer.has("ident") ? {type: "ident"} : ident)], "postprocess": (d) => ident(d[0])},
+    {"name": "fieldKey", "symbols": [(lexer.has("string") ? {type: "string"} : string)], "postprocess": (d) => ({ name: unquote(d[0].text), span: tokSpan(d[0]) })},
     {"name": "list", "symbols": [{"literal":"["}, {"literal":"]"}], "postprocess": (d) => ({ kind: "list", items: [], span: spanOf(d[0], d[1]) })},
     {"name": "list$ebnf$1", "symbols": []},
     {"name": "list$ebnf$1$subexpression$1", "symbols": [{"literal":","}, "value"]},
@@ -169,15 +175,15 @@ let ParserRules = [
     {"name": "product$subexpression$1", "symbols": [{"literal":"/"}]},
     {"name": "product", "symbols": ["product", "product$subexpression$1", "unary"], "postprocess": (d) => ({ kind: "arith", op: d[1][0].value, left: d[0], right: d[2], span: spanOf(d[0], d[2]) })},
     {"name": "product", "symbols": ["unary"], "postprocess": id},
-    {"name": "unary", "symbols": [{"literal":"-"}, "num"], "postprocess": (d) => ({ kind: "number", value: -d[1].value, span: spanOf(d[0], d[1]) })},
-    {"name": "unary", "symbols": ["atom"], "postprocess": id},
-    {"name": "atom", "symbols": ["str"], "postprocess": id},
-    {"name": "atom", "symbols": ["num"], "postprocess": id},
-    {"name": "atom", "symbols": ["bool"], "postprocess": id},
-    {"name": "atom", "symbols": ["name"], "postprocess": (d) => ({ kind: "ident", name: d[0].name, span: d[0].span })},
-    {"name": "atom", "symbols": ["list"], "postprocess": id},
-    {"name": "atom", "symbols": ["object"], "postprocess": id},
-    {"name": "atom", "symbols": [{"literal":"("}, "sum", {"literal":")"}], "postprocess": (d) => d[1]},
+    {"name": "unary", "symbols": [{"literal":"-"}, (lexer.has("number") ? {type: "number"} : number)], "postprocess": (d) => ({ kind: "number", value: -Number(d[1].text), span: spanOf(d[0], d[1]) })},
+    {"name": "unary", "symbols": [(lexer.has("string") ? {type: "string"} : string)], "postprocess": (d) => str(d[0])},
+    {"name": "unary", "symbols": [(lexer.has("number") ? {type: "number"} : number)], "postprocess": (d) => num(d[0])},
+    {"name": "unary", "symbols": [{"literal":"true"}], "postprocess": (d) => ({ kind: "bool", value: true, span: tokSpan(d[0]) })},
+    {"name": "unary", "symbols": [{"literal":"false"}], "postprocess": (d) => ({ kind: "bool", value: false, span: tokSpan(d[0]) })},
+    {"name": "unary", "symbols": [(lexer.has("ident") ? {type: "ident"} : ident)], "postprocess": (d) => ({ kind: "ident", name: d[0].value, span: tokSpan(d[0]) })},
+    {"name": "unary", "symbols": ["list"], "postprocess": id},
+    {"name": "unary", "symbols": ["object"], "postprocess": id},
+    {"name": "unary", "symbols": [{"literal":"("}, "sum", {"literal":")"}], "postprocess": (d) => d[1]},
     {"name": "expr", "symbols": ["expr", {"literal":"or"}, "conj"], "postprocess": binary("or")},
     {"name": "expr", "symbols": ["conj"], "postprocess": id},
     {"name": "conj", "symbols": ["conj", {"literal":"and"}, "neg"], "postprocess": binary("and")},
@@ -195,27 +201,23 @@ let ParserRules = [
     {"name": "cmpOp", "symbols": [{"literal":"<"}], "postprocess": id},
     {"name": "cmpOp", "symbols": [{"literal":"<="}], "postprocess": id},
     {"name": "operand", "symbols": ["ref"], "postprocess": id},
-    {"name": "operand", "symbols": [{"literal":"applies"}, "name"], "postprocess": (d) => ({ kind: "applies", plugin: d[1], span: spanOf(d[0], d[1]) })},
-    {"name": "operand", "symbols": ["str"], "postprocess": (d) => ({ kind: "literal", value: d[0], span: d[0].span })},
-    {"name": "operand", "symbols": ["num"], "postprocess": (d) => ({ kind: "literal", value: d[0], span: d[0].span })},
-    {"name": "operand", "symbols": [{"literal":"-"}, "num"], "postprocess": (d) => ({ kind: "literal", value: { kind: "number", value: -d[1].value, span: spanOf(d[0], d[1]) }, span: spanOf(d[0], d[1]) })},
-    {"name": "operand", "symbols": ["bool"], "postprocess": (d) => ({ kind: "literal", value: d[0], span: d[0].span })},
+    {"name": "operand", "symbols": [{"literal":"applies"}, (lexer.has("ident") ? {type: "ident"} : ident)], "postprocess": (d) => ({ kind: "applies", plugin: ident(d[1]), span: spanOf(d[0], d[1]) })},
+    {"name": "operand", "symbols": [(lexer.has("string") ? {type: "string"} : string)], "postprocess": (d) => ({ kind: "literal", value: str(d[0]), span: tokSpan(d[0]) })},
+    {"name": "operand", "symbols": [(lexer.has("number") ? {type: "number"} : number)], "postprocess": (d) => ({ kind: "literal", value: num(d[0]), span: tokSpan(d[0]) })},
+    {"name": "operand", "symbols": [{"literal":"-"}, (lexer.has("number") ? {type: "number"} : number)], "postprocess": (d) => ({ kind: "literal", value: { kind: "number", value: -Number(d[1].text), span: spanOf(d[0], d[1]) }, span: spanOf(d[0], d[1]) })},
+    {"name": "operand", "symbols": [{"literal":"true"}], "postprocess": (d) => ({ kind: "literal", value: { kind: "bool", value: true, span: tokSpan(d[0]) }, span: tokSpan(d[0]) })},
+    {"name": "operand", "symbols": [{"literal":"false"}], "postprocess": (d) => ({ kind: "literal", value: { kind: "bool", value: false, span: tokSpan(d[0]) }, span: tokSpan(d[0]) })},
     {"name": "operand", "symbols": [{"literal":"("}, "expr", {"literal":")"}], "postprocess": (d) => ({ kind: "paren", expr: d[1], span: spanOf(d[0], d[2]) })},
     {"name": "ref$ebnf$1", "symbols": []},
-    {"name": "ref$ebnf$1$subexpression$1", "symbols": [{"literal":"."}, "name"]},
+    {"name": "ref$ebnf$1$subexpression$1", "symbols": [{"literal":"."}, (lexer.has("ident") ? {type: "ident"} : ident)]},
     {"name": "ref$ebnf$1", "symbols": ["ref$ebnf$1", "ref$ebnf$1$subexpression$1"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
     {"name": "ref", "symbols": ["refHead", "ref$ebnf$1"], "postprocess":  (d) => {
-          const path = [d[0], ...d[1].map((x) => x[1])];
+          const path = [d[0], ...d[1].map((x) => ident(x[1]))];
           return { kind: "ref", path, span: spanOf(path[0], path[path.length - 1]) };
         } },
-    {"name": "refHead", "symbols": ["name"], "postprocess": id},
+    {"name": "refHead", "symbols": [(lexer.has("ident") ? {type: "ident"} : ident)], "postprocess": (d) => ident(d[0])},
     {"name": "refHead", "symbols": [{"literal":"model"}], "postprocess": (d) => ident(d[0])},
-    {"name": "refHead", "symbols": [{"literal":"route"}], "postprocess": (d) => ident(d[0])},
-    {"name": "name", "symbols": [(lexer.has("ident") ? {type: "ident"} : ident)], "postprocess": (d) => ident(d[0])},
-    {"name": "str", "symbols": [(lexer.has("string") ? {type: "string"} : string)], "postprocess": (d) => ({ kind: "string", value: unquote(d[0].text), span: tokSpan(d[0]) })},
-    {"name": "num", "symbols": [(lexer.has("number") ? {type: "number"} : number)], "postprocess": (d) => ({ kind: "number", value: Number(d[0].text), span: tokSpan(d[0]) })},
-    {"name": "bool", "symbols": [{"literal":"true"}], "postprocess": (d) => ({ kind: "bool", value: true, span: tokSpan(d[0]) })},
-    {"name": "bool", "symbols": [{"literal":"false"}], "postprocess": (d) => ({ kind: "bool", value: false, span: tokSpan(d[0]) })}
+    {"name": "refHead", "symbols": [{"literal":"route"}], "postprocess": (d) => ident(d[0])}
 ];
 let ParserStart = "block";
 export default { Lexer, ParserRules, ParserStart };

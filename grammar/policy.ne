@@ -54,6 +54,12 @@ function ident(tok) {
 function unquote(text) {
   return JSON.parse(text.replace(/[\u0000-\u001f]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0")));
 }
+function str(tok) {
+  return { kind: "string", value: unquote(tok.text), span: tokSpan(tok) };
+}
+function num(tok) {
+  return { kind: "number", value: Number(tok.text), span: tokSpan(tok) };
+}
 function binary(kind) {
   return (d) => ({ kind, left: d[0], right: d[2], span: spanOf(d[0], d[2]) });
 }
@@ -81,26 +87,26 @@ qualified -> %ident ("." %ident):*
     return { name: parts.map((t) => t.value).join("."), span: spanOf(d[0], last) };
   } %}
 
-import -> "import" str
-  {% (d) => ({ kind: "import", path: d[1], span: spanOf(d[0], d[1]) }) %}
+import -> "import" %string
+  {% (d) => ({ kind: "import", path: str(d[1]), span: spanOf(d[0], d[1]) }) %}
 
-model -> "model" name object
-  {% (d) => ({ kind: "model", name: d[1], body: d[2], span: spanOf(d[0], d[2]) }) %}
+model -> "model" %ident object
+  {% (d) => ({ kind: "model", name: ident(d[1]), body: d[2], span: spanOf(d[0], d[2]) }) %}
 
-signal -> "signal" name name object
-  {% (d) => ({ kind: "signal", type: d[1], name: d[2], body: d[3], span: spanOf(d[0], d[3]) }) %}
+signal -> "signal" %ident %ident object
+  {% (d) => ({ kind: "signal", type: ident(d[1]), name: ident(d[2]), body: d[3], span: spanOf(d[0], d[3]) }) %}
 
-plugin -> "plugin" name name object
-  {% (d) => ({ kind: "plugin", type: d[1], name: d[2], body: d[3], span: spanOf(d[0], d[3]) }) %}
+plugin -> "plugin" %ident %ident object
+  {% (d) => ({ kind: "plugin", type: ident(d[1]), name: ident(d[2]), body: d[3], span: spanOf(d[0], d[3]) }) %}
 
-route -> "route" name "priority" num before:? "{" routeStmt:* "}"
+route -> "route" %ident "priority" %number before:? "{" routeStmt:* "}"
   {% (d) => ({
-    kind: "route", name: d[1], priority: d[3], before: d[4] || [], body: d[6],
+    kind: "route", name: ident(d[1]), priority: num(d[3]), before: d[4] || [], body: d[6],
     span: spanOf(d[0], d[7]), bodySpan: spanOf(d[5], d[7]),
   }) %}
 
-before -> "before" name ("," name):*
-  {% (d) => [d[1], ...d[2].map((x) => x[1])] %}
+before -> "before" %ident ("," %ident):*
+  {% (d) => [ident(d[1]), ...d[2].map((x) => ident(x[1]))] %}
 
 default -> "default" "{" routeStmt:* "}"
   {% (d) => ({ kind: "default", body: d[2], span: spanOf(d[0], d[3]), bodySpan: spanOf(d[1], d[3]) }) %}
@@ -109,30 +115,30 @@ routeStmt -> routeStmtBody ";":? {% id %}
 
 routeStmtBody -> "when" expr
     {% (d) => ({ kind: "when", expr: d[1], span: spanOf(d[0], d[1]) }) %}
-  | "use" name ("fallback" name):*
+  | "use" %ident ("fallback" %ident):*
     {% (d) => {
-      const models = [d[1], ...d[2].map((x) => x[1])];
+      const models = [ident(d[1]), ...d[2].map((x) => ident(x[1]))];
       return { kind: "use", models, span: spanOf(d[0], models[models.length - 1]) };
     } %}
-  | "select" name object
-    {% (d) => ({ kind: "select", algorithm: d[1], body: d[2], span: spanOf(d[0], d[2]) }) %}
+  | "select" %ident object
+    {% (d) => ({ kind: "select", algorithm: ident(d[1]), body: d[2], span: spanOf(d[0], d[2]) }) %}
   | "apply" applyItem ("," applyItem):*
     {% (d) => {
       const plugins = [d[1], ...d[2].map((x) => x[1])];
       return { kind: "apply", plugins, span: spanOf(d[0], plugins[plugins.length - 1]) };
     } %}
 
-applyItem -> name object:?
-  {% (d) => ({ name: d[0], overrides: d[1], span: d[1] ? spanOf(d[0], d[1]) : d[0].span }) %}
+applyItem -> %ident object:?
+  {% (d) => ({ name: ident(d[0]), overrides: d[1], span: d[1] ? spanOf(d[0], d[1]) : tokSpan(d[0]) }) %}
 
-guarantee -> "guarantee" str "{" ("when" expr ";":?):? "require" expr ";":? "}"
+guarantee -> "guarantee" %string "{" ("when" expr ";":?):? "require" expr ";":? "}"
   {% (d) => ({
-    kind: "guarantee", name: d[1], when: d[3] ? d[3][1] : null, require: d[5],
+    kind: "guarantee", name: str(d[1]), when: d[3] ? d[3][1] : null, require: d[5],
     span: spanOf(d[0], d[7]),
   }) %}
 
-test -> "test" str "{" testStmt:* "}"
-  {% (d) => ({ kind: "test", name: d[1], body: d[3], span: spanOf(d[0], d[4]) }) %}
+test -> "test" %string "{" testStmt:* "}"
+  {% (d) => ({ kind: "test", name: str(d[1]), body: d[3], span: spanOf(d[0], d[4]) }) %}
 
 testStmt -> testStmtBody ";":? {% id %}
 
@@ -144,12 +150,12 @@ testStmtBody -> "request" object
       return { kind: "expect", items, span: spanOf(d[0], items[items.length - 1]) };
     } %}
 
-expectItem -> "route" name
-    {% (d) => ({ kind: "route", target: d[1], span: spanOf(d[0], d[1]) }) %}
+expectItem -> "route" %ident
+    {% (d) => ({ kind: "route", target: ident(d[1]), span: spanOf(d[0], d[1]) }) %}
   | "route" "default"
     {% (d) => ({ kind: "route", target: ident(d[1]), span: spanOf(d[0], d[1]) }) %}
-  | "model" name
-    {% (d) => ({ kind: "model", target: d[1], span: spanOf(d[0], d[1]) }) %}
+  | "model" %ident
+    {% (d) => ({ kind: "model", target: ident(d[1]), span: spanOf(d[0], d[1]) }) %}
   | "plugins" list
     {% (d) => ({ kind: "plugins", list: d[1], span: spanOf(d[0], d[1]) }) %}
   | "blocked"
@@ -165,8 +171,8 @@ object -> "{" field:* "}"
 field -> fieldKey ":" value ("," | ";"):?
   {% (d) => ({ key: d[0], value: d[2], span: spanOf(d[0], d[2]) }) %}
 
-fieldKey -> name {% id %}
-  | str {% (d) => ({ name: d[0].value, span: d[0].span }) %}
+fieldKey -> %ident {% (d) => ident(d[0]) %}
+  | %string {% (d) => ({ name: unquote(d[0].text), span: tokSpan(d[0]) }) %}
 
 list -> "[" "]"
     {% (d) => ({ kind: "list", items: [], span: spanOf(d[0], d[1]) }) %}
@@ -183,14 +189,13 @@ product -> product ("*" | "/") unary
     {% (d) => ({ kind: "arith", op: d[1][0].value, left: d[0], right: d[2], span: spanOf(d[0], d[2]) }) %}
   | unary {% id %}
 
-unary -> "-" num
-    {% (d) => ({ kind: "number", value: -d[1].value, span: spanOf(d[0], d[1]) }) %}
-  | atom {% id %}
-
-atom -> str {% id %}
-  | num {% id %}
-  | bool {% id %}
-  | name {% (d) => ({ kind: "ident", name: d[0].name, span: d[0].span }) %}
+unary -> "-" %number
+    {% (d) => ({ kind: "number", value: -Number(d[1].text), span: spanOf(d[0], d[1]) }) %}
+  | %string {% (d) => str(d[0]) %}
+  | %number {% (d) => num(d[0]) %}
+  | "true" {% (d) => ({ kind: "bool", value: true, span: tokSpan(d[0]) }) %}
+  | "false" {% (d) => ({ kind: "bool", value: false, span: tokSpan(d[0]) }) %}
+  | %ident {% (d) => ({ kind: "ident", name: d[0].value, span: tokSpan(d[0]) }) %}
   | list {% id %}
   | object {% id %}
   | "(" sum ")" {% (d) => d[1] %}
@@ -217,28 +222,21 @@ comparison -> operand cmpOp operand
 cmpOp -> "==" {% id %} | "!=" {% id %} | ">" {% id %} | ">=" {% id %} | "<" {% id %} | "<=" {% id %}
 
 operand -> ref {% id %}
-  | "applies" name {% (d) => ({ kind: "applies", plugin: d[1], span: spanOf(d[0], d[1]) }) %}
-  | str {% (d) => ({ kind: "literal", value: d[0], span: d[0].span }) %}
-  | num {% (d) => ({ kind: "literal", value: d[0], span: d[0].span }) %}
-  | "-" num {% (d) => ({ kind: "literal", value: { kind: "number", value: -d[1].value, span: spanOf(d[0], d[1]) }, span: spanOf(d[0], d[1]) }) %}
-  | bool {% (d) => ({ kind: "literal", value: d[0], span: d[0].span }) %}
+  | "applies" %ident {% (d) => ({ kind: "applies", plugin: ident(d[1]), span: spanOf(d[0], d[1]) }) %}
+  | %string {% (d) => ({ kind: "literal", value: str(d[0]), span: tokSpan(d[0]) }) %}
+  | %number {% (d) => ({ kind: "literal", value: num(d[0]), span: tokSpan(d[0]) }) %}
+  | "-" %number {% (d) => ({ kind: "literal", value: { kind: "number", value: -Number(d[1].text), span: spanOf(d[0], d[1]) }, span: spanOf(d[0], d[1]) }) %}
+  | "true" {% (d) => ({ kind: "literal", value: { kind: "bool", value: true, span: tokSpan(d[0]) }, span: tokSpan(d[0]) }) %}
+  | "false" {% (d) => ({ kind: "literal", value: { kind: "bool", value: false, span: tokSpan(d[0]) }, span: tokSpan(d[0]) }) %}
   | "(" expr ")" {% (d) => ({ kind: "paren", expr: d[1], span: spanOf(d[0], d[2]) }) %}
 
-ref -> refHead ("." name):*
+ref -> refHead ("." %ident):*
   {% (d) => {
-    const path = [d[0], ...d[1].map((x) => x[1])];
+    const path = [d[0], ...d[1].map((x) => ident(x[1]))];
     return { kind: "ref", path, span: spanOf(path[0], path[path.length - 1]) };
   } %}
 
 # `model` and `route` are keywords, but guarantees talk about the decision's model.
-refHead -> name {% id %}
+refHead -> %ident {% (d) => ident(d[0]) %}
   | "model" {% (d) => ident(d[0]) %}
   | "route" {% (d) => ident(d[0]) %}
-
-# ---- terminals
-
-name -> %ident {% (d) => ident(d[0]) %}
-str -> %string {% (d) => ({ kind: "string", value: unquote(d[0].text), span: tokSpan(d[0]) }) %}
-num -> %number {% (d) => ({ kind: "number", value: Number(d[0].text), span: tokSpan(d[0]) }) %}
-bool -> "true" {% (d) => ({ kind: "bool", value: true, span: tokSpan(d[0]) }) %}
-  | "false" {% (d) => ({ kind: "bool", value: false, span: tokSpan(d[0]) }) %}
