@@ -44,7 +44,7 @@ function restrictions(part) {
 }
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "grammar/policy.generated.js", "**/*.d.ts"] },
+  { ignores: ["node_modules/**", "grammar/policy.generated.js", "bundle/validate.generated.js", "**/*.d.ts"] },
   ...tseslint.configs.recommended,
   {
     rules: {

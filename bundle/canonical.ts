@@ -1,11 +1,25 @@
 // Canonical JSON (RFC 8785, JCS): the one byte form that is hashed and signed.
-import canonicalizeLib from "canonicalize";
+// JCS is JSON.stringify with object keys sorted by UTF-16 code units (JCS and
+// ECMAScript serialize numbers and strings identically), so the native
+// serializer does the work; test/bundle.test.ts checks the result against the
+// `canonicalize` reference implementation.
 import { createHash } from "node:crypto";
 
-const canonicalizeFn = canonicalizeLib as unknown as (value: unknown) => string | undefined;
+function sortKeys(_key: string, value: unknown): unknown {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj);
+  let sorted = true;
+  for (let i = 1; i < keys.length; i++) if (keys[i - 1] > keys[i]) { sorted = false; break; }
+  if (sorted) return value;
+  const out: Record<string, unknown> = {};
+  for (const k of keys.sort()) out[k] = obj[k];
+  return out;
+}
 
 export function canonicalJson(value: unknown): string {
-  const out = canonicalizeFn(value);
+  if (typeof value === "number" && !Number.isFinite(value)) throw new TypeError("non-finite numbers have no JSON form");
+  const out = JSON.stringify(value, sortKeys);
   if (out === undefined) throw new TypeError("value has no JSON form");
   return out;
 }

@@ -14,12 +14,19 @@ function closed(properties: Record<string, JsonSchema>, required: string[] = Obj
 
 /** `{ type: T, config: <T's schema> }` for every type in a catalog. */
 function typedConfigs(catalog: Record<string, { schema: JsonSchema }>): JsonSchema {
+  // The discriminator makes ajv check only the branch named by `type`.
   return {
+    type: "object",
+    required: ["type"],
+    discriminator: { propertyName: "type" },
     oneOf: Object.entries(catalog).map(([type, info]) => closed({ name, type: { const: type }, config: info.schema })),
   };
 }
 
 const selection: JsonSchema = {
+  type: "object",
+  required: ["algorithm"],
+  discriminator: { propertyName: "algorithm" },
   oneOf: [
     closed({ algorithm: { enum: ["use", "static", "cheapest", "fastest"] }, models: { ...names, minItems: 1 } }),
     closed({ algorithm: { const: "weighted" }, models: { ...names, minItems: 1 }, weights: { type: "array", items: { type: "number", minimum: 0 } } }),
@@ -37,6 +44,9 @@ const pluginUse = closed({ plugin: name, type: { enum: Object.keys(PLUGIN_TYPES)
 const action = closed({ select: { $ref: "#/$defs/selection" }, plugins: { type: "array", items: pluginUse } });
 
 const condition: JsonSchema = {
+  type: "object",
+  required: ["op"],
+  discriminator: { propertyName: "op" },
   oneOf: [
     closed({ op: { enum: ["true", "false"] } }),
     closed({ op: { const: "signal" }, signal: name, output: name }, ["op", "signal"]),

@@ -47,7 +47,7 @@ export function emitBundle(checked: CheckedPolicy, options: EmitOptions = {}): B
     signatures: [],
   };
   // A bundle that fails its own schema is a compiler bug, not a user error.
-  const valid = validateBundle(JSON.parse(JSON.stringify(bundle)));
+  const valid = validateBundle(bundle);
   if (!valid.ok) throw new Error(`internal error: emitted bundle violates its schema: ${JSON.stringify(valid.errors.slice(0, 5))}`);
   return bundle;
 }

@@ -16,6 +16,10 @@ export const BLOCK_KEYWORDS: ReadonlySet<string> = new Set([
 // fromCompiled takes the start symbol as a second argument; the typings omit it.
 const fromCompiled = nearley.Grammar.fromCompiled as (rules: nearley.CompiledRules, start: string) => nearley.Grammar;
 const compiledGrammar = fromCompiled(grammar, "block");
+// One grammar per block kind, started at that kind's rule: a chunk's first
+// token says what it is, and predicting only that rule makes each parser
+// cheaper to start. Chunks that start with anything else use `block`.
+const grammarFor = new Map([...BLOCK_KEYWORDS].map((k) => [k, fromCompiled(grammar, k)]));
 
 /** Feeds nearley a ready-made token array instead of text. */
 class TokenArrayLexer {
@@ -93,7 +97,8 @@ function declaredName(tokens: Token[]): string | null {
 }
 
 function parseChunk(tokens: Token[]): { block: Block | null; problem: SyntaxProblem | null } {
-  const parser = new nearley.Parser(compiledGrammar, { lexer: new TokenArrayLexer(tokens) as never });
+  const start = tokens[0].type === "kw" ? grammarFor.get(tokens[0].value) : undefined;
+  const parser = new nearley.Parser(start ?? compiledGrammar, { lexer: new TokenArrayLexer(tokens) as never });
   try {
     parser.feed("");
   } catch (err) {

@@ -8,8 +8,12 @@ import {
   validateBundle, verifyBundleSignature, type Bundle,
 } from "../bundle/index.ts";
 import { compile } from "../compiler/index.ts";
+import canonicalizeLib from "canonicalize";
 import { collectRouteFiles, fsHost } from "../cli/files.ts";
 import { REPO } from "./support/golden.ts";
+import { generateValidatorSource } from "../scripts/validator-source.ts";
+
+const canonicalize = canonicalizeLib as unknown as (v: unknown) => string;
 
 function exampleBundle(): Bundle {
   const r = compile(fsHost, collectRouteFiles([path.join(REPO, "examples/support")]));
@@ -17,9 +21,10 @@ function exampleBundle(): Bundle {
   return r.bundle;
 }
 
-test("bundle.schema.json is up to date with bundle/schema.ts", () => {
+test("bundle.schema.json and the generated validator are up to date with bundle/schema.ts", () => {
   const onDisk = JSON.parse(readFileSync(path.join(REPO, "bundle/bundle.schema.json"), "utf8"));
-  assert.deepEqual(onDisk, JSON.parse(JSON.stringify(BUNDLE_SCHEMA)), "run `node scripts/build-schema.ts` and commit the result");
+  assert.deepEqual(onDisk, JSON.parse(JSON.stringify(BUNDLE_SCHEMA)), "run `npm run build:schema` and commit the result");
+  assert.equal(readFileSync(path.join(REPO, "bundle/validate.generated.js"), "utf8"), generateValidatorSource(), "run `npm run build:schema` and commit the result");
 });
 
 test("compiled bundles validate; broken ones are rejected with a JSON pointer", () => {
@@ -36,8 +41,27 @@ test("compiled bundles validate; broken ones are rejected with a JSON pointer", 
   }
 });
 
-test("canonical JSON sorts keys and is stable", () => {
+test("canonical JSON sorts keys and matches the RFC 8785 reference implementation", () => {
   assert.equal(canonicalJson({ b: 1, a: [true, null, "x"], c: { z: 0.5, y: 10 } }), '{"a":[true,null,"x"],"b":1,"c":{"y":10,"z":0.5}}');
+  const values: unknown[] = [
+    exampleBundle(),
+    { "\u00e9": 1, e: 2, E: 3, "😀": [1e21, 1e-7, -0, 0.1 + 0.2, 123456789012345680000], "\n\t\"": "\u2028\u0001é" },
+    [[], {}, "", 0, false, null],
+  ];
+  let seed = 11;
+  const rand = (n: number) => ((seed = (seed * 48271) % 2147483647), seed % n);
+  const gen = (depth: number): unknown => {
+    switch (rand(depth > 3 ? 4 : 6)) {
+      case 0: return rand(1000) / (1 + rand(7)) - 50;
+      case 1: return String.fromCharCode(...Array.from({ length: rand(6) }, () => rand(0x2fff)));
+      case 2: return rand(2) === 0;
+      case 3: return null;
+      case 4: return Array.from({ length: rand(4) }, () => gen(depth + 1));
+      default: return Object.fromEntries(Array.from({ length: rand(5) }, () => [String.fromCharCode(97 + rand(26), rand(0x2fff)), gen(depth + 1)]));
+    }
+  };
+  for (let i = 0; i < 300; i++) values.push(gen(0));
+  for (const v of values) assert.equal(canonicalJson(v), canonicalize(v));
 });
 
 test("sign then verify; any changed byte fails", () => {
