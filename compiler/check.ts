@@ -5,8 +5,8 @@ import type {
   ApplyStmt, ObjectValue, RouteDecl, RouteStmt, SelectStmt, Span, TestDecl, UseStmt, Value, WhenStmt,
 } from "../grammar/index.ts";
 import {
-  MODEL_SCHEMA, OBJECTIVE_METRICS, PLUGIN_TYPES, SELECT_SCHEMAS, SIGNAL_TYPES,
-  type Action, type Condition, type JsonObject, type JsonSchema, type ModelSpec, type PluginSpec, type PluginUse,
+  OBJECTIVE_METRICS, PLUGIN_TYPES, SELECT_SCHEMAS, SIGNAL_TYPES,
+  type Action, type Condition, type JsonObject, type ModelSpec, type PluginSpec, type PluginUse,
   type RouteSpec, type Selection,
 } from "../bundle/index.ts";
 import { didYouMean, type DiagnosticBag } from "./diagnostics.ts";
@@ -80,7 +80,7 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
       quiet.add(name);
       continue;
     }
-    const config = checkFields(decl.body, info.schema, `${decl.type.name} signal \`${name}\``, decl.name.span, file, diags);
+    const config = checkFields(decl.body, `signal.${decl.type.name}`, `${decl.type.name} signal \`${name}\``, decl.name.span, file, diags);
     if (!config) {
       quiet.add(name);
       continue;
@@ -92,7 +92,7 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
   // ---- models
   const models = new Map<string, ModelSpec>();
   for (const [name, { decl, file }] of program.models) {
-    const c = checkFields(decl.body, MODEL_SCHEMA, `model \`${name}\``, decl.name.span, file, diags);
+    const c = checkFields(decl.body, "model", `model \`${name}\``, decl.name.span, file, diags);
     if (!c) {
       quiet.add(name);
       continue;
@@ -115,7 +115,7 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
   const plugins = new Map<string, PluginSpec>();
   for (const [name, { decl, file }] of program.plugins) {
     const info = PLUGIN_TYPES[decl.type.name];
-    const config = info && checkFields(decl.body, info.schema, `${decl.type.name} plugin \`${name}\``, decl.name.span, file, diags);
+    const config = info && checkFields(decl.body, `plugin.${decl.type.name}`, `${decl.type.name} plugin \`${name}\``, decl.name.span, file, diags);
     if (!config) {
       quiet.add(name);
       continue;
@@ -289,7 +289,7 @@ function checkSelection(stmt: UseStmt | SelectStmt, file: string, ctx: ActionCon
     objective = lowerObjective(objField.value, file, ctx.diags) ?? undefined;
     if (!objective) return null;
   }
-  const c = checkFields(stmt.body, schema, `\`select ${algorithm}\``, stmt.algorithm.span, file, ctx.diags, new Set(["objective"]), objective ? { objective } : undefined);
+  const c = checkFields(stmt.body, `select.${algorithm}`, `\`select ${algorithm}\``, stmt.algorithm.span, file, ctx.diags, new Set(["objective"]), objective ? { objective } : undefined);
   if (!c) return null;
   const listField = stmt.body.fields.find((f) => f.key.name === "models")?.value;
   const modelNames = c.models as string[];
@@ -395,10 +395,7 @@ function checkApply(stmt: ApplyStmt, file: string, ctx: ActionContext): PluginUs
     }
     let config = plugin.config;
     if (item.overrides) {
-      const schema = PLUGIN_TYPES[plugin.type].schema;
-      const partial: JsonSchema = { ...schema, required: [] };
-      delete partial.anyOf;
-      const o = checkFields(item.overrides, partial, `the override of plugin \`${plugin.name}\``, item.name.span, file, ctx.diags);
+      const o = checkFields(item.overrides, `override.${plugin.type}`, `the override of plugin \`${plugin.name}\``, item.name.span, file, ctx.diags);
       if (!o) {
         ok = false;
         continue;

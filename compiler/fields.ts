@@ -1,21 +1,25 @@
 // Field blocks (`{ key: value ... }`) → JSON, validated against the catalog's
 // JSON Schemas with ajv. Each ajv error is mapped back through the value
 // tree so the diagnostic underlines the offending field itself.
-import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import type { ErrorObject } from "ajv";
 import type { ObjectValue, Span, Value } from "../grammar/index.ts";
 import type { JsonObject, JsonSchema, JsonValue } from "../bundle/index.ts";
 import { didYouMean, type DiagnosticBag } from "./diagnostics.ts";
+import { FIELD_SCHEMAS, type SchemaKey } from "./schemas.ts";
+import * as generated from "./fields.generated.js";
 
-const ajv = new Ajv({ allErrors: true, strict: false });
-const validators = new WeakMap<JsonSchema, ValidateFunction>();
+type Validator = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
 
-function validatorFor(schema: JsonSchema): ValidateFunction {
-  let v = validators.get(schema);
-  if (!v) {
-    v = ajv.compile(schema);
-    validators.set(schema, v);
-  }
+/** The precompiled validator for a schema key (see schemas.ts). */
+function validatorFor(key: SchemaKey): Validator {
+  const v = (generated as unknown as Record<string, Validator>)[exportName(key)];
+  if (!v) throw new Error(`internal error: no precompiled validator for ${key}; run \`npm run build:schema\``);
   return v;
+}
+
+/** `signal.keyword` → `signal_keyword`: the generated module's export name. */
+export function exportName(key: SchemaKey): string {
+  return key.replace(/\./g, "_");
 }
 
 /** A value's JSON form. Arithmetic has none: callers that allow it lower it first. */
@@ -136,7 +140,7 @@ const TYPE_WORDS: Record<string, string> = {
  */
 export function checkFields(
   obj: ObjectValue,
-  schema: JsonSchema,
+  schemaKey: SchemaKey,
   what: string,
   anchor: Span,
   file: string,
@@ -148,7 +152,8 @@ export function checkFields(
   const converted = objectToJson(obj, file, diags, skip);
   if (converted === undefined) return undefined;
   const json = inject ? { ...converted, ...inject } : converted;
-  const validate = validatorFor(schema);
+  const schema = FIELD_SCHEMAS[schemaKey];
+  const validate = validatorFor(schemaKey);
   if (validate(json)) return json;
   for (const e of validate.errors ?? []) reportSchemaError(e, obj, schema, what, anchor, file, diags);
   return diags.errorCount > before ? undefined : json;

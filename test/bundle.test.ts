@@ -11,7 +11,9 @@ import { compile } from "../compiler/index.ts";
 import canonicalizeLib from "canonicalize";
 import { collectRouteFiles, fsHost } from "../cli/files.ts";
 import { REPO } from "./support/golden.ts";
-import { generateValidatorSource } from "../scripts/validator-source.ts";
+import { generateFieldValidatorsSource, generateValidatorSource } from "../scripts/validator-source.ts";
+import { FIELD_SCHEMAS } from "../compiler/schemas.ts";
+import { exportName } from "../compiler/fields.ts";
 
 const canonicalize = canonicalizeLib as unknown as (v: unknown) => string;
 
@@ -25,6 +27,7 @@ test("bundle.schema.json and the generated validator are up to date with bundle/
   const onDisk = JSON.parse(readFileSync(path.join(REPO, "bundle/bundle.schema.json"), "utf8"));
   assert.deepEqual(onDisk, JSON.parse(JSON.stringify(BUNDLE_SCHEMA)), "run `npm run build:schema` and commit the result");
   assert.equal(readFileSync(path.join(REPO, "bundle/validate.generated.js"), "utf8"), generateValidatorSource(), "run `npm run build:schema` and commit the result");
+  assert.equal(readFileSync(path.join(REPO, "compiler/fields.generated.js"), "utf8"), generateFieldValidatorsSource(FIELD_SCHEMAS, exportName), "run `npm run build:schema` and commit the result");
 });
 
 test("compiled bundles validate; broken ones are rejected with a JSON pointer", () => {
