@@ -65,6 +65,12 @@ test("Aho-Corasick finds exactly what a naive search finds", () => {
   }
 });
 
+test("case-insensitive matching folds non-ASCII letters without copying the text", () => {
+  const hits: string[] = [];
+  new AhoCorasick(["über", "straße"], true).search("ÜBER die Straße, STRAẞE", (id, start) => hits.push(`${id}@${start}`));
+  assert.deepEqual(hits, ["0@0", "1@9"]);
+});
+
 test("keyword signals: any, all, none, whole words, case", async () => {
   const e = await engine(`
 signal keyword refund { any: ["refund", "chargeback"], all: ["order"], none: ["joke"] }
@@ -96,7 +102,9 @@ default { use local }
   assert.deepEqual(d.trace!.routes, [{ route: "first", matched: true }, { route: "second", matched: null }]);
   const d2 = e.decide(req("one two three four five six seven"), { trace: true });
   assert.equal(d2.route, "second");
-  assert.deepEqual(Object.keys(d2.trace!.signals).sort(), ["a", "big"]);
+  // "alpha" is not in the text, so the keyword index rules out `first` without computing `a`.
+  assert.deepEqual(Object.keys(d2.trace!.signals), ["big"]);
+  assert.deepEqual(d2.trace!.routes, [{ route: "first", matched: false }, { route: "second", matched: true }]);
 });
 
 test("header, metadata, modality, regex and given signal values", async () => {
@@ -190,4 +198,28 @@ test("no match and no default: the request is rejected with a reason", async () 
   assert.equal(d.route, null);
   assert.equal(d.blocked?.status, 404);
   assert.match(d.trace!.reason, /no default/);
+});
+
+test("the keyword index never changes a decision (generated policies, random requests)", async () => {
+  const { generatePolicy, sampleRequests } = await import("../bench/generate.ts");
+  const r = compileText(generatePolicy(60).source, false);
+  assert.equal(r.bundle !== null, true);
+  const indexed = await Engine.load(r.bundle!);
+  const plain = await Engine.load(r.bundle!, { index: false });
+  const base = sampleRequests(60, 400) as Request[];
+  let seed = 5;
+  const rand = (n: number) => ((seed = (seed * 16807) % 2147483647), seed % n);
+  const words = base.map((q) => (q.messages[0].content as string).split(" ")).flat();
+  const requests = [...base, ...Array.from({ length: 600 }, (_, i) => ({
+    ...base[i % base.length],
+    messages: [{ role: "user", content: Array.from({ length: 3 + rand(12) }, () => words[rand(words.length)]).join(rand(3) ? " " : "-").toUpperCase() }],
+  }))];
+  let routed = 0;
+  for (const q of requests) {
+    const a = indexed.decide(q);
+    const b = plain.decide(q);
+    assert.deepEqual([a.route, a.model, a.plugins], [b.route, b.model, b.plugins], JSON.stringify(q.messages));
+    if (a.route !== "default") routed++;
+  }
+  assert.ok(routed > 100, `only ${routed} requests matched a route: the test would not exercise the index`);
 });

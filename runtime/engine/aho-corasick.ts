@@ -1,63 +1,108 @@
 // Multi-pattern matching: one pass over the text finds every keyword of
-// every keyword signal, so the cost does not grow with the number of lists.
+// every keyword signal (and every regex's required literal), so the cost
+// does not grow with the number of lists. The automaton is compiled to a
+// dense DFA over the characters that occur in the patterns: one table read
+// per character of text.
 
 export class AhoCorasick {
-  private readonly goto: Map<number, number>[] = [new Map()];
-  private readonly fail: number[] = [0];
-  private readonly out: number[][] = [[]];
-  private readonly lengths: number[] = [];
+  /** ASCII character code → class (0: a character no pattern contains); a small table stays in cache. */
+  private readonly asciiClass = new Uint16Array(128);
+  /** The same for the rest of Unicode. */
+  private readonly otherClass = new Map<number, number>();
+  private readonly classes: number;
+  /** delta[state * classes + class] → next state. */
+  private readonly delta: Int32Array;
+  /** Pattern ids ending at each state (including via failure links). */
+  private readonly out: number[][];
+  private readonly lengths: number[];
+  /** 1 where some pattern ends: the common state needs no array access. */
+  private readonly accepting: Uint8Array;
 
-  /** `patterns[i]` is reported as id `i`. */
-  constructor(patterns: string[]) {
-    patterns.forEach((p, id) => {
-      this.lengths.push(p.length);
-      let s = 0;
+  /**
+   * `patterns[i]` is reported as id `i`. With `foldCase`, patterns must be
+   * lower-case and each upper-case letter falls in its lower-case letter's
+   * class, so the text is matched case-insensitively without being copied.
+   */
+  constructor(patterns: string[], foldCase = false) {
+    let next = 1;
+    const assign = (code: number, cls: number) => {
+      if (code < 128) this.asciiClass[code] = cls;
+      else this.otherClass.set(code, cls);
+    };
+    for (const p of patterns) {
       for (let i = 0; i < p.length; i++) {
-        const c = p.charCodeAt(i);
-        let next = this.goto[s].get(c);
-        if (next === undefined) {
-          next = this.goto.length;
-          this.goto.push(new Map());
-          this.fail.push(0);
-          this.out.push([]);
-          this.goto[s].set(c, next);
+        const code = p.charCodeAt(i);
+        if (this.classOf(code) !== 0) continue;
+        const cls = next++;
+        assign(code, cls);
+        if (foldCase) {
+          const upper = String.fromCharCode(code).toUpperCase();
+          if (upper.length === 1 && upper.charCodeAt(0) !== code && upper.toLowerCase() === String.fromCharCode(code)) assign(upper.charCodeAt(0), cls);
         }
-        s = next;
-      }
-      this.out[s].push(id);
-    });
-    // Breadth-first failure links.
-    const queue: number[] = [];
-    for (const s of this.goto[0].values()) queue.push(s);
-    for (let q = 0; q < queue.length; q++) {
-      const r = queue[q];
-      for (const [c, s] of this.goto[r]) {
-        queue.push(s);
-        let f = this.fail[r];
-        while (f !== 0 && !this.goto[f].has(c)) f = this.fail[f];
-        const g = this.goto[f].get(c);
-        this.fail[s] = g !== undefined && g !== s ? g : 0;
-        this.out[s] = this.out[s].concat(this.out[this.fail[s]]);
       }
     }
+    this.classes = next;
+    this.lengths = patterns.map((p) => p.length);
+    // Trie with sparse children first.
+    const children: Map<number, number>[] = [new Map()];
+    const out: number[][] = [[]];
+    patterns.forEach((p, id) => {
+      let s = 0;
+      for (let i = 0; i < p.length; i++) {
+        const c = this.classOf(p.charCodeAt(i));
+        let t = children[s].get(c);
+        if (t === undefined) {
+          t = children.length;
+          children.push(new Map());
+          out.push([]);
+          children[s].set(c, t);
+        }
+        s = t;
+      }
+      out[s].push(id);
+    });
+    // Breadth-first: failure links folded into a full transition table.
+    const k = this.classes;
+    const delta = new Int32Array(children.length * k);
+    const fail = new Int32Array(children.length);
+    const queue: number[] = [];
+    for (const [c, t] of children[0]) {
+      delta[c] = t;
+      queue.push(t);
+    }
+    for (let q = 0; q < queue.length; q++) {
+      const r = queue[q];
+      out[r] = out[r].concat(out[fail[r]].filter((id) => !out[r].includes(id)));
+      for (let c = 0; c < k; c++) {
+        const t = children[r].get(c);
+        if (t === undefined) {
+          delta[r * k + c] = delta[fail[r] * k + c];
+        } else {
+          delta[r * k + c] = t;
+          fail[t] = delta[fail[r] * k + c];
+          queue.push(t);
+        }
+      }
+    }
+    this.delta = delta;
+    this.out = out;
+    this.accepting = Uint8Array.from(out, (o) => (o.length > 0 ? 1 : 0));
   }
 
-  /** Calls `onMatch(id, start)` for every occurrence; `end` is exclusive. */
+  private classOf(code: number): number {
+    return code < 128 ? this.asciiClass[code] : (this.otherClass.get(code) ?? 0);
+  }
+
+  /** Calls `onMatch(id, start, end)` for every occurrence; `end` is exclusive. */
   search(text: string, onMatch: (id: number, start: number, end: number) => void): void {
+    const { delta, asciiClass, otherClass, classes, out, lengths, accepting } = this;
     let s = 0;
     for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      let next = this.goto[s].get(c);
-      while (next === undefined && s !== 0) {
-        s = this.fail[s];
-        next = this.goto[s].get(c);
-      }
-      s = next ?? 0;
-      const hits = this.out[s];
-      for (let k = 0; k < hits.length; k++) {
-        const id = hits[k];
-        onMatch(id, i + 1 - this.lengths[id], i + 1);
-      }
+      const code = text.charCodeAt(i);
+      s = delta[s * classes + (code < 128 ? asciiClass[code] : (otherClass.get(code) ?? 0))];
+      if (accepting[s] === 0) continue;
+      const hits = out[s];
+      for (let j = 0; j < hits.length; j++) onMatch(hits[j], i + 1 - lengths[hits[j]], i + 1);
     }
   }
 }

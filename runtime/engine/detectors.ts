@@ -93,20 +93,47 @@ function ssnValid(s: string): boolean {
   return area !== "000" && area !== "666" && area[0] !== "9" && group !== "00" && serial !== "0000";
 }
 
-// Bounded quantifiers only: these run on untrusted text.
-const PII_PATTERNS: { type: PiiType; re: RegExp; valid?: (m: string) => boolean }[] = [
-  { type: "email", re: /[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}/g },
-  { type: "credit_card", re: /\b(?:\d[ -]?){12,18}\d\b/g, valid: (m) => luhn(m.replace(/[ -]/g, "")) },
-  { type: "iban", re: /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b/g, valid: ibanValid },
-  { type: "ssn", re: /\b\d{3}-\d{2}-\d{4}\b/g, valid: ssnValid },
+// Bounded quantifiers only: these run on untrusted text. `minDigits` lets a
+// cheap count skip patterns the text cannot contain. Emails are found apart (findEmails).
+const PII_PATTERNS: { type: PiiType; re: RegExp; valid?: (m: string) => boolean; minDigits?: number }[] = [
+  { type: "credit_card", minDigits: 13, re: /\b(?:\d[ -]?){12,18}\d\b/g, valid: (m) => luhn(m.replace(/[ -]/g, "")) },
+  { type: "iban", minDigits: 4, re: /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b/g, valid: ibanValid },
+  { type: "ssn", minDigits: 9, re: /\b\d{3}-\d{2}-\d{4}\b/g, valid: ssnValid },
   // Not inside a longer run of digit groups (card numbers, IDs): no digit group before or after.
-  { type: "phone", re: /(?<![\w+])(?<!\d[ .-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}(?![ .-]?\d)/g },
-  { type: "ip_address", re: /\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b/g },
+  { type: "phone", minDigits: 7, re: /(?<![\w+])(?<!\d[ .-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}(?![ .-]?\d)/g },
+  { type: "ip_address", minDigits: 4, re: /\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b/g },
 ];
 
 /** Finds PII of the given types; overlapping matches keep the first (most specific) type. */
+const EMAIL_LOCAL = /[A-Za-z0-9._%+-]/;
+const EMAIL_DOMAIN = /[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}/y;
+
+/** Emails, found from their `@`: a regex tried at every position of the text would be far slower. */
+function findEmails(text: string, found: PiiMatch[]): void {
+  for (let at = text.indexOf("@"); at !== -1; at = text.indexOf("@", at + 1)) {
+    let start = at;
+    while (start > 0 && at - start < 64 && EMAIL_LOCAL.test(text[start - 1])) start--;
+    if (start === at) continue;
+    EMAIL_DOMAIN.lastIndex = at + 1;
+    const m = EMAIL_DOMAIN.exec(text);
+    if (m === null) continue;
+    found.push({ type: "email", start, end: at + 1 + m[0].length });
+  }
+}
+
+function countDigits(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) n++;
+  }
+  return n;
+}
+
 export function findPii(text: string, types: ReadonlySet<string>): PiiMatch[] {
   const found: PiiMatch[] = [];
+  if (types.has("email")) findEmails(text, found);
+  const digits = countDigits(text);
   // Digits inside an IBAN-shaped token are never a card number, even when the IBAN is invalid.
   const ibanShaped: { start: number; end: number }[] = [];
   if (types.has("credit_card")) {
@@ -114,8 +141,9 @@ export function findPii(text: string, types: ReadonlySet<string>): PiiMatch[] {
     re.lastIndex = 0;
     for (let m = re.exec(text); m !== null; m = re.exec(text)) ibanShaped.push({ start: m.index, end: m.index + m[0].length });
   }
-  for (const { type, re, valid } of PII_PATTERNS) {
+  for (const { type, re, valid, minDigits } of PII_PATTERNS) {
     if (!types.has(type)) continue;
+    if (minDigits !== undefined && digits < minDigits) continue;
     re.lastIndex = 0;
     for (let m = re.exec(text); m !== null; m = re.exec(text)) {
       const start = m.index;
@@ -141,8 +169,24 @@ const JAILBREAK_PATTERNS: { re: RegExp; weight: number }[] = [
   { re: /<\|(?:im_start|system|endoftext)\|>|\[\/?INST\]|###\s*system/i, weight: 0.6 },
 ];
 
+/**
+ * Every pattern above needs one of these (lower-case) words or markers. The
+ * engine puts them in its keyword automaton, so the pass it makes anyway
+ * rules most texts out; `hinted` says whether one occurred.
+ */
+export const JAILBREAK_HINTS = [
+  "ignore", "disregard", "forget", "you are", "you're", "act as", "pretend", "developer mode", "jailbreak", "reveal",
+  "print", "show", "repeat", "leak", "no restrictions", "no limits", "no rules", "no filters", "without", "bypass",
+  "override", "disable", "<|", "[inst]", "[/inst]", "###",
+];
+
 /** A score in [0, 1]: independent evidence combined as 1 − Π(1 − wᵢ). */
-export function jailbreakScore(text: string): number {
+export function jailbreakScore(text: string, hinted?: boolean): number {
+  if (hinted === false) return 0;
+  if (hinted === undefined) {
+    const lower = text.toLowerCase();
+    if (!JAILBREAK_HINTS.some((h) => lower.includes(h))) return 0;
+  }
   let keep = 1;
   for (const { re, weight } of JAILBREAK_PATTERNS) if (re.test(text)) keep *= 1 - weight;
   return Math.round((1 - keep) * 1000) / 1000;

@@ -1,7 +1,7 @@
 // The decision engine: a bundle compiled into closures, then for each request
 // signals → route → model → plugins. Imports only bundle/, never the compiler.
 import type { Action, Bundle, Condition, ModelSpec, PluginUse, Selection } from "../../bundle/index.ts";
-import { findPii, loadTextModels, textModelsLoaded, type TextModelNeeds } from "./detectors.ts";
+import { loadTextModels, textModelsLoaded, type TextModelNeeds } from "./detectors.ts";
 import { KeywordIndex, RequestContext, compileSignal, type Extractor, type OutputValue, type SignalValue } from "./signals.ts";
 import type { Request } from "./request.ts";
 
@@ -49,6 +49,11 @@ export interface DecideOptions {
   trace?: boolean;
 }
 
+export interface EngineOptions {
+  /** Skip routes whose keyword and regex signals cannot hold (default true). Off only to test the index. */
+  index?: boolean;
+}
+
 /** Runtime facts the engine may use: observed latency (fastest) and learned weights (adaptive). */
 export interface Feedback {
   latencyMs?: Record<string, number>;
@@ -58,29 +63,51 @@ export interface Feedback {
 
 type Pred = (ctx: Evaluation) => boolean;
 
+const CASES = [false, true] as const;
+
 interface CompiledRoute {
   name: string;
   when: Pred;
   action: Action;
+  /**
+   * Signals of which at least one must be true for the condition to hold,
+   * all of them keyword or literal-bearing regex signals; null when the
+   * condition has no such set. A route whose set has no phrase in the text is
+   * skipped without evaluating anything (see `triggers`).
+   */
+  trigger: number[] | null;
 }
 
-/** Per-request memo of signal values. */
+/**
+ * Per-request memo of signal values. The arrays belong to the engine and are
+ * reused by every request (decide is synchronous); a stamp per slot says
+ * whether the value is this request's, so nothing is cleared or allocated.
+ */
 class Evaluation {
   readonly ctx: RequestContext;
-  readonly values: (SignalValue | undefined)[];
-  readonly engine: Engine;
-  constructor(engine: Engine, request: Request) {
-    this.engine = engine;
-    this.ctx = new RequestContext(request);
-    this.values = new Array(engine.signalCount);
+  readonly epoch: number;
+  private readonly extractors: Extractor[];
+  private readonly values: SignalValue[];
+  private readonly stamps: Uint32Array;
+  constructor(engine: Engine, request: Request, memo: { values: SignalValue[]; stamps: Uint32Array; epoch: number }) {
+    this.extractors = engine.extractors;
+    this.ctx = new RequestContext(request, engine.keywordIndex);
+    this.values = memo.values;
+    this.stamps = memo.stamps;
+    this.epoch = memo.epoch;
   }
   signal(index: number): SignalValue {
-    let v = this.values[index];
-    if (v === undefined) {
-      v = this.engine.extractors[index](this.ctx);
-      this.values[index] = v;
-    }
+    if (this.stamps[index] === this.epoch) return this.values[index];
+    const v = this.extractors[index](this.ctx);
+    this.values[index] = v;
+    this.stamps[index] = this.epoch;
     return v;
+  }
+  /** Signals computed for this request, in signal order. */
+  computed(): [number, SignalValue][] {
+    const out: [number, SignalValue][] = [];
+    for (let i = 0; i < this.stamps.length; i++) if (this.stamps[i] === this.epoch) out.push([i, this.values[i]]);
+    return out;
   }
 }
 
@@ -92,27 +119,58 @@ export class Engine {
   private readonly routes: CompiledRoute[];
   private readonly models: Map<string, ModelSpec>;
   private feedback: Feedback = {};
+  private readonly selections = new Map<Selection, Chosen | { shares: Record<string, number> }>();
+  private readonly keywords: KeywordIndex;
+  private readonly useIndex: boolean;
+  get keywordIndex(): KeywordIndex {
+    return this.keywords;
+  }
+  /** Route indices each indexed signal can make candidates, and routes that are always candidates. */
+  private readonly routesBySignal: number[][];
+  private readonly alwaysRoutes: number[] = [];
+  /** Per signal: the epoch of the last request whose text contains one of its phrases. */
+  private readonly possible: Uint32Array;
+  private readonly memo: { values: SignalValue[]; stamps: Uint32Array; epoch: number };
 
   /** Loads what the bundle's signals need (tokenizer, language model), then builds the engine. */
-  static async load(bundle: Bundle): Promise<Engine> {
+  static async load(bundle: Bundle, options: EngineOptions = {}): Promise<Engine> {
     await loadTextModels(needsOf(bundle));
-    return new Engine(bundle);
+    return new Engine(bundle, options);
   }
 
   /** Prefer Engine.load: the constructor needs the bundle's text models already loaded. */
-  constructor(bundle: Bundle) {
+  constructor(bundle: Bundle, options: EngineOptions = {}) {
     if (!textModelsLoaded(needsOf(bundle))) throw new Error("internal error: use Engine.load(bundle) to load the text models this bundle needs");
     this.bundle = bundle;
+    this.useIndex = options.index !== false;
     const keywords = new KeywordIndex();
+    this.keywords = keywords;
     const index = new Map<string, number>();
     for (const spec of bundle.policy.signals) {
       index.set(spec.name, this.extractors.length);
       this.signalNames.push(spec.name);
-      this.extractors.push(compileSignal(spec, keywords));
+      this.extractors.push(compileSignal(spec, keywords, this.extractors.length));
     }
+    const indexed = keywords.indexedSignals();
     this.signalCount = this.extractors.length;
+    this.memo = { values: new Array(this.signalCount), stamps: new Uint32Array(this.signalCount), epoch: 0 };
+    this.possible = new Uint32Array(this.signalCount);
     this.models = new Map(bundle.policy.models.map((m) => [m.name, m]));
-    this.routes = bundle.policy.routes.map((r) => ({ name: r.name, when: compileCondition(r.when, index), action: r.action }));
+    const contextBands = new Map(bundle.policy.signals.filter((s) => s.type === "context").map((s) => [
+      s.name,
+      { min: (s.config.min_tokens as number | undefined) ?? 0, max: (s.config.max_tokens as number | undefined) ?? Infinity },
+    ]));
+    this.routes = bundle.policy.routes.map((r) => ({
+      name: r.name,
+      when: compileCondition(r.when, index, contextBands),
+      action: r.action,
+      trigger: triggers(r.when, index, indexed),
+    }));
+    this.routesBySignal = Array.from({ length: this.signalCount }, () => []);
+    this.routes.forEach((r, i) => {
+      if (r.trigger === null) this.alwaysRoutes.push(i);
+      else for (const sig of r.trigger) this.routesBySignal[sig].push(i);
+    });
   }
 
   get revision(): string {
@@ -121,21 +179,41 @@ export class Engine {
 
   setFeedback(feedback: Feedback): void {
     this.feedback = feedback;
+    this.selections.clear();
   }
 
   decide(request: Request, options: DecideOptions = {}): Decision {
-    const ev = new Evaluation(this, request);
+    // Epochs start at 1, so a fresh stamp (0) never looks current; wrap-around clears the stamps.
+    if (++this.memo.epoch === 0xffffffff) {
+      this.memo.stamps.fill(0);
+      this.possible.fill(0);
+      this.memo.epoch = 1;
+    }
+    const ev = new Evaluation(this, request, this.memo);
+    // Given values can make any signal true, so only requests without them use the index.
+    const useIndex = this.useIndex && !ev.ctx.hasGiven;
+    const marked = useIndex ? this.markPossible(ev) : null;
     let winner: CompiledRoute | null = null;
     const evaluations: RouteEvaluation[] | null = options.trace ? [] : null;
-    for (const route of this.routes) {
-      if (winner) {
-        if (!evaluations) break;
-        evaluations.push({ route: route.name, matched: null });
-        continue;
+    if (marked && !evaluations) {
+      // Fast path: only the routes the text can trigger, plus those the index cannot judge, in order.
+      for (const i of this.candidates(marked)) {
+        if (this.routes[i].when(ev)) {
+          winner = this.routes[i];
+          break;
+        }
       }
-      const matched = route.when(ev);
-      evaluations?.push({ route: route.name, matched });
-      if (matched) winner = route;
+    } else {
+      for (const route of this.routes) {
+        if (winner) {
+          if (!evaluations) break;
+          evaluations.push({ route: route.name, matched: null });
+          continue;
+        }
+        const matched = useIndex && route.trigger !== null && !this.anyPossible(route.trigger, ev.epoch) ? false : route.when(ev);
+        evaluations?.push({ route: route.name, matched });
+        if (matched) winner = route;
+      }
     }
     const action = winner ? winner.action : this.bundle.policy.default;
     const routeName = winner ? winner.name : action ? "default" : null;
@@ -147,34 +225,70 @@ export class Engine {
       };
     }
     const chosen = this.select(action.select, routeName!, request, ev.ctx.lastUser);
-    const outcomes = runPlugins(action.plugins, ev);
+    const outcomes = runPlugins(action.plugins, ev, evaluations !== null);
     const blockedBy = outcomes.find((o) => o.effect === "blocked");
     const blocked = blockedBy ? blockInfo(action.plugins.find((p) => p.plugin === blockedBy.plugin)!, blockedBy) : null;
-    const reason = winner ? `route \`${winner.name}\` is the first, by priority, whose condition holds` : "no route's condition holds, so the default applies";
+    const reason = () => (winner ? `route \`${winner.name}\` is the first, by priority, whose condition holds` : "no route's condition holds, so the default applies");
     return {
       route: routeName,
       model: chosen.model,
       fallbacks: chosen.fallbacks,
       plugins: outcomes.filter((o) => o.effect !== "skipped").map((o) => o.plugin),
       blocked,
-      trace: evaluations && this.trace(ev, evaluations, reason, outcomes, { algorithm: action.select.algorithm, candidates: action.select.models, shares: chosen.shares }),
+      trace: evaluations && this.trace(ev, evaluations, reason(), outcomes, { algorithm: action.select.algorithm, candidates: action.select.models, shares: chosen.shares }),
     };
+  }
+
+  /** Stamps the signals whose phrases occur in the text; returns them. */
+  private markPossible(ev: Evaluation): number[] {
+    const marked: number[] = [];
+    for (const cs of CASES) {
+      if (!this.keywords.has(cs)) continue;
+      this.keywords.markPossible(ev.ctx.keywordHits(this.keywords, cs), cs, this.possible, ev.epoch, marked);
+    }
+    return marked;
+  }
+
+  /** Candidate route indices in evaluation order. */
+  private candidates(marked: number[]): number[] {
+    if (marked.length === 0) return this.alwaysRoutes;
+    const out = this.alwaysRoutes.slice();
+    for (const sig of marked) for (const r of this.routesBySignal[sig]) out.push(r);
+    out.sort((a, b) => a - b);
+    let w = 0;
+    for (let i = 0; i < out.length; i++) if (i === 0 || out[i] !== out[i - 1]) out[w++] = out[i];
+    out.length = w;
+    return out;
+  }
+
+  private anyPossible(trigger: number[], epoch: number): boolean {
+    for (let i = 0; i < trigger.length; i++) if (this.possible[trigger[i]] === epoch) return true;
+    return false;
   }
 
   private trace(ev: Evaluation, routes: RouteEvaluation[], reason: string, plugins: PluginOutcome[], selection: DecisionTrace["selection"]): DecisionTrace {
     const signals: Record<string, SignalValue> = {};
-    ev.values.forEach((v, i) => {
-      if (v) signals[this.signalNames[i]] = v;
-    });
+    for (const [i, v] of ev.computed()) signals[this.signalNames[i]] = v;
     return { revision: this.revision, signals, routes, reason, plugins, selection };
   }
 
   private select(sel: Selection, route: string, request: Request, text: string): { model: string; fallbacks: string[]; shares?: Record<string, number> } {
+    // Orders and shares depend only on the policy and the feedback: computed once per feedback change.
+    let cached = this.selections.get(sel);
+    if (!cached) {
+      cached = this.prepareSelection(sel, route);
+      this.selections.set(sel, cached);
+    }
+    if ("model" in cached) return cached;
+    return pick(sel.models, cached.shares, request.id ?? text);
+  }
+
+  private prepareSelection(sel: Selection, route: string): Chosen | { shares: Record<string, number> } {
     const models = sel.models;
     switch (sel.algorithm) {
       case "use":
       case "static":
-        return { model: models[0], fallbacks: models.slice(1) };
+        return Object.freeze({ model: models[0], fallbacks: Object.freeze(models.slice(1)) as string[] });
       case "cheapest":
         return ordered(models, (m) => {
           const c = this.models.get(m)?.cost;
@@ -182,16 +296,13 @@ export class Engine {
         });
       case "fastest":
         return ordered(models, (m) => this.feedback.latencyMs?.[m] ?? this.models.get(m)?.latency_ms ?? Infinity);
-      case "weighted": {
-        const shares = normalize(models, sel.weights);
-        return pick(models, shares, request.id ?? text);
-      }
-      case "adaptive": {
-        const shares = adaptiveShares(sel, this.feedback.weights?.[route], (m) => this.models.get(m));
-        return pick(models, shares, request.id ?? text);
-      }
+      case "weighted":
+        return { shares: normalize(models, sel.weights) };
+      case "adaptive":
+        return { shares: adaptiveShares(sel, this.feedback.weights?.[route], (m) => this.models.get(m)) };
     }
   }
+
 }
 
 function needsOf(bundle: Bundle): TextModelNeeds {
@@ -199,10 +310,12 @@ function needsOf(bundle: Bundle): TextModelNeeds {
   return { tokens: types.has("context") || types.has("complexity"), language: types.has("language") };
 }
 
-function ordered(models: string[], key: (m: string) => number): { model: string; fallbacks: string[] } {
-  // Stable: ties keep the policy's order.
+type Chosen = { readonly model: string; readonly fallbacks: string[] };
+
+function ordered(models: string[], key: (m: string) => number): Chosen {
+  // Stable: ties keep the policy's order. Frozen: the result is shared by every decision.
   const sorted = models.map((m, i) => ({ m, i, k: key(m) })).sort((a, b) => a.k - b.k || a.i - b.i).map((x) => x.m);
-  return { model: sorted[0], fallbacks: sorted.slice(1) };
+  return Object.freeze({ model: sorted[0], fallbacks: Object.freeze(sorted.slice(1)) as string[] });
 }
 
 function normalize(models: string[], weights: number[]): Record<string, number> {
@@ -263,7 +376,20 @@ export function adaptiveShares(
   return shares;
 }
 
-function runPlugins(plugins: PluginUse[], ev: Evaluation): PluginOutcome[] {
+const piiTypes = new WeakMap<PluginUse, { set: Set<string>; key: string }>();
+
+function piiTypesOf(p: PluginUse): { set: Set<string>; key: string } {
+  let t = piiTypes.get(p);
+  if (!t) {
+    const set = new Set(p.config.types as string[]);
+    t = { set, key: [...set].sort().join(",") };
+    piiTypes.set(p, t);
+  }
+  return t;
+}
+
+/** Runs the plugins in order; `detailed` adds the human-readable details a trace shows. */
+function runPlugins(plugins: PluginUse[], ev: Evaluation, detailed: boolean): PluginOutcome[] {
   const out: PluginOutcome[] = [];
   let blocked = false;
   for (const p of plugins) {
@@ -280,18 +406,20 @@ function runPlugins(plugins: PluginUse[], ev: Evaluation): PluginOutcome[] {
           blocked = true;
           out.push({ plugin: p.plugin, type: p.type, effect: "blocked", detail: `jailbreak score ${score} ≥ ${threshold}` });
         } else {
-          out.push({ plugin: p.plugin, type: p.type, effect: "applied", detail: `jailbreak score ${score}${score >= threshold ? " (flagged)" : ""}` });
+          out.push({ plugin: p.plugin, type: p.type, effect: "applied", detail: detailed ? `jailbreak score ${score}${score >= threshold ? " (flagged)" : ""}` : undefined });
         }
         break;
       }
       case "pii_redact": {
-        const found = findPii(ev.ctx.allText, new Set(c.types as string[]));
+        const { set, key } = piiTypesOf(p);
+        const found = ev.ctx.pii(set, key);
         const mode = (c.mode as string | undefined) ?? "redact";
         if (found.length > 0 && mode === "block") {
           blocked = true;
           out.push({ plugin: p.plugin, type: p.type, effect: "blocked", detail: `found ${[...new Set(found.map((f) => f.type))].join(", ")}` });
         } else {
-          out.push({ plugin: p.plugin, type: p.type, effect: "applied", detail: found.length ? `${mode}s ${found.length} item(s): ${[...new Set(found.map((f) => f.type))].join(", ")}` : "nothing to redact" });
+          const detail = !detailed ? undefined : found.length ? `${mode}s ${found.length} item(s): ${[...new Set(found.map((f) => f.type))].join(", ")}` : "nothing to redact";
+          out.push({ plugin: p.plugin, type: p.type, effect: "applied", detail });
         }
         break;
       }
@@ -309,25 +437,81 @@ function blockInfo(use: PluginUse, outcome: PluginOutcome): Blocked {
   return { plugin: use.plugin, status: 400, message: `request rejected: it contains personal data (${outcome.detail?.replace(/^found /, "")})` };
 }
 
-function compileCondition(cond: Condition, index: Map<string, number>): Pred {
+type Bands = Map<string, { min: number; max: number }>;
+
+/**
+ * A set of indexed signals at least one of which must be true whenever the
+ * condition holds, or null when there is none. Sound by construction: `and`
+ * inherits any conjunct's set, `or` needs a set from every disjunct, and
+ * anything else (negation, other signal types, outputs) gives no set.
+ */
+export function triggers(cond: Condition, index: Map<string, number>, indexed: Set<number>): number[] | null {
+  switch (cond.op) {
+    case "false":
+      return [];
+    case "signal": {
+      const i = index.get(cond.signal)!;
+      return cond.output === undefined && indexed.has(i) ? [i] : null;
+    }
+    case "cmp": {
+      // keyword.count > 0, >= 1, == 2 … all need a phrase of the signal.
+      const i = index.get(cond.signal)!;
+      const v = cond.value;
+      const needsHit = cond.output === "count" && typeof v === "number" && ((cond.cmp === ">" && v >= 0) || ((cond.cmp === ">=" || cond.cmp === "==") && v >= 1));
+      return needsHit && indexed.has(i) ? [i] : null;
+    }
+    case "and": {
+      let best: number[] | null = null;
+      for (const a of cond.args) {
+        const t = triggers(a, index, indexed);
+        if (t !== null && (best === null || t.length < best.length)) best = t;
+      }
+      return best;
+    }
+    case "or": {
+      const all = new Set<number>();
+      for (const a of cond.args) {
+        const t = triggers(a, index, indexed);
+        if (t === null) return null;
+        for (const x of t) all.add(x);
+      }
+      return [...all];
+    }
+    default:
+      return null;
+  }
+}
+
+/**
+ * A context check settled by the prompt's byte count when it can be: tokens
+ * never exceed UTF-8 bytes, so short prompts need no tokenizer. Returns null
+ * when the bound does not decide; given values and a known count are exact.
+ */
+function byBytes(ev: Evaluation, signal: string, decide: (maxTokens: number) => boolean | null): boolean | null {
+  if (ev.ctx.tokensKnown || ev.ctx.request.signals[signal] !== undefined) return null;
+  return decide(ev.ctx.bytes);
+}
+
+function compileCondition(cond: Condition, index: Map<string, number>, bands: Bands = new Map()): Pred {
+  const sub = (c: Condition) => compileCondition(c, index, bands);
   switch (cond.op) {
     case "true":
       return () => true;
     case "false":
       return () => false;
     case "not": {
-      const a = compileCondition(cond.arg, index);
+      const a = sub(cond.arg);
       return (ev) => !a(ev);
     }
     case "and": {
-      const args = cond.args.map((c) => compileCondition(c, index));
+      const args = cond.args.map(sub);
       return (ev) => {
         for (const a of args) if (!a(ev)) return false;
         return true;
       };
     }
     case "or": {
-      const args = cond.args.map((c) => compileCondition(c, index));
+      const args = cond.args.map(sub);
       return (ev) => {
         for (const a of args) if (a(ev)) return true;
         return false;
@@ -336,12 +520,33 @@ function compileCondition(cond: Condition, index: Map<string, number>): Pred {
     case "signal": {
       const i = signalIndex(cond.signal, index);
       const out = cond.output;
+      const band = bands.get(cond.signal);
+      if (band && out === undefined) {
+        const name = cond.signal;
+        // tokens ≤ bytes: a band whose minimum exceeds the bytes cannot hold; one whose maximum covers them holds if its minimum is at most 1.
+        const decide = (bytes: number) => (band.min > bytes ? false : bytes <= band.max && band.min <= (bytes > 0 ? 1 : 0) ? true : null);
+        return (ev) => byBytes(ev, name, decide) ?? ev.signal(i).matched;
+      }
       return out === undefined ? (ev) => ev.signal(i).matched : (ev) => ev.signal(i).outputs[out] === true;
     }
     case "cmp": {
       const i = signalIndex(cond.signal, index);
       const { output, value } = cond;
       const test = comparator(cond.cmp, value);
+      if (bands.has(cond.signal) && output === "tokens" && typeof value === "number") {
+        const name = cond.signal;
+        const op = cond.cmp;
+        // Only the upper bound is known: `tokens > v` and `tokens >= v` are false when bytes are below v; `<`, `<=` true.
+        const decide = (bytes: number): boolean | null => {
+          if (op === ">" && bytes <= value) return false;
+          if ((op === ">" && value < 1) || (op === ">=" && value <= 1)) return bytes > 0 ? true : null; // a non-empty prompt has a token
+          if (op === ">=" && bytes < value) return false;
+          if (op === "<" && bytes < value) return true;
+          if (op === "<=" && bytes <= value) return true;
+          return null;
+        };
+        return (ev) => byBytes(ev, name, decide) ?? test(ev.signal(i).outputs[output]);
+      }
       return (ev) => {
         const v = ev.signal(i).outputs[output];
         return v !== undefined && test(v);
@@ -349,6 +554,7 @@ function compileCondition(cond: Condition, index: Map<string, number>): Pred {
     }
     case "in": {
       const i = signalIndex(cond.signal, index);
+
       const { output } = cond;
       const values = new Set(cond.values);
       return (ev) => values.has(ev.signal(i).outputs[output] as string);

@@ -6,7 +6,7 @@ import type { JsonObject, JsonValue, SignalSpec } from "../../bundle/index.ts";
 import { AhoCorasick } from "./aho-corasick.ts";
 import {
   DEFAULT_NEGATIVE, DEFAULT_POSITIVE, complexityScore, countTokens, detectLanguage, feedbackLabel, findPii,
-  jailbreakScore, lexicalSimilarity, reaskCount, type LanguageGuess,
+  jailbreakScore, lexicalSimilarity, reaskCount, JAILBREAK_HINTS, type LanguageGuess, type PiiMatch,
 } from "./detectors.ts";
 import { textOf, type Request } from "./request.ts";
 
@@ -23,16 +23,29 @@ export interface SignalValue {
 export class RequestContext {
   readonly request: Request;
   private _lastUser?: string;
-  private _lastUserLower?: string;
   private _allText?: string;
   private _tokens?: number;
   private _language?: LanguageGuess;
-  private _keywordHits?: Uint8Array;
-  private _keywordHitsCs?: Uint8Array;
+  private _keywordHits?: number[];
+  private _keywordHitsCs?: number[];
+  private _bytes?: number;
   private _jailbreak?: number;
+  private _pii?: Map<string, PiiMatch[]>;
 
-  constructor(request: Request) {
+  /** Whether the caller gave any signal values (most requests give none). */
+  readonly hasGiven: boolean;
+
+  private readonly keywords: KeywordIndex | null;
+
+  constructor(request: Request, keywords: KeywordIndex | null = null) {
     this.request = request;
+    this.keywords = keywords;
+    let given = false;
+    for (const _ in request.signals) {
+      given = true;
+      break;
+    }
+    this.hasGiven = given;
   }
 
   /** The last user message: what most signals judge. */
@@ -50,9 +63,6 @@ export class RequestContext {
     }
     return this._lastUser;
   }
-  get lastUserLower(): string {
-    return (this._lastUserLower ??= this.lastUser.toLowerCase());
-  }
   /** Every message's text: PII and token counts look at the whole prompt. */
   get allText(): string {
     return (this._allText ??= this.request.messages.map((m) => textOf(m.content)).join("\n"));
@@ -60,15 +70,38 @@ export class RequestContext {
   get tokens(): number {
     return (this._tokens ??= countTokens(this.allText));
   }
+  /** Whether the exact token count is already known (then bounds are not needed). */
+  get tokensKnown(): boolean {
+    return this._tokens !== undefined;
+  }
+  /**
+   * UTF-8 bytes of the prompt: an upper bound on its token count (every BPE
+   * token is at least one byte), which settles most context checks on short
+   * prompts without running the tokenizer.
+   */
+  get bytes(): number {
+    return (this._bytes ??= Buffer.byteLength(this.allText, "utf8"));
+  }
   get language(): LanguageGuess {
     return (this._language ??= detectLanguage(this.lastUser));
   }
-  get jailbreak(): number {
-    return (this._jailbreak ??= jailbreakScore(this.lastUser));
+  /** PII of the given types in the whole prompt; shared by pii signals and pii_redact plugins. */
+  pii(types: ReadonlySet<string>, key: string): PiiMatch[] {
+    this._pii ??= new Map();
+    let found = this._pii.get(key);
+    if (found === undefined) {
+      found = findPii(this.allText, types);
+      this._pii.set(key, found);
+    }
+    return found;
   }
-  keywordHits(kw: KeywordIndex, caseSensitive: boolean): Uint8Array {
+  get jailbreak(): number {
+    return (this._jailbreak ??= jailbreakScore(this.lastUser, this.keywords ? this.keywords.hinted(this.keywordHits(this.keywords, false), JAILBREAK_MARKER) : undefined));
+  }
+  /** Ids of the phrases found in the last user message (usually very few). */
+  keywordHits(kw: KeywordIndex, caseSensitive: boolean): number[] {
     if (caseSensitive) return (this._keywordHitsCs ??= kw.scan(this.lastUser, true));
-    return (this._keywordHits ??= kw.scan(this.lastUserLower, false));
+    return (this._keywordHits ??= kw.scan(this.lastUser, false));
   }
 }
 
@@ -76,31 +109,73 @@ function isWordChar(c: number): boolean {
   return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c > 127;
 }
 
-/** Every phrase of every keyword signal, in two automata (case-folded and exact). */
+/** Owner id of the jailbreak hint phrases in the folded automaton. */
+const JAILBREAK_MARKER = -2;
+
+/**
+ * Every phrase of every keyword signal, in two automata (case-folded and
+ * exact), plus the required literals of regex signals and the jailbreak
+ * detector's hint words (folded): one pass over the text serves them all.
+ */
 export class KeywordIndex {
   private readonly folded: string[] = [];
   private readonly exact: string[] = [];
   private readonly wholeWord: boolean[][] = [[], []];
+  /** For each phrase, the signal it can make true (-1 for `none` phrases, which only veto). */
+  private readonly owners: number[][] = [[], []];
   private acFolded: AhoCorasick | null = null;
   private acExact: AhoCorasick | null = null;
 
   /** Registers a phrase; returns its id within its automaton. */
-  add(phrase: string, caseSensitive: boolean, wholeWord: boolean): number {
+  add(phrase: string, caseSensitive: boolean, wholeWord: boolean, owner: number): number {
     const list = caseSensitive ? this.exact : this.folded;
     const p = caseSensitive ? phrase : phrase.toLowerCase();
     list.push(p);
     this.wholeWord[caseSensitive ? 1 : 0].push(wholeWord);
+    this.owners[caseSensitive ? 1 : 0].push(owner);
     return list.length - 1;
   }
 
-  scan(text: string, caseSensitive: boolean): Uint8Array {
+  constructor() {
+    for (const h of JAILBREAK_HINTS) this.add(h, false, false, JAILBREAK_MARKER);
+  }
+
+  /** Whether a phrase with this (negative) marker owner is among the hits. */
+  hinted(hits: number[], marker: number): boolean {
+    const owners = this.owners[0];
+    for (let i = 0; i < hits.length; i++) if (owners[hits[i]] === marker) return true;
+    return false;
+  }
+
+  /** Signals that some phrase can make true: when none of their phrases occurs, they are false. */
+  indexedSignals(): Set<number> {
+    return new Set([...this.owners[0], ...this.owners[1]].filter((o) => o >= 0));
+  }
+
+  /** Stamps the owners of the phrases found in the text as possibly true for this request. */
+  markPossible(hits: number[], caseSensitive: boolean, possible: Uint32Array, epoch: number, marked: number[]): void {
+    const owners = this.owners[caseSensitive ? 1 : 0];
+    for (let i = 0; i < hits.length; i++) {
+      const owner = owners[hits[i]];
+      if (owner >= 0 && possible[owner] !== epoch) {
+        possible[owner] = epoch;
+        marked.push(owner);
+      }
+    }
+  }
+
+  has(caseSensitive: boolean): boolean {
+    return (caseSensitive ? this.exact : this.folded).length > 0;
+  }
+
+  scan(text: string, caseSensitive: boolean): number[] {
     const list = caseSensitive ? this.exact : this.folded;
     const whole = this.wholeWord[caseSensitive ? 1 : 0];
-    const ac = caseSensitive ? (this.acExact ??= new AhoCorasick(list)) : (this.acFolded ??= new AhoCorasick(list));
-    const hits = new Uint8Array(list.length);
+    const ac = caseSensitive ? (this.acExact ??= new AhoCorasick(list)) : (this.acFolded ??= new AhoCorasick(list, true));
+    const hits: number[] = [];
     ac.search(text, (id, start, end) => {
       if (whole[id] && ((start > 0 && isWordChar(text.charCodeAt(start - 1))) || (end < text.length && isWordChar(text.charCodeAt(end))))) return;
-      hits[id] = 1;
+      if (!hits.includes(id)) hits.push(id);
     });
     return hits;
   }
@@ -110,41 +185,81 @@ export type Extractor = (ctx: RequestContext) => SignalValue;
 
 const str = (v: JsonValue | undefined): string[] => (Array.isArray(v) ? (v as string[]) : []);
 
+// Shared results for the common negative cases, so most signal evaluations allocate nothing.
+const NO_KEYWORD: SignalValue = Object.freeze({ matched: false, outputs: Object.freeze({ count: 0 }), source: "computed" }) as SignalValue;
+const NO_MATCH: SignalValue = Object.freeze({ matched: false, outputs: Object.freeze({}), source: "computed" }) as SignalValue;
+const MATCH: SignalValue = Object.freeze({ matched: true, outputs: Object.freeze({}), source: "computed" }) as SignalValue;
+
+/**
+ * The longest literal run at the start of a regex that every match must
+ * contain (RE2 syntax), or null when there is none worth testing. It is only
+ * ever a fast "cannot match"; a text that contains it still goes to RE2.
+ */
+export function requiredLiteral(pattern: string): string | null {
+  if (/[|]/.test(pattern.replace(/\\./g, "").replace(/\[[^\]]*\]/g, ""))) return null; // alternation: no single literal
+  let i = pattern.startsWith("^") ? 1 : 0;
+  let lit = "";
+  for (; i < pattern.length; i++) {
+    const ch = pattern[i];
+    if ("\\.[](){}*+?|$^".includes(ch)) break;
+    lit += ch;
+  }
+  // A quantifier after the run applies to its last character, which may then be absent.
+  if (i < pattern.length && "*?{".includes(pattern[i])) lit = lit.slice(0, -1);
+  return lit.length >= 2 ? lit : null;
+}
+
 /** Compiles a signal spec into its extractor. Given values (tests, model servers) always win. */
-export function compileSignal(spec: SignalSpec, keywords: KeywordIndex): Extractor {
-  const computed = compileComputed(spec, keywords);
+export function compileSignal(spec: SignalSpec, keywords: KeywordIndex, index: number): Extractor {
+  const computed = compileComputed(spec, keywords, index);
   const name = spec.name;
   return (ctx) => {
-    const given = ctx.request.signals[name];
-    return given === undefined ? computed(ctx) : fromGiven(spec, given);
+    if (ctx.hasGiven) {
+      const given = ctx.request.signals[name];
+      if (given !== undefined) return fromGiven(spec, given);
+    }
+    return computed(ctx);
   };
 }
 
-function compileComputed(spec: SignalSpec, keywords: KeywordIndex): Extractor {
+function compileComputed(spec: SignalSpec, keywords: KeywordIndex, index: number): Extractor {
   const c: JsonObject = spec.config;
   switch (spec.type) {
     case "keyword": {
       const cs = c.case_sensitive === true;
       const whole = c.whole_word !== false;
-      const ids = (list: string[]) => list.map((p) => keywords.add(p, cs, whole));
-      const any = ids(str(c.any));
-      const all = ids(str(c.all));
-      const none = ids(str(c.none));
+      const ids = (list: string[], owner: number) => list.map((p) => keywords.add(p, cs, whole, owner));
+      const any = ids(str(c.any), index);
+      const all = ids(str(c.all), index);
+      const none = ids(str(c.none), -1);
       return (ctx) => {
         const hits = ctx.keywordHits(keywords, cs);
+        // No phrase found anywhere (the common case): every keyword signal is false.
+        if (hits.length === 0) return NO_KEYWORD;
         let count = 0;
         let anyHit = any.length === 0;
-        for (const id of any) if (hits[id]) { anyHit = true; count++; }
+        for (const id of any) if (hits.includes(id)) { anyHit = true; count++; }
         let allHit = true;
-        for (const id of all) if (hits[id]) count++; else allHit = false;
+        for (const id of all) if (hits.includes(id)) count++; else allHit = false;
         let noneHit = false;
-        for (const id of none) if (hits[id]) noneHit = true;
+        for (const id of none) if (hits.includes(id)) noneHit = true;
+        if (count === 0 && !noneHit) return NO_KEYWORD;
         return { matched: anyHit && allHit && !noneHit, outputs: { count }, source: "computed" };
       };
     }
     case "regex": {
-      const re = RE2JS.compile(c.pattern as string, c.case_sensitive === false ? RE2JS.CASE_INSENSITIVE : 0);
-      return (ctx) => ({ matched: re.matcher(ctx.lastUser).find(), outputs: {}, source: "computed" });
+      const insensitive = c.case_sensitive === false;
+      const re = RE2JS.compile(c.pattern as string, insensitive ? RE2JS.CASE_INSENSITIVE : 0);
+      // A literal every match must contain joins the (case-folded) keyword
+      // automaton, so the one pass over the text tells most regex signals they
+      // cannot match; folding only widens the test, so it stays sound. ASCII
+      // only: there, lower-casing and RE2's case folding agree.
+      const literal = requiredLiteral(c.pattern as string);
+      const id = literal !== null && /^[\x20-\x7e]+$/.test(literal) ? keywords.add(literal, false, false, index) : -1;
+      return (ctx) => {
+        if (id >= 0 && !ctx.keywordHits(keywords, false).includes(id)) return NO_MATCH;
+        return re.matcher(ctx.lastUser).find() ? MATCH : NO_MATCH;
+      };
     }
     case "context": {
       const min = (c.min_tokens as number | undefined) ?? 0;
@@ -180,8 +295,9 @@ function compileComputed(spec: SignalSpec, keywords: KeywordIndex): Extractor {
     }
     case "pii": {
       const types = new Set(str(c.types));
+      const key = [...types].sort().join(",");
       return (ctx) => {
-        const found = findPii(ctx.allText, types);
+        const found = ctx.pii(types, key);
         const outputs: Record<string, OutputValue> = { count: found.length };
         for (const t of types) outputs[t] = found.some((f) => f.type === t);
         return { matched: found.length > 0, outputs, source: "computed" };
