@@ -2,6 +2,9 @@
 // Entry point of the `routeplane` command.
 import { run, processIo } from "./index.ts";
 
+// `npm run routeplane -- …` runs in the package root; paths are the user's, relative to where they typed.
+if (process.env.INIT_CWD && process.env.npm_lifecycle_event === "routeplane") process.chdir(process.env.INIT_CWD);
+
 try {
   process.exitCode = await run(process.argv.slice(2), processIo);
 } catch (err) {

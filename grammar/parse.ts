@@ -135,12 +135,15 @@ function invalidCharacter(tok: Token): SyntaxProblem {
   return { kind: "invalid-character", span: tokenSpan(tok), found: tok.text, expected: [] };
 }
 
-/** Cuts the token stream into top-level blocks and collects comments. */
-function splitBlocks(source: string): { chunks: Token[][]; comments: Comment[] } {
+/**
+ * Cuts the token stream into top-level blocks, handing each to `onChunk` as
+ * soon as it is complete, so a block's tokens die young instead of the whole
+ * file's tokens living until parsing ends. Comments are collected.
+ */
+function splitBlocks(source: string, onChunk: (tokens: Token[]) => void): Comment[] {
   const lexer = grammar.Lexer;
   lexer.reset(source);
   const comments: Comment[] = [];
-  const chunks: Token[][] = [];
   let current: Token[] | null = null;
   let depth = 0;
   let lastCodeLine = 0;
@@ -155,24 +158,24 @@ function splitBlocks(source: string): { chunks: Token[][]; comments: Comment[] }
     // braces: then an unclosed `{` above costs only its own block.
     const startsBlock = tok.type === "kw" && BLOCK_KEYWORDS.has(tok.value) && (depth === 0 || tok.col === 1);
     if (startsBlock || current === null) {
+      if (current !== null) onChunk(current);
       current = [];
-      chunks.push(current);
       depth = 0;
     }
     if (tok.value === "{" || tok.value === "[" || tok.value === "(") depth++;
     else if (tok.value === "}" || tok.value === "]" || tok.value === ")") depth = Math.max(0, depth - 1);
     current.push(tok);
   }
-  return { chunks, comments };
+  if (current !== null) onChunk(current);
+  return comments;
 }
 
 /** Stage 1: parse one file. Never throws on bad input. */
 export function parseFile(path: string, source: string): PolicyFile {
-  const { chunks, comments } = splitBlocks(source);
   const problems: SyntaxProblem[] = [];
   const blocks: Block[] = [];
   const brokenNames: string[] = [];
-  for (const chunk of chunks) {
+  const comments = splitBlocks(source, (chunk) => {
     const { block, problem } = parseChunk(chunk);
     if (block) blocks.push(block);
     if (problem) {
@@ -180,17 +183,19 @@ export function parseFile(path: string, source: string): PolicyFile {
       const name = declaredName(chunk);
       if (name !== null) brokenNames.push(name);
     }
-  }
+  });
   return { path, source, blocks, comments, problems, brokenNames };
 }
 
 /** How many parses each block of a source has: 1 everywhere for an unambiguous grammar (a grammar test). */
 export function countParses(source: string): number[] {
-  return splitBlocks(source).chunks.map((tokens) => {
+  const counts: number[] = [];
+  splitBlocks(source, (tokens) => {
     const parser = new nearley.Parser(compiledGrammar, { lexer: new TokenArrayLexer(tokens) as never });
     parser.feed("");
-    return parser.results.length;
+    counts.push(parser.results.length);
   });
+  return counts;
 }
 
 /** All tokens of a source, for tools (fuzzing, highlighting). */
