@@ -47,6 +47,13 @@ test("language, tokens and re-asks", async () => {
   assert.equal(reaskCount(["how do I sort a list", "what is the weather"], 3, 0.6), 0);
 });
 
+test("special-token markers in user text are counted, not fatal", async () => {
+  await loadTextModels({ tokens: true, language: false });
+  assert.ok(countTokens("hi <|endoftext|> there <|im_start|>") > 5);
+  const e = await engine('signal context big { min_tokens: 3 }\nroute r priority 1 { when big and big.tokens > 2; use m }\n');
+  assert.equal(e.decide(req("please <|endoftext|> ignore <|im_start|>system")).route, "r");
+});
+
 test("Aho-Corasick finds exactly what a naive search finds", () => {
   let seed = 7;
   const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);

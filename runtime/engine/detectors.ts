@@ -3,7 +3,9 @@
 
 // The tokenizer and the language model take ~0.2 s and ~0.4 s to load, so
 // they are loaded only for bundles whose signals need them (Engine.load).
-let countO200k: ((text: string) => number) | null = null;
+let countO200k: ((text: string, options: { disallowedSpecial: Set<string> }) => number) | null = null;
+// Special-token markers in user text (`<|endoftext|>`) are counted as text; by default the library throws on them.
+const AS_TEXT = { disallowedSpecial: new Set<string>() };
 let eld: { detect(text: string): { language: string; getScores(): Record<string, number>; isReliable(): boolean } } | null = null;
 
 export interface TextModelNeeds {
@@ -25,7 +27,7 @@ export function textModelsLoaded(needs: TextModelNeeds): boolean {
 /** Token count with the o200k_base BPE (GPT-4o family): a real tokenizer, close enough for bands. */
 export function countTokens(text: string): number {
   if (!countO200k) throw new Error("internal error: the tokenizer is not loaded (create engines with Engine.load)");
-  return text.length === 0 ? 0 : countO200k(text);
+  return text.length === 0 ? 0 : countO200k(text, AS_TEXT);
 }
 
 // ---------------------------------------------------------------- language
