@@ -13,25 +13,31 @@ if (!result.bundle) throw new Error("generated policy does not compile");
 const engine = await Engine.load(result.bundle);
 const requests = sampleRequests(routes, 1000) as Request[];
 
-function run(n: number, trace: boolean): { perSec: number; routes: Map<string, number> } {
+/** Decisions per second of wall time and per second of this process's CPU time (one core). */
+function run(n: number, trace: boolean): { perSec: number; perCpuSec: number; routes: Map<string, number> } {
   const seen = new Map<string, number>();
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
     const d = engine.decide(requests[i % requests.length], { trace });
     if (i < requests.length) seen.set(d.route ?? "(none)", (seen.get(d.route ?? "(none)") ?? 0) + 1);
   }
-  return { perSec: n / ((performance.now() - t0) / 1000), routes: seen };
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return { perSec: n / wall, perCpuSec: n / ((cpu.user + cpu.system) / 1e6), routes: seen };
 }
 
 run(20_000, false); // warm-up: JIT, tokenizer caches
 // Several rounds, median reported: a shared 2-core VM is noisy from one second to the next.
 const rounds = Array.from({ length: 7 }, () => run(100_000, false));
 const sorted = rounds.map((r) => r.perSec).sort((a, b) => a - b);
-const plain = { perSec: sorted[3], routes: rounds[0].routes };
+const cpuSorted = rounds.map((r) => r.perCpuSec).sort((a, b) => a - b);
+const plain = { perSec: sorted[3], perCpuSec: cpuSorted[3], routes: rounds[0].routes };
 const traced = run(50_000, true);
 const early = [...plain.routes.entries()].filter(([r]) => r !== "default" && r !== "(none)").reduce((a, [, n]) => a + n, 0);
 console.log(`bench/engine: ${routes} routes, ${policy.signals} signals, 1000 distinct requests (${early} matched a route, ${plain.routes.get("default") ?? 0} fell to the default)`);
 const fmt = (x: number) => Math.round(x).toLocaleString("en-US");
-console.log(`  decisions/s without trace: ${fmt(plain.perSec)} median of 7 rounds (range ${fmt(sorted[0])}–${fmt(sorted[6])}; target ≥ 200,000) ${plain.perSec >= 200_000 ? "OK" : "MISSED"}`);
+console.log(`  decisions/s without trace: ${fmt(plain.perSec)} wall-clock, median of 7 rounds (range ${fmt(sorted[0])}–${fmt(sorted[6])}; target ≥ 200,000) ${plain.perSec >= 200_000 ? "OK" : "MISSED"}`);
+console.log(`  decisions per CPU-second:  ${fmt(plain.perCpuSec)} (range ${fmt(cpuSorted[0])}–${fmt(cpuSorted[6])}), i.e. on one core of this machine`);
 console.log(`  decisions/s with trace:    ${Math.round(traced.perSec).toLocaleString("en-US")}`);
 console.log(`  mean latency per decision: ${(1e6 / plain.perSec).toFixed(2)} µs`);

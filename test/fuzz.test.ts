@@ -28,7 +28,9 @@ test(`fuzz: ${RUNS} inputs end in a bundle or diagnostics, fast`, { timeout: 600
       result = compile(memoryHost(files), ["p/main.route"]);
       if (result.bundle) {
         bundles++;
-        (await Engine.load(result.bundle)).decide({ messages: [{ role: "user", content: "refund order TCK-123456 for a@b.io" }], headers: {}, metadata: {}, signals: {} });
+        const engine = await Engine.load(result.bundle);
+        // The input doubles as untrusted prompt text: deciding on it must not throw either.
+        for (const content of ["refund order TCK-123456 for a@b.io", input]) engine.decide({ messages: [{ role: "user", content }], headers: { "x-tenant": input.slice(0, 20) }, metadata: {}, signals: {} }, { trace: true });
       }
       const parsed = parseFile("p/main.route", input);
       if (parsed.problems.length === 0) {

@@ -254,10 +254,18 @@ export class Engine {
     if (marked.length === 0) return this.alwaysRoutes;
     const out = this.alwaysRoutes.slice();
     for (const sig of marked) for (const r of this.routesBySignal[sig]) out.push(r);
-    out.sort((a, b) => a - b);
-    let w = 0;
-    for (let i = 0; i < out.length; i++) if (i === 0 || out[i] !== out[i - 1]) out[w++] = out[i];
-    out.length = w;
+    // Insertion sort with de-duplication: the list is short, and mostly sorted already.
+    let n = 0;
+    for (let i = 0; i < out.length; i++) {
+      const v = out[i];
+      let j = n - 1;
+      while (j >= 0 && out[j] > v) j--;
+      if (j >= 0 && out[j] === v) continue;
+      for (let k = n; k > j + 1; k--) out[k] = out[k - 1];
+      out[j + 1] = v;
+      n++;
+    }
+    out.length = n;
     return out;
   }
 
