@@ -9,7 +9,7 @@ import {
   type Action, type Condition, type JsonObject, type ModelSpec, type PluginSpec, type PluginUse,
   type RouteSpec, type Selection,
 } from "../bundle/index.ts";
-import { didYouMean, type DiagnosticBag } from "./diagnostics.ts";
+import { didYouMean, didYouMeanOr, type DiagnosticBag } from "./diagnostics.ts";
 import { checkFields, valueToJson } from "./fields.ts";
 import { lowerCondition, type CheckedSignal, type ConditionEnv } from "./conditions.ts";
 import { lowerRequire, type DecisionPredicate } from "./guarantees.ts";
@@ -259,11 +259,7 @@ function checkAction(body: RouteStmt[], what: string, anchor: Span, file: string
 function modelRef(name: { name: string; span: Span }, file: string, ctx: ActionContext): boolean {
   if (ctx.models.has(name.name)) return true;
   if (!ctx.quiet.has(name.name)) {
-    const hint = didYouMean(name.name, ctx.models.keys(), name.span);
-    ctx.diags.add("RP0205", file, name.span, `undefined model \`${name.name}\``, {
-      ...hint,
-      help: hint.help ?? `declare it: \`model ${name.name} { provider: …, endpoint: "…" }\``,
-    });
+    ctx.diags.add("RP0205", file, name.span, `undefined model \`${name.name}\``, didYouMeanOr(name.name, ctx.models.keys(), name.span, `declare it: \`model ${name.name} { provider: …, endpoint: "…" }\``));
   }
   return false;
 }
@@ -276,11 +272,8 @@ function checkSelection(stmt: UseStmt | SelectStmt, file: string, ctx: ActionCon
   const algorithm = stmt.algorithm.name;
   const schema = SELECT_SCHEMAS[algorithm];
   if (!schema) {
-    ctx.diags.add("RP0504", file, stmt.algorithm.span, `unknown selection algorithm \`${algorithm}\``, {
-      ...didYouMean(algorithm, Object.keys(SELECT_SCHEMAS), stmt.algorithm.span),
-    });
-    const last = ctx.diags.items[ctx.diags.items.length - 1];
-    last.help ??= `algorithms: ${Object.keys(SELECT_SCHEMAS).join(", ")}`;
+    const known = Object.keys(SELECT_SCHEMAS);
+    ctx.diags.add("RP0504", file, stmt.algorithm.span, `unknown selection algorithm \`${algorithm}\``, didYouMeanOr(algorithm, known, stmt.algorithm.span, `algorithms: ${known.join(", ")}`));
     return null;
   }
   let objective: Record<string, number> | undefined;
@@ -384,11 +377,7 @@ function checkApply(stmt: ApplyStmt, file: string, ctx: ActionContext): PluginUs
     const plugin = ctx.plugins.get(item.name.name);
     if (!plugin) {
       if (!ctx.quiet.has(item.name.name)) {
-        const hint = didYouMean(item.name.name, ctx.plugins.keys(), item.name.span);
-        ctx.diags.add("RP0206", file, item.name.span, `undefined plugin \`${item.name.name}\``, {
-          ...hint,
-          help: hint.help ?? `declare it: \`plugin <type> ${item.name.name} { ... }\``,
-        });
+        ctx.diags.add("RP0206", file, item.name.span, `undefined plugin \`${item.name.name}\``, didYouMeanOr(item.name.name, ctx.plugins.keys(), item.name.span, `declare it: \`plugin <type> ${item.name.name} { ... }\``));
       }
       ok = false;
       continue;

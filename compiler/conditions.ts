@@ -3,7 +3,7 @@
 // `require` may also speak about the decision (model, route, plugins).
 import type { CompareExpr, Expr, RefExpr, Span, Value } from "../grammar/index.ts";
 import { SIGNAL_TYPES, type CmpOp, type Condition, type JsonObject, type Output } from "../bundle/index.ts";
-import { didYouMean, type DiagnosticBag } from "./diagnostics.ts";
+import { didYouMean, didYouMeanOr, type DiagnosticBag } from "./diagnostics.ts";
 import { LANGUAGE_CODES } from "./languages.ts";
 
 export interface CheckedSignal {
@@ -65,12 +65,7 @@ function resolveRef(ref: RefExpr, env: ConditionEnv): ResolvedRef | null {
       });
       return null;
     }
-    env.diags.add("RP0204", env.file, head.span, `undefined signal \`${head.name}\``, {
-      ...didYouMean(head.name, env.signals.keys(), head.span),
-    });
-    if (env.diags.items[env.diags.items.length - 1].help === undefined) {
-      env.diags.items[env.diags.items.length - 1].help = `declare it: \`signal <type> ${head.name} { ... }\``;
-    }
+    env.diags.add("RP0204", env.file, head.span, `undefined signal \`${head.name}\``, didYouMeanOr(head.name, env.signals.keys(), head.span, `declare it: \`signal <type> ${head.name} { ... }\``));
     return null;
   }
   env.used.add(signal.name);

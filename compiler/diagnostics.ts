@@ -96,6 +96,9 @@ export class DiagnosticBag {
   }
 }
 
+/** The start of a file: where file-level diagnostics (no package, unreadable) point. */
+export const FILE_START: Span = { start: { offset: 0, line: 1, col: 1 }, end: { offset: 0, line: 1, col: 1 } };
+
 /** "did you mean" for a misspelt name: the nearest candidate, if near enough. */
 export function suggest(name: string, candidates: Iterable<string>): string | undefined {
   const list = [...candidates];
@@ -110,6 +113,12 @@ export function didYouMean(name: string, candidates: Iterable<string>, span: Spa
   const best = suggest(name, candidates);
   if (best === undefined) return {};
   return { help: `did you mean \`${best}\`?`, fix: { message: `replace with \`${best}\``, replacement: best, span } };
+}
+
+/** `didYouMean`, or `fallback` as the help when no candidate is near enough. */
+export function didYouMeanOr(name: string, candidates: Iterable<string>, span: Span, fallback: string): Pick<Diagnostic, "help" | "fix"> {
+  const hint = didYouMean(name, candidates, span);
+  return { ...hint, help: hint.help ?? fallback };
 }
 
 /** Orders diagnostics by file, then position, then code, so output is stable. */

@@ -2,7 +2,7 @@
 // Every file is read and parsed once, however often it is imported.
 import path from "node:path";
 import { parseFile, type PolicyFile, type Span, type SyntaxProblem } from "../grammar/index.ts";
-import type { DiagnosticBag } from "./diagnostics.ts";
+import { FILE_START, type DiagnosticBag } from "./diagnostics.ts";
 
 /** Where sources come from: the filesystem in the CLI, a map in tests and the controller. */
 export interface SourceHost {
@@ -16,8 +16,6 @@ export interface SourceSet {
   /** Every loaded file, roots first, then imports in discovery order. */
   files: PolicyFile[];
 }
-
-const FILE_START: Span = { start: { offset: 0, line: 1, col: 1 }, end: { offset: 0, line: 1, col: 1 } };
 
 export function loadSources(host: SourceHost, roots: string[], diags: DiagnosticBag): SourceSet {
   const byPath = new Map<string, PolicyFile>();

@@ -4,7 +4,7 @@ import type {
   DefaultDecl, GuaranteeDecl, ModelDecl, PluginDecl, PolicyFile, RouteDecl, SignalDecl, Span, TestDecl,
 } from "../grammar/index.ts";
 import { PLUGIN_TYPES, SIGNAL_TYPES } from "../bundle/index.ts";
-import { didYouMean, type DiagnosticBag } from "./diagnostics.ts";
+import { didYouMeanOr, FILE_START, type DiagnosticBag } from "./diagnostics.ts";
 import type { SourceSet } from "./load.ts";
 
 export interface Located<T> {
@@ -27,8 +27,6 @@ export interface ResolvedProgram {
   /** Names whose declaration failed to parse: references to them are not errors. */
   broken: Set<string>;
 }
-
-const FILE_START: Span = { start: { offset: 0, line: 1, col: 1 }, end: { offset: 0, line: 1, col: 1 } };
 
 export function resolveProgram(sources: SourceSet, diags: DiagnosticBag): ResolvedProgram {
   const program: ResolvedProgram = {
@@ -59,6 +57,10 @@ export function resolveProgram(sources: SourceSet, diags: DiagnosticBag): Resolv
     table.set(decl.name.name, { decl, file });
   };
 
+  const unknownType = (code: "RP0202" | "RP0203", what: string, type: { name: string; span: Span }, known: string[], file: string): void => {
+    diags.add(code, file, type.span, `unknown ${what} type \`${type.name}\``, didYouMeanOr(type.name, known, type.span, `${what} types: ${known.join(", ")}`));
+  };
+
   for (const file of sources.files) {
     const packages = file.blocks.filter((b) => b.kind === "package");
     if (packages.length === 0 && file.problems.length === 0) {
@@ -84,21 +86,11 @@ export function resolveProgram(sources: SourceSet, diags: DiagnosticBag): Resolv
       switch (block.kind) {
         case "signal":
           define(program.signals, "signal", block, file.path);
-          if (!(block.type.name in SIGNAL_TYPES)) {
-            diags.add("RP0202", file.path, block.type.span, `unknown signal type \`${block.type.name}\``, {
-              ...didYouMean(block.type.name, Object.keys(SIGNAL_TYPES), block.type.span),
-              ...(suggestionless(block.type.name, Object.keys(SIGNAL_TYPES)) ? { help: `signal types: ${Object.keys(SIGNAL_TYPES).join(", ")}` } : {}),
-            });
-          }
+          if (!(block.type.name in SIGNAL_TYPES)) unknownType("RP0202", "signal", block.type, Object.keys(SIGNAL_TYPES), file.path);
           break;
         case "plugin":
           define(program.plugins, "plugin", block, file.path);
-          if (!(block.type.name in PLUGIN_TYPES)) {
-            diags.add("RP0203", file.path, block.type.span, `unknown plugin type \`${block.type.name}\``, {
-              ...didYouMean(block.type.name, Object.keys(PLUGIN_TYPES), block.type.span),
-              ...(suggestionless(block.type.name, Object.keys(PLUGIN_TYPES)) ? { help: `plugin types: ${Object.keys(PLUGIN_TYPES).join(", ")}` } : {}),
-            });
-          }
+          if (!(block.type.name in PLUGIN_TYPES)) unknownType("RP0203", "plugin", block.type, Object.keys(PLUGIN_TYPES), file.path);
           break;
         case "model":
           define(program.models, "model", block, file.path);
@@ -130,8 +122,4 @@ export function resolveProgram(sources: SourceSet, diags: DiagnosticBag): Resolv
   }
   program.package = (rootPackage as { name: string } | null)?.name ?? "main";
   return program;
-}
-
-function suggestionless(name: string, candidates: string[]): boolean {
-  return didYouMean(name, candidates, FILE_START).help === undefined;
 }
