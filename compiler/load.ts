@@ -1,7 +1,7 @@
 // Stage "load": read the root files, parse them, and follow their imports.
 // Every file is read and parsed once, however often it is imported.
 import path from "node:path";
-import { parseFile, type PolicyFile, type Span, type SyntaxProblem } from "../grammar/index.ts";
+import { parseFile, type PolicyFile, type SyntaxProblem } from "../grammar/index.ts";
 import { FILE_START, type DiagnosticBag } from "./diagnostics.ts";
 
 /** Where sources come from: the filesystem in the CLI, a map in tests and the controller. */
