@@ -1,8 +1,8 @@
 // The routeplane command, run as a user runs it: real processes, real files.
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { REPO } from "./support/golden.ts";
@@ -14,8 +14,14 @@ function rp(args: string[], cwd = REPO): { code: number; stdout: string; stderr:
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+const workdirs: string[] = [];
+after(() => {
+  for (const d of workdirs) rmSync(d, { recursive: true, force: true });
+});
+
 function workdir(): string {
   const dir = mkdtempSync(path.join(tmpdir(), "routeplane-cli-"));
+  workdirs.push(dir);
   cpSync(path.join(REPO, "examples"), path.join(dir, "examples"), { recursive: true });
   return dir;
 }
