@@ -2,7 +2,7 @@
 // the maven-dependency-plugin, a single KRaft node (broker and controller in
 // one process) on 127.0.0.1 with a small heap.
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -121,8 +121,4 @@ function accepts(port: number): Promise<boolean> {
     });
     socket.once("error", () => resolve(false));
   });
-}
-
-export function kafkaJars(lib: string): number {
-  return readdirSync(lib).filter((f) => f.endsWith(".jar")).length;
 }
