@@ -60,6 +60,8 @@ export interface CheckedPolicy {
   default: Action | null;
   guarantees: CheckedGuarantee[];
   tests: CheckedTest[];
+  /** Explicit `before` tie-breaks, [winner, loser], between routes of equal priority. */
+  tieBreaks: [string, string][];
   origins: {
     routes: Map<string, Origin>;
     models: Map<string, Origin>;
@@ -134,7 +136,7 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
     const route = checkRoute(decl, file, env, ctx);
     if (route) routes.push(route);
   }
-  const ordered = orderRoutes(routes, program, diags);
+  const { ordered, tieBreaks } = orderRoutes(routes, program, diags);
 
   // ---- default
   let defaultAction: Action | null = null;
@@ -179,6 +181,7 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
     default: defaultAction,
     guarantees,
     tests,
+    tieBreaks,
     origins: {
       routes: routeOrigins,
       models: originsOf(program.models),
@@ -397,7 +400,7 @@ function checkApply(stmt: ApplyStmt, file: string, ctx: ActionContext): PluginUs
 }
 
 /** Sorts by priority (highest first); equal priorities by `before`, then by name. */
-function orderRoutes(routes: RouteSpec[], program: ResolvedProgram, diags: DiagnosticBag): RouteSpec[] {
+function orderRoutes(routes: RouteSpec[], program: ResolvedProgram, diags: DiagnosticBag): { ordered: RouteSpec[]; tieBreaks: [string, string][] } {
   const byName = new Map(routes.map((r) => [r.name, r]));
   const edges = new Map<string, Set<string>>(); // a → routes a must precede
   for (const [name, { decl, file }] of program.routes) {
@@ -458,7 +461,8 @@ function orderRoutes(routes: RouteSpec[], program: ResolvedProgram, diags: Diagn
     }
     out.push(...placed);
   }
-  return out;
+  const tieBreaks = [...edges].flatMap(([a, targets]) => [...targets].map((t) => [a, t] as [string, string]));
+  return { ordered: out, tieBreaks };
 }
 
 interface TestContext {

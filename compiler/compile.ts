@@ -1,5 +1,5 @@
 // The compiler as a table of named stages, each its own module and testable
-// alone: load (read + parse + imports) → resolve → check → emit. Diagnostics
+// alone: load (read + parse + imports) → resolve → check → analyze → emit. Diagnostics
 // are collected across stages; emit runs only when no error was found.
 import type { PolicyFile } from "../grammar/index.ts";
 import type { Bundle } from "../bundle/index.ts";
@@ -8,6 +8,7 @@ import { loadSources, type SourceHost, type SourceSet } from "./load.ts";
 import { resolveProgram, type ResolvedProgram } from "./resolve.ts";
 import { checkProgram, type CheckedPolicy } from "./check.ts";
 import { emitBundle, type EmitOptions } from "./emit.ts";
+import { analyzePolicy, type Analysis } from "./analysis/analyze.ts";
 
 export interface CompileOptions extends EmitOptions {
   /** Stop after checking (for `check`, `fmt`, editors). */
@@ -19,6 +20,8 @@ export interface CompileResult {
   files: PolicyFile[];
   program: ResolvedProgram | null;
   checked: CheckedPolicy | null;
+  /** Null when errors before the analysis made it pointless. */
+  analysis: Analysis | null;
   bundle: Bundle | null;
   /** Milliseconds per stage, in order. */
   timings: { stage: string; ms: number }[];
@@ -32,6 +35,7 @@ interface State {
   sources?: SourceSet;
   program?: ResolvedProgram;
   checked?: CheckedPolicy;
+  analysis?: Analysis;
   bundle?: Bundle;
 }
 
@@ -40,9 +44,16 @@ const STAGES: { name: string; run: (s: State) => void }[] = [
   { name: "resolve", run: (s) => (s.program = resolveProgram(s.sources!, s.diags)) },
   { name: "check", run: (s) => (s.checked = checkProgram(s.program!, s.diags)) },
   {
+    name: "analyze",
+    run: (s) => {
+      // Reasoning about a policy that does not type-check would only repeat its errors.
+      if (s.diags.errorCount === 0) s.analysis = analyzePolicy(s.checked!, s.diags);
+    },
+  },
+  {
     name: "emit",
     run: (s) => {
-      if (s.options.emit !== false && s.diags.errorCount === 0) s.bundle = emitBundle(s.checked!, s.options);
+      if (s.options.emit !== false && s.diags.errorCount === 0) s.bundle = emitBundle(s.checked!, s.analysis!, s.options);
     },
   },
 ];
@@ -60,6 +71,7 @@ export function compile(host: SourceHost, roots: string[], options: CompileOptio
     files: state.sources?.files ?? [],
     program: state.program ?? null,
     checked: state.checked ?? null,
+    analysis: state.analysis ?? null,
     bundle: state.bundle ?? null,
     timings,
   };

@@ -76,6 +76,15 @@ export const CATALOG = {
   RP0601: { severity: "error", title: "invalid guarantee" },
   RP0701: { severity: "error", title: "incomplete test" },
   RP0702: { severity: "error", title: "invalid test request" },
+  RP1001: { severity: "warning", title: "route can never match" },
+  RP1002: { severity: "warning", title: "shadowed route" },
+  RP1003: { severity: "error", title: "ambiguous overlap at equal priority" },
+  RP1004: { severity: "warning", title: "requests that reach no route and no default" },
+  RP1005: { severity: "warning", title: "unused signal" },
+  RP1006: { severity: "warning", title: "unused model" },
+  RP1007: { severity: "warning", title: "unused plugin" },
+  RP1008: { severity: "error", title: "guarantee does not hold" },
+  RP1009: { severity: "warning", title: "analysis incomplete" },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CATALOG;

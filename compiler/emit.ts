@@ -6,6 +6,7 @@ import {
   type Bundle, type LoweredPolicy, type Verification,
 } from "../bundle/index.ts";
 import type { CheckedPolicy } from "./check.ts";
+import type { Analysis } from "./analysis/analyze.ts";
 import { COMPILER_VERSION } from "./version.ts";
 
 export interface EmitOptions {
@@ -13,7 +14,7 @@ export interface EmitOptions {
   policyName?: string;
 }
 
-export function emitBundle(checked: CheckedPolicy, options: EmitOptions = {}): Bundle {
+export function emitBundle(checked: CheckedPolicy, analysis: Analysis, options: EmitOptions = {}): Bundle {
   const policy: LoweredPolicy = {
     signals: checked.signals.map((s) => ({ name: s.name, type: s.type, config: s.config })),
     models: checked.models,
@@ -26,9 +27,12 @@ export function emitBundle(checked: CheckedPolicy, options: EmitOptions = {}): B
       { name: "syntax", status: "passed" },
       { name: "schema", status: "passed" },
       { name: "types", status: "passed" },
+      analysis.complete
+        ? { name: "analysis", status: "passed", detail: "no route overlaps ambiguously and every guarantee holds over every request" }
+        : { name: "analysis", status: "unchecked", detail: "the policy exceeded the analysis budget" },
       { name: "tests", status: "unchecked", detail: "run `routeplane test` to execute the policy's test blocks" },
     ],
-    guarantees: checked.guarantees.map((g) => ({ name: g.name, status: "unchecked", detail: "proving guarantees is the analysis stage's job" })),
+    guarantees: analysis.guarantees.map((g) => ({ name: g.name, status: g.status, detail: g.detail })),
   };
   const base = commonDir(checked.sources.map((s) => s.path));
   const bundle: Bundle = {

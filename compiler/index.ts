@@ -10,6 +10,9 @@ export type { CheckedPolicy, CheckedGuarantee, CheckedTest, TestRequest, TestExp
 export type { CheckedSignal } from "./conditions.ts";
 export type { DecisionPredicate } from "./guarantees.ts";
 export { emitBundle } from "./emit.ts";
+export { analyzePolicy } from "./analysis/analyze.ts";
+export type { Analysis, WitnessCheck, GuaranteeResult } from "./analysis/analyze.ts";
+export type { Witness } from "./analysis/model.ts";
 export type { EmitOptions } from "./emit.ts";
 export { CATALOG, DiagnosticBag, sortDiagnostics, suggest } from "./diagnostics.ts";
 export type { Diagnostic, Severity, Fix, Code } from "./diagnostics.ts";

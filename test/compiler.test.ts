@@ -133,7 +133,7 @@ route a priority 3 { when k; use m; apply scrub { mode: shred, colour: red } }
   assert.deepEqual(codes(r).sort(), ["RP0301", "RP0302"]);
 });
 
-test("guarantees are type-checked and recorded as unchecked in the bundle", () => {
+test("guarantees are type-checked, lowered, and recorded as proved in the bundle", () => {
   const r = compileText(`
 signal pii pii { types: [email] }
 plugin pii_redact scrub { types: [email] }
@@ -146,7 +146,7 @@ guarantee "pii stays home" { when pii; require model.tags has onprem or applies 
     op: "or",
     args: [{ op: "or", args: [{ op: "model-tag", tag: "onprem" }, { op: "applies", plugin: "pii_redact" }] }, { op: "route-is", routes: ["a"] }],
   });
-  assert.deepEqual(r.bundle!.verification.guarantees.map((g) => [g.name, g.status]), [["pii stays home", "unchecked"]]);
+  assert.deepEqual(r.bundle!.verification.guarantees.map((g) => [g.name, g.status]), [["pii stays home", "proved"]]);
 });
 
 test("did-you-mean only suggests near names", () => {

@@ -1,0 +1,263 @@
+// Stage "analyze": reason about every possible request at once. Each route's
+// region (the requests it decides) is a BDD; findings come from emptiness
+// and overlap of regions, and a guarantee is proved by showing that no
+// region contains a request that breaks it. Findings carry a witness: a
+// concrete valuation of the signals, which callers run through the decision
+// engine (the compiler cannot import the runtime).
+import type { Action } from "../../bundle/index.ts";
+import type { CheckedPolicy } from "../check.ts";
+import type { DecisionPredicate } from "../guarantees.ts";
+import { FILE_START, type DiagnosticBag } from "../diagnostics.ts";
+import { BddBudgetExceeded, FALSE, TRUE, type Node } from "./bdd.ts";
+import { RequestModel, type Witness } from "./model.ts";
+
+/** What a witness must do when run through the engine. */
+export interface WitnessCheck {
+  code: string;
+  subject: string;
+  witness: Witness;
+  /** The routes the engine may pick for it; null means no route and no default. */
+  expectRoutes: (string | null)[];
+}
+
+export interface GuaranteeResult {
+  name: string;
+  status: "proved" | "failed" | "unchecked";
+  detail: string;
+}
+
+export interface Analysis {
+  /** False when the analysis stopped at its budget: nothing was verified. */
+  complete: boolean;
+  witnesses: WitnessCheck[];
+  guarantees: GuaranteeResult[];
+  /** BDD nodes made: a measure of the work. */
+  bddNodes: number;
+}
+
+/**
+ * Decision-diagram nodes one analysis may make. Policies written by people
+ * (the examples need under 1,000) stay far below it; on large generated
+ * policies with many shared thresholds the diagrams can grow much faster,
+ * and the analysis then stops with RP1009 rather than slow the build down.
+ */
+export const ANALYSIS_NODE_BUDGET = 100_000;
+
+/** Larger policies are not analysed yet: the current encoding does not scale to them (see docs/analysis.md). */
+export const ANALYSIS_MAX_ROUTES = 200;
+
+export function analyzePolicy(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes = ANALYSIS_NODE_BUDGET): Analysis {
+  // Findings are collected aside and only reported when the analysis completes.
+  const found: Parameters<DiagnosticBag["add"]>[] = [];
+  const local = { add: (...args: Parameters<DiagnosticBag["add"]>) => void found.push(args) } as unknown as DiagnosticBag;
+  const anchor = () => (policy.routes.length ? policy.origins.routes.get(policy.routes[0].name)! : { file: policy.roots[0], span: FILE_START });
+  const incomplete = (why: string, help: string): Analysis => {
+    diags.add("RP1009", anchor().file, anchor().span, `${why}; overlaps, dead routes and guarantees were not verified`, { help });
+    return {
+      complete: false,
+      witnesses: [],
+      guarantees: policy.guarantees.map((g) => ({ name: g.name, status: "unchecked", detail: "the analysis did not run to completion" })),
+      bddNodes: 0,
+    };
+  };
+  if (policy.routes.length > ANALYSIS_MAX_ROUTES) {
+    return incomplete(`the policy has ${policy.routes.length} routes, more than the ${ANALYSIS_MAX_ROUTES} the exact analysis handles for now`, "the bundle records its guarantees as unchecked");
+  }
+  try {
+    const result = analyzeWithin(policy, local, maxNodes);
+    for (const args of found) diags.add(...args);
+    return result;
+  } catch (err) {
+    if (!(err instanceof BddBudgetExceeded)) throw err;
+    return incomplete(`the policy is too large for the exact analysis (${err.message})`, "split the policy, or share fewer thresholds between routes; the bundle records its guarantees as unchecked");
+  }
+}
+
+function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: number): Analysis {
+  const model = new RequestModel(policy, maxNodes);
+  const b = model.bdd;
+  const C = model.constraints;
+  const witnesses: WitnessCheck[] = [];
+  const origin = (route: string) => policy.origins.routes.get(route)!;
+  const conds = policy.routes.map((r) => b.and(C, model.condition(r.when)));
+
+  // ---- dead and shadowed routes
+  const regions: Node[] = [];
+  let earlier = FALSE;
+  policy.routes.forEach((r, i) => {
+    const o = origin(r.name);
+    if (conds[i] === FALSE) {
+      diags.add("RP1001", o.file, o.span, `route \`${r.name}\` can never match: no request satisfies its condition`, {
+        help: "check the thresholds and values it compares; remove the route if it is obsolete",
+      });
+      regions.push(FALSE);
+      return;
+    }
+    const region = b.and(conds[i], b.not(earlier));
+    regions.push(region);
+    if (region === FALSE) {
+      const winners = policy.routes.slice(0, i).filter((_, j) => b.and(conds[i], conds[j]) !== FALSE).map((x) => x.name);
+      diags.add("RP1002", o.file, o.span, `route \`${r.name}\` is shadowed: every request it matches is decided by ${winners.map((w) => `\`${w}\``).join(", ")} first`, {
+        help: "raise its priority, narrow the earlier routes, or remove it",
+        related: winners.map((w) => ({ file: origin(w).file, span: origin(w).span, message: `\`${w}\` takes these requests` })),
+      });
+      const w = model.witness(conds[i]);
+      if (w) witnesses.push({ code: "RP1002", subject: r.name, witness: w, expectRoutes: winners });
+    }
+    earlier = b.or(earlier, conds[i]);
+  });
+
+  // ---- ambiguous overlaps at equal priority
+  const ordered = new Set(policy.tieBreaks.map(([a, c]) => `${a}\u0000${c}`));
+  for (let i = 0; i < policy.routes.length; i++) {
+    for (let j = i + 1; j < policy.routes.length && policy.routes[j].priority === policy.routes[i].priority; j++) {
+      const [a, c] = [policy.routes[i], policy.routes[j]];
+      if (ordered.has(`${a.name}\u0000${c.name}`) || ordered.has(`${c.name}\u0000${a.name}`)) continue;
+      const both = b.and(conds[i], conds[j]);
+      if (both === FALSE || sameAction(a.action, c.action)) continue;
+      const o = origin(c.name);
+      const w = model.witness(both);
+      diags.add("RP1003", o.file, o.span, `routes \`${a.name}\` and \`${c.name}\` have priority ${a.priority}, can match the same request, and decide differently`, {
+        help: `say which wins: \`route ${c.name} priority ${c.priority} before ${a.name}\` (or the reverse), or change a priority`,
+        related: [{ file: origin(a.name).file, span: origin(a.name).span, message: `\`${a.name}\` also matches${w ? `, e.g. ${w.description.join("; ")}` : ""}` }],
+      });
+      if (w) witnesses.push({ code: "RP1003", subject: `${a.name}/${c.name}`, witness: w, expectRoutes: [a.name, c.name] });
+    }
+  }
+
+  // ---- coverage
+  const uncovered = b.and(C, b.not(earlier));
+  if (policy.default === null && uncovered !== FALSE) {
+    const w = model.witness(uncovered)!;
+    const anchor = policy.routes.length ? origin(policy.routes[0].name) : { file: policy.roots[0], span: FILE_START };
+    diags.add("RP1004", anchor.file, anchor.span, `the policy has no \`default\`, and some requests match no route; they are rejected (e.g. ${w.description.join("; ") || "a request with no signal matching"})`, {
+      help: "add `default { use <model> }`, or a route for these requests",
+    });
+    witnesses.push({ code: "RP1004", subject: "default", witness: w, expectRoutes: [null] });
+  }
+
+  // ---- unused definitions (only those in the files being compiled; imported catalogs offer more than one policy uses)
+  const roots = new Set(policy.roots);
+  const usedSignals = new Set<string>();
+  const usedModels = new Set<string>();
+  const usedPlugins = new Set<string>();
+  const collect = (a: Action | null) => {
+    if (!a) return;
+    for (const m of a.select.models) usedModels.add(m);
+    for (const p of a.plugins) usedPlugins.add(p.plugin);
+  };
+  for (const r of policy.routes) {
+    collect(r.action);
+    signalsOf(r.when, usedSignals);
+  }
+  collect(policy.default);
+  for (const g of policy.guarantees) {
+    signalsOf(g.when, usedSignals);
+    requireSignals(g.require, usedSignals);
+  }
+  for (const t of policy.tests) for (const s of Object.keys(t.request.signals)) usedSignals.add(s);
+  const unused = (code: "RP1005" | "RP1006" | "RP1007", what: string, names: string[], used: Set<string>, origins: Map<string, { file: string; span: import("../../grammar/index.ts").Span }>) => {
+    for (const n of names) {
+      const o = origins.get(n);
+      if (!o || used.has(n) || !roots.has(o.file)) continue;
+      diags.add(code, o.file, o.span, `${what} \`${n}\` is never used`, { help: `use it in a route, or remove it` });
+    }
+  };
+  unused("RP1005", "signal", policy.signals.map((s) => s.name), usedSignals, policy.origins.signals);
+  unused("RP1006", "model", policy.models.map((m) => m.name), usedModels, policy.origins.models);
+  unused("RP1007", "plugin", policy.plugins.map((p) => p.name), usedPlugins, policy.origins.plugins);
+
+  // ---- guarantees, over every request and every model an action can send it to
+  const outcomes: { route: string | null; action: Action | null; region: Node }[] = [
+    ...policy.routes.map((r, i) => ({ route: r.name, action: r.action, region: regions[i] })),
+    { route: policy.default ? "default" : null, action: policy.default, region: uncovered },
+  ];
+  const guarantees: GuaranteeResult[] = [];
+  for (const g of policy.guarantees) {
+    const scope = b.and(C, model.condition(g.when));
+    let failed: { route: string | null; model: string | null; witness: Witness } | null = null;
+    for (const out of outcomes) {
+      const here = b.and(scope, out.region);
+      if (here === FALSE) continue;
+      const models: (string | null)[] = out.action ? out.action.select.models : [null];
+      for (const m of models) {
+        const bad = b.and(here, b.not(requirement(g.require, out.route, m, out.action, policy, model)));
+        if (bad !== FALSE) {
+          failed = { route: out.route, model: m, witness: model.witness(bad)! };
+          break;
+        }
+      }
+      if (failed) break;
+    }
+    if (failed) {
+      const where = failed.route === null ? "rejected for want of a default" : `decided by ${failed.route === "default" ? "the default" : `route \`${failed.route}\``}${failed.model ? ` and sent to \`${failed.model}\`` : ""}`;
+      diags.add("RP1008", g.file, g.span, `guarantee "${g.name}" does not hold: a request with ${failed.witness.description.join("; ") || "no signal matching"} is ${where}`, {
+        help: "change the routes so every such request satisfies the requirement (for instance, apply a redaction plugin or keep it on-prem), or narrow the guarantee",
+      });
+      witnesses.push({ code: "RP1008", subject: g.name, witness: failed.witness, expectRoutes: [failed.route] });
+      guarantees.push({ name: g.name, status: "failed", detail: `counter-example: ${failed.witness.description.join("; ")} → ${where}` });
+    } else {
+      guarantees.push({ name: g.name, status: "proved", detail: "holds for every request, on every model its route may choose (fallbacks and adaptive candidates included)" });
+    }
+  }
+  return { complete: true, witnesses, guarantees, bddNodes: b.size };
+}
+
+function sameAction(a: Action, b: Action): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function signalsOf(c: import("../../bundle/index.ts").Condition, out: Set<string>): void {
+  switch (c.op) {
+    case "and":
+    case "or":
+      for (const a of c.args) signalsOf(a, out);
+      return;
+    case "not":
+      signalsOf(c.arg, out);
+      return;
+    case "signal":
+    case "cmp":
+    case "in":
+      out.add(c.signal);
+      return;
+    default:
+      return;
+  }
+}
+
+function requireSignals(p: DecisionPredicate, out: Set<string>): void {
+  if (p.op === "and" || p.op === "or") p.args.forEach((a) => requireSignals(a, out));
+  else if (p.op === "not") requireSignals(p.arg, out);
+  else if (p.op === "request") signalsOf(p.cond, out);
+}
+
+/** A guarantee's requirement for one decision (route, model, plugins), as a BDD over the request. */
+function requirement(p: DecisionPredicate, route: string | null, modelName: string | null, action: Action | null, policy: CheckedPolicy, model: RequestModel): Node {
+  const b = model.bdd;
+  const spec = modelName ? policy.models.find((m) => m.name === modelName) : undefined;
+  const rec = (q: DecisionPredicate): Node => requirement(q, route, modelName, action, policy, model);
+  switch (p.op) {
+    case "and":
+      return b.andAll(p.args.map(rec));
+    case "or":
+      return b.orAll(p.args.map(rec));
+    case "not":
+      return b.not(rec(p.arg));
+    case "model-is":
+      return modelName !== null && p.models.includes(modelName) ? TRUE : FALSE;
+    case "model-tag":
+      return spec?.tags.includes(p.tag) ? TRUE : FALSE;
+    case "model-field":
+      return spec?.provider === p.value ? TRUE : FALSE;
+    case "route-is":
+      return route !== null && p.routes.includes(route) ? TRUE : FALSE;
+    case "applies":
+      return action?.plugins.some((u) => u.plugin === p.plugin || u.type === p.plugin) ? TRUE : FALSE;
+    case "blocked":
+      // Only a request no route takes is certainly rejected; plugins that may block are not relied on.
+      return action === null ? TRUE : FALSE;
+    case "request":
+      return model.condition(p.cond);
+  }
+}

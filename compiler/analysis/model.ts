@@ -1,0 +1,365 @@
+// The request space as BDD variables. Every signal is a boolean (its match);
+// numeric outputs are cut at the thresholds the policy mentions; categorical
+// outputs get one variable per value the policy mentions (plus "anything
+// else" where the domain is open). Facts that relate them (a context band
+// and its token count, a score and its threshold, one value per header, PII
+// types and the PII match) are constraints. docs/analysis.md lists them and
+// where the model over-approximates.
+import type { CmpOp, Condition, JsonObject, JsonValue } from "../../bundle/index.ts";
+import { SIGNAL_TYPES, type Output } from "../../bundle/index.ts";
+import { categoryValues, outputsOf, type CheckedSignal } from "../conditions.ts";
+import type { CheckedPolicy } from "../check.ts";
+import type { DecisionPredicate } from "../guarantees.ts";
+import { Bdd, FALSE, TRUE, type Node } from "./bdd.ts";
+
+interface NumericVar {
+  thresholds: number[]; // sorted, distinct
+  ge: Map<number, Node>;
+  gt: Map<number, Node>;
+  min: number;
+  max: number | null;
+  integer: boolean;
+}
+
+interface CategoryVar {
+  values: string[]; // the values with variables
+  eq: Map<string, Node>;
+  closed: boolean; // no value outside `values` is possible
+}
+
+/** A concrete request, as given signal values the engine accepts, plus a readable description. */
+export interface Witness {
+  signals: JsonObject;
+  description: string[];
+}
+
+const THRESHOLDED = new Set(["jailbreak", "complexity", "embedding"]);
+
+/**
+ * The quantity a signal output measures. Different signals that measure the
+ * same thing share variables: every context signal sees one token count,
+ * every language signal one language, every jailbreak signal one score,
+ * every header signal on one header one value. A PII type the signal does
+ * not look for is never reported (null here: constant false).
+ */
+export function quantityKey(s: CheckedSignal, output: string): string | null {
+  switch (s.type) {
+    case "context":
+      return "@tokens";
+    case "language":
+      return `@language.${output}`;
+    case "jailbreak":
+    case "complexity":
+      return `@${s.type}.${output}`;
+    case "header":
+      return `@header:${String(s.config.name).toLowerCase()}`;
+    case "metadata":
+      return `@metadata:${String(s.config.key)}`;
+    case "modality":
+      return `@modality.${output}`; // the engine reports every modality, whatever the signal looks for
+    case "pii":
+      if (output === "count") return `${s.name}.${output}`;
+      return (s.config.types as string[]).includes(output) ? `@pii.${output}` : null;
+    default:
+      return `${s.name}.${output}`;
+  }
+}
+
+export class RequestModel {
+  readonly bdd: Bdd;
+  /** The conjunction of every fact about the signals. */
+  readonly constraints: Node;
+  private parts: Node[] = [];
+  private readonly signals: Map<string, CheckedSignal>;
+  private readonly matched = new Map<string, Node>();
+  private readonly bools = new Map<string, Node>(); // "sig.out"
+  private readonly numbers = new Map<string, NumericVar>();
+  private readonly categories = new Map<string, CategoryVar>();
+
+  constructor(policy: CheckedPolicy, maxNodes = Infinity) {
+    this.bdd = new Bdd(maxNodes);
+    this.signals = new Map(policy.signals.map((s) => [s.name, s]));
+    // Pass 1: what the conditions mention.
+    const mentions = new Map<string, Set<number | string>>();
+    const mentionKey = (key: string | null, v: number | string) => {
+      if (key !== null) (mentions.get(key) ?? mentions.set(key, new Set()).get(key)!).add(v);
+    };
+    const mention = (sigOut: string, v: number | string) => {
+      const dot = sigOut.indexOf(".");
+      const sig = this.signals.get(sigOut.slice(0, dot));
+      if (sig) mentionKey(quantityKey(sig, sigOut.slice(dot + 1)), v);
+    };
+    const visit = (c: Condition): void => {
+      switch (c.op) {
+        case "and":
+        case "or":
+          c.args.forEach(visit);
+          return;
+        case "not":
+          visit(c.arg);
+          return;
+        case "cmp":
+          mention(`${c.signal}.${c.output}`, c.value);
+          return;
+        case "in":
+          for (const v of c.values) mention(`${c.signal}.${c.output}`, v);
+          return;
+        default:
+          return;
+      }
+    };
+    const visitPredicate = (p: DecisionPredicate): void => {
+      if (p.op === "and" || p.op === "or") p.args.forEach(visitPredicate);
+      else if (p.op === "not") visitPredicate(p.arg);
+      else if (p.op === "request") visit(p.cond);
+    };
+    for (const r of policy.routes) visit(r.when);
+    for (const g of policy.guarantees) {
+      visit(g.when);
+      visitPredicate(g.require);
+    }
+    // Signal facts mention thresholds too.
+    for (const s of policy.signals) {
+      const c = s.config;
+      if (s.type === "context") {
+        if (typeof c.min_tokens === "number") mention(`${s.name}.tokens`, c.min_tokens);
+        if (typeof c.max_tokens === "number") mention(`${s.name}.tokens`, c.max_tokens);
+      }
+      if (THRESHOLDED.has(s.type)) mention(`${s.name}.score`, (c.threshold as number | undefined) ?? 0.5);
+      if (s.type === "keyword") mention(`${s.name}.count`, 1);
+      for (const v of [...((c.values as string[] | undefined) ?? []), ...((c.languages as string[] | undefined) ?? [])]) mention(`${s.name}.${SIGNAL_TYPES[s.type].primary}`, v);
+    }
+    // Pass 2: variables, in signal order so each signal's variables sit together.
+    for (const s of policy.signals) {
+      this.matched.set(s.name, this.bdd.newVar());
+      const outputs = outputsOf(s);
+      for (const [name, out] of Object.entries(outputs)) {
+        const key = quantityKey(s, name);
+        if (key === null || this.bools.has(key) || this.numbers.has(key) || this.categories.has(key)) continue;
+        if (out.type === "bool") this.bools.set(key, this.bdd.newVar());
+        else if (out.type === "number") this.numbers.set(key, this.numeric(out, [...(mentions.get(key) ?? [])].filter((v): v is number => typeof v === "number"), name === "tokens" || name === "count"));
+        else this.categories.set(key, this.category(s, out, [...(mentions.get(key) ?? [])].map(String)));
+      }
+      this.parts.push(this.facts(s));
+    }
+    // Conjoin from the bottom of the variable order up: intermediate diagrams stay small.
+    const b = this.bdd;
+    this.parts.sort((x, y) => b.varOf(y) - b.varOf(x));
+    this.constraints = b.andAll(this.parts);
+    this.parts = [];
+  }
+
+  private numeric(out: Output & { type: "number" }, mentioned: number[], integer: boolean): NumericVar {
+    const thresholds = [...new Set(mentioned)].sort((a, b) => a - b);
+    const v: NumericVar = { thresholds, ge: new Map(), gt: new Map(), min: out.min, max: out.max, integer };
+    for (const t of thresholds) {
+      v.ge.set(t, this.bdd.newVar());
+      v.gt.set(t, this.bdd.newVar());
+    }
+    const b = this.bdd;
+    // Order and range: x > t ⇒ x ≥ t; x ≥ t' (t' > t) ⇒ x > t; nothing below min or above max.
+    thresholds.forEach((t, i) => {
+      this.parts.push(b.implies(v.gt.get(t)!, v.ge.get(t)!));
+      if (i > 0) this.parts.push(b.implies(v.ge.get(t)!, v.gt.get(thresholds[i - 1])!));
+      if (t <= out.min) this.parts.push(v.ge.get(t)!);
+      if (t < out.min) this.parts.push(v.gt.get(t)!);
+      if (out.max !== null && t > out.max) this.parts.push(b.not(v.ge.get(t)!));
+      if (out.max !== null && t >= out.max) this.parts.push(b.not(v.gt.get(t)!));
+      // Whole numbers: x > t ⇒ x ≥ ⌊t⌋ + 1 is implied by the thresholds only when that is one of them.
+      if (integer && Number.isInteger(t) && v.ge.has(t + 1)) this.parts.push(b.iff(v.gt.get(t)!, v.ge.get(t + 1)!));
+    });
+    return v;
+  }
+
+  private category(s: CheckedSignal, out: Output & { type: "category" }, mentioned: string[]): CategoryVar {
+    const domain = categoryValues(s, out);
+    const values = [...new Set(mentioned)];
+    // Header and metadata values are "" when absent: that value always has a variable.
+    if ((s.type === "header" || s.type === "metadata") && !values.includes("")) values.push("");
+    if (s.type === "feedback") for (const v of ["negative", "positive", "none"]) if (!values.includes(v)) values.push(v);
+    const closed = domain !== null && domain.every((d) => values.includes(d)) && s.type !== "header" && s.type !== "metadata";
+    const c: CategoryVar = { values, eq: new Map(values.map((v) => [v, this.bdd.newVar()])), closed };
+    const b = this.bdd;
+    const vars = [...c.eq.values()];
+    for (let i = 0; i < vars.length; i++) for (let j = i + 1; j < vars.length; j++) this.parts.push(b.not(b.and(vars[i], vars[j])));
+    if (closed) this.parts.push(b.orAll(vars));
+    return c;
+  }
+
+  /** What the engine guarantees about one signal's values. */
+  private facts(s: CheckedSignal): Node {
+    const b = this.bdd;
+    const m = this.matched.get(s.name)!;
+    const c = s.config;
+    const facts: Node[] = [];
+    switch (s.type) {
+      case "context": {
+        const lo = typeof c.min_tokens === "number" ? this.cmp(s.name, "tokens", ">=", c.min_tokens) : TRUE;
+        const hi = typeof c.max_tokens === "number" ? this.cmp(s.name, "tokens", "<=", c.max_tokens) : TRUE;
+        facts.push(b.iff(m, b.and(lo, hi)));
+        break;
+      }
+      case "jailbreak":
+      case "complexity":
+      case "embedding":
+        if (c.aggregation !== "any") facts.push(b.iff(m, this.cmp(s.name, "score", ">=", (c.threshold as number | undefined) ?? 0.5)));
+        break;
+      case "keyword":
+        facts.push(b.implies(m, this.cmp(s.name, "count", ">=", 1)));
+        break;
+      case "pii":
+      case "modality": {
+        // Types it does not look for are constant false (quantityKey); the match is "any type found".
+        facts.push(b.iff(m, b.orAll((c.types as string[]).map((t) => this.boolOut(s.name, t)))));
+        break;
+      }
+      case "header":
+      case "metadata": {
+        const values = c.values as string[] | undefined;
+        facts.push(values ? b.iff(m, b.orAll(values.map((v) => this.eq(s.name, "value", v)))) : b.iff(m, b.not(this.eq(s.name, "value", ""))));
+        if (values) facts.push(b.implies(m, b.not(this.eq(s.name, "value", ""))));
+        break;
+      }
+      case "language": {
+        const langs = c.languages as string[] | undefined;
+        if (langs) facts.push(b.implies(m, b.orAll(langs.map((l) => this.eq(s.name, "code", l)))));
+        break;
+      }
+      case "feedback":
+        facts.push(b.iff(m, b.not(this.eq(s.name, "label", "none"))));
+        break;
+      default:
+        break;
+    }
+    return b.andAll(facts);
+  }
+
+  private key(signal: string, output: string): string | null {
+    return quantityKey(this.signals.get(signal)!, output);
+  }
+
+  private boolOut(signal: string, output: string): Node {
+    const k = this.key(signal, output);
+    return k === null ? FALSE : (this.bools.get(k) ?? FALSE);
+  }
+
+  private eq(signal: string, output: string, value: string): Node {
+    const k = this.key(signal, output);
+    const cat = k === null ? undefined : this.categories.get(k);
+    if (!cat) return FALSE;
+    const v = cat.eq.get(value);
+    if (v !== undefined) return v;
+    // A value nobody mentioned: possible only as "anything else".
+    return FALSE;
+  }
+
+  private cmp(signal: string, output: string, op: CmpOp, value: number | string): Node {
+    const b = this.bdd;
+    if (typeof value === "string") {
+      const e = this.eq(signal, output, value);
+      return op === "==" ? e : b.not(e);
+    }
+    const k = this.key(signal, output);
+    const n = k === null ? undefined : this.numbers.get(k);
+    if (!n || !n.ge.has(value)) throw new Error(`internal error: threshold ${value} of ${signal}.${output} was not collected`);
+    const ge = n.ge.get(value)!;
+    const gt = n.gt.get(value)!;
+    switch (op) {
+      case ">":
+        return gt;
+      case ">=":
+        return ge;
+      case "<":
+        return b.not(ge);
+      case "<=":
+        return b.not(gt);
+      case "==":
+        return b.and(ge, b.not(gt));
+      default:
+        return b.not(b.and(ge, b.not(gt)));
+    }
+  }
+
+  /** A route or guarantee condition as a BDD over the request variables. */
+  condition(c: Condition): Node {
+    const b = this.bdd;
+    switch (c.op) {
+      case "true":
+        return TRUE;
+      case "false":
+        return FALSE;
+      case "not":
+        return b.not(this.condition(c.arg));
+      case "and":
+        return b.andAll(c.args.map((a) => this.condition(a)));
+      case "or":
+        return b.orAll(c.args.map((a) => this.condition(a)));
+      case "signal":
+        return c.output === undefined ? this.matched.get(c.signal)! : this.boolOut(c.signal, c.output);
+      case "cmp":
+        return this.cmp(c.signal, c.output, c.cmp, c.value);
+      case "in":
+        return b.orAll(c.values.map((v) => this.eq(c.signal, c.output, v)));
+    }
+  }
+
+  /** A concrete request in `region` (which must include the constraints), or null when it is empty. */
+  witness(region: Node): Witness | null {
+    const sat = this.bdd.anySat(region);
+    if (!sat) return null;
+    // Variables off the path are free: any completion satisfies the region.
+    const value = (n: Node): boolean => sat.get(this.bdd.varOf(n)) ?? false;
+    const signals: JsonObject = {};
+    const description: string[] = [];
+    for (const [name, s] of this.signals) {
+      const given: Record<string, JsonValue> = { matched: value(this.matched.get(name)!) };
+      for (const out of Object.keys(outputsOf(s))) {
+        const key = quantityKey(s, out);
+        if (key === null) {
+          given[out] = false;
+          continue;
+        }
+        const bv = this.bools.get(key);
+        if (bv !== undefined) given[out] = value(bv);
+        const nv = this.numbers.get(key);
+        if (nv) given[out] = this.pickNumber(nv, value);
+        const cv = this.categories.get(key);
+        if (cv) given[out] = this.pickCategory(cv, value, s);
+      }
+      signals[name] = given;
+      // Describe the signals that match, with their telling outputs.
+      if (given.matched === true) {
+        const outs = Object.entries(given).filter(([k, v]) => k !== "matched" && v !== false && v !== 0 && v !== "" && v !== "none");
+        description.push(outs.length ? `${name} (${outs.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ")})` : name);
+      }
+    }
+    return { signals, description };
+  }
+
+  private pickNumber(v: NumericVar, value: (n: Node) => boolean): number {
+    let lo: number | null = null;
+    let strict = false;
+    for (const t of v.thresholds) {
+      if (value(v.ge.get(t)!)) {
+        lo = t;
+        strict = value(v.gt.get(t)!);
+      }
+    }
+    const above = (t: number) => v.thresholds.find((x) => x > t);
+    if (lo === null) {
+      const first = v.thresholds[0];
+      if (first === undefined) return v.min;
+      const x = v.integer ? Math.ceil(first) - 1 : (v.min + first) / 2;
+      return Math.max(v.min, x);
+    }
+    if (!strict) return lo;
+    const next = above(lo) ?? (v.max ?? lo + 2);
+    return v.integer ? Math.floor(lo) + 1 : (lo + next) / 2;
+  }
+
+  private pickCategory(c: CategoryVar, value: (n: Node) => boolean, s: CheckedSignal): string {
+    for (const [v, n] of c.eq) if (value(n)) return v;
+    if (s.type === "language") return "und";
+    return "(other)";
+  }
+}

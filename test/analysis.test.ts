@@ -1,0 +1,158 @@
+// The analysis reasons about every request; each finding's witness is run
+// through the decision engine to show the finding is real.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Engine } from "../runtime/index.ts";
+import type { CompileResult } from "../compiler/index.ts";
+import { compile, memoryHost } from "../compiler/index.ts";
+import { codes, compileText } from "./support/policy.ts";
+
+/** Runs every witness of a compile through the engine; returns how many were checked. */
+async function checkWitnesses(result: CompileResult): Promise<number> {
+  assert.ok(result.analysis, "the analysis ran");
+  // Witnesses of error findings come from policies without a bundle: compile again without them to get an engine.
+  const bundle = result.bundle ?? compile(memoryHost({ "p.route": result.files[0].source }), ["p.route"], {}).bundle;
+  if (!bundle && result.analysis.witnesses.length > 0) return checkWithoutBundle(result);
+  const engine = await Engine.load(bundle!);
+  for (const w of result.analysis.witnesses) {
+    const d = engine.decide({ messages: [{ role: "user", content: "" }], headers: {}, metadata: {}, signals: w.witness.signals });
+    assert.ok(w.expectRoutes.includes(d.route), `${w.code} ${w.subject}: the engine chose ${d.route}, expected one of ${w.expectRoutes.join(", ")}`);
+  }
+  return result.analysis.witnesses.length;
+}
+
+/** For error findings (no bundle), check with the same routes compiled minus the guarantees/priorities that failed. */
+async function checkWithoutBundle(result: CompileResult): Promise<number> {
+  // The tests here write each guarantee on one line.
+  const source = result.files[0].source.split("\n").filter((l) => !l.startsWith("guarantee")).join("\n");
+  const relaxed = compile(memoryHost({ "p.route": source }), ["p.route"]);
+  let bundle = relaxed.bundle;
+  if (!bundle) {
+    // Ambiguous overlaps: break the tie arbitrarily; either route is an acceptable outcome of the witness.
+    const tied = source.replace(/route (\w+) priority (\d+) \{/, "route $1 priority $2 before __tie__ {");
+    const names = [...source.matchAll(/route (\w+) priority/g)].map((m) => m[1]);
+    bundle = compile(memoryHost({ "p.route": tied.replace("__tie__", names[1]) }), ["p.route"]).bundle;
+  }
+  assert.ok(bundle, "a relaxed policy compiles");
+  const engine = await Engine.load(bundle!);
+  for (const w of result.analysis!.witnesses) {
+    const d = engine.decide({ messages: [{ role: "user", content: "" }], headers: {}, metadata: {}, signals: w.witness.signals });
+    assert.ok(w.expectRoutes.includes(d.route), `${w.code} ${w.subject}: the engine chose ${d.route}, expected one of ${w.expectRoutes.join(", ")}`);
+  }
+  return result.analysis!.witnesses.length;
+}
+
+test("context bands exclude each other; threshold ladders shadow only what they cover", async () => {
+  const r = compileText(`
+signal context long  { min_tokens: 8000 }
+signal context short { max_tokens: 999 }
+signal domain topic { classes: [code, law] }
+route impossible priority 9 { when long and short; use m }
+route code priority 5 { when topic.code > 0.7; use m }
+route strict_code priority 4 { when topic.code >= 0.8; use local }
+route loose_code priority 3 { when topic.code > 0.5; use local }
+default { use local }
+`);
+  assert.deepEqual(codes(r), ["RP1001", "RP1002"]);
+  assert.match(r.diagnostics[1].message, /`strict_code` is shadowed.*by `code` first/);
+  assert.equal(await checkWitnesses(r), 1);
+});
+
+test("one value per header: a route needing two values never matches", () => {
+  const r = compileText(`
+signal header tier { name: "x-tier" }
+signal header tier2 { name: "X-Tier" }
+route both priority 2 { when tier == "pro" and tier2 == "free"; use m }
+default { use local }
+`);
+  assert.deepEqual(codes(r), ["RP1001"]);
+});
+
+test("equal priorities that overlap with different actions are an error, unless `before` breaks the tie", async () => {
+  const policy = (tie: string) => `
+signal keyword refund { any: ["refund"] }
+signal header tier { name: "x-tier" }
+route refunds priority 5 ${tie}{ when refund; use m }
+route pro priority 5 { when tier == "pro"; use local }
+default { use local }
+`;
+  const r = compileText(policy(""));
+  assert.deepEqual(codes(r), ["RP1003"]);
+  assert.equal(r.bundle, null);
+  assert.equal(await checkWitnesses(r), 1);
+  const fixed = compileText(policy("before pro "));
+  assert.deepEqual(codes(fixed), []);
+  assert.deepEqual(fixed.bundle!.policy.routes.map((x) => x.name), ["refunds", "pro"]);
+  // Disjoint conditions at equal priority are fine.
+  assert.deepEqual(codes(compileText(policy("").replace('tier == "pro"', 'not refund'))), ["RP1005"], "only `tier` is now unused");
+});
+
+test("requests that reach nothing are reported with a witness the engine rejects", async () => {
+  const r = compileText(`
+signal keyword refund { any: ["refund"] }
+route refunds priority 5 { when refund; use m }
+route local_only priority 4 { when not refund; use local }
+`);
+  assert.deepEqual(codes(r), [], "these two routes cover every request");
+  const gap = compileText(`
+signal keyword refund { any: ["refund"] }
+route refunds priority 5 { when refund; use m }
+route also priority 4 { when refund; use local }
+`);
+  assert.deepEqual(codes(gap).sort(), ["RP1002", "RP1004"]);
+  assert.equal(await checkWitnesses(gap), 2);
+});
+
+test("guarantees: proved over fallbacks and adaptive candidates, or refuted with a counter-example the engine confirms", async () => {
+  const base = (action: string) => `
+signal pii pii { types: [email] }
+signal keyword code { any: ["code"] }
+plugin pii_redact redact { types: [email] }
+route coding priority 5 { when code; ${action} }
+route private priority 4 { when pii; use local }
+default { use local }
+guarantee "email stays home" { when pii; require model.tags has onprem or applies pii_redact }
+`;
+  const proved = compileText(base("use local"));
+  assert.deepEqual(codes(proved), ["RP1006", "RP1007"], "no finding but the unused cloud model and plugin");
+  assert.deepEqual(proved.bundle!.verification.guarantees.map((g) => g.status), ["proved"]);
+  // A cloud fallback can receive the request when the local model fails.
+  const fallback = compileText(base("use local fallback m"));
+  assert.deepEqual(codes(fallback), ["RP1007", "RP1008"]);
+  assert.match(fallback.diagnostics.find((d) => d.code === "RP1008")!.message, /decided by route `coding` and sent to `m`/);
+  assert.equal(await checkWitnesses(fallback), 1);
+  // Adaptive: every candidate the bounds allow counts, not only today's favourite.
+  const adaptive = compileText(base("select adaptive { models: [local, m], objective: quality, floor: 0.0 }"));
+  assert.deepEqual(codes(adaptive), ["RP1007", "RP1008"]);
+  // Redaction makes it hold again.
+  assert.deepEqual(codes(compileText(base("select adaptive { models: [local, m], objective: quality }; apply redact"))), []);
+});
+
+test("unused definitions are warned about only in the files being compiled", () => {
+  const r = compile(memoryHost({
+    "p/main.route": 'package p\nimport "../lib/catalog.route"\nsignal keyword k { any: ["x"] }\nsignal keyword unused { any: ["y"] }\nroute r priority 1 { when k; use a }\ndefault { use a }\n',
+    "lib/catalog.route": 'package lib\nmodel a { provider: openai, endpoint: "http://a/v1" }\nmodel b { provider: openai, endpoint: "http://b/v1" }\n',
+  }), ["p/main.route"]);
+  assert.deepEqual(r.diagnostics.map((d) => `${d.code} ${d.message}`), ["RP1005 signal `unused` is never used"]);
+});
+
+test("the three examples analyse clean and prove their guarantees", () => {
+  for (const ex of ["support", "coding", "platform"]) {
+    const files: Record<string, string> = {};
+    const r = compile({ readFile: (p) => files[p] ?? readExample(p) }, [`examples/${ex}/main.route`]);
+    assert.deepEqual(r.diagnostics.map((d) => d.message), [], ex);
+    assert.ok(r.bundle!.verification.guarantees.length > 0);
+    assert.ok(r.bundle!.verification.guarantees.every((g) => g.status === "proved"), ex);
+  }
+});
+
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { REPO } from "./support/golden.ts";
+function readExample(p: string): string | undefined {
+  try {
+    return readFileSync(path.join(REPO, p), "utf8");
+  } catch {
+    return undefined;
+  }
+}
