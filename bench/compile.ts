@@ -8,7 +8,7 @@ import { compile, memoryHost } from "../compiler/index.ts";
 import { serializeBundle } from "../bundle/index.ts";
 import { generatePolicy } from "./generate.ts";
 
-interface Row { routes: number; signals: number; lines: number; parse: number; resolve: number; check: number; emit: number; total: number; first: number; maxRssMb: number; bundleKb: number }
+interface Row { routes: number; signals: number; lines: number; parse: number; resolve: number; check: number; analyze: number; emit: number; total: number; first: number; maxRssMb: number; bundleKb: number }
 
 function measureOne(routes: number): Row {
   const policy = generatePolicy(routes);
@@ -33,8 +33,9 @@ function measureOne(routes: number): Row {
     parse: t.load,
     resolve: t.resolve,
     check: t.check,
+    analyze: t.analyze,
     // Emit includes writing the canonical bytes, as `routeplane compile` does.
-    emit: total - t.load - t.resolve - t.check,
+    emit: total - t.load - t.resolve - t.check - t.analyze,
     total,
     first,
     maxRssMb: process.resourceUsage().maxRSS / 1024,
@@ -55,12 +56,12 @@ if (process.argv[2] === "--one") {
   const f = (x: number) => x.toFixed(0).padStart(7);
   console.log("bench/compile: generated policies, end to end from source text to a canonical, validated bundle");
   console.log("(one process per size; median of 3 runs after a warm-up; `first` is the first of the 3)");
-  console.log(" routes  signals   lines  parse ms  resolve ms  check ms  emit ms  total ms  first ms  peak RSS MB  bundle KB  growth");
+  console.log(" routes  signals   lines  parse ms  resolve ms  check ms  analyze ms  emit ms  total ms  first ms  peak RSS MB  bundle KB  growth");
   rows.forEach((r, i) => {
     const prev = rows[i - 1];
     // Growth exponent k in time ∝ n^k between consecutive sizes (1.0 = linear).
     const growth = prev ? (Math.log(r.total / prev.total) / Math.log(r.routes / prev.routes)).toFixed(2) : "";
-    console.log(`${String(r.routes).padStart(7)}  ${String(r.signals).padStart(7)} ${String(r.lines).padStart(7)}   ${f(r.parse)}     ${f(r.resolve)}   ${f(r.check)}  ${f(r.emit)}   ${f(r.total)}   ${f(r.first)}      ${f(r.maxRssMb)}    ${f(r.bundleKb)}  ${growth ? `n^${growth}` : ""}`);
+    console.log(`${String(r.routes).padStart(7)}  ${String(r.signals).padStart(7)} ${String(r.lines).padStart(7)}   ${f(r.parse)}     ${f(r.resolve)}   ${f(r.check)}     ${f(r.analyze)}  ${f(r.emit)}   ${f(r.total)}   ${f(r.first)}      ${f(r.maxRssMb)}    ${f(r.bundleKb)}  ${growth ? `n^${growth}` : ""}`);
   });
   const target = (n: number, ms: number) => {
     const row = rows.find((r) => r.routes === n);

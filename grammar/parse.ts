@@ -98,7 +98,8 @@ function declaredName(tokens: Token[]): string | null {
 
 function parseChunk(tokens: Token[]): { block: Block | null; problem: SyntaxProblem | null } {
   const start = tokens[0].type === "kw" ? grammarFor.get(tokens[0].value) : undefined;
-  const parser = new nearley.Parser(start ?? compiledGrammar, { lexer: new TokenArrayLexer(tokens) as never });
+  // keepHistory: nearley otherwise `delete`s each finished column, which turns its table into a slow holey array; a block's chart is small.
+  const parser = new nearley.Parser(start ?? compiledGrammar, { lexer: new TokenArrayLexer(tokens) as never, keepHistory: true });
   try {
     parser.feed("");
   } catch (err) {
