@@ -149,7 +149,7 @@ function splitBlocks(source: string, onChunk: (tokens: Token[]) => void): Commen
   let depth = 0;
   let lastCodeLine = 0;
   for (const tok of lexer as Iterable<Token>) {
-    if (tok.type === "ws" || tok.type === "nl") continue;
+    if (tok.type === "ws") continue;
     if (tok.type === "comment") {
       comments.push({ text: tok.text.trimEnd(), span: tokenSpan(tok), trailing: lastCodeLine === tok.line });
       continue;

@@ -5,8 +5,8 @@ function id(x) { return x[0]; }
 import moo from "moo";
 
 const lexer = moo.compile({
-  ws: /[ \t\r\f\v]+/,
-  nl: { match: /\r?\n/, lineBreaks: true },
+  // Newlines are not significant: one token per run of blank space, lines included.
+  ws: { match: /[ \t\r\f\v\n]+/, lineBreaks: true },
   comment: /#[^\n]*/,
   string: /"(?:\\["\\/nrt]|\\u[0-9a-fA-F]{4}|[^"\\\n])*"/,
   number: /(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/,
