@@ -71,35 +71,29 @@ export class Bdd {
     if (a === FALSE || b === FALSE) return FALSE;
     if (a === TRUE) return b;
     if (b === TRUE || a === b) return a;
-    if (a > b) [a, b] = [b, a];
-    const key = `${a},${b}`;
-    let r = this.andCache.get(key);
-    if (r !== undefined) return r;
-    const va = this.vars[a];
-    const vb = this.vars[b];
-    const v = Math.min(va, vb);
-    const [a0, a1] = va === v ? [this.lows[a], this.highs[a]] : [a, a];
-    const [b0, b1] = vb === v ? [this.lows[b], this.highs[b]] : [b, b];
-    r = this.make(v, this.and(a0, b0), this.and(a1, b1));
-    this.andCache.set(key, r);
-    return r;
+    return this.apply(a, b, this.andCache, (x, y) => this.and(x, y));
   }
 
   or(a: Node, b: Node): Node {
     if (a === TRUE || b === TRUE) return TRUE;
     if (a === FALSE) return b;
     if (b === FALSE || a === b) return a;
+    return this.apply(a, b, this.orCache, (x, y) => this.or(x, y));
+  }
+
+  /** Shannon expansion of a binary operation on the topmost variable of `a` and `b`, memoized. */
+  private apply(a: Node, b: Node, cache: Map<string, Node>, op: (x: Node, y: Node) => Node): Node {
     if (a > b) [a, b] = [b, a];
     const key = `${a},${b}`;
-    let r = this.orCache.get(key);
+    let r = cache.get(key);
     if (r !== undefined) return r;
     const va = this.vars[a];
     const vb = this.vars[b];
     const v = Math.min(va, vb);
     const [a0, a1] = va === v ? [this.lows[a], this.highs[a]] : [a, a];
     const [b0, b1] = vb === v ? [this.lows[b], this.highs[b]] : [b, b];
-    r = this.make(v, this.or(a0, b0), this.or(a1, b1));
-    this.orCache.set(key, r);
+    r = this.make(v, op(a0, b0), op(a1, b1));
+    cache.set(key, r);
     return r;
   }
 
