@@ -76,17 +76,19 @@ export function analyzePolicy(policy: CheckedPolicy, diags: DiagnosticBag, maxNo
 function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: number): Analysis {
   const model = new RequestModel(policy, maxNodes);
   const b = model.bdd;
-  const C = model.constraints;
+  const sat = (f: Node) => model.constrain(f) !== FALSE;
+  const witnessOf = (f: Node) => model.witness(model.constrain(f));
   const witnesses: WitnessCheck[] = [];
   const origin = (route: string) => policy.origins.routes.get(route)!;
-  const conds = policy.routes.map((r) => b.and(C, model.condition(r.when)));
+  // Raw conditions: each satisfiability question adds only the facts it needs (RequestModel.constrain).
+  const conds = policy.routes.map((r) => model.condition(r.when));
 
   // ---- dead and shadowed routes
   const regions: Node[] = [];
   let earlier = FALSE;
   policy.routes.forEach((r, i) => {
     const o = origin(r.name);
-    if (conds[i] === FALSE) {
+    if (!sat(conds[i])) {
       diags.add("RP1001", o.file, o.span, `route \`${r.name}\` can never match: no request satisfies its condition`, {
         help: "check the thresholds and values it compares; remove the route if it is obsolete",
       });
@@ -95,13 +97,13 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
     }
     const region = b.and(conds[i], b.not(earlier));
     regions.push(region);
-    if (region === FALSE) {
-      const winners = policy.routes.slice(0, i).filter((_, j) => b.and(conds[i], conds[j]) !== FALSE).map((x) => x.name);
+    if (!sat(region)) {
+      const winners = policy.routes.slice(0, i).filter((_, j) => sat(b.and(conds[i], conds[j]))).map((x) => x.name);
       diags.add("RP1002", o.file, o.span, `route \`${r.name}\` is shadowed: every request it matches is decided by ${winners.map((w) => `\`${w}\``).join(", ")} first`, {
         help: "raise its priority, narrow the earlier routes, or remove it",
         related: winners.map((w) => ({ file: origin(w).file, span: origin(w).span, message: `\`${w}\` takes these requests` })),
       });
-      const w = model.witness(conds[i]);
+      const w = witnessOf(conds[i]);
       if (w) witnesses.push({ code: "RP1002", subject: r.name, witness: w, expectRoutes: winners });
     }
     earlier = b.or(earlier, conds[i]);
@@ -114,9 +116,9 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
       const [a, c] = [policy.routes[i], policy.routes[j]];
       if (ordered.has(`${a.name}\u0000${c.name}`) || ordered.has(`${c.name}\u0000${a.name}`)) continue;
       const both = b.and(conds[i], conds[j]);
-      if (both === FALSE || sameAction(a.action, c.action)) continue;
+      if (sameAction(a.action, c.action) || !sat(both)) continue;
       const o = origin(c.name);
-      const w = model.witness(both);
+      const w = witnessOf(both);
       diags.add("RP1003", o.file, o.span, `routes \`${a.name}\` and \`${c.name}\` have priority ${a.priority}, can match the same request, and decide differently`, {
         help: `say which wins: \`route ${c.name} priority ${c.priority} before ${a.name}\` (or the reverse), or change a priority`,
         related: [{ file: origin(a.name).file, span: origin(a.name).span, message: `\`${a.name}\` also matches${w ? `, e.g. ${w.description.join("; ")}` : ""}` }],
@@ -126,9 +128,9 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
   }
 
   // ---- coverage
-  const uncovered = b.and(C, b.not(earlier));
-  if (policy.default === null && uncovered !== FALSE) {
-    const w = model.witness(uncovered)!;
+  const uncovered = b.not(earlier);
+  if (policy.default === null && sat(uncovered)) {
+    const w = witnessOf(uncovered)!;
     const anchor = policy.routes.length ? origin(policy.routes[0].name) : { file: policy.roots[0], span: FILE_START };
     diags.add("RP1004", anchor.file, anchor.span, `the policy has no \`default\`, and some requests match no route; they are rejected (e.g. ${w.description.join("; ") || "a request with no signal matching"})`, {
       help: "add `default { use <model> }`, or a route for these requests",
@@ -174,14 +176,14 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
   ];
   const guarantees: GuaranteeResult[] = [];
   for (const g of policy.guarantees) {
-    const scope = b.and(C, model.condition(g.when));
+    const scope = model.condition(g.when);
     let failed: { route: string | null; model: string | null; witness: Witness } | null = null;
     for (const out of outcomes) {
       const here = b.and(scope, out.region);
-      if (here === FALSE) continue;
+      if (!sat(here)) continue;
       const models: (string | null)[] = out.action ? out.action.select.models : [null];
       for (const m of models) {
-        const bad = b.and(here, b.not(requirement(g.require, out.route, m, out.action, policy, model)));
+        const bad = model.constrain(b.and(here, b.not(requirement(g.require, out.route, m, out.action, policy, model))));
         if (bad !== FALSE) {
           failed = { route: out.route, model: m, witness: model.witness(bad)! };
           break;

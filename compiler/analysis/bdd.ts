@@ -128,6 +128,27 @@ export class Bdd {
     return this.vars[n];
   }
 
+  /** The variables a diagram depends on. */
+  support(n: Node): Set<number> {
+    const out = new Set<number>();
+    const seen = new Set<Node>();
+    const stack = [n];
+    while (stack.length) {
+      const x = stack.pop()!;
+      if (x <= TRUE || seen.has(x)) continue;
+      seen.add(x);
+      out.add(this.vars[x]);
+      stack.push(this.lows[x], this.highs[x]);
+    }
+    return out;
+  }
+
+  /** The value of a diagram under an assignment; unassigned variables count as false. */
+  evaluate(n: Node, assignment: Map<number, boolean>): boolean {
+    while (n > TRUE) n = assignment.get(this.vars[n]) ? this.highs[n] : this.lows[n];
+    return n === TRUE;
+  }
+
   /** One satisfying assignment (variable index → value) of the variables on a path to TRUE, or null. */
   anySat(a: Node): Map<number, boolean> | null {
     if (a === FALSE) return null;

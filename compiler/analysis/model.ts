@@ -67,9 +67,13 @@ export function quantityKey(s: CheckedSignal, output: string): string | null {
 
 export class RequestModel {
   readonly bdd: Bdd;
-  /** The conjunction of every fact about the signals. */
-  readonly constraints: Node;
-  private parts: Node[] = [];
+  /** Per quantity, the constraints that give its variables meaning (order of thresholds, one value). */
+  private readonly structure = new Map<string, Node[]>();
+  /** Per signal, the facts tying its match to its quantities. */
+  private readonly factOf = new Map<string, Node>();
+  private readonly factQuantities = new Map<string, Set<string>>();
+  private readonly signalOfVar = new Map<number, string>();
+  private readonly quantityOfVar = new Map<number, string>();
   private readonly signals: Map<string, CheckedSignal>;
   private readonly matched = new Map<string, Node>();
   private readonly bools = new Map<string, Node>(); // "sig.out"
@@ -131,58 +135,97 @@ export class RequestModel {
     }
     // Pass 2: variables, in signal order so each signal's variables sit together.
     for (const s of policy.signals) {
-      this.matched.set(s.name, this.bdd.newVar());
+      const m = this.bdd.newVar();
+      this.matched.set(s.name, m);
+      this.signalOfVar.set(this.bdd.varOf(m), s.name);
       const outputs = outputsOf(s);
       for (const [name, out] of Object.entries(outputs)) {
         const key = quantityKey(s, name);
         if (key === null || this.bools.has(key) || this.numbers.has(key) || this.categories.has(key)) continue;
-        if (out.type === "bool") this.bools.set(key, this.bdd.newVar());
-        else if (out.type === "number") this.numbers.set(key, this.numeric(out, [...(mentions.get(key) ?? [])].filter((v): v is number => typeof v === "number"), name === "tokens" || name === "count"));
-        else this.categories.set(key, this.category(s, out, [...(mentions.get(key) ?? [])].map(String)));
+        this.structure.set(key, []);
+        if (out.type === "bool") this.bools.set(key, this.quantityVar(key));
+        else if (out.type === "number") this.numbers.set(key, this.numeric(key, out, [...(mentions.get(key) ?? [])].filter((v): v is number => typeof v === "number"), name === "tokens" || name === "count"));
+        else this.categories.set(key, this.category(key, s, out, [...(mentions.get(key) ?? [])].map(String)));
       }
-      this.parts.push(this.facts(s));
     }
-    // Conjoin from the bottom of the variable order up: intermediate diagrams stay small.
-    const b = this.bdd;
-    this.parts.sort((x, y) => b.varOf(y) - b.varOf(x));
-    this.constraints = b.andAll(this.parts);
-    this.parts = [];
+    for (const s of policy.signals) {
+      const fact = this.facts(s);
+      this.factOf.set(s.name, fact);
+      this.factQuantities.set(s.name, new Set([...this.bdd.support(fact)].map((v) => this.quantityOfVar.get(v)).filter((q): q is string => q !== undefined)));
+    }
   }
 
-  private numeric(out: Output & { type: "number" }, mentioned: number[], integer: boolean): NumericVar {
+  private quantityVar(key: string): Node {
+    const n = this.bdd.newVar();
+    this.quantityOfVar.set(this.bdd.varOf(n), key);
+    this.varNode.set(this.bdd.varOf(n), n);
+    return n;
+  }
+
+  private readonly varNode = new Map<number, Node>();
+
+  /**
+   * `f` conjoined with exactly the facts it depends on: the structure of the
+   * quantities it mentions and the facts of the signals it mentions (and of
+   * the quantities those facts mention). Every other fact belongs to a signal
+   * whose match occurs nowhere here, so it can always be met by choosing that
+   * match: satisfiability is the same as with every fact, at a fraction of
+   * the size.
+   */
+  constrain(f: Node): Node {
+    if (f === FALSE) return FALSE;
+    const signals = new Set<string>();
+    const quantities = new Set<string>();
+    for (const v of this.bdd.support(f)) {
+      const s = this.signalOfVar.get(v);
+      if (s !== undefined) signals.add(s);
+      const q = this.quantityOfVar.get(v);
+      if (q !== undefined) quantities.add(q);
+    }
+    for (const s of signals) for (const q of this.factQuantities.get(s)!) quantities.add(q);
+    const parts = [f, ...[...signals].map((s) => this.factOf.get(s)!), ...[...quantities].flatMap((q) => this.structure.get(q)!)];
+    // Conjoin from the bottom of the variable order up: intermediate diagrams stay small.
+    const b = this.bdd;
+    parts.sort((x, y) => b.varOf(y) - b.varOf(x));
+    return b.andAll(parts);
+  }
+
+  private numeric(key: string, out: Output & { type: "number" }, mentioned: number[], integer: boolean): NumericVar {
     const thresholds = [...new Set(mentioned)].sort((a, b) => a - b);
     const v: NumericVar = { thresholds, ge: new Map(), gt: new Map(), min: out.min, max: out.max, integer };
     for (const t of thresholds) {
-      v.ge.set(t, this.bdd.newVar());
-      v.gt.set(t, this.bdd.newVar());
+      v.ge.set(t, this.quantityVar(key));
+      v.gt.set(t, this.quantityVar(key));
     }
     const b = this.bdd;
+    const parts = this.structure.get(key)!;
     // Order and range: x > t ⇒ x ≥ t; x ≥ t' (t' > t) ⇒ x > t; nothing below min or above max.
     thresholds.forEach((t, i) => {
-      this.parts.push(b.implies(v.gt.get(t)!, v.ge.get(t)!));
-      if (i > 0) this.parts.push(b.implies(v.ge.get(t)!, v.gt.get(thresholds[i - 1])!));
-      if (t <= out.min) this.parts.push(v.ge.get(t)!);
-      if (t < out.min) this.parts.push(v.gt.get(t)!);
-      if (out.max !== null && t > out.max) this.parts.push(b.not(v.ge.get(t)!));
-      if (out.max !== null && t >= out.max) this.parts.push(b.not(v.gt.get(t)!));
+      parts.push(b.implies(v.gt.get(t)!, v.ge.get(t)!));
+      if (i > 0) parts.push(b.implies(v.ge.get(t)!, v.gt.get(thresholds[i - 1])!));
+      if (t <= out.min) parts.push(v.ge.get(t)!);
+      if (t < out.min) parts.push(v.gt.get(t)!);
+      if (out.max !== null && t > out.max) parts.push(b.not(v.ge.get(t)!));
+      if (out.max !== null && t >= out.max) parts.push(b.not(v.gt.get(t)!));
       // Whole numbers: x > t ⇒ x ≥ ⌊t⌋ + 1 is implied by the thresholds only when that is one of them.
-      if (integer && Number.isInteger(t) && v.ge.has(t + 1)) this.parts.push(b.iff(v.gt.get(t)!, v.ge.get(t + 1)!));
+      if (integer && Number.isInteger(t) && v.ge.has(t + 1)) parts.push(b.iff(v.gt.get(t)!, v.ge.get(t + 1)!));
     });
     return v;
   }
 
-  private category(s: CheckedSignal, out: Output & { type: "category" }, mentioned: string[]): CategoryVar {
+  private category(key: string, s: CheckedSignal, out: Output & { type: "category" }, mentioned: string[]): CategoryVar {
     const domain = categoryValues(s, out);
     const values = [...new Set(mentioned)];
     // Header and metadata values are "" when absent: that value always has a variable.
     if ((s.type === "header" || s.type === "metadata") && !values.includes("")) values.push("");
     if (s.type === "feedback") for (const v of ["negative", "positive", "none"]) if (!values.includes(v)) values.push(v);
     const closed = domain !== null && domain.every((d) => values.includes(d)) && s.type !== "header" && s.type !== "metadata";
-    const c: CategoryVar = { values, eq: new Map(values.map((v) => [v, this.bdd.newVar()])), closed };
+    const c: CategoryVar = { values, eq: new Map(values.map((v) => [v, this.quantityVar(key)])), closed };
     const b = this.bdd;
+    const parts = this.structure.get(key)!;
     const vars = [...c.eq.values()];
-    for (let i = 0; i < vars.length; i++) for (let j = i + 1; j < vars.length; j++) this.parts.push(b.not(b.and(vars[i], vars[j])));
-    if (closed) this.parts.push(b.orAll(vars));
+    for (let i = 0; i < vars.length; i++) for (let j = i + 1; j < vars.length; j++) parts.push(b.not(b.and(vars[i], vars[j])));
+    if (closed) parts.push(b.orAll(vars));
     return c;
   }
 
@@ -303,11 +346,11 @@ export class RequestModel {
     }
   }
 
-  /** A concrete request in `region` (which must include the constraints), or null when it is empty. */
+  /** A concrete request in `region` (a formula passed through `constrain`), or null when it is empty. */
   witness(region: Node): Witness | null {
     const sat = this.bdd.anySat(region);
     if (!sat) return null;
-    // Variables off the path are free: any completion satisfies the region.
+    this.complete(sat);
     const value = (n: Node): boolean => sat.get(this.bdd.varOf(n)) ?? false;
     const signals: JsonObject = {};
     const description: string[] = [];
@@ -334,6 +377,36 @@ export class RequestModel {
       }
     }
     return { signals, description };
+  }
+
+  /**
+   * Extends a witness to every variable, consistently with every fact: first
+   * each quantity the witness left open (within its structure), then each
+   * signal's match from its fact. This is the argument of `constrain` made
+   * concrete.
+   */
+  private complete(sat: Map<number, boolean>): void {
+    const b = this.bdd;
+    for (const [key, parts] of this.structure) {
+      const vars = [...this.quantityOfVar].filter(([, q]) => q === key).map(([v]) => v);
+      if (vars.every((v) => sat.has(v))) continue;
+      // The structure with the witness's choices so far, solved for the rest.
+      const fixed = vars.filter((v) => sat.has(v)).map((v) => this.literal(v, sat.get(v)!));
+      const rest = b.anySat(b.andAll([...parts, ...fixed]));
+      for (const v of vars) if (!sat.has(v)) sat.set(v, rest?.get(v) ?? false);
+    }
+    for (const [name, m] of this.matched) {
+      const v = b.varOf(m);
+      if (sat.has(v)) continue;
+      sat.set(v, false);
+      if (!b.evaluate(this.factOf.get(name)!, sat)) sat.set(v, true);
+    }
+  }
+
+  private literal(v: number, value: boolean): Node {
+    // Variables are made by newVar in order, so the node for variable v is found through the owner maps.
+    const node = this.varNode.get(v)!;
+    return value ? node : this.bdd.not(node);
   }
 
   private pickNumber(v: NumericVar, value: (n: Node) => boolean): number {
