@@ -19,6 +19,7 @@ const policy = () => import("./policy-commands.ts");
 const runner = () => import("./run-commands.ts");
 const keys = () => import("./key-commands.ts");
 const demo = () => import("./demo.ts");
+const lint = () => import("./lint-command.ts");
 
 const COMMANDS: Record<string, CommandSpec> = {
   compile: {
@@ -37,6 +38,15 @@ const COMMANDS: Record<string, CommandSpec> = {
     usage: "routeplane check <files|dirs> [--format json]",
     options: { format },
     run: async (io, p, v) => (await policy()).cmdCheck(io, need(p, "check"), v as never),
+  },
+  lint: {
+    summary: "check a policy for pull requests: diagnostics and analysis findings, witnesses confirmed by the engine",
+    usage: "routeplane lint <files|dirs> [--format text|json|github] [--max-warnings N]",
+    options: {
+      format: { type: "string", help: "text (default), json, or github (workflow annotations)" },
+      "max-warnings": { type: "string", help: "exit 1 when there are more warnings than this" },
+    },
+    run: async (io, p, v) => (await lint()).cmdLint(io, need(p, "lint"), v as never),
   },
   fmt: {
     summary: "format .route files in place (comments are kept)",

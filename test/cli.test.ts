@@ -33,7 +33,7 @@ function noStackTrace(text: string): void {
 test("help, version and usage errors", () => {
   const help = rp(["--help"]);
   assert.equal(help.code, 0);
-  for (const cmd of ["compile", "check", "fmt", "test", "explain", "keygen", "sign", "verify"]) {
+  for (const cmd of ["compile", "check", "lint", "fmt", "test", "explain", "keygen", "sign", "verify"]) {
     assert.match(help.stdout, new RegExp(`\\n  ${cmd} `));
     const h = rp([cmd, "--help"]);
     assert.equal(h.code, 0, cmd);
@@ -162,6 +162,25 @@ test("explain: from sources or from a bundle, text or JSON", () => {
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /bad.json is not valid JSON/);
   noStackTrace(bad.stderr);
+});
+
+test("lint: clean examples pass; findings fail with annotations; --max-warnings", () => {
+  const clean = rp(["lint", "examples/platform"]);
+  assert.equal(clean.code, 0, clean.stderr);
+  assert.match(clean.stdout, /lint: clean \(7 routes, analysis complete\)/);
+  const ambiguous = rp(["lint", "test/diagnostics/cases/RP1003-ambiguous-overlap.route", "--format", "github"]);
+  assert.equal(ambiguous.code, 1);
+  assert.match(ambiguous.stdout, /^::error file=test\/diagnostics\/cases\/RP1003-ambiguous-overlap\.route,line=8,col=7,endLine=8,endColumn=14,title=RP1003::routes `pro` and `refunds`/m);
+  assert.doesNotMatch(ambiguous.stderr, /internal error/, "the witness was confirmed by the engine");
+  const shadowed = ["lint", "test/diagnostics/cases/RP1002-shadowed-route.route"];
+  assert.equal(rp(shadowed).code, 0, "warnings alone pass");
+  const strict = rp([...shadowed, "--max-warnings", "0"]);
+  assert.equal(strict.code, 1);
+  assert.match(strict.stderr, /1 warning, more than --max-warnings 0/);
+  const json = JSON.parse(rp([...shadowed, "--format", "json"]).stdout);
+  assert.deepEqual(json.diagnostics.map((d: { code: string }) => d.code), ["RP1002"]);
+  assert.deepEqual(json.unconfirmedWitnesses, []);
+  assert.equal(rp([...shadowed, "--format", "sarif"]).code, 2);
 });
 
 test("npm start's demo compiles the embedded policy and explains sample requests", () => {
