@@ -29,7 +29,7 @@ export function emitBundle(checked: CheckedPolicy, analysis: Analysis, options: 
       { name: "types", status: "passed" },
       analysis.complete
         ? { name: "analysis", status: "passed", detail: "no route overlaps ambiguously and every guarantee holds over every request" }
-        : { name: "analysis", status: "unchecked", detail: "the policy exceeded the analysis budget" },
+        : { name: "analysis", status: "unchecked", detail: "the analysis did not run to completion (RP1009)" },
       { name: "tests", status: "unchecked", detail: "run `routeplane test` to execute the policy's test blocks" },
     ],
     guarantees: analysis.guarantees.map((g) => ({ name: g.name, status: g.status, detail: g.detail })),
