@@ -85,6 +85,8 @@ export const CATALOG = {
   RP1007: { severity: "warning", title: "unused plugin" },
   RP1008: { severity: "error", title: "guarantee does not hold" },
   RP1009: { severity: "warning", title: "analysis incomplete" },
+  RP1010: { severity: "warning", title: "fallback chain repeats a model" },
+  RP1011: { severity: "warning", title: "conflicting plugins" },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CATALOG;

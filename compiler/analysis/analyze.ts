@@ -169,6 +169,32 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
   unused("RP1006", "model", policy.models.map((m) => m.name), usedModels, policy.origins.models);
   unused("RP1007", "plugin", policy.plugins.map((p) => p.name), usedPlugins, policy.origins.plugins);
 
+  // ---- actions: fallback chains and plugin chains that contradict themselves
+  const actions: { what: string; action: Action; at: { file: string; span: import("../../grammar/index.ts").Span } }[] = [
+    ...policy.routes.map((r) => ({ what: `route \`${r.name}\``, action: r.action, at: origin(r.name) })),
+    ...(policy.default && policy.origins.default ? [{ what: "the default", action: policy.default, at: policy.origins.default }] : []),
+  ];
+  for (const { what, action, at } of actions) {
+    const seen = new Set<string>();
+    for (const m of action.select.models) {
+      if (seen.has(m)) diags.add("RP1010", at.file, at.span, `${what} lists model \`${m}\` twice: the second attempt repeats the first`, { help: "list each model once; a retry budget belongs to the sidecar" });
+      seen.add(m);
+    }
+    const prompts = action.plugins.filter((p) => p.type === "system_prompt");
+    if (prompts.length > 1) {
+      diags.add("RP1011", at.file, at.span, `${what} applies ${prompts.length} system prompts (${prompts.map((p) => `\`${p.plugin}\``).join(", ")}), which are injected one after another`, { help: "merge them into one system_prompt plugin so the model gets one set of instructions" });
+    }
+    const redactors = action.plugins.filter((p) => p.type === "pii_redact");
+    for (const blocker of redactors.filter((p) => p.config.mode === "block")) {
+      for (const other of redactors.filter((p) => p !== blocker && p.config.mode !== "block")) {
+        const shared = (blocker.config.types as string[]).filter((t) => (other.config.types as string[]).includes(t));
+        if (shared.length > 0) {
+          diags.add("RP1011", at.file, at.span, `${what} both blocks and redacts ${shared.join(", ")} (\`${blocker.plugin}\` and \`${other.plugin}\`)`, { help: "decide whether such requests are rejected or cleaned, and keep one plugin for those types" });
+        }
+      }
+    }
+  }
+
   // ---- guarantees, over every request and every model an action can send it to
   const outcomes: { route: string | null; action: Action | null; region: Node }[] = [
     ...policy.routes.map((r, i) => ({ route: r.name, action: r.action, region: regions[i] })),
