@@ -20,6 +20,7 @@ const runner = () => import("./run-commands.ts");
 const keys = () => import("./key-commands.ts");
 const demo = () => import("./demo.ts");
 const lint = () => import("./lint-command.ts");
+const diff = () => import("./diff-command.ts");
 
 const COMMANDS: Record<string, CommandSpec> = {
   compile: {
@@ -47,6 +48,12 @@ const COMMANDS: Record<string, CommandSpec> = {
       "max-warnings": { type: "string", help: "exit 1 when there are more warnings than this" },
     },
     run: async (io, p, v) => (await lint()).cmdLint(io, need(p, "lint"), v as never),
+  },
+  diff: {
+    summary: "show which requests a policy change decides differently, with an example each",
+    usage: "routeplane diff <old> <new> | routeplane diff <rev>..<rev> [path] [--format text|markdown]",
+    options: { format: { type: "string", help: "text (default) or markdown (for a pull-request comment)" } },
+    run: async (io, p, v) => (await diff()).cmdDiff(io, p, v as never),
   },
   fmt: {
     summary: "format .route files in place (comments are kept)",

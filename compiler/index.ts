@@ -13,6 +13,8 @@ export { emitBundle } from "./emit.ts";
 export { analyzePolicy } from "./analysis/analyze.ts";
 export type { Analysis, WitnessCheck, GuaranteeResult } from "./analysis/analyze.ts";
 export type { Witness } from "./analysis/model.ts";
+export { diffPolicies } from "./analysis/diff.ts";
+export type { PolicyDiff, DecisionChange, Outcome } from "./analysis/diff.ts";
 export type { EmitOptions } from "./emit.ts";
 export { CATALOG, DiagnosticBag, sortDiagnostics, suggest } from "./diagnostics.ts";
 export type { Diagnostic, Severity, Fix, Code } from "./diagnostics.ts";

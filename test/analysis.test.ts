@@ -156,3 +156,35 @@ function readExample(p: string): string | undefined {
     return undefined;
   }
 }
+
+test("diff: a changed threshold changes exactly the requests between the old and new value", async () => {
+  const { diffPolicies } = await import("../compiler/index.ts");
+  const policy = (t: string) => compileText(`
+signal domain topic { classes: [code, law] }
+route code priority 2 { when topic.code > ${t}; use m }
+default { use local }
+`);
+  const [a, b] = [policy("0.7"), policy("0.5")];
+  const same = diffPolicies(a.checked!, a.checked!);
+  assert.deepEqual(same.changes, []);
+  const d = diffPolicies(a.checked!, b.checked!);
+  assert.deepEqual(d.changes.map((c) => [c.before.route, c.after.route]), [["default", "code"]]);
+  assert.deepEqual(d.redefined, []);
+  // The example lies between the thresholds, and both engines agree with the diff.
+  const [e0, e1] = await Promise.all([Engine.load(a.bundle!), Engine.load(b.bundle!)]);
+  const c = d.changes[0];
+  assert.equal(e0.decide({ messages: [{ role: "user", content: "" }], headers: {}, metadata: {}, signals: c.signalsBefore }).route, "default");
+  assert.equal(e1.decide({ messages: [{ role: "user", content: "" }], headers: {}, metadata: {}, signals: c.signalsAfter }).route, "code");
+});
+
+test("diff: a redefined signal is compared as a different signal", async () => {
+  const { diffPolicies } = await import("../compiler/index.ts");
+  const policy = (words: string) => compileText(`
+signal keyword urgent { any: [${words}] }
+route fast priority 2 { when urgent; use m }
+default { use local }
+`);
+  const d = diffPolicies(policy('"urgent"').checked!, policy('"urgent", "asap"').checked!);
+  assert.deepEqual(d.redefined, ["urgent"]);
+  assert.deepEqual(d.changes.map((c) => [c.before.route, c.after.route]).sort(), [["default", "fast"], ["fast", "default"]]);
+});

@@ -33,7 +33,7 @@ function noStackTrace(text: string): void {
 test("help, version and usage errors", () => {
   const help = rp(["--help"]);
   assert.equal(help.code, 0);
-  for (const cmd of ["compile", "check", "lint", "fmt", "test", "explain", "keygen", "sign", "verify"]) {
+  for (const cmd of ["compile", "check", "lint", "diff", "fmt", "test", "explain", "keygen", "sign", "verify"]) {
     assert.match(help.stdout, new RegExp(`\\n  ${cmd} `));
     const h = rp([cmd, "--help"]);
     assert.equal(h.code, 0, cmd);
@@ -181,6 +181,30 @@ test("lint: clean examples pass; findings fail with annotations; --max-warnings"
   assert.deepEqual(json.diagnostics.map((d: { code: string }) => d.code), ["RP1002"]);
   assert.deepEqual(json.unconfirmedWitnesses, []);
   assert.equal(rp([...shadowed, "--format", "sarif"]).code, 2);
+});
+
+test("diff and lint on a fixture git repository with two commits", () => {
+  const repo = workdir();
+  const git = (...args: string[]) => spawnSync("git", args, { cwd: repo, encoding: "utf8", env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t" } });
+  assert.equal(git("init", "-q", "-b", "main").status, 0);
+  assert.equal(git("add", "-A").status, 0);
+  assert.equal(git("commit", "-qm", "policy").status, 0);
+  const file = path.join(repo, "examples/support/main.route");
+  writeFileSync(file, readFileSync(file, "utf8").replace("when refund or ticket\n  use gpt_4o_mini fallback qwen_local", "when refund or ticket\n  use qwen_local"));
+  assert.equal(git("commit", "-qam", "refunds stay local").status, 0);
+
+  const lint = rp(["lint", "examples/support", "--format", "github"], repo);
+  assert.equal(lint.code, 0, lint.stderr);
+  const diff = rp(["diff", "HEAD~1..HEAD", "examples/support", "--format", "markdown"], repo);
+  assert.equal(diff.code, 0, diff.stderr);
+  assert.doesNotMatch(diff.stderr, /internal error/);
+  assert.match(diff.stdout, /### routeplane: 1 decision change/);
+  assert.match(diff.stdout, /\| route refunds → gpt_4o_mini \/ qwen_local \[redact, polite\] \| route refunds → qwen_local \[redact, polite\] \|/);
+  const none = rp(["diff", "HEAD..HEAD", "examples/support"], repo);
+  assert.equal(none.stdout.trim(), "no decision changes");
+  const bad = rp(["diff", "nope..HEAD", "examples/support"], repo);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /cannot read revision `nope`/);
 });
 
 test("npm start's demo compiles the embedded policy and explains sample requests", () => {
