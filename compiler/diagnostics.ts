@@ -87,6 +87,7 @@ export const CATALOG = {
   RP1009: { severity: "warning", title: "analysis incomplete" },
   RP1010: { severity: "warning", title: "fallback chain repeats a model" },
   RP1011: { severity: "warning", title: "conflicting plugins" },
+  RP1012: { severity: "warning", title: "redundant route" },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CATALOG;

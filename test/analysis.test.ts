@@ -51,7 +51,7 @@ route impossible priority 9 { when long and short; use m }
 route code priority 5 { when topic.code > 0.7; use m }
 route strict_code priority 4 { when topic.code >= 0.8; use local }
 route loose_code priority 3 { when topic.code > 0.5; use local }
-default { use local }
+default { use m }
 `);
   assert.deepEqual(codes(r), ["RP1001", "RP1002"]);
   assert.match(r.diagnostics[1].message, /`strict_code` is shadowed.*by `code` first/);
@@ -72,9 +72,9 @@ test("equal priorities that overlap with different actions are an error, unless 
   const policy = (tie: string) => `
 signal keyword refund { any: ["refund"] }
 signal header tier { name: "x-tier" }
-route refunds priority 5 ${tie}{ when refund; use m }
+route refunds priority 5 ${tie}{ when refund; use m fallback local }
 route pro priority 5 { when tier == "pro"; use local }
-default { use local }
+default { use m }
 `;
   const r = compileText(policy(""));
   assert.deepEqual(codes(r), ["RP1003"]);
@@ -85,6 +85,22 @@ default { use local }
   assert.deepEqual(fixed.bundle!.policy.routes.map((x) => x.name), ["refunds", "pro"]);
   // Disjoint conditions at equal priority are fine.
   assert.deepEqual(codes(compileText(policy("").replace('tier == "pro"', 'not refund'))), ["RP1005"], "only `tier` is now unused");
+});
+
+test("a route whose requests would get the same decision without it is redundant", async () => {
+  const r = compileText(`
+signal keyword refund { any: ["refund"] }
+signal keyword urgent { any: ["urgent"] }
+route urgent_refunds priority 3 { when refund and urgent; use local }
+route refunds priority 2 { when refund; use local }
+route other priority 1 { when urgent; use m }
+default { use m }
+`);
+  assert.deepEqual(r.diagnostics.map((d) => `${d.code} ${d.message}`), [
+    "RP1012 route `urgent_refunds` is redundant: without it, its requests would go to `refunds` with the same models and plugins",
+    "RP1012 route `other` is redundant: without it, its requests would go to the default with the same models and plugins",
+  ]);
+  assert.equal(await checkWitnesses(r), 2);
 });
 
 test("requests that reach nothing are reported with a witness the engine rejects", async () => {
@@ -110,27 +126,27 @@ signal keyword code { any: ["code"] }
 plugin pii_redact redact { types: [email] }
 route coding priority 5 { when code; ${action} }
 route private priority 4 { when pii; use local }
-default { use local }
+default { use m; apply redact }
 guarantee "email stays home" { when pii; require model.tags has onprem or applies pii_redact }
 `;
   const proved = compileText(base("use local"));
-  assert.deepEqual(codes(proved), ["RP1006", "RP1007"], "no finding but the unused cloud model and plugin");
+  assert.deepEqual(codes(proved), []);
   assert.deepEqual(proved.bundle!.verification.guarantees.map((g) => g.status), ["proved"]);
   // A cloud fallback can receive the request when the local model fails.
   const fallback = compileText(base("use local fallback m"));
-  assert.deepEqual(codes(fallback), ["RP1007", "RP1008"]);
+  assert.deepEqual(codes(fallback), ["RP1008"]);
   assert.match(fallback.diagnostics.find((d) => d.code === "RP1008")!.message, /decided by route `coding` and sent to `m`/);
   assert.equal(await checkWitnesses(fallback), 1);
   // Adaptive: every candidate the bounds allow counts, not only today's favourite.
   const adaptive = compileText(base("select adaptive { models: [local, m], objective: quality, floor: 0.0 }"));
-  assert.deepEqual(codes(adaptive), ["RP1007", "RP1008"]);
+  assert.deepEqual(codes(adaptive), ["RP1008"]);
   // Redaction makes it hold again.
   assert.deepEqual(codes(compileText(base("select adaptive { models: [local, m], objective: quality }; apply redact"))), []);
 });
 
 test("unused definitions are warned about only in the files being compiled", () => {
   const r = compile(memoryHost({
-    "p/main.route": 'package p\nimport "../lib/catalog.route"\nsignal keyword k { any: ["x"] }\nsignal keyword unused { any: ["y"] }\nroute r priority 1 { when k; use a }\ndefault { use a }\n',
+    "p/main.route": 'package p\nimport "../lib/catalog.route"\nsignal keyword k { any: ["x"] }\nsignal keyword unused { any: ["y"] }\nroute r priority 1 { when k; use a }\ndefault { use b }\n',
     "lib/catalog.route": 'package lib\nmodel a { provider: openai, endpoint: "http://a/v1" }\nmodel b { provider: openai, endpoint: "http://b/v1" }\n',
   }), ["p/main.route"]);
   assert.deepEqual(r.diagnostics.map((d) => `${d.code} ${d.message}`), ["RP1005 signal `unused` is never used"]);

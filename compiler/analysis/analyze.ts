@@ -109,6 +109,30 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
     earlier = b.or(earlier, conds[i]);
   });
 
+  // ---- redundant routes: without them, their requests would get the same models and plugins anyway
+  policy.routes.forEach((r, i) => {
+    if (!sat(regions[i])) return;
+    let rest = regions[i];
+    const takers: string[] = [];
+    for (let j = i + 1; j < policy.routes.length && sat(rest); j++) {
+      const part = b.and(rest, conds[j]);
+      if (!sat(part)) continue;
+      if (!sameAction(policy.routes[j].action, r.action)) return;
+      takers.push(policy.routes[j].name);
+      rest = b.and(rest, b.not(conds[j]));
+    }
+    if (sat(rest)) {
+      if (!policy.default || !sameAction(policy.default, r.action)) return;
+      takers.push("default");
+    }
+    const o = origin(r.name);
+    diags.add("RP1012", o.file, o.span, `route \`${r.name}\` is redundant: without it, its requests would go to ${takers.map((t) => (t === "default" ? "the default" : `\`${t}\``)).join(", ")} with the same models and plugins`, {
+      help: "remove it, or change what it does",
+    });
+    const w = witnessOf(regions[i]);
+    if (w) witnesses.push({ code: "RP1012", subject: r.name, witness: w, expectRoutes: [r.name] });
+  });
+
   // ---- ambiguous overlaps at equal priority
   const ordered = new Set(policy.tieBreaks.map(([a, c]) => `${a}\u0000${c}`));
   for (let i = 0; i < policy.routes.length; i++) {
