@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { diffPolicies, type DecisionChange, type Outcome } from "../compiler/index.ts";
-import { Engine } from "../runtime/index.ts";
+import { Engine, requestFromSignals } from "../runtime/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { UsageError } from "./files.ts";
 import { EXIT, type Io } from "./io.ts";
@@ -73,8 +73,8 @@ export async function cmdDiff(io: Io, args: string[], opts: { format?: string })
     // Every example is run through both versions' engines: the change must be real.
     const [e0, e1] = await Promise.all([Engine.load(before.bundle), Engine.load(after.bundle)]);
     for (const c of changes) {
-      const r0 = e0.decide({ messages: [{ role: "user", content: "" }], headers: {}, metadata: {}, signals: c.signalsBefore }).route;
-      const r1 = e1.decide({ messages: [{ role: "user", content: "" }], headers: {}, metadata: {}, signals: c.signalsAfter }).route;
+      const r0 = e0.decide(requestFromSignals(c.signalsBefore)).route;
+      const r1 = e1.decide(requestFromSignals(c.signalsAfter)).route;
       if (r0 !== c.before.route || r1 !== c.after.route) io.err(`routeplane diff: internal error: an example went ${r0} → ${r1}, not ${c.before.route} → ${c.after.route}`);
     }
     io.out(renderDiff(changes, redefined, format));

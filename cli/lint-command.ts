@@ -2,7 +2,7 @@
 // witness confirmed by the decision engine, output for people (text), tools
 // (json) or GitHub Actions (github workflow annotations).
 import { diagnosticsToJson, emitBundle, type CompileResult, type Diagnostic } from "../compiler/index.ts";
-import { Engine } from "../runtime/index.ts";
+import { Engine, requestFromSignals } from "../runtime/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { UsageError } from "./files.ts";
 import { EXIT, type Io } from "./io.ts";
@@ -15,7 +15,7 @@ export async function unconfirmedWitnesses(result: CompileResult): Promise<strin
   const engine = await Engine.load(bundle);
   const bad: string[] = [];
   for (const w of result.analysis.witnesses) {
-    const d = engine.decide({ messages: [{ role: "user", content: "" }], headers: {}, metadata: {}, signals: w.witness.signals });
+    const d = engine.decide(requestFromSignals(w.witness.signals));
     if (!w.expectRoutes.includes(d.route)) bad.push(`${w.code} (${w.subject}): the engine routed the witness to ${d.route ?? "no route"}`);
   }
   return bad;

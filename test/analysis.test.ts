@@ -2,44 +2,17 @@
 // through the decision engine to show the finding is real.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Engine } from "../runtime/index.ts";
+import { Engine, requestFromSignals } from "../runtime/index.ts";
+import { unconfirmedWitnesses } from "../cli/lint-command.ts";
 import type { CompileResult } from "../compiler/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
 import { codes, compileText } from "./support/policy.ts";
 
-/** Runs every witness of a compile through the engine; returns how many were checked. */
+/** Replays every witness through the engine (as `routeplane lint` does); returns how many there were. */
 async function checkWitnesses(result: CompileResult): Promise<number> {
   assert.ok(result.analysis, "the analysis ran");
-  // Witnesses of error findings come from policies without a bundle: compile again without them to get an engine.
-  const bundle = result.bundle ?? compile(memoryHost({ "p.route": result.files[0].source }), ["p.route"], {}).bundle;
-  if (!bundle && result.analysis.witnesses.length > 0) return checkWithoutBundle(result);
-  const engine = await Engine.load(bundle!);
-  for (const w of result.analysis.witnesses) {
-    const d = engine.decide({ messages: [{ role: "user", content: "" }], headers: {}, metadata: {}, signals: w.witness.signals });
-    assert.ok(w.expectRoutes.includes(d.route), `${w.code} ${w.subject}: the engine chose ${d.route}, expected one of ${w.expectRoutes.join(", ")}`);
-  }
+  assert.deepEqual(await unconfirmedWitnesses(result), []);
   return result.analysis.witnesses.length;
-}
-
-/** For error findings (no bundle), check with the same routes compiled minus the guarantees/priorities that failed. */
-async function checkWithoutBundle(result: CompileResult): Promise<number> {
-  // The tests here write each guarantee on one line.
-  const source = result.files[0].source.split("\n").filter((l) => !l.startsWith("guarantee")).join("\n");
-  const relaxed = compile(memoryHost({ "p.route": source }), ["p.route"]);
-  let bundle = relaxed.bundle;
-  if (!bundle) {
-    // Ambiguous overlaps: break the tie arbitrarily; either route is an acceptable outcome of the witness.
-    const tied = source.replace(/route (\w+) priority (\d+) \{/, "route $1 priority $2 before __tie__ {");
-    const names = [...source.matchAll(/route (\w+) priority/g)].map((m) => m[1]);
-    bundle = compile(memoryHost({ "p.route": tied.replace("__tie__", names[1]) }), ["p.route"]).bundle;
-  }
-  assert.ok(bundle, "a relaxed policy compiles");
-  const engine = await Engine.load(bundle!);
-  for (const w of result.analysis!.witnesses) {
-    const d = engine.decide({ messages: [{ role: "user", content: "" }], headers: {}, metadata: {}, signals: w.witness.signals });
-    assert.ok(w.expectRoutes.includes(d.route), `${w.code} ${w.subject}: the engine chose ${d.route}, expected one of ${w.expectRoutes.join(", ")}`);
-  }
-  return result.analysis!.witnesses.length;
 }
 
 test("context bands exclude each other; threshold ladders shadow only what they cover", async () => {
@@ -189,8 +162,8 @@ default { use local }
   // The example lies between the thresholds, and both engines agree with the diff.
   const [e0, e1] = await Promise.all([Engine.load(a.bundle!), Engine.load(b.bundle!)]);
   const c = d.changes[0];
-  assert.equal(e0.decide({ messages: [{ role: "user", content: "" }], headers: {}, metadata: {}, signals: c.signalsBefore }).route, "default");
-  assert.equal(e1.decide({ messages: [{ role: "user", content: "" }], headers: {}, metadata: {}, signals: c.signalsAfter }).route, "code");
+  assert.equal(e0.decide(requestFromSignals(c.signalsBefore)).route, "default");
+  assert.equal(e1.decide(requestFromSignals(c.signalsAfter)).route, "code");
 });
 
 test("diff: a redefined signal is compared as a different signal", async () => {

@@ -106,19 +106,19 @@ export class Bdd {
   }
 
   andAll(nodes: Node[]): Node {
-    let r = TRUE;
-    for (const n of nodes) {
-      r = this.and(r, n);
-      if (r === FALSE) break;
-    }
-    return r;
+    return this.fold(nodes, TRUE, FALSE, (a, b) => this.and(a, b));
   }
 
   orAll(nodes: Node[]): Node {
-    let r = FALSE;
+    return this.fold(nodes, FALSE, TRUE, (a, b) => this.or(a, b));
+  }
+
+  /** Combines nodes from `unit`, stopping early at the operation's absorbing element. */
+  private fold(nodes: Node[], unit: Node, absorbing: Node, op: (a: Node, b: Node) => Node): Node {
+    let r = unit;
     for (const n of nodes) {
-      r = this.or(r, n);
-      if (r === TRUE) break;
+      r = op(r, n);
+      if (r === absorbing) break;
     }
     return r;
   }

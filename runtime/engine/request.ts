@@ -33,6 +33,11 @@ export function requestFromChat(body: { messages?: ChatMessage[]; metadata?: Jso
   return { messages, headers: h, metadata: body.metadata ?? {}, signals: {} };
 }
 
+/** A request that is nothing but given signal values: how analysis witnesses are replayed. */
+export function requestFromSignals(signals: JsonObject): Request {
+  return { messages: [{ role: "user", content: "" }], headers: {}, metadata: {}, signals };
+}
+
 export function textOf(content: ChatMessage["content"]): string {
   if (content === null || content === undefined) return "";
   if (typeof content === "string") return content;
