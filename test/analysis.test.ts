@@ -5,7 +5,10 @@ import assert from "node:assert/strict";
 import { Engine, requestFromSignals } from "../runtime/index.ts";
 import { unconfirmedWitnesses } from "../cli/lint-command.ts";
 import type { CompileResult } from "../compiler/index.ts";
-import { compile, memoryHost } from "../compiler/index.ts";
+import { compile, emitBundle, memoryHost } from "../compiler/index.ts";
+import { FALSE } from "../compiler/analysis/bdd.ts";
+import { RequestModel } from "../compiler/analysis/model.ts";
+import { RouteRegions } from "../compiler/analysis/regions.ts";
 import { codes, compileText } from "./support/policy.ts";
 
 /** Replays every witness through the engine (as `routeplane lint` does); returns how many there were. */
@@ -176,4 +179,61 @@ default { use local }
   const d = diffPolicies(policy('"urgent"').checked!, policy('"urgent", "asap"').checked!);
   assert.deepEqual(d.redefined, ["urgent"]);
   assert.deepEqual(d.changes.map((c) => [c.before.route, c.after.route]).sort(), [["default", "fast"], ["fast", "default"]]);
+});
+
+test("projected regions agree with the plain encoding on random policies, and every witness lands on its route", async () => {
+  // Seeded: signals shared by several routes and signals only one route uses, so
+  // both the projected and the shared parts of the encoding are exercised.
+  let seed = 20261123;
+  const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+  const atoms = ["k0", "k1", "k2", "k3", "k4", "k5", "short", "long", "mid", 'tier == "pro"', 'tier == "free"', "jb", "jb.score > 0.5", "pii"];
+  const cond = (depth: number): string => {
+    const r = rand(depth > 0 ? 6 : 2);
+    if (r <= 1) return atoms[rand(atoms.length)];
+    if (r === 2) return `not (${cond(depth - 1)})`;
+    return `(${cond(depth - 1)}) ${r % 2 ? "and" : "or"} (${cond(depth - 1)})`;
+  };
+  let compared = 0;
+  for (let p = 0; p < 40; p++) {
+    const routes = 3 + rand(6);
+    const text = `
+signal keyword k0 { any: ["a"] }
+signal keyword k1 { any: ["b"] }
+signal keyword k2 { any: ["c"] }
+signal keyword k3 { any: ["d"] }
+signal keyword k4 { any: ["e"] }
+signal keyword k5 { any: ["f"] }
+signal context short { max_tokens: 999 }
+signal context mid { min_tokens: 500, max_tokens: 4000 }
+signal context long { min_tokens: 3000 }
+signal header tier { name: "x-tier" }
+signal jailbreak jb { threshold: 0.8 }
+signal pii pii { types: [email] }
+${Array.from({ length: routes }, (_, i) => `route r${i} priority ${100 - i} { when ${cond(2)}; use ${i % 2 ? "m" : "local"} }`).join("\n")}
+default { use m }
+`;
+    const result = compileText(text);
+    if (!result.checked) continue;
+    const checked = result.checked;
+    const model = new RequestModel(checked);
+    const b = model.bdd;
+    const conds = checked.routes.map((r) => model.condition(r.when));
+    const space = new RouteRegions(model, conds, []);
+    const bundle = result.bundle ?? emitBundle(checked, result.analysis!);
+    const engine = await Engine.load(bundle);
+    let earlier = FALSE;
+    for (let i = 0; i < conds.length; i++) {
+      const plain = model.constrain(b.and(conds[i], b.not(earlier))) !== FALSE;
+      assert.equal(space.sat({ match: [i], missBefore: i }), plain, `policy ${p}, route r${i}: projected and plain regions disagree\n${text}`);
+      if (plain) {
+        const w = space.witness({ match: [i], missBefore: i })!;
+        assert.equal(engine.decide(requestFromSignals(w.signals)).route, checked.routes[i].name, `policy ${p}: witness for ${checked.routes[i].name}: ${w.description.join("; ")}`);
+      }
+      earlier = b.or(earlier, conds[i]);
+      compared++;
+    }
+    const uncovered = model.constrain(b.not(earlier)) !== FALSE;
+    assert.equal(space.sat({ missBefore: conds.length }), uncovered);
+  }
+  assert.ok(compared > 150, `compared ${compared} regions`);
 });

@@ -9,6 +9,7 @@ import type { CheckedPolicy } from "../check.ts";
 import type { DecisionPredicate } from "../guarantees.ts";
 import { FILE_START, type DiagnosticBag } from "../diagnostics.ts";
 import { BddBudgetExceeded, FALSE, TRUE, type Node } from "./bdd.ts";
+import { RouteRegions, type RegionQuery } from "./regions.ts";
 import { RequestModel, type Witness } from "./model.ts";
 
 /** What a witness must do when run through the engine. */
@@ -36,17 +37,17 @@ export interface Analysis {
 }
 
 /**
- * Decision-diagram nodes one analysis may make. Policies written by people
- * (the examples need under 1,000) stay far below it; on large generated
- * policies with many shared thresholds the diagrams can grow much faster,
- * and the analysis then stops with RP1009 rather than slow the build down.
+ * Decision-diagram nodes one analysis may make, per route (plus a base).
+ * Routes mostly cost a few hundred nodes: the diagrams combined across
+ * routes speak only of shared signals (regions.ts). A policy whose routes
+ * share many thresholds can still grow much faster; the analysis then stops
+ * with RP1009 rather than slow the build down, and the same policy always
+ * stops at the same point.
  */
-export const ANALYSIS_NODE_BUDGET = 100_000;
+export const ANALYSIS_NODES_PER_ROUTE = 2_000;
+export const ANALYSIS_NODE_BASE = 100_000;
 
-/** Larger policies are not analysed yet: the current encoding does not scale to them (see docs/analysis.md). */
-export const ANALYSIS_MAX_ROUTES = 200;
-
-export function analyzePolicy(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes = ANALYSIS_NODE_BUDGET): Analysis {
+export function analyzePolicy(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes = ANALYSIS_NODE_BASE + ANALYSIS_NODES_PER_ROUTE * policy.routes.length): Analysis {
   // Findings are collected aside and only reported when the analysis completes.
   const found: Parameters<DiagnosticBag["add"]>[] = [];
   const local = { add: (...args: Parameters<DiagnosticBag["add"]>) => void found.push(args) } as unknown as DiagnosticBag;
@@ -60,68 +61,63 @@ export function analyzePolicy(policy: CheckedPolicy, diags: DiagnosticBag, maxNo
       bddNodes: 0,
     };
   };
-  if (policy.routes.length > ANALYSIS_MAX_ROUTES) {
-    return incomplete(`the policy has ${policy.routes.length} routes, more than the ${ANALYSIS_MAX_ROUTES} the exact analysis handles for now`, "the bundle records its guarantees as unchecked");
-  }
   try {
     const result = analyzeWithin(policy, local, maxNodes);
     for (const args of found) diags.add(...args);
     return result;
   } catch (err) {
     if (!(err instanceof BddBudgetExceeded)) throw err;
-    return incomplete(`the policy is too large for the exact analysis (${err.message})`, "split the policy, or share fewer thresholds between routes; the bundle records its guarantees as unchecked");
+    return incomplete(`the policy is too large for the exact analysis (${err.message})`, "declare the signals a route combines next to each other (the analysis orders its variables as signals are declared), share fewer thresholds between routes, or split the policy; the bundle records its guarantees as unchecked");
   }
 }
 
 function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: number): Analysis {
   const model = new RequestModel(policy, maxNodes);
   const b = model.bdd;
-  const sat = (f: Node) => model.constrain(f) !== FALSE;
-  const witnessOf = (f: Node) => model.witness(model.constrain(f));
   const witnesses: WitnessCheck[] = [];
   const origin = (route: string) => policy.origins.routes.get(route)!;
-  // Raw conditions: each satisfiability question adds only the facts it needs (RequestModel.constrain).
+  const n = policy.routes.length;
   const conds = policy.routes.map((r) => model.condition(r.when));
+  const guaranteeFormulas = policy.guarantees.flatMap((g) => [model.condition(g.when), ...requestConditions(g.require).map((c) => model.condition(c))]);
+  const space = new RouteRegions(model, conds, guaranteeFormulas);
+  // Route i's region: it matches and every earlier route misses.
+  const regionOf = (i: number): RegionQuery => ({ match: [i], missBefore: i });
+  const live: boolean[] = [];
 
   // ---- dead and shadowed routes
-  const regions: Node[] = [];
-  let earlier = FALSE;
   policy.routes.forEach((r, i) => {
     const o = origin(r.name);
-    if (!sat(conds[i])) {
+    if (!space.sat({ match: [i] })) {
       diags.add("RP1001", o.file, o.span, `route \`${r.name}\` can never match: no request satisfies its condition`, {
         help: "check the thresholds and values it compares; remove the route if it is obsolete",
       });
-      regions.push(FALSE);
+      live.push(false);
       return;
     }
-    const region = b.and(conds[i], b.not(earlier));
-    regions.push(region);
-    if (!sat(region)) {
-      const winners = policy.routes.slice(0, i).filter((_, j) => sat(b.and(conds[i], conds[j]))).map((x) => x.name);
+    live.push(space.sat(regionOf(i)));
+    if (!live[i]) {
+      const winners = policy.routes.slice(0, i).filter((_, j) => space.sat({ match: [i, j] })).map((x) => x.name);
       diags.add("RP1002", o.file, o.span, `route \`${r.name}\` is shadowed: every request it matches is decided by ${winners.map((w) => `\`${w}\``).join(", ")} first`, {
         help: "raise its priority, narrow the earlier routes, or remove it",
         related: winners.map((w) => ({ file: origin(w).file, span: origin(w).span, message: `\`${w}\` takes these requests` })),
       });
-      const w = witnessOf(conds[i]);
+      const w = space.witness({ match: [i] });
       if (w) witnesses.push({ code: "RP1002", subject: r.name, witness: w, expectRoutes: winners });
     }
-    earlier = b.or(earlier, conds[i]);
   });
 
   // ---- redundant routes: without them, their requests would get the same models and plugins anyway
   policy.routes.forEach((r, i) => {
-    if (!sat(regions[i])) return;
-    let rest = regions[i];
+    if (!live[i]) return;
+    const rest: RegionQuery = { ...regionOf(i), miss: [] };
     const takers: string[] = [];
-    for (let j = i + 1; j < policy.routes.length && sat(rest); j++) {
-      const part = b.and(rest, conds[j]);
-      if (!sat(part)) continue;
+    for (let j = i + 1; j < n && space.sat(rest); j++) {
+      if (!space.sat({ ...rest, match: [i, j] })) continue;
       if (!sameAction(policy.routes[j].action, r.action)) return;
       takers.push(policy.routes[j].name);
-      rest = b.and(rest, b.not(conds[j]));
+      rest.miss!.push(j);
     }
-    if (sat(rest)) {
+    if (space.sat(rest)) {
       if (!policy.default || !sameAction(policy.default, r.action)) return;
       takers.push("default");
     }
@@ -129,20 +125,19 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
     diags.add("RP1012", o.file, o.span, `route \`${r.name}\` is redundant: without it, its requests would go to ${takers.map((t) => (t === "default" ? "the default" : `\`${t}\``)).join(", ")} with the same models and plugins`, {
       help: "remove it, or change what it does",
     });
-    const w = witnessOf(regions[i]);
+    const w = space.witness(regionOf(i));
     if (w) witnesses.push({ code: "RP1012", subject: r.name, witness: w, expectRoutes: [r.name] });
   });
 
   // ---- ambiguous overlaps at equal priority
   const ordered = new Set(policy.tieBreaks.map(([a, c]) => `${a}\u0000${c}`));
-  for (let i = 0; i < policy.routes.length; i++) {
-    for (let j = i + 1; j < policy.routes.length && policy.routes[j].priority === policy.routes[i].priority; j++) {
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n && policy.routes[j].priority === policy.routes[i].priority; j++) {
       const [a, c] = [policy.routes[i], policy.routes[j]];
       if (ordered.has(`${a.name}\u0000${c.name}`) || ordered.has(`${c.name}\u0000${a.name}`)) continue;
-      const both = b.and(conds[i], conds[j]);
-      if (sameAction(a.action, c.action) || !sat(both)) continue;
+      if (sameAction(a.action, c.action) || !space.sat({ match: [i, j] })) continue;
       const o = origin(c.name);
-      const w = witnessOf(both);
+      const w = space.witness({ match: [i, j] });
       diags.add("RP1003", o.file, o.span, `routes \`${a.name}\` and \`${c.name}\` have priority ${a.priority}, can match the same request, and decide differently`, {
         help: `say which wins: \`route ${c.name} priority ${c.priority} before ${a.name}\` (or the reverse), or change a priority`,
         related: [{ file: origin(a.name).file, span: origin(a.name).span, message: `\`${a.name}\` also matches${w ? `, e.g. ${w.description.join("; ")}` : ""}` }],
@@ -152,9 +147,9 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
   }
 
   // ---- coverage
-  const uncovered = b.not(earlier);
-  if (policy.default === null && sat(uncovered)) {
-    const w = witnessOf(uncovered)!;
+  const uncovered: RegionQuery = { missBefore: n };
+  if (policy.default === null && space.sat(uncovered)) {
+    const w = space.witness(uncovered)!;
     const anchor = policy.routes.length ? origin(policy.routes[0].name) : { file: policy.roots[0], span: FILE_START };
     diags.add("RP1004", anchor.file, anchor.span, `the policy has no \`default\`, and some requests match no route; they are rejected (e.g. ${w.description.join("; ") || "a request with no signal matching"})`, {
       help: "add `default { use <model> }`, or a route for these requests",
@@ -220,8 +215,8 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
   }
 
   // ---- guarantees, over every request and every model an action can send it to
-  const outcomes: { route: string | null; action: Action | null; region: Node }[] = [
-    ...policy.routes.map((r, i) => ({ route: r.name, action: r.action, region: regions[i] })),
+  const outcomes: { route: string | null; action: Action | null; region: RegionQuery }[] = [
+    ...policy.routes.map((r, i) => ({ route: r.name, action: r.action, region: regionOf(i) })),
     { route: policy.default ? "default" : null, action: policy.default, region: uncovered },
   ];
   const guarantees: GuaranteeResult[] = [];
@@ -229,13 +224,13 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
     const scope = model.condition(g.when);
     let failed: { route: string | null; model: string | null; witness: Witness } | null = null;
     for (const out of outcomes) {
-      const here = b.and(scope, out.region);
-      if (!sat(here)) continue;
+      const here: RegionQuery = { ...out.region, extra: [scope] };
+      if (!space.sat(here)) continue;
       const models: (string | null)[] = out.action ? out.action.select.models : [null];
       for (const m of models) {
-        const bad = model.constrain(b.and(here, b.not(requirement(g.require, out.route, m, out.action, policy, model))));
-        if (bad !== FALSE) {
-          failed = { route: out.route, model: m, witness: model.witness(bad)! };
+        const bad: RegionQuery = { ...here, extra: [scope, b.not(requirement(g.require, out.route, m, out.action, policy, model))] };
+        if (space.sat(bad)) {
+          failed = { route: out.route, model: m, witness: space.witness(bad)! };
           break;
         }
       }
@@ -276,6 +271,13 @@ function signalsOf(c: import("../../bundle/index.ts").Condition, out: Set<string
     default:
       return;
   }
+}
+
+/** The request conditions inside a guarantee's requirement. */
+function requestConditions(p: DecisionPredicate): import("../../bundle/index.ts").Condition[] {
+  if (p.op === "and" || p.op === "or") return p.args.flatMap(requestConditions);
+  if (p.op === "not") return requestConditions(p.arg);
+  return p.op === "request" ? [p.cond] : [];
 }
 
 function requireSignals(p: DecisionPredicate, out: Set<string>): void {

@@ -8,6 +8,10 @@ export type Node = number;
 export const FALSE: Node = 0;
 export const TRUE: Node = 1;
 
+const OP_AND = 1;
+const OP_OR = 2;
+const OP_NOT = 3;
+
 /** Thrown when a diagram outgrows its budget, so an analysis stops deterministically instead of running away. */
 export class BddBudgetExceeded extends Error {}
 
@@ -22,10 +26,14 @@ export class Bdd {
   private readonly vars: number[] = [Infinity, Infinity];
   private readonly lows: Node[] = [0, 1];
   private readonly highs: Node[] = [0, 1];
-  private readonly unique = new Map<string, Node>();
-  private readonly andCache = new Map<string, Node>();
-  private readonly orCache = new Map<string, Node>();
-  private readonly notCache = new Map<Node, Node>();
+  // Unique table: open addressing over node ids (0 = empty slot; terminals are never stored).
+  private table = new Int32Array(1 << 12);
+  // Computed table: a lossy cache of (op, a, b) → result, overwritten on collision as in CUDD.
+  private static readonly CACHE_BITS = 18;
+  private readonly cacheOp = new Int8Array(1 << Bdd.CACHE_BITS);
+  private readonly cacheA = new Int32Array(1 << Bdd.CACHE_BITS);
+  private readonly cacheB = new Int32Array(1 << Bdd.CACHE_BITS);
+  private readonly cacheR = new Int32Array(1 << Bdd.CACHE_BITS);
   private varCount = 0;
 
   /** A fresh variable, ordered after every variable made before it. */
@@ -41,28 +49,63 @@ export class Bdd {
     return this.vars.length;
   }
 
+  private static hash(v: number, low: number, high: number): number {
+    let h = Math.imul(v, 0x9e3779b1) ^ Math.imul(low, 0x85ebca77) ^ Math.imul(high, 0xc2b2ae3d);
+    h ^= h >>> 15;
+    return Math.imul(h, 0x2c1b3c6d) >>> 0;
+  }
+
   private make(v: number, low: Node, high: Node): Node {
     if (low === high) return low;
-    const key = `${v},${low},${high}`;
-    let n = this.unique.get(key);
-    if (n === undefined) {
-      n = this.vars.length;
-      if (n >= this.maxNodes) throw new BddBudgetExceeded(`more than ${this.maxNodes} decision-diagram nodes`);
-      this.vars.push(v);
-      this.lows.push(low);
-      this.highs.push(high);
-      this.unique.set(key, n);
+    const mask = this.table.length - 1;
+    let i = Bdd.hash(v, low, high) & mask;
+    for (;;) {
+      const n = this.table[i];
+      if (n === 0) break;
+      if (this.vars[n] === v && this.lows[n] === low && this.highs[n] === high) return n;
+      i = (i + 1) & mask;
     }
+    const n = this.vars.length;
+    if (n >= this.maxNodes) throw new BddBudgetExceeded(`more than ${this.maxNodes} decision-diagram nodes`);
+    this.vars.push(v);
+    this.lows.push(low);
+    this.highs.push(high);
+    this.table[i] = n;
+    if (n * 2 > this.table.length) this.grow();
     return n;
+  }
+
+  private grow(): void {
+    const table = new Int32Array(this.table.length * 2);
+    const mask = table.length - 1;
+    for (let n = 2; n < this.vars.length; n++) {
+      let i = Bdd.hash(this.vars[n], this.lows[n], this.highs[n]) & mask;
+      while (table[i] !== 0) i = (i + 1) & mask;
+      table[i] = n;
+    }
+    this.table = table;
+  }
+
+  private cached(op: number, a: Node, b: Node): number {
+    const i = (Bdd.hash(op, a, b) >>> (32 - Bdd.CACHE_BITS));
+    return this.cacheOp[i] === op && this.cacheA[i] === a && this.cacheB[i] === b ? this.cacheR[i] : -1;
+  }
+
+  private remember(op: number, a: Node, b: Node, r: Node): void {
+    const i = (Bdd.hash(op, a, b) >>> (32 - Bdd.CACHE_BITS));
+    this.cacheOp[i] = op;
+    this.cacheA[i] = a;
+    this.cacheB[i] = b;
+    this.cacheR[i] = r;
   }
 
   not(a: Node): Node {
     if (a === FALSE) return TRUE;
     if (a === TRUE) return FALSE;
-    let r = this.notCache.get(a);
-    if (r === undefined) {
+    let r = this.cached(OP_NOT, a, 0);
+    if (r < 0) {
       r = this.make(this.vars[a], this.not(this.lows[a]), this.not(this.highs[a]));
-      this.notCache.set(a, r);
+      this.remember(OP_NOT, a, 0, r);
     }
     return r;
   }
@@ -71,29 +114,30 @@ export class Bdd {
     if (a === FALSE || b === FALSE) return FALSE;
     if (a === TRUE) return b;
     if (b === TRUE || a === b) return a;
-    return this.apply(a, b, this.andCache, (x, y) => this.and(x, y));
+    return this.apply(OP_AND, a, b);
   }
 
   or(a: Node, b: Node): Node {
     if (a === TRUE || b === TRUE) return TRUE;
     if (a === FALSE) return b;
     if (b === FALSE || a === b) return a;
-    return this.apply(a, b, this.orCache, (x, y) => this.or(x, y));
+    return this.apply(OP_OR, a, b);
   }
 
   /** Shannon expansion of a binary operation on the topmost variable of `a` and `b`, memoized. */
-  private apply(a: Node, b: Node, cache: Map<string, Node>, op: (x: Node, y: Node) => Node): Node {
+  private apply(op: number, a: Node, b: Node): Node {
     if (a > b) [a, b] = [b, a];
-    const key = `${a},${b}`;
-    let r = cache.get(key);
-    if (r !== undefined) return r;
+    let r = this.cached(op, a, b);
+    if (r >= 0) return r;
     const va = this.vars[a];
     const vb = this.vars[b];
-    const v = Math.min(va, vb);
-    const [a0, a1] = va === v ? [this.lows[a], this.highs[a]] : [a, a];
-    const [b0, b1] = vb === v ? [this.lows[b], this.highs[b]] : [b, b];
-    r = this.make(v, op(a0, b0), op(a1, b1));
-    cache.set(key, r);
+    const v = va < vb ? va : vb;
+    const a0 = va === v ? this.lows[a] : a;
+    const a1 = va === v ? this.highs[a] : a;
+    const b0 = vb === v ? this.lows[b] : b;
+    const b1 = vb === v ? this.highs[b] : b;
+    r = op === OP_AND ? this.make(v, this.and(a0, b0), this.and(a1, b1)) : this.make(v, this.or(a0, b0), this.or(a1, b1));
+    this.remember(op, a, b, r);
     return r;
   }
 
@@ -120,6 +164,34 @@ export class Bdd {
       r = op(r, n);
       if (r === absorbing) break;
     }
+    return r;
+  }
+
+  /**
+   * ∃vars. a: the formula with the given variables projected away. The
+   * analysis uses it to drop variables only one route mentions, so the
+   * diagrams it combines speak only of what routes share.
+   */
+  exists(a: Node, vars: ReadonlySet<number>): Node {
+    if (vars.size === 0) return a;
+    const memo = new Map<Node, Node>();
+    const go = (n: Node): Node => {
+      if (n <= TRUE) return n;
+      let r = memo.get(n);
+      if (r !== undefined) return r;
+      const v = this.vars[n];
+      r = vars.has(v) ? this.or(go(this.lows[n]), go(this.highs[n])) : this.make(v, go(this.lows[n]), go(this.highs[n]));
+      memo.set(n, r);
+      return r;
+    };
+    return go(a);
+  }
+
+  /** The conjunction of literals: each variable index with its value. */
+  cube(literals: Iterable<[number, boolean]>): Node {
+    const sorted = [...literals].sort((x, y) => y[0] - x[0]);
+    let r = TRUE;
+    for (const [v, value] of sorted) r = value ? this.make(v, FALSE, r) : this.make(v, r, FALSE);
     return r;
   }
 

@@ -74,6 +74,7 @@ export class RequestModel {
   private readonly factQuantities = new Map<string, Set<string>>();
   private readonly signalOfVar = new Map<number, string>();
   private readonly quantityOfVar = new Map<number, string>();
+  private readonly varsOfQuantity = new Map<string, number[]>();
   private readonly signals: Map<string, CheckedSignal>;
   private readonly matched = new Map<string, Node>();
   private readonly bools = new Map<string, Node>(); // "sig.out"
@@ -158,6 +159,7 @@ export class RequestModel {
   private quantityVar(key: string): Node {
     const n = this.bdd.newVar();
     this.quantityOfVar.set(this.bdd.varOf(n), key);
+    (this.varsOfQuantity.get(key) ?? this.varsOfQuantity.set(key, []).get(key)!).push(this.bdd.varOf(n));
     this.varNode.set(this.bdd.varOf(n), n);
     return n;
   }
@@ -349,7 +351,16 @@ export class RequestModel {
   /** A concrete request in `region` (a formula passed through `constrain`), or null when it is empty. */
   witness(region: Node): Witness | null {
     const sat = this.bdd.anySat(region);
-    if (!sat) return null;
+    return sat ? this.witnessOf(sat) : null;
+  }
+
+  /**
+   * The concrete request for a partial assignment (variable index → value)
+   * that already satisfies every fact of the variables it sets; the rest is
+   * completed consistently.
+   */
+  witnessOf(assignment: ReadonlyMap<number, boolean>): Witness {
+    const sat = new Map(assignment);
     this.complete(sat);
     const value = (n: Node): boolean => sat.get(this.bdd.varOf(n)) ?? false;
     const signals: JsonObject = {};
@@ -388,7 +399,7 @@ export class RequestModel {
   private complete(sat: Map<number, boolean>): void {
     const b = this.bdd;
     for (const [key, parts] of this.structure) {
-      const vars = [...this.quantityOfVar].filter(([, q]) => q === key).map(([v]) => v);
+      const vars = this.varsOfQuantity.get(key) ?? [];
       if (vars.every((v) => sat.has(v))) continue;
       // The structure with the witness's choices so far, solved for the rest.
       const fixed = vars.filter((v) => sat.has(v)).map((v) => this.literal(v, sat.get(v)!));

@@ -1,0 +1,109 @@
+// The routes' regions, projected onto what routes share. A variable that
+// only one route mentions (its own keyword list, its own regex, its own
+// context band's match) can be chosen freely for that route alone, so every
+// question "is there a request with C_i and not C_1 … and not C_k?" is
+// answered exactly after quantifying each route's private variables away:
+// the diagrams combined across routes then speak only of shared signals and
+// quantities, and stay small however many routes there are. Witnesses are
+// rebuilt afterwards by choosing each route's private variables under the
+// shared assignment (back-substitution), so they stay concrete and exact.
+import { FALSE, TRUE, type Node } from "./bdd.ts";
+import type { RequestModel, Witness } from "./model.ts";
+
+/** A conjunction of route conditions (positive and negated) and shared formulas. */
+export interface RegionQuery {
+  /** Routes whose condition holds. */
+  match?: number[];
+  /** Routes whose condition does not hold. */
+  miss?: number[];
+  /** Every route before this index misses (the region left to route `missBefore`). */
+  missBefore?: number;
+  /** Formulas over variables no route owns privately (guarantees). */
+  extra?: Node[];
+}
+
+export class RouteRegions {
+  private readonly model: RequestModel;
+  /** Per route: its condition (and its negation) with every fact it depends on. */
+  private readonly pos: Node[] = [];
+  private readonly neg: Node[] = [];
+  /** The same with the route's private variables projected away. */
+  private readonly posShared: Node[] = [];
+  private readonly negShared: Node[] = [];
+  /** below[i]: every route before i misses, projected. */
+  private readonly below: Node[] = [TRUE];
+
+  /**
+   * @param conditions each route's condition, in decision order
+   * @param shared formulas (guarantee scopes and requirements) whose variables no route may own
+   */
+  constructor(model: RequestModel, conditions: Node[], shared: Node[]) {
+    this.model = model;
+    const b = model.bdd;
+    for (const c of conditions) {
+      this.pos.push(model.constrain(c));
+      this.neg.push(model.constrain(b.not(c)));
+    }
+    // A variable is private to a route when no other route and no shared formula mentions it.
+    const owner = new Map<number, number>(); // variable → route index, or -1 when shared
+    const own = (v: number, i: number) => {
+      const o = owner.get(v);
+      owner.set(v, o === undefined || o === i ? i : -1);
+    };
+    conditions.forEach((_, i) => {
+      for (const v of b.support(this.pos[i])) own(v, i);
+      for (const v of b.support(this.neg[i])) own(v, i);
+    });
+    for (const f of shared) for (const v of b.support(model.constrain(f))) owner.set(v, -1);
+    const privateVars: Set<number>[] = conditions.map(() => new Set());
+    for (const [v, o] of owner) if (o >= 0) privateVars[o].add(v);
+    conditions.forEach((_, i) => {
+      this.posShared.push(b.exists(this.pos[i], privateVars[i]));
+      this.negShared.push(b.exists(this.neg[i], privateVars[i]));
+      this.below.push(b.and(this.below[i], this.negShared[i]));
+    });
+  }
+
+  /** The region as one diagram over shared variables (satisfiable exactly when the region is not empty). */
+  shared(q: RegionQuery): Node {
+    const b = this.model.bdd;
+    const parts = [
+      ...(q.match ?? []).map((i) => this.posShared[i]),
+      ...(q.miss ?? []).map((i) => this.negShared[i]),
+      q.missBefore === undefined ? TRUE : this.below[q.missBefore],
+      ...(q.extra ?? []),
+    ];
+    return this.model.constrain(b.andAll(parts));
+  }
+
+  /** Whether some request lies in the region. */
+  sat(q: RegionQuery): boolean {
+    return this.shared(q) !== FALSE;
+  }
+
+  /** A concrete request in the region, or null when it is empty. */
+  witness(q: RegionQuery): Witness | null {
+    const b = this.model.bdd;
+    const first = b.anySat(this.shared(q));
+    if (!first) return null;
+    // Every completion of `first` satisfies each projected part, so each
+    // route's own variables can be chosen in turn under what is fixed so far.
+    const assignment = new Map(first);
+    const pieces = [
+      ...(q.match ?? []).map((i) => this.pos[i]),
+      ...(q.miss ?? []).map((i) => this.neg[i]),
+      ...Array.from({ length: q.missBefore ?? 0 }, (_, i) => this.neg[i]),
+    ];
+    for (const piece of pieces) {
+      const fixed: [number, boolean][] = [];
+      for (const v of b.support(piece)) {
+        const value = assignment.get(v);
+        if (value !== undefined) fixed.push([v, value]);
+      }
+      const choice = b.anySat(b.and(piece, b.cube(fixed)));
+      if (!choice) throw new Error("internal error: a projected region has no concrete request");
+      for (const [v, value] of choice) assignment.set(v, value);
+    }
+    return this.model.witnessOf(assignment);
+  }
+}
