@@ -7,8 +7,9 @@ import { generatePolicy } from "./generate.ts";
 
 const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
 console.log("bench/analysis: analyze stage on generated policies (5 signals per route)");
-console.log(" routes  analyze ms  diagram nodes  complete  findings");
-for (const n of sizes.length ? sizes : [10, 25, 100, 1000]) {
+console.log(" routes  analyze ms  growth  diagram nodes  complete  guarantees  findings");
+let previous: { n: number; ms: number } | null = null;
+for (const n of sizes.length ? sizes : [100, 1000, 10000]) {
   const diags = new DiagnosticBag();
   const checked = checkProgram(resolveProgram(loadSources(memoryHost({ "b.route": generatePolicy(n).source }), ["b.route"], diags), diags), diags);
   const findings = new DiagnosticBag();
@@ -16,6 +17,10 @@ for (const n of sizes.length ? sizes : [10, 25, 100, 1000]) {
   const a = analyzePolicy(checked, findings);
   const ms = performance.now() - t0;
   const codes = [...new Set(findings.items.map((d) => d.code))].join(" ") || "none";
-  console.log(`${String(n).padStart(7)}  ${ms.toFixed(0).padStart(10)}  ${String(a.bddNodes).padStart(13)}  ${String(a.complete).padStart(8)}  ${codes}`);
+  // Growth: the exponent k in time ∝ routes^k between this size and the previous one.
+  const growth = previous ? (Math.log(ms / previous.ms) / Math.log(n / previous.n)).toFixed(2) : "";
+  previous = { n, ms };
+  const proved = `${a.guarantees.filter((g) => g.status === "proved").length}/${a.guarantees.length} proved`;
+  console.log(`${String(n).padStart(7)}  ${ms.toFixed(0).padStart(10)}  ${growth.padStart(6)}  ${String(a.bddNodes).padStart(13)}  ${String(a.complete).padStart(8)}  ${proved.padStart(10)}  ${codes}`);
 }
 console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB; targets (issue): 1,000 routes < 1 s, 10,000 < 15 s, memory < 1 GB`);

@@ -33,6 +33,8 @@ export function generatePolicy(routes: number): GeneratedPolicy {
     signalCount += signalsPerRoute;
   }
   lines.push("");
+  // Jailbreak attempts go first to an on-prem model behind the guard, so the guarantees below hold.
+  lines.push(`route jailbreaks priority ${routes + 1} {`, "  when jb", "  use m0", "  apply guard", "}");
   for (let r = 0; r < routes; r++) {
     const variants = [
       `(kw${r} or kall${r}) and not jb`,
@@ -46,7 +48,10 @@ export function generatePolicy(routes: number): GeneratedPolicy {
       : `use m${r % 10} fallback m${(r + 1) % 10}`;
     lines.push(`route r${r} priority ${routes - r} {`, `  when ${variants[r % variants.length]}`, `  ${action}`, `  apply ${r % 2 ? "redact, polite" : "redact"}`, "}");
   }
-  lines.push("", "default { use m0; apply polite }", "");
+  lines.push("", "default { use m0; apply redact, polite }", "");
+  // Guarantees the analysis proves over every request (bench/analysis measures it).
+  lines.push('guarantee "PII never reaches a cloud model unredacted" {', "  when pii", "  require model.tags has onprem or applies redact", "}");
+  lines.push('guarantee "jailbreak attempts meet the guard" {', "  when jb", "  require applies guard", "}", "");
   return { source: lines.join("\n"), routes, signals: signalCount };
 }
 

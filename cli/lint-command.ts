@@ -6,6 +6,7 @@ import { Engine, requestFromSignals } from "../runtime/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { UsageError } from "./files.ts";
 import { EXIT, type Io } from "./io.ts";
+import { toSarif } from "./sarif.ts";
 
 /** Runs each finding's witness through the engine; returns the findings whose witness the engine contradicts. */
 export async function unconfirmedWitnesses(result: CompileResult): Promise<string[]> {
@@ -31,7 +32,7 @@ function githubAnnotation(d: Diagnostic): string {
 
 export async function cmdLint(io: Io, paths: string[], opts: { format?: string; "max-warnings"?: string }): Promise<number> {
   const format = opts.format ?? "text";
-  if (!["text", "json", "github"].includes(format)) throw new UsageError(`--format must be text, json or github, not ${format}`);
+  if (!["text", "json", "sarif", "github"].includes(format)) throw new UsageError(`--format must be text, json, sarif or github, not ${format}`);
   const maxWarnings = opts["max-warnings"] === undefined ? Infinity : Number(opts["max-warnings"]);
   if (!Number.isInteger(maxWarnings) && maxWarnings !== Infinity) throw new UsageError(`--max-warnings takes a whole number, not ${opts["max-warnings"]}`);
   const result = compilePaths(paths, false);
@@ -40,6 +41,8 @@ export async function cmdLint(io: Io, paths: string[], opts: { format?: string; 
   const warnings = result.diagnostics.filter((d) => d.severity === "warning").length;
   if (format === "json") {
     io.out(JSON.stringify({ diagnostics: diagnosticsToJson(result.diagnostics), unconfirmedWitnesses: unconfirmed }, null, 2));
+  } else if (format === "sarif") {
+    io.out(JSON.stringify(toSarif(result.diagnostics), null, 2));
   } else if (format === "github") {
     for (const d of result.diagnostics) io.out(githubAnnotation(d));
   } else {
@@ -50,7 +53,7 @@ export async function cmdLint(io: Io, paths: string[], opts: { format?: string; 
   for (const u of unconfirmed) io.err(`routeplane lint: internal error: ${u}`);
   if (errors > 0 || unconfirmed.length > 0) return EXIT.failed;
   if (warnings > maxWarnings) {
-    if (format !== "json") io.err(`lint: ${warnings} warning${warnings === 1 ? "" : "s"}, more than --max-warnings ${maxWarnings}`);
+    if (format === "text" || format === "github") io.err(`lint: ${warnings} warning${warnings === 1 ? "" : "s"}, more than --max-warnings ${maxWarnings}`);
     return EXIT.failed;
   }
   return EXIT.ok;

@@ -6,6 +6,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { REPO } from "./support/golden.ts";
+import AjvDraft04 from "ajv-draft-04";
 
 const MAIN = path.join(REPO, "cli/main.ts");
 
@@ -180,8 +181,44 @@ test("lint: clean examples pass; findings fail with annotations; --max-warnings"
   const json = JSON.parse(rp([...shadowed, "--format", "json"]).stdout);
   assert.deepEqual(json.diagnostics.map((d: { code: string }) => d.code), ["RP1002"]);
   assert.deepEqual(json.unconfirmedWitnesses, []);
-  assert.equal(rp([...shadowed, "--format", "sarif"]).code, 2);
+  assert.equal(rp([...shadowed, "--format", "xml"]).code, 2);
 });
+
+test("lint --format sarif validates against the published SARIF 2.1.0 schema", () => {
+  const validate = sarifValidator();
+  // Findings with related locations, a did-you-mean fix, and a clean run.
+  const cases = [
+    ["test/diagnostics/cases/RP1002-shadowed-route.route"],
+    ["test/diagnostics/cases/RP0204-undefined-signal.route"],
+    ["test/diagnostics/cases/RP1003-ambiguous-overlap.route"],
+    ["examples/support"],
+  ];
+  for (const args of cases) {
+    const r = rp(["lint", ...args, "--format", "sarif"]);
+    const log = JSON.parse(r.stdout);
+    assert.ok(validate(log), `${args.join(" ")}: ${JSON.stringify(validate.errors, null, 2)}`);
+  }
+  const shadowed = JSON.parse(rp(["lint", cases[0][0], "--format", "sarif"]).stdout);
+  const [result] = shadowed.runs[0].results;
+  assert.equal(result.ruleId, "RP1002");
+  assert.equal(result.level, "warning");
+  assert.equal(shadowed.runs[0].tool.driver.rules[result.ruleIndex].id, "RP1002");
+  assert.equal(result.locations[0].physicalLocation.artifactLocation.uri, "test/diagnostics/cases/RP1002-shadowed-route.route");
+  assert.ok(result.relatedLocations.length > 0, "the winning routes are related locations");
+  const typo = JSON.parse(rp(["lint", cases[1][0], "--format", "sarif"]).stdout);
+  assert.ok(typo.runs[0].results.some((x: { fixes?: unknown[] }) => x.fixes?.length), "the did-you-mean fix is carried");
+  assert.equal(JSON.parse(rp(["lint", "examples/support", "--format", "sarif"]).stdout).runs[0].results.length, 0);
+  // The validator is not vacuous: a result without a message is rejected.
+  delete shadowed.runs[0].results[0].message;
+  assert.equal(validate(shadowed), false);
+});
+
+function sarifValidator() {
+  const schema = JSON.parse(readFileSync(path.join(REPO, "node_modules/@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json"), "utf8"));
+  // The published schema's `language` pattern has a stray `]` that only non-Unicode regular expressions accept.
+  const ajv = new AjvDraft04({ allErrors: true, strict: false, unicodeRegExp: false });
+  return ajv.compile(schema);
+}
 
 test("diff and lint on a fixture git repository with two commits", () => {
   const repo = workdir();
