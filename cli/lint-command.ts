@@ -47,7 +47,8 @@ export async function cmdLint(io: Io, paths: string[], opts: { format?: string; 
     for (const d of result.diagnostics) io.out(githubAnnotation(d));
   } else {
     reportDiagnostics(io, result, "text");
-    if (result.diagnostics.length === 0) io.out(`lint: clean (${result.checked?.routes.length ?? 0} routes${result.analysis?.complete ? ", analysis complete" : ""})`);
+    const notes = result.diagnostics.length - errors - warnings;
+    if (errors + warnings === 0) io.out(`lint: clean (${result.checked?.routes.length ?? 0} routes${result.analysis?.complete ? ", analysis complete" : ""}${notes ? `, ${notes} note${notes === 1 ? "" : "s"}` : ""})`);
   }
   // A witness the engine contradicts is a bug in the analysis, never the user's: say so loudly.
   for (const u of unconfirmed) io.err(`routeplane lint: internal error: ${u}`);

@@ -88,6 +88,9 @@ export const CATALOG = {
   RP1010: { severity: "warning", title: "fallback chain repeats a model" },
   RP1011: { severity: "warning", title: "conflicting plugins" },
   RP1012: { severity: "warning", title: "redundant route" },
+  RP1013: { severity: "warning", title: "plugins after a plugin that always blocks" },
+  RP1014: { severity: "info", title: "requests longer than the route's context windows" },
+  RP1015: { severity: "info", title: "partially shadowed route" },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CATALOG;

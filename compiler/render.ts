@@ -40,7 +40,8 @@ export function renderDiagnostics(diags: Diagnostic[], sources: ReadonlyMap<stri
 export function summary(diags: Diagnostic[]): string {
   const n = (sev: string) => diags.filter((d) => d.severity === sev).length;
   const part = (k: number, word: string) => `${k} ${word}${k === 1 ? "" : "s"}`;
-  return `${part(n("error"), "error")}, ${part(n("warning"), "warning")}`;
+  const notes = n("info");
+  return `${part(n("error"), "error")}, ${part(n("warning"), "warning")}${notes ? `, ${part(notes, "note")}` : ""}`;
 }
 
 export function diagnosticsToJson(diags: Diagnostic[]): object[] {

@@ -78,8 +78,14 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
   const origin = (route: string) => policy.origins.routes.get(route)!;
   const n = policy.routes.length;
   const conds = policy.routes.map((r) => model.condition(r.when));
-  const guaranteeFormulas = policy.guarantees.flatMap((g) => [model.condition(g.when), ...requestConditions(g.require).map((c) => model.condition(c))]);
-  const space = new RouteRegions(model, conds, guaranteeFormulas);
+  // Formulas the questions below combine with regions: their variables are never private to a route.
+  const windows = [...new Set(policy.models.map((m) => m.context_window).filter((w): w is number => w !== null))].sort((x, y) => x - y);
+  const shared = [
+    ...policy.guarantees.flatMap((g) => [model.condition(g.when), ...requestConditions(g.require).map((c) => model.condition(c))]),
+    ...policy.plugins.map((p) => model.blocks({ plugin: p.name, type: p.type, config: p.config })),
+    ...windows.map((w) => model.tokensAbove(w)),
+  ];
+  const space = new RouteRegions(model, conds, shared);
   // Route i's region: it matches and every earlier route misses.
   const regionOf = (i: number): RegionQuery => ({ match: [i], missBefore: i });
   const live: boolean[] = [];
@@ -127,6 +133,27 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
     });
     const w = space.witness(regionOf(i));
     if (w) witnesses.push({ code: "RP1012", subject: r.name, witness: w, expectRoutes: [r.name] });
+  });
+
+  // ---- partially shadowed routes: earlier routes that take part of a route's requests through a signal both constrain
+  // (overlaps through unrelated signals, such as two keyword lists, are what priorities are for and are not reported)
+  policy.routes.forEach((r, i) => {
+    if (!live[i]) return;
+    const mine = space.sharedSupport(i);
+    if (mine.size === 0) return;
+    for (let j = 0; j < i; j++) {
+      if (!live[j] || !space.sharesWith(j, mine)) continue;
+      const lost: RegionQuery = { match: [i, j], missBefore: j };
+      if (!space.sat(lost)) continue;
+      const w = space.witness(lost)!;
+      const winner = policy.routes[j];
+      const o = origin(r.name);
+      diags.add("RP1015", o.file, o.span, `route \`${r.name}\` is partially shadowed: \`${winner.name}\` (priority ${winner.priority}) takes the requests both match, e.g. ${w.description.join("; ") || "a request with no signal matching"}`, {
+        help: `intended when \`${winner.name}\` should win these requests; otherwise raise \`${r.name}\`'s priority or narrow \`${winner.name}\``,
+        related: [{ file: origin(winner.name).file, span: origin(winner.name).span, message: `\`${winner.name}\` takes them first` }],
+      });
+      witnesses.push({ code: "RP1015", subject: `${r.name}<${winner.name}`, witness: w, expectRoutes: [winner.name] });
+    }
   });
 
   // ---- ambiguous overlaps at equal priority
@@ -212,6 +239,45 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
         }
       }
     }
+  }
+
+  // ---- plugins after a plugin that blocks every request the route takes
+  const decisions = [
+    ...policy.routes.map((r, i) => ({ what: `route \`${r.name}\``, route: r.name as string | null, action: r.action, at: origin(r.name), region: regionOf(i), live: live[i] })),
+    ...(policy.default && policy.origins.default ? [{ what: "the default", route: "default" as string | null, action: policy.default, at: policy.origins.default, region: uncovered, live: space.sat(uncovered) }] : []),
+  ];
+  const alwaysBlocked = new Set<string | null>();
+  for (const d of decisions) {
+    if (!d.live) continue;
+    d.action.plugins.forEach((p, k) => {
+      const blocks = model.blocks(p);
+      if (blocks === FALSE || space.sat({ ...d.region, extra: [b.not(blocks)] })) return;
+      alwaysBlocked.add(d.route);
+      const after = d.action.plugins.slice(k + 1);
+      if (after.length === 0) return;
+      diags.add("RP1013", d.at.file, d.at.span, `${d.what} applies ${after.map((x) => `\`${x.plugin}\``).join(", ")} after \`${p.plugin}\`, which blocks every request the route takes: they never run`, {
+        help: `remove them, or narrow \`${p.plugin}\` (its threshold or types) if some requests should get through`,
+      });
+    });
+  }
+
+  // ---- context windows: requests longer than every model of a route can take, while a larger model exists
+  const largest = windows.length ? windows[windows.length - 1] : null;
+  for (const d of decisions) {
+    if (!d.live || largest === null || alwaysBlocked.has(d.route)) continue;
+    const specs = d.action.select.models.map((m) => policy.models.find((x) => x.name === m)!);
+    if (specs.some((m) => m.context_window === null)) continue;
+    const fits = Math.max(...specs.map((m) => m.context_window!));
+    if (fits >= largest) continue;
+    const longer: RegionQuery = { ...d.region, extra: [model.tokensAbove(fits)] };
+    if (!space.sat(longer)) continue;
+    const bigger = policy.models.filter((m) => (m.context_window ?? 0) > fits).map((m) => `\`${m.name}\` (${m.context_window})`);
+    const names = specs.map((m) => `\`${m.name}\` (${m.context_window})`).join(", ");
+    diags.add("RP1014", d.at.file, d.at.span, `${d.what} can receive requests of more than ${fits} tokens, more than any of its models takes (${names}); ${bigger.join(", ")} could take them`, {
+      help: `a model asked for more than its window fails the request; to serve them, bound the route with a context signal (e.g. \`signal context fits { max_tokens: ${fits} }\` and \`when … and fits\`) and route longer requests to a model with a larger window`,
+    });
+    const w = space.witness(longer);
+    if (w) witnesses.push({ code: "RP1014", subject: d.route ?? "default", witness: w, expectRoutes: [d.route] });
   }
 
   // ---- guarantees, over every request and every model an action can send it to

@@ -5,7 +5,7 @@
 // and its token count, a score and its threshold, one value per header, PII
 // types and the PII match) are constraints. docs/analysis.md lists them and
 // where the model over-approximates.
-import type { CmpOp, Condition, JsonObject, JsonValue } from "../../bundle/index.ts";
+import type { CmpOp, Condition, JsonObject, JsonValue, PluginUse } from "../../bundle/index.ts";
 import { SIGNAL_TYPES, type Output } from "../../bundle/index.ts";
 import { categoryValues, outputsOf, type CheckedSignal } from "../conditions.ts";
 import type { CheckedPolicy } from "../check.ts";
@@ -134,6 +134,9 @@ export class RequestModel {
       if (s.type === "keyword") mention(`${s.name}.count`, 1);
       for (const v of [...((c.values as string[] | undefined) ?? []), ...((c.languages as string[] | undefined) ?? [])]) mention(`${s.name}.${SIGNAL_TYPES[s.type].primary}`, v);
     }
+    // What plugins and models compare with: a guard's jailbreak threshold, a model's context window.
+    for (const p of policy.plugins) if (p.type === "jailbreak_guard") mentionKey("@jailbreak.score", (p.config.threshold as number | undefined) ?? 0.5);
+    for (const m of policy.models) if (m.context_window !== null) mentionKey("@tokens", m.context_window);
     // Pass 2: variables, in signal order so each signal's variables sit together.
     for (const s of policy.signals) {
       const m = this.bdd.newVar();
@@ -148,6 +151,11 @@ export class RequestModel {
         else if (out.type === "number") this.numbers.set(key, this.numeric(key, out, [...(mentions.get(key) ?? [])].filter((v): v is number => typeof v === "number"), name === "tokens" || name === "count"));
         else this.categories.set(key, this.category(key, s, out, [...(mentions.get(key) ?? [])].map(String)));
       }
+    }
+    // The token count exists even without context signals when models declare their windows.
+    if (!this.numbers.has("@tokens") && mentions.has("@tokens")) {
+      this.structure.set("@tokens", []);
+      this.numbers.set("@tokens", this.numeric("@tokens", { type: "number", min: 0, max: null }, [...mentions.get("@tokens")!].filter((v): v is number => typeof v === "number"), true));
     }
     for (const s of policy.signals) {
       const fact = this.facts(s);
@@ -325,6 +333,21 @@ export class RequestModel {
     }
   }
 
+  /** Requests of more than `n` tokens (FALSE when the policy never mentions `n` as a token count). */
+  tokensAbove(n: number): Node {
+    return this.numbers.get("@tokens")?.gt.get(n) ?? FALSE;
+  }
+
+  /** The requests a plugin blocks, as the engine runs it (FALSE for plugins that never block). */
+  blocks(p: PluginUse): Node {
+    const b = this.bdd;
+    if (p.type === "jailbreak_guard" && p.config.action !== "flag") {
+      return this.numbers.get("@jailbreak.score")?.ge.get((p.config.threshold as number | undefined) ?? 0.5) ?? FALSE;
+    }
+    if (p.type === "pii_redact" && p.config.mode === "block") return b.orAll((p.config.types as string[]).map((t) => this.bools.get(`@pii.${t}`) ?? FALSE));
+    return FALSE;
+  }
+
   /** A route or guarantee condition as a BDD over the request variables. */
   condition(c: Condition): Node {
     const b = this.bdd;
@@ -381,11 +404,11 @@ export class RequestModel {
         if (cv) given[out] = this.pickCategory(cv, value, s);
       }
       signals[name] = given;
-      // Describe the signals that match, with their telling outputs.
-      if (given.matched === true) {
-        const outs = Object.entries(given).filter(([k, v]) => k !== "matched" && v !== false && v !== 0 && v !== "" && v !== "none");
-        description.push(outs.length ? `${name} (${outs.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ")})` : name);
-      }
+      // Describe the signals that match, with their telling outputs, and scores or labels
+      // that matter without a match (a class score compared in a condition).
+      const outs = Object.entries(given).filter(([k, v]) => k !== "matched" && v !== false && v !== 0 && v !== "" && v !== "none" && v !== "(other)" && v !== "und");
+      if (given.matched === true) description.push(outs.length ? `${name} (${outs.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ")})` : name);
+      else if (outs.length && s.type !== "context") description.push(`${name} (${outs.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ")}, no match)`);
     }
     return { signals, description };
   }

@@ -64,6 +64,17 @@ export class RouteRegions {
     });
   }
 
+  /** The shared variables route i's condition constrains. */
+  sharedSupport(i: number): Set<number> {
+    return this.model.bdd.support(this.posShared[i]);
+  }
+
+  /** Whether route j's condition constrains one of `vars`. */
+  sharesWith(j: number, vars: ReadonlySet<number>): boolean {
+    for (const v of this.model.bdd.support(this.posShared[j])) if (vars.has(v)) return true;
+    return false;
+  }
+
   /** The region as one diagram over shared variables (satisfiable exactly when the region is not empty). */
   shared(q: RegionQuery): Node {
     const b = this.model.bdd;
