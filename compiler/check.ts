@@ -26,6 +26,13 @@ export interface CheckedGuarantee extends Origin {
   require: DecisionPredicate;
 }
 
+/** A relation between signals the analysis takes as given: `when` implies `require`. */
+export interface CheckedAssumption extends Origin {
+  name: string;
+  when: Condition;
+  require: Condition;
+}
+
 /** A test's request, in the engine's request vocabulary. */
 export interface TestRequest {
   messages: { role: string; content: string }[];
@@ -59,6 +66,7 @@ export interface CheckedPolicy {
   routes: RouteSpec[];
   default: Action | null;
   guarantees: CheckedGuarantee[];
+  assumptions: CheckedAssumption[];
   tests: CheckedTest[];
   /** Explicit `before` tie-breaks, [winner, loser], between routes of equal priority. */
   tieBreaks: [string, string][];
@@ -161,6 +169,15 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
     if (when && require) guarantees.push({ name: decl.name.value, when, require, file, span: decl.name.span });
   }
 
+  // ---- assumptions: request conditions on both sides, like a route's `when`
+  const assumptions: CheckedAssumption[] = [];
+  for (const { decl, file } of program.assumptions) {
+    const env: ConditionEnv = { file, signals, quiet, diags, used: new Set() };
+    const when: Condition | null = decl.when ? lowerCondition(decl.when, env) : { op: "true" };
+    const require = lowerCondition(decl.require, env);
+    if (when && require) assumptions.push({ name: decl.name.value, when, require, file, span: decl.name.span });
+  }
+
   // ---- tests
   const tests: CheckedTest[] = [];
   for (const { decl, file } of program.tests) {
@@ -180,6 +197,7 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
     routes: ordered,
     default: defaultAction,
     guarantees,
+    assumptions,
     tests,
     tieBreaks,
     origins: {

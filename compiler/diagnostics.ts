@@ -91,6 +91,7 @@ export const CATALOG = {
   RP1013: { severity: "warning", title: "plugins after a plugin that always blocks" },
   RP1014: { severity: "info", title: "requests longer than the route's context windows" },
   RP1015: { severity: "info", title: "partially shadowed route" },
+  RP1016: { severity: "error", title: "contradictory assumptions" },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CATALOG;

@@ -101,6 +101,7 @@ function printsMultiLine(b: Block, comments: Comment[]): boolean {
     case "test":
       return !oneLine(b.span) || commentInside(comments, b.span) || b.body.length > 3;
     case "guarantee":
+    case "assume":
       return true;
   }
 }
@@ -165,8 +166,9 @@ function printBlock(p: Printer, b: Block, src: string, alignedHead?: string): vo
     }
     case "default":
       return printStmtBlock(p, "default", b.body, b.span, b.bodySpan, src, "; ", routeStmt);
-    case "guarantee": {
-      p.line(`guarantee ${str(b.name.value)} {`, b.span, b.name.span.end.line);
+    case "guarantee":
+    case "assume": {
+      p.line(`${b.kind} ${str(b.name.value)} {`, b.span, b.name.span.end.line);
       p.depth++;
       if (b.when) p.line(`when ${expr(b.when, src)}`, b.when.span);
       p.line(`require ${expr(b.require, src)}`, b.require.span);
@@ -274,7 +276,7 @@ function expectItem(i: ExpectItem, src: string): string {
 }
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const KEYWORDS = new Set(["package", "import", "model", "signal", "plugin", "route", "default", "guarantee", "test", "when", "use", "fallback", "select", "apply", "and", "or", "not", "in", "true", "false"]);
+const KEYWORDS = new Set(["package", "import", "model", "signal", "plugin", "route", "default", "guarantee", "assume", "test", "when", "use", "fallback", "select", "apply", "and", "or", "not", "in", "true", "false"]);
 
 function key(k: string): string {
   return IDENT.test(k) && !KEYWORDS.has(k) ? k : str(k);

@@ -1,7 +1,7 @@
 // Stage "resolve": one namespace per kind of definition across all loaded
 // files; duplicate names, unknown types and package mismatches reported.
 import type {
-  DefaultDecl, GuaranteeDecl, ModelDecl, PluginDecl, PolicyFile, RouteDecl, SignalDecl, Span, TestDecl,
+  AssumeDecl, DefaultDecl, GuaranteeDecl, ModelDecl, PluginDecl, PolicyFile, RouteDecl, SignalDecl, Span, TestDecl,
 } from "../grammar/index.ts";
 import { PLUGIN_TYPES, SIGNAL_TYPES } from "../bundle/index.ts";
 import { didYouMeanOr, FILE_START, type DiagnosticBag } from "./diagnostics.ts";
@@ -23,6 +23,7 @@ export interface ResolvedProgram {
   routes: Map<string, Located<RouteDecl>>;
   default: Located<DefaultDecl> | null;
   guarantees: Located<GuaranteeDecl>[];
+  assumptions: Located<AssumeDecl>[];
   tests: Located<TestDecl>[];
   /** Names whose declaration failed to parse: references to them are not errors. */
   broken: Set<string>;
@@ -39,6 +40,7 @@ export function resolveProgram(sources: SourceSet, diags: DiagnosticBag): Resolv
     routes: new Map(),
     default: null,
     guarantees: [],
+    assumptions: [],
     tests: [],
     broken: new Set(sources.files.flatMap((f) => f.brokenNames)),
   };
@@ -110,6 +112,9 @@ export function resolveProgram(sources: SourceSet, diags: DiagnosticBag): Resolv
           break;
         case "guarantee":
           program.guarantees.push({ decl: block, file: file.path });
+          break;
+        case "assume":
+          program.assumptions.push({ decl: block, file: file.path });
           break;
         case "test":
           program.tests.push({ decl: block, file: file.path });

@@ -194,6 +194,15 @@ export interface GuaranteeDecl {
   span: Span;
 }
 
+/** `assume "…" { when … require … }`: a relation between signals the analysis takes as given. */
+export interface AssumeDecl {
+  kind: "assume";
+  name: StringLit;
+  when: Expr | null;
+  require: Expr;
+  span: Span;
+}
+
 export interface RequestStmt {
   kind: "request";
   body: ObjectValue;
@@ -227,6 +236,7 @@ export type Block =
   | RouteDecl
   | DefaultDecl
   | GuaranteeDecl
+  | AssumeDecl
   | TestDecl;
 
 export interface Comment {

@@ -4,6 +4,6 @@ export type {
   Pos, Span, Name, StringLit, NumberLit, BoolLit, IdentValue, ListValue, ObjectValue, ArithValue, Value, Field,
   RefExpr, LiteralExpr, NotExpr, BinaryExpr, CompareOp, CompareExpr, AppliesExpr, ParenExpr, Expr,
   PackageDecl, ImportDecl, ModelDecl, SignalDecl, PluginDecl, WhenStmt, UseStmt, SelectStmt, ApplyItem, ApplyStmt,
-  RouteStmt, RouteDecl, DefaultDecl, GuaranteeDecl, RequestStmt, ExpectItem, ExpectStmt, TestStmt, TestDecl, Block,
+  RouteStmt, RouteDecl, DefaultDecl, GuaranteeDecl, AssumeDecl, RequestStmt, ExpectItem, ExpectStmt, TestStmt, TestDecl, Block,
   Comment, SyntaxProblem, PolicyFile,
 } from "./ast.ts";

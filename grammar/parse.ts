@@ -10,7 +10,7 @@ import type { Block, Comment, PolicyFile, Span, SyntaxProblem } from "./ast.ts";
 
 /** Keywords that open a top-level block. */
 export const BLOCK_KEYWORDS: ReadonlySet<string> = new Set([
-  "package", "import", "model", "signal", "plugin", "route", "default", "guarantee", "test",
+  "package", "import", "model", "signal", "plugin", "route", "default", "guarantee", "assume", "test",
 ]);
 
 // fromCompiled takes the start symbol as a second argument; the typings omit it.

@@ -15,7 +15,7 @@ const lexer = moo.compile({
     type: moo.keywords({
       kw: [
         "package", "import", "model", "signal", "plugin", "route", "default",
-        "guarantee", "test", "when", "use", "fallback", "select", "apply",
+        "guarantee", "assume", "test", "when", "use", "fallback", "select", "apply",
         "and", "or", "not", "in", "true", "false",
       ],
     }),
@@ -67,6 +67,7 @@ let ParserRules = [
     {"name": "block", "symbols": ["route"], "postprocess": id},
     {"name": "block", "symbols": ["default"], "postprocess": id},
     {"name": "block", "symbols": ["guarantee"], "postprocess": id},
+    {"name": "block", "symbols": ["assume"], "postprocess": id},
     {"name": "block", "symbols": ["test"], "postprocess": id},
     {"name": "package", "symbols": [{"literal":"package"}, "qualified"], "postprocess": (d) => ({ kind: "package", name: d[1], span: spanOf(d[0], d[1]) })},
     {"name": "qualified$ebnf$1", "symbols": []},
@@ -127,6 +128,17 @@ let ParserRules = [
     {"name": "guarantee$ebnf$2", "symbols": [], "postprocess": function(d) {return null;}},
     {"name": "guarantee", "symbols": [{"literal":"guarantee"}, (lexer.has("string") ? {type: "string"} : string), {"literal":"{"}, "guarantee$ebnf$1", {"literal":"require"}, "expr", "guarantee$ebnf$2", {"literal":"}"}], "postprocess":  (d) => ({
           kind: "guarantee", name: str(d[1]), when: d[3] ? d[3][1] : null, require: d[5],
+          span: spanOf(d[0], d[7]),
+        }) },
+    {"name": "assume$ebnf$1$subexpression$1$ebnf$1", "symbols": [{"literal":";"}], "postprocess": id},
+    {"name": "assume$ebnf$1$subexpression$1$ebnf$1", "symbols": [], "postprocess": function(d) {return null;}},
+    {"name": "assume$ebnf$1$subexpression$1", "symbols": [{"literal":"when"}, "expr", "assume$ebnf$1$subexpression$1$ebnf$1"]},
+    {"name": "assume$ebnf$1", "symbols": ["assume$ebnf$1$subexpression$1"], "postprocess": id},
+    {"name": "assume$ebnf$1", "symbols": [], "postprocess": function(d) {return null;}},
+    {"name": "assume$ebnf$2", "symbols": [{"literal":";"}], "postprocess": id},
+    {"name": "assume$ebnf$2", "symbols": [], "postprocess": function(d) {return null;}},
+    {"name": "assume", "symbols": [{"literal":"assume"}, (lexer.has("string") ? {type: "string"} : string), {"literal":"{"}, "assume$ebnf$1", {"literal":"require"}, "expr", "assume$ebnf$2", {"literal":"}"}], "postprocess":  (d) => ({
+          kind: "assume", name: str(d[1]), when: d[3] ? d[3][1] : null, require: d[5],
           span: spanOf(d[0], d[7]),
         }) },
     {"name": "test$ebnf$1", "symbols": []},

@@ -21,7 +21,7 @@ const lexer = moo.compile({
     type: moo.keywords({
       kw: [
         "package", "import", "model", "signal", "plugin", "route", "default",
-        "guarantee", "test", "when", "use", "fallback", "select", "apply",
+        "guarantee", "assume", "test", "when", "use", "fallback", "select", "apply",
         "and", "or", "not", "in", "true", "false",
       ],
     }),
@@ -75,6 +75,7 @@ block -> package {% id %}
        | route {% id %}
        | default {% id %}
        | guarantee {% id %}
+       | assume {% id %}
        | test {% id %}
 
 package -> "package" qualified
@@ -134,6 +135,14 @@ applyItem -> %ident object:?
 guarantee -> "guarantee" %string "{" ("when" expr ";":?):? "require" expr ";":? "}"
   {% (d) => ({
     kind: "guarantee", name: str(d[1]), when: d[3] ? d[3][1] : null, require: d[5],
+    span: spanOf(d[0], d[7]),
+  }) %}
+
+# What the analysis may take as true of every request, where it cannot know
+# (two classifier classes that never both score high): `when` implies `require`.
+assume -> "assume" %string "{" ("when" expr ";":?):? "require" expr ";":? "}"
+  {% (d) => ({
+    kind: "assume", name: str(d[1]), when: d[3] ? d[3][1] : null, require: d[5],
     span: spanOf(d[0], d[7]),
   }) %}
 

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { Engine, requestFromSignals } from "../runtime/index.ts";
 import { unconfirmedWitnesses } from "../cli/lint-command.ts";
 import type { CompileResult } from "../compiler/index.ts";
-import { compile, emitBundle, memoryHost } from "../compiler/index.ts";
+import { compile, emitBundle, formatFile, memoryHost } from "../compiler/index.ts";
+import { parseFile } from "../grammar/index.ts";
 import { FALSE } from "../compiler/analysis/bdd.ts";
 import { RequestModel } from "../compiler/analysis/model.ts";
 import { RouteRegions } from "../compiler/analysis/regions.ts";
@@ -139,7 +140,7 @@ test("the three examples analyse clean (only the reviewed notes) and prove their
   // overlapping requests (RP1015).
   const notes: Record<string, string[]> = {
     support: ["RP1014 private", "RP1014 refunds", "RP1014 long_docs", "RP1014 escalate", "RP1014 default"],
-    coding: ["RP1015 hard_problems<whole_repo"],
+    coding: [],
     platform: ["RP1015 multimodal<enterprise", "RP1015 pro<multimodal", "RP1014 regulated", "RP1014 eu_personal_data", "RP1014 pro", "RP1014 non_english_free", "RP1014 default"],
   };
   for (const ex of ["support", "coding", "platform"]) {
@@ -250,4 +251,45 @@ default { use m }
     assert.equal(space.sat({ missBefore: conds.length }), uncovered);
   }
   assert.ok(compared > 150, `compared ${compared} regions`);
+});
+
+test("assumptions: a relation the compiler cannot know removes findings that depend on its opposite", async () => {
+  const policy = (assume: string) => `
+signal domain topic { classes: [billing, code] }
+signal keyword invoice { any: ["invoice"] }
+${assume}
+route billing priority 5 { when topic.billing > 0.5 or invoice; use m fallback local }
+route coding priority 5 { when topic.code > 0.5; use local }
+default { use m }
+guarantee "code stays on-prem" {
+  when topic.code > 0.5
+  require model.tags has onprem
+}
+`;
+  // Without the assumption, a request can score high on both classes: ambiguous, and the guarantee fails.
+  const open = compileText(policy(""));
+  assert.deepEqual(codes(open), ["RP1003", "RP1008"]);
+  assert.equal(await checkWitnesses(open), 2);
+  // The classifier picks one class (softmax scores), and invoices are never code questions.
+  const assumed = compileText(policy(`
+assume "one class scores high at a time" {
+  require not (topic.billing > 0.5 and topic.code > 0.5)
+}
+assume "invoices are not code questions" {
+  when invoice
+  require topic.code <= 0.5
+}`));
+  assert.deepEqual(codes(assumed), []);
+  const g = assumed.bundle!.verification.guarantees[0]!;
+  assert.equal(g.status, "proved");
+  assert.match(g.detail ?? "", /assuming "one class scores high at a time", "invoices are not code questions"/);
+});
+
+test("assume blocks format canonically and round-trip", () => {
+  const src = `package t\n\nassume "x" { when a require b }\n`;
+  const file = parseFile("a.route", src);
+  assert.deepEqual(file.problems, []);
+  const once = formatFile(file);
+  assert.equal(once, `package t\n\nassume "x" {\n  when a\n  require b\n}\n`);
+  assert.equal(formatFile(parseFile("a.route", once)), once);
 });

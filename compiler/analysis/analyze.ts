@@ -16,7 +16,8 @@ import { RequestModel, type Witness } from "./model.ts";
 export interface WitnessCheck {
   code: string;
   subject: string;
-  witness: Witness;
+  /** Built on first use when the finding's message does not need it (see `later`). */
+  readonly witness: Witness;
   /** The routes the engine may pick for it; null means no route and no default. */
   expectRoutes: (string | null)[];
 }
@@ -77,6 +78,15 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
   const witnesses: WitnessCheck[] = [];
   const origin = (route: string) => policy.origins.routes.get(route)!;
   const n = policy.routes.length;
+  if (policy.assumptions.length > 0 && model.constrain(TRUE) === FALSE) {
+    // Every question would hold vacuously: say so instead of proving anything.
+    const [first, ...rest] = policy.assumptions;
+    diags.add("RP1016", first.file, first.span, `the assumptions ${policy.assumptions.map((a) => `"${a.name}"`).join(", ")} contradict each other (with what the signals' definitions imply): no request satisfies them all`, {
+      help: "an assumption must describe requests that can happen; remove or weaken one of them",
+      related: rest.map((a) => ({ file: a.file, span: a.span, message: `assumption "${a.name}"` })),
+    });
+    return { complete: false, witnesses: [], guarantees: policy.guarantees.map((g) => ({ name: g.name, status: "unchecked", detail: "the policy's assumptions contradict each other" })), bddNodes: b.size };
+  }
   const conds = policy.routes.map((r) => model.condition(r.when));
   // Formulas the questions below combine with regions: their variables are never private to a route.
   const windows = [...new Set(policy.models.map((m) => m.context_window).filter((w): w is number => w !== null))].sort((x, y) => x - y);
@@ -107,8 +117,7 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
         help: "raise its priority, narrow the earlier routes, or remove it",
         related: winners.map((w) => ({ file: origin(w).file, span: origin(w).span, message: `\`${w}\` takes these requests` })),
       });
-      const w = space.witness({ match: [i] });
-      if (w) witnesses.push({ code: "RP1002", subject: r.name, witness: w, expectRoutes: winners });
+      witnesses.push(later("RP1002", r.name, winners, () => space.witness({ match: [i] })!));
     }
   });
 
@@ -131,20 +140,38 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
     diags.add("RP1012", o.file, o.span, `route \`${r.name}\` is redundant: without it, its requests would go to ${takers.map((t) => (t === "default" ? "the default" : `\`${t}\``)).join(", ")} with the same models and plugins`, {
       help: "remove it, or change what it does",
     });
-    const w = space.witness(regionOf(i));
-    if (w) witnesses.push({ code: "RP1012", subject: r.name, witness: w, expectRoutes: [r.name] });
+    witnesses.push(later("RP1012", r.name, [r.name], () => space.witness(regionOf(i))!));
   });
 
-  // ---- partially shadowed routes: earlier routes that take part of a route's requests through a signal both constrain
-  // (overlaps through unrelated signals, such as two keyword lists, are what priorities are for and are not reported)
+  const ordered = new Set(policy.tieBreaks.map(([a, c]) => `${a}\u0000${c}`));
+
+  // ---- partially shadowed routes: an earlier route that takes part of a route's requests, when one of
+  // the two looks only at signals the other looks at too — a special case carved out (`refund and
+  // urgent` before `refund`) or a broader rule first (`code > 0.5` before `code > 0.8`). Overlaps
+  // through signals only one of them looks at (two keyword lists that may both appear) are what
+  // priorities are for, and would make every pair of routes a note.
+  const signalSets = policy.routes.map((r) => {
+    const set = new Set<string>();
+    signalsOf(r.when, set);
+    return set;
+  });
+  const bySignal = new Map<string, number[]>();
+  signalSets.forEach((set, j) => set.forEach((x) => (bySignal.get(x) ?? bySignal.set(x, []).get(x)!).push(j)));
+  // A route's rarest signal: every route whose signals contain this route's contains it.
+  const rarest = signalSets.map((set) => [...set].sort((x, y) => bySignal.get(x)!.length - bySignal.get(y)!.length || (x < y ? -1 : 1))[0]);
+  const byRarest = new Map<string, number[]>();
+  rarest.forEach((x, j) => x !== undefined && (byRarest.get(x) ?? byRarest.set(x, []).get(x)!).push(j));
+  const within = (a: Set<string>, b: Set<string>) => [...a].every((x) => b.has(x));
   policy.routes.forEach((r, i) => {
-    if (!live[i]) return;
-    const mine = space.sharedSupport(i);
-    if (mine.size === 0) return;
-    for (let j = 0; j < i; j++) {
-      if (!live[j] || !space.sharesWith(j, mine)) continue;
+    if (!live[i] || rarest[i] === undefined) return;
+    const candidates = new Set<number>(bySignal.get(rarest[i])!.filter((j) => within(signalSets[i], signalSets[j])));
+    for (const x of signalSets[i]) for (const j of byRarest.get(x) ?? []) if (within(signalSets[j], signalSets[i])) candidates.add(j);
+    // Equal priorities without `before` are RP1003's business (when they decide differently).
+    const tied = (j: number) => policy.routes[j].priority === r.priority && !ordered.has(`${policy.routes[j].name}\u0000${r.name}`) && !ordered.has(`${r.name}\u0000${policy.routes[j].name}`);
+    const winners = [...candidates].filter((j) => j < i && live[j] && !tied(j) && space.sat({ match: [i, j], missBefore: j }));
+    winners.sort((x, y) => x - y);
+    for (const j of winners) {
       const lost: RegionQuery = { match: [i, j], missBefore: j };
-      if (!space.sat(lost)) continue;
       const w = space.witness(lost)!;
       const winner = policy.routes[j];
       const o = origin(r.name);
@@ -157,7 +184,6 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
   });
 
   // ---- ambiguous overlaps at equal priority
-  const ordered = new Set(policy.tieBreaks.map(([a, c]) => `${a}\u0000${c}`));
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n && policy.routes[j].priority === policy.routes[i].priority; j++) {
       const [a, c] = [policy.routes[i], policy.routes[j]];
@@ -276,8 +302,7 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
     diags.add("RP1014", d.at.file, d.at.span, `${d.what} can receive requests of more than ${fits} tokens, more than any of its models takes (${names}); ${bigger.join(", ")} could take them`, {
       help: `a model asked for more than its window fails the request; to serve them, bound the route with a context signal (e.g. \`signal context fits { max_tokens: ${fits} }\` and \`when … and fits\`) and route longer requests to a model with a larger window`,
     });
-    const w = space.witness(longer);
-    if (w) witnesses.push({ code: "RP1014", subject: d.route ?? "default", witness: w, expectRoutes: [d.route] });
+    witnesses.push(later("RP1014", d.route ?? "default", [d.route], () => space.witness(longer)!));
   }
 
   // ---- guarantees, over every request and every model an action can send it to
@@ -310,10 +335,28 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
       witnesses.push({ code: "RP1008", subject: g.name, witness: failed.witness, expectRoutes: [failed.route] });
       guarantees.push({ name: g.name, status: "failed", detail: `counter-example: ${failed.witness.description.join("; ")} → ${where}` });
     } else {
-      guarantees.push({ name: g.name, status: "proved", detail: "holds for every request, on every model its route may choose (fallbacks and adaptive candidates included)" });
+      const assuming = policy.assumptions.length ? `; assuming ${policy.assumptions.map((a) => `"${a.name}"`).join(", ")}` : "";
+      guarantees.push({ name: g.name, status: "proved", detail: `holds for every request, on every model its route may choose (fallbacks and adaptive candidates included)${assuming}` });
     }
   }
   return { complete: true, witnesses, guarantees, bddNodes: b.size };
+}
+
+/**
+ * A witness check whose witness is built when first read: a witness spells out
+ * every signal, which adds up on large policies with many findings, and only
+ * `lint` replays them. Holds the analysis's diagram until then.
+ */
+function later(code: string, subject: string, expectRoutes: (string | null)[], build: () => Witness): WitnessCheck {
+  let witness: Witness | undefined;
+  return {
+    code,
+    subject,
+    expectRoutes,
+    get witness() {
+      return (witness ??= build());
+    },
+  };
 }
 
 function sameAction(a: Action, b: Action): boolean {

@@ -187,14 +187,6 @@ export class Bdd {
     return go(a);
   }
 
-  /** The conjunction of literals: each variable index with its value. */
-  cube(literals: Iterable<[number, boolean]>): Node {
-    const sorted = [...literals].sort((x, y) => y[0] - x[0]);
-    let r = TRUE;
-    for (const [v, value] of sorted) r = value ? this.make(v, FALSE, r) : this.make(v, r, FALSE);
-    return r;
-  }
-
   /** The variable index of a node made by `newVar`. */
   varOf(n: Node): number {
     return this.vars[n];
@@ -219,6 +211,34 @@ export class Bdd {
   evaluate(n: Node, assignment: Map<number, boolean>): boolean {
     while (n > TRUE) n = assignment.get(this.vars[n]) ? this.highs[n] : this.lows[n];
     return n === TRUE;
+  }
+
+  /**
+   * Values for the variables `assignment` leaves open that, with it, satisfy
+   * `a` (preferring false, as anySat does), or null when none do. Makes no
+   * nodes, so witnesses cost nothing against the budget.
+   */
+  satUnder(a: Node, assignment: ReadonlyMap<number, boolean>): Map<number, boolean> | null {
+    const chosen = new Map<number, boolean>();
+    const dead = new Set<Node>();
+    const go = (x: Node): boolean => {
+      if (x === TRUE) return true;
+      if (x === FALSE || dead.has(x)) return false;
+      const v = this.vars[x];
+      const given = assignment.get(v);
+      if (given !== undefined) {
+        if (go(given ? this.highs[x] : this.lows[x])) return true;
+      } else if (go(this.lows[x])) {
+        chosen.set(v, false);
+        return true;
+      } else if (go(this.highs[x])) {
+        chosen.set(v, true);
+        return true;
+      }
+      dead.add(x);
+      return false;
+    };
+    return go(a) ? chosen : null;
   }
 
   /** One satisfying assignment (variable index → value) of the variables on a path to TRUE, or null. */

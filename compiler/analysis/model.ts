@@ -27,6 +27,13 @@ interface CategoryVar {
   closed: boolean; // no value outside `values` is possible
 }
 
+interface WitnessPlan {
+  name: string;
+  s: CheckedSignal;
+  matched: Node;
+  outs: { name: string; bool?: Node; number?: NumericVar; category?: CategoryVar }[];
+}
+
 /** A concrete request, as given signal values the engine accepts, plus a readable description. */
 export interface Witness {
   signals: JsonObject;
@@ -75,6 +82,7 @@ export class RequestModel {
   private readonly signalOfVar = new Map<number, string>();
   private readonly quantityOfVar = new Map<number, string>();
   private readonly varsOfQuantity = new Map<string, number[]>();
+  private readonly structureNode = new Map<string, Node>();
   private readonly signals: Map<string, CheckedSignal>;
   private readonly matched = new Map<string, Node>();
   private readonly bools = new Map<string, Node>(); // "sig.out"
@@ -119,6 +127,10 @@ export class RequestModel {
       else if (p.op === "request") visit(p.cond);
     };
     for (const r of policy.routes) visit(r.when);
+    for (const a of policy.assumptions) {
+      visit(a.when);
+      visit(a.require);
+    }
     for (const g of policy.guarantees) {
       visit(g.when);
       visitPredicate(g.require);
@@ -162,17 +174,20 @@ export class RequestModel {
       this.factOf.set(s.name, fact);
       this.factQuantities.set(s.name, new Set([...this.bdd.support(fact)].map((v) => this.quantityOfVar.get(v)).filter((q): q is string => q !== undefined)));
     }
+    // The user's assumptions hold for every request the analysis considers.
+    this.assumed = this.bdd.andAll(policy.assumptions.map((a) => this.bdd.implies(this.condition(a.when), this.condition(a.require))));
   }
 
   private quantityVar(key: string): Node {
     const n = this.bdd.newVar();
     this.quantityOfVar.set(this.bdd.varOf(n), key);
     (this.varsOfQuantity.get(key) ?? this.varsOfQuantity.set(key, []).get(key)!).push(this.bdd.varOf(n));
-    this.varNode.set(this.bdd.varOf(n), n);
     return n;
   }
 
-  private readonly varNode = new Map<number, Node>();
+
+  /** The conjunction of the policy's `assume` blocks (TRUE when it has none). */
+  readonly assumed: Node = TRUE;
 
   /**
    * `f` conjoined with exactly the facts it depends on: the structure of the
@@ -183,17 +198,24 @@ export class RequestModel {
    * the size.
    */
   constrain(f: Node): Node {
-    if (f === FALSE) return FALSE;
+    return f === FALSE ? FALSE : this.bdd.and(f, this.factsFor(f));
+  }
+
+  /** The facts `constrain` adds to `f`, without `f`: the same for a formula and its negation. */
+  factsFor(f: Node): Node {
     const signals = new Set<string>();
     const quantities = new Set<string>();
-    for (const v of this.bdd.support(f)) {
+    const support = this.bdd.support(f);
+    // Assumptions are few and small: every question takes all of them.
+    if (this.assumed !== TRUE) for (const v of this.bdd.support(this.assumed)) support.add(v);
+    for (const v of support) {
       const s = this.signalOfVar.get(v);
       if (s !== undefined) signals.add(s);
       const q = this.quantityOfVar.get(v);
       if (q !== undefined) quantities.add(q);
     }
     for (const s of signals) for (const q of this.factQuantities.get(s)!) quantities.add(q);
-    const parts = [f, ...[...signals].map((s) => this.factOf.get(s)!), ...[...quantities].flatMap((q) => this.structure.get(q)!)];
+    const parts = [this.assumed, ...[...signals].map((s) => this.factOf.get(s)!), ...[...quantities].flatMap((q) => this.structure.get(q)!)];
     // Conjoin from the bottom of the variable order up: intermediate diagrams stay small.
     const b = this.bdd;
     parts.sort((x, y) => b.varOf(y) - b.varOf(x));
@@ -383,35 +405,84 @@ export class RequestModel {
    * completed consistently.
    */
   witnessOf(assignment: ReadonlyMap<number, boolean>): Witness {
+    const base = this.baseline();
+    // Only what the assignment touches differs from the baseline: its quantities, and the
+    // signals that set or read them. Everything else is the baseline's (consistent) values.
+    const quantities = new Set<string>();
+    const touched = new Set<string>();
+    for (const v of assignment.keys()) {
+      const q = this.quantityOfVar.get(v);
+      if (q !== undefined) quantities.add(q);
+      const sig = this.signalOfVar.get(v);
+      if (sig !== undefined) touched.add(sig);
+    }
+    for (const q of quantities) for (const sig of this.readers.get(q) ?? []) touched.add(sig);
     const sat = new Map(assignment);
-    this.complete(sat);
-    const value = (n: Node): boolean => sat.get(this.bdd.varOf(n)) ?? false;
+    this.complete(sat, quantities, touched, base.sat);
+    const value = (n: Node): boolean => sat.get(this.bdd.varOf(n)) ?? base.sat.get(this.bdd.varOf(n)) ?? false;
     const signals: JsonObject = {};
     const description: string[] = [];
-    for (const [name, s] of this.signals) {
-      const given: Record<string, JsonValue> = { matched: value(this.matched.get(name)!) };
-      for (const out of Object.keys(outputsOf(s))) {
-        const key = quantityKey(s, out);
-        if (key === null) {
-          given[out] = false;
-          continue;
-        }
-        const bv = this.bools.get(key);
-        if (bv !== undefined) given[out] = value(bv);
-        const nv = this.numbers.get(key);
-        if (nv) given[out] = this.pickNumber(nv, value);
-        const cv = this.categories.get(key);
-        if (cv) given[out] = this.pickCategory(cv, value, s);
-      }
-      signals[name] = given;
-      // Describe the signals that match, with their telling outputs, and scores or labels
-      // that matter without a match (a class score compared in a condition).
-      const outs = Object.entries(given).filter(([k, v]) => k !== "matched" && v !== false && v !== 0 && v !== "" && v !== "none" && v !== "(other)" && v !== "und");
-      if (given.matched === true) description.push(outs.length ? `${name} (${outs.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ")})` : name);
-      else if (outs.length && s.type !== "context") description.push(`${name} (${outs.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ")}, no match)`);
+    for (const p of this.witnessPlan()) {
+      const { given, line } = touched.has(p.name) ? this.describe(p, value) : base.signals.get(p.name)!;
+      signals[p.name] = given;
+      if (line) description.push(line);
     }
     return { signals, description };
   }
+
+  /** One signal's given values under an assignment, and how a witness describes it (null: not worth saying). */
+  private describe(p: WitnessPlan, value: (n: Node) => boolean): { given: JsonObject; line: string | null } {
+    const given: Record<string, JsonValue> = { matched: value(p.matched) };
+    let telling = "";
+    for (const o of p.outs) {
+      const v = o.bool !== undefined ? value(o.bool) : o.number ? this.pickNumber(o.number, value) : o.category ? this.pickCategory(o.category, value, p.s) : false;
+      given[o.name] = v;
+      if (v !== false && v !== 0 && v !== "" && v !== "none" && v !== "(other)" && v !== "und") telling += `${telling ? ", " : ""}${o.name}=${JSON.stringify(v)}`;
+    }
+    // Signals that match, with their telling outputs; and scores or labels that matter without a match (a class score in a condition).
+    if (given.matched === true) return { given, line: telling ? `${p.name} (${telling})` : p.name };
+    return { given, line: telling && p.s.type !== "context" ? `${p.name} (${telling}, no match)` : null };
+  }
+
+  /** The completion of the empty assignment, and each signal's values under it: shared by every witness. */
+  private baseline(): { sat: Map<number, boolean>; signals: Map<string, { given: JsonObject; line: string | null }> } {
+    if (this.base) return this.base;
+    const sat = new Map<number, boolean>();
+    this.complete(sat, new Set(this.structure.keys()), new Set(this.matched.keys()), sat);
+    const value = (n: Node): boolean => sat.get(this.bdd.varOf(n)) ?? false;
+    this.base = { sat, signals: new Map(this.witnessPlan().map((p) => [p.name, this.describe(p, value)])) };
+    for (const [sig, qs] of this.factQuantities) {
+      for (const q of qs) (this.readers.get(q) ?? this.readers.set(q, new Set()).get(q)!).add(sig);
+    }
+    for (const p of this.witnessPlan()) {
+      for (const o of p.outs) {
+        const key = quantityKey(p.s, o.name);
+        if (key !== null) (this.readers.get(key) ?? this.readers.set(key, new Set()).get(key)!).add(p.name);
+      }
+    }
+    return this.base;
+  }
+
+  private base: ReturnType<RequestModel["baseline"]> | null = null;
+  /** Per quantity, the signals whose facts or outputs read it. */
+  private readonly readers = new Map<string, Set<string>>();
+
+  /** Per signal, where each output's value comes from: made once, used by every witness. */
+  private witnessPlan(): WitnessPlan[] {
+    if (this.plan) return this.plan;
+    this.plan = [...this.signals].map(([name, s]) => ({
+      name,
+      s,
+      matched: this.matched.get(name)!,
+      outs: Object.keys(outputsOf(s)).map((out) => {
+        const key = quantityKey(s, out);
+        return key === null ? { name: out } : { name: out, bool: this.bools.get(key), number: this.numbers.get(key), category: this.categories.get(key) };
+      }),
+    }));
+    return this.plan;
+  }
+
+  private plan: WitnessPlan[] | null = null;
 
   /**
    * Extends a witness to every variable, consistently with every fact: first
@@ -419,28 +490,27 @@ export class RequestModel {
    * signal's match from its fact. This is the argument of `constrain` made
    * concrete.
    */
-  private complete(sat: Map<number, boolean>): void {
+  private complete(sat: Map<number, boolean>, quantities: ReadonlySet<string>, signals: ReadonlySet<string>, base: ReadonlyMap<number, boolean>): void {
     const b = this.bdd;
-    for (const [key, parts] of this.structure) {
+    for (const key of quantities) {
       const vars = this.varsOfQuantity.get(key) ?? [];
       if (vars.every((v) => sat.has(v))) continue;
       // The structure with the witness's choices so far, solved for the rest.
-      const fixed = vars.filter((v) => sat.has(v)).map((v) => this.literal(v, sat.get(v)!));
-      const rest = b.anySat(b.andAll([...parts, ...fixed]));
+      let whole = this.structureNode.get(key);
+      if (whole === undefined) this.structureNode.set(key, (whole = b.andAll(this.structure.get(key)!)));
+      const rest = b.satUnder(whole, sat);
       for (const v of vars) if (!sat.has(v)) sat.set(v, rest?.get(v) ?? false);
     }
-    for (const [name, m] of this.matched) {
-      const v = b.varOf(m);
+    for (const name of signals) {
+      // A fact may read quantities the witness did not touch: those keep their baseline values.
+      for (const q of this.factQuantities.get(name)!) {
+        if (!quantities.has(q)) for (const v of this.varsOfQuantity.get(q) ?? []) if (!sat.has(v)) sat.set(v, base.get(v) ?? false);
+      }
+      const v = b.varOf(this.matched.get(name)!);
       if (sat.has(v)) continue;
       sat.set(v, false);
       if (!b.evaluate(this.factOf.get(name)!, sat)) sat.set(v, true);
     }
-  }
-
-  private literal(v: number, value: boolean): Node {
-    // Variables are made by newVar in order, so the node for variable v is found through the owner maps.
-    const node = this.varNode.get(v)!;
-    return value ? node : this.bdd.not(node);
   }
 
   private pickNumber(v: NumericVar, value: (n: Node) => boolean): number {

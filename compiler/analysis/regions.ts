@@ -37,12 +37,21 @@ export class RouteRegions {
    * @param conditions each route's condition, in decision order
    * @param shared formulas (guarantee scopes and requirements) whose variables no route may own
    */
+  /** What holds for every request: the assumptions (and their facts). */
+  private readonly everywhere: Node;
+
   constructor(model: RequestModel, conditions: Node[], shared: Node[]) {
     this.model = model;
+    this.everywhere = model.constrain(TRUE);
     const b = model.bdd;
+    const supports: Set<number>[] = [];
     for (const c of conditions) {
-      this.pos.push(model.constrain(c));
-      this.neg.push(model.constrain(b.not(c)));
+      const facts = model.factsFor(c);
+      this.pos.push(b.and(c, facts));
+      this.neg.push(b.and(b.not(c), facts));
+      const support = b.support(c);
+      for (const v of b.support(facts)) support.add(v);
+      supports.push(support);
     }
     // A variable is private to a route when no other route and no shared formula mentions it.
     const owner = new Map<number, number>(); // variable → route index, or -1 when shared
@@ -50,10 +59,7 @@ export class RouteRegions {
       const o = owner.get(v);
       owner.set(v, o === undefined || o === i ? i : -1);
     };
-    conditions.forEach((_, i) => {
-      for (const v of b.support(this.pos[i])) own(v, i);
-      for (const v of b.support(this.neg[i])) own(v, i);
-    });
+    supports.forEach((support, i) => support.forEach((v) => own(v, i)));
     for (const f of shared) for (const v of b.support(model.constrain(f))) owner.set(v, -1);
     const privateVars: Set<number>[] = conditions.map(() => new Set());
     for (const [v, o] of owner) if (o >= 0) privateVars[o].add(v);
@@ -64,28 +70,27 @@ export class RouteRegions {
     });
   }
 
-  /** The shared variables route i's condition constrains. */
-  sharedSupport(i: number): Set<number> {
-    return this.model.bdd.support(this.posShared[i]);
-  }
-
-  /** Whether route j's condition constrains one of `vars`. */
-  sharesWith(j: number, vars: ReadonlySet<number>): boolean {
-    for (const v of this.model.bdd.support(this.posShared[j])) if (vars.has(v)) return true;
-    return false;
-  }
-
   /** The region as one diagram over shared variables (satisfiable exactly when the region is not empty). */
   shared(q: RegionQuery): Node {
-    const b = this.model.bdd;
+    // Every projected part already carries the facts it depends on (it was made from
+    // `constrain`), so only the extra formulas need theirs; the conjunction then has all.
     const parts = [
+      this.everywhere,
       ...(q.match ?? []).map((i) => this.posShared[i]),
       ...(q.miss ?? []).map((i) => this.negShared[i]),
       q.missBefore === undefined ? TRUE : this.below[q.missBefore],
-      ...(q.extra ?? []),
+      ...(q.extra ?? []).map((f) => this.constrained(f)),
     ];
-    return this.model.constrain(b.andAll(parts));
+    return this.model.bdd.andAll(parts);
   }
+
+  private constrained(f: Node): Node {
+    let c = this.constrainedCache.get(f);
+    if (c === undefined) this.constrainedCache.set(f, (c = this.model.constrain(f)));
+    return c;
+  }
+
+  private readonly constrainedCache = new Map<Node, Node>();
 
   /** Whether some request lies in the region. */
   sat(q: RegionQuery): boolean {
@@ -106,12 +111,7 @@ export class RouteRegions {
       ...Array.from({ length: q.missBefore ?? 0 }, (_, i) => this.neg[i]),
     ];
     for (const piece of pieces) {
-      const fixed: [number, boolean][] = [];
-      for (const v of b.support(piece)) {
-        const value = assignment.get(v);
-        if (value !== undefined) fixed.push([v, value]);
-      }
-      const choice = b.anySat(b.and(piece, b.cube(fixed)));
+      const choice = b.satUnder(piece, assignment);
       if (!choice) throw new Error("internal error: a projected region has no concrete request");
       for (const [v, value] of choice) assignment.set(v, value);
     }

@@ -21,7 +21,7 @@ const CORPUS = [
   ...readdirSync(path.join(REPO, "test/diagnostics/cases")).filter((n) => n.endsWith(".route")).map((n) => readFileSync(path.join(REPO, "test/diagnostics/cases", n), "utf8")),
 ];
 const VOCAB = [
-  "package", "import", "model", "signal", "plugin", "route", "default", "guarantee", "test", "when", "use", "fallback",
+  "package", "import", "model", "signal", "plugin", "route", "default", "guarantee", "assume", "test", "when", "use", "fallback",
   "select", "apply", "and", "or", "not", "in", "has", "applies", "priority", "before", "request", "expect", "blocked",
   "true", "false", "{", "}", "[", "]", "(", ")", ",", ":", ";", ".", "==", "!=", ">=", "<=", ">", "<", "+", "-", "*", "/",
   "0", "1.5", "-3", "1e999", "99999999999999999999", '"x"', '"', '"\\u00e9"', "\n", "  ", "#c\n", "keyword", "regex",
