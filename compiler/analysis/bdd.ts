@@ -187,6 +187,11 @@ export class Bdd {
     return go(a);
   }
 
+  /** A node's children: `low` when its variable is false, `high` when true (for translating diagrams elsewhere). */
+  children(n: Node): [low: Node, high: Node] {
+    return [this.lows[n], this.highs[n]];
+  }
+
   /** The variable index of a node made by `newVar`. */
   varOf(n: Node): number {
     return this.vars[n];
