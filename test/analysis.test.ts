@@ -293,3 +293,23 @@ test("assume blocks format canonically and round-trip", () => {
   assert.equal(once, `package t\n\nassume "x" {\n  when a\n  require b\n}\n`);
   assert.equal(formatFile(parseFile("a.route", once)), once);
 });
+
+test("keyword lists that imply or exclude one another: shadowed and dead routes, with witnesses", async () => {
+  const r = compileText(`
+signal keyword refund { any: ["refund", "money back"] }
+signal keyword refund_order { all: ["order", "Refund"] }
+signal keyword not_refund { any: ["help"], none: ["refund"] }
+signal keyword sensitive { any: ["refund"], case_sensitive: true }
+route refunds priority 3 { when refund; use m }
+route refund_orders priority 2 { when refund_order; use local }
+route confused priority 4 { when refund_order and not_refund; use m fallback local }
+route exact priority 0 { when sensitive; use local fallback m }
+default { use m }
+`);
+  // \`sensitive\` compares case-sensitively, so \`refund\` (folded) does not decide it: no finding for \`exact\`.
+  assert.deepEqual(r.diagnostics.filter((d) => d.code !== "RP1015").map((d) => `${d.code} ${d.message}`), [
+    "RP1002 route `refund_orders` is shadowed: every request it matches is decided by `refunds` first (their keyword lists imply it)",
+    "RP1001 route `confused` can never match: no request satisfies its condition (its keyword lists rule each other out)",
+  ]);
+  assert.equal(await checkWitnesses(r), r.analysis!.witnesses.length);
+});

@@ -121,6 +121,44 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
     }
   });
 
+  // ---- shadowing through keyword lists that imply one another (`all: [order, refund]` after `any: [refund]`):
+  // a route every request of which one earlier route takes, once their keyword signals' relations are known.
+  const routeSignals = policy.routes.map((r) => {
+    const set = new Set<string>();
+    signalsOf(r.when, set);
+    return set;
+  });
+  const routesByPhrase = new Map<string, Set<number>>();
+  routeSignals.forEach((set, j) => set.forEach((sig) => model.phrasesOf(sig).forEach((p) => (routesByPhrase.get(p) ?? routesByPhrase.set(p, new Set()).get(p)!).add(j))));
+  policy.routes.forEach((r, i) => {
+    if (!live[i]) return;
+    // Its own keyword signals may rule each other out (`all: [refund]` with `none: [refund]`).
+    const own = model.keywordClauses(routeSignals[i]);
+    if (own !== TRUE && model.constrain(b.and(conds[i], own)) === FALSE) {
+      live[i] = false;
+      const o = origin(r.name);
+      diags.add("RP1001", o.file, o.span, `route \`${r.name}\` can never match: no request satisfies its condition (its keyword lists rule each other out)`, {
+        help: "check the phrases its keyword signals require and forbid; remove the route if it is obsolete",
+      });
+      return;
+    }
+    const candidates = new Set<number>();
+    for (const sig of routeSignals[i]) for (const p of model.phrasesOf(sig)) for (const j of routesByPhrase.get(p) ?? []) if (j < i && live[j]) candidates.add(j);
+    for (const j of [...candidates].sort((x, y) => x - y)) {
+      const clauses = model.keywordClauses([...routeSignals[i], ...routeSignals[j]]);
+      if (clauses === TRUE || model.constrain(b.andAll([conds[i], b.not(conds[j]), clauses])) !== FALSE) continue;
+      live[i] = false;
+      const o = origin(r.name);
+      const winner = policy.routes[j].name;
+      diags.add("RP1002", o.file, o.span, `route \`${r.name}\` is shadowed: every request it matches is decided by \`${winner}\` first (their keyword lists imply it)`, {
+        help: "raise its priority, narrow the earlier route, or remove it",
+        related: [{ file: origin(winner).file, span: origin(winner).span, message: `\`${winner}\` takes these requests` }],
+      });
+      witnesses.push(later("RP1002", r.name, [winner], () => model.witness(model.constrain(b.and(conds[i], clauses)))!));
+      break;
+    }
+  });
+
   // ---- redundant routes: without them, their requests would get the same models and plugins anyway
   policy.routes.forEach((r, i) => {
     if (!live[i]) return;

@@ -355,6 +355,39 @@ export class RequestModel {
     }
   }
 
+  /**
+   * What keyword signals among `names` say about each other, as clauses over
+   * their matches: a match of `all: [order, refund]` is a match of
+   * `any: [refund]`; `all: [refund]` and `none: [refund]` never match together.
+   * Phrases are compared as the engine matches them (folded unless
+   * case-sensitive, with the same whole-word setting). Not a global fact (it
+   * would tie every route to its neighbours' keyword lists and undo the
+   * projection in regions.ts): the analysis asks for it where it matters.
+   */
+  keywordClauses(names: Iterable<string>): Node {
+    const b = this.bdd;
+    const lists = [...new Set(names)].map((n) => this.signals.get(n)!).filter((s) => s.type === "keyword").map(keywordLists);
+    const parts: Node[] = [];
+    for (const a of lists) {
+      for (const c of lists) {
+        if (a === c) continue;
+        const ma = this.matched.get(a.name)!;
+        const mc = this.matched.get(c.name)!;
+        if (keywordImplies(a, c)) parts.push(b.implies(ma, mc));
+        if (keywordExcludes(a, c)) parts.push(b.implies(ma, b.not(mc)));
+      }
+    }
+    return b.andAll(parts);
+  }
+
+  /** The phrases of a keyword signal, as the engine compares them. */
+  phrasesOf(name: string): Set<string> {
+    const s = this.signals.get(name);
+    if (!s || s.type !== "keyword") return new Set();
+    const l = keywordLists(s);
+    return new Set([...l.any, ...l.all, ...l.none]);
+  }
+
   /** Requests of more than `n` tokens (FALSE when the policy never mentions `n` as a token count). */
   tokensAbove(n: number): Node {
     return this.numbers.get("@tokens")?.gt.get(n) ?? FALSE;
@@ -539,4 +572,26 @@ export class RequestModel {
     if (s.type === "language") return "und";
     return "(other)";
   }
+}
+
+interface KeywordLists { name: string; any: Set<string>; all: Set<string>; none: Set<string> }
+
+function keywordLists(s: CheckedSignal): KeywordLists {
+  const cs = s.config.case_sensitive === true;
+  const whole = s.config.whole_word !== false;
+  const keys = (l: unknown) => new Set(((l as string[] | undefined) ?? []).map((p) => `${cs ? "c" : "f"}${whole ? "w" : "s"}:${cs ? p : p.toLowerCase()}`));
+  return { name: s.name, any: keys(s.config.any), all: keys(s.config.all), none: keys(s.config.none) };
+}
+
+const within = (a: Set<string>, c: Set<string>) => [...a].every((x) => c.has(x));
+const meets = (a: Set<string>, c: Set<string>) => [...a].some((x) => c.has(x));
+
+/** A's match guarantees B's: B's required phrases are among A's, one of B's alternatives is certainly present, B's exclusions are A's. */
+function keywordImplies(a: KeywordLists, c: KeywordLists): boolean {
+  return within(c.all, a.all) && within(c.none, a.none) && (c.any.size === 0 || meets(a.all, c.any) || (a.any.size > 0 && within(a.any, c.any)));
+}
+
+/** A's match rules B's out: a phrase A needs is one B forbids (or every alternative A offers is). */
+function keywordExcludes(a: KeywordLists, c: KeywordLists): boolean {
+  return meets(a.all, c.none) || (a.any.size > 0 && within(a.any, c.none));
 }
