@@ -40,13 +40,14 @@ export async function cmdLint(io: Io, paths: string[], opts: { format?: string; 
   const errors = result.diagnostics.filter((d) => d.severity === "error").length;
   const warnings = result.diagnostics.filter((d) => d.severity === "warning").length;
   if (format === "json") {
-    io.out(JSON.stringify({ diagnostics: diagnosticsToJson(result.diagnostics), unconfirmedWitnesses: unconfirmed }, null, 2));
+    io.out(JSON.stringify({ diagnostics: diagnosticsToJson(result.diagnostics), coverage: result.analysis?.coverage ?? null, unconfirmedWitnesses: unconfirmed }, null, 2));
   } else if (format === "sarif") {
     io.out(JSON.stringify(toSarif(result.diagnostics), null, 2));
   } else if (format === "github") {
     for (const d of result.diagnostics) io.out(githubAnnotation(d));
   } else {
     reportDiagnostics(io, result, "text");
+    if (result.analysis?.complete) io.out(`coverage: ${result.analysis.coverage}`);
     const notes = result.diagnostics.length - errors - warnings;
     if (errors + warnings === 0) io.out(`lint: clean (${result.checked?.routes.length ?? 0} routes${result.analysis?.complete ? ", analysis complete" : ""}${notes ? `, ${notes} note${notes === 1 ? "" : "s"}` : ""})`);
   }

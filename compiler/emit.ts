@@ -30,6 +30,7 @@ export function emitBundle(checked: CheckedPolicy, analysis: Analysis, options: 
       analysis.complete
         ? { name: "analysis", status: "passed", detail: "no route overlaps ambiguously and every guarantee holds over every request" }
         : { name: "analysis", status: "unchecked", detail: "the analysis did not run to completion (RP1009)" },
+      analysis.complete ? { name: "coverage", status: "passed", detail: analysis.coverage } : { name: "coverage", status: "unchecked", detail: analysis.coverage },
       { name: "tests", status: "unchecked", detail: "run `routeplane test` to execute the policy's test blocks" },
     ],
     guarantees: analysis.guarantees.map((g) => ({ name: g.name, status: g.status, detail: g.detail })),

@@ -35,6 +35,8 @@ export interface Analysis {
   guarantees: GuaranteeResult[];
   /** BDD nodes made: a measure of the work. */
   bddNodes: number;
+  /** Which requests no route takes, in words (what reaches the default, or what is rejected). */
+  coverage: string;
 }
 
 /**
@@ -60,6 +62,7 @@ export function analyzePolicy(policy: CheckedPolicy, diags: DiagnosticBag, maxNo
       witnesses: [],
       guarantees: policy.guarantees.map((g) => ({ name: g.name, status: "unchecked", detail: "the analysis did not run to completion" })),
       bddNodes: 0,
+      coverage: "not analysed",
     };
   };
   try {
@@ -85,7 +88,7 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
       help: "an assumption must describe requests that can happen; remove or weaken one of them",
       related: rest.map((a) => ({ file: a.file, span: a.span, message: `assumption "${a.name}"` })),
     });
-    return { complete: false, witnesses: [], guarantees: policy.guarantees.map((g) => ({ name: g.name, status: "unchecked", detail: "the policy's assumptions contradict each other" })), bddNodes: b.size };
+    return { complete: false, witnesses: [], guarantees: policy.guarantees.map((g) => ({ name: g.name, status: "unchecked", detail: "the policy's assumptions contradict each other" })), bddNodes: b.size, coverage: "not analysed" };
   }
   const conds = policy.routes.map((r) => model.condition(r.when));
   // Formulas the questions below combine with regions: their variables are never private to a route.
@@ -239,8 +242,15 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
 
   // ---- coverage
   const uncovered: RegionQuery = { missBefore: n };
-  if (policy.default === null && space.sat(uncovered)) {
-    const w = space.witness(uncovered)!;
+  const leftOver = space.sat(uncovered) ? space.witness(uncovered)! : null;
+  const example = (w: Witness) => w.description.join("; ") || "no signal matching";
+  const coverage = !leftOver
+    ? "every request is decided by a route"
+    : policy.default
+      ? `the default decides the requests no route takes, e.g. ${example(leftOver)}`
+      : `requests no route takes are rejected (no default), e.g. ${example(leftOver)}`;
+  if (policy.default === null && leftOver) {
+    const w = leftOver;
     const anchor = policy.routes.length ? origin(policy.routes[0].name) : { file: policy.roots[0], span: FILE_START };
     diags.add("RP1004", anchor.file, anchor.span, `the policy has no \`default\`, and some requests match no route; they are rejected (e.g. ${w.description.join("; ") || "a request with no signal matching"})`, {
       help: "add `default { use <model> }`, or a route for these requests",
@@ -377,7 +387,7 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
       guarantees.push({ name: g.name, status: "proved", detail: `holds for every request, on every model its route may choose (fallbacks and adaptive candidates included)${assuming}` });
     }
   }
-  return { complete: true, witnesses, guarantees, bddNodes: b.size };
+  return { complete: true, witnesses, guarantees, bddNodes: b.size, coverage };
 }
 
 /**

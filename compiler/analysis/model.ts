@@ -483,7 +483,9 @@ export class RequestModel {
     const sat = new Map<number, boolean>();
     this.complete(sat, new Set(this.structure.keys()), new Set(this.matched.keys()), sat);
     const value = (n: Node): boolean => sat.get(this.bdd.varOf(n)) ?? false;
-    this.base = { sat, signals: new Map(this.witnessPlan().map((p) => [p.name, this.describe(p, value)])) };
+    // Untouched signals that do not match are left out of descriptions: their scores are arbitrary.
+    const untouched = (d: { given: JsonObject; line: string | null }) => (d.given.matched === true ? d : { given: d.given, line: null });
+    this.base = { sat, signals: new Map(this.witnessPlan().map((p) => [p.name, untouched(this.describe(p, value))])) };
     for (const [sig, qs] of this.factQuantities) {
       for (const q of qs) (this.readers.get(q) ?? this.readers.set(q, new Set()).get(q)!).add(sig);
     }
