@@ -22,6 +22,7 @@ const LIBRARY_HOME = {
   nearley: "grammar",
   moo: "grammar",
   kafkajs: "runtime",
+  undici: "runtime",
   "@kubernetes/client-node": "controller",
 };
 

@@ -21,6 +21,7 @@ const keys = () => import("./key-commands.ts");
 const demo = () => import("./demo.ts");
 const lint = () => import("./lint-command.ts");
 const diff = () => import("./diff-command.ts");
+const serve = () => import("./serve-command.ts");
 
 const COMMANDS: Record<string, CommandSpec> = {
   compile: {
@@ -42,9 +43,9 @@ const COMMANDS: Record<string, CommandSpec> = {
   },
   lint: {
     summary: "check a policy for pull requests: diagnostics and analysis findings, witnesses confirmed by the engine",
-    usage: "routeplane lint <files|dirs> [--format text|json|github] [--max-warnings N]",
+    usage: "routeplane lint <files|dirs> [--format text|json|sarif|github] [--max-warnings N]",
     options: {
-      format: { type: "string", help: "text (default), json, or github (workflow annotations)" },
+      format: { type: "string", help: "text (default), json, sarif (SARIF 2.1.0), or github (workflow annotations)" },
       "max-warnings": { type: "string", help: "exit 1 when there are more warnings than this" },
     },
     run: async (io, p, v) => (await lint()).cmdLint(io, need(p, "lint"), v as never),
@@ -96,6 +97,23 @@ const COMMANDS: Record<string, CommandSpec> = {
     usage: "routeplane verify bundle.json --pub signing.pub [--pub other.pub]",
     options: { pub: { type: "string", multiple: true, help: "a trusted public key (PEM); repeatable" } },
     run: async (io, p, v) => (await keys()).cmdVerify(io, p[0], v as never),
+  },
+  serve: {
+    summary: "run the sidecar: an OpenAI-compatible proxy that enforces a bundle and reports telemetry",
+    usage: "routeplane serve (--bundle bundle.json --public-key k.pub | --policy dir) [--listen [host:]port] [--demo] [--telemetry file.jsonl | --kafka-brokers h:p,…]",
+    options: {
+      bundle: { type: "string", help: "a signed bundle file; watched and hot-reloaded" },
+      policy: { type: "string", help: "a policy directory, compiled in process (unsigned; for development)" },
+      listen: { type: "string", help: "[host:]port to listen on (default 127.0.0.1:8080)" },
+      "public-key": { type: "string", multiple: true, help: "a trusted public key (PEM); repeatable" },
+      "state-dir": { type: "string", help: "where the last known good bundle is kept (default .routeplane-sidecar)" },
+      telemetry: { type: "string", help: "JSONL file for telemetry events (default routeplane-telemetry.jsonl)" },
+      "kafka-brokers": { type: "string", help: "send telemetry to Kafka instead (comma-separated host:port)" },
+      "kafka-topic": { type: "string", help: "topic for routing events (default routeplane.routing; feedback goes to <topic>.feedback)" },
+      credentials: { type: "string", help: "JSON file { model: api key } (otherwise each model's api_key_env)" },
+      demo: { type: "boolean", help: "send every model's requests to a built-in demo model server" },
+    },
+    run: async (io, _p, v) => (await serve()).cmdServe(io, v as never),
   },
   demo: {
     summary: "compile the example policy and explain sample requests (npm start)",

@@ -1,0 +1,111 @@
+// serve: run the sidecar. A signed bundle file (watched, hot-reloaded, the
+// last known good kept on disk) or a policy directory compiled in process;
+// `--demo` adds the built-in demo upstream so routing works with no model
+// server (this is `npm start`).
+import { readFileSync } from "node:fs";
+import { serializeBundle, type ModelSpec } from "../bundle/index.ts";
+import { BundleStore, JsonlSink, KafkaSink, createSidecar, startDemoUpstream, type TelemetrySink } from "../runtime/index.ts";
+import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
+import { UsageError } from "./files.ts";
+import { EXIT, type Io } from "./io.ts";
+
+export interface ServeOptions {
+  bundle?: string;
+  policy?: string;
+  listen?: string;
+  "public-key"?: string[];
+  "state-dir"?: string;
+  telemetry?: string;
+  "kafka-brokers"?: string;
+  "kafka-topic"?: string;
+  credentials?: string;
+  demo?: boolean;
+}
+
+export interface RunningSidecar {
+  url: string;
+  stop(): Promise<void>;
+}
+
+function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:(\[[^\]]+\]|[^:]+):)?(\d+)$/.exec(listen);
+  if (!m) throw new UsageError(`--listen takes [host:]port, not ${listen}`);
+  return { host: (m[1] ?? "127.0.0.1").replace(/^\[|\]$/g, ""), port: Number(m[2]) };
+}
+
+/** Starts the sidecar as `serve` would; returns once it is listening (tests use this too). */
+export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSidecar | number> {
+  if (!opts.bundle === !opts.policy) throw new UsageError("give exactly one of --bundle <bundle.json> or --policy <dir>");
+  const { host, port } = parseListen(opts.listen ?? "127.0.0.1:8080");
+  const trustedKeys = (opts["public-key"] ?? []).map((f) => {
+    try {
+      return readFileSync(f, "utf8");
+    } catch {
+      throw new UsageError(`cannot read the public key ${f}`);
+    }
+  });
+  if (opts.bundle && trustedKeys.length === 0) throw new UsageError("--bundle needs at least one --public-key to verify the bundle's signature");
+  let credentials: Record<string, string> = {};
+  if (opts.credentials) {
+    try {
+      credentials = JSON.parse(readFileSync(opts.credentials, "utf8"));
+    } catch (err) {
+      throw new UsageError(`--credentials ${opts.credentials}: ${(err as Error).message}`);
+    }
+  }
+  const store = new BundleStore({
+    trustedKeys,
+    stateDir: opts.bundle ? (opts["state-dir"] ?? ".routeplane-sidecar") : undefined,
+    onChange: (a) => io.err(`routeplane serve: active bundle ${a.bundle.manifest.revision.slice(0, 12)} (${a.bundle.policy.routes.length} routes) from ${a.source}`),
+    onReject: (r) => io.err(`routeplane serve: rejected the bundle from ${r.source}: ${r.reason}; keeping the last verified bundle`),
+  });
+  if (opts.policy) {
+    const result = compilePaths([opts.policy], true);
+    const failed = result.diagnostics.some((d) => d.severity === "error");
+    if (failed || !result.bundle) {
+      reportDiagnostics(io, result, "text");
+      return EXIT.failed;
+    }
+    await store.offer(serializeBundle(result.bundle), opts.policy, { requireSignature: false });
+  } else {
+    // The last known good first, so a broken bundle file at start-up still serves the old policy.
+    await store.restoreLastGood();
+    await store.watchFile(opts.bundle!);
+  }
+  const telemetry: TelemetrySink = opts["kafka-brokers"]
+    ? new KafkaSink({ brokers: opts["kafka-brokers"].split(","), topic: opts["kafka-topic"] ?? "routeplane.routing" })
+    : new JsonlSink(opts.telemetry ?? "routeplane-telemetry.jsonl");
+  const demo = opts.demo ? await startDemoUpstream() : null;
+  const sidecar = createSidecar({
+    store,
+    telemetry,
+    endpointOverride: demo?.url,
+    credential: (m: ModelSpec) => credentials[m.name] ?? (m.api_key_env ? process.env[m.api_key_env] : undefined),
+  });
+  sidecar.metrics.bundleRejections.inc({}, store.rejections);
+  const address = await sidecar.listen(port, host);
+  const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
+  io.err(`routeplane serve: listening on ${url}${demo ? ` (demo upstream ${demo.url})` : ""}; telemetry to ${opts["kafka-brokers"] ? `Kafka ${opts["kafka-brokers"]}` : (opts.telemetry ?? "routeplane-telemetry.jsonl")}`);
+  return {
+    url,
+    stop: async () => {
+      store.close();
+      await sidecar.close();
+      await telemetry.close();
+      await demo?.close();
+    },
+  };
+}
+
+export async function cmdServe(io: Io, opts: ServeOptions): Promise<number> {
+  const running = await startServe(io, opts);
+  if (typeof running === "number") return running;
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  io.err("routeplane serve: shutting down (finishing requests in flight, flushing telemetry)");
+  await running.stop();
+  return EXIT.ok;
+}

@@ -1,0 +1,81 @@
+// A built-in model server speaking the OpenAI API, for `routeplane serve
+// --demo` and the tests: it answers every request with which model it is and
+// what it was sent, so routing, plugins and fallbacks are visible without a
+// real model. Behaviours for tests: fail with a status, answer slowly, stream.
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface DemoUpstreamOptions {
+  /** Answer every request with this status (a failing upstream). */
+  failWith?: number;
+  /** Wait this long before answering (a slow upstream). */
+  delayMs?: number;
+  /** Chunks per streamed answer. */
+  streamChunks?: number;
+}
+
+export interface DemoUpstream {
+  url: string;
+  /** Requests received, newest last: what the sidecar forwarded. */
+  received: { path: string; headers: Record<string, string | string[] | undefined>; body: Record<string, unknown> }[];
+  close(): Promise<void>;
+}
+
+export async function startDemoUpstream(options: DemoUpstreamOptions = {}, port = 0): Promise<DemoUpstream> {
+  const received: DemoUpstream["received"] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      let body: Record<string, unknown> = {};
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
+      } catch {
+        // keep {}
+      }
+      received.push({ path: req.url ?? "", headers: req.headers, body });
+      const answer = () => {
+        if (options.failWith) {
+          res.writeHead(options.failWith, { "content-type": "application/json" });
+          res.end(JSON.stringify({ error: { message: `demo upstream failing with ${options.failWith}`, type: "server_error" } }));
+          return;
+        }
+        const model = String(body.model ?? "demo");
+        const messages = (body.messages as { role: string; content: unknown }[] | undefined) ?? [];
+        const last = messages.filter((m) => m.role === "user").at(-1);
+        const prompt = typeof body.prompt === "string" ? body.prompt : typeof last?.content === "string" ? last.content : "";
+        const text = `[${model}] you said: ${prompt.slice(0, 200)}`;
+        const isChat = (req.url ?? "").endsWith("/chat/completions");
+        if (body.stream === true) {
+          res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+          const n = Math.max(1, options.streamChunks ?? 3);
+          const size = Math.ceil(text.length / n);
+          for (let i = 0; i < n; i++) {
+            const piece = text.slice(i * size, (i + 1) * size);
+            const delta = isChat ? { choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] } : { choices: [{ index: 0, text: piece, finish_reason: null }] };
+            res.write(`data: ${JSON.stringify({ id: "demo", object: isChat ? "chat.completion.chunk" : "text_completion", model, ...delta })}\n\n`);
+          }
+          res.end("data: [DONE]\n\n");
+          return;
+        }
+        const usage = { prompt_tokens: Math.ceil(prompt.length / 4), completion_tokens: Math.ceil(text.length / 4), total_tokens: Math.ceil((prompt.length + text.length) / 4) };
+        const choice = isChat ? { index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" } : { index: 0, text, finish_reason: "stop" };
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ id: "demo", object: isChat ? "chat.completion" : "text_completion", created: 0, model, choices: [choice], usage }));
+      };
+      if (options.delayMs) setTimeout(answer, options.delayMs);
+      else answer();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const { port: actual } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${actual}/v1`,
+    received,
+    close: () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,96 @@
+// The sidecar's metrics in the Prometheus text format (/metrics): requests by
+// route, model and status, decision and upstream latency histograms,
+// telemetry sent and dropped, bundle rejections and the active revision.
+// Small on purpose: counters and fixed-bucket histograms, label sets kept in
+// maps, rendered on scrape.
+
+type Labels = Record<string, string>;
+
+const escape = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+const labelText = (l: Labels) => {
+  const keys = Object.keys(l);
+  return keys.length ? `{${keys.map((k) => `${k}="${escape(l[k])}"`).join(",")}}` : "";
+};
+
+class Counter {
+  readonly values = new Map<string, { labels: Labels; value: number }>();
+  readonly name: string;
+  readonly help: string;
+  constructor(name: string, help: string) {
+    this.name = name;
+    this.help = help;
+  }
+  inc(labels: Labels = {}, by = 1): void {
+    const key = labelText(labels);
+    const v = this.values.get(key);
+    if (v) v.value += by;
+    else this.values.set(key, { labels, value: by });
+  }
+  render(type = "counter"): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${type}`];
+    for (const { labels, value } of this.values.values()) lines.push(`${this.name}${labelText(labels)} ${value}`);
+    return lines.join("\n");
+  }
+}
+
+class Histogram {
+  readonly name: string;
+  readonly help: string;
+  private readonly buckets: number[];
+  private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+  constructor(name: string, help: string, buckets: number[]) {
+    this.name = name;
+    this.help = help;
+    this.buckets = buckets;
+  }
+  observe(value: number, labels: Labels = {}): void {
+    const key = labelText(labels);
+    let s = this.series.get(key);
+    if (!s) this.series.set(key, (s = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
+    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]) s.counts[i]++;
+    s.sum += value;
+    s.count++;
+  }
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
+    for (const s of this.series.values()) {
+      this.buckets.forEach((b, i) => lines.push(`${this.name}_bucket${labelText({ ...s.labels, le: String(b) })} ${s.counts[i]}`));
+      lines.push(`${this.name}_bucket${labelText({ ...s.labels, le: "+Inf" })} ${s.count}`);
+      lines.push(`${this.name}_sum${labelText(s.labels)} ${s.sum}`);
+      lines.push(`${this.name}_count${labelText(s.labels)} ${s.count}`);
+    }
+    return lines.join("\n");
+  }
+}
+
+export class SidecarMetrics {
+  readonly requests = new Counter("routeplane_requests_total", "Requests by route, model and HTTP status.");
+  readonly decisionSeconds = new Histogram("routeplane_decision_seconds", "Time to decide a request (signals, route, plugins).", [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05]);
+  readonly upstreamSeconds = new Histogram("routeplane_upstream_seconds", "Time to the upstream's response headers, by model.", [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30]);
+  readonly fallbacks = new Counter("routeplane_fallbacks_total", "Attempts that failed over to the next model, by model and reason.");
+  readonly bundleRejections = new Counter("routeplane_bundle_rejections_total", "Bundles that failed verification and were not activated.");
+  /** Read at scrape time: telemetry sink figures and the active revision. */
+  gauges: () => { revision: string | null; telemetry: { sent: number; dropped: number; queued: number } } = () => ({ revision: null, telemetry: { sent: 0, dropped: 0, queued: 0 } });
+
+  render(): string {
+    const g = this.gauges();
+    const parts = [
+      this.requests.render(),
+      this.decisionSeconds.render(),
+      this.upstreamSeconds.render(),
+      this.fallbacks.render(),
+      this.bundleRejections.render(),
+      "# HELP routeplane_telemetry_events_total Telemetry events handed to the sink, by outcome.",
+      "# TYPE routeplane_telemetry_events_total counter",
+      `routeplane_telemetry_events_total{outcome="sent"} ${g.telemetry.sent}`,
+      `routeplane_telemetry_events_total{outcome="dropped"} ${g.telemetry.dropped}`,
+      "# HELP routeplane_telemetry_queued Telemetry events waiting for the sink.",
+      "# TYPE routeplane_telemetry_queued gauge",
+      `routeplane_telemetry_queued ${g.telemetry.queued}`,
+      "# HELP routeplane_bundle_info The active bundle (value 1), by revision.",
+      "# TYPE routeplane_bundle_info gauge",
+      ...(g.revision ? [`routeplane_bundle_info{revision="${escape(g.revision)}"} 1`] : []),
+    ];
+    return parts.join("\n") + "\n";
+  }
+}

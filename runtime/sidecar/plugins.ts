@@ -1,0 +1,86 @@
+// What the safety plugins do to a request before it leaves: the engine has
+// already decided which plugins run and whether one blocks; this rewrites the
+// OpenAI request body and the upstream headers accordingly.
+import type { Action, JsonObject, PluginUse } from "../../bundle/index.ts";
+import { findPii } from "../engine/detectors.ts";
+import type { ChatMessage } from "../engine/request.ts";
+
+export interface Rewritten {
+  body: JsonObject;
+  /** Headers to set on the upstream request (lower-case names). */
+  setHeaders: Record<string, string>;
+  /** Headers of the client request not to pass on. */
+  removeHeaders: string[];
+  /** PII items redacted or masked, by type. */
+  redacted: Record<string, number>;
+}
+
+const MASK = "*";
+
+/** Redacts or masks the PII types `use` names in one string. */
+function cleanText(text: string, use: PluginUse, counts: Record<string, number>): string {
+  const found = findPii(text, new Set(use.config.types as string[]));
+  if (found.length === 0) return text;
+  const mode = (use.config.mode as string | undefined) ?? "redact";
+  let out = "";
+  let at = 0;
+  for (const m of [...found].sort((a, b) => a.start - b.start)) {
+    if (m.start < at) continue; // overlapping detections: the first wins
+    const original = text.slice(m.start, m.end);
+    out += text.slice(at, m.start) + (mode === "mask" ? original.replace(/[A-Za-z0-9]/g, MASK) : `[${m.type.toUpperCase()}]`);
+    at = m.end;
+    counts[m.type] = (counts[m.type] ?? 0) + 1;
+  }
+  return out + text.slice(at);
+}
+
+function mapContent(content: ChatMessage["content"], f: (s: string) => string): ChatMessage["content"] {
+  if (typeof content === "string") return f(content);
+  if (Array.isArray(content)) return content.map((part) => (part.type === "text" && typeof part.text === "string" ? { ...part, text: f(part.text) } : part));
+  return content;
+}
+
+/**
+ * Applies the plugins that ran (`applied`, in order) to a chat or completions
+ * body. Blocking was decided by the engine; a blocked request never gets here.
+ */
+export function rewriteRequest(body: JsonObject, action: Action, applied: readonly string[]): Rewritten {
+  const out: Rewritten = { body: structuredClone(body), setHeaders: {}, removeHeaders: [], redacted: {} };
+  const ran = new Set(applied);
+  for (const use of action.plugins) {
+    if (!ran.has(use.plugin)) continue;
+    const c = use.config;
+    switch (use.type) {
+      case "pii_redact": {
+        if (((c.mode as string | undefined) ?? "redact") === "block") break;
+        const clean = (s: string) => cleanText(s, use, out.redacted);
+        const messages = out.body.messages as unknown as ChatMessage[] | undefined;
+        if (Array.isArray(messages)) out.body.messages = messages.map((m) => ({ ...m, content: mapContent(m.content, clean) })) as unknown as JsonObject[];
+        if (typeof out.body.prompt === "string") out.body.prompt = clean(out.body.prompt);
+        break;
+      }
+      case "system_prompt": {
+        const text = c.text as string;
+        const position = (c.position as string | undefined) ?? "prepend";
+        if (typeof out.body.prompt === "string") {
+          out.body.prompt = position === "append" ? `${out.body.prompt}\n\n${text}` : position === "replace" ? out.body.prompt : `${text}\n\n${out.body.prompt}`;
+          break;
+        }
+        const messages = ((out.body.messages as unknown as ChatMessage[] | undefined) ?? []).slice();
+        const system: ChatMessage = { role: "system", content: text };
+        const rest = position === "replace" ? messages.filter((m) => m.role !== "system") : messages;
+        out.body.messages = (position === "append" ? [...rest, system] : [system, ...rest]) as unknown as JsonObject[];
+        break;
+      }
+      case "header_mutation": {
+        for (const [k, v] of Object.entries((c.set as Record<string, string> | undefined) ?? {})) out.setHeaders[k.toLowerCase()] = v;
+        for (const k of (c.remove as string[] | undefined) ?? []) out.removeHeaders.push(k.toLowerCase());
+        break;
+      }
+      default:
+        // jailbreak_guard in `flag` mode changes nothing; its score is in the telemetry.
+        break;
+    }
+  }
+  return out;
+}

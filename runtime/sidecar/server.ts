@@ -1,0 +1,331 @@
+// The sidecar's HTTP surface: an OpenAI-compatible proxy that decides every
+// request with the active bundle (signals → route → plugins → model),
+// rewrites it as the plugins say, forwards it along the model's fallback
+// chain, and reports one telemetry event per request.
+//
+//   POST /v1/chat/completions, POST /v1/completions   (JSON, or SSE when stream: true)
+//   GET  /v1/models                                    the policy's models
+//   POST /v1/feedback                                  { request_id, rating | label }
+//   GET  /healthz, /readyz, /metrics                   liveness, a verified bundle, Prometheus text
+//   POST /debug/explain                                the decision with its trace (loopback only)
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Action, JsonObject, ModelSpec } from "../../bundle/index.ts";
+import { requestFromChat, type ChatMessage } from "../engine/request.ts";
+import type { Decision } from "../engine/engine.ts";
+import type { BundleStore } from "./bundle-store.ts";
+import { SidecarMetrics } from "./metrics.ts";
+import { rewriteRequest } from "./plugins.ts";
+import { FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA_VERSION, type RoutingEvent, type TelemetrySink } from "./telemetry.ts";
+import { UpstreamError, Upstreams } from "./upstream.ts";
+
+export interface SidecarOptions {
+  store: BundleStore;
+  telemetry: TelemetrySink;
+  upstreams?: Upstreams;
+  /** An upstream credential for a model: from the environment variable its spec names, or a credentials file. Never from the bundle. */
+  credential?: (model: ModelSpec) => string | undefined;
+  /** Most models one request may try (the chosen one plus fallbacks). */
+  maxAttempts?: number;
+  /** Largest request body accepted, in bytes. */
+  maxBodyBytes?: number;
+  /** Send every model's requests to this OpenAI-compatible base URL instead of its endpoint (the demo upstream). */
+  endpointOverride?: string;
+}
+
+export interface Sidecar {
+  server: Server;
+  metrics: SidecarMetrics;
+  upstreams: Upstreams;
+  listen(port: number, host?: string): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly type: string;
+  readonly code: string | null;
+  constructor(status: number, message: string, type = "invalid_request_error", code: string | null = null) {
+    super(message);
+    this.status = status;
+    this.type = type;
+    this.code = code;
+  }
+}
+
+/** The OpenAI error body, so clients' error handling works unchanged. */
+function sendError(res: ServerResponse, err: HttpError, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: { message: err.message, type: err.type, param: null, code: err.code } });
+  res.writeHead(err.status, { "content-type": "application/json", ...headers });
+  res.end(body);
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(new HttpError(413, `the request body is larger than ${limit} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+async function readJson(req: IncomingMessage, limit: number): Promise<JsonObject> {
+  const text = await readBody(req, limit);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, "the request body is not valid JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new HttpError(400, "the request body must be a JSON object");
+  return value as JsonObject;
+}
+
+const isLoopback = (addr: string | undefined) => addr === "127.0.0.1" || addr === "::1" || addr === "::ffff:127.0.0.1";
+
+/** The action the decision took: the route's, or the default's. */
+function actionOf(policy: { routes: { name: string; action: Action }[]; default: Action | null }, route: string | null): Action | null {
+  if (route === null) return null;
+  if (route === "default") return policy.default;
+  return policy.routes.find((r) => r.name === route)?.action ?? null;
+}
+
+export function createSidecar(options: SidecarOptions): Sidecar {
+  const { store, telemetry } = options;
+  const upstreams = options.upstreams ?? new Upstreams();
+  const metrics = new SidecarMetrics();
+  const maxAttempts = options.maxAttempts ?? 3;
+  const maxBody = options.maxBodyBytes ?? 10 * 1024 * 1024;
+  const credential = options.credential ?? ((m: ModelSpec) => (m.api_key_env ? process.env[m.api_key_env] : undefined));
+  metrics.gauges = () => ({ revision: store.current?.bundle.manifest.revision ?? null, telemetry: telemetry.stats() });
+
+  async function proxy(req: IncomingMessage, res: ServerResponse, endpoint: "chat" | "completions", requestId: string): Promise<void> {
+    const started = performance.now();
+    const active = store.current;
+    if (!active) throw new HttpError(503, "no verified policy bundle is active yet", "service_unavailable");
+    const body = await readJson(req, maxBody);
+    if (endpoint === "chat" && !Array.isArray(body.messages)) throw new HttpError(400, "`messages` must be an array of chat messages");
+    if (endpoint === "completions" && typeof body.prompt !== "string") throw new HttpError(400, "`prompt` must be a string");
+    const { bundle, engine } = active;
+    const revision = bundle.manifest.revision;
+    engine.setFeedback({ latencyMs: upstreams.latencies() });
+    const request = requestFromChat({ messages: body.messages as unknown as ChatMessage[] | undefined, prompt: body.prompt as string | undefined, metadata: (body.metadata as JsonObject | undefined) ?? {} }, req.headers);
+    const decision: Decision = engine.decide(request, { trace: true });
+    const decided = performance.now();
+    metrics.decisionSeconds.observe((decided - started) / 1000);
+    const base = { "x-request-id": requestId, "x-routeplane-revision": revision, "x-routeplane-route": decision.route ?? "none" };
+    const event: RoutingEvent = {
+      schema: ROUTING_EVENT_SCHEMA_VERSION,
+      time: new Date().toISOString(),
+      requestId,
+      revision,
+      endpoint,
+      route: decision.route,
+      model: null,
+      attempts: [],
+      signals: Object.fromEntries(Object.entries(decision.trace?.signals ?? {}).map(([k, v]) => [k, v.matched])),
+      plugins: decision.plugins,
+      blocked: decision.blocked ? { plugin: decision.blocked.plugin, status: decision.blocked.status } : null,
+      redacted: {},
+      status: 0,
+      stream: body.stream === true,
+      latencyMs: { decision: decided - started, plugins: 0, upstream: 0, total: 0 },
+      tokens: { prompt: null, completion: null },
+      costUsd: null,
+    };
+    const finish = (status: number, model: string | null) => {
+      event.status = status;
+      event.model = model;
+      event.latencyMs.total = performance.now() - started;
+      metrics.requests.inc({ route: decision.route ?? "none", model: model ?? "none", status: String(status) });
+      telemetry.emit(event);
+    };
+
+    if (decision.blocked || decision.model === null) {
+      const b = decision.blocked ?? { plugin: "", status: 404, message: "no route matched this request and the policy has no default" };
+      sendError(res, new HttpError(b.status, b.message, b.plugin ? "policy_blocked" : "no_route", b.plugin || null), { ...base, "x-routeplane-model": "none" });
+      finish(b.status, null);
+      return;
+    }
+
+    const action = actionOf(bundle.policy, decision.route)!;
+    const rewritten = rewriteRequest(body, action, decision.plugins);
+    event.redacted = rewritten.redacted;
+    const pluginsDone = performance.now();
+    event.latencyMs.plugins = pluginsDone - decided;
+
+    // Client headers worth passing on; hop-by-hop and credentials are never forwarded.
+    const forward: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (typeof v !== "string") continue;
+      if (k.startsWith("x-") && !rewritten.removeHeaders.includes(k)) forward[k] = v;
+    }
+    Object.assign(forward, rewritten.setHeaders);
+    forward["x-request-id"] = requestId;
+
+    const chain = [decision.model, ...decision.fallbacks].slice(0, maxAttempts);
+    const models = new Map(bundle.policy.models.map((m) => [m.name, m]));
+    let lastError: UpstreamError | null = null;
+    for (const name of chain) {
+      const declared = models.get(name)!;
+      const spec = options.endpointOverride ? { ...declared, endpoint: options.endpointOverride } : declared;
+      const key = credential(spec);
+      const headers = { ...forward, ...(key ? { authorization: `Bearer ${key}` } : {}) };
+      const payload = JSON.stringify({ ...rewritten.body, model: spec.served_name });
+      const t0 = performance.now();
+      try {
+        const up = await upstreams.send({ model: spec, path: endpoint === "chat" ? "/chat/completions" : "/completions", body: payload, headers });
+        const ms = performance.now() - t0;
+        metrics.upstreamSeconds.observe(ms / 1000, { model: name });
+        event.attempts.push({ model: name, outcome: up.statusCode < 400 ? "ok" : "client-error", status: up.statusCode, ms });
+        event.latencyMs.upstream = ms;
+        const contentType = String(up.headers["content-type"] ?? "application/json");
+        res.writeHead(up.statusCode, { ...base, "x-routeplane-model": name, "content-type": contentType, ...(contentType.startsWith("text/event-stream") ? { "cache-control": "no-cache" } : {}) });
+        if (contentType.startsWith("text/event-stream")) {
+          // Streams pass through chunk by chunk, as they arrive.
+          for await (const chunk of up.body) res.write(chunk);
+          res.end();
+        } else {
+          const text = await up.body.text();
+          res.end(text);
+          usageOf(text, spec, event);
+        }
+        finish(up.statusCode, name);
+        return;
+      } catch (err) {
+        if (!(err instanceof UpstreamError)) throw err;
+        lastError = err;
+        event.attempts.push({ model: name, outcome: err.kind, status: err.status, ms: performance.now() - t0 });
+        metrics.fallbacks.inc({ model: name, reason: err.kind });
+        if (res.headersSent) {
+          // A stream broke after it started: nothing can be retried; end the response.
+          res.destroy(err);
+          finish(502, name);
+          return;
+        }
+      }
+    }
+    const status = lastError?.kind === "timeout" ? 504 : 502;
+    sendError(res, new HttpError(status, `every model for route ${decision.route} failed; last: ${lastError?.message ?? "no attempt"}`, "upstream_error"), { ...base, "x-routeplane-model": "none" });
+    finish(status, null);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestId = (typeof req.headers["x-request-id"] === "string" && req.headers["x-request-id"]) || randomUUID();
+    const url = new URL(req.url ?? "/", "http://sidecar");
+    const route = `${req.method} ${url.pathname}`;
+    try {
+      switch (route) {
+        case "POST /v1/chat/completions":
+          return await proxy(req, res, "chat", requestId);
+        case "POST /v1/completions":
+          return await proxy(req, res, "completions", requestId);
+        case "GET /v1/models": {
+          const active = store.current;
+          if (!active) throw new HttpError(503, "no verified policy bundle is active yet", "service_unavailable");
+          const data = active.bundle.policy.models.map((m) => ({ id: m.name, object: "model", created: 0, owned_by: m.provider }));
+          res.writeHead(200, { "content-type": "application/json", "x-request-id": requestId });
+          res.end(JSON.stringify({ object: "list", data }));
+          return;
+        }
+        case "POST /v1/feedback": {
+          const body = await readJson(req, 64 * 1024);
+          const id = body.request_id;
+          const rating = body.rating ?? null;
+          const label = body.label ?? null;
+          if (typeof id !== "string" || id === "") throw new HttpError(400, "`request_id` must be the x-request-id of an earlier response");
+          if (rating === null && label === null) throw new HttpError(400, "give a `rating` (a number from -1 to 1) or a `label`");
+          if (rating !== null && (typeof rating !== "number" || rating < -1 || rating > 1)) throw new HttpError(400, "`rating` must be a number from -1 to 1");
+          if (label !== null && typeof label !== "string") throw new HttpError(400, "`label` must be a string");
+          telemetry.emit({ schema: FEEDBACK_EVENT_SCHEMA_VERSION, time: new Date().toISOString(), requestId: id, rating: rating as number | null, label: label as string | null });
+          res.writeHead(202, { "content-type": "application/json", "x-request-id": requestId });
+          res.end(JSON.stringify({ accepted: true }));
+          return;
+        }
+        case "GET /healthz":
+          res.writeHead(200, { "content-type": "text/plain" });
+          res.end("ok\n");
+          return;
+        case "GET /readyz": {
+          const active = store.current;
+          const rejected = store.rejection;
+          const detail = { ready: active !== null, revision: active?.bundle.manifest.revision ?? null, source: active?.source ?? null, lastRejection: rejected ? { at: rejected.at.toISOString(), source: rejected.source, reason: rejected.reason } : null };
+          res.writeHead(active ? 200 : 503, { "content-type": "application/json" });
+          res.end(JSON.stringify(detail));
+          return;
+        }
+        case "GET /metrics":
+          res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+          res.end(metrics.render());
+          return;
+        case "POST /debug/explain": {
+          if (!isLoopback(req.socket.remoteAddress)) throw new HttpError(403, "/debug/explain answers only on the loopback interface", "permission_error");
+          const active = store.current;
+          if (!active) throw new HttpError(503, "no verified policy bundle is active yet", "service_unavailable");
+          const body = await readJson(req, maxBody);
+          const d = active.engine.decide(requestFromChat({ messages: body.messages as unknown as ChatMessage[] | undefined, prompt: body.prompt as string | undefined, metadata: (body.metadata as JsonObject | undefined) ?? {} }, req.headers), { trace: true });
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify(d));
+          return;
+        }
+        default:
+          throw new HttpError(404, `no such endpoint: ${route}`, "not_found");
+      }
+    } catch (err) {
+      if (err instanceof HttpError) sendError(res, err, { "x-request-id": requestId });
+      else {
+        // A bug, not the client's fault: say so without a stack trace on the wire.
+        console.error(`routeplane serve: internal error on ${route}:`, err);
+        sendError(res, new HttpError(500, "internal error in the routeplane sidecar", "internal_error"), { "x-request-id": requestId });
+      }
+    }
+  }
+
+  const server = createServer((req, res) => void handle(req, res));
+  server.keepAliveTimeout = 65_000;
+  return {
+    server,
+    metrics,
+    upstreams,
+    listen: (port, host = "127.0.0.1") =>
+      new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => resolve(server.address() as AddressInfo));
+      }),
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      await upstreams.close();
+    },
+  };
+}
+
+/** Token counts and a cost estimate from a non-streaming response's `usage`. */
+function usageOf(text: string, spec: ModelSpec, event: RoutingEvent): void {
+  try {
+    const usage = (JSON.parse(text) as { usage?: { prompt_tokens?: number; completion_tokens?: number } }).usage;
+    if (!usage) return;
+    event.tokens = { prompt: usage.prompt_tokens ?? null, completion: usage.completion_tokens ?? null };
+    if (spec.cost && usage.prompt_tokens !== undefined && usage.completion_tokens !== undefined) {
+      // Costs are USD per million tokens (docs/language.md).
+      event.costUsd = (usage.prompt_tokens * spec.cost.input + usage.completion_tokens * spec.cost.output) / 1e6;
+    }
+  } catch {
+    // Not JSON: nothing to count.
+  }
+}

@@ -1,0 +1,158 @@
+// Upstream model servers: one pooled keep-alive client (undici) per origin,
+// timeouts, a circuit breaker per model (open after consecutive failures,
+// one trial request after a cool-down), and observed latency (EWMA) for the
+// `fastest` selection.
+import { Pool, errors, type Dispatcher } from "undici";
+import type { ModelSpec } from "../../bundle/index.ts";
+
+export interface UpstreamOptions {
+  /** Time to the response headers, in ms. */
+  headersTimeoutMs: number;
+  /** Longest pause between body chunks, in ms (streams may run long, but not stall). */
+  bodyTimeoutMs: number;
+  /** Consecutive failures that open a model's circuit. */
+  failureThreshold: number;
+  /** How long an open circuit rejects before one trial request, in ms. */
+  coolDownMs: number;
+  connections: number;
+}
+
+export const DEFAULT_UPSTREAM_OPTIONS: UpstreamOptions = {
+  headersTimeoutMs: 30_000,
+  bodyTimeoutMs: 60_000,
+  failureThreshold: 5,
+  coolDownMs: 10_000,
+  connections: 64,
+};
+
+export type UpstreamFailure = "timeout" | "connect" | "status" | "circuit-open";
+
+export class UpstreamError extends Error {
+  readonly kind: UpstreamFailure;
+  readonly status: number | null;
+  /** Whether trying the next model in the chain can help. */
+  readonly retriable: boolean;
+  constructor(kind: UpstreamFailure, message: string, status: number | null = null) {
+    super(message);
+    this.kind = kind;
+    this.status = status;
+    this.retriable = kind !== "status" || status === null || status === 429 || status >= 500;
+  }
+}
+
+interface Breaker {
+  failures: number;
+  openUntil: number;
+  trial: boolean;
+}
+
+export interface UpstreamCall {
+  model: ModelSpec;
+  path: string; // e.g. "/chat/completions", appended to the model's endpoint path
+  body: string;
+  headers: Record<string, string>;
+}
+
+export class Upstreams {
+  private readonly pools = new Map<string, Pool>();
+  private readonly breakers = new Map<string, Breaker>();
+  private readonly latency = new Map<string, number>();
+  private readonly options: UpstreamOptions;
+
+  constructor(options: Partial<UpstreamOptions> = {}) {
+    this.options = { ...DEFAULT_UPSTREAM_OPTIONS, ...options };
+  }
+
+  /** Observed latency per model (EWMA of time to response headers, ms). */
+  latencies(): Record<string, number> {
+    return Object.fromEntries(this.latency);
+  }
+
+  /** Whether the model's circuit lets a request through now (an open circuit admits one trial after its cool-down). */
+  available(model: string, now = Date.now()): boolean {
+    const b = this.breakers.get(model);
+    if (!b || b.openUntil === 0) return true;
+    if (now < b.openUntil || b.trial) return false;
+    return true;
+  }
+
+  circuitState(model: string): "closed" | "open" | "half-open" {
+    const b = this.breakers.get(model);
+    if (!b || b.openUntil === 0) return "closed";
+    return Date.now() < b.openUntil ? "open" : "half-open";
+  }
+
+  /**
+   * Sends the call; resolves with the upstream response once its headers
+   * arrived and its status is a success (2xx) or a client error that no other
+   * model would fix (4xx except 429). Anything else rejects with UpstreamError.
+   */
+  async send(call: UpstreamCall): Promise<Dispatcher.ResponseData> {
+    const name = call.model.name;
+    if (!this.available(name)) throw new UpstreamError("circuit-open", `the circuit for ${name} is open after repeated failures`);
+    const b = this.breaker(name);
+    if (b.openUntil !== 0) b.trial = true;
+    const url = new URL(call.model.endpoint);
+    const pool = this.pool(url.origin);
+    const started = performance.now();
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await pool.request({
+        method: "POST",
+        path: url.pathname.replace(/\/$/, "") + call.path,
+        headers: { "content-type": "application/json", ...call.headers },
+        body: call.body,
+        headersTimeout: this.options.headersTimeoutMs,
+        bodyTimeout: this.options.bodyTimeoutMs,
+      });
+    } catch (err) {
+      this.failed(name);
+      if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) throw new UpstreamError("timeout", `${name} did not answer within ${this.options.headersTimeoutMs} ms`);
+      throw new UpstreamError("connect", `${name} at ${url.origin}: ${(err as Error).message}`);
+    }
+    const ms = performance.now() - started;
+    const prev = this.latency.get(name);
+    this.latency.set(name, prev === undefined ? ms : prev * 0.8 + ms * 0.2);
+    if (res.statusCode >= 500 || res.statusCode === 429) {
+      const text = await res.body.text().catch(() => "");
+      this.failed(name);
+      throw new UpstreamError("status", `${name} answered ${res.statusCode}${text ? `: ${text.slice(0, 200)}` : ""}`, res.statusCode);
+    }
+    this.succeeded(name);
+    return res;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.close()));
+    this.pools.clear();
+  }
+
+  private pool(origin: string): Pool {
+    let p = this.pools.get(origin);
+    if (!p) {
+      p = new Pool(origin, { connections: this.options.connections, keepAliveTimeout: 30_000, pipelining: 1 });
+      this.pools.set(origin, p);
+    }
+    return p;
+  }
+
+  private breaker(model: string): Breaker {
+    let b = this.breakers.get(model);
+    if (!b) this.breakers.set(model, (b = { failures: 0, openUntil: 0, trial: false }));
+    return b;
+  }
+
+  private failed(model: string): void {
+    const b = this.breaker(model);
+    b.failures++;
+    b.trial = false;
+    if (b.failures >= this.options.failureThreshold) b.openUntil = Date.now() + this.options.coolDownMs;
+  }
+
+  private succeeded(model: string): void {
+    const b = this.breaker(model);
+    b.failures = 0;
+    b.openUntil = 0;
+    b.trial = false;
+  }
+}
