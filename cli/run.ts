@@ -116,7 +116,7 @@ const COMMANDS: Record<string, CommandSpec> = {
     run: async (io, _p, v) => (await serve()).cmdServe(io, v as never),
   },
   demo: {
-    summary: "compile the example policy and explain sample requests (npm start)",
+    summary: "compile the example policy and explain sample requests, without a server",
     usage: "routeplane demo [policy dir]",
     options: {},
     run: async (io, p) => (await demo()).cmdDemo(io, p),

@@ -1,7 +1,7 @@
 // The routeplane command, run as a user runs it: real processes, real files.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -34,7 +34,7 @@ function noStackTrace(text: string): void {
 test("help, version and usage errors", () => {
   const help = rp(["--help"]);
   assert.equal(help.code, 0);
-  for (const cmd of ["compile", "check", "lint", "diff", "fmt", "test", "explain", "keygen", "sign", "verify"]) {
+  for (const cmd of ["compile", "check", "lint", "diff", "fmt", "test", "explain", "keygen", "sign", "verify", "serve"]) {
     assert.match(help.stdout, new RegExp(`\\n  ${cmd} `));
     const h = rp([cmd, "--help"]);
     assert.equal(h.code, 0, cmd);
@@ -244,7 +244,42 @@ test("diff and lint on a fixture git repository with two commits", () => {
   assert.match(bad.stderr, /cannot read revision `nope`/);
 });
 
-test("npm start's demo compiles the embedded policy and explains sample requests", () => {
+test("npm start: serve --demo routes sample requests through a live sidecar, stops cleanly on SIGTERM", async () => {
+  const dir = workdir();
+  const child = spawn(process.execPath, [MAIN, "serve", "--policy", path.join(REPO, "examples/support"), "--demo", "--listen", "127.0.0.1:0"], { cwd: dir, env: { ...process.env, NO_COLOR: "1" } });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (c: Buffer) => (stdout += c));
+  child.stderr.on("data", (c: Buffer) => (stderr += c));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  const deadline = Date.now() + 30_000;
+  while (!stdout.includes("Try it yourself") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.match(stdout, /200 route=private model=qwen_local\n  reply: \[Qwen\/Qwen3-8B\] you said: my card is \[CREDIT_CARD\]/);
+  assert.match(stdout, /403 route=contain model=none\n  error: request rejected: it looks like a jailbreak attempt/);
+  const url = /listening on (http:\/\/[^ ]+)/.exec(stderr)![1];
+  const res = await fetch(`${url}/v1/models`);
+  assert.equal(res.status, 200);
+  child.kill("SIGTERM");
+  assert.equal(await exited, 0, stderr);
+  assert.match(stderr, /shutting down/);
+  noStackTrace(stderr);
+  const events = readFileSync(path.join(dir, "routeplane-telemetry.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(events.map((e) => e.route), ["private", "contain", "default"]);
+});
+
+test("serve: usage errors name the fix", () => {
+  const none = rp(["serve"]);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /exactly one of --bundle <bundle.json> or --policy <dir>/);
+  const unverifiable = rp(["serve", "--bundle", "b.json"]);
+  assert.equal(unverifiable.code, 2);
+  assert.match(unverifiable.stderr, /--bundle needs at least one --public-key/);
+  const listen = rp(["serve", "--policy", "examples/support", "--listen", "nope"]);
+  assert.equal(listen.code, 2);
+  assert.match(listen.stderr, /--listen takes \[host:\]port/);
+});
+
+test("demo compiles the embedded policy and explains sample requests", () => {
   const r = rp(["demo"]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /compiled policy `support`/);
