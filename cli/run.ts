@@ -112,6 +112,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       "kafka-topic": { type: "string", help: "topic for routing events (default routeplane.routing; feedback goes to <topic>.feedback)" },
       credentials: { type: "string", help: "JSON file { model: api key } (otherwise each model's api_key_env)" },
       demo: { type: "boolean", help: "send every model's requests to a built-in demo model server" },
+      upstream: { type: "string", help: "send every model's requests to this OpenAI-compatible base URL (testing, benchmarks)" },
     },
     run: async (io, _p, v) => (await serve()).cmdServe(io, v as never),
   },

@@ -20,6 +20,7 @@ export interface ServeOptions {
   "kafka-topic"?: string;
   credentials?: string;
   demo?: boolean;
+  upstream?: string;
 }
 
 export interface RunningSidecar {
@@ -75,11 +76,12 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
   const telemetry: TelemetrySink = opts["kafka-brokers"]
     ? new KafkaSink({ brokers: opts["kafka-brokers"].split(","), topic: opts["kafka-topic"] ?? "routeplane.routing" })
     : new JsonlSink(opts.telemetry ?? "routeplane-telemetry.jsonl");
+  if (opts.demo && opts.upstream) throw new UsageError("give --demo or --upstream, not both");
   const demo = opts.demo ? await startDemoUpstream() : null;
   const sidecar = createSidecar({
     store,
     telemetry,
-    endpointOverride: demo?.url,
+    endpointOverride: demo?.url ?? opts.upstream,
     credential: (m: ModelSpec) => credentials[m.name] ?? (m.api_key_env ? process.env[m.api_key_env] : undefined),
   });
   sidecar.metrics.bundleRejections.inc({}, store.rejections);

@@ -45,7 +45,8 @@ function mapContent(content: ChatMessage["content"], f: (s: string) => string): 
  * body. Blocking was decided by the engine; a blocked request never gets here.
  */
 export function rewriteRequest(body: JsonObject, action: Action, applied: readonly string[]): Rewritten {
-  const out: Rewritten = { body: structuredClone(body), setHeaders: {}, removeHeaders: [], redacted: {} };
+  // A shallow copy is enough: every change below builds new arrays and message objects.
+  const out: Rewritten = { body: { ...body }, setHeaders: {}, removeHeaders: [], redacted: {} };
   const ran = new Set(applied);
   for (const use of action.plugins) {
     if (!ran.has(use.plugin)) continue;

@@ -111,6 +111,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   const maxAttempts = options.maxAttempts ?? 3;
   const maxBody = options.maxBodyBytes ?? 10 * 1024 * 1024;
   const credential = options.credential ?? ((m: ModelSpec) => (m.api_key_env ? process.env[m.api_key_env] : undefined));
+  const feedbackAt = new WeakMap<object, number>();
   metrics.gauges = () => ({ revision: store.current?.bundle.manifest.revision ?? null, telemetry: telemetry.stats() });
 
   async function proxy(req: IncomingMessage, res: ServerResponse, endpoint: "chat" | "completions", requestId: string): Promise<void> {
@@ -122,7 +123,11 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     if (endpoint === "completions" && typeof body.prompt !== "string") throw new HttpError(400, "`prompt` must be a string");
     const { bundle, engine } = active;
     const revision = bundle.manifest.revision;
-    engine.setFeedback({ latencyMs: upstreams.latencies() });
+    // Observed latencies reach the engine (for `fastest`) at most every 250 ms: each update resets its cached orders.
+    if (started - (feedbackAt.get(engine) ?? -Infinity) > 250) {
+      feedbackAt.set(engine, started);
+      engine.setFeedback({ latencyMs: upstreams.latencies() });
+    }
     const request = requestFromChat({ messages: body.messages as unknown as ChatMessage[] | undefined, prompt: body.prompt as string | undefined, metadata: (body.metadata as JsonObject | undefined) ?? {} }, req.headers);
     const decision: Decision = engine.decide(request, { trace: true });
     const decided = performance.now();
@@ -315,17 +320,19 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   };
 }
 
-/** Token counts and a cost estimate from a non-streaming response's `usage`. */
+/**
+ * Token counts and a cost estimate from a non-streaming response's `usage`.
+ * Read with two small patterns rather than parsing the whole answer: the
+ * response goes to the client as it came, and a full parse per request was a
+ * visible share of the sidecar's time.
+ */
 function usageOf(text: string, spec: ModelSpec, event: RoutingEvent): void {
-  try {
-    const usage = (JSON.parse(text) as { usage?: { prompt_tokens?: number; completion_tokens?: number } }).usage;
-    if (!usage) return;
-    event.tokens = { prompt: usage.prompt_tokens ?? null, completion: usage.completion_tokens ?? null };
-    if (spec.cost && usage.prompt_tokens !== undefined && usage.completion_tokens !== undefined) {
-      // Costs are USD per million tokens (docs/language.md).
-      event.costUsd = (usage.prompt_tokens * spec.cost.input + usage.completion_tokens * spec.cost.output) / 1e6;
-    }
-  } catch {
-    // Not JSON: nothing to count.
+  const prompt = /"prompt_tokens"\s*:\s*(\d+)/.exec(text);
+  const completion = /"completion_tokens"\s*:\s*(\d+)/.exec(text);
+  if (!prompt && !completion) return;
+  event.tokens = { prompt: prompt ? Number(prompt[1]) : null, completion: completion ? Number(completion[1]) : null };
+  if (spec.cost && prompt && completion) {
+    // Costs are USD per million tokens (docs/language.md).
+    event.costUsd = (Number(prompt[1]) * spec.cost.input + Number(completion[1]) * spec.cost.output) / 1e6;
   }
 }

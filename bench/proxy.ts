@@ -1,0 +1,139 @@
+// bench/proxy: what routing costs a request. One fake OpenAI-compatible model
+// server on loopback (its own process) and three ways to reach it, measured
+// side by side in one run:
+//   direct     — straight to the model server;
+//   routeplane — `routeplane serve` with the generated 100-route policy of
+//                deterministic signals (keywords, regexes, context bands,
+//                headers, PII, jailbreak), JSONL telemetry on;
+//   portkey    — Portkey's open-source gateway (@portkey-ai/gateway, started
+//                with `node build/start-server.js`) with a 100-condition
+//                conditional-routing config over 10 targets.
+// For each: latency p50/p99 at 1 connection, throughput at 16 connections.
+// Usage: npm run bench:proxy [-- --seconds 5]
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { generatePolicy, sampleRequests } from "./generate.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const SECONDS = Number(process.argv[process.argv.indexOf("--seconds") + 1]) || 5;
+const ROUTES = 100;
+const children: ChildProcess[] = [];
+const dir = mkdtempSync(path.join(tmpdir(), "routeplane-bench-proxy-"));
+
+function cleanup(): void {
+  for (const c of children) c.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+}
+process.on("exit", cleanup);
+
+/** Starts a process and resolves with the first stdout/stderr line matching `ready`. */
+function startProcess(name: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<RegExpExecArray> {
+  const child = spawn(process.execPath, args, { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let seen = "";
+    const onData = (c: Buffer) => {
+      seen += c.toString();
+      const m = ready.exec(seen);
+      if (m) resolve(m);
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.on("exit", (code) => reject(new Error(`${name} exited with ${code}:\n${seen.slice(-2000)}`)));
+    setTimeout(() => reject(new Error(`${name} did not start within 30 s:\n${seen.slice(-2000)}`)), 30_000).unref();
+  });
+}
+
+interface Target {
+  name: string;
+  port: number;
+  path: string;
+  headers: (i: number) => Record<string, string>;
+}
+
+const REQUESTS = sampleRequests(ROUTES, 64);
+
+function once(agent: Agent, t: Target, i: number): Promise<number> {
+  const r = REQUESTS[i % REQUESTS.length];
+  const body = JSON.stringify({ model: "bench", messages: r.messages, max_tokens: 16 });
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port: t.port, path: t.path, method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...r.headers, ...t.headers(i) } }, (res) => {
+      res.resume();
+      res.on("end", () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`${t.name}: HTTP ${res.statusCode}`))));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** Runs `connections` request loops for `seconds`; returns every latency (ms) and the request rate. */
+async function load(t: Target, connections: number, seconds: number): Promise<{ latencies: number[]; rps: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  const latencies: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  let i = 0;
+  const start = performance.now();
+  await Promise.all(Array.from({ length: connections }, async () => {
+    while (performance.now() < end) latencies.push(await once(agent, t, i++));
+  }));
+  const rps = latencies.length / ((performance.now() - start) / 1000);
+  agent.destroy();
+  return { latencies, rps };
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+
+// ---- start the model server, the sidecar and Portkey
+const [, upstreamUrl] = await startProcess("upstream", [path.join(ROOT, "bench/upstream-server.ts")], /(http:\/\/127\.0\.0\.1:\d+\/v1)/);
+const upstreamPort = Number(new URL(upstreamUrl).port);
+const policyDir = path.join(dir, "policy");
+await import("node:fs").then((fs) => fs.mkdirSync(policyDir));
+writeFileSync(path.join(policyDir, "bench.route"), generatePolicy(ROUTES).source);
+const [, sidecarUrl] = await startProcess("routeplane", [path.join(ROOT, "cli/main.ts"), "serve", "--policy", policyDir, "--upstream", upstreamUrl, "--listen", "127.0.0.1:0", "--telemetry", path.join(dir, "telemetry.jsonl")], /listening on (http:\/\/[^ ;]+)/);
+const portkeyEntry = path.join(path.dirname(createRequire(import.meta.url).resolve("@portkey-ai/gateway/package.json")), "build/start-server.js");
+const portkeyPort = 20000 + Math.floor(Math.random() * 20000);
+await startProcess("portkey", [portkeyEntry, `--port=${portkeyPort}`, "--headless"], /Ready for connections/, { ...process.env, NODE_ENV: "production", TRUSTED_CUSTOM_HOSTS: "127.0.0.1,localhost" });
+
+// Portkey's equivalent: 100 conditions on request metadata, over 10 targets at the same model server.
+const portkeyConfig = JSON.stringify({
+  strategy: {
+    mode: "conditional",
+    conditions: Array.from({ length: ROUTES }, (_, r) => ({ query: { "metadata.route": { $eq: `r${r}` } }, then: `m${r % 10}` })),
+    default: "m0",
+  },
+  targets: Array.from({ length: 10 }, (_, m) => ({ name: `m${m}`, provider: "openai", api_key: "bench", custom_host: upstreamUrl })),
+});
+
+const targets: Target[] = [
+  { name: "direct", port: upstreamPort, path: "/v1/chat/completions", headers: () => ({}) },
+  { name: "routeplane", port: Number(new URL(sidecarUrl).port), path: "/v1/chat/completions", headers: () => ({}) },
+  { name: "portkey", port: portkeyPort, path: "/v1/chat/completions", headers: (i) => ({ "x-portkey-config": portkeyConfig, "x-portkey-metadata": JSON.stringify({ route: `r${(i * 7919) % ROUTES}` }) }) },
+];
+
+console.log(`bench/proxy: ${ROUTES}-route policy, fake model server on loopback, ${SECONDS} s per measurement (node ${process.version}, ${(await import("node:os")).cpus().length} CPUs)`);
+for (const t of targets) await load(t, 4, 1); // warm-up: JIT, pools, lazy text models
+const results = new Map<string, { p50: number; p99: number; rps: number }>();
+for (const t of targets) {
+  const one = await load(t, 1, SECONDS);
+  const many = await load(t, 16, SECONDS);
+  results.set(t.name, { p50: pct(one.latencies, 50), p99: pct(one.latencies, 99), rps: many.rps });
+}
+const direct = results.get("direct")!;
+console.log("            p50 ms   p99 ms   added p50   added p99   req/s @16");
+for (const [name, r] of results) {
+  const added = name === "direct" ? ["", ""] : [(r.p50 - direct.p50).toFixed(3), (r.p99 - direct.p99).toFixed(3)];
+  console.log(`${name.padEnd(10)}  ${r.p50.toFixed(3).padStart(6)}   ${r.p99.toFixed(3).padStart(6)}   ${added[0].padStart(9)}   ${added[1].padStart(9)}   ${r.rps.toFixed(0).padStart(9)}`);
+}
+const rp = results.get("routeplane")!;
+const pk = results.get("portkey")!;
+console.log(`routeplane vs portkey throughput: ${(rp.rps / pk.rps).toFixed(1)}× (target ≥ 10×); added latency at 1 connection: p50 ${(rp.p50 - direct.p50).toFixed(3)} ms (target ≤ 0.3), p99 ${(rp.p99 - direct.p99).toFixed(3)} ms (target ≤ 1)`);
+process.exit(0);

@@ -1,0 +1,6 @@
+// A fake OpenAI-compatible model server in its own process, for bench/proxy:
+// prints its base URL on stdout, serves until killed.
+import { startDemoUpstream } from "../runtime/index.ts";
+
+const upstream = await startDemoUpstream({}, Number(process.argv[2] ?? 0));
+process.stdout.write(`${upstream.url}\n`);
