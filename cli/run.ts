@@ -113,6 +113,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       credentials: { type: "string", help: "JSON file { model: api key } (otherwise each model's api_key_env)" },
       demo: { type: "boolean", help: "send every model's requests to a built-in demo model server" },
       upstream: { type: "string", help: "send every model's requests to this OpenAI-compatible base URL (testing, benchmarks)" },
+      weights: { type: "string", help: "adaptive weights overlay { route: { model: weight } }; watched (also PUT /debug/weights)" },
     },
     run: async (io, _p, v) => (await serve()).cmdServe(io, v as never),
   },

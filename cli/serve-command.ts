@@ -4,7 +4,9 @@
 // server (this is `npm start`).
 import { readFileSync } from "node:fs";
 import { serializeBundle, type ModelSpec } from "../bundle/index.ts";
-import { BundleStore, JsonlSink, KafkaSink, createSidecar, startDemoUpstream, type TelemetrySink } from "../runtime/index.ts";
+import { watch, type FSWatcher } from "node:fs";
+import path from "node:path";
+import { BundleStore, JsonlSink, KafkaSink, createSidecar, startDemoUpstream, weightsProblem, type TelemetrySink, type WeightsOverlay } from "../runtime/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { UsageError } from "./files.ts";
 import { EXIT, type Io } from "./io.ts";
@@ -21,6 +23,7 @@ export interface ServeOptions {
   credentials?: string;
   demo?: boolean;
   upstream?: string;
+  weights?: string;
 }
 
 export interface RunningSidecar {
@@ -32,6 +35,24 @@ function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:(\[[^\]]+\]|[^:]+):)?(\d+)$/.exec(listen);
   if (!m) throw new UsageError(`--listen takes [host:]port, not ${listen}`);
   return { host: (m[1] ?? "127.0.0.1").replace(/^\[|\]$/g, ""), port: Number(m[2]) };
+}
+
+/** Reads the adaptive weights overlay now and whenever the file changes; a bad file keeps the last good weights. */
+function watchWeights(io: Io, file: string, apply: (w: WeightsOverlay) => void): FSWatcher {
+  const load = () => {
+    let value: unknown;
+    try {
+      value = JSON.parse(readFileSync(file, "utf8"));
+    } catch (err) {
+      io.err(`routeplane serve: cannot read the weights ${file}: ${(err as Error).message}; keeping the last weights`);
+      return;
+    }
+    const problem = weightsProblem(value);
+    if (problem) io.err(`routeplane serve: ignoring the weights in ${file}: ${problem}`);
+    else apply(value as WeightsOverlay);
+  };
+  load();
+  return watch(path.dirname(path.resolve(file)), (_e, name) => name === path.basename(file) && load());
 }
 
 /** Starts the sidecar as `serve` would; returns once it is listening (tests use this too). */
@@ -85,12 +106,14 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
     credential: (m: ModelSpec) => credentials[m.name] ?? (m.api_key_env ? process.env[m.api_key_env] : undefined),
   });
   sidecar.metrics.bundleRejections.inc({}, store.rejections);
+  const weightsWatcher = opts.weights ? watchWeights(io, opts.weights, (w) => sidecar.setWeights(w)) : null;
   const address = await sidecar.listen(port, host);
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
   io.err(`routeplane serve: listening on ${url}${demo ? ` (demo upstream ${demo.url})` : ""}; telemetry to ${opts["kafka-brokers"] ? `Kafka ${opts["kafka-brokers"]}` : (opts.telemetry ?? "routeplane-telemetry.jsonl")}`);
   return {
     url,
     stop: async () => {
+      weightsWatcher?.close();
       store.close();
       await sidecar.close();
       await telemetry.close();

@@ -9,11 +9,11 @@ export { findPii, jailbreakScore, countTokens, detectLanguage, complexityScore, 
 export type { PiiMatch, PiiType, LanguageGuess } from "./engine/detectors.ts";
 export { BundleStore } from "./sidecar/bundle-store.ts";
 export type { ActiveBundle, Rejection, BundleStoreOptions } from "./sidecar/bundle-store.ts";
-export { createSidecar } from "./sidecar/server.ts";
-export type { Sidecar, SidecarOptions } from "./sidecar/server.ts";
+export { createSidecar, weightsProblem } from "./sidecar/server.ts";
+export type { Sidecar, SidecarOptions, WeightsOverlay } from "./sidecar/server.ts";
 export { Upstreams, UpstreamError, DEFAULT_UPSTREAM_OPTIONS } from "./sidecar/upstream.ts";
 export type { UpstreamOptions } from "./sidecar/upstream.ts";
-export { rewriteRequest } from "./sidecar/plugins.ts";
+export { rewriteRequest, redactResponse } from "./sidecar/plugins.ts";
 export { JsonlSink, KafkaSink, NullSink, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SCHEMA, ROUTING_EVENT_SCHEMA_VERSION, FEEDBACK_EVENT_SCHEMA_VERSION } from "./sidecar/telemetry.ts";
 export type { TelemetrySink, TelemetryEvent, RoutingEvent, FeedbackEvent, SinkStats, KafkaSinkOptions } from "./sidecar/telemetry.ts";
 export { SidecarMetrics } from "./sidecar/metrics.ts";

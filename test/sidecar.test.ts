@@ -325,3 +325,60 @@ async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+test("adaptive weights overlay: PUT /debug/weights moves traffic within the policy's bounds; bad weights get 400", async () => {
+  const u = await upstream();
+  const store = new BundleStore({ trustedKeys: [] });
+  const text = `package ad
+model a { provider: vllm, endpoint: "${u.url}", quality: 0.9, cost: { input: 1, output: 1 } }
+model b { provider: vllm, endpoint: "${u.url}", quality: 0.5, cost: { input: 1, output: 1 } }
+route learn priority 1 { when true; select adaptive { models: [a, b], objective: quality, explore: 0.2, floor: 0.1 } }
+default { use a }
+`;
+  await store.offer(serializeBundle(compileBundle(text)), "test", { requireSignature: false });
+  const sidecar = createSidecar({ store, telemetry: new MemorySink() });
+  const { port } = await sidecar.listen(0);
+  cleanups.push(() => sidecar.close());
+  const url = `http://127.0.0.1:${port}`;
+  const shares = async () => ((await (await fetch(`${url}/debug/explain`, { method: "POST", body: JSON.stringify({ messages: [{ role: "user", content: "hi" }] }) })).json()) as { trace: { selection: { shares: Record<string, number> } } }).trace.selection.shares;
+  const before = await shares();
+  assert.ok(before.a > before.b, `a is best by objective: ${JSON.stringify(before)}`);
+  const put = await fetch(`${url}/debug/weights`, { method: "PUT", body: JSON.stringify({ learn: { a: 0.1, b: 0.9 } }) });
+  assert.equal(put.status, 204);
+  const after = await shares();
+  assert.ok(after.b > after.a, `feedback made b the best: ${JSON.stringify(after)}`);
+  // Inside the bounds: every model keeps its floor, the others share at most `explore`.
+  assert.ok(after.a >= 0.1 - 1e-9);
+  assert.ok(Math.abs(after.b - (0.1 + 0.8 * 0.8)) < 1e-9);
+  const bad = await fetch(`${url}/debug/weights`, { method: "PUT", body: JSON.stringify({ learn: { a: "high" } }) });
+  assert.equal(bad.status, 400);
+  assert.match(((await bad.json()) as ErrorBody).error.message, /weight of `a` on route `learn` must be a number/);
+});
+
+test("pii_redact with on_response: true cleans the model's answer too", async () => {
+  const u = await upstream({ reply: "Sure, write to ann@example.com or call card 4111 1111 1111 1111" });
+  const store = new BundleStore({ trustedKeys: [] });
+  const text = `package resp
+model m { provider: vllm, endpoint: "${u.url}" }
+plugin pii_redact both_ways { types: [email, credit_card], on_response: true }
+plugin pii_redact request_only { types: [email] }
+signal keyword outbound { any: ["contact"] }
+route outbound priority 2 { when outbound; use m; apply both_ways }
+route inbound priority 1 { when true; use m; apply request_only }
+default { use m }
+`;
+  await store.offer(serializeBundle(compileBundle(text)), "test", { requireSignature: false });
+  const sink = new MemorySink();
+  const sidecar = createSidecar({ store, telemetry: sink });
+  const { port } = await sidecar.listen(0);
+  cleanups.push(() => sidecar.close());
+  const url = `http://127.0.0.1:${port}`;
+  const cleaned = await chat(url, "how do I contact you?");
+  const answer = (JSON.parse(cleaned.text) as { choices: { message: { content: string } }[] }).choices[0].message.content;
+  assert.equal(answer, "Sure, write to [EMAIL] or call card [CREDIT_CARD]");
+  const event = sink.events.at(-1)!;
+  assert.ok(event.schema === "routeplane.routing/v1");
+  assert.deepEqual(event.redacted, { email: 1, credit_card: 1 });
+  const untouched = await chat(url, "hello");
+  assert.match(untouched.text, /ann@example\.com/, "without on_response the answer passes unchanged");
+});

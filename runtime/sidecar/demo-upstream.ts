@@ -12,6 +12,8 @@ export interface DemoUpstreamOptions {
   delayMs?: number;
   /** Chunks per streamed answer. */
   streamChunks?: number;
+  /** Answer with this text instead of echoing the prompt. */
+  reply?: string;
 }
 
 export interface DemoUpstream {
@@ -44,7 +46,7 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}, port 
         const messages = (body.messages as { role: string; content: unknown }[] | undefined) ?? [];
         const last = messages.filter((m) => m.role === "user").at(-1);
         const prompt = typeof body.prompt === "string" ? body.prompt : typeof last?.content === "string" ? last.content : "";
-        const text = `[${model}] you said: ${prompt.slice(0, 200)}`;
+        const text = options.reply ?? `[${model}] you said: ${prompt.slice(0, 200)}`;
         const isChat = (req.url ?? "").endsWith("/chat/completions");
         if (body.stream === true) {
           res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });

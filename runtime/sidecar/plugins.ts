@@ -85,3 +85,29 @@ export function rewriteRequest(body: JsonObject, action: Action, applied: readon
   }
   return out;
 }
+
+/**
+ * PII redaction on the answer, for `pii_redact` plugins with
+ * `on_response: true` that ran: the message content (chat) or text
+ * (completions) of every choice. Returns the new body, or null when nothing
+ * applies. Streamed answers pass through unchanged (docs/sidecar.md).
+ */
+export function redactResponse(text: string, action: Action, applied: readonly string[], counts: Record<string, number>): string | null {
+  const uses = action.plugins.filter((p) => p.type === "pii_redact" && p.config.on_response === true && applied.includes(p.plugin));
+  if (uses.length === 0) return null;
+  let body: { choices?: { message?: { content?: unknown }; text?: unknown }[] };
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  for (const choice of body.choices ?? []) {
+    for (const use of uses) {
+      // A blocking plugin blocks requests; on the answer it redacts.
+      const asRedact: PluginUse = { ...use, config: { ...use.config, mode: use.config.mode === "mask" ? "mask" : "redact" } };
+      if (choice.message && typeof choice.message.content === "string") choice.message.content = cleanText(choice.message.content, asRedact, counts);
+      if (typeof choice.text === "string") choice.text = cleanText(choice.text, asRedact, counts);
+    }
+  }
+  return JSON.stringify(body);
+}

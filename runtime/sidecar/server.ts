@@ -16,7 +16,7 @@ import { requestFromChat, type ChatMessage } from "../engine/request.ts";
 import type { Decision } from "../engine/engine.ts";
 import type { BundleStore } from "./bundle-store.ts";
 import { SidecarMetrics } from "./metrics.ts";
-import { rewriteRequest } from "./plugins.ts";
+import { redactResponse, rewriteRequest } from "./plugins.ts";
 import { FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA_VERSION, type RoutingEvent, type TelemetrySink } from "./telemetry.ts";
 import { UpstreamError, Upstreams } from "./upstream.ts";
 
@@ -34,10 +34,25 @@ export interface SidecarOptions {
   endpointOverride?: string;
 }
 
+/** Learned weights for adaptive routes: route → model → weight (kept inside the policy's bounds by the engine). */
+export type WeightsOverlay = Record<string, Record<string, number>>;
+
+/** Checks an overlay's shape; returns what is wrong, or null. */
+export function weightsProblem(value: unknown): string | null {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return "the weights must be a JSON object: { \"<route>\": { \"<model>\": <weight> } }";
+  for (const [route, models] of Object.entries(value)) {
+    if (typeof models !== "object" || models === null || Array.isArray(models)) return `weights for route \`${route}\` must be an object of model → number`;
+    for (const [model, w] of Object.entries(models)) if (typeof w !== "number" || !Number.isFinite(w)) return `weight of \`${model}\` on route \`${route}\` must be a number`;
+  }
+  return null;
+}
+
 export interface Sidecar {
   server: Server;
   metrics: SidecarMetrics;
   upstreams: Upstreams;
+  /** Replaces the adaptive weights overlay (from a file or PUT /debug/weights); applies from the next request. */
+  setWeights(weights: WeightsOverlay): void;
   listen(port: number, host?: string): Promise<AddressInfo>;
   close(): Promise<void>;
 }
@@ -112,6 +127,13 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   const maxBody = options.maxBodyBytes ?? 10 * 1024 * 1024;
   const credential = options.credential ?? ((m: ModelSpec) => (m.api_key_env ? process.env[m.api_key_env] : undefined));
   const feedbackAt = new WeakMap<object, number>();
+  const weightsVersionOf = new WeakMap<object, number>();
+  let weights: WeightsOverlay = {};
+  let weightsVersion = 0;
+  const setWeights = (w: WeightsOverlay) => {
+    weights = w;
+    weightsVersion++;
+  };
   metrics.gauges = () => ({ revision: store.current?.bundle.manifest.revision ?? null, telemetry: telemetry.stats() });
 
   async function proxy(req: IncomingMessage, res: ServerResponse, endpoint: "chat" | "completions", requestId: string): Promise<void> {
@@ -123,10 +145,12 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     if (endpoint === "completions" && typeof body.prompt !== "string") throw new HttpError(400, "`prompt` must be a string");
     const { bundle, engine } = active;
     const revision = bundle.manifest.revision;
-    // Observed latencies reach the engine (for `fastest`) at most every 250 ms: each update resets its cached orders.
-    if (started - (feedbackAt.get(engine) ?? -Infinity) > 250) {
+    // Observed latencies reach the engine (for `fastest`) at most every 250 ms, new weights at once:
+    // each update resets the engine's cached orders and shares.
+    if (started - (feedbackAt.get(engine) ?? -Infinity) > 250 || weightsVersionOf.get(engine) !== weightsVersion) {
       feedbackAt.set(engine, started);
-      engine.setFeedback({ latencyMs: upstreams.latencies() });
+      weightsVersionOf.set(engine, weightsVersion);
+      engine.setFeedback({ latencyMs: upstreams.latencies(), weights });
     }
     const request = requestFromChat({ messages: body.messages as unknown as ChatMessage[] | undefined, prompt: body.prompt as string | undefined, metadata: (body.metadata as JsonObject | undefined) ?? {} }, req.headers);
     const decision: Decision = engine.decide(request, { trace: true });
@@ -205,7 +229,9 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           for await (const chunk of up.body) res.write(chunk);
           res.end();
         } else {
-          const text = await up.body.text();
+          let text = await up.body.text();
+          const cleaned = redactResponse(text, action, decision.plugins, event.redacted);
+          if (cleaned !== null) text = cleaned;
           res.end(text);
           usageOf(text, spec, event);
         }
@@ -277,11 +303,22 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
           res.end(metrics.render());
           return;
+        case "PUT /debug/weights": {
+          if (!isLoopback(req.socket.remoteAddress)) throw new HttpError(403, "/debug/weights answers only on the loopback interface", "permission_error");
+          const body = await readJson(req, 1024 * 1024);
+          const problem = weightsProblem(body);
+          if (problem) throw new HttpError(400, problem);
+          setWeights(body as unknown as WeightsOverlay);
+          res.writeHead(204);
+          res.end();
+          return;
+        }
         case "POST /debug/explain": {
           if (!isLoopback(req.socket.remoteAddress)) throw new HttpError(403, "/debug/explain answers only on the loopback interface", "permission_error");
           const active = store.current;
           if (!active) throw new HttpError(503, "no verified policy bundle is active yet", "service_unavailable");
           const body = await readJson(req, maxBody);
+          active.engine.setFeedback({ latencyMs: upstreams.latencies(), weights });
           const d = active.engine.decide(requestFromChat({ messages: body.messages as unknown as ChatMessage[] | undefined, prompt: body.prompt as string | undefined, metadata: (body.metadata as JsonObject | undefined) ?? {} }, req.headers), { trace: true });
           res.writeHead(200, { "content-type": "application/json" });
           res.end(JSON.stringify(d));
@@ -306,6 +343,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     server,
     metrics,
     upstreams,
+    setWeights,
     listen: (port, host = "127.0.0.1") =>
       new Promise((resolve, reject) => {
         server.once("error", reject);
