@@ -113,6 +113,8 @@ const COMMANDS: Record<string, CommandSpec> = {
       credentials: { type: "string", help: "JSON file { model: api key } (otherwise each model's api_key_env)" },
       demo: { type: "boolean", help: "send every model's requests to a built-in demo model server" },
       upstream: { type: "string", help: "send every model's requests to this OpenAI-compatible base URL (testing, benchmarks)" },
+      embeddings: { type: "string", help: "OpenAI-compatible base URL for embedding and domain signals (key: $ROUTEPLANE_EMBEDDINGS_API_KEY)" },
+      "embeddings-model": { type: "string", help: "embedding model name (default text-embedding-3-small)" },
       weights: { type: "string", help: "adaptive weights overlay { route: { model: weight } }; watched (also PUT /debug/weights)" },
     },
     run: async (io, _p, v) => (await serve()).cmdServe(io, v as never),

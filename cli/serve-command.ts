@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { serializeBundle, type ModelSpec } from "../bundle/index.ts";
 import { watch, type FSWatcher } from "node:fs";
 import path from "node:path";
-import { BundleStore, JsonlSink, KafkaSink, createSidecar, startDemoUpstream, weightsProblem, type TelemetrySink, type WeightsOverlay } from "../runtime/index.ts";
+import { BundleStore, JsonlSink, KafkaSink, SemanticSignals, createSidecar, startDemoUpstream, weightsProblem, type TelemetrySink, type WeightsOverlay } from "../runtime/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { UsageError } from "./files.ts";
 import { EXIT, type Io } from "./io.ts";
@@ -24,6 +24,8 @@ export interface ServeOptions {
   demo?: boolean;
   upstream?: string;
   weights?: string;
+  embeddings?: string;
+  "embeddings-model"?: string;
 }
 
 export interface RunningSidecar {
@@ -99,7 +101,11 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
     : new JsonlSink(opts.telemetry ?? "routeplane-telemetry.jsonl");
   if (opts.demo && opts.upstream) throw new UsageError("give --demo or --upstream, not both");
   const demo = opts.demo ? await startDemoUpstream() : null;
+  const semantic = opts.embeddings
+    ? new SemanticSignals({ url: opts.embeddings, model: opts["embeddings-model"] ?? "text-embedding-3-small", apiKey: process.env.ROUTEPLANE_EMBEDDINGS_API_KEY })
+    : undefined;
   const sidecar = createSidecar({
+    semantic,
     store,
     telemetry,
     endpointOverride: demo?.url ?? opts.upstream,
@@ -117,6 +123,7 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
       store.close();
       await sidecar.close();
       await telemetry.close();
+      await semantic?.close();
       await demo?.close();
     },
   };

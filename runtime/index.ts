@@ -17,5 +17,7 @@ export { rewriteRequest, redactResponse } from "./sidecar/plugins.ts";
 export { JsonlSink, KafkaSink, NullSink, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SCHEMA, ROUTING_EVENT_SCHEMA_VERSION, FEEDBACK_EVENT_SCHEMA_VERSION } from "./sidecar/telemetry.ts";
 export type { TelemetrySink, TelemetryEvent, RoutingEvent, FeedbackEvent, SinkStats, KafkaSinkOptions } from "./sidecar/telemetry.ts";
 export { SidecarMetrics } from "./sidecar/metrics.ts";
+export { SemanticSignals } from "./sidecar/semantic.ts";
+export type { SemanticOptions } from "./sidecar/semantic.ts";
 export { startDemoUpstream } from "./sidecar/demo-upstream.ts";
 export type { DemoUpstream, DemoUpstreamOptions } from "./sidecar/demo-upstream.ts";

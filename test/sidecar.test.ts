@@ -10,7 +10,7 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import { generateKeyPair, serializeBundle, signBundle, type Bundle } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
 import {
-  BundleStore, JsonlSink, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SCHEMA, Upstreams, createSidecar, startDemoUpstream,
+  BundleStore, JsonlSink, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SCHEMA, SemanticSignals, Upstreams, createSidecar, startDemoUpstream,
   type DemoUpstream, type Sidecar, type TelemetryEvent, type TelemetrySink,
 } from "../runtime/index.ts";
 
@@ -381,4 +381,56 @@ default { use m }
   assert.deepEqual(event.redacted, { email: 1, credit_card: 1 });
   const untouched = await chat(url, "hello");
   assert.match(untouched.text, /ann@example\.com/, "without on_response the answer passes unchanged");
+});
+
+test("embedding and domain signals: fetched from an embeddings endpoint only when a condition needs them, within a time budget", async () => {
+  const model = await upstream();
+  const embeddings = await upstream();
+  const slowEmbeddings = await upstream({ delayMs: 300 });
+  const text = `package sem
+model m { provider: vllm, endpoint: "${model.url}" }
+model n { provider: vllm, endpoint: "${model.url}" }
+signal keyword urgent { any: ["urgent"] }
+signal embedding refund_like { candidates: ["refund my money", "money back"], threshold: 0.5 }
+signal domain topic { classes: [billing, shipping], threshold: 0.5 }
+route urgent priority 3 { when urgent; use m }
+route refunds priority 2 { when refund_like; use n }
+route shipping priority 1 { when topic.label == "shipping"; use n }
+default { use m }
+`;
+  const bundle = compileBundle(text);
+  const start = async (semanticUrl: string) => {
+    const store = new BundleStore({ trustedKeys: [] });
+    await store.offer(serializeBundle(bundle), "test", { requireSignature: false });
+    const semantic = new SemanticSignals({ url: semanticUrl, model: "embed-1", budgetMs: 100 });
+    cleanups.push(() => semantic.close());
+    const sidecar = createSidecar({ store, telemetry: new MemorySink(), semantic });
+    const { port } = await sidecar.listen(0);
+    cleanups.push(() => sidecar.close());
+    return { url: `http://127.0.0.1:${port}`, semantic };
+  };
+  const { url, semantic } = await start(embeddings.url);
+  // A keyword route decides first: no embedding call at all.
+  assert.equal((await chat(url, "urgent: my money back")).res.headers.get("x-routeplane-route"), "urgent");
+  assert.equal(embeddings.received.length, 0);
+  // The embedding signal decides.
+  assert.equal((await chat(url, "I want my money back")).res.headers.get("x-routeplane-route"), "refunds");
+  assert.equal(embeddings.received.at(-1)!.path, "/v1/embeddings");
+  assert.equal(embeddings.received.at(-1)!.body.model, "embed-1");
+  // The domain signal: the class name closest to the message.
+  assert.equal((await chat(url, "where is my shipping parcel")).res.headers.get("x-routeplane-route"), "shipping");
+  const calls = embeddings.received.length;
+  // Phrases and repeated messages come from the cache.
+  await chat(url, "I want my money back");
+  assert.equal(embeddings.received.length, calls);
+  assert.equal(semantic.outcomes.ok, 3);
+  // Out of budget: the offline stand-ins decide, and the timeout is counted.
+  const slow = await start(slowEmbeddings.url);
+  const t0 = performance.now();
+  const r = await chat(slow.url, "where is my shipping parcel");
+  assert.equal(r.res.status, 200);
+  assert.equal(r.res.headers.get("x-routeplane-route"), "default", "offline, no domain label");
+  assert.ok(performance.now() - t0 < 280, "did not wait for the slow endpoint");
+  assert.equal(slow.semantic.outcomes.timeout, 1);
+  assert.match(await (await fetch(`${slow.url}/metrics`)).text(), /routeplane_semantic_calls_total\{outcome="timeout"\} 1/);
 });

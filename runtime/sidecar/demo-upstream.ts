@@ -36,6 +36,18 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}, port 
         // keep {}
       }
       received.push({ path: req.url ?? "", headers: req.headers, body });
+      if ((req.url ?? "").endsWith("/embeddings")) {
+        // Deterministic vectors: words hashed into 64 dimensions, so texts sharing words are similar.
+        const inputs = Array.isArray(body.input) ? (body.input as string[]) : [String(body.input ?? "")];
+        const data = inputs.map((text, index) => ({ object: "embedding", index, embedding: bagOfWords(text) }));
+        const send = () => {
+          res.writeHead(options.failWith ?? 200, { "content-type": "application/json" });
+          res.end(JSON.stringify({ object: "list", data, model: body.model }));
+        };
+        if (options.delayMs) setTimeout(send, options.delayMs);
+        else send();
+        return;
+      }
       const answer = () => {
         if (options.failWith) {
           res.writeHead(options.failWith, { "content-type": "application/json" });
@@ -80,4 +92,14 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}, port 
       return closed;
     },
   };
+}
+
+function bagOfWords(text: string): number[] {
+  const v = new Array<number>(64).fill(0);
+  for (const word of text.toLowerCase().match(/[a-z0-9]+/g) ?? []) {
+    let h = 2166136261;
+    for (let i = 0; i < word.length; i++) h = Math.imul(h ^ word.charCodeAt(i), 16777619);
+    v[(h >>> 0) % 64] += 1;
+  }
+  return v;
 }

@@ -70,7 +70,7 @@ export class SidecarMetrics {
   readonly fallbacks = new Counter("routeplane_fallbacks_total", "Attempts that failed over to the next model, by model and reason.");
   readonly bundleRejections = new Counter("routeplane_bundle_rejections_total", "Bundles that failed verification and were not activated.");
   /** Read at scrape time: telemetry sink figures and the active revision. */
-  gauges: () => { revision: string | null; telemetry: { sent: number; dropped: number; queued: number } } = () => ({ revision: null, telemetry: { sent: 0, dropped: 0, queued: 0 } });
+  gauges: () => { revision: string | null; telemetry: { sent: number; dropped: number; queued: number }; semantic?: Record<string, number> } = () => ({ revision: null, telemetry: { sent: 0, dropped: 0, queued: 0 } });
 
   render(): string {
     const g = this.gauges();
@@ -90,6 +90,13 @@ export class SidecarMetrics {
       "# HELP routeplane_bundle_info The active bundle (value 1), by revision.",
       "# TYPE routeplane_bundle_info gauge",
       ...(g.revision ? [`routeplane_bundle_info{revision="${escape(g.revision)}"} 1`] : []),
+      ...(g.semantic
+        ? [
+            "# HELP routeplane_semantic_calls_total Embedding calls for embedding and domain signals, by outcome (timeout and error fall back to the offline stand-ins).",
+            "# TYPE routeplane_semantic_calls_total counter",
+            ...Object.entries(g.semantic).map(([outcome, n]) => `routeplane_semantic_calls_total{outcome="${outcome}"} ${n}`),
+          ]
+        : []),
     ];
     return parts.join("\n") + "\n";
   }

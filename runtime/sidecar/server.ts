@@ -12,13 +12,14 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Action, JsonObject, ModelSpec } from "../../bundle/index.ts";
-import { requestFromChat, type ChatMessage } from "../engine/request.ts";
+import { requestFromChat, textOf, type ChatMessage } from "../engine/request.ts";
 import type { Decision } from "../engine/engine.ts";
 import type { BundleStore } from "./bundle-store.ts";
 import { SidecarMetrics } from "./metrics.ts";
 import { redactResponse, rewriteRequest } from "./plugins.ts";
 import { FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA_VERSION, type RoutingEvent, type TelemetrySink } from "./telemetry.ts";
 import { UpstreamError, Upstreams } from "./upstream.ts";
+import type { SemanticSignals } from "./semantic.ts";
 
 export interface SidecarOptions {
   store: BundleStore;
@@ -32,6 +33,8 @@ export interface SidecarOptions {
   maxBodyBytes?: number;
   /** Send every model's requests to this OpenAI-compatible base URL instead of its endpoint (the demo upstream). */
   endpointOverride?: string;
+  /** Embedding and domain signals through an embeddings endpoint; without it the engine's offline stand-ins decide. */
+  semantic?: SemanticSignals;
 }
 
 /** Learned weights for adaptive routes: route → model → weight (kept inside the policy's bounds by the engine). */
@@ -134,7 +137,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     weights = w;
     weightsVersion++;
   };
-  metrics.gauges = () => ({ revision: store.current?.bundle.manifest.revision ?? null, telemetry: telemetry.stats() });
+  metrics.gauges = () => ({ revision: store.current?.bundle.manifest.revision ?? null, telemetry: telemetry.stats(), ...(options.semantic ? { semantic: options.semantic.outcomes } : {}) });
 
   async function proxy(req: IncomingMessage, res: ServerResponse, endpoint: "chat" | "completions", requestId: string): Promise<void> {
     const started = performance.now();
@@ -153,7 +156,16 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       engine.setFeedback({ latencyMs: upstreams.latencies(), weights });
     }
     const request = requestFromChat({ messages: body.messages as unknown as ChatMessage[] | undefined, prompt: body.prompt as string | undefined, metadata: (body.metadata as JsonObject | undefined) ?? {} }, req.headers);
-    const decision: Decision = engine.decide(request, { trace: true });
+    let decision: Decision = engine.decide(request, { trace: true });
+    // Embedding and domain signals are fetched only when a condition needed them (the engine
+    // used its offline stand-in), then the request is decided again with the real values.
+    if (options.semantic) {
+      const wanted = new Set(Object.entries(decision.trace?.signals ?? {}).filter(([, v]) => v.source === "offline").map(([k]) => k));
+      if (wanted.size > 0) {
+        const given = await options.semantic.valuesFor(bundle, lastUserText(request.messages), wanted);
+        if (Object.keys(given).length > 0) decision = engine.decide({ ...request, signals: { ...request.signals, ...given } }, { trace: true });
+      }
+    }
     const decided = performance.now();
     metrics.decisionSeconds.observe((decided - started) / 1000);
     const base = { "x-request-id": requestId, "x-routeplane-revision": revision, "x-routeplane-route": decision.route ?? "none" };
@@ -373,4 +385,9 @@ function usageOf(text: string, spec: ModelSpec, event: RoutingEvent): void {
     // Costs are USD per million tokens (docs/language.md).
     event.costUsd = (Number(prompt[1]) * spec.cost.input + Number(completion[1]) * spec.cost.output) / 1e6;
   }
+}
+
+function lastUserText(messages: ChatMessage[]): string {
+  for (let i = messages.length - 1; i >= 0; i--) if (messages[i].role === "user") return textOf(messages[i].content);
+  return "";
 }
