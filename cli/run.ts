@@ -115,6 +115,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       upstream: { type: "string", help: "send every model's requests to this OpenAI-compatible base URL (testing, benchmarks)" },
       embeddings: { type: "string", help: "OpenAI-compatible base URL for embedding and domain signals (key: $ROUTEPLANE_EMBEDDINGS_API_KEY)" },
       "embeddings-model": { type: "string", help: "embedding model name (default text-embedding-3-small)" },
+      "otlp-endpoint": { type: "string", help: "export OpenTelemetry traces and metrics over OTLP/HTTP (default $OTEL_EXPORTER_OTLP_ENDPOINT)" },
       weights: { type: "string", help: "adaptive weights overlay { route: { model: weight } }; watched (also PUT /debug/weights)" },
     },
     run: async (io, _p, v) => (await serve()).cmdServe(io, v as never),

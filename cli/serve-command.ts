@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { serializeBundle, type ModelSpec } from "../bundle/index.ts";
 import { watch, type FSWatcher } from "node:fs";
 import path from "node:path";
-import { BundleStore, JsonlSink, KafkaSink, SemanticSignals, createSidecar, startDemoUpstream, weightsProblem, type TelemetrySink, type WeightsOverlay } from "../runtime/index.ts";
+import { BundleStore, JsonlSink, KafkaSink, Observability, SemanticSignals, createSidecar, startDemoUpstream, weightsProblem, type TelemetrySink, type WeightsOverlay } from "../runtime/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { UsageError } from "./files.ts";
 import { EXIT, type Io } from "./io.ts";
@@ -26,6 +26,7 @@ export interface ServeOptions {
   weights?: string;
   embeddings?: string;
   "embeddings-model"?: string;
+  "otlp-endpoint"?: string;
 }
 
 export interface RunningSidecar {
@@ -104,8 +105,12 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
   const semantic = opts.embeddings
     ? new SemanticSignals({ url: opts.embeddings, model: opts["embeddings-model"] ?? "text-embedding-3-small", apiKey: process.env.ROUTEPLANE_EMBEDDINGS_API_KEY })
     : undefined;
+  const otlpEndpoint = opts["otlp-endpoint"] ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  // Gauges read the store and the sink at export time.
+  const observability = otlpEndpoint ? await Observability.create({ otlpEndpoint }, () => ({ revision: store.current?.bundle.manifest.revision ?? null, dropped: telemetry.stats().dropped })) : undefined;
   const sidecar = createSidecar({
     semantic,
+    observability,
     store,
     telemetry,
     endpointOverride: demo?.url ?? opts.upstream,
@@ -124,6 +129,7 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
       await sidecar.close();
       await telemetry.close();
       await semantic?.close();
+      await observability?.shutdown();
       await demo?.close();
     },
   };

@@ -18,6 +18,8 @@ export { JsonlSink, KafkaSink, NullSink, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SC
 export type { TelemetrySink, TelemetryEvent, RoutingEvent, FeedbackEvent, SinkStats, KafkaSinkOptions } from "./sidecar/telemetry.ts";
 export { SidecarMetrics } from "./sidecar/metrics.ts";
 export { SemanticSignals } from "./sidecar/semantic.ts";
+export { Observability } from "./sidecar/observability.ts";
+export type { ObservabilityOptions } from "./sidecar/observability.ts";
 export type { SemanticOptions } from "./sidecar/semantic.ts";
 export { startDemoUpstream } from "./sidecar/demo-upstream.ts";
 export type { DemoUpstream, DemoUpstreamOptions } from "./sidecar/demo-upstream.ts";

@@ -4,13 +4,15 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { generateKeyPair, serializeBundle, signBundle, type Bundle } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
 import {
-  BundleStore, JsonlSink, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SCHEMA, SemanticSignals, Upstreams, createSidecar, startDemoUpstream,
+  BundleStore, JsonlSink, Observability, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SCHEMA, SemanticSignals, Upstreams, createSidecar, startDemoUpstream,
   type DemoUpstream, type Sidecar, type TelemetryEvent, type TelemetrySink,
 } from "../runtime/index.ts";
 
@@ -434,3 +436,48 @@ default { use m }
   assert.equal(slow.semantic.outcomes.timeout, 1);
   assert.match(await (await fetch(`${slow.url}/metrics`)).text(), /routeplane_semantic_calls_total\{outcome="timeout"\} 1/);
 });
+
+test("OpenTelemetry: a trace per request with a span per stage, and metrics, exported over OTLP/HTTP to a collector", async () => {
+  // A stand-in collector: records what the OTLP/HTTP exporters post.
+  const posts: { path: string; body: string }[] = [];
+  const collector = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      posts.push({ path: req.url ?? "", body: Buffer.concat(chunks).toString("utf8") });
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end("{}");
+    });
+  });
+  await new Promise<void>((r) => collector.listen(0, "127.0.0.1", r));
+  cleanups.push(() => new Promise<void>((r) => collector.close(() => r())));
+  const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
+  const [good, bad] = [await upstream(), await upstream({ failWith: 500 })];
+  const store = new BundleStore({ trustedKeys: [] });
+  await store.offer(serializeBundle(compileBundle(policyText({ good: good.url, bad: bad.url, slow: good.url }))), "test", { requireSignature: false });
+  const observability = await Observability.create({ otlpEndpoint: endpoint, metricIntervalMs: 60_000 }, () => ({ revision: store.current?.bundle.manifest.revision ?? null, dropped: 0 }));
+  cleanups.push(() => observability.shutdown());
+  const sidecar = createSidecar({ store, telemetry: new MemorySink(), observability });
+  const { port } = await sidecar.listen(0);
+  cleanups.push(() => sidecar.close());
+  const url = `http://127.0.0.1:${port}`;
+  assert.equal((await chat(url, "this is flaky")).res.status, 200);
+  await observability.flush();
+
+  const traces = posts.filter((p) => p.path === "/v1/traces").flatMap((p) => (JSON.parse(p.body) as OtlpTraces).resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)));
+  const names = traces.map((s) => s.name).sort();
+  assert.deepEqual(names, ["POST /v1/chat/completions", "routeplane.decide", "routeplane.plugins", "routeplane.upstream", "routeplane.upstream"].sort());
+  const root = traces.find((s) => s.name === "POST /v1/chat/completions")!;
+  for (const s of traces) {
+    assert.equal(s.traceId, root.traceId, "one trace per request");
+    if (s !== root) assert.equal(s.parentSpanId, root.spanId, `${s.name} is a child of the request span`);
+  }
+  const attempts = traces.filter((s) => s.name === "routeplane.upstream").map((s) => s.attributes.find((a) => a.key === "routeplane.outcome")?.value.stringValue);
+  assert.deepEqual(attempts.sort(), ["ok", "status"], "the failed attempt and the fallback each have a span");
+  const metrics = posts.filter((p) => p.path === "/v1/metrics").map((p) => p.body).join("");
+  for (const name of ["routeplane.requests", "routeplane.decision.duration", "routeplane.upstream.duration", "routeplane.fallbacks", "routeplane.bundle.active"]) assert.ok(metrics.includes(`"${name}"`), `${name} exported`);
+});
+
+interface OtlpTraces {
+  resourceSpans: { scopeSpans: { spans: { name: string; traceId: string; spanId: string; parentSpanId?: string; attributes: { key: string; value: { stringValue?: string } }[] }[] }[] }[];
+}

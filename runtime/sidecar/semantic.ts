@@ -4,7 +4,7 @@
 // the scores. Phrase vectors and recent messages are cached; every call has a
 // time budget, and when it is exceeded or the endpoint fails the engine's
 // offline stand-ins decide instead (counted in the metrics).
-import { Pool } from "undici";
+import type { Pool } from "undici";
 import type { Bundle, JsonObject } from "../../bundle/index.ts";
 
 export interface SemanticOptions {
@@ -21,7 +21,7 @@ export interface SemanticOptions {
 export type SemanticOutcome = "ok" | "timeout" | "error";
 
 export class SemanticSignals {
-  private readonly pool: Pool;
+  private pool: Promise<Pool> | null = null;
   private readonly base: URL;
   private readonly options: Required<Omit<SemanticOptions, "apiKey">> & { apiKey?: string };
   private readonly cache = new Map<string, number[]>();
@@ -30,7 +30,6 @@ export class SemanticSignals {
   constructor(options: SemanticOptions) {
     this.options = { budgetMs: 50, cacheSize: 10_000, ...options };
     this.base = new URL(options.url);
-    this.pool = new Pool(this.base.origin, { connections: 16 });
   }
 
   /** The policy's embedding and domain signals, as given values for the engine; {} when out of budget or failing. */
@@ -70,14 +69,15 @@ export class SemanticSignals {
     }
   }
 
-  close(): Promise<void> {
-    return this.pool.close();
+  async close(): Promise<void> {
+    await (await this.pool)?.close();
   }
 
   private async embed(texts: string[]): Promise<number[][]> {
     const missing = [...new Set(texts.filter((t) => !this.cache.has(t)))];
     if (missing.length > 0) {
-      const res = await this.pool.request({
+      this.pool ??= import("undici").then(({ Pool }) => new Pool(this.base.origin, { connections: 16 }));
+      const res = await (await this.pool).request({
         method: "POST",
         path: this.base.pathname.replace(/\/$/, "") + "/embeddings",
         headers: { "content-type": "application/json", ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}) },

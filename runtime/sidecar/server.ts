@@ -20,6 +20,7 @@ import { redactResponse, rewriteRequest } from "./plugins.ts";
 import { FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA_VERSION, type RoutingEvent, type TelemetrySink } from "./telemetry.ts";
 import { UpstreamError, Upstreams } from "./upstream.ts";
 import type { SemanticSignals } from "./semantic.ts";
+import type { Observability } from "./observability.ts";
 
 export interface SidecarOptions {
   store: BundleStore;
@@ -35,6 +36,8 @@ export interface SidecarOptions {
   endpointOverride?: string;
   /** Embedding and domain signals through an embeddings endpoint; without it the engine's offline stand-ins decide. */
   semantic?: SemanticSignals;
+  /** OpenTelemetry traces and metrics (OTLP); none: only /metrics. */
+  observability?: Observability;
 }
 
 /** Learned weights for adaptive routes: route → model → weight (kept inside the policy's bounds by the engine). */
@@ -148,6 +151,8 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     if (endpoint === "completions" && typeof body.prompt !== "string") throw new HttpError(400, "`prompt` must be a string");
     const { bundle, engine } = active;
     const revision = bundle.manifest.revision;
+    const otel = options.observability?.startRequest(endpoint === "chat" ? "POST /v1/chat/completions" : "POST /v1/completions", { "routeplane.request_id": requestId, "routeplane.revision": revision });
+    const decideSpan = otel?.stage("decide");
     // Observed latencies reach the engine (for `fastest`) at most every 250 ms, new weights at once:
     // each update resets the engine's cached orders and shares.
     if (started - (feedbackAt.get(engine) ?? -Infinity) > 250 || weightsVersionOf.get(engine) !== weightsVersion) {
@@ -162,12 +167,18 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     if (options.semantic) {
       const wanted = new Set(Object.entries(decision.trace?.signals ?? {}).filter(([, v]) => v.source === "offline").map(([k]) => k));
       if (wanted.size > 0) {
+        const semanticSpan = otel?.stage("semantic", { "routeplane.signals": [...wanted] });
         const given = await options.semantic.valuesFor(bundle, lastUserText(request.messages), wanted);
+        semanticSpan?.setAttribute("routeplane.answered", Object.keys(given).length > 0);
+        semanticSpan?.end();
         if (Object.keys(given).length > 0) decision = engine.decide({ ...request, signals: { ...request.signals, ...given } }, { trace: true });
       }
     }
     const decided = performance.now();
     metrics.decisionSeconds.observe((decided - started) / 1000);
+    options.observability?.instruments?.decision((decided - started) / 1000);
+    decideSpan?.setAttributes({ "routeplane.route": decision.route ?? "none", "routeplane.signals_computed": Object.keys(decision.trace?.signals ?? {}).length, "routeplane.blocked": decision.blocked !== null });
+    decideSpan?.end();
     const base = { "x-request-id": requestId, "x-routeplane-revision": revision, "x-routeplane-route": decision.route ?? "none" };
     const event: RoutingEvent = {
       schema: ROUTING_EVENT_SCHEMA_VERSION,
@@ -193,6 +204,8 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       event.model = model;
       event.latencyMs.total = performance.now() - started;
       metrics.requests.inc({ route: decision.route ?? "none", model: model ?? "none", status: String(status) });
+      options.observability?.instruments?.request({ route: decision.route ?? "none", model: model ?? "none", status });
+      otel?.end(status, { "routeplane.route": decision.route ?? "none", "routeplane.model": model ?? "none" });
       telemetry.emit(event);
     };
 
@@ -204,7 +217,10 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     }
 
     const action = actionOf(bundle.policy, decision.route)!;
+    const pluginSpan = otel?.stage("plugins", { "routeplane.plugins": decision.plugins });
     const rewritten = rewriteRequest(body, action, decision.plugins);
+    pluginSpan?.setAttribute("routeplane.redacted", Object.values(rewritten.redacted).reduce((a, b) => a + b, 0));
+    pluginSpan?.end();
     event.redacted = rewritten.redacted;
     const pluginsDone = performance.now();
     event.latencyMs.plugins = pluginsDone - decided;
@@ -228,10 +244,14 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       const headers = { ...forward, ...(key ? { authorization: `Bearer ${key}` } : {}) };
       const payload = JSON.stringify({ ...rewritten.body, model: spec.served_name });
       const t0 = performance.now();
+      const upstreamSpan = otel?.stage("upstream", { "routeplane.model": name, "server.address": new URL(spec.endpoint).host });
       try {
         const up = await upstreams.send({ model: spec, path: endpoint === "chat" ? "/chat/completions" : "/completions", body: payload, headers });
         const ms = performance.now() - t0;
         metrics.upstreamSeconds.observe(ms / 1000, { model: name });
+        options.observability?.instruments?.upstream(ms / 1000, name);
+        upstreamSpan?.setAttributes({ "http.response.status_code": up.statusCode, "routeplane.outcome": up.statusCode < 400 ? "ok" : "client-error" });
+        upstreamSpan?.end();
         event.attempts.push({ model: name, outcome: up.statusCode < 400 ? "ok" : "client-error", status: up.statusCode, ms });
         event.latencyMs.upstream = ms;
         const contentType = String(up.headers["content-type"] ?? "application/json");
@@ -254,6 +274,10 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         lastError = err;
         event.attempts.push({ model: name, outcome: err.kind, status: err.status, ms: performance.now() - t0 });
         metrics.fallbacks.inc({ model: name, reason: err.kind });
+        options.observability?.instruments?.fallback(name, err.kind);
+        upstreamSpan?.setAttributes({ "routeplane.outcome": err.kind, ...(err.status === null ? {} : { "http.response.status_code": err.status }) });
+        upstreamSpan?.setStatus({ code: 2, message: err.message });
+        upstreamSpan?.end();
         if (res.headersSent) {
           // A stream broke after it started: nothing can be retried; end the response.
           res.destroy(err);

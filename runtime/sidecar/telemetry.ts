@@ -4,7 +4,7 @@
 // that drops its oldest entries (and counts them) when the sink cannot keep up
 // or the broker is away.
 import { createWriteStream, type WriteStream } from "node:fs";
-import { CompressionTypes, Kafka, logLevel, type Producer } from "kafkajs";
+import type { Producer } from "kafkajs";
 
 export const ROUTING_EVENT_SCHEMA_VERSION = "routeplane.routing/v1";
 export const FEEDBACK_EVENT_SCHEMA_VERSION = "routeplane.feedback/v1";
@@ -212,11 +212,13 @@ export interface KafkaSinkOptions {
  * never on the request path.
  */
 export class KafkaSink implements TelemetrySink {
-  private readonly producer: Producer;
+  private producer: Producer | null = null;
   private readonly queue: DropOldestQueue<{ topic: string; key: string; value: string }>;
   private readonly options: Required<Omit<KafkaSinkOptions, "clientId">>;
   private readonly timer: NodeJS.Timeout;
   private connected: Promise<void> | null = null;
+  private readonly clientId: string;
+  private gzip = 1;
   private flushing = false;
   private sent = 0;
   private failures = 0;
@@ -224,16 +226,7 @@ export class KafkaSink implements TelemetrySink {
   constructor(options: KafkaSinkOptions) {
     this.options = { queueLimit: 10_000, batchSize: 500, flushIntervalMs: 200, ...options };
     this.queue = new DropOldestQueue(this.options.queueLimit);
-    const kafka = new Kafka({
-      clientId: options.clientId ?? "routeplane-sidecar",
-      brokers: options.brokers,
-      logLevel: logLevel.NOTHING,
-      // Fail fast and let the queue hold events: retrying inside a send would stall the flush loop.
-      retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 1000 },
-      connectionTimeout: 1000,
-      requestTimeout: 5000,
-    });
-    this.producer = kafka.producer({ allowAutoTopicCreation: true });
+    this.clientId = options.clientId ?? "routeplane-sidecar";
     this.timer = setInterval(() => void this.flush(), this.options.flushIntervalMs);
     this.timer.unref();
   }
@@ -253,14 +246,29 @@ export class KafkaSink implements TelemetrySink {
     if (this.flushing || this.queue.length === 0) return;
     this.flushing = true;
     try {
-      this.connected ??= this.producer.connect();
+      if (!this.producer) {
+        // kafkajs loads with the first batch: the sidecar starts without it.
+        const { Kafka, logLevel, CompressionTypes } = await import("kafkajs");
+        this.gzip = CompressionTypes.GZIP;
+        this.producer = new Kafka({
+          clientId: this.clientId,
+          brokers: this.options.brokers,
+          logLevel: logLevel.NOTHING,
+          // Fail fast and let the queue hold events: retrying inside a send would stall the flush loop.
+          retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 1000 },
+          connectionTimeout: 1000,
+          requestTimeout: 5000,
+        }).producer({ allowAutoTopicCreation: true });
+      }
+      const producer = this.producer;
+      this.connected ??= producer.connect();
       await this.connected;
       while (this.queue.length > 0) {
         const batch = this.queue.take(this.options.batchSize);
         const byTopic = new Map<string, { key: string; value: string }[]>();
         for (const m of batch) (byTopic.get(m.topic) ?? byTopic.set(m.topic, []).get(m.topic)!).push({ key: m.key, value: m.value });
         try {
-          await this.producer.sendBatch({ compression: CompressionTypes.GZIP, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+          await producer.sendBatch({ compression: this.gzip, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
           this.sent += batch.length;
         } catch (err) {
           this.queue.unshift(batch);
@@ -271,7 +279,7 @@ export class KafkaSink implements TelemetrySink {
       this.failures++;
       // Reconnect on the next tick of the timer.
       this.connected = null;
-      await this.producer.disconnect().catch(() => undefined);
+      await this.producer?.disconnect().catch(() => undefined);
     } finally {
       this.flushing = false;
     }
@@ -280,7 +288,7 @@ export class KafkaSink implements TelemetrySink {
   async close(): Promise<void> {
     clearInterval(this.timer);
     await this.flush();
-    await this.producer.disconnect().catch(() => undefined);
+    await this.producer?.disconnect().catch(() => undefined);
   }
 }
 

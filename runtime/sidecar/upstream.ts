@@ -2,7 +2,11 @@
 // timeouts, a circuit breaker per model (open after consecutive failures,
 // one trial request after a cool-down), and observed latency (EWMA) for the
 // `fastest` selection.
-import { Pool, errors, type Dispatcher } from "undici";
+import type { Dispatcher, Pool } from "undici";
+
+// undici loads on first use: commands that only decide (lint, explain) never pay for it.
+let undici: Promise<typeof import("undici")> | null = null;
+const loadUndici = () => (undici ??= import("undici"));
 import type { ModelSpec } from "../../bundle/index.ts";
 
 export interface UpstreamOptions {
@@ -93,7 +97,7 @@ export class Upstreams {
     const b = this.breaker(name);
     if (b.openUntil !== 0) b.trial = true;
     const url = new URL(call.model.endpoint);
-    const pool = this.pool(url.origin);
+    const pool = await this.pool(url.origin);
     const started = performance.now();
     let res: Dispatcher.ResponseData;
     try {
@@ -107,7 +111,8 @@ export class Upstreams {
       });
     } catch (err) {
       this.failed(name);
-      if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) throw new UpstreamError("timeout", `${name} did not answer within ${this.options.headersTimeoutMs} ms`);
+      const code = (err as { code?: string }).code;
+      if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") throw new UpstreamError("timeout", `${name} did not answer within ${this.options.headersTimeoutMs} ms`);
       throw new UpstreamError("connect", `${name} at ${url.origin}: ${(err as Error).message}`);
     }
     const ms = performance.now() - started;
@@ -127,10 +132,12 @@ export class Upstreams {
     this.pools.clear();
   }
 
-  private pool(origin: string): Pool {
+  private async pool(origin: string): Promise<Pool> {
     let p = this.pools.get(origin);
     if (!p) {
-      p = new Pool(origin, { connections: this.options.connections, keepAliveTimeout: 30_000, pipelining: 1 });
+      const { Pool } = await loadUndici();
+      // Another request may have made it while undici loaded.
+      p = this.pools.get(origin) ?? new Pool(origin, { connections: this.options.connections, keepAliveTimeout: 30_000, pipelining: 1 });
       this.pools.set(origin, p);
     }
     return p;
