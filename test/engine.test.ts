@@ -230,3 +230,26 @@ test("the keyword index never changes a decision (generated policies, random req
   }
   assert.ok(routed > 100, `only ${routed} requests matched a route: the test would not exercise the index`);
 });
+
+test("and/or try their cheapest operands first: an expensive signal is computed only when the cheap ones do not settle it", async () => {
+  const r = compileText(`
+signal language lang { languages: [de] }
+signal keyword invoice { any: ["invoice", "Rechnung"] }
+signal header tier { name: "x-tier" }
+route german_invoices priority 3 { when lang and invoice; use m }
+route german_or_pro priority 2 { when lang or tier == "pro"; use local }
+default { use m }
+`);
+  assert.ok(r.bundle, r.diagnostics.map((d) => d.message).join("\\n"));
+  const engine = await Engine.load(r.bundle);
+  const ask = (content: string, headers: Record<string, string> = {}) => engine.decide({ messages: [{ role: "user", content }], headers, metadata: {}, signals: {} }, { trace: true });
+  // No invoice: `lang and invoice` is false without identifying the language; the pro header settles the `or`.
+  const pro = ask("Wie spät ist es in Berlin heute Abend?", { "x-tier": "pro" });
+  assert.equal(pro.route, "german_or_pro");
+  assert.ok(!("lang" in pro.trace!.signals), `language not identified: ${Object.keys(pro.trace!.signals).join(", ")}`);
+  assert.ok("tier" in pro.trace!.signals);
+  // When the cheap operand does not settle it, the expensive one decides, as before.
+  const de = ask("Bitte senden Sie mir die Rechnung für meine Bestellung.");
+  assert.equal(de.route, "german_invoices");
+  assert.ok("lang" in de.trace!.signals);
+});

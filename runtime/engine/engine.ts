@@ -160,9 +160,10 @@ export class Engine {
       s.name,
       { min: (s.config.min_tokens as number | undefined) ?? 0, max: (s.config.max_tokens as number | undefined) ?? Infinity },
     ]));
+    const types = new Map(bundle.policy.signals.map((s) => [s.name, s.type]));
     this.routes = bundle.policy.routes.map((r) => ({
       name: r.name,
-      when: compileCondition(r.when, index, contextBands),
+      when: compileCondition(r.when, index, contextBands, (s) => types.get(s)),
       action: r.action,
       trigger: triggers(r.when, index, indexed),
     }));
@@ -500,8 +501,49 @@ function byBytes(ev: Evaluation, signal: string, decide: (maxTokens: number) => 
   return decide(ev.ctx.bytes);
 }
 
-function compileCondition(cond: Condition, index: Map<string, number>, bands: Bands = new Map()): Pred {
-  const sub = (c: Condition) => compileCondition(c, index, bands);
+/**
+ * What computing a signal costs, roughly (measured in docs/performance.md):
+ * headers and keyword hits are free once the text is scanned; PII and
+ * jailbreak detectors scan again; token counts run the tokenizer; language
+ * identification is ~95 µs; embedding and domain may call a model server.
+ */
+const SIGNAL_COST: Record<string, number> = {
+  header: 1, metadata: 1, modality: 1, reask: 1, feedback: 1, keyword: 1,
+  regex: 2, pii: 3, jailbreak: 3, context: 4, complexity: 5, language: 8, embedding: 20, domain: 20,
+};
+
+/** The cost of deciding a condition: its signals' costs, each counted once. */
+function conditionCost(cond: Condition, typeOf: (signal: string) => string | undefined, seen = new Set<string>()): number {
+  switch (cond.op) {
+    case "and":
+    case "or":
+      return cond.args.reduce((sum, a) => sum + conditionCost(a, typeOf, seen), 0);
+    case "not":
+      return conditionCost(cond.arg, typeOf, seen);
+    case "signal":
+    case "cmp":
+    case "in": {
+      if (seen.has(cond.signal)) return 0;
+      seen.add(cond.signal);
+      return SIGNAL_COST[typeOf(cond.signal) ?? ""] ?? 5;
+    }
+    default:
+      return 0;
+  }
+}
+
+/**
+ * `and` and `or` try their cheapest operands first: the result is the same
+ * (conditions have no side effects), but an expensive signal — a tokenizer
+ * run, a language model, a call to an embeddings endpoint — is computed only
+ * when the cheap ones do not settle the condition.
+ */
+function cheapestFirst(args: Condition[], typeOf: (signal: string) => string | undefined): Condition[] {
+  return args.map((a, i) => ({ a, i, cost: conditionCost(a, typeOf) })).sort((x, y) => x.cost - y.cost || x.i - y.i).map((x) => x.a);
+}
+
+function compileCondition(cond: Condition, index: Map<string, number>, bands: Bands = new Map(), typeOf: (signal: string) => string | undefined = () => undefined): Pred {
+  const sub = (c: Condition) => compileCondition(c, index, bands, typeOf);
   switch (cond.op) {
     case "true":
       return () => true;
@@ -512,14 +554,14 @@ function compileCondition(cond: Condition, index: Map<string, number>, bands: Ba
       return (ev) => !a(ev);
     }
     case "and": {
-      const args = cond.args.map(sub);
+      const args = cheapestFirst(cond.args, typeOf).map(sub);
       return (ev) => {
         for (const a of args) if (!a(ev)) return false;
         return true;
       };
     }
     case "or": {
-      const args = cond.args.map(sub);
+      const args = cheapestFirst(cond.args, typeOf).map(sub);
       return (ev) => {
         for (const a of args) if (a(ev)) return true;
         return false;
