@@ -1,8 +1,8 @@
 // lint: the pull-request check. Diagnostics and analysis findings, every
 // witness confirmed by the decision engine, output for people (text), tools
 // (json) or GitHub Actions (github workflow annotations).
-import { diagnosticsToJson, emitBundle, type CompileResult, type Diagnostic } from "../compiler/index.ts";
-import { Engine, requestFromSignals } from "../runtime/index.ts";
+import { diagnosticsToJson, emitBundle, exampleRequest, type CompileResult, type Diagnostic } from "../compiler/index.ts";
+import { Engine, requestFromChat, requestFromSignals } from "../runtime/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { UsageError } from "./files.ts";
 import { EXIT, type Io } from "./io.ts";
@@ -18,6 +18,9 @@ export async function unconfirmedWitnesses(result: CompileResult): Promise<strin
   for (const w of result.analysis.witnesses) {
     const d = engine.decide(requestFromSignals(w.witness.signals));
     if (!w.expectRoutes.includes(d.route)) bad.push(`${w.code} (${w.subject}): the engine routed the witness to ${d.route ?? "no route"}`);
+    // Where the signals allow, a real request: shown only when the engine, computing every signal from it, agrees.
+    const example = w.diagnostic ? exampleRequest(w.witness, result.checked) : null;
+    if (example && w.diagnostic && w.expectRoutes.includes(engine.decide(requestFromChat(example.body, example.headers)).route)) w.diagnostic.example = example;
   }
   return bad;
 }

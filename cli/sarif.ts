@@ -37,6 +37,7 @@ export function toSarif(diagnostics: readonly Diagnostic[]): object {
     level: LEVEL[d.severity],
     message: { text: d.help ? `${d.message}\n\nhelp: ${d.help}` : d.message },
     locations: [location(d.file, d.span)],
+    ...(d.example ? { properties: { exampleRequest: d.example } } : {}),
     ...(d.related?.length ? { relatedLocations: d.related.map((r, i) => location(r.file, r.span, r.message, i + 1)) } : {}),
     ...(d.fix?.replacement !== undefined
       ? {

@@ -23,6 +23,13 @@ export interface Diagnostic {
   help?: string;
   fix?: Fix;
   related?: { file: string; span: Span; message: string }[];
+  /** A concrete request that shows the finding (an OpenAI chat body and headers), confirmed by the engine; set by `lint`. */
+  example?: ExampleRequest;
+}
+
+export interface ExampleRequest {
+  body: { messages: { role: "user"; content: string }[]; metadata?: Record<string, string> };
+  headers: Record<string, string>;
 }
 
 interface CodeInfo {

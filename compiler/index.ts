@@ -18,10 +18,11 @@ export { FALSE as BDD_FALSE, TRUE as BDD_TRUE, type Node as BddNode } from "./an
 export type { Analysis, WitnessCheck, GuaranteeResult } from "./analysis/analyze.ts";
 export type { Witness } from "./analysis/model.ts";
 export { diffPolicies } from "./analysis/diff.ts";
+export { exampleRequest } from "./analysis/example.ts";
 export type { PolicyDiff, DecisionChange, Outcome } from "./analysis/diff.ts";
 export type { EmitOptions } from "./emit.ts";
 export { CATALOG, DiagnosticBag, sortDiagnostics, suggest } from "./diagnostics.ts";
-export type { Diagnostic, Severity, Fix, Code } from "./diagnostics.ts";
+export type { Diagnostic, Severity, Fix, Code, ExampleRequest } from "./diagnostics.ts";
 export { renderDiagnostics, renderDiagnostic, diagnosticsToJson } from "./render.ts";
 export { formatFile } from "./format.ts";
 export { COMPILER_VERSION } from "./version.ts";

@@ -28,6 +28,7 @@ export function renderDiagnostic(d: Diagnostic, source: string | undefined, opti
   if (d.help) out.push(`  = help: ${d.help}`);
   if (d.fix) out.push(`  = fix: ${d.fix.message}`);
   for (const r of d.related ?? []) out.push(`  = note: ${r.message} at ${r.file}:${r.span.start.line}:${r.span.start.col}`);
+  if (d.example) out.push(`  = example request: ${JSON.stringify(d.example)}`);
   return out.join("\n");
 }
 
@@ -57,5 +58,6 @@ export function diagnosticsToJson(diags: Diagnostic[]): object[] {
     ...(d.help ? { help: d.help } : {}),
     ...(d.fix ? { fix: d.fix } : {}),
     ...(d.related ? { related: d.related.map((r) => ({ file: r.file, line: r.span.start.line, column: r.span.start.col, message: r.message })) } : {}),
+    ...(d.example ? { example: d.example } : {}),
   }));
 }

@@ -7,6 +7,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { REPO } from "./support/golden.ts";
 import ajvDraft04 from "ajv-draft-04";
+import { compile, emitBundle } from "../compiler/index.ts";
+import { Engine, requestFromChat } from "../runtime/index.ts";
 
 const MAIN = path.join(REPO, "cli/main.ts");
 
@@ -182,6 +184,23 @@ test("lint: clean examples pass; findings fail with annotations; --max-warnings"
   assert.deepEqual(json.diagnostics.map((d: { code: string }) => d.code), ["RP1002", "RP1015"]);
   assert.deepEqual(json.unconfirmedWitnesses, []);
   assert.equal(rp([...shadowed, "--format", "xml"]).code, 2);
+});
+
+test("lint shows an example request for a finding where the signals allow, confirmed by the engine", async () => {
+  const r = rp(["lint", "test/diagnostics/cases/RP1008-guarantee-fails.route", "--format", "json"]);
+  assert.equal(r.code, 1);
+  const [finding] = JSON.parse(r.stdout).diagnostics.filter((d: { code: string }) => d.code === "RP1008");
+  assert.deepEqual(finding.example, { body: { messages: [{ role: "user", content: "Hello, about 4111 1111 1111 1111, urgent." }] }, headers: {} });
+  const text = rp(["lint", "test/diagnostics/cases/RP1008-guarantee-fails.route"]);
+  assert.match(text.stderr, /= example request: \{"body":\{"messages":\[\{"role":"user","content":"Hello, about 4111 1111 1111 1111, urgent\."\}\]\},"headers":\{\}\}/);
+  // The example is a real request: the engine, computing every signal from its text, decides it as the finding says.
+  const compiled = compile({ readFile: (p) => readFileSync(path.join(REPO, p), "utf8") }, ["test/diagnostics/cases/RP1008-guarantee-fails.route"]);
+  const engine = await Engine.load(emitBundle(compiled.checked!, compiled.analysis!));
+  const decision = engine.decide(requestFromChat(finding.example.body, finding.example.headers));
+  assert.equal(decision.route, "urgent_cases");
+  assert.equal(decision.model, "m");
+  const sarif = JSON.parse(rp(["lint", "test/diagnostics/cases/RP1008-guarantee-fails.route", "--format", "sarif"]).stdout);
+  assert.deepEqual(sarif.runs[0].results.find((x: { ruleId: string }) => x.ruleId === "RP1008").properties.exampleRequest, finding.example);
 });
 
 test("lint --format sarif validates against the published SARIF 2.1.0 schema", () => {

@@ -7,7 +7,7 @@
 import type { Action } from "../../bundle/index.ts";
 import type { CheckedPolicy } from "../check.ts";
 import type { DecisionPredicate } from "../guarantees.ts";
-import { FILE_START, type DiagnosticBag } from "../diagnostics.ts";
+import { DiagnosticBag, FILE_START, type Diagnostic } from "../diagnostics.ts";
 import { BddBudgetExceeded, FALSE, TRUE, type Node } from "./bdd.ts";
 import { RouteRegions, type RegionQuery } from "./regions.ts";
 import { RequestModel, type Witness } from "./model.ts";
@@ -20,6 +20,8 @@ export interface WitnessCheck {
   readonly witness: Witness;
   /** The routes the engine may pick for it; null means no route and no default. */
   expectRoutes: (string | null)[];
+  /** The finding it stands for. */
+  diagnostic?: Diagnostic;
 }
 
 export interface GuaranteeResult {
@@ -52,8 +54,7 @@ export const ANALYSIS_NODE_BASE = 100_000;
 
 export function analyzePolicy(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes = ANALYSIS_NODE_BASE + ANALYSIS_NODES_PER_ROUTE * policy.routes.length): Analysis {
   // Findings are collected aside and only reported when the analysis completes.
-  const found: Parameters<DiagnosticBag["add"]>[] = [];
-  const local = { add: (...args: Parameters<DiagnosticBag["add"]>) => void found.push(args) } as unknown as DiagnosticBag;
+  const local = new DiagnosticBag();
   const anchor = () => (policy.routes.length ? policy.origins.routes.get(policy.routes[0].name)! : { file: policy.roots[0], span: FILE_START });
   const incomplete = (why: string, help: string): Analysis => {
     diags.add("RP1009", anchor().file, anchor().span, `${why}; overlaps, dead routes and guarantees were not verified`, { help });
@@ -67,7 +68,7 @@ export function analyzePolicy(policy: CheckedPolicy, diags: DiagnosticBag, maxNo
   };
   try {
     const result = analyzeWithin(policy, local, maxNodes);
-    for (const args of found) diags.add(...args);
+    diags.items.push(...local.items);
     return result;
   } catch (err) {
     if (!(err instanceof BddBudgetExceeded)) throw err;
@@ -79,6 +80,11 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
   const model = new RequestModel(policy, maxNodes);
   const b = model.bdd;
   const witnesses: WitnessCheck[] = [];
+  // Each witness belongs to the finding just reported (every finding is added before its witness).
+  const record = (w: WitnessCheck) => {
+    w.diagnostic = diags.items.at(-1);
+    witnesses.push(w);
+  };
   const origin = (route: string) => policy.origins.routes.get(route)!;
   const n = policy.routes.length;
   if (policy.assumptions.length > 0 && model.constrain(TRUE) === FALSE) {
@@ -120,7 +126,7 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
         help: "raise its priority, narrow the earlier routes, or remove it",
         related: winners.map((w) => ({ file: origin(w).file, span: origin(w).span, message: `\`${w}\` takes these requests` })),
       });
-      witnesses.push(later("RP1002", r.name, winners, () => space.witness({ match: [i] })!));
+      record(later("RP1002", r.name, winners, () => space.witness({ match: [i] })!));
     }
   });
 
@@ -157,7 +163,7 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
         help: "raise its priority, narrow the earlier route, or remove it",
         related: [{ file: origin(winner).file, span: origin(winner).span, message: `\`${winner}\` takes these requests` }],
       });
-      witnesses.push(later("RP1002", r.name, [winner], () => model.witness(model.constrain(b.and(conds[i], clauses)))!));
+      record(later("RP1002", r.name, [winner], () => model.witness(model.constrain(b.and(conds[i], clauses)))!));
       break;
     }
   });
@@ -181,7 +187,7 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
     diags.add("RP1012", o.file, o.span, `route \`${r.name}\` is redundant: without it, its requests would go to ${takers.map((t) => (t === "default" ? "the default" : `\`${t}\``)).join(", ")} with the same models and plugins`, {
       help: "remove it, or change what it does",
     });
-    witnesses.push(later("RP1012", r.name, [r.name], () => space.witness(regionOf(i))!));
+    record(later("RP1012", r.name, [r.name], () => space.witness(regionOf(i))!));
   });
 
   const ordered = new Set(policy.tieBreaks.map(([a, c]) => `${a}\u0000${c}`));
@@ -220,7 +226,7 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
         help: `intended when \`${winner.name}\` should win these requests; otherwise raise \`${r.name}\`'s priority or narrow \`${winner.name}\``,
         related: [{ file: origin(winner.name).file, span: origin(winner.name).span, message: `\`${winner.name}\` takes them first` }],
       });
-      witnesses.push({ code: "RP1015", subject: `${r.name}<${winner.name}`, witness: w, expectRoutes: [winner.name] });
+      record({ code: "RP1015", subject: `${r.name}<${winner.name}`, witness: w, expectRoutes: [winner.name] });
     }
   });
 
@@ -236,7 +242,7 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
         help: `say which wins: \`route ${c.name} priority ${c.priority} before ${a.name}\` (or the reverse), or change a priority`,
         related: [{ file: origin(a.name).file, span: origin(a.name).span, message: `\`${a.name}\` also matches${w ? `, e.g. ${w.description.join("; ")}` : ""}` }],
       });
-      if (w) witnesses.push({ code: "RP1003", subject: `${a.name}/${c.name}`, witness: w, expectRoutes: [a.name, c.name] });
+      if (w) record({ code: "RP1003", subject: `${a.name}/${c.name}`, witness: w, expectRoutes: [a.name, c.name] });
     }
   }
 
@@ -255,7 +261,7 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
     diags.add("RP1004", anchor.file, anchor.span, `the policy has no \`default\`, and some requests match no route; they are rejected (e.g. ${w.description.join("; ") || "a request with no signal matching"})`, {
       help: "add `default { use <model> }`, or a route for these requests",
     });
-    witnesses.push({ code: "RP1004", subject: "default", witness: w, expectRoutes: [null] });
+    record({ code: "RP1004", subject: "default", witness: w, expectRoutes: [null] });
   }
 
   // ---- unused definitions (only those in the files being compiled; imported catalogs offer more than one policy uses)
@@ -350,7 +356,7 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
     diags.add("RP1014", d.at.file, d.at.span, `${d.what} can receive requests of more than ${fits} tokens, more than any of its models takes (${names}); ${bigger.join(", ")} could take them`, {
       help: `a model asked for more than its window fails the request; to serve them, bound the route with a context signal (e.g. \`signal context fits { max_tokens: ${fits} }\` and \`when … and fits\`) and route longer requests to a model with a larger window`,
     });
-    witnesses.push(later("RP1014", d.route ?? "default", [d.route], () => space.witness(longer)!));
+    record(later("RP1014", d.route ?? "default", [d.route], () => space.witness(longer)!));
   }
 
   // ---- guarantees, over every request and every model an action can send it to
@@ -380,7 +386,7 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
       diags.add("RP1008", g.file, g.span, `guarantee "${g.name}" does not hold: a request with ${failed.witness.description.join("; ") || "no signal matching"} is ${where}`, {
         help: "change the routes so every such request satisfies the requirement (for instance, apply a redaction plugin or keep it on-prem), or narrow the guarantee",
       });
-      witnesses.push({ code: "RP1008", subject: g.name, witness: failed.witness, expectRoutes: [failed.route] });
+      record({ code: "RP1008", subject: g.name, witness: failed.witness, expectRoutes: [failed.route] });
       guarantees.push({ name: g.name, status: "failed", detail: `counter-example: ${failed.witness.description.join("; ")} → ${where}` });
     } else {
       const assuming = policy.assumptions.length ? `; assuming ${policy.assumptions.map((a) => `"${a.name}"`).join(", ")}` : "";

@@ -1,0 +1,70 @@
+// A witness as a real request, where its signals allow: the phrases its
+// matching keyword signals need, sample PII of the types it reports, the
+// header and metadata values it names. Signals whose values cannot be written
+// down as text this way (regexes, scores, languages, token counts,
+// modalities) make it give up. The result is a proposal: `lint` runs it
+// through the decision engine and shows it only when the engine decides it
+// as the finding says.
+import type { JsonObject } from "../../bundle/index.ts";
+import type { CheckedPolicy } from "../check.ts";
+import type { ExampleRequest } from "../diagnostics.ts";
+import type { Witness } from "./model.ts";
+
+/** Values the engine's PII detectors accept (valid checksums). */
+const PII_SAMPLES: Record<string, string> = {
+  email: "ann@example.com",
+  phone: "+1 415 555 0132",
+  credit_card: "4111 1111 1111 1111",
+  iban: "DE89 3704 0044 0532 0130 00",
+  ssn: "219-09-9999",
+  ip_address: "203.0.113.7",
+};
+
+/** Signal types that can be left at rest by a short, plain message. */
+const AT_REST: ReadonlySet<string> = new Set(["regex", "language", "jailbreak", "complexity", "embedding", "domain", "reask", "feedback", "modality"]);
+
+export function exampleRequest(witness: Witness, policy: CheckedPolicy): ExampleRequest | null {
+  const words: string[] = [];
+  const headers: Record<string, string> = {};
+  const metadata: Record<string, string> = {};
+  const avoid: string[] = [];
+  for (const s of policy.signals) {
+    const given = witness.signals[s.name] as JsonObject | undefined;
+    if (!given) continue;
+    const matched = given.matched === true;
+    switch (s.type) {
+      case "keyword": {
+        const any = (s.config.any as string[] | undefined) ?? [];
+        const all = (s.config.all as string[] | undefined) ?? [];
+        if (matched) words.push(...all, ...any.slice(0, 1));
+        else avoid.push(...any, ...all);
+        avoid.push(...((matched ? (s.config.none as string[] | undefined) : []) ?? []));
+        break;
+      }
+      case "pii":
+        for (const [type, sample] of Object.entries(PII_SAMPLES)) if (given[type] === true) words.push(sample);
+        break;
+      case "context":
+        // A short message has a few dozen tokens at most; longer witnesses cannot be written this way.
+        if (typeof given.tokens === "number" && given.tokens > 40) return null;
+        break;
+      case "header":
+      case "metadata": {
+        const value = given.value;
+        if (typeof value !== "string" || value === "") break;
+        const target = s.type === "header" ? headers : metadata;
+        const key = String(s.type === "header" ? s.config.name : s.config.key);
+        if (target[key] !== undefined && target[key] !== value) return null;
+        target[key] = value === "(other)" ? "other" : value;
+        break;
+      }
+      default:
+        // Anything these types would have to show (a match, a score, a language) cannot be written as plain text here.
+        if (AT_REST.has(s.type) && (matched || Object.entries(given).some(([k, v]) => k !== "matched" && v !== false && v !== 0 && v !== "" && v !== "none" && v !== "und" && v !== "(other)" && k !== "tokens"))) return null;
+    }
+  }
+  const content = words.length ? `Hello, about ${words.join(", ")}.` : "Hello.";
+  const folded = content.toLowerCase();
+  if (avoid.some((p) => p !== "" && folded.includes(p.toLowerCase()))) return null;
+  return { body: { messages: [{ role: "user", content }], ...(Object.keys(metadata).length ? { metadata } : {}) }, headers };
+}
