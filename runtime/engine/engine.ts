@@ -43,10 +43,14 @@ export interface Decision {
   plugins: string[];
   blocked: Blocked | null;
   trace: DecisionTrace | null;
+  /** With `signals: true` (or a trace): the signals computed, by name. */
+  signals?: Record<string, SignalValue>;
 }
 
 export interface DecideOptions {
   trace?: boolean;
+  /** Return the signals computed for the decision (cheap, unlike a trace: the route index stays on). */
+  signals?: boolean;
 }
 
 export interface EngineOptions {
@@ -223,6 +227,7 @@ export class Engine {
         route: null, model: null, fallbacks: [], plugins: [],
         blocked: { plugin: "", status: 404, message: "no route matched this request and the policy has no default" },
         trace: evaluations && this.trace(ev, evaluations, "no route matched and there is no default", [], { algorithm: "none", candidates: [] }),
+        ...(options.signals ? { signals: this.computedSignals(ev) } : {}),
       };
     }
     const chosen = this.select(action.select, routeName!, request, ev.ctx.lastUser);
@@ -237,7 +242,14 @@ export class Engine {
       plugins: outcomes.filter((o) => o.effect !== "skipped").map((o) => o.plugin),
       blocked,
       trace: evaluations && this.trace(ev, evaluations, reason(), outcomes, { algorithm: action.select.algorithm, candidates: action.select.models, shares: chosen.shares }),
+      ...(options.signals ? { signals: this.computedSignals(ev) } : {}),
     };
+  }
+
+  private computedSignals(ev: Evaluation): Record<string, SignalValue> {
+    const signals: Record<string, SignalValue> = {};
+    for (const [i, v] of ev.computed()) signals[this.signalNames[i]] = v;
+    return signals;
   }
 
   /** Stamps the signals whose phrases occur in the text; returns them. */
@@ -276,9 +288,7 @@ export class Engine {
   }
 
   private trace(ev: Evaluation, routes: RouteEvaluation[], reason: string, plugins: PluginOutcome[], selection: DecisionTrace["selection"]): DecisionTrace {
-    const signals: Record<string, SignalValue> = {};
-    for (const [i, v] of ev.computed()) signals[this.signalNames[i]] = v;
-    return { revision: this.revision, signals, routes, reason, plugins, selection };
+    return { revision: this.revision, signals: this.computedSignals(ev), routes, reason, plugins, selection };
   }
 
   private select(sel: Selection, route: string, request: Request, text: string): { model: string; fallbacks: string[]; shares?: Record<string, number> } {

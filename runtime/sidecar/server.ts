@@ -161,23 +161,23 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       engine.setFeedback({ latencyMs: upstreams.latencies(), weights });
     }
     const request = requestFromChat({ messages: body.messages as unknown as ChatMessage[] | undefined, prompt: body.prompt as string | undefined, metadata: (body.metadata as JsonObject | undefined) ?? {} }, req.headers);
-    let decision: Decision = engine.decide(request, { trace: true });
+    let decision: Decision = engine.decide(request, { signals: true });
     // Embedding and domain signals are fetched only when a condition needed them (the engine
     // used its offline stand-in), then the request is decided again with the real values.
     if (options.semantic) {
-      const wanted = new Set(Object.entries(decision.trace?.signals ?? {}).filter(([, v]) => v.source === "offline").map(([k]) => k));
+      const wanted = new Set(Object.entries(decision.signals ?? {}).filter(([, v]) => v.source === "offline").map(([k]) => k));
       if (wanted.size > 0) {
         const semanticSpan = otel?.stage("semantic", { "routeplane.signals": [...wanted] });
         const given = await options.semantic.valuesFor(bundle, lastUserText(request.messages), wanted);
         semanticSpan?.setAttribute("routeplane.answered", Object.keys(given).length > 0);
         semanticSpan?.end();
-        if (Object.keys(given).length > 0) decision = engine.decide({ ...request, signals: { ...request.signals, ...given } }, { trace: true });
+        if (Object.keys(given).length > 0) decision = engine.decide({ ...request, signals: { ...request.signals, ...given } }, { signals: true });
       }
     }
     const decided = performance.now();
     metrics.decisionSeconds.observe((decided - started) / 1000);
     options.observability?.instruments?.decision((decided - started) / 1000);
-    decideSpan?.setAttributes({ "routeplane.route": decision.route ?? "none", "routeplane.signals_computed": Object.keys(decision.trace?.signals ?? {}).length, "routeplane.blocked": decision.blocked !== null });
+    decideSpan?.setAttributes({ "routeplane.route": decision.route ?? "none", "routeplane.signals_computed": Object.keys(decision.signals ?? {}).length, "routeplane.blocked": decision.blocked !== null });
     decideSpan?.end();
     const base = { "x-request-id": requestId, "x-routeplane-revision": revision, "x-routeplane-route": decision.route ?? "none" };
     const event: RoutingEvent = {
@@ -189,7 +189,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       route: decision.route,
       model: null,
       attempts: [],
-      signals: Object.fromEntries(Object.entries(decision.trace?.signals ?? {}).map(([k, v]) => [k, v.matched])),
+      signals: Object.fromEntries(Object.entries(decision.signals ?? {}).map(([k, v]) => [k, v.matched])),
       plugins: decision.plugins,
       blocked: decision.blocked ? { plugin: decision.blocked.plugin, status: decision.blocked.status } : null,
       redacted: {},
