@@ -152,14 +152,13 @@ class DropOldestQueue<T> {
 }
 
 /**
- * One JSON object per line, appended to a file. Lines are gathered and
- * written together every 100 ms (or every 64 KiB): one write per request
+ * One JSON object per line, appended to a file. Events are gathered and
+ * written together every 100 ms (or every 256 events): one write per request
  * would cost more than the rest of the telemetry.
  */
 export class JsonlSink implements TelemetrySink {
   private readonly out: WriteStream;
-  private pending: string[] = [];
-  private pendingBytes = 0;
+  private pending: TelemetryEvent[] = [];
   private timer: NodeJS.Timeout | null = null;
   private sent = 0;
   private failures = 0;
@@ -168,11 +167,10 @@ export class JsonlSink implements TelemetrySink {
     this.out.on("error", () => this.failures++);
   }
   emit(event: TelemetryEvent): void {
-    const line = JSON.stringify(event) + "\n";
-    this.pending.push(line);
-    this.pendingBytes += line.length;
+    // Serialized when written, off the request's path.
+    this.pending.push(event);
     this.sent++;
-    if (this.pendingBytes >= 64 * 1024) this.flush();
+    if (this.pending.length >= 256) this.flush();
     else if (!this.timer) {
       this.timer = setTimeout(() => this.flush(), 100);
       this.timer.unref();
@@ -182,9 +180,10 @@ export class JsonlSink implements TelemetrySink {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.pending.length === 0) return;
-    this.out.write(this.pending.join(""));
+    let text = "";
+    for (const e of this.pending) text += JSON.stringify(e) + "\n";
+    this.out.write(text);
     this.pending = [];
-    this.pendingBytes = 0;
   }
   stats(): SinkStats {
     return { sent: this.sent, dropped: 0, queued: this.pending.length, failures: this.failures };

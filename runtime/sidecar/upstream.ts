@@ -96,14 +96,14 @@ export class Upstreams {
     if (!this.available(name)) throw new UpstreamError("circuit-open", `the circuit for ${name} is open after repeated failures`);
     const b = this.breaker(name);
     if (b.openUntil !== 0) b.trial = true;
-    const url = new URL(call.model.endpoint);
+    const url = this.parsed(call.model.endpoint);
     const pool = await this.pool(url.origin);
     const started = performance.now();
     let res: Dispatcher.ResponseData;
     try {
       res = await pool.request({
         method: "POST",
-        path: url.pathname.replace(/\/$/, "") + call.path,
+        path: url.base + call.path,
         headers: { "content-type": "application/json", ...call.headers },
         body: call.body,
         headersTimeout: this.options.headersTimeoutMs,
@@ -131,6 +131,18 @@ export class Upstreams {
     await Promise.all([...this.pools.values()].map((p) => p.close()));
     this.pools.clear();
   }
+
+  /** An endpoint's origin and path prefix, parsed once. */
+  private parsed(endpoint: string): { origin: string; base: string } {
+    let p = this.endpoints.get(endpoint);
+    if (!p) {
+      const url = new URL(endpoint);
+      this.endpoints.set(endpoint, (p = { origin: url.origin, base: url.pathname.replace(/\/$/, "") }));
+    }
+    return p;
+  }
+
+  private readonly endpoints = new Map<string, { origin: string; base: string }>();
 
   private async pool(origin: string): Promise<Pool> {
     let p = this.pools.get(origin);
