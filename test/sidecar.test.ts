@@ -481,3 +481,31 @@ test("OpenTelemetry: a trace per request with a span per stage, and metrics, exp
 interface OtlpTraces {
   resourceSpans: { scopeSpans: { spans: { name: string; traceId: string; spanId: string; parentSpanId?: string; attributes: { key: string; value: { stringValue?: string } }[] }[] }[] }[];
 }
+
+test("pii_redact on_response also cleans streamed answers, even when an item is split across chunks", async () => {
+  const reply = "Sure: write to ann@example.com, or pay with 4111 1111 1111 1111 and IBAN DE89 3704 0044 0532 0130 00 — thanks!";
+  const u = await upstream({ reply, streamChunks: 23 });
+  const store = new BundleStore({ trustedKeys: [] });
+  const text = `package resp
+model m { provider: vllm, endpoint: "${u.url}" }
+plugin pii_redact both_ways { types: [email, credit_card, iban], on_response: true }
+route all priority 1 { when true; use m; apply both_ways }
+default { use m }
+`;
+  await store.offer(serializeBundle(compileBundle(text)), "test", { requireSignature: false });
+  const sink = new MemorySink();
+  const sidecar = createSidecar({ store, telemetry: sink });
+  const { port } = await sidecar.listen(0);
+  cleanups.push(() => sidecar.close());
+  const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ stream: true, messages: [{ role: "user", content: "details?" }] }) });
+  const raw = await res.text();
+  assert.doesNotMatch(raw, /ann@example|4111|DE89/, "no PII byte leaves the sidecar");
+  const events = raw.split("\n\n").filter(Boolean);
+  assert.equal(events.at(-1), "data: [DONE]");
+  const content = events.slice(0, -1).map((e) => (JSON.parse(e.slice(6)) as { choices: { delta: { content: string } }[] }).choices[0].delta.content).join("");
+  assert.equal(content, "Sure: write to [EMAIL], or pay with [CREDIT_CARD] and IBAN [IBAN] — thanks!");
+  assert.ok(events.length > 5, "still streamed in pieces");
+  const event = sink.events.at(-1)!;
+  assert.ok(event.schema === "routeplane.routing/v1");
+  assert.deepEqual(event.redacted, { email: 1, credit_card: 1, iban: 1 });
+});

@@ -90,7 +90,7 @@ export function rewriteRequest(body: JsonObject, action: Action, applied: readon
  * PII redaction on the answer, for `pii_redact` plugins with
  * `on_response: true` that ran: the message content (chat) or text
  * (completions) of every choice. Returns the new body, or null when nothing
- * applies. Streamed answers pass through unchanged (docs/sidecar.md).
+ * applies. Streamed answers: `streamRedactor`.
  */
 export function redactResponse(text: string, action: Action, applied: readonly string[], counts: Record<string, number>): string | null {
   const uses = action.plugins.filter((p) => p.type === "pii_redact" && p.config.on_response === true && applied.includes(p.plugin));
@@ -110,4 +110,85 @@ export function redactResponse(text: string, action: Action, applied: readonly s
     }
   }
   return JSON.stringify(body);
+}
+
+/**
+ * The same redaction for a streamed answer (server-sent events): the text of
+ * each choice is held back by 64 characters — longer than any PII item the
+ * detectors know — so an item split across chunks is seen whole before
+ * anything of it is sent. Returns null when no plugin asks for it.
+ */
+export function streamRedactor(action: Action, applied: readonly string[], counts: Record<string, number>): ((chunk: string) => string) & { end(): string } | null {
+  const uses = action.plugins.filter((p) => p.type === "pii_redact" && p.config.on_response === true && applied.includes(p.plugin)).map((use): PluginUse => ({ ...use, config: { ...use.config, mode: use.config.mode === "mask" ? "mask" : "redact" } }));
+  if (uses.length === 0) return null;
+  const HOLD = 64;
+  const pending = new Map<number, { text: string; chat: boolean }>();
+  let buffer = "";
+  const clean = (s: string) => uses.reduce((t, use) => cleanText(t, use, counts), s);
+  /** What of a choice's text can be released now: up to a space at least HOLD characters from the end, never inside an item. */
+  const release = (index: number, chat: boolean, more: string, final: boolean): string => {
+    const p = pending.get(index) ?? { text: "", chat };
+    const text = p.text + more;
+    let cut = final ? text.length : text.lastIndexOf(" ", text.length - HOLD);
+    if (cut <= 0 && !final) {
+      pending.set(index, { text, chat });
+      return "";
+    }
+    if (!final) {
+      // Never cut through an item: move the cut before any item that crosses it.
+      const types = new Set(uses.flatMap((u) => u.config.types as string[]));
+      for (const m of findPii(text, types)) if (m.start < cut && m.end > cut) cut = Math.min(cut, m.start);
+    }
+    pending.set(index, { text: text.slice(cut), chat });
+    return clean(text.slice(0, cut));
+  };
+  const event = (data: string): string => {
+    if (data.trim() === "[DONE]") {
+      // Whatever is held back goes out, cleaned, before the end.
+      let out = "";
+      for (const [index, p] of pending) {
+        const rest = release(index, p.chat, "", true);
+        if (rest) out += `data: ${JSON.stringify({ choices: [p.chat ? { index, delta: { content: rest }, finish_reason: null } : { index, text: rest, finish_reason: null }] })}\n\n`;
+      }
+      pending.clear();
+      return `${out}data: ${data}\n\n`;
+    }
+    let body: { choices?: { index?: number; delta?: { content?: unknown }; text?: unknown }[] };
+    try {
+      body = JSON.parse(data);
+    } catch {
+      return `data: ${data}\n\n`;
+    }
+    for (const choice of body.choices ?? []) {
+      const index = choice.index ?? 0;
+      if (choice.delta && typeof choice.delta.content === "string") choice.delta.content = release(index, true, choice.delta.content, false);
+      else if (typeof choice.text === "string") choice.text = release(index, false, choice.text, false);
+    }
+    return `data: ${JSON.stringify(body)}\n\n`;
+  };
+  const feed = (chunk: string): string => {
+    buffer += chunk;
+    let out = "";
+    let at: number;
+    while ((at = buffer.indexOf("\n\n")) >= 0) {
+      const raw = buffer.slice(0, at);
+      buffer = buffer.slice(at + 2);
+      const data = raw.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).replace(/^ /, "")).join("\n");
+      out += raw.startsWith("data:") || raw.includes("\ndata:") ? event(data) : `${raw}\n\n`;
+    }
+    return out;
+  };
+  return Object.assign(feed, {
+    end: () => {
+      // A stream cut off without [DONE]: release what is held, cleaned.
+      let out = buffer;
+      buffer = "";
+      for (const [index, p] of pending) {
+        const rest = release(index, p.chat, "", true);
+        if (rest) out += `data: ${JSON.stringify({ choices: [p.chat ? { index, delta: { content: rest }, finish_reason: null } : { index, text: rest, finish_reason: null }] })}\n\n`;
+      }
+      pending.clear();
+      return out;
+    },
+  });
 }

@@ -16,7 +16,7 @@ import { requestFromChat, textOf, type ChatMessage } from "../engine/request.ts"
 import type { Decision } from "../engine/engine.ts";
 import type { BundleStore } from "./bundle-store.ts";
 import { SidecarMetrics } from "./metrics.ts";
-import { redactResponse, rewriteRequest } from "./plugins.ts";
+import { redactResponse, rewriteRequest, streamRedactor } from "./plugins.ts";
 import { FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA_VERSION, type RoutingEvent, type TelemetrySink } from "./telemetry.ts";
 import { UpstreamError, Upstreams } from "./upstream.ts";
 import type { SemanticSignals } from "./semantic.ts";
@@ -258,7 +258,18 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         res.writeHead(up.statusCode, { ...base, "x-routeplane-model": name, "content-type": contentType, ...(contentType.startsWith("text/event-stream") ? { "cache-control": "no-cache" } : {}) });
         if (contentType.startsWith("text/event-stream")) {
           // Streams pass through chunk by chunk, as they arrive.
-          for await (const chunk of up.body) res.write(chunk);
+          // Streams pass through chunk by chunk; with response redaction, each choice's text is held back a little.
+          const redact = streamRedactor(action, decision.plugins, event.redacted);
+          if (!redact) for await (const chunk of up.body) res.write(chunk);
+          else {
+            const decoder = new TextDecoder();
+            for await (const chunk of up.body) {
+              const out = redact(decoder.decode(chunk, { stream: true }));
+              if (out) res.write(out);
+            }
+            const rest = redact(decoder.decode()) + redact.end();
+            if (rest) res.write(rest);
+          }
           res.end();
         } else {
           let text = await up.body.text();
