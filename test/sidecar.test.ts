@@ -388,7 +388,7 @@ default { use m }
 test("embedding and domain signals: fetched from an embeddings endpoint only when a condition needs them, within a time budget", async () => {
   const model = await upstream();
   const embeddings = await upstream();
-  const slowEmbeddings = await upstream({ delayMs: 300 });
+  const slowEmbeddings = await upstream({ delayMs: 1500 });
   const text = `package sem
 model m { provider: vllm, endpoint: "${model.url}" }
 model n { provider: vllm, endpoint: "${model.url}" }
@@ -432,7 +432,7 @@ default { use m }
   const r = await chat(slow.url, "where is my shipping parcel");
   assert.equal(r.res.status, 200);
   assert.equal(r.res.headers.get("x-routeplane-route"), "default", "offline, no domain label");
-  assert.ok(performance.now() - t0 < 280, "did not wait for the slow endpoint");
+  assert.ok(performance.now() - t0 < 1200, "did not wait for the slow endpoint");
   assert.equal(slow.semantic.outcomes.timeout, 1);
   assert.match(await (await fetch(`${slow.url}/metrics`)).text(), /routeplane_semantic_calls_total\{outcome="timeout"\} 1/);
 });
@@ -508,4 +508,24 @@ default { use m }
   const event = sink.events.at(-1)!;
   assert.ok(event.schema === "routeplane.routing/v1");
   assert.deepEqual(event.redacted, { email: 1, credit_card: 1, iban: 1 });
+});
+
+test("a client that leaves mid-stream stops the upstream stream too", async () => {
+  const u = await upstream({ streamChunks: 50, chunkDelayMs: 20 });
+  const store = new BundleStore({ trustedKeys: [] });
+  await store.offer(serializeBundle(compileBundle(`package s\nmodel m { provider: vllm, endpoint: "${u.url}" }\ndefault { use m }\n`)), "test", { requireSignature: false });
+  const sink = new MemorySink();
+  const sidecar = createSidecar({ store, telemetry: sink });
+  const { port } = await sidecar.listen(0);
+  cleanups.push(() => sidecar.close());
+  const abort = new AbortController();
+  const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: "POST", signal: abort.signal, body: JSON.stringify({ stream: true, messages: [{ role: "user", content: "a long story please" }] }) });
+  const reader = res.body!.getReader();
+  await reader.read();
+  abort.abort();
+  await waitFor(() => u.abandoned === 1, 3000);
+  await waitFor(() => sink.events.length === 1, 3000);
+  const event = sink.events[0];
+  assert.ok(event.schema === "routeplane.routing/v1");
+  assert.equal(event.status, 499, "logged as closed by the client");
 });

@@ -14,17 +14,31 @@ export interface DemoUpstreamOptions {
   streamChunks?: number;
   /** Answer with this text instead of echoing the prompt. */
   reply?: string;
+  /** Pause between streamed chunks, in ms (a slow stream). */
+  chunkDelayMs?: number;
 }
 
 export interface DemoUpstream {
   url: string;
   /** Requests received, newest last: what the sidecar forwarded. */
   received: { path: string; headers: Record<string, string | string[] | undefined>; body: Record<string, unknown> }[];
+  /** Streams whose reader went away before the end. */
+  abandoned: number;
   close(): Promise<void>;
 }
 
 export async function startDemoUpstream(options: DemoUpstreamOptions = {}, port = 0): Promise<DemoUpstream> {
   const received: DemoUpstream["received"] = [];
+  const upstream: DemoUpstream = {
+    url: "",
+    received,
+    abandoned: 0,
+    close: () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      return closed;
+    },
+  };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -64,12 +78,26 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}, port 
           res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
           const n = Math.max(1, options.streamChunks ?? 3);
           const size = Math.ceil(text.length / n);
-          for (let i = 0; i < n; i++) {
+          let i = 0;
+          let ended = false;
+          res.on("close", () => {
+            if (!ended) upstream.abandoned++;
+          });
+          const next = () => {
+            if (res.destroyed) return;
+            if (i === n) {
+              ended = true;
+              res.end("data: [DONE]\n\n");
+              return;
+            }
             const piece = text.slice(i * size, (i + 1) * size);
+            i++;
             const delta = isChat ? { choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] } : { choices: [{ index: 0, text: piece, finish_reason: null }] };
             res.write(`data: ${JSON.stringify({ id: "demo", object: isChat ? "chat.completion.chunk" : "text_completion", model, ...delta })}\n\n`);
-          }
-          res.end("data: [DONE]\n\n");
+            if (options.chunkDelayMs) setTimeout(next, options.chunkDelayMs);
+            else next();
+          };
+          next();
           return;
         }
         const usage = { prompt_tokens: Math.ceil(prompt.length / 4), completion_tokens: Math.ceil(text.length / 4), total_tokens: Math.ceil((prompt.length + text.length) / 4) };
@@ -83,15 +111,8 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}, port 
   });
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   const { port: actual } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${actual}/v1`,
-    received,
-    close: () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      return closed;
-    },
-  };
+  upstream.url = `http://127.0.0.1:${actual}/v1`;
+  return upstream;
 }
 
 function bagOfWords(text: string): number[] {

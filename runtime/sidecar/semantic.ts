@@ -38,9 +38,14 @@ export class SemanticSignals {
     if (signals.length === 0) return {};
     const phrases = signals.flatMap((s) => (s.type === "embedding" ? (s.config.candidates as string[]) : (s.config.classes as string[]).map(className)));
     let timer: NodeJS.Timeout | undefined;
-    const budget = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), this.options.budgetMs)));
+    // Out of budget: answer without the endpoint, and cancel the call so it holds no connection.
+    const abort = new AbortController();
+    const budget = new Promise<"timeout">((resolve) => (timer = setTimeout(() => {
+      abort.abort();
+      resolve("timeout");
+    }, this.options.budgetMs)));
     try {
-      const vectors = await Promise.race([this.embed([text, ...phrases]), budget]);
+      const vectors = await Promise.race([this.embed([text, ...phrases], abort.signal), budget]);
       if (vectors === "timeout") {
         this.outcomes.timeout++;
         return {};
@@ -73,7 +78,7 @@ export class SemanticSignals {
     await (await this.pool)?.close();
   }
 
-  private async embed(texts: string[]): Promise<number[][]> {
+  private async embed(texts: string[], signal: AbortSignal): Promise<number[][]> {
     const missing = [...new Set(texts.filter((t) => !this.cache.has(t)))];
     if (missing.length > 0) {
       this.pool ??= import("undici").then(({ Pool }) => new Pool(this.base.origin, { connections: 16 }));
@@ -82,6 +87,7 @@ export class SemanticSignals {
         path: this.base.pathname.replace(/\/$/, "") + "/embeddings",
         headers: { "content-type": "application/json", ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}) },
         body: JSON.stringify({ model: this.options.model, input: missing }),
+        signal,
       });
       if (res.statusCode !== 200) {
         await res.body.dump();

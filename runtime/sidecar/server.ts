@@ -9,6 +9,7 @@
 //   GET  /healthz, /readyz, /metrics                   liveness, a verified bundle, Prometheus text
 //   POST /debug/explain                                the decision with its trace (loopback only)
 import { randomUUID } from "node:crypto";
+import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Action, JsonObject, ModelSpec } from "../../bundle/index.ts";
@@ -260,17 +261,35 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           // Streams pass through chunk by chunk, as they arrive.
           // Streams pass through chunk by chunk; with response redaction, each choice's text is held back a little.
           const redact = streamRedactor(action, decision.plugins, event.redacted);
-          if (!redact) for await (const chunk of up.body) res.write(chunk);
-          else {
-            const decoder = new TextDecoder();
+          // A client that goes away stops the upstream stream too; a slow client slows it (backpressure).
+          const stop = () => up.body.destroy();
+          res.once("close", stop);
+          const send = async (data: string | Buffer) => {
+            if (!res.write(data) && !res.destroyed) await Promise.race([once(res, "drain"), once(res, "close")]);
+          };
+          const decoder = new TextDecoder();
+          try {
             for await (const chunk of up.body) {
-              const out = redact(decoder.decode(chunk, { stream: true }));
-              if (out) res.write(out);
+              if (!redact) await send(chunk);
+              else {
+                const out = redact(decoder.decode(chunk, { stream: true }));
+                if (out) await send(out);
+              }
             }
-            const rest = redact(decoder.decode()) + redact.end();
-            if (rest) res.write(rest);
+            if (redact) {
+              const rest = redact(decoder.decode()) + redact.end();
+              if (rest) await send(rest);
+            }
+            res.end();
+          } catch (err) {
+            // The client left (the upstream was stopped on purpose: 499, as nginx logs it), or the upstream broke mid-stream (502).
+            const clientLeft = res.destroyed;
+            if (!clientLeft) res.destroy(err as Error);
+            finish(clientLeft ? 499 : 502, name);
+            return;
+          } finally {
+            res.off("close", stop);
           }
-          res.end();
         } else {
           let text = await up.body.text();
           const cleaned = redactResponse(text, action, decision.plugins, event.redacted);
