@@ -116,7 +116,6 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
     endpointOverride: demo?.url ?? opts.upstream,
     credential: (m: ModelSpec) => credentials[m.name] ?? (m.api_key_env ? process.env[m.api_key_env] : undefined),
   });
-  sidecar.metrics.bundleRejections.inc({}, store.rejections);
   const weightsWatcher = opts.weights ? watchWeights(io, opts.weights, (w) => sidecar.setWeights(w)) : null;
   const address = await sidecar.listen(port, host);
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;

@@ -281,6 +281,8 @@ test("bundles: only signed, verified bundles activate; a bad one keeps the last 
   assert.match((await store.offer(serializeBundle(unsigned), "unsigned"))!, /no signature/);
   const foreign = signBundle(unsigned, generateKeyPair().privateKeyPem);
   assert.match((await store.offer(serializeBundle(foreign), "foreign"))!, /not among the trusted keys/);
+  assert.match(await (await fetch(`${url}/metrics`)).text(), new RegExp(`routeplane_bundle_rejections_total ${store.rejections}\n`));
+  assert.ok(store.rejections >= 3, `${store.rejections} rejections counted`);
 
   // A request in flight while the bundle swaps still completes with the bundle it started with.
   const inFlight = chat(url, "hello", { headers: { "x-tier": "free" } });

@@ -68,9 +68,8 @@ export class SidecarMetrics {
   readonly decisionSeconds = new Histogram("routeplane_decision_seconds", "Time to decide a request (signals, route, plugins).", [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05]);
   readonly upstreamSeconds = new Histogram("routeplane_upstream_seconds", "Time to the upstream's response headers, by model.", [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30]);
   readonly fallbacks = new Counter("routeplane_fallbacks_total", "Attempts that failed over to the next model, by model and reason.");
-  readonly bundleRejections = new Counter("routeplane_bundle_rejections_total", "Bundles that failed verification and were not activated.");
   /** Read at scrape time: telemetry sink figures and the active revision. */
-  gauges: () => { revision: string | null; telemetry: { sent: number; dropped: number; queued: number }; semantic?: Record<string, number> } = () => ({ revision: null, telemetry: { sent: 0, dropped: 0, queued: 0 } });
+  gauges: () => { revision: string | null; rejections?: number; telemetry: { sent: number; dropped: number; queued: number }; semantic?: Record<string, number> } = () => ({ revision: null, telemetry: { sent: 0, dropped: 0, queued: 0 } });
 
   render(): string {
     const g = this.gauges();
@@ -79,7 +78,9 @@ export class SidecarMetrics {
       this.decisionSeconds.render(),
       this.upstreamSeconds.render(),
       this.fallbacks.render(),
-      this.bundleRejections.render(),
+      "# HELP routeplane_bundle_rejections_total Bundles that failed verification and were not activated.",
+      "# TYPE routeplane_bundle_rejections_total counter",
+      `routeplane_bundle_rejections_total ${g.rejections ?? 0}`,
       "# HELP routeplane_telemetry_events_total Telemetry events handed to the sink, by outcome.",
       "# TYPE routeplane_telemetry_events_total counter",
       `routeplane_telemetry_events_total{outcome="sent"} ${g.telemetry.sent}`,

@@ -141,7 +141,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     weights = w;
     weightsVersion++;
   };
-  metrics.gauges = () => ({ revision: store.current?.bundle.manifest.revision ?? null, telemetry: telemetry.stats(), ...(options.semantic ? { semantic: options.semantic.outcomes } : {}) });
+  metrics.gauges = () => ({ revision: store.current?.bundle.manifest.revision ?? null, rejections: store.rejections, telemetry: telemetry.stats(), ...(options.semantic ? { semantic: options.semantic.outcomes } : {}) });
 
   async function proxy(req: IncomingMessage, res: ServerResponse, endpoint: "chat" | "completions", requestId: string): Promise<void> {
     const started = performance.now();
