@@ -58,6 +58,30 @@ function watchWeights(io: Io, file: string, apply: (w: WeightsOverlay) => void):
   return watch(path.dirname(path.resolve(file)), (_e, name) => name === path.basename(file) && load());
 }
 
+/**
+ * Development: recompiles the policy directory when a .route file changes; a
+ * policy with errors is reported and the running one kept.
+ */
+function watchPolicy(io: Io, dir: string, store: BundleStore): FSWatcher {
+  let timer: NodeJS.Timeout | null = null;
+  const recompile = () => {
+    timer = null;
+    const result = compilePaths([dir], true);
+    if (!result.bundle || result.diagnostics.some((d) => d.severity === "error")) {
+      reportDiagnostics(io, result, "text");
+      io.err("routeplane serve: the policy has errors; keeping the running one");
+      return;
+    }
+    void store.offer(serializeBundle(result.bundle), dir, { requireSignature: false });
+  };
+  return watch(dir, { recursive: true }, (_e, name) => {
+    if (!name || !String(name).endsWith(".route")) return;
+    // Editors write in bursts: compile once things settle.
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(recompile, 100);
+  });
+}
+
 /** Starts the sidecar as `serve` would; returns once it is listening (tests use this too). */
 export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSidecar | number> {
   if (!opts.bundle === !opts.policy) throw new UsageError("give exactly one of --bundle <bundle.json> or --policy <dir>");
@@ -84,6 +108,7 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
     onChange: (a) => io.err(`routeplane serve: active bundle ${a.bundle.manifest.revision.slice(0, 19)} (${a.bundle.policy.routes.length} routes) from ${a.source}`),
     onReject: (r) => io.err(`routeplane serve: rejected the bundle from ${r.source}: ${r.reason}; keeping the last verified bundle`),
   });
+  let policyWatcher: FSWatcher | null = null;
   if (opts.policy) {
     const result = compilePaths([opts.policy], true);
     const failed = result.diagnostics.some((d) => d.severity === "error");
@@ -92,6 +117,7 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
       return EXIT.failed;
     }
     await store.offer(serializeBundle(result.bundle), opts.policy, { requireSignature: false });
+    policyWatcher = watchPolicy(io, opts.policy, store);
   } else {
     // The last known good first, so a broken bundle file at start-up still serves the old policy.
     await store.restoreLastGood();
@@ -123,6 +149,7 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
   return {
     url,
     stop: async () => {
+      policyWatcher?.close();
       weightsWatcher?.close();
       store.close();
       await sidecar.close();

@@ -286,6 +286,37 @@ test("npm start: serve --demo routes sample requests through a live sidecar, sto
   assert.deepEqual(events.map((e) => e.route), ["private", "contain", "default"]);
 });
 
+test("serve --policy recompiles when a .route file changes; a broken edit keeps the running policy", async () => {
+  const dir = workdir();
+  const policy = path.join(dir, "examples/support");
+  const child = spawn(process.execPath, [MAIN, "serve", "--policy", policy, "--listen", "127.0.0.1:0"], { cwd: dir, env: { ...process.env, NO_COLOR: "1" } });
+  let stderr = "";
+  child.stderr.on("data", (c: Buffer) => (stderr += c));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  const until = async (what: string, ok: () => Promise<boolean> | boolean) => {
+    const deadline = Date.now() + 20_000;
+    while (!(await ok())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  await until("the sidecar to listen", () => /listening on http/.test(stderr));
+  const url = /listening on (http:\/\/[^ ;]+)/.exec(stderr)![1];
+  const revision = async () => ((await (await fetch(`${url}/readyz`)).json()) as { revision: string }).revision;
+  const first = await revision();
+  const main = path.join(policy, "main.route");
+  const source = readFileSync(main, "utf8");
+  writeFileSync(main, source.replace("default { use qwen_local; apply polite }", "default { use llama_local; apply polite }"));
+  await until("a new revision", async () => (await revision()) !== first);
+  const second = await revision();
+  writeFileSync(main, source.replace("default {", "default { use nope;"));
+  await until("the error report", () => /keeping the running one/.test(stderr));
+  assert.equal(await revision(), second, "the broken edit did not replace the running policy");
+  assert.match(stderr, /RP0\d{3}/);
+  child.kill("SIGTERM");
+  assert.equal(await exited, 0);
+});
+
 test("serve: usage errors name the fix", () => {
   const none = rp(["serve"]);
   assert.equal(none.code, 2);
