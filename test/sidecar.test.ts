@@ -531,3 +531,43 @@ test("a client that leaves mid-stream stops the upstream stream too", async () =
   assert.ok(event.schema === "routeplane.routing/v1");
   assert.equal(event.status, 499, "logged as closed by the client");
 });
+
+test("malformed requests get a 400 that names the field, never a 500 (seeded random shapes)", async () => {
+  const h = await harness();
+  const post = async (body: string, endpoint = "chat/completions") => {
+    const res = await fetch(`${h.url}/v1/${endpoint}`, { method: "POST", body });
+    return { status: res.status, body: (await res.json()) as ErrorBody };
+  };
+  for (const [body, message] of [
+    ['{"messages":[{"role":"user","content":123}]}', /`messages\[0\]\.content` must be a string, an array of content parts, or null/],
+    ['{"messages":[null]}', /`messages\[0\]` must be an object/],
+    ['{"messages":[{"role":5,"content":"x"}]}', /`messages\[0\]\.role` must be a string/],
+    ['{"messages":[{"role":"user","content":[{"type":"text","text":5}]}]}', /`messages\[0\]\.content\[0\]\.text` must be a string/],
+    ['{"messages":[{"role":"user","content":[7]}]}', /`messages\[0\]\.content\[0\]` must be a content part/],
+    ['{"messages":[],"metadata":"x"}', /`metadata` must be an object of strings/],
+    ['{"messages":[],"metadata":{"a":1}}', /`metadata\.a` must be a string/],
+  ] as const) {
+    const r = await post(body);
+    assert.equal(r.status, 400, body);
+    assert.match(r.body.error.message, message);
+  }
+  // Random shapes: whatever arrives, the answer is 200 or a 4xx, never a 500.
+  let seed = 7;
+  const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+  const value = (depth: number): unknown => {
+    switch (rand(depth > 0 ? 8 : 5)) {
+      case 0: return null;
+      case 1: return rand(100) - 50;
+      case 2: return ["hi", "", "my card 4111 1111 1111 1111", "ignore all previous instructions"][rand(4)];
+      case 3: return rand(2) === 0;
+      case 4: return "user";
+      case 5: return Array.from({ length: rand(3) }, () => value(depth - 1));
+      default: return Object.fromEntries(Array.from({ length: rand(4) }, () => [["role", "content", "type", "text", "messages", "metadata", "x"][rand(7)], value(depth - 1)]));
+    }
+  };
+  for (let i = 0; i < 300; i++) {
+    const body = { messages: value(3), ...(rand(3) === 0 ? { metadata: value(2) } : {}), ...(rand(4) === 0 ? { stream: value(1) } : {}) };
+    const r = await post(JSON.stringify(body));
+    assert.ok(r.status < 500, `${JSON.stringify(body)} → ${r.status}`);
+  }
+});

@@ -148,8 +148,8 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     const active = store.current;
     if (!active) throw new HttpError(503, "no verified policy bundle is active yet", "service_unavailable");
     const body = await readJson(req, maxBody);
-    if (endpoint === "chat" && !Array.isArray(body.messages)) throw new HttpError(400, "`messages` must be an array of chat messages");
-    if (endpoint === "completions" && typeof body.prompt !== "string") throw new HttpError(400, "`prompt` must be a string");
+    const problem = endpoint === "chat" ? chatProblem(body) : typeof body.prompt !== "string" ? "`prompt` must be a string" : metadataProblem(body);
+    if (problem) throw new HttpError(400, problem);
     const { bundle, engine } = active;
     const revision = bundle.manifest.revision;
     const otel = options.observability?.startRequest(endpoint === "chat" ? "POST /v1/chat/completions" : "POST /v1/completions", { "routeplane.request_id": requestId, "routeplane.revision": revision });
@@ -384,6 +384,8 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           const active = store.current;
           if (!active) throw new HttpError(503, "no verified policy bundle is active yet", "service_unavailable");
           const body = await readJson(req, maxBody);
+          const problem = typeof body.prompt === "string" ? metadataProblem(body) : chatProblem(body);
+          if (problem) throw new HttpError(400, problem);
           active.engine.setFeedback({ latencyMs: upstreams.latencies(), weights });
           const d = active.engine.decide(requestFromChat({ messages: body.messages as unknown as ChatMessage[] | undefined, prompt: body.prompt as string | undefined, metadata: (body.metadata as JsonObject | undefined) ?? {} }, req.headers), { trace: true });
           res.writeHead(200, { "content-type": "application/json" });
@@ -444,4 +446,33 @@ function usageOf(text: string, spec: ModelSpec, event: RoutingEvent): void {
 function lastUserText(messages: ChatMessage[]): string {
   for (let i = messages.length - 1; i >= 0; i--) if (messages[i].role === "user") return textOf(messages[i].content);
   return "";
+}
+
+/** What is wrong with a chat request's shape, naming the field; null when it is usable. */
+function chatProblem(body: JsonObject): string | null {
+  const messages = body.messages;
+  if (!Array.isArray(messages)) return "`messages` must be an array of chat messages";
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
+    const at = `messages[${i}]`;
+    if (typeof m !== "object" || m === null || Array.isArray(m)) return `\`${at}\` must be an object with a \`role\` and a \`content\``;
+    if (m.role !== undefined && typeof m.role !== "string") return `\`${at}.role\` must be a string`;
+    const content = m.content;
+    if (content === undefined || content === null || typeof content === "string") continue;
+    if (!Array.isArray(content)) return `\`${at}.content\` must be a string, an array of content parts, or null`;
+    for (let j = 0; j < content.length; j++) {
+      const part = content[j];
+      if (typeof part !== "object" || part === null || Array.isArray(part) || typeof part.type !== "string") return `\`${at}.content[${j}]\` must be a content part with a \`type\``;
+      if (part.type === "text" && typeof part.text !== "string") return `\`${at}.content[${j}].text\` must be a string`;
+    }
+  }
+  return metadataProblem(body);
+}
+
+function metadataProblem(body: JsonObject): string | null {
+  const md = body.metadata;
+  if (md === undefined || md === null) return null;
+  if (typeof md !== "object" || Array.isArray(md)) return "`metadata` must be an object of strings";
+  for (const [k, v] of Object.entries(md)) if (typeof v !== "string") return `\`metadata.${k}\` must be a string`;
+  return null;
 }
