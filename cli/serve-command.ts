@@ -143,7 +143,24 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
     credential: (m: ModelSpec) => credentials[m.name] ?? (m.api_key_env ? process.env[m.api_key_env] : undefined),
   });
   const weightsWatcher = opts.weights ? watchWeights(io, opts.weights, (w) => sidecar.setWeights(w)) : null;
-  const address = await sidecar.listen(port, host);
+  let address;
+  try {
+    address = await sidecar.listen(port, host);
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start.
+    policyWatcher?.close();
+    weightsWatcher?.close();
+    store.close();
+    await sidecar.close().catch(() => undefined);
+    await telemetry.close();
+    await semantic?.close();
+    await observability?.shutdown();
+    await demo?.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "EADDRINUSE" ? "the address is in use (is another sidecar or `npm start` running?)" : code === "EACCES" ? "permission denied (ports below 1024 need privileges)" : (err as Error).message;
+    io.err(`routeplane serve: cannot listen on ${host}:${port}: ${why}; choose another with --listen [host:]port`);
+    return EXIT.failed;
+  }
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
   io.err(`routeplane serve: listening on ${url}${demo ? ` (demo upstream ${demo.url})` : ""}; telemetry to ${opts["kafka-brokers"] ? `Kafka ${opts["kafka-brokers"]}` : (opts.telemetry ?? "routeplane-telemetry.jsonl")}`);
   return {

@@ -2,6 +2,8 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -327,6 +329,29 @@ test("serve: usage errors name the fix", () => {
   const listen = rp(["serve", "--policy", "examples/support", "--listen", "nope"]);
   assert.equal(listen.code, 2);
   assert.match(listen.stderr, /--listen takes \[host:\]port/);
+});
+
+test("serve: a port in use is a clear error and a prompt exit, not a hang", async () => {
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, "127.0.0.1", r));
+  const { port } = busy.address() as AddressInfo;
+  try {
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [MAIN, "serve", "--policy", "examples/support", "--listen", `127.0.0.1:${port}`], { cwd: REPO, env: { ...process.env, NO_COLOR: "1" } });
+      let stderr = "";
+      child.stderr.on("data", (c: Buffer) => (stderr += c));
+      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      child.on("exit", (code) => {
+        clearTimeout(timer);
+        resolve({ code, stderr });
+      });
+    });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use`));
+    noStackTrace(r.stderr);
+  } finally {
+    busy.close();
+  }
 });
 
 test("demo compiles the embedded policy and explains sample requests", () => {
