@@ -1,0 +1,88 @@
+// The OpenAI wire format, as the sidecar speaks it: error bodies, reading
+// JSON request bodies within a size limit, and checking a chat request's
+// shape so a malformed one gets a 400 that names the field.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { JsonObject } from "../../bundle/index.ts";
+
+/** A request the sidecar answers with an OpenAI error body and this status. */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly type: string;
+  readonly code: string | null;
+  constructor(status: number, message: string, type = "invalid_request_error", code: string | null = null) {
+    super(message);
+    this.status = status;
+    this.type = type;
+    this.code = code;
+  }
+}
+
+/** The OpenAI error body, so clients' error handling works unchanged. */
+export function sendError(res: ServerResponse, err: HttpError, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: { message: err.message, type: err.type, param: null, code: err.code } });
+  res.writeHead(err.status, { "content-type": "application/json", ...headers });
+  res.end(body);
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(new HttpError(413, `the request body is larger than ${limit} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+export async function readJson(req: IncomingMessage, limit: number): Promise<JsonObject> {
+  const text = await readBody(req, limit);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, "the request body is not valid JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new HttpError(400, "the request body must be a JSON object");
+  return value as JsonObject;
+}
+
+/** What is wrong with a chat request's shape, naming the field; null when it is usable. */
+export function chatProblem(body: JsonObject): string | null {
+  const messages = body.messages;
+  if (!Array.isArray(messages)) return "`messages` must be an array of chat messages";
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
+    const at = `messages[${i}]`;
+    if (typeof m !== "object" || m === null || Array.isArray(m)) return `\`${at}\` must be an object with a \`role\` and a \`content\``;
+    if (m.role !== undefined && typeof m.role !== "string") return `\`${at}.role\` must be a string`;
+    const content = m.content;
+    if (content === undefined || content === null || typeof content === "string") continue;
+    if (!Array.isArray(content)) return `\`${at}.content\` must be a string, an array of content parts, or null`;
+    for (let j = 0; j < content.length; j++) {
+      const part = content[j];
+      if (typeof part !== "object" || part === null || Array.isArray(part) || typeof part.type !== "string") return `\`${at}.content[${j}]\` must be a content part with a \`type\``;
+      if (part.type === "text" && typeof part.text !== "string") return `\`${at}.content[${j}].text\` must be a string`;
+    }
+  }
+  return metadataProblem(body);
+}
+
+export function metadataProblem(body: JsonObject): string | null {
+  const md = body.metadata;
+  if (md === undefined || md === null) return null;
+  if (typeof md !== "object" || Array.isArray(md)) return "`metadata` must be an object of strings";
+  for (const [k, v] of Object.entries(md)) if (typeof v !== "string") return `\`metadata.${k}\` must be a string`;
+  return null;
+}
