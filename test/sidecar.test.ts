@@ -77,6 +77,17 @@ function compileBundle(text: string): Bundle {
   return r.bundle;
 }
 
+/** A sidecar serving one policy text (compiled in process), with a telemetry sink to inspect. */
+async function serve(text: string, options: Partial<Parameters<typeof createSidecar>[0]> = {}) {
+  const store = new BundleStore({ trustedKeys: [] });
+  assert.equal(await store.offer(serializeBundle(compileBundle(text)), "test", { requireSignature: false }), null);
+  const sink = new MemorySink();
+  const sidecar = createSidecar({ store, telemetry: sink, ...options });
+  const { port } = await sidecar.listen(0);
+  cleanups.push(() => sidecar.close());
+  return { url: `http://127.0.0.1:${port}`, sink, sidecar, store };
+}
+
 interface Harness {
   sidecar: Sidecar;
   url: string;
@@ -332,18 +343,13 @@ async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
 
 test("adaptive weights overlay: PUT /debug/weights moves traffic within the policy's bounds; bad weights get 400", async () => {
   const u = await upstream();
-  const store = new BundleStore({ trustedKeys: [] });
   const text = `package ad
 model a { provider: vllm, endpoint: "${u.url}", quality: 0.9, cost: { input: 1, output: 1 } }
 model b { provider: vllm, endpoint: "${u.url}", quality: 0.5, cost: { input: 1, output: 1 } }
 route learn priority 1 { when true; select adaptive { models: [a, b], objective: quality, explore: 0.2, floor: 0.1 } }
 default { use a }
 `;
-  await store.offer(serializeBundle(compileBundle(text)), "test", { requireSignature: false });
-  const sidecar = createSidecar({ store, telemetry: new MemorySink() });
-  const { port } = await sidecar.listen(0);
-  cleanups.push(() => sidecar.close());
-  const url = `http://127.0.0.1:${port}`;
+  const { url } = await serve(text);
   const shares = async () => ((await (await fetch(`${url}/debug/explain`, { method: "POST", body: JSON.stringify({ messages: [{ role: "user", content: "hi" }] }) })).json()) as { trace: { selection: { shares: Record<string, number> } } }).trace.selection.shares;
   const before = await shares();
   assert.ok(before.a > before.b, `a is best by objective: ${JSON.stringify(before)}`);
@@ -361,7 +367,6 @@ default { use a }
 
 test("pii_redact with on_response: true cleans the model's answer too", async () => {
   const u = await upstream({ reply: "Sure, write to ann@example.com or call card 4111 1111 1111 1111" });
-  const store = new BundleStore({ trustedKeys: [] });
   const text = `package resp
 model m { provider: vllm, endpoint: "${u.url}" }
 plugin pii_redact both_ways { types: [email, credit_card], on_response: true }
@@ -371,12 +376,7 @@ route outbound priority 2 { when outbound; use m; apply both_ways }
 route inbound priority 1 { when true; use m; apply request_only }
 default { use m }
 `;
-  await store.offer(serializeBundle(compileBundle(text)), "test", { requireSignature: false });
-  const sink = new MemorySink();
-  const sidecar = createSidecar({ store, telemetry: sink });
-  const { port } = await sidecar.listen(0);
-  cleanups.push(() => sidecar.close());
-  const url = `http://127.0.0.1:${port}`;
+  const { url, sink } = await serve(text);
   const cleaned = await chat(url, "how do I contact you?");
   const answer = (JSON.parse(cleaned.text) as { choices: { message: { content: string } }[] }).choices[0].message.content;
   assert.equal(answer, "Sure, write to [EMAIL] or call card [CREDIT_CARD]");
@@ -487,19 +487,14 @@ interface OtlpTraces {
 test("pii_redact on_response also cleans streamed answers, even when an item is split across chunks", async () => {
   const reply = "Sure: write to ann@example.com, or pay with 4111 1111 1111 1111 and IBAN DE89 3704 0044 0532 0130 00 — thanks!";
   const u = await upstream({ reply, streamChunks: 23 });
-  const store = new BundleStore({ trustedKeys: [] });
   const text = `package resp
 model m { provider: vllm, endpoint: "${u.url}" }
 plugin pii_redact both_ways { types: [email, credit_card, iban], on_response: true }
 route all priority 1 { when true; use m; apply both_ways }
 default { use m }
 `;
-  await store.offer(serializeBundle(compileBundle(text)), "test", { requireSignature: false });
-  const sink = new MemorySink();
-  const sidecar = createSidecar({ store, telemetry: sink });
-  const { port } = await sidecar.listen(0);
-  cleanups.push(() => sidecar.close());
-  const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ stream: true, messages: [{ role: "user", content: "details?" }] }) });
+  const { url, sink } = await serve(text);
+  const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ stream: true, messages: [{ role: "user", content: "details?" }] }) });
   const raw = await res.text();
   assert.doesNotMatch(raw, /ann@example|4111|DE89/, "no PII byte leaves the sidecar");
   const events = raw.split("\n\n").filter(Boolean);
@@ -514,14 +509,9 @@ default { use m }
 
 test("a client that leaves mid-stream stops the upstream stream too", async () => {
   const u = await upstream({ streamChunks: 50, chunkDelayMs: 20 });
-  const store = new BundleStore({ trustedKeys: [] });
-  await store.offer(serializeBundle(compileBundle(`package s\nmodel m { provider: vllm, endpoint: "${u.url}" }\ndefault { use m }\n`)), "test", { requireSignature: false });
-  const sink = new MemorySink();
-  const sidecar = createSidecar({ store, telemetry: sink });
-  const { port } = await sidecar.listen(0);
-  cleanups.push(() => sidecar.close());
+  const { url, sink } = await serve(`package s\nmodel m { provider: vllm, endpoint: "${u.url}" }\ndefault { use m }\n`);
   const abort = new AbortController();
-  const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: "POST", signal: abort.signal, body: JSON.stringify({ stream: true, messages: [{ role: "user", content: "a long story please" }] }) });
+  const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", signal: abort.signal, body: JSON.stringify({ stream: true, messages: [{ role: "user", content: "a long story please" }] }) });
   const reader = res.body!.getReader();
   await reader.read();
   abort.abort();
