@@ -132,6 +132,7 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
 
   // ---- shadowing through keyword lists that imply one another (`all: [order, refund]` after `any: [refund]`):
   // a route every request of which one earlier route takes, once their keyword signals' relations are known.
+  // The signals each route's condition mentions (also used for partial shadowing below).
   const routeSignals = policy.routes.map((r) => {
     const set = new Set<string>();
     signalsOf(r.when, set);
@@ -197,22 +198,17 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
   // urgent` before `refund`) or a broader rule first (`code > 0.5` before `code > 0.8`). Overlaps
   // through signals only one of them looks at (two keyword lists that may both appear) are what
   // priorities are for, and would make every pair of routes a note.
-  const signalSets = policy.routes.map((r) => {
-    const set = new Set<string>();
-    signalsOf(r.when, set);
-    return set;
-  });
   const bySignal = new Map<string, number[]>();
-  signalSets.forEach((set, j) => set.forEach((x) => (bySignal.get(x) ?? bySignal.set(x, []).get(x)!).push(j)));
+  routeSignals.forEach((set, j) => set.forEach((x) => (bySignal.get(x) ?? bySignal.set(x, []).get(x)!).push(j)));
   // A route's rarest signal: every route whose signals contain this route's contains it.
-  const rarest = signalSets.map((set) => [...set].sort((x, y) => bySignal.get(x)!.length - bySignal.get(y)!.length || (x < y ? -1 : 1))[0]);
+  const rarest = routeSignals.map((set) => [...set].sort((x, y) => bySignal.get(x)!.length - bySignal.get(y)!.length || (x < y ? -1 : 1))[0]);
   const byRarest = new Map<string, number[]>();
   rarest.forEach((x, j) => x !== undefined && (byRarest.get(x) ?? byRarest.set(x, []).get(x)!).push(j));
   const within = (a: Set<string>, b: Set<string>) => [...a].every((x) => b.has(x));
   policy.routes.forEach((r, i) => {
     if (!live[i] || rarest[i] === undefined) return;
-    const candidates = new Set<number>(bySignal.get(rarest[i])!.filter((j) => within(signalSets[i], signalSets[j])));
-    for (const x of signalSets[i]) for (const j of byRarest.get(x) ?? []) if (within(signalSets[j], signalSets[i])) candidates.add(j);
+    const candidates = new Set<number>(bySignal.get(rarest[i])!.filter((j) => within(routeSignals[i], routeSignals[j])));
+    for (const x of routeSignals[i]) for (const j of byRarest.get(x) ?? []) if (within(routeSignals[j], routeSignals[i])) candidates.add(j);
     // Equal priorities without `before` are RP1003's business (when they decide differently).
     const tied = (j: number) => policy.routes[j].priority === r.priority && !ordered.has(`${policy.routes[j].name}\u0000${r.name}`) && !ordered.has(`${r.name}\u0000${policy.routes[j].name}`);
     const winners = [...candidates].filter((j) => j < i && live[j] && !tied(j) && space.sat({ match: [i, j], missBefore: j }));
