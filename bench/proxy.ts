@@ -13,7 +13,7 @@
 // For each: latency p50/p99 at 1 connection, throughput at 16 connections.
 // Usage: npm run bench:proxy [-- --seconds 5]
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -33,10 +33,20 @@ function cleanup(): void {
 }
 process.on("exit", cleanup);
 
+const pids = new Map<string, number>();
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  // utime and stime are fields 14 and 15 of stat (11 and 12 after the command name), in clock ticks of 10 ms.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** Starts a process and resolves with the first stdout/stderr line matching `ready`. */
 function startProcess(name: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<RegExpExecArray> {
   const child = spawn(process.execPath, args, { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
   children.push(child);
+  pids.set(name, child.pid!);
   return new Promise((resolve, reject) => {
     let seen = "";
     const onData = (c: Buffer) => {
@@ -128,22 +138,31 @@ for (const t of targets) await load(t, 4, 1); // warm-up: JIT, pools, lazy text 
 // Interleaved rounds: this shared VM's speed drifts from minute to minute, and
 // alternating the targets spreads the drift over all three alike.
 const ROUNDS = 5;
-const samples = new Map(targets.map((t) => [t.name, { latencies: [] as number[], rps: [] as number[] }]));
+const samples = new Map(targets.map((t) => [t.name, { latencies: [] as number[], rps: [] as number[], cpuMs: 0, requests: 0 }]));
 for (let round = 0; round < ROUNDS; round++) {
   for (const t of targets) {
     const s = samples.get(t.name)!;
     s.latencies.push(...(await load(t, 1, SECONDS / ROUNDS)).latencies);
-    s.rps.push((await load(t, 16, SECONDS / ROUNDS)).rps);
+    // The proxy's own CPU per request: steadier than throughput on a machine whose speed drifts.
+    const pid = pids.get(t.name);
+    const before = pid ? cpuMs(pid) : 0;
+    const many = await load(t, 16, SECONDS / ROUNDS);
+    if (pid) {
+      s.cpuMs += cpuMs(pid) - before;
+      s.requests += many.latencies.length;
+    }
+    s.rps.push(many.rps);
   }
 }
-const results = new Map<string, { p50: number; p99: number; rps: number }>();
-for (const [name, s] of samples) results.set(name, { p50: pct(s.latencies, 50), p99: pct(s.latencies, 99), rps: pct(s.rps, 50) });
+const results = new Map<string, { p50: number; p99: number; rps: number; cpuUs: number | null }>();
+for (const [name, s] of samples) results.set(name, { p50: pct(s.latencies, 50), p99: pct(s.latencies, 99), rps: pct(s.rps, 50), cpuUs: s.requests ? (s.cpuMs * 1000) / s.requests : null });
 const direct = results.get("direct")!;
-console.log("            p50 ms   p99 ms   added p50   added p99   req/s @16 (median of rounds)");
+console.log("            p50 ms   p99 ms   added p50   added p99   req/s @16   proxy CPU µs/req");
 for (const [name, r] of results) {
   const added = name === "direct" ? ["", ""] : [(r.p50 - direct.p50).toFixed(3), (r.p99 - direct.p99).toFixed(3)];
-  console.log(`${name.padEnd(10).slice(0, 10)}  ${r.p50.toFixed(3).padStart(6)}   ${r.p99.toFixed(3).padStart(6)}   ${added[0].padStart(9)}   ${added[1].padStart(9)}   ${r.rps.toFixed(0).padStart(9)}`);
+  console.log(`${name.padEnd(10).slice(0, 10)}  ${r.p50.toFixed(3).padStart(6)}   ${r.p99.toFixed(3).padStart(6)}   ${added[0].padStart(9)}   ${added[1].padStart(9)}   ${r.rps.toFixed(0).padStart(9)}   ${r.cpuUs === null ? "" : r.cpuUs.toFixed(0).padStart(16)}`);
 }
+console.log("(req/s: median of rounds; proxy CPU: the proxy process's user + system time per request at 16 connections)");
 const rp = results.get("routeplane")!;
 const pk = results.get("portkey")!;
 console.log(`routeplane vs portkey throughput: ${(rp.rps / pk.rps).toFixed(1)}× (target ≥ 10×); added latency at 1 connection: p50 ${(rp.p50 - direct.p50).toFixed(3)} ms (target ≤ 0.3), p99 ${(rp.p99 - direct.p99).toFixed(3)} ms (target ≤ 1)`);
