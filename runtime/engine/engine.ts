@@ -93,6 +93,8 @@ class Evaluation {
   private readonly extractors: Extractor[];
   private readonly values: SignalValue[];
   private readonly stamps: Uint32Array;
+  /** Indices of the signals computed so far, in the order they were computed. */
+  private readonly order: number[] = [];
   constructor(engine: Engine, request: Request, memo: { values: SignalValue[]; stamps: Uint32Array; epoch: number }) {
     this.extractors = engine.extractors;
     this.ctx = new RequestContext(request, engine.keywordIndex);
@@ -105,13 +107,12 @@ class Evaluation {
     const v = this.extractors[index](this.ctx);
     this.values[index] = v;
     this.stamps[index] = this.epoch;
+    this.order.push(index);
     return v;
   }
-  /** Signals computed for this request, in signal order. */
+  /** Signals computed for this request, in signal order (without scanning every signal's slot). */
   computed(): [number, SignalValue][] {
-    const out: [number, SignalValue][] = [];
-    for (let i = 0; i < this.stamps.length; i++) if (this.stamps[i] === this.epoch) out.push([i, this.values[i]]);
-    return out;
+    return this.order.slice().sort((a, b) => a - b).map((i) => [i, this.values[i]]);
   }
 }
 

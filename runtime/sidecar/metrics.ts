@@ -12,6 +12,13 @@ const labelText = (l: Labels) => {
   return keys.length ? `{${keys.map((k) => `${k}="${escape(l[k])}"`).join(",")}}` : "";
 };
 
+/** A label set's key for lookups: values joined, no escaping (that happens once, at render). */
+const keyOf = (l: Labels) => {
+  let k = "";
+  for (const name in l) k += `${name}\u0000${l[name]}\u0001`;
+  return k;
+};
+
 class Counter {
   readonly values = new Map<string, { labels: Labels; value: number }>();
   readonly name: string;
@@ -21,7 +28,7 @@ class Counter {
     this.help = help;
   }
   inc(labels: Labels = {}, by = 1): void {
-    const key = labelText(labels);
+    const key = keyOf(labels);
     const v = this.values.get(key);
     if (v) v.value += by;
     else this.values.set(key, { labels, value: by });
@@ -44,7 +51,7 @@ class Histogram {
     this.buckets = buckets;
   }
   observe(value: number, labels: Labels = {}): void {
-    const key = labelText(labels);
+    const key = keyOf(labels);
     let s = this.series.get(key);
     if (!s) this.series.set(key, (s = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
     for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]) s.counts[i]++;

@@ -271,8 +271,9 @@ export function createSidecar(options: SidecarOptions): Sidecar {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestId = (typeof req.headers["x-request-id"] === "string" && req.headers["x-request-id"]) || randomUUID();
-    const url = new URL(req.url ?? "/", "http://sidecar");
-    const route = `${req.method} ${url.pathname}`;
+    const target = req.url ?? "/";
+    const q = target.indexOf("?");
+    const route = `${req.method} ${q < 0 ? target : target.slice(0, q)}`;
     try {
       switch (route) {
         case "POST /v1/chat/completions":
