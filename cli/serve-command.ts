@@ -2,10 +2,9 @@
 // last known good kept on disk) or a policy directory compiled in process;
 // `--demo` adds the built-in demo upstream so routing works with no model
 // server (this is `npm start`).
-import { readFileSync } from "node:fs";
-import { serializeBundle, type ModelSpec } from "../bundle/index.ts";
-import { watch, type FSWatcher } from "node:fs";
+import { readFileSync, watch, type FSWatcher } from "node:fs";
 import path from "node:path";
+import { serializeBundle } from "../bundle/index.ts";
 import { BundleStore, JsonlSink, KafkaSink, Observability, SemanticSignals, createSidecar, startDemoUpstream, weightsProblem, type TelemetrySink, type WeightsOverlay } from "../runtime/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { UsageError } from "./files.ts";
@@ -28,6 +27,8 @@ export interface ServeOptions {
   "embeddings-model"?: string;
   "otlp-endpoint"?: string;
 }
+
+const DEFAULT_TELEMETRY_FILE = "routeplane-telemetry.jsonl";
 
 export interface RunningSidecar {
   url: string;
@@ -84,7 +85,9 @@ function watchPolicy(io: Io, dir: string, store: BundleStore): FSWatcher {
 
 /** Starts the sidecar as `serve` would; returns once it is listening (tests use this too). */
 export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSidecar | number> {
+  // Every usage error before anything starts: nothing to release when one is thrown.
   if (!opts.bundle === !opts.policy) throw new UsageError("give exactly one of --bundle <bundle.json> or --policy <dir>");
+  if (opts.demo && opts.upstream) throw new UsageError("give --demo or --upstream, not both");
   const { host, port } = parseListen(opts.listen ?? "127.0.0.1:8080");
   const trustedKeys = (opts["public-key"] ?? []).map((f) => {
     try {
@@ -125,8 +128,7 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
   }
   const telemetry: TelemetrySink = opts["kafka-brokers"]
     ? new KafkaSink({ brokers: opts["kafka-brokers"].split(","), topic: opts["kafka-topic"] ?? "routeplane.routing" })
-    : new JsonlSink(opts.telemetry ?? "routeplane-telemetry.jsonl");
-  if (opts.demo && opts.upstream) throw new UsageError("give --demo or --upstream, not both");
+    : new JsonlSink(opts.telemetry ?? DEFAULT_TELEMETRY_FILE);
   const demo = opts.demo ? await startDemoUpstream() : null;
   const semantic = opts.embeddings
     ? new SemanticSignals({ url: opts.embeddings, model: opts["embeddings-model"] ?? "text-embedding-3-small", apiKey: process.env.ROUTEPLANE_EMBEDDINGS_API_KEY })
@@ -140,14 +142,11 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
     store,
     telemetry,
     endpointOverride: demo?.url ?? opts.upstream,
-    credential: (m: ModelSpec) => credentials[m.name] ?? (m.api_key_env ? process.env[m.api_key_env] : undefined),
+    credentials,
   });
   const weightsWatcher = opts.weights ? watchWeights(io, opts.weights, (w) => sidecar.setWeights(w)) : null;
-  let address;
-  try {
-    address = await sidecar.listen(port, host);
-  } catch (err) {
-    // Nothing may keep the process alive after a failed start.
+  /** Releases everything started here; nothing may keep the process alive afterwards. */
+  const release = async () => {
     policyWatcher?.close();
     weightsWatcher?.close();
     store.close();
@@ -156,26 +155,20 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
     await semantic?.close();
     await observability?.shutdown();
     await demo?.close();
+  };
+  let address;
+  try {
+    address = await sidecar.listen(port, host);
+  } catch (err) {
+    await release();
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === "EADDRINUSE" ? "the address is in use (is another sidecar or `npm start` running?)" : code === "EACCES" ? "permission denied (ports below 1024 need privileges)" : (err as Error).message;
     io.err(`routeplane serve: cannot listen on ${host}:${port}: ${why}; choose another with --listen [host:]port`);
     return EXIT.failed;
   }
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
-  io.err(`routeplane serve: listening on ${url}${demo ? ` (demo upstream ${demo.url})` : ""}; telemetry to ${opts["kafka-brokers"] ? `Kafka ${opts["kafka-brokers"]}` : (opts.telemetry ?? "routeplane-telemetry.jsonl")}`);
-  return {
-    url,
-    stop: async () => {
-      policyWatcher?.close();
-      weightsWatcher?.close();
-      store.close();
-      await sidecar.close();
-      await telemetry.close();
-      await semantic?.close();
-      await observability?.shutdown();
-      await demo?.close();
-    },
-  };
+  io.err(`routeplane serve: listening on ${url}${demo ? ` (demo upstream ${demo.url})` : ""}; telemetry to ${opts["kafka-brokers"] ? `Kafka ${opts["kafka-brokers"]}` : (opts.telemetry ?? DEFAULT_TELEMETRY_FILE)}`);
+  return { url, stop: release };
 }
 
 /** Requests `--demo` sends through the running sidecar, so a newcomer sees routing work. */
@@ -198,7 +191,7 @@ async function showDemo(io: Io, url: string): Promise<void> {
   curl -s ${url}/v1/chat/completions -H 'content-type: application/json' \\
     -d '{"messages":[{"role":"user","content":"my email is ann@example.com"}]}'
   curl -s ${url}/metrics | grep routeplane_requests_total
-Telemetry events are appended to routeplane-telemetry.jsonl.`);
+Telemetry events are appended to ${DEFAULT_TELEMETRY_FILE}.`);
 }
 
 export async function cmdServe(io: Io, opts: ServeOptions): Promise<number> {

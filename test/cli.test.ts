@@ -326,6 +326,9 @@ test("serve: usage errors name the fix", () => {
   const unverifiable = rp(["serve", "--bundle", "b.json"]);
   assert.equal(unverifiable.code, 2);
   assert.match(unverifiable.stderr, /--bundle needs at least one --public-key/);
+  const both = rp(["serve", "--policy", "examples/support", "--demo", "--upstream", "http://127.0.0.1:1/v1"]);
+  assert.equal(both.code, 2, "a usage error exits at once, with nothing started");
+  assert.match(both.stderr, /give --demo or --upstream, not both/);
   const listen = rp(["serve", "--policy", "examples/support", "--listen", "nope"]);
   assert.equal(listen.code, 2);
   assert.match(listen.stderr, /--listen takes \[host:\]port/);

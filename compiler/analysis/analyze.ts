@@ -270,15 +270,10 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
     for (const m of a.select.models) usedModels.add(m);
     for (const p of a.plugins) usedPlugins.add(p.plugin);
   };
-  for (const r of policy.routes) {
-    collect(r.action);
-    signalsOf(r.when, usedSignals);
-  }
+  for (const r of policy.routes) collect(r.action);
+  for (const set of routeSignals) for (const s of set) usedSignals.add(s);
   collect(policy.default);
-  for (const g of policy.guarantees) {
-    signalsOf(g.when, usedSignals);
-    requireSignals(g.require, usedSignals);
-  }
+  for (const g of policy.guarantees) for (const c of [g.when, ...requestConditions(g.require)]) signalsOf(c, usedSignals);
   for (const t of policy.tests) for (const s of Object.keys(t.request.signals)) usedSignals.add(s);
   const unused = (code: "RP1005" | "RP1006" | "RP1007", what: string, names: string[], used: Set<string>, origins: Map<string, { file: string; span: import("../../grammar/index.ts").Span }>) => {
     for (const n of names) {
@@ -439,11 +434,6 @@ function requestConditions(p: DecisionPredicate): import("../../bundle/index.ts"
   return p.op === "request" ? [p.cond] : [];
 }
 
-function requireSignals(p: DecisionPredicate, out: Set<string>): void {
-  if (p.op === "and" || p.op === "or") p.args.forEach((a) => requireSignals(a, out));
-  else if (p.op === "not") requireSignals(p.arg, out);
-  else if (p.op === "request") signalsOf(p.cond, out);
-}
 
 /** A guarantee's requirement for one decision (route, model, plugins), as a BDD over the request. */
 function requirement(p: DecisionPredicate, route: string | null, modelName: string | null, action: Action | null, policy: CheckedPolicy, model: RequestModel): Node {

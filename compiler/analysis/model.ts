@@ -366,7 +366,7 @@ export class RequestModel {
    */
   keywordClauses(names: Iterable<string>): Node {
     const b = this.bdd;
-    const lists = [...new Set(names)].map((n) => this.signals.get(n)!).filter((s) => s.type === "keyword").map(keywordLists);
+    const lists = [...new Set(names)].map((n) => this.keywordListsOf(n)).filter((l): l is KeywordLists => l !== null);
     const parts: Node[] = [];
     for (const a of lists) {
       for (const c of lists) {
@@ -380,13 +380,22 @@ export class RequestModel {
     return b.andAll(parts);
   }
 
-  /** The phrases of a keyword signal, as the engine compares them. */
-  phrasesOf(name: string): Set<string> {
-    const s = this.signals.get(name);
-    if (!s || s.type !== "keyword") return new Set();
-    const l = keywordLists(s);
-    return new Set([...l.any, ...l.all, ...l.none]);
+  /** The phrases of a keyword signal, as the engine compares them (empty for other signals). */
+  phrasesOf(name: string): ReadonlySet<string> {
+    return this.keywordListsOf(name)?.phrases ?? NO_PHRASES;
   }
+
+  /** A keyword signal's lists, normalized once (null for other signals): the analysis asks per route pair. */
+  private keywordListsOf(name: string): KeywordLists | null {
+    let l = this.keywordCache.get(name);
+    if (l === undefined) {
+      const s = this.signals.get(name);
+      this.keywordCache.set(name, (l = s && s.type === "keyword" ? keywordLists(s) : null));
+    }
+    return l;
+  }
+
+  private readonly keywordCache = new Map<string, KeywordLists | null>();
 
   /** Requests of more than `n` tokens (FALSE when the policy never mentions `n` as a token count). */
   tokensAbove(n: number): Node {
@@ -576,13 +585,16 @@ export class RequestModel {
   }
 }
 
-interface KeywordLists { name: string; any: Set<string>; all: Set<string>; none: Set<string> }
+interface KeywordLists { name: string; any: Set<string>; all: Set<string>; none: Set<string>; phrases: Set<string> }
+
+const NO_PHRASES: ReadonlySet<string> = new Set();
 
 function keywordLists(s: CheckedSignal): KeywordLists {
   const cs = s.config.case_sensitive === true;
   const whole = s.config.whole_word !== false;
   const keys = (l: unknown) => new Set(((l as string[] | undefined) ?? []).map((p) => `${cs ? "c" : "f"}${whole ? "w" : "s"}:${cs ? p : p.toLowerCase()}`));
-  return { name: s.name, any: keys(s.config.any), all: keys(s.config.all), none: keys(s.config.none) };
+  const [any, all, none] = [keys(s.config.any), keys(s.config.all), keys(s.config.none)];
+  return { name: s.name, any, all, none, phrases: new Set([...any, ...all, ...none]) };
 }
 
 const within = (a: Set<string>, c: Set<string>) => [...a].every((x) => c.has(x));

@@ -5,12 +5,15 @@
 // restart with a broken or missing bundle file still serves the old policy.
 import { mkdirSync, readFileSync, renameSync, watch, writeFileSync, type FSWatcher } from "node:fs";
 import path from "node:path";
-import { describeBundleReadError, readBundle, serializeBundle, verifyBundleSignature, type Bundle } from "../../bundle/index.ts";
+import { describeBundleReadError, readBundle, serializeBundle, verifyBundleSignature, type Action, type Bundle, type ModelSpec } from "../../bundle/index.ts";
 import { Engine } from "../engine/engine.ts";
 
 export interface ActiveBundle {
   bundle: Bundle;
   engine: Engine;
+  /** Lookups every request needs, made once per bundle: models by name, and actions by route ("default" too). */
+  models: ReadonlyMap<string, ModelSpec>;
+  actions: ReadonlyMap<string, Action>;
   /** Where it came from: the bundle file, the last-known-good copy, or a policy compiled in process. */
   source: string;
   activatedAt: Date;
@@ -65,7 +68,10 @@ export class BundleStore {
     if (this.active?.bundle.manifest.revision === read.bundle.manifest.revision) return null;
     const engine = await Engine.load(read.bundle);
     // The swap is one assignment: requests in flight keep the engine they started with.
-    this.active = { bundle: read.bundle, engine, source, activatedAt: new Date() };
+    const { policy } = read.bundle;
+    const actions = new Map<string, Action>(policy.routes.map((r) => [r.name, r.action]));
+    if (policy.default) actions.set("default", policy.default);
+    this.active = { bundle: read.bundle, engine, models: new Map(policy.models.map((m) => [m.name, m])), actions, source, activatedAt: new Date() };
     if (requireSignature) this.persist(read.bundle);
     this.options.onChange?.(this.active);
     return null;

@@ -33,10 +33,8 @@ class Counter {
     if (v) v.value += by;
     else this.values.set(key, { labels, value: by });
   }
-  render(type = "counter"): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${type}`];
-    for (const { labels, value } of this.values.values()) lines.push(`${this.name}${labelText(labels)} ${value}`);
-    return lines.join("\n");
+  render(): string {
+    return family(this.name, "counter", this.help, [...this.values.values()].map((v) => [v.labels, v.value]));
   }
 }
 
@@ -85,27 +83,20 @@ export class SidecarMetrics {
       this.decisionSeconds.render(),
       this.upstreamSeconds.render(),
       this.fallbacks.render(),
-      "# HELP routeplane_bundle_rejections_total Bundles that failed verification and were not activated.",
-      "# TYPE routeplane_bundle_rejections_total counter",
-      `routeplane_bundle_rejections_total ${g.rejections ?? 0}`,
-      "# HELP routeplane_telemetry_events_total Telemetry events handed to the sink, by outcome.",
-      "# TYPE routeplane_telemetry_events_total counter",
-      `routeplane_telemetry_events_total{outcome="sent"} ${g.telemetry.sent}`,
-      `routeplane_telemetry_events_total{outcome="dropped"} ${g.telemetry.dropped}`,
-      "# HELP routeplane_telemetry_queued Telemetry events waiting for the sink.",
-      "# TYPE routeplane_telemetry_queued gauge",
-      `routeplane_telemetry_queued ${g.telemetry.queued}`,
-      "# HELP routeplane_bundle_info The active bundle (value 1), by revision.",
-      "# TYPE routeplane_bundle_info gauge",
-      ...(g.revision ? [`routeplane_bundle_info{revision="${escape(g.revision)}"} 1`] : []),
+      // Figures read at scrape time.
+      family("routeplane_bundle_rejections_total", "counter", "Bundles that failed verification and were not activated.", [[{}, g.rejections ?? 0]]),
+      family("routeplane_telemetry_events_total", "counter", "Telemetry events handed to the sink, by outcome.", [[{ outcome: "sent" }, g.telemetry.sent], [{ outcome: "dropped" }, g.telemetry.dropped]]),
+      family("routeplane_telemetry_queued", "gauge", "Telemetry events waiting for the sink.", [[{}, g.telemetry.queued]]),
+      family("routeplane_bundle_info", "gauge", "The active bundle (value 1), by revision.", g.revision ? [[{ revision: g.revision }, 1]] : []),
       ...(g.semantic
-        ? [
-            "# HELP routeplane_semantic_calls_total Embedding calls for embedding and domain signals, by outcome (timeout and error fall back to the offline stand-ins).",
-            "# TYPE routeplane_semantic_calls_total counter",
-            ...Object.entries(g.semantic).map(([outcome, n]) => `routeplane_semantic_calls_total{outcome="${outcome}"} ${n}`),
-          ]
+        ? [family("routeplane_semantic_calls_total", "counter", "Embedding calls for embedding and domain signals, by outcome (timeout and error fall back to the offline stand-ins).", Object.entries(g.semantic).map(([outcome, n]) => [{ outcome }, n]))]
         : []),
     ];
     return parts.join("\n") + "\n";
   }
+}
+
+/** One metric family in the text format: HELP, TYPE, and a line per label set. */
+function family(name: string, type: "counter" | "gauge", help: string, samples: [Labels, number][]): string {
+  return [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples.map(([labels, value]) => `${name}${labelText(labels)} ${value}`)].join("\n");
 }

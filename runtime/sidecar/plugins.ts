@@ -93,7 +93,7 @@ export function rewriteRequest(body: JsonObject, action: Action, applied: readon
  * applies. Streamed answers: `streamRedactor`.
  */
 export function redactResponse(text: string, action: Action, applied: readonly string[], counts: Record<string, number>): string | null {
-  const uses = action.plugins.filter((p) => p.type === "pii_redact" && p.config.on_response === true && applied.includes(p.plugin));
+  const uses = responseRedactions(action, applied);
   if (uses.length === 0) return null;
   let body: { choices?: { message?: { content?: unknown }; text?: unknown }[] };
   try {
@@ -103,13 +103,21 @@ export function redactResponse(text: string, action: Action, applied: readonly s
   }
   for (const choice of body.choices ?? []) {
     for (const use of uses) {
-      // A blocking plugin blocks requests; on the answer it redacts.
-      const asRedact: PluginUse = { ...use, config: { ...use.config, mode: use.config.mode === "mask" ? "mask" : "redact" } };
-      if (choice.message && typeof choice.message.content === "string") choice.message.content = cleanText(choice.message.content, asRedact, counts);
-      if (typeof choice.text === "string") choice.text = cleanText(choice.text, asRedact, counts);
+      if (choice.message && typeof choice.message.content === "string") choice.message.content = cleanText(choice.message.content, use, counts);
+      if (typeof choice.text === "string") choice.text = cleanText(choice.text, use, counts);
     }
   }
   return JSON.stringify(body);
+}
+
+/**
+ * The `pii_redact` plugins that ran and asked for `on_response`, as they act
+ * on an answer: a plugin that blocks requests redacts answers.
+ */
+function responseRedactions(action: Action, applied: readonly string[]): PluginUse[] {
+  return action.plugins
+    .filter((p) => p.type === "pii_redact" && p.config.on_response === true && applied.includes(p.plugin))
+    .map((use) => ({ ...use, config: { ...use.config, mode: use.config.mode === "mask" ? "mask" : "redact" } }));
 }
 
 /**
@@ -119,9 +127,10 @@ export function redactResponse(text: string, action: Action, applied: readonly s
  * anything of it is sent. Returns null when no plugin asks for it.
  */
 export function streamRedactor(action: Action, applied: readonly string[], counts: Record<string, number>): ((chunk: string) => string) & { end(): string } | null {
-  const uses = action.plugins.filter((p) => p.type === "pii_redact" && p.config.on_response === true && applied.includes(p.plugin)).map((use): PluginUse => ({ ...use, config: { ...use.config, mode: use.config.mode === "mask" ? "mask" : "redact" } }));
+  const uses = responseRedactions(action, applied);
   if (uses.length === 0) return null;
   const HOLD = 64;
+  const types = new Set(uses.flatMap((u) => u.config.types as string[]));
   const pending = new Map<number, { text: string; chat: boolean }>();
   let buffer = "";
   const clean = (s: string) => uses.reduce((t, use) => cleanText(t, use, counts), s);
@@ -136,23 +145,24 @@ export function streamRedactor(action: Action, applied: readonly string[], count
     }
     if (!final) {
       // Never cut through an item: move the cut before any item that crosses it.
-      const types = new Set(uses.flatMap((u) => u.config.types as string[]));
       for (const m of findPii(text, types)) if (m.start < cut && m.end > cut) cut = Math.min(cut, m.start);
     }
     pending.set(index, { text: text.slice(cut), chat });
     return clean(text.slice(0, cut));
   };
-  const event = (data: string): string => {
-    if (data.trim() === "[DONE]") {
-      // Whatever is held back goes out, cleaned, before the end.
-      let out = "";
-      for (const [index, p] of pending) {
-        const rest = release(index, p.chat, "", true);
-        if (rest) out += `data: ${JSON.stringify({ choices: [p.chat ? { index, delta: { content: rest }, finish_reason: null } : { index, text: rest, finish_reason: null }] })}\n\n`;
-      }
-      pending.clear();
-      return `${out}data: ${data}\n\n`;
+  /** Everything still held back, cleaned, as one event per choice. */
+  const releaseHeld = (): string => {
+    let out = "";
+    for (const [index, p] of pending) {
+      const rest = release(index, p.chat, "", true);
+      if (rest) out += `data: ${JSON.stringify({ choices: [p.chat ? { index, delta: { content: rest }, finish_reason: null } : { index, text: rest, finish_reason: null }] })}\n\n`;
     }
+    pending.clear();
+    return out;
+  };
+  const event = (data: string): string => {
+    // Whatever is held back goes out before the end.
+    if (data.trim() === "[DONE]") return `${releaseHeld()}data: ${data}\n\n`;
     let body: { choices?: { index?: number; delta?: { content?: unknown }; text?: unknown }[] };
     try {
       body = JSON.parse(data);
@@ -181,13 +191,8 @@ export function streamRedactor(action: Action, applied: readonly string[], count
   return Object.assign(feed, {
     end: () => {
       // A stream cut off without [DONE]: release what is held, cleaned.
-      let out = buffer;
+      const out = buffer + releaseHeld();
       buffer = "";
-      for (const [index, p] of pending) {
-        const rest = release(index, p.chat, "", true);
-        if (rest) out += `data: ${JSON.stringify({ choices: [p.chat ? { index, delta: { content: rest }, finish_reason: null } : { index, text: rest, finish_reason: null }] })}\n\n`;
-      }
-      pending.clear();
       return out;
     },
   });

@@ -12,7 +12,7 @@ import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Action, JsonObject, ModelSpec } from "../../bundle/index.ts";
+import type { JsonObject, ModelSpec } from "../../bundle/index.ts";
 import { requestFromChat, textOf, type ChatMessage } from "../engine/request.ts";
 import type { Decision } from "../engine/engine.ts";
 import type { BundleStore } from "./bundle-store.ts";
@@ -28,8 +28,8 @@ export interface SidecarOptions {
   store: BundleStore;
   telemetry: TelemetrySink;
   upstreams?: Upstreams;
-  /** An upstream credential for a model: from the environment variable its spec names, or a credentials file. Never from the bundle. */
-  credential?: (model: ModelSpec) => string | undefined;
+  /** Upstream credentials by model name (a credentials file); otherwise the environment variable a model's spec names. Never from the bundle. */
+  credentials?: Readonly<Record<string, string>>;
   /** Most models one request may try (the chosen one plus fallbacks). */
   maxAttempts?: number;
   /** Largest request body accepted, in bytes. */
@@ -67,11 +67,14 @@ export interface Sidecar {
 
 const isLoopback = (addr: string | undefined) => addr === "127.0.0.1" || addr === "::1" || addr === "::ffff:127.0.0.1";
 
-/** The action the decision took: the route's, or the default's. */
-function actionOf(policy: { routes: { name: string; action: Action }[]; default: Action | null }, route: string | null): Action | null {
-  if (route === null) return null;
-  if (route === "default") return policy.default;
-  return policy.routes.find((r) => r.name === route)?.action ?? null;
+/** The debug endpoints answer only on the loopback interface. */
+function loopbackOnly(req: IncomingMessage, path: string): void {
+  if (!isLoopback(req.socket.remoteAddress)) throw new HttpError(403, `${path} answers only on the loopback interface`, "permission_error");
+}
+
+/** The engine's view of an OpenAI request body (chat or completions). */
+function requestOf(body: JsonObject, headers: IncomingMessage["headers"]) {
+  return requestFromChat({ messages: body.messages as unknown as ChatMessage[] | undefined, prompt: body.prompt as string | undefined, metadata: (body.metadata as JsonObject | undefined) ?? {} }, headers);
 }
 
 export function createSidecar(options: SidecarOptions): Sidecar {
@@ -80,7 +83,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   const metrics = new SidecarMetrics();
   const maxAttempts = options.maxAttempts ?? 3;
   const maxBody = options.maxBodyBytes ?? 10 * 1024 * 1024;
-  const credential = options.credential ?? ((m: ModelSpec) => (m.api_key_env ? process.env[m.api_key_env] : undefined));
+  const credential = (m: ModelSpec) => options.credentials?.[m.name] ?? (m.api_key_env ? process.env[m.api_key_env] : undefined);
   const feedbackAt = new WeakMap<object, number>();
   const weightsVersionOf = new WeakMap<object, number>();
   let weights: WeightsOverlay = {};
@@ -91,10 +94,15 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   };
   metrics.gauges = () => ({ revision: store.current?.bundle.manifest.revision ?? null, rejections: store.rejections, telemetry: telemetry.stats(), ...(options.semantic ? { semantic: options.semantic.outcomes } : {}) });
 
-  async function proxy(req: IncomingMessage, res: ServerResponse, endpoint: "chat" | "completions", requestId: string): Promise<void> {
-    const started = performance.now();
+  const activeBundle = () => {
     const active = store.current;
     if (!active) throw new HttpError(503, "no verified policy bundle is active yet", "service_unavailable");
+    return active;
+  };
+
+  async function proxy(req: IncomingMessage, res: ServerResponse, endpoint: "chat" | "completions", requestId: string): Promise<void> {
+    const started = performance.now();
+    const active = activeBundle();
     const body = await readJson(req, maxBody);
     const problem = endpoint === "chat" ? chatProblem(body) : typeof body.prompt !== "string" ? "`prompt` must be a string" : metadataProblem(body);
     if (problem) throw new HttpError(400, problem);
@@ -109,7 +117,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       weightsVersionOf.set(engine, weightsVersion);
       engine.setFeedback({ latencyMs: upstreams.latencies(), weights });
     }
-    const request = requestFromChat({ messages: body.messages as unknown as ChatMessage[] | undefined, prompt: body.prompt as string | undefined, metadata: (body.metadata as JsonObject | undefined) ?? {} }, req.headers);
+    const request = requestOf(body, req.headers);
     let decision: Decision = engine.decide(request, { signals: true });
     // Embedding and domain signals are fetched only when a condition needed them (the engine
     // used its offline stand-in), then the request is decided again with the real values.
@@ -165,7 +173,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       return;
     }
 
-    const action = actionOf(bundle.policy, decision.route)!;
+    const action = active.actions.get(decision.route!)!;
     const pluginSpan = otel?.stage("plugins", { "routeplane.plugins": decision.plugins });
     const rewritten = rewriteRequest(body, action, decision.plugins);
     pluginSpan?.setAttribute("routeplane.redacted", Object.values(rewritten.redacted).reduce((a, b) => a + b, 0));
@@ -184,10 +192,9 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     forward["x-request-id"] = requestId;
 
     const chain = [decision.model, ...decision.fallbacks].slice(0, maxAttempts);
-    const models = new Map(bundle.policy.models.map((m) => [m.name, m]));
     let lastError: UpstreamError | null = null;
     for (const name of chain) {
-      const declared = models.get(name)!;
+      const declared = active.models.get(name)!;
       const spec = options.endpointOverride ? { ...declared, endpoint: options.endpointOverride } : declared;
       const key = credential(spec);
       const headers = { ...forward, ...(key ? { authorization: `Bearer ${key}` } : {}) };
@@ -206,7 +213,6 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         const contentType = String(up.headers["content-type"] ?? "application/json");
         res.writeHead(up.statusCode, { ...base, "x-routeplane-model": name, "content-type": contentType, ...(contentType.startsWith("text/event-stream") ? { "cache-control": "no-cache" } : {}) });
         if (contentType.startsWith("text/event-stream")) {
-          // Streams pass through chunk by chunk, as they arrive.
           // Streams pass through chunk by chunk; with response redaction, each choice's text is held back a little.
           const redact = streamRedactor(action, decision.plugins, event.redacted);
           // A client that goes away stops the upstream stream too; a slow client slows it (backpressure).
@@ -239,7 +245,15 @@ export function createSidecar(options: SidecarOptions): Sidecar {
             res.off("close", stop);
           }
         } else {
-          let text = await up.body.text();
+          let text: string;
+          try {
+            text = await up.body.text();
+          } catch (err) {
+            // The answer broke off after its headers were sent: nothing can be retried.
+            res.destroy(err as Error);
+            finish(502, name);
+            return;
+          }
           const cleaned = redactResponse(text, action, decision.plugins, event.redacted);
           if (cleaned !== null) text = cleaned;
           res.end(text);
@@ -256,12 +270,6 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         upstreamSpan?.setAttributes({ "routeplane.outcome": err.kind, ...(err.status === null ? {} : { "http.response.status_code": err.status }) });
         upstreamSpan?.setStatus({ code: 2, message: err.message });
         upstreamSpan?.end();
-        if (res.headersSent) {
-          // A stream broke after it started: nothing can be retried; end the response.
-          res.destroy(err);
-          finish(502, name);
-          return;
-        }
       }
     }
     const status = lastError?.kind === "timeout" ? 504 : 502;
@@ -281,9 +289,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         case "POST /v1/completions":
           return await proxy(req, res, "completions", requestId);
         case "GET /v1/models": {
-          const active = store.current;
-          if (!active) throw new HttpError(503, "no verified policy bundle is active yet", "service_unavailable");
-          const data = active.bundle.policy.models.map((m) => ({ id: m.name, object: "model", created: 0, owned_by: m.provider }));
+          const data = activeBundle().bundle.policy.models.map((m) => ({ id: m.name, object: "model", created: 0, owned_by: m.provider }));
           res.writeHead(200, { "content-type": "application/json", "x-request-id": requestId });
           res.end(JSON.stringify({ object: "list", data }));
           return;
@@ -319,7 +325,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           res.end(metrics.render());
           return;
         case "PUT /debug/weights": {
-          if (!isLoopback(req.socket.remoteAddress)) throw new HttpError(403, "/debug/weights answers only on the loopback interface", "permission_error");
+          loopbackOnly(req, "/debug/weights");
           const body = await readJson(req, 1024 * 1024);
           const problem = weightsProblem(body);
           if (problem) throw new HttpError(400, problem);
@@ -329,14 +335,13 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           return;
         }
         case "POST /debug/explain": {
-          if (!isLoopback(req.socket.remoteAddress)) throw new HttpError(403, "/debug/explain answers only on the loopback interface", "permission_error");
-          const active = store.current;
-          if (!active) throw new HttpError(503, "no verified policy bundle is active yet", "service_unavailable");
+          loopbackOnly(req, "/debug/explain");
+          const active = activeBundle();
           const body = await readJson(req, maxBody);
           const problem = typeof body.prompt === "string" ? metadataProblem(body) : chatProblem(body);
           if (problem) throw new HttpError(400, problem);
           active.engine.setFeedback({ latencyMs: upstreams.latencies(), weights });
-          const d = active.engine.decide(requestFromChat({ messages: body.messages as unknown as ChatMessage[] | undefined, prompt: body.prompt as string | undefined, metadata: (body.metadata as JsonObject | undefined) ?? {} }, req.headers), { trace: true });
+          const d = active.engine.decide(requestOf(body, req.headers), { trace: true });
           res.writeHead(200, { "content-type": "application/json" });
           res.end(JSON.stringify(d));
           return;
