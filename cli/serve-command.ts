@@ -7,7 +7,7 @@ import path from "node:path";
 import { serializeBundle } from "../bundle/index.ts";
 import { BundleStore, JsonlSink, KafkaSink, Observability, SemanticSignals, createSidecar, startDemoUpstream, weightsProblem, type TelemetrySink, type WeightsOverlay } from "../runtime/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
-import { UsageError } from "./files.ts";
+import { readJsonFile, readTextFile, UsageError } from "./files.ts";
 import { EXIT, type Io } from "./io.ts";
 
 export interface ServeOptions {
@@ -89,22 +89,9 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
   if (!opts.bundle === !opts.policy) throw new UsageError("give exactly one of --bundle <bundle.json> or --policy <dir>");
   if (opts.demo && opts.upstream) throw new UsageError("give --demo or --upstream, not both");
   const { host, port } = parseListen(opts.listen ?? "127.0.0.1:8080");
-  const trustedKeys = (opts["public-key"] ?? []).map((f) => {
-    try {
-      return readFileSync(f, "utf8");
-    } catch {
-      throw new UsageError(`cannot read the public key ${f}`);
-    }
-  });
+  const trustedKeys = (opts["public-key"] ?? []).map((f) => readTextFile(f, "public key"));
   if (opts.bundle && trustedKeys.length === 0) throw new UsageError("--bundle needs at least one --public-key to verify the bundle's signature");
-  let credentials: Record<string, string> = {};
-  if (opts.credentials) {
-    try {
-      credentials = JSON.parse(readFileSync(opts.credentials, "utf8"));
-    } catch (err) {
-      throw new UsageError(`--credentials ${opts.credentials}: ${(err as Error).message}`);
-    }
-  }
+  const credentials = opts.credentials ? (readJsonFile(opts.credentials, "credentials file") as Record<string, string>) : {};
   const store = new BundleStore({
     trustedKeys,
     stateDir: opts.bundle ? (opts["state-dir"] ?? ".routeplane-sidecar") : undefined,
