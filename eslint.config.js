@@ -22,7 +22,8 @@ const LIBRARY_HOME = {
   nearley: "grammar",
   moo: "grammar",
   kafkajs: "runtime",
-  undici: "runtime",
+  // The sidecar speaks HTTP itself (ADR 9); undici is only bench/proxy's reference for the usual Node stack.
+  undici: "bench",
   "@kubernetes/client-node": "controller",
 };
 

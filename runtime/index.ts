@@ -12,6 +12,10 @@ export type { ActiveBundle, Rejection, BundleStoreOptions } from "./sidecar/bund
 export { createSidecar, weightsProblem } from "./sidecar/server.ts";
 export type { Sidecar, SidecarOptions, WeightsOverlay } from "./sidecar/server.ts";
 export { Upstreams, UpstreamError, DEFAULT_UPSTREAM_OPTIONS } from "./sidecar/upstream.ts";
+export { createHttpServer } from "./sidecar/http-server.ts";
+export type { HttpServer, HttpServerOptions, SidecarRequest, SidecarResponse, Handler } from "./sidecar/http-server.ts";
+export { OriginPool, ClientError, ResponseBody } from "./sidecar/http-client.ts";
+export type { ClientRequest, ClientResponse, ClientFailure, PoolOptions } from "./sidecar/http-client.ts";
 export type { UpstreamOptions } from "./sidecar/upstream.ts";
 export { rewriteRequest, redactResponse } from "./sidecar/plugins.ts";
 export { JsonlSink, KafkaSink, NullSink, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SCHEMA, ROUTING_EVENT_SCHEMA_VERSION, FEEDBACK_EVENT_SCHEMA_VERSION } from "./sidecar/telemetry.ts";

@@ -102,8 +102,10 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}, port 
         }
         const usage = { prompt_tokens: Math.ceil(prompt.length / 4), completion_tokens: Math.ceil(text.length / 4), total_tokens: Math.ceil((prompt.length + text.length) / 4) };
         const choice = isChat ? { index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" } : { index: 0, text, finish_reason: "stop" };
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify({ id: "demo", object: isChat ? "chat.completion" : "text_completion", created: 0, model, choices: [choice], usage }));
+        // With its length, as model servers send JSON answers (not chunked).
+        const json = JSON.stringify({ id: "demo", object: isChat ? "chat.completion" : "text_completion", created: 0, model, choices: [choice], usage });
+        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(json) });
+        res.end(json);
       };
       if (options.delayMs) setTimeout(answer, options.delayMs);
       else answer();

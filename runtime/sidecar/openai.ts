@@ -1,7 +1,7 @@
 // The OpenAI wire format, as the sidecar speaks it: error bodies, reading
 // JSON request bodies within a size limit, and checking a chat request's
 // shape so a malformed one gets a 400 that names the field.
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { SidecarRequest, SidecarResponse } from "./http-server.ts";
 import type { JsonObject } from "../../bundle/index.ts";
 
 /** A request the sidecar answers with an OpenAI error body and this status. */
@@ -18,36 +18,17 @@ export class HttpError extends Error {
 }
 
 /** The OpenAI error body, so clients' error handling works unchanged. */
-export function sendError(res: ServerResponse, err: HttpError, headers: Record<string, string> = {}): void {
+export function sendError(res: SidecarResponse, err: HttpError, headers: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const body = JSON.stringify({ error: { message: err.message, type: err.type, param: null, code: err.code } });
-  res.writeHead(err.status, { "content-type": "application/json", ...headers });
-  res.end(body);
+  res.send(err.status, { "content-type": "application/json", ...headers }, body);
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        reject(new HttpError(413, `the request body is larger than ${limit} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
-
-export async function readJson(req: IncomingMessage, limit: number): Promise<JsonObject> {
-  const text = await readBody(req, limit);
+export async function readJson(req: SidecarRequest, limit: number): Promise<JsonObject> {
+  const text = (await req.body(limit)).toString("utf8");
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -4,7 +4,7 @@
 // the scores. Phrase vectors and recent messages are cached; every call has a
 // time budget, and when it is exceeded or the endpoint fails the engine's
 // offline stand-ins decide instead (counted in the metrics).
-import type { Pool } from "undici";
+import { OriginPool } from "./http-client.ts";
 import type { Bundle, JsonObject } from "../../bundle/index.ts";
 
 export interface SemanticOptions {
@@ -21,7 +21,7 @@ export interface SemanticOptions {
 export type SemanticOutcome = "ok" | "timeout" | "error";
 
 export class SemanticSignals {
-  private pool: Promise<Pool> | null = null;
+  private pool: OriginPool | null = null;
   private readonly base: URL;
   private readonly options: Required<Omit<SemanticOptions, "apiKey">> & { apiKey?: string };
   private readonly cache = new Map<string, number[]>();
@@ -75,22 +75,25 @@ export class SemanticSignals {
   }
 
   async close(): Promise<void> {
-    await (await this.pool)?.close();
+    await this.pool?.close();
   }
 
   private async embed(texts: string[], signal: AbortSignal): Promise<number[][]> {
     const missing = [...new Set(texts.filter((t) => !this.cache.has(t)))];
     if (missing.length > 0) {
-      this.pool ??= import("undici").then(({ Pool }) => new Pool(this.base.origin, { connections: 16 }));
-      const res = await (await this.pool).request({
+      this.pool ??= new OriginPool(this.base.origin, { connections: 16, keepAliveMs: 30_000 });
+      const res = await this.pool.request({
         method: "POST",
         path: this.base.pathname.replace(/\/$/, "") + "/embeddings",
         headers: { "content-type": "application/json", ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}) },
         body: JSON.stringify({ model: this.options.model, input: missing }),
+        // The budget is enforced by the signal; these only bound a call nobody cancels.
+        headersTimeoutMs: 30_000,
+        bodyTimeoutMs: 30_000,
         signal,
       });
       if (res.statusCode !== 200) {
-        await res.body.dump();
+        res.body.destroy();
         throw new Error(`embeddings endpoint answered ${res.statusCode}`);
       }
       const body = (await res.body.json()) as { data: { index: number; embedding: number[] }[] };

@@ -9,17 +9,16 @@
 //   GET  /healthz, /readyz, /metrics                   liveness, a verified bundle, Prometheus text
 //   POST /debug/explain                                the decision with its trace (loopback only)
 import { randomUUID } from "node:crypto";
-import { once } from "node:events";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { JsonObject, ModelSpec } from "../../bundle/index.ts";
 import { requestFromChat, textOf, type ChatMessage } from "../engine/request.ts";
 import type { Decision } from "../engine/engine.ts";
 import type { BundleStore } from "./bundle-store.ts";
+import { createHttpServer, type HttpServer, type SidecarRequest, type SidecarResponse } from "./http-server.ts";
 import { SidecarMetrics } from "./metrics.ts";
 import { HttpError, chatProblem, metadataProblem, readJson, sendError } from "./openai.ts";
 import { redactResponse, rewriteRequest, streamRedactor } from "./plugins.ts";
-import { FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA_VERSION, type RoutingEvent, type TelemetrySink } from "./telemetry.ts";
+import { FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA_VERSION, isoTime, type RoutingEvent, type TelemetrySink } from "./telemetry.ts";
 import { UpstreamError, Upstreams } from "./upstream.ts";
 import type { SemanticSignals } from "./semantic.ts";
 import type { Observability } from "./observability.ts";
@@ -56,7 +55,7 @@ export function weightsProblem(value: unknown): string | null {
 }
 
 export interface Sidecar {
-  server: Server;
+  http: HttpServer;
   metrics: SidecarMetrics;
   upstreams: Upstreams;
   /** Replaces the adaptive weights overlay (from a file or PUT /debug/weights); applies from the next request. */
@@ -68,12 +67,12 @@ export interface Sidecar {
 const isLoopback = (addr: string | undefined) => addr === "127.0.0.1" || addr === "::1" || addr === "::ffff:127.0.0.1";
 
 /** The debug endpoints answer only on the loopback interface. */
-function loopbackOnly(req: IncomingMessage, path: string): void {
-  if (!isLoopback(req.socket.remoteAddress)) throw new HttpError(403, `${path} answers only on the loopback interface`, "permission_error");
+function loopbackOnly(req: SidecarRequest, path: string): void {
+  if (!isLoopback(req.remoteAddress)) throw new HttpError(403, `${path} answers only on the loopback interface`, "permission_error");
 }
 
 /** The engine's view of an OpenAI request body (chat or completions). */
-function requestOf(body: JsonObject, headers: IncomingMessage["headers"]) {
+function requestOf(body: JsonObject, headers: SidecarRequest["headers"]) {
   return requestFromChat({ messages: body.messages as unknown as ChatMessage[] | undefined, prompt: body.prompt as string | undefined, metadata: (body.metadata as JsonObject | undefined) ?? {} }, headers);
 }
 
@@ -100,8 +99,9 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     return active;
   };
 
-  async function proxy(req: IncomingMessage, res: ServerResponse, endpoint: "chat" | "completions", requestId: string): Promise<void> {
+  async function proxy(req: SidecarRequest, res: SidecarResponse, endpoint: "chat" | "completions", requestId: string): Promise<void> {
     const started = performance.now();
+    const startedAt = Date.now();
     const active = activeBundle();
     const body = await readJson(req, maxBody);
     const problem = endpoint === "chat" ? chatProblem(body) : typeof body.prompt !== "string" ? "`prompt` must be a string" : metadataProblem(body);
@@ -137,16 +137,17 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     decideSpan?.setAttributes({ "routeplane.route": decision.route ?? "none", "routeplane.signals_computed": Object.keys(decision.signals ?? {}).length, "routeplane.blocked": decision.blocked !== null });
     decideSpan?.end();
     const base = { "x-request-id": requestId, "x-routeplane-revision": revision, "x-routeplane-route": decision.route ?? "none" };
+    // The event's time and signal values are filled in by finish(), after the answer went out.
     const event: RoutingEvent = {
       schema: ROUTING_EVENT_SCHEMA_VERSION,
-      time: new Date().toISOString(),
+      time: "",
       requestId,
       revision,
       endpoint,
       route: decision.route,
       model: null,
       attempts: [],
-      signals: Object.fromEntries(Object.entries(decision.signals ?? {}).map(([k, v]) => [k, v.matched])),
+      signals: {},
       plugins: decision.plugins,
       blocked: decision.blocked ? { plugin: decision.blocked.plugin, status: decision.blocked.status } : null,
       redacted: {},
@@ -157,6 +158,8 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       costUsd: null,
     };
     const finish = (status: number, model: string | null) => {
+      event.time = isoTime(startedAt);
+      for (const name in decision.signals) event.signals[name] = decision.signals[name].matched;
       event.status = status;
       event.model = model;
       event.latencyMs.total = performance.now() - started;
@@ -184,9 +187,9 @@ export function createSidecar(options: SidecarOptions): Sidecar {
 
     // Client headers worth passing on; hop-by-hop and credentials are never forwarded.
     const forward: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (typeof v !== "string") continue;
-      if (k.startsWith("x-") && !rewritten.removeHeaders.includes(k)) forward[k] = v;
+    for (const k in req.headers) {
+      const v = req.headers[k];
+      if (typeof v === "string" && k.startsWith("x-") && !rewritten.removeHeaders.includes(k)) forward[k] = v;
     }
     Object.assign(forward, rewritten.setHeaders);
     forward["x-request-id"] = requestId;
@@ -210,16 +213,16 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         upstreamSpan?.end();
         event.attempts.push({ model: name, outcome: up.statusCode < 400 ? "ok" : "client-error", status: up.statusCode, ms });
         event.latencyMs.upstream = ms;
-        const contentType = String(up.headers["content-type"] ?? "application/json");
-        res.writeHead(up.statusCode, { ...base, "x-routeplane-model": name, "content-type": contentType, ...(contentType.startsWith("text/event-stream") ? { "cache-control": "no-cache" } : {}) });
+        const contentType = up.headers["content-type"] ?? "application/json";
+        const answerHeaders = { ...base, "x-routeplane-model": name, "content-type": contentType };
         if (contentType.startsWith("text/event-stream")) {
+          res.start(up.statusCode, { ...answerHeaders, "cache-control": "no-cache" });
           // Streams pass through chunk by chunk; with response redaction, each choice's text is held back a little.
           const redact = streamRedactor(action, decision.plugins, event.redacted);
           // A client that goes away stops the upstream stream too; a slow client slows it (backpressure).
-          const stop = () => up.body.destroy();
-          res.once("close", stop);
+          const cancel = res.onClose(() => up.body.destroy());
           const send = async (data: string | Buffer) => {
-            if (!res.write(data) && !res.destroyed) await Promise.race([once(res, "drain"), once(res, "close")]);
+            if (!res.write(data)) await res.drained();
           };
           const decoder = new TextDecoder();
           try {
@@ -235,28 +238,28 @@ export function createSidecar(options: SidecarOptions): Sidecar {
               if (rest) await send(rest);
             }
             res.end();
-          } catch (err) {
+          } catch {
             // The client left (the upstream was stopped on purpose: 499, as nginx logs it), or the upstream broke mid-stream (502).
-            const clientLeft = res.destroyed;
-            if (!clientLeft) res.destroy(err as Error);
+            const clientLeft = res.closed;
+            if (!clientLeft) res.destroy();
             finish(clientLeft ? 499 : 502, name);
             return;
           } finally {
-            res.off("close", stop);
+            cancel();
           }
         } else {
           let text: string;
           try {
             text = await up.body.text();
-          } catch (err) {
-            // The answer broke off after its headers were sent: nothing can be retried.
-            res.destroy(err as Error);
+          } catch {
+            // The answer broke off after it had begun: nothing can be retried.
+            sendError(res, new HttpError(502, `${name} broke off its answer`, "upstream_error"), { ...base, "x-routeplane-model": name });
             finish(502, name);
             return;
           }
           const cleaned = redactResponse(text, action, decision.plugins, event.redacted);
           if (cleaned !== null) text = cleaned;
-          res.end(text);
+          res.send(up.statusCode, answerHeaders, text);
           usageOf(text, spec, event);
         }
         finish(up.statusCode, name);
@@ -277,11 +280,9 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     finish(status, null);
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: SidecarRequest, res: SidecarResponse): Promise<void> {
     const requestId = (typeof req.headers["x-request-id"] === "string" && req.headers["x-request-id"]) || randomUUID();
-    const target = req.url ?? "/";
-    const q = target.indexOf("?");
-    const route = `${req.method} ${q < 0 ? target : target.slice(0, q)}`;
+    const route = `${req.method} ${req.path}`;
     try {
       switch (route) {
         case "POST /v1/chat/completions":
@@ -290,8 +291,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           return await proxy(req, res, "completions", requestId);
         case "GET /v1/models": {
           const data = activeBundle().bundle.policy.models.map((m) => ({ id: m.name, object: "model", created: 0, owned_by: m.provider }));
-          res.writeHead(200, { "content-type": "application/json", "x-request-id": requestId });
-          res.end(JSON.stringify({ object: "list", data }));
+          res.send(200, { "content-type": "application/json", "x-request-id": requestId }, JSON.stringify({ object: "list", data }));
           return;
         }
         case "POST /v1/feedback": {
@@ -304,25 +304,21 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           if (rating !== null && (typeof rating !== "number" || rating < -1 || rating > 1)) throw new HttpError(400, "`rating` must be a number from -1 to 1");
           if (label !== null && typeof label !== "string") throw new HttpError(400, "`label` must be a string");
           telemetry.emit({ schema: FEEDBACK_EVENT_SCHEMA_VERSION, time: new Date().toISOString(), requestId: id, rating: rating as number | null, label: label as string | null });
-          res.writeHead(202, { "content-type": "application/json", "x-request-id": requestId });
-          res.end(JSON.stringify({ accepted: true }));
+          res.send(202, { "content-type": "application/json", "x-request-id": requestId }, JSON.stringify({ accepted: true }));
           return;
         }
         case "GET /healthz":
-          res.writeHead(200, { "content-type": "text/plain" });
-          res.end("ok\n");
+          res.send(200, { "content-type": "text/plain" }, "ok\n");
           return;
         case "GET /readyz": {
           const active = store.current;
           const rejected = store.rejection;
           const detail = { ready: active !== null, revision: active?.bundle.manifest.revision ?? null, source: active?.source ?? null, lastRejection: rejected ? { at: rejected.at.toISOString(), source: rejected.source, reason: rejected.reason } : null };
-          res.writeHead(active ? 200 : 503, { "content-type": "application/json" });
-          res.end(JSON.stringify(detail));
+          res.send(active ? 200 : 503, { "content-type": "application/json" }, JSON.stringify(detail));
           return;
         }
         case "GET /metrics":
-          res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-          res.end(metrics.render());
+          res.send(200, { "content-type": "text/plain; version=0.0.4" }, metrics.render());
           return;
         case "PUT /debug/weights": {
           loopbackOnly(req, "/debug/weights");
@@ -330,8 +326,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           const problem = weightsProblem(body);
           if (problem) throw new HttpError(400, problem);
           setWeights(body as unknown as WeightsOverlay);
-          res.writeHead(204);
-          res.end();
+          res.send(204, {}, "");
           return;
         }
         case "POST /debug/explain": {
@@ -342,8 +337,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           if (problem) throw new HttpError(400, problem);
           active.engine.setFeedback({ latencyMs: upstreams.latencies(), weights });
           const d = active.engine.decide(requestOf(body, req.headers), { trace: true });
-          res.writeHead(200, { "content-type": "application/json" });
-          res.end(JSON.stringify(d));
+          res.send(200, { "content-type": "application/json" }, JSON.stringify(d));
           return;
         }
         default:
@@ -359,22 +353,15 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     }
   }
 
-  const server = createServer((req, res) => void handle(req, res));
-  server.keepAliveTimeout = 65_000;
+  const http = createHttpServer((req, res) => void handle(req, res), { maxBodyBytes: maxBody, keepAliveMs: 65_000, requestTimeoutMs: 300_000 });
   return {
-    server,
+    http,
     metrics,
     upstreams,
     setWeights,
-    listen: (port, host = "127.0.0.1") =>
-      new Promise((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(port, host, () => resolve(server.address() as AddressInfo));
-      }),
+    listen: (port, host = "127.0.0.1") => http.listen(port, host),
     close: async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
+      await http.close();
       await upstreams.close();
     },
   };

@@ -1,13 +1,9 @@
-// Upstream model servers: one pooled keep-alive client (undici) per origin,
-// timeouts, a circuit breaker per model (open after consecutive failures,
-// one trial request after a cool-down), and observed latency (EWMA) for the
-// `fastest` selection.
-import type { Dispatcher, Pool } from "undici";
-
-// undici loads on first use: commands that only decide (lint, explain) never pay for it.
-let undici: Promise<typeof import("undici")> | null = null;
-const loadUndici = () => (undici ??= import("undici"));
+// Upstream model servers: one pooled keep-alive client (http-client.ts) per
+// origin, timeouts, a circuit breaker per model (open after consecutive
+// failures, one trial request after a cool-down), and observed latency (EWMA)
+// for the `fastest` selection.
 import type { ModelSpec } from "../../bundle/index.ts";
+import { ClientError, OriginPool, type ClientResponse } from "./http-client.ts";
 
 export interface UpstreamOptions {
   /** Time to the response headers, in ms. */
@@ -18,7 +14,12 @@ export interface UpstreamOptions {
   failureThreshold: number;
   /** How long an open circuit rejects before one trial request, in ms. */
   coolDownMs: number;
+  /** Most connections per upstream origin. */
   connections: number;
+  /** Longest idle time of a kept upstream connection, in ms (shortened to the server's own keep-alive hint). */
+  keepAliveMs: number;
+  /** Extra trusted certificate authorities (PEM) for https upstreams, e.g. an on-prem model server's. */
+  ca?: string;
 }
 
 export const DEFAULT_UPSTREAM_OPTIONS: UpstreamOptions = {
@@ -27,6 +28,7 @@ export const DEFAULT_UPSTREAM_OPTIONS: UpstreamOptions = {
   failureThreshold: 5,
   coolDownMs: 10_000,
   connections: 64,
+  keepAliveMs: 30_000,
 };
 
 export type UpstreamFailure = "timeout" | "connect" | "status" | "circuit-open";
@@ -58,7 +60,7 @@ export interface UpstreamCall {
 }
 
 export class Upstreams {
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, OriginPool>();
   private readonly breakers = new Map<string, Breaker>();
   private readonly latency = new Map<string, number>();
   private readonly options: UpstreamOptions;
@@ -91,29 +93,30 @@ export class Upstreams {
    * arrived and its status is a success (2xx) or a client error that no other
    * model would fix (4xx except 429). Anything else rejects with UpstreamError.
    */
-  async send(call: UpstreamCall): Promise<Dispatcher.ResponseData> {
+  async send(call: UpstreamCall): Promise<ClientResponse> {
     const name = call.model.name;
     if (!this.available(name)) throw new UpstreamError("circuit-open", `the circuit for ${name} is open after repeated failures`);
     const b = this.breaker(name);
     if (b.openUntil !== 0) b.trial = true;
     const url = this.parsed(call.model.endpoint);
-    const pool = await this.pool(url.origin);
+    const pool = this.pool(url.origin);
     const started = performance.now();
-    let res: Dispatcher.ResponseData;
+    let res: ClientResponse;
     try {
+      call.headers["content-type"] = "application/json";
       res = await pool.request({
         method: "POST",
         path: url.base + call.path,
-        headers: { "content-type": "application/json", ...call.headers },
+        headers: call.headers,
         body: call.body,
-        headersTimeout: this.options.headersTimeoutMs,
-        bodyTimeout: this.options.bodyTimeoutMs,
+        headersTimeoutMs: this.options.headersTimeoutMs,
+        bodyTimeoutMs: this.options.bodyTimeoutMs,
       });
     } catch (err) {
+      if (!(err instanceof ClientError)) throw err;
       this.failed(name);
-      const code = (err as { code?: string }).code;
-      if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") throw new UpstreamError("timeout", `${name} did not answer within ${this.options.headersTimeoutMs} ms`);
-      throw new UpstreamError("connect", `${name} at ${url.origin}: ${(err as Error).message}`);
+      if (err.kind === "timeout") throw new UpstreamError("timeout", `${name} did not answer within ${this.options.headersTimeoutMs} ms`);
+      throw new UpstreamError("connect", `${name} at ${url.origin}: ${err.message}`);
     }
     const ms = performance.now() - started;
     const prev = this.latency.get(name);
@@ -144,14 +147,9 @@ export class Upstreams {
 
   private readonly endpoints = new Map<string, { origin: string; base: string }>();
 
-  private async pool(origin: string): Promise<Pool> {
+  private pool(origin: string): OriginPool {
     let p = this.pools.get(origin);
-    if (!p) {
-      const { Pool } = await loadUndici();
-      // Another request may have made it while undici loaded.
-      p = this.pools.get(origin) ?? new Pool(origin, { connections: this.options.connections, keepAliveTimeout: 30_000, pipelining: 1 });
-      this.pools.set(origin, p);
-    }
+    if (!p) this.pools.set(origin, (p = new OriginPool(origin, { connections: this.options.connections, keepAliveMs: this.options.keepAliveMs, ca: this.options.ca })));
     return p;
   }
 
