@@ -2,8 +2,10 @@
 // server on loopback (its own process) and three ways to reach it, measured
 // side by side in one run:
 //   direct     — straight to the model server;
-//   bare proxy — node:http in, undici out, bytes passed through, nothing else
-//                (bench/bare-proxy.ts): the cost of a proxy hop as such;
+//   node proxy — node:http in, undici out, bytes passed through, nothing else
+//                (bench/bare-proxy.ts): what a proxy hop costs on the usual Node stack;
+//   bare proxy — the sidecar's own HTTP layers, bytes passed through, nothing
+//                else: routeplane minus this line is what routing costs;
 //   routeplane — `routeplane serve` with the generated 100-route policy of
 //                deterministic signals (keywords, regexes, context bands,
 //                headers, PII, jailbreak), JSONL telemetry on;
@@ -111,7 +113,8 @@ const policyDir = path.join(dir, "policy");
 await import("node:fs").then((fs) => fs.mkdirSync(policyDir));
 writeFileSync(path.join(policyDir, "bench.route"), generatePolicy(ROUTES).source);
 const [, sidecarUrl] = await startProcess("routeplane", [path.join(ROOT, "cli/main.ts"), "serve", "--policy", policyDir, "--upstream", upstreamUrl, "--listen", "127.0.0.1:0", "--telemetry", path.join(dir, "telemetry.jsonl")], /listening on (http:\/\/[^ ;]+)/);
-const [, bareUrl] = await startProcess("bare proxy", [path.join(ROOT, "bench/bare-proxy.ts"), upstreamUrl], /listening on (http:\/\/[^ \n]+)/);
+const [, nodeUrl] = await startProcess("node proxy", [path.join(ROOT, "bench/bare-proxy.ts"), "node", upstreamUrl], /listening on (http:\/\/[^ \n]+)/);
+const [, bareUrl] = await startProcess("bare proxy", [path.join(ROOT, "bench/bare-proxy.ts"), "sidecar", upstreamUrl], /listening on (http:\/\/[^ \n]+)/);
 const portkeyEntry = path.join(path.dirname(createRequire(import.meta.url).resolve("@portkey-ai/gateway/package.json")), "build/start-server.js");
 const portkeyPort = 20000 + Math.floor(Math.random() * 20000);
 await startProcess("portkey", [portkeyEntry, `--port=${portkeyPort}`, "--headless"], /Ready for connections/, { ...process.env, NODE_ENV: "production", TRUSTED_CUSTOM_HOSTS: "127.0.0.1,localhost" });
@@ -128,6 +131,7 @@ const portkeyConfig = JSON.stringify({
 
 const targets: Target[] = [
   { name: "direct", port: upstreamPort, path: "/v1/chat/completions", headers: () => ({}) },
+  { name: "node proxy", port: Number(new URL(nodeUrl).port), path: "/v1/chat/completions", headers: () => ({}) },
   { name: "bare proxy", port: Number(new URL(bareUrl).port), path: "/v1/chat/completions", headers: () => ({}) },
   { name: "routeplane", port: Number(new URL(sidecarUrl).port), path: "/v1/chat/completions", headers: () => ({}) },
   { name: "portkey", port: portkeyPort, path: "/v1/chat/completions", headers: (i) => ({ "x-portkey-config": portkeyConfig, "x-portkey-metadata": JSON.stringify({ route: `r${(i * 7919) % ROUTES}` }) }) },

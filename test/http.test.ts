@@ -355,3 +355,31 @@ test("client: a pool of one queues requests; a large streamed body is read with 
   abandoned.body.destroy();
   assert.equal(await (await p.request(post({ path: "/after" }))).body.text(), "answer to /after", "the pool goes on after an abandoned answer");
 });
+
+test("client: https upstreams, trusted through an extra CA (an on-prem model server's); an untrusted certificate fails to connect", async () => {
+  const { execFileSync } = await import("node:child_process");
+  const { mkdtempSync, readFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { createServer: createHttpsServer } = await import("node:https");
+  const dir = mkdtempSync(join(tmpdir(), "routeplane-tls-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], { cwd: dir, stdio: "ignore" });
+  const cert = readFileSync(join(dir, "cert.pem"), "utf8");
+  const server = createHttpsServer({ key: readFileSync(join(dir, "key.pem")), cert }, (req, res) => {
+    req.resume();
+    req.on("end", () => res.end(`secure ${req.url}`));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  const port = (server.address() as AddressInfo).port;
+  for (const host of ["localhost", "127.0.0.1"]) {
+    const trusted = new OriginPool(`https://${host}:${port}`, { connections: 2, keepAliveMs: 5000, ca: cert });
+    cleanups.push(() => trusted.close());
+    assert.equal(await (await trusted.request(post({ path: "/one" }))).body.text(), "secure /one");
+    assert.equal(await (await trusted.request(post({ path: "/two" }))).body.text(), "secure /two");
+  }
+  const untrusted = pool(`https://localhost:${port}`);
+  await assert.rejects(untrusted.request(post()), (err: unknown) => err instanceof ClientError && err.kind === "connect" && /self.signed|certificate/i.test(err.message));
+});
