@@ -2,5 +2,5 @@
 // prints its base URL on stdout, serves until killed.
 import { startDemoUpstream } from "../runtime/index.ts";
 
-const upstream = await startDemoUpstream({}, Number(process.argv[2] ?? 0));
+const upstream = await startDemoUpstream({ record: false }, Number(process.argv[2] ?? 0));
 process.stdout.write(`${upstream.url}\n`);

@@ -111,6 +111,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       "kafka-brokers": { type: "string", help: "send telemetry to Kafka instead (comma-separated host:port)" },
       "kafka-topic": { type: "string", help: "topic for routing events (default routeplane.routing; feedback goes to <topic>.feedback)" },
       credentials: { type: "string", help: "JSON file { model: api key } (otherwise each model's api_key_env)" },
+      "upstream-ca": { type: "string", help: "PEM file of extra certificate authorities for https model servers (e.g. an on-prem CA)" },
       demo: { type: "boolean", help: "send every model's requests to a built-in demo model server" },
       upstream: { type: "string", help: "send every model's requests to this OpenAI-compatible base URL (testing, benchmarks)" },
       embeddings: { type: "string", help: "OpenAI-compatible base URL for embedding and domain signals (key: $ROUTEPLANE_EMBEDDINGS_API_KEY)" },

@@ -5,7 +5,7 @@
 import { readFileSync, watch, type FSWatcher } from "node:fs";
 import path from "node:path";
 import { serializeBundle } from "../bundle/index.ts";
-import { BundleStore, JsonlSink, KafkaSink, Observability, SemanticSignals, createSidecar, startDemoUpstream, weightsProblem, type TelemetrySink, type WeightsOverlay } from "../runtime/index.ts";
+import { BundleStore, JsonlSink, KafkaSink, Observability, SemanticSignals, Upstreams, createSidecar, startDemoUpstream, weightsProblem, type TelemetrySink, type WeightsOverlay } from "../runtime/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { readJsonFile, readTextFile, UsageError } from "./files.ts";
 import { EXIT, type Io } from "./io.ts";
@@ -20,6 +20,7 @@ export interface ServeOptions {
   "kafka-brokers"?: string;
   "kafka-topic"?: string;
   credentials?: string;
+  "upstream-ca"?: string;
   demo?: boolean;
   upstream?: string;
   weights?: string;
@@ -92,6 +93,7 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
   const trustedKeys = (opts["public-key"] ?? []).map((f) => readTextFile(f, "public key"));
   if (opts.bundle && trustedKeys.length === 0) throw new UsageError("--bundle needs at least one --public-key to verify the bundle's signature");
   const credentials = opts.credentials ? (readJsonFile(opts.credentials, "credentials file") as Record<string, string>) : {};
+  const upstreamCa = opts["upstream-ca"] ? readTextFile(opts["upstream-ca"], "upstream CA file") : undefined;
   const store = new BundleStore({
     trustedKeys,
     stateDir: opts.bundle ? (opts["state-dir"] ?? ".routeplane-sidecar") : undefined,
@@ -130,6 +132,7 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
     telemetry,
     endpointOverride: demo?.url ?? opts.upstream,
     credentials,
+    upstreams: new Upstreams({ ca: upstreamCa }),
   });
   const weightsWatcher = opts.weights ? watchWeights(io, opts.weights, (w) => sidecar.setWeights(w)) : null;
   /** Releases everything started here; nothing may keep the process alive afterwards. */

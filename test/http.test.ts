@@ -72,7 +72,8 @@ test("parseRequestHead reads the plain shape and declines everything else", () =
   assert.equal(ok.contentLength, 12);
   assert.equal(ok.headers["x-tier"], "pro");
   assert.equal(ok.headers["__proto__"], "x");
-  assert.equal(Object.getPrototypeOf(ok.headers), null);
+  assert.equal(Object.getPrototypeOf(Object.getPrototypeOf(ok.headers)), null, "no Object.prototype behind the headers");
+  assert.equal("constructor" in ok.headers, false);
   assert.equal(parseRequestHead("GET / HTTP/1.1\r\nHost: a\r\nConnection: close")?.close, true);
   const declined = {
     "HTTP/1.0": "GET / HTTP/1.0\r\nHost: a",
@@ -255,6 +256,7 @@ test("client: every framing, split at every byte, with interim answers and trail
     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}",
     "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\nx-a: 2\r\n\r\n4;ext=1\r\n{\"ok\r\n7\r\n\":true}\r\n0\r\nTrailer: x\r\n\r\n",
     "HTTP/1.1 204 No Content\r\n\r\n",
+    "HTTP/1.1 200\r\ncontent-length: 11\r\n\r\n{\"ok\":true}",
   ];
   for (const [i, text] of answers.entries()) {
     // Whole, then one byte per write.
@@ -301,6 +303,8 @@ test("client: malformed answers, timeouts, refused connections and cancelling fa
   };
   const garbage = await rawUpstream(() => ["SMTP ready\r\n\r\n"]);
   await expectKind("garbage", pool(garbage.origin).request(post()));
+  const http2 = await rawUpstream(() => ["HTTP/1.2 200 OK\r\n\r\n"]);
+  await expectKind("HTTP/1.2", pool(http2.origin).request(post()));
   const badChunk = await rawUpstream(() => ["HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"]);
   await expectKind("bad chunk", pool(badChunk.origin).request(post()).then((r) => r.body.text()));
   const tooLong = await rawUpstream(() => ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabc"]);
@@ -321,7 +325,7 @@ test("client: malformed answers, timeouts, refused connections and cancelling fa
   const pending = pool(silent.origin).request(post({ signal: abort.signal }));
   setTimeout(() => abort.abort(), 20);
   await expectKind("cancelled", pending);
-  assert.deepEqual(kinds, { garbage: "protocol", "bad chunk": "protocol", "longer than its length": "protocol", silent: "timeout", stalls: "timeout", "cut short": "closed", refused: "connect", cancelled: "aborted" });
+  assert.deepEqual(kinds, { garbage: "protocol", "HTTP/1.2": "protocol", "bad chunk": "protocol", "longer than its length": "protocol", silent: "timeout", stalls: "timeout", "cut short": "closed", refused: "connect", cancelled: "aborted" });
 });
 
 test("client: a pool of one queues requests; a large streamed body is read with backpressure and can be abandoned", async () => {

@@ -28,7 +28,10 @@ export interface Request {
 /** Builds a Request from an OpenAI chat-completions body and HTTP headers. */
 export function requestFromChat(body: { messages?: ChatMessage[]; metadata?: JsonObject; prompt?: string }, headers: Record<string, string | string[] | undefined> = {}): Request {
   const h: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers)) if (v !== undefined) h[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
+  for (const k in headers) {
+    const v = headers[k];
+    if (v !== undefined) h[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
+  }
   const messages = body.messages ?? (typeof body.prompt === "string" ? [{ role: "user", content: body.prompt }] : []);
   return { messages, headers: h, metadata: body.metadata ?? {}, signals: {} };
 }

@@ -2,8 +2,7 @@
 // --demo` and the tests: it answers every request with which model it is and
 // what it was sent, so routing, plugins and fallbacks are visible without a
 // real model. Behaviours for tests: fail with a status, answer slowly, stream.
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createHttpServer, type SidecarRequest } from "./http-server.ts";
 
 export interface DemoUpstreamOptions {
   /** Answer every request with this status (a failing upstream). */
@@ -16,12 +15,14 @@ export interface DemoUpstreamOptions {
   reply?: string;
   /** Pause between streamed chunks, in ms (a slow stream). */
   chunkDelayMs?: number;
+  /** Keep what was received in `received` (default true; off for benchmarks, where it would only grow). */
+  record?: boolean;
 }
 
 export interface DemoUpstream {
   url: string;
   /** Requests received, newest last: what the sidecar forwarded. */
-  received: { path: string; headers: Record<string, string | string[] | undefined>; body: Record<string, unknown> }[];
+  received: { path: string; headers: SidecarRequest["headers"]; body: Record<string, unknown> }[];
   /** Streams whose reader went away before the end. */
   abandoned: number;
   close(): Promise<void>;
@@ -33,86 +34,74 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}, port 
     url: "",
     received,
     abandoned: 0,
-    close: () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      return closed;
-    },
+    close: () => server.close(),
   };
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      let body: Record<string, unknown> = {};
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
-      } catch {
-        // keep {}
-      }
-      received.push({ path: req.url ?? "", headers: req.headers, body });
-      if ((req.url ?? "").endsWith("/embeddings")) {
-        // Deterministic vectors: words hashed into 64 dimensions, so texts sharing words are similar.
-        const inputs = Array.isArray(body.input) ? (body.input as string[]) : [String(body.input ?? "")];
-        const data = inputs.map((text, index) => ({ object: "embedding", index, embedding: bagOfWords(text) }));
-        const send = () => {
-          res.writeHead(options.failWith ?? 200, { "content-type": "application/json" });
-          res.end(JSON.stringify({ object: "list", data, model: body.model }));
+  // On the sidecar's own HTTP server: cheap enough that bench/proxy measures the proxies, not the model server.
+  const server = createHttpServer(
+    (req, res) => {
+      req.body(64 * 1024 * 1024).then((raw) => {
+        let body: Record<string, unknown> = {};
+        try {
+          body = JSON.parse(raw.toString("utf8") || "{}");
+        } catch {
+          // keep {}
+        }
+        if (options.record !== false) received.push({ path: req.path, headers: req.headers, body });
+        if (req.path.endsWith("/embeddings")) {
+          // Deterministic vectors: words hashed into 64 dimensions, so texts sharing words are similar.
+          const inputs = Array.isArray(body.input) ? (body.input as string[]) : [String(body.input ?? "")];
+          const data = inputs.map((text, index) => ({ object: "embedding", index, embedding: bagOfWords(text) }));
+          const send = () => res.send(options.failWith ?? 200, { "content-type": "application/json" }, JSON.stringify({ object: "list", data, model: body.model }));
+          if (options.delayMs) setTimeout(send, options.delayMs);
+          else send();
+          return;
+        }
+        const answer = () => {
+          if (options.failWith) {
+            res.send(options.failWith, { "content-type": "application/json" }, JSON.stringify({ error: { message: `demo upstream failing with ${options.failWith}`, type: "server_error" } }));
+            return;
+          }
+          const model = String(body.model ?? "demo");
+          const messages = (body.messages as { role: string; content: unknown }[] | undefined) ?? [];
+          const last = messages.filter((m) => m.role === "user").at(-1);
+          const prompt = typeof body.prompt === "string" ? body.prompt : typeof last?.content === "string" ? last.content : "";
+          const text = options.reply ?? `[${model}] you said: ${prompt.slice(0, 200)}`;
+          const isChat = req.path.endsWith("/chat/completions");
+          if (body.stream === true) {
+            res.start(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+            const n = Math.max(1, options.streamChunks ?? 3);
+            const size = Math.ceil(text.length / n);
+            let i = 0;
+            res.onClose(() => upstream.abandoned++);
+            const next = () => {
+              if (res.closed) return;
+              if (i === n) {
+                res.write("data: [DONE]\n\n");
+                res.end();
+                return;
+              }
+              const piece = text.slice(i * size, (i + 1) * size);
+              i++;
+              const delta = isChat ? { choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] } : { choices: [{ index: 0, text: piece, finish_reason: null }] };
+              res.write(`data: ${JSON.stringify({ id: "demo", object: isChat ? "chat.completion.chunk" : "text_completion", model, ...delta })}\n\n`);
+              if (options.chunkDelayMs) setTimeout(next, options.chunkDelayMs);
+              else next();
+            };
+            next();
+            return;
+          }
+          const usage = { prompt_tokens: Math.ceil(prompt.length / 4), completion_tokens: Math.ceil(text.length / 4), total_tokens: Math.ceil((prompt.length + text.length) / 4) };
+          const choice = isChat ? { index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" } : { index: 0, text, finish_reason: "stop" };
+          // With its length, as model servers send JSON answers (not chunked).
+          res.send(200, { "content-type": "application/json" }, JSON.stringify({ id: "demo", object: isChat ? "chat.completion" : "text_completion", created: 0, model, choices: [choice], usage }));
         };
-        if (options.delayMs) setTimeout(send, options.delayMs);
-        else send();
-        return;
-      }
-      const answer = () => {
-        if (options.failWith) {
-          res.writeHead(options.failWith, { "content-type": "application/json" });
-          res.end(JSON.stringify({ error: { message: `demo upstream failing with ${options.failWith}`, type: "server_error" } }));
-          return;
-        }
-        const model = String(body.model ?? "demo");
-        const messages = (body.messages as { role: string; content: unknown }[] | undefined) ?? [];
-        const last = messages.filter((m) => m.role === "user").at(-1);
-        const prompt = typeof body.prompt === "string" ? body.prompt : typeof last?.content === "string" ? last.content : "";
-        const text = options.reply ?? `[${model}] you said: ${prompt.slice(0, 200)}`;
-        const isChat = (req.url ?? "").endsWith("/chat/completions");
-        if (body.stream === true) {
-          res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
-          const n = Math.max(1, options.streamChunks ?? 3);
-          const size = Math.ceil(text.length / n);
-          let i = 0;
-          let ended = false;
-          res.on("close", () => {
-            if (!ended) upstream.abandoned++;
-          });
-          const next = () => {
-            if (res.destroyed) return;
-            if (i === n) {
-              ended = true;
-              res.end("data: [DONE]\n\n");
-              return;
-            }
-            const piece = text.slice(i * size, (i + 1) * size);
-            i++;
-            const delta = isChat ? { choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] } : { choices: [{ index: 0, text: piece, finish_reason: null }] };
-            res.write(`data: ${JSON.stringify({ id: "demo", object: isChat ? "chat.completion.chunk" : "text_completion", model, ...delta })}\n\n`);
-            if (options.chunkDelayMs) setTimeout(next, options.chunkDelayMs);
-            else next();
-          };
-          next();
-          return;
-        }
-        const usage = { prompt_tokens: Math.ceil(prompt.length / 4), completion_tokens: Math.ceil(text.length / 4), total_tokens: Math.ceil((prompt.length + text.length) / 4) };
-        const choice = isChat ? { index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" } : { index: 0, text, finish_reason: "stop" };
-        // With its length, as model servers send JSON answers (not chunked).
-        const json = JSON.stringify({ id: "demo", object: isChat ? "chat.completion" : "text_completion", created: 0, model, choices: [choice], usage });
-        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(json) });
-        res.end(json);
-      };
-      if (options.delayMs) setTimeout(answer, options.delayMs);
-      else answer();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
-  const { port: actual } = server.address() as AddressInfo;
+        if (options.delayMs) setTimeout(answer, options.delayMs);
+        else answer();
+      }, () => res.send(413, { "content-type": "application/json" }, JSON.stringify({ error: { message: "request too large", type: "invalid_request_error" } })));
+    },
+    { maxBodyBytes: 64 * 1024 * 1024, keepAliveMs: 5_000, requestTimeoutMs: 60_000 },
+  );
+  const { port: actual } = await server.listen(port, "127.0.0.1");
   upstream.url = `http://127.0.0.1:${actual}/v1`;
   return upstream;
 }

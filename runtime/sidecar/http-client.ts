@@ -9,6 +9,7 @@
 // Anything malformed fails the request with a ClientError, never a guess.
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
+import { newHeaders } from "./header-record.ts";
 
 export type ClientFailure = "connect" | "timeout" | "protocol" | "closed" | "aborted";
 
@@ -262,27 +263,36 @@ class Connection {
         return;
       }
       const lines = buf.toString("latin1", 0, end).split("\r\n");
-      const status = /^HTTP\/1\.([01]) (\d{3})(?: |$)/.exec(lines[0]);
-      if (!status) throw new ClientError("protocol", `not an HTTP/1.1 status line: ${JSON.stringify(lines[0].slice(0, 80))}`);
-      const statusCode = Number(status[2]);
+      const first = lines[0];
+      // "HTTP/1.x NNN[ reason]"
+      if (!first.startsWith("HTTP/1.") || (first[7] !== "0" && first[7] !== "1") || first.charCodeAt(8) !== 32 || (first.length > 12 && first.charCodeAt(12) !== 32) || !/^\d{3}$/.test(first.slice(9, 12))) {
+        throw new ClientError("protocol", `not an HTTP/1.1 status line: ${JSON.stringify(first.slice(0, 80))}`);
+      }
+      const statusCode = Number(first.slice(9, 12));
       this.buffer = end + 4 < buf.length ? buf.subarray(end + 4) : null;
       if (statusCode >= 100 && statusCode < 200) {
         // Interim answers (100 Continue, 103 Early Hints): the real one follows.
         if (!this.buffer) return;
         continue;
       }
-      const headers: Record<string, string> = Object.create(null);
+      const headers = newHeaders();
       for (let i = 1; i < lines.length; i++) {
         const line = lines[i];
         const colon = line.indexOf(":");
         if (colon <= 0 || line.includes("\n") || line.includes("\r")) throw new ClientError("protocol", `malformed header line in the answer: ${JSON.stringify(line.slice(0, 80))}`);
-        const name = line.slice(0, colon).trim().toLowerCase();
-        const value = line.slice(colon + 1).trim();
-        headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
+        const name = line.slice(0, colon).toLowerCase();
+        let from = colon + 1;
+        let to = line.length;
+        while (from < to && (line.charCodeAt(from) === 32 || line.charCodeAt(from) === 9)) from++;
+        while (to > from && (line.charCodeAt(to - 1) === 32 || line.charCodeAt(to - 1) === 9)) to--;
+        const value = line.slice(from, to);
+        const prev = headers[name];
+        headers[name] = prev === undefined ? value : `${prev}, ${value}`;
       }
-      const connection = (headers.connection ?? "").toLowerCase();
-      if (connection.includes("close") || (status[1] === "0" && !connection.includes("keep-alive"))) this.reusable = false;
-      const hint = /timeout=(\d+)/.exec(headers["keep-alive"] ?? "");
+      const connection = headers.connection === undefined ? "" : headers.connection.toLowerCase();
+      if (connection.includes("close") || (first.charCodeAt(7) === 48 && !connection.includes("keep-alive"))) this.reusable = false;
+      const keepAlive = headers["keep-alive"];
+      const hint = keepAlive === undefined ? null : /timeout=(\d+)/.exec(keepAlive);
       // Give the server's idle timeout a second's margin: a request must not race its close.
       if (hint) this.idleMs = Math.max(0, Math.min(this.pool.options.keepAliveMs, Number(hint[1]) * 1000 - 1000));
       const te = headers["transfer-encoding"];

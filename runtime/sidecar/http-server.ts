@@ -13,6 +13,7 @@
 // chunked stream with backpressure).
 import { createServer as createNodeServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
+import { newHeaders } from "./header-record.ts";
 import { HttpError } from "./openai.ts";
 
 export interface SidecarRequest {
@@ -93,8 +94,7 @@ export function parseRequestHead(head: string): RequestHead | null {
   const method = first.slice(0, sp1);
   const target = first.slice(sp1 + 1, sp2);
   if (first.slice(sp2 + 1) !== "HTTP/1.1" || !FAST_METHODS.has(method) || !TARGET.test(target)) return null;
-  // A null prototype: a header named __proto__ is just a header.
-  const headers = Object.create(null) as Record<string, string>;
+  const headers = newHeaders();
   let contentLength = 0;
   let close = false;
   for (let i = 1; i < lines.length; i++) {
@@ -104,7 +104,7 @@ export function parseRequestHead(head: string): RequestHead | null {
     const raw = line.slice(0, colon);
     if (!TOKEN.test(raw)) return null;
     const name = raw.toLowerCase();
-    if (name in headers) return null;
+    if (headers[name] !== undefined) return null;
     let start = colon + 1;
     let end = line.length;
     while (start < end && (line.charCodeAt(start) === 32 || line.charCodeAt(start) === 9)) start++;
@@ -172,6 +172,8 @@ class FastResponse implements SidecarResponse {
     if (this.headersSent) throw new Error("response already started");
     this.headersSent = true;
     this.ended = true;
+    // The client left while the answer was being made: nothing to write.
+    if (this.closed) return;
     const close = this.conn.closeAfter;
     const length = typeof body === "string" ? Buffer.byteLength(body) : body.length;
     const head = headBytes(status, headers, `content-length: ${length}\r\n`, close, this.conn.keepAliveSeconds);
