@@ -2,6 +2,7 @@
 // last known good kept on disk) or a policy directory compiled in process;
 // `--demo` adds the built-in demo upstream so routing works with no model
 // server (this is `npm start`).
+import { X509Certificate } from "node:crypto";
 import { readFileSync, watch, type FSWatcher } from "node:fs";
 import path from "node:path";
 import { serializeBundle } from "../bundle/index.ts";
@@ -94,6 +95,13 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
   if (opts.bundle && trustedKeys.length === 0) throw new UsageError("--bundle needs at least one --public-key to verify the bundle's signature");
   const credentials = opts.credentials ? (readJsonFile(opts.credentials, "credentials file") as Record<string, string>) : {};
   const upstreamCa = opts["upstream-ca"] ? readTextFile(opts["upstream-ca"], "upstream CA file") : undefined;
+  if (upstreamCa !== undefined) {
+    try {
+      new X509Certificate(upstreamCa);
+    } catch {
+      throw new UsageError(`--upstream-ca ${opts["upstream-ca"]} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+    }
+  }
   const store = new BundleStore({
     trustedKeys,
     stateDir: opts.bundle ? (opts["state-dir"] ?? ".routeplane-sidecar") : undefined,

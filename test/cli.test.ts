@@ -332,6 +332,12 @@ test("serve: usage errors name the fix", () => {
   const listen = rp(["serve", "--policy", "examples/support", "--listen", "nope"]);
   assert.equal(listen.code, 2);
   assert.match(listen.stderr, /--listen takes \[host:\]port/);
+  const missingCa = rp(["serve", "--policy", "examples/support", "--upstream-ca", "no-such-ca.pem"]);
+  assert.equal(missingCa.code, 2);
+  assert.match(missingCa.stderr, /cannot read upstream CA file no-such-ca.pem: ENOENT/);
+  const notPem = rp(["serve", "--policy", "examples/support", "--upstream-ca", "package.json"]);
+  assert.equal(notPem.code, 2);
+  assert.match(notPem.stderr, /--upstream-ca package.json holds no PEM certificate/);
 });
 
 test("serve: a port in use is a clear error and a prompt exit, not a hang", async () => {

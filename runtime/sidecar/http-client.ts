@@ -460,10 +460,17 @@ export class OriginPool {
   private open(p: Pending): void {
     const port = Number(this.url.port) || (this.url.protocol === "https:" ? 443 : 80);
     const host = this.url.hostname.replace(/^\[|\]$/g, "");
-    const socket =
-      this.url.protocol === "https:"
-        ? tlsConnect({ host, port, servername: /^[\d.]+$|:/.test(host) ? undefined : host, ca: this.options.ca, ALPNProtocols: ["http/1.1"] })
-        : netConnect({ host, port });
+    let socket: Socket;
+    try {
+      socket =
+        this.url.protocol === "https:"
+          ? tlsConnect({ host, port, servername: /^[\d.]+$|:/.test(host) ? undefined : host, ca: this.options.ca, ALPNProtocols: ["http/1.1"] })
+          : netConnect({ host, port });
+    } catch (err) {
+      // A bad TLS setting (an unreadable CA) fails here, before any socket exists.
+      p.reject(new ClientError("connect", (err as Error).message));
+      return;
+    }
     const conn = new Connection(this, socket);
     this.all.add(conn);
     socket.once(this.url.protocol === "https:" ? "secureConnect" : "connect", () => {
