@@ -392,6 +392,8 @@ class Connection {
     this.cleanup?.();
     this.cleanup = null;
     body.finish();
+    // The whole body is queued for its reader; the socket reads on for the next answer.
+    if (this.socket.isPaused()) this.socket.resume();
     this.pool.released(this, this.reusable);
   }
 }

@@ -262,6 +262,9 @@ class FastConnection {
   private headLength = 0;
   private current: FastResponse | null = null;
   private requestStarted = 0;
+  // After an answer that closes the connection: what still arrives is read and dropped,
+  // so a client still sending a refused body can finish and read the answer.
+  private discard = false;
   private readonly server: FastServer;
 
   constructor(socket: Socket, server: FastServer) {
@@ -277,6 +280,7 @@ class FastConnection {
   }
 
   private readonly onData = (chunk: Buffer): void => {
+    if (this.discard) return;
     if (this.length === 0) this.requestStarted = performance.now();
     this.chunks.push(chunk);
     this.length += chunk.length;
@@ -330,8 +334,9 @@ class FastConnection {
     const buffer = this.contiguous();
     let body: Buffer = EMPTY;
     if (tooLarge) {
-      // The body is never read: answer and close.
+      // The body is never kept: answer and close.
       this.closeAfter = true;
+      this.discard = true;
       this.chunks = [];
       this.length = 0;
     } else {
@@ -367,7 +372,11 @@ class FastConnection {
     if (response !== this.current) return;
     this.current = null;
     if (this.closeAfter) {
+      this.discard = true;
+      this.chunks = [];
+      this.length = 0;
       this.socket.end();
+      if (this.socket.isPaused()) this.socket.resume();
       return;
     }
     if (this.socket.isPaused()) this.socket.resume();
