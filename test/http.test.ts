@@ -151,6 +151,11 @@ test("fast path: keep-alive, pipelining, a head that arrives a byte at a time, C
   assert.equal(seen.at(-1)!.headers["content-type"], "application/json");
   assert.equal(server.stats.handedOver, 0);
   assert.equal(server.stats.fast, 4);
+  // No Content: no length either.
+  const { port: noContent } = await echoServer((_req, res) => res.send(204, {}, ""));
+  const empty = await raw(noContent, ["PUT /debug/weights HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"], /\r\n\r\n$/);
+  assert.match(empty, /^HTTP\/1\.1 204 No Content\r\n/);
+  assert.doesNotMatch(empty, /content-length/i);
 });
 
 test("unusual requests are handed to node:http, also in the middle of a connection", async () => {

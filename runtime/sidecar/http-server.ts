@@ -176,7 +176,8 @@ class FastResponse implements SidecarResponse {
     if (this.closed) return;
     const close = this.conn.closeAfter;
     const length = typeof body === "string" ? Buffer.byteLength(body) : body.length;
-    const head = headBytes(status, headers, `content-length: ${length}\r\n`, close, this.conn.keepAliveSeconds);
+    // 204 and 304 answers carry no body and no length (RFC 9110 §8.6).
+    const head = headBytes(status, headers, status === 204 || status === 304 ? "" : `content-length: ${length}\r\n`, close, this.conn.keepAliveSeconds);
     const socket = this.conn.socket;
     // One write, one syscall: the head and a text body as one string (the head is ASCII).
     if (typeof body === "string") socket.write(head + body);
@@ -488,7 +489,7 @@ function nodeResponse(res: ServerResponse): SidecarResponse {
       return res.destroyed;
     },
     send(status, headers, body) {
-      res.writeHead(status, { ...headers, "content-length": typeof body === "string" ? Buffer.byteLength(body) : body.length });
+      res.writeHead(status, status === 204 || status === 304 ? headers : { ...headers, "content-length": typeof body === "string" ? Buffer.byteLength(body) : body.length });
       res.end(body);
     },
     start(status, headers) {
