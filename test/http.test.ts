@@ -175,6 +175,28 @@ test("unusual requests are handed to node:http, also in the middle of a connecti
   assert.equal(server.stats.handedOver, 4);
 });
 
+test("random bytes and half-sent requests never break the server (seeded)", async () => {
+  const { port, server } = await echoServer();
+  let seed = 7;
+  const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+  const prefixes = ["", request('{"a":1}'), "POST / HTTP/1.1\r\nHost: a\r\n", "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"];
+  await Promise.all(
+    Array.from({ length: 60 }, async () => {
+      const noise = Buffer.from(Array.from({ length: rand(300) }, () => rand(256)));
+      const socket = connect(port, "127.0.0.1");
+      await once(socket, "connect");
+      socket.on("error", () => {});
+      socket.write(Buffer.concat([Buffer.from(prefixes[rand(prefixes.length)], "latin1"), noise]));
+      if (rand(2)) socket.end();
+      await new Promise((r) => setTimeout(r, 20 + rand(30)));
+      socket.destroy();
+    }),
+  );
+  // Still serving, on both paths.
+  assert.match(await raw(port, [request('{"after":1}', "Connection: close\r\n")]), /^HTTP\/1\.1 200 OK/);
+  assert.ok(server.stats.fast > 0 && server.stats.handedOver > 0);
+});
+
 test("a body over the limit is answered 413 without being read, and the connection closes", async () => {
   const { port, seen } = await echoServer(undefined, 100);
   // The client goes on sending the refused body: it is read and dropped, and the answer still arrives whole.

@@ -408,7 +408,14 @@ class FastConnection {
     socket.setTimeout(0);
     this.server.connections.delete(this);
     this.server.stats.handedOver++;
-    if (this.length > 0) socket.unshift(this.contiguous());
+    if (this.length > 0) {
+      if (socket.readableEnded) {
+        // The client already finished sending: node:http cannot be given the bytes back.
+        socket.destroy();
+        return;
+      }
+      socket.unshift(this.contiguous());
+    }
     this.chunks = [];
     this.length = 0;
     this.server.http.emit("connection", socket);
