@@ -145,6 +145,14 @@ test("fast path: keep-alive, pipelining, a head that arrives a byte at a time, C
   assert.match(two, /date: \w{3}, \d\d \w{3} \d{4}/);
   const slow = await raw(port, [...request('{"c":3}')].map((ch) => Buffer.from(ch, "latin1")), /"body":"\{\\"c\\":3\}"\}/, 1);
   assert.match(slow, /^HTTP\/1\.1 200 OK/);
+  // A client that finishes sending (half-close) still gets its answers, then the connection closes.
+  const { port: slowPort } = await echoServer((req, res) => void req.body(100).then((b) => setTimeout(() => res.send(200, {}, `late ${b}`), 30)));
+  const halfClosed = connect(slowPort, "127.0.0.1");
+  let late = "";
+  halfClosed.on("data", (d) => (late += d));
+  halfClosed.end(request("one") + request("two"));
+  await once(halfClosed, "close");
+  assert.match(late, /late one[\s\S]*late two$/);
   const closing = await raw(port, [request("{}", "Connection: close\r\n")]);
   assert.match(closing, /connection: close\r\n/);
   assert.equal(seen.at(-1)!.path, "/v1/chat/completions", "the query is not part of the path");

@@ -266,6 +266,8 @@ class FastConnection {
   // After an answer that closes the connection: what still arrives is read and dropped,
   // so a client still sending a refused body can finish and read the answer.
   private discard = false;
+  // The client finished sending (half-close): answer what arrived, then close.
+  private clientDone = false;
   private readonly server: FastServer;
 
   constructor(socket: Socket, server: FastServer) {
@@ -278,7 +280,13 @@ class FastConnection {
     socket.on("timeout", this.onTimeout);
     socket.on("error", this.onError);
     socket.on("close", this.onClose);
+    socket.on("end", this.onEnd);
   }
+
+  private readonly onEnd = (): void => {
+    this.clientDone = true;
+    if (!this.current) this.socket.end();
+  };
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.discard) return;
@@ -385,6 +393,7 @@ class FastConnection {
       this.requestStarted = performance.now();
       this.next();
     }
+    if (!this.current && this.clientDone && !this.socket.destroyed) this.socket.end();
   }
 
   private contiguous(): Buffer {
@@ -405,6 +414,7 @@ class FastConnection {
     socket.off("timeout", this.onTimeout);
     socket.off("error", this.onError);
     socket.off("close", this.onClose);
+    socket.off("end", this.onEnd);
     socket.setTimeout(0);
     this.server.connections.delete(this);
     this.server.stats.handedOver++;
@@ -437,7 +447,8 @@ class FastServer {
     this.options = options;
     this.http = createNodeServer({ requestTimeout: options.requestTimeoutMs, keepAliveTimeout: options.keepAliveMs }, (req, res) => handler(nodeRequest(req), nodeResponse(res)));
     this.http.keepAliveTimeout = options.keepAliveMs;
-    this.net = createNetServer((socket) => this.connections.add(new FastConnection(socket, this)));
+    // Half-open: a client may finish sending before its answer is written (node:http allows it too).
+    this.net = createNetServer({ allowHalfOpen: true }, (socket) => this.connections.add(new FastConnection(socket, this)));
   }
 }
 
