@@ -9,7 +9,7 @@
 // Anything malformed fails the request with a ClientError, never a guess.
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import { newHeaders } from "./header-record.ts";
+import { headerValue, newHeaders } from "./header-record.ts";
 
 export type ClientFailure = "connect" | "timeout" | "protocol" | "closed" | "aborted";
 
@@ -281,11 +281,7 @@ class Connection {
         const colon = line.indexOf(":");
         if (colon <= 0 || line.includes("\n") || line.includes("\r")) throw new ClientError("protocol", `malformed header line in the answer: ${JSON.stringify(line.slice(0, 80))}`);
         const name = line.slice(0, colon).toLowerCase();
-        let from = colon + 1;
-        let to = line.length;
-        while (from < to && (line.charCodeAt(from) === 32 || line.charCodeAt(from) === 9)) from++;
-        while (to > from && (line.charCodeAt(to - 1) === 32 || line.charCodeAt(to - 1) === 9)) to--;
-        const value = line.slice(from, to);
+        const value = headerValue(line, colon);
         const prev = headers[name];
         headers[name] = prev === undefined ? value : `${prev}, ${value}`;
       }

@@ -13,7 +13,7 @@
 // chunked stream with backpressure).
 import { createServer as createNodeServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
-import { newHeaders } from "./header-record.ts";
+import { headerValue, newHeaders } from "./header-record.ts";
 import { HttpError } from "./openai.ts";
 
 export interface SidecarRequest {
@@ -105,11 +105,7 @@ export function parseRequestHead(head: string): RequestHead | null {
     if (!TOKEN.test(raw)) return null;
     const name = raw.toLowerCase();
     if (headers[name] !== undefined) return null;
-    let start = colon + 1;
-    let end = line.length;
-    while (start < end && (line.charCodeAt(start) === 32 || line.charCodeAt(start) === 9)) start++;
-    while (end > start && (line.charCodeAt(end - 1) === 32 || line.charCodeAt(end - 1) === 9)) end--;
-    const value = line.slice(start, end);
+    const value = headerValue(line, colon);
     if (BAD_VALUE.test(value)) return null;
     switch (name) {
       case "content-length":
