@@ -1,5 +1,5 @@
 // bench/proxy: what routing costs a request. One fake OpenAI-compatible model
-// server on loopback (its own process) and three ways to reach it, measured
+// server on loopback (its own process) and the ways to reach it, measured
 // side by side in one run:
 //   direct     — straight to the model server;
 //   node proxy — node:http in, undici out, bytes passed through, nothing else
@@ -143,7 +143,7 @@ const targets: Target[] = [
 console.log(`bench/proxy: ${ROUTES}-route policy, fake model server on loopback, ${SECONDS} s per target and mode in ${5} interleaved rounds (node ${process.version}, ${(await import("node:os")).cpus().length} CPUs)`);
 for (const t of targets) await load(t, 4, 1); // warm-up: JIT, pools, lazy text models
 // Interleaved rounds: this shared VM's speed drifts from minute to minute, and
-// alternating the targets spreads the drift over all three alike.
+// alternating the targets spreads the drift over all targets alike.
 const ROUNDS = 5;
 const samples = new Map(targets.map((t) => [t.name, { latencies: [] as number[], rps: [] as number[], cpuMs: 0, requests: 0 }]));
 for (let round = 0; round < ROUNDS; round++) {

@@ -8,6 +8,11 @@ import assert from "node:assert/strict";
 import { createServer as createNodeServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect, createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { once } from "node:events";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer as createHttpsServer } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createHttpServer, parseRequestHead, type Handler } from "../runtime/sidecar/http-server.ts";
 import { ClientError, OriginPool } from "../runtime/sidecar/http-client.ts";
 import { isoTime } from "../runtime/sidecar/telemetry.ts";
@@ -361,7 +366,11 @@ test("client: malformed answers, timeouts, refused connections and cancelling fa
   const pending = pool(silent.origin).request(post({ signal: abort.signal }));
   setTimeout(() => abort.abort(), 20);
   await expectKind("cancelled", pending);
-  assert.deepEqual(kinds, { garbage: "protocol", "HTTP/1.2": "protocol", "bad chunk": "protocol", "longer than its length": "protocol", silent: "timeout", stalls: "timeout", "cut short": "closed", refused: "connect", cancelled: "aborted" });
+  const later = new AbortController();
+  const headFirst = await pool(stalls.origin).request(post({ signal: later.signal }));
+  setTimeout(() => later.abort(), 20);
+  await expectKind("cancelled during the body", headFirst.body.text());
+  assert.deepEqual(kinds, { garbage: "protocol", "HTTP/1.2": "protocol", "bad chunk": "protocol", "longer than its length": "protocol", silent: "timeout", stalls: "timeout", "cut short": "closed", refused: "connect", cancelled: "aborted", "cancelled during the body": "aborted" });
 });
 
 test("client: a pool of one queues requests; a large streamed body is read with backpressure and can be abandoned", async () => {
@@ -404,11 +413,6 @@ test("client: a pool of one queues requests; a large streamed body is read with 
 });
 
 test("client: https upstreams, trusted through an extra CA (an on-prem model server's); an untrusted certificate fails to connect", async () => {
-  const { execFileSync } = await import("node:child_process");
-  const { mkdtempSync, readFileSync, rmSync } = await import("node:fs");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
-  const { createServer: createHttpsServer } = await import("node:https");
   const dir = mkdtempSync(join(tmpdir(), "routeplane-tls-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], { cwd: dir, stdio: "ignore" });

@@ -28,6 +28,8 @@ export interface DemoUpstream {
   close(): Promise<void>;
 }
 
+const MAX_BODY = 64 * 1024 * 1024;
+
 export async function startDemoUpstream(options: DemoUpstreamOptions = {}, port = 0): Promise<DemoUpstream> {
   const received: DemoUpstream["received"] = [];
   const upstream: DemoUpstream = {
@@ -39,7 +41,7 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}, port 
   // On the sidecar's own HTTP server: cheap enough that bench/proxy measures the proxies, not the model server.
   const server = createHttpServer(
     (req, res) => {
-      req.body(64 * 1024 * 1024).then((raw) => {
+      req.body(MAX_BODY).then((raw) => {
         let body: Record<string, unknown> = {};
         try {
           body = JSON.parse(raw.toString("utf8") || "{}");
@@ -99,7 +101,7 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}, port 
         else answer();
       }, () => res.send(413, { "content-type": "application/json" }, JSON.stringify({ error: { message: "request too large", type: "invalid_request_error" } })));
     },
-    { maxBodyBytes: 64 * 1024 * 1024, keepAliveMs: 5_000, requestTimeoutMs: 60_000 },
+    { maxBodyBytes: MAX_BODY, keepAliveMs: 5_000, requestTimeoutMs: 60_000 },
   );
   const { port: actual } = await server.listen(port, "127.0.0.1");
   upstream.url = `http://127.0.0.1:${actual}/v1`;

@@ -153,6 +153,8 @@ class Connection {
   // Chunked decoding: bytes left of the current chunk, or -1 while reading a size line, -2 in trailers.
   private chunkLeft = -1;
   private chunkCrlf = false;
+  // The request's cancel signal, listened to until its answer is complete (head and body alike).
+  private signal: AbortSignal | null = null;
   connected = false;
   idleMs: number;
 
@@ -189,7 +191,10 @@ class Connection {
     }
     if (request.signal) {
       if (request.signal.aborted) this.abort();
-      else request.signal.addEventListener("abort", this.abort, { once: true });
+      else {
+        this.signal = request.signal;
+        this.signal.addEventListener("abort", this.abort, { once: true });
+      }
     }
   }
 
@@ -249,9 +254,14 @@ class Connection {
     this.pending = null;
     this.body = null;
     this.reusable = false;
-    pending?.request.signal?.removeEventListener("abort", this.abort);
+    this.unlisten();
     pending?.reject(err);
     body?.fail(err);
+  }
+
+  private unlisten(): void {
+    this.signal?.removeEventListener("abort", this.abort);
+    this.signal = null;
   }
 
   private readHead(): void {
@@ -308,23 +318,13 @@ class Connection {
       }
       const pending = this.pending!;
       this.pending = null;
-      pending.request.signal?.removeEventListener("abort", this.abort);
       const body = (this.body = new ResponseBody(this));
       this.socket.setTimeout(pending.request.bodyTimeoutMs);
-      if (pending.request.signal) {
-        // Cancelling after the head stops the body too.
-        const signal = pending.request.signal;
-        const stop = () => body.destroy();
-        signal.addEventListener("abort", stop, { once: true });
-        this.cleanup = () => signal.removeEventListener("abort", stop);
-      }
       if (this.framing.kind === "length" && this.framing.left === 0) this.endBody();
       pending.resolve({ statusCode, headers, body });
       return;
     }
   }
-
-  private cleanup: (() => void) | null = null;
 
   private readBody(): void {
     const body = this.body!;
@@ -385,8 +385,7 @@ class Connection {
   private endBody(): void {
     const body = this.body!;
     this.body = null;
-    this.cleanup?.();
-    this.cleanup = null;
+    this.unlisten();
     body.finish();
     // The whole body is queued for its reader; the socket reads on for the next answer.
     if (this.socket.isPaused()) this.socket.resume();

@@ -60,7 +60,7 @@ export interface HttpServerOptions {
 export interface HttpServer {
   listen(port: number, host: string): Promise<AddressInfo>;
   close(): Promise<void>;
-  /** Connections served by the fast path and handed to node:http so far (for tests and metrics). */
+  /** Requests served by the fast path, and connections handed to node:http, so far (for tests). */
   readonly stats: { fast: number; handedOver: number };
 }
 
@@ -170,10 +170,9 @@ class FastResponse implements SidecarResponse {
     this.ended = true;
     // The client left while the answer was being made: nothing to write.
     if (this.closed) return;
-    const close = this.conn.closeAfter;
     const length = typeof body === "string" ? Buffer.byteLength(body) : body.length;
     // 204 and 304 answers carry no body and no length (RFC 9110 §8.6).
-    const head = headBytes(status, headers, status === 204 || status === 304 ? "" : `content-length: ${length}\r\n`, close, this.conn.keepAliveSeconds);
+    const head = this.head(status, headers, status === 204 || status === 304 ? "" : `content-length: ${length}\r\n`);
     const socket = this.conn.socket;
     // One write, one syscall: the head and a text body as one string (the head is ASCII).
     if (typeof body === "string") socket.write(head + body);
@@ -190,7 +189,11 @@ class FastResponse implements SidecarResponse {
     if (this.headersSent) throw new Error("response already started");
     this.headersSent = true;
     this.chunked = true;
-    this.conn.socket.write(headBytes(status, headers, "transfer-encoding: chunked\r\n", this.conn.closeAfter, this.conn.keepAliveSeconds), "latin1");
+    this.conn.socket.write(this.head(status, headers, "transfer-encoding: chunked\r\n"), "latin1");
+  }
+
+  private head(status: number, headers: Record<string, string>, framing: string): string {
+    return headBytes(status, headers, framing, this.conn.closeAfter, this.conn.server.keepAliveSeconds);
   }
 
   write(chunk: string | Buffer): boolean {
@@ -252,7 +255,6 @@ class FastResponse implements SidecarResponse {
 class FastConnection {
   readonly socket: Socket;
   closeAfter = false;
-  readonly keepAliveSeconds: number;
   private chunks: Buffer[] = [];
   private length = 0;
   private head: RequestHead | null = null;
@@ -264,12 +266,11 @@ class FastConnection {
   private discard = false;
   // The client finished sending (half-close): answer what arrived, then close.
   private clientDone = false;
-  private readonly server: FastServer;
+  readonly server: FastServer;
 
   constructor(socket: Socket, server: FastServer) {
     this.socket = socket;
     this.server = server;
-    this.keepAliveSeconds = Math.round(server.options.keepAliveMs / 1000);
     socket.setNoDelay(true);
     socket.setTimeout(server.options.keepAliveMs);
     socket.on("data", this.onData);
@@ -434,6 +435,7 @@ class FastServer {
   readonly connections = new Set<FastConnection>();
   readonly stats = { fast: 0, handedOver: 0 };
   readonly options: HttpServerOptions;
+  readonly keepAliveSeconds: number;
   readonly handler: Handler;
   readonly http;
   readonly net;
@@ -441,6 +443,7 @@ class FastServer {
   constructor(handler: Handler, options: HttpServerOptions) {
     this.handler = handler;
     this.options = options;
+    this.keepAliveSeconds = Math.round(options.keepAliveMs / 1000);
     this.http = createNodeServer({ requestTimeout: options.requestTimeoutMs, keepAliveTimeout: options.keepAliveMs }, (req, res) => handler(nodeRequest(req), nodeResponse(res)));
     this.http.keepAliveTimeout = options.keepAliveMs;
     // Half-open: a client may finish sending before its answer is written (node:http allows it too).

@@ -103,11 +103,10 @@ export class Upstreams {
     const started = performance.now();
     let res: ClientResponse;
     try {
-      call.headers["content-type"] = "application/json";
       res = await pool.request({
         method: "POST",
         path: url.base + call.path,
-        headers: call.headers,
+        headers: { ...call.headers, "content-type": "application/json" },
         body: call.body,
         headersTimeoutMs: this.options.headersTimeoutMs,
         bodyTimeoutMs: this.options.bodyTimeoutMs,
