@@ -72,6 +72,24 @@ test("Aho-Corasick finds exactly what a naive search finds", () => {
   }
 });
 
+test("Aho-Corasick with more states than a 16-bit table holds still finds every pattern", () => {
+  // 12,000 distinct 10-letter phrases: about 97,000 states, past the 65,536 of the compact table.
+  const word = (i: number) => {
+    let x = (i * 2654435761) % 26 ** 10;
+    let w = "";
+    for (let k = 0; k < 10; k++, x = Math.floor(x / 26)) w += "abcdefghijklmnopqrstuvwxyz"[x % 26];
+    return w;
+  };
+  const patterns = Array.from({ length: 12_000 }, (_, i) => word(i));
+  const picked = [0, 4321, patterns.length - 1];
+  const text = picked.map((i) => `${patterns[i]} `).join("");
+  const got = new Set<number>();
+  new AhoCorasick(patterns).search(text, (id) => got.add(id));
+  const want = patterns.map((p, id) => (text.includes(p) ? id : -1)).filter((id) => id >= 0);
+  assert.deepEqual([...got].sort((a, b) => a - b), want);
+  for (const i of picked) assert.ok(got.has(i));
+});
+
 test("case-insensitive matching folds non-ASCII letters without copying the text", () => {
   const hits: string[] = [];
   new AhoCorasick(["über", "straße"], true).search("ÜBER die Straße, STRAẞE", (id, start) => hits.push(`${id}@${start}`));

@@ -11,7 +11,7 @@ export class AhoCorasick {
   private readonly otherClass = new Map<number, number>();
   private readonly classes: number;
   /** delta[state * classes + class] → next state. */
-  private readonly delta: Int32Array;
+  private readonly delta: Uint16Array | Int32Array;
   /** Pattern ids ending at each state (including via failure links). */
   private readonly out: number[][];
   private readonly lengths: number[];
@@ -61,32 +61,39 @@ export class AhoCorasick {
       }
       out[s].push(id);
     });
-    // Breadth-first: failure links folded into a full transition table.
+    // Breadth-first: failure links folded into a full transition table. States
+    // are renumbered in breadth-first order, so the shallow states most text
+    // stays in, share cache lines, and the table is 16-bit when it can be: a
+    // request scans it with cold caches (other processes ran in between), and
+    // every line it touches is a miss.
     const k = this.classes;
-    const delta = new Int32Array(children.length * k);
+    const order: number[] = [0];
     const fail = new Int32Array(children.length);
-    const queue: number[] = [];
-    for (const [c, t] of children[0]) {
-      delta[c] = t;
-      queue.push(t);
-    }
-    for (let q = 0; q < queue.length; q++) {
-      const r = queue[q];
-      out[r] = out[r].concat(out[fail[r]].filter((id) => !out[r].includes(id)));
+    const trieDelta = new Int32Array(children.length * k);
+    for (let q = 0; q < order.length; q++) {
+      const r = order[q];
+      if (r !== 0) out[r] = out[r].concat(out[fail[r]].filter((id) => !out[r].includes(id)));
       for (let c = 0; c < k; c++) {
         const t = children[r].get(c);
         if (t === undefined) {
-          delta[r * k + c] = delta[fail[r] * k + c];
+          trieDelta[r * k + c] = r === 0 ? 0 : trieDelta[fail[r] * k + c];
         } else {
-          delta[r * k + c] = t;
-          fail[t] = delta[fail[r] * k + c];
-          queue.push(t);
+          trieDelta[r * k + c] = t;
+          fail[t] = r === 0 ? 0 : trieDelta[fail[r] * k + c];
+          order.push(t);
         }
       }
     }
+    const renumber = new Int32Array(children.length);
+    order.forEach((old, at) => (renumber[old] = at));
+    const delta = children.length <= 0x10000 ? new Uint16Array(children.length * k) : new Int32Array(children.length * k);
+    for (let at = 0; at < order.length; at++) {
+      const old = order[at];
+      for (let c = 0; c < k; c++) delta[at * k + c] = renumber[trieDelta[old * k + c]];
+    }
     this.delta = delta;
-    this.out = out;
-    this.accepting = Uint8Array.from(out, (o) => (o.length > 0 ? 1 : 0));
+    this.out = order.map((old) => out[old]);
+    this.accepting = Uint8Array.from(this.out, (o) => (o.length > 0 ? 1 : 0));
   }
 
   private classOf(code: number): number {

@@ -95,10 +95,12 @@ function ssnValid(s: string): boolean {
   return area !== "000" && area !== "666" && area[0] !== "9" && group !== "00" && serial !== "0000";
 }
 
+const CARD_MIN_DIGITS = 13;
+
 // Bounded quantifiers only: these run on untrusted text. `minDigits` lets a
 // cheap count skip patterns the text cannot contain. Emails are found apart (findEmails).
 const PII_PATTERNS: { type: PiiType; re: RegExp; valid?: (m: string) => boolean; minDigits?: number }[] = [
-  { type: "credit_card", minDigits: 13, re: /\b(?:\d[ -]?){12,18}\d\b/g, valid: (m) => luhn(m.replace(/[ -]/g, "")) },
+  { type: "credit_card", minDigits: CARD_MIN_DIGITS, re: /\b(?:\d[ -]?){12,18}\d\b/g, valid: (m) => luhn(m.replace(/[ -]/g, "")) },
   { type: "iban", minDigits: 4, re: /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b/g, valid: ibanValid },
   { type: "ssn", minDigits: 9, re: /\b\d{3}-\d{2}-\d{4}\b/g, valid: ssnValid },
   // Not inside a longer run of digit groups (card numbers, IDs): no digit group before or after.
@@ -138,7 +140,7 @@ export function findPii(text: string, types: ReadonlySet<string>): PiiMatch[] {
   const digits = countDigits(text);
   // Digits inside an IBAN-shaped token are never a card number, even when the IBAN is invalid.
   const ibanShaped: { start: number; end: number }[] = [];
-  if (types.has("credit_card")) {
+  if (types.has("credit_card") && digits >= CARD_MIN_DIGITS) {
     const re = PII_PATTERNS.find((p) => p.type === "iban")!.re;
     re.lastIndex = 0;
     for (let m = re.exec(text); m !== null; m = re.exec(text)) ibanShaped.push({ start: m.index, end: m.index + m[0].length });

@@ -110,9 +110,13 @@ class Evaluation {
     this.order.push(index);
     return v;
   }
-  /** Signals computed for this request, in signal order (without scanning every signal's slot). */
-  computed(): [number, SignalValue][] {
-    return this.order.slice().sort((a, b) => a - b).map((i) => [i, this.values[i]]);
+  /** Signals computed for this request by name, in signal order (without scanning every signal's slot). */
+  computed(names: readonly string[]): Record<string, SignalValue> {
+    // The order list is this request's own and read only here: sorted in place.
+    const order = this.order.sort((a, b) => a - b);
+    const out: Record<string, SignalValue> = {};
+    for (let i = 0; i < order.length; i++) out[names[order[i]]] = this.values[order[i]];
+    return out;
   }
 }
 
@@ -223,34 +227,39 @@ export class Engine {
     }
     const action = winner ? winner.action : this.bundle.policy.default;
     const routeName = winner ? winner.name : action ? "default" : null;
+    let decision: Decision;
     if (!action) {
-      return {
+      decision = {
         route: null, model: null, fallbacks: [], plugins: [],
         blocked: { plugin: "", status: 404, message: "no route matched this request and the policy has no default" },
         trace: evaluations && this.trace(ev, evaluations, "no route matched and there is no default", [], { algorithm: "none", candidates: [] }),
-        ...(options.signals ? { signals: this.computedSignals(ev) } : {}),
+      };
+    } else {
+      const chosen = this.select(action.select, routeName!, request, ev.ctx.lastUser);
+      const outcomes = runPlugins(action.plugins, ev, evaluations !== null);
+      const ran: string[] = [];
+      let blocked: Blocked | null = null;
+      for (let i = 0; i < outcomes.length; i++) {
+        const o = outcomes[i];
+        if (o.effect !== "skipped") ran.push(o.plugin);
+        if (o.effect === "blocked") blocked = blockInfo(action.plugins[i], o);
+      }
+      decision = {
+        route: routeName,
+        model: chosen.model,
+        fallbacks: chosen.fallbacks,
+        plugins: ran,
+        blocked,
+        trace: evaluations && this.trace(ev, evaluations, winner ? `route \`${winner.name}\` is the first, by priority, whose condition holds` : "no route's condition holds, so the default applies", outcomes, { algorithm: action.select.algorithm, candidates: action.select.models, shares: chosen.shares }),
       };
     }
-    const chosen = this.select(action.select, routeName!, request, ev.ctx.lastUser);
-    const outcomes = runPlugins(action.plugins, ev, evaluations !== null);
-    const blockedBy = outcomes.find((o) => o.effect === "blocked");
-    const blocked = blockedBy ? blockInfo(action.plugins.find((p) => p.plugin === blockedBy.plugin)!, blockedBy) : null;
-    const reason = () => (winner ? `route \`${winner.name}\` is the first, by priority, whose condition holds` : "no route's condition holds, so the default applies");
-    return {
-      route: routeName,
-      model: chosen.model,
-      fallbacks: chosen.fallbacks,
-      plugins: outcomes.filter((o) => o.effect !== "skipped").map((o) => o.plugin),
-      blocked,
-      trace: evaluations && this.trace(ev, evaluations, reason(), outcomes, { algorithm: action.select.algorithm, candidates: action.select.models, shares: chosen.shares }),
-      ...(options.signals ? { signals: this.computedSignals(ev) } : {}),
-    };
+    // Added last rather than spread in: one object, built once.
+    if (options.signals) decision.signals = this.computedSignals(ev);
+    return decision;
   }
 
   private computedSignals(ev: Evaluation): Record<string, SignalValue> {
-    const signals: Record<string, SignalValue> = {};
-    for (const [i, v] of ev.computed()) signals[this.signalNames[i]] = v;
-    return signals;
+    return ev.computed(this.signalNames);
   }
 
   /** Stamps the signals whose phrases occur in the text; returns them. */

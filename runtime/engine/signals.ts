@@ -65,7 +65,11 @@ export class RequestContext {
   }
   /** Every message's text: PII and token counts look at the whole prompt. */
   get allText(): string {
-    return (this._allText ??= this.request.messages.map((m) => textOf(m.content)).join("\n"));
+    if (this._allText === undefined) {
+      const msgs = this.request.messages;
+      this._allText = msgs.length === 1 ? textOf(msgs[0].content) : msgs.map((m) => textOf(m.content)).join("\n");
+    }
+    return this._allText;
   }
   get tokens(): number {
     return (this._tokens ??= countTokens(this.allText));

@@ -17,9 +17,13 @@ export interface Rewritten {
 
 const MASK = "*";
 
+const typeSets = new WeakMap<PluginUse, ReadonlySet<string>>();
+
 /** Redacts or masks the PII types `use` names in one string. */
 function cleanText(text: string, use: PluginUse, counts: Record<string, number>): string {
-  const found = findPii(text, new Set(use.config.types as string[]));
+  let types = typeSets.get(use);
+  if (types === undefined) typeSets.set(use, (types = new Set(use.config.types as string[])));
+  const found = findPii(text, types);
   if (found.length === 0) return text;
   const mode = (use.config.mode as string | undefined) ?? "redact";
   let out = "";
