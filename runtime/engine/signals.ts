@@ -262,7 +262,7 @@ function compileComputed(spec: SignalSpec, keywords: KeywordIndex, index: number
       const id = literal !== null && /^[\x20-\x7e]+$/.test(literal) ? keywords.add(literal, false, false, index) : -1;
       return (ctx) => {
         if (id >= 0 && !ctx.keywordHits(keywords, false).includes(id)) return NO_MATCH;
-        return re.matcher(ctx.lastUser).find() ? MATCH : NO_MATCH;
+        return re.test(ctx.lastUser) ? MATCH : NO_MATCH;
       };
     }
     case "context": {
