@@ -13,7 +13,11 @@
 //                with `node build/start-server.js`) with a 100-condition
 //                conditional-routing config over 10 targets.
 // For each: latency p50/p99 at 1 connection, throughput at 16 connections.
-// Usage: npm run bench:proxy [-- --seconds 5]
+// Usage: npm run bench:proxy [-- --seconds 5] [--awake]
+//   --awake  keeps every CPU busy with a SCHED_IDLE spinner (chrt --idle), so
+//            no CPU halts between requests: on a VM whose guest halts idle
+//            vCPUs at once, it shows how much of the added latency is the
+//            machine waking them rather than the proxies' own work.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -25,6 +29,7 @@ import { generatePolicy, sampleRequests } from "./generate.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SECONDS = Number(process.argv[process.argv.indexOf("--seconds") + 1]) || 5;
+const AWAKE = process.argv.includes("--awake");
 const ROUTES = 100;
 const children: ChildProcess[] = [];
 const dir = mkdtempSync(path.join(tmpdir(), "routeplane-bench-proxy-"));
@@ -109,6 +114,18 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
 
+if (AWAKE) {
+  // Spinners at SCHED_IDLE run only when nothing else wants the CPU and yield to any woken task.
+  for (let i = 0; i < (await import("node:os")).cpus().length; i++) {
+    const spinner = spawn("chrt", ["--idle", "0", process.execPath, "-e", "for (;;) {}"], { stdio: "ignore" });
+    spinner.on("error", (err) => {
+      console.error(`bench/proxy: --awake needs chrt (util-linux): ${err.message}`);
+      process.exit(2);
+    });
+    children.push(spinner);
+  }
+}
+
 // ---- start the model server, the sidecar and Portkey
 const [, upstreamUrl] = await startProcess("upstream", [path.join(ROOT, "bench/upstream-server.ts")], /(http:\/\/127\.0\.0\.1:\d+\/v1)/);
 const upstreamPort = Number(new URL(upstreamUrl).port);
@@ -140,7 +157,7 @@ const targets: Target[] = [
   { name: "portkey", port: portkeyPort, path: "/v1/chat/completions", headers: (i) => ({ "x-portkey-config": portkeyConfig, "x-portkey-metadata": JSON.stringify({ route: `r${(i * 7919) % ROUTES}` }) }) },
 ];
 
-console.log(`bench/proxy: ${ROUTES}-route policy, fake model server on loopback, ${SECONDS} s per target and mode in ${5} interleaved rounds (node ${process.version}, ${(await import("node:os")).cpus().length} CPUs)`);
+console.log(`bench/proxy: ${ROUTES}-route policy, fake model server on loopback, ${SECONDS} s per target and mode in ${5} interleaved rounds (node ${process.version}, ${(await import("node:os")).cpus().length} CPUs${AWAKE ? ", CPUs kept awake by idle-priority spinners" : ""})`);
 for (const t of targets) await load(t, 4, 1); // warm-up: JIT, pools, lazy text models
 // Interleaved rounds: this shared VM's speed drifts from minute to minute, and
 // alternating the targets spreads the drift over all targets alike.
@@ -172,5 +189,8 @@ for (const [name, r] of results) {
 console.log("(req/s: median of rounds; proxy CPU: the proxy process's user + system time per request at 16 connections)");
 const rp = results.get("routeplane")!;
 const pk = results.get("portkey")!;
+const bare = results.get("bare proxy")!;
+// The hop (bare proxy − direct) is what any proxy on this machine pays; routing (routeplane − bare proxy) is what routeplane adds to it.
+console.log(`of routeplane's added latency, the hop itself (bare proxy − direct): p50 ${(bare.p50 - direct.p50).toFixed(3)} ms, p99 ${(bare.p99 - direct.p99).toFixed(3)} ms; routing on top (routeplane − bare proxy): p50 ${(rp.p50 - bare.p50).toFixed(3)} ms, CPU ${(rp.cpuUs! - bare.cpuUs!).toFixed(0)} µs/req`);
 console.log(`routeplane vs portkey throughput: ${(rp.rps / pk.rps).toFixed(1)}× (target ≥ 10×); added latency at 1 connection: p50 ${(rp.p50 - direct.p50).toFixed(3)} ms (target ≤ 0.3), p99 ${(rp.p99 - direct.p99).toFixed(3)} ms (target ≤ 1)`);
 process.exit(0);
