@@ -19,9 +19,9 @@
 //            vCPUs at once, it shows how much of the added latency is the
 //            machine waking them rather than the proxies' own work.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { OriginPool } from "../runtime/index.ts";
@@ -116,7 +116,7 @@ const pct = (xs: number[], p: number) => {
 
 if (AWAKE) {
   // Spinners at SCHED_IDLE run only when nothing else wants the CPU and yield to any woken task.
-  for (let i = 0; i < (await import("node:os")).cpus().length; i++) {
+  for (let i = 0; i < cpus().length; i++) {
     const spinner = spawn("chrt", ["--idle", "0", process.execPath, "-e", "for (;;) {}"], { stdio: "ignore" });
     spinner.on("error", (err) => {
       console.error(`bench/proxy: --awake needs chrt (util-linux): ${err.message}`);
@@ -130,7 +130,7 @@ if (AWAKE) {
 const [, upstreamUrl] = await startProcess("upstream", [path.join(ROOT, "bench/upstream-server.ts")], /(http:\/\/127\.0\.0\.1:\d+\/v1)/);
 const upstreamPort = Number(new URL(upstreamUrl).port);
 const policyDir = path.join(dir, "policy");
-await import("node:fs").then((fs) => fs.mkdirSync(policyDir));
+mkdirSync(policyDir);
 writeFileSync(path.join(policyDir, "bench.route"), generatePolicy(ROUTES).source);
 const [, sidecarUrl] = await startProcess("routeplane", [path.join(ROOT, "cli/main.ts"), "serve", "--policy", policyDir, "--upstream", upstreamUrl, "--listen", "127.0.0.1:0", "--telemetry", path.join(dir, "telemetry.jsonl")], /listening on (http:\/\/[^ ;]+)/);
 const [, nodeUrl] = await startProcess("node proxy", [path.join(ROOT, "bench/bare-proxy.ts"), "node", upstreamUrl], /listening on (http:\/\/[^ \n]+)/);
@@ -157,7 +157,7 @@ const targets: Target[] = [
   { name: "portkey", port: portkeyPort, path: "/v1/chat/completions", headers: (i) => ({ "x-portkey-config": portkeyConfig, "x-portkey-metadata": JSON.stringify({ route: `r${(i * 7919) % ROUTES}` }) }) },
 ];
 
-console.log(`bench/proxy: ${ROUTES}-route policy, fake model server on loopback, ${SECONDS} s per target and mode in ${5} interleaved rounds (node ${process.version}, ${(await import("node:os")).cpus().length} CPUs${AWAKE ? ", CPUs kept awake by idle-priority spinners" : ""})`);
+console.log(`bench/proxy: ${ROUTES}-route policy, fake model server on loopback, ${SECONDS} s per target and mode in ${5} interleaved rounds (node ${process.version}, ${cpus().length} CPUs${AWAKE ? ", CPUs kept awake by idle-priority spinners" : ""})`);
 for (const t of targets) await load(t, 4, 1); // warm-up: JIT, pools, lazy text models
 // Interleaved rounds: this shared VM's speed drifts from minute to minute, and
 // alternating the targets spreads the drift over all targets alike.
