@@ -1,5 +1,6 @@
 // Deterministic detectors behind the in-process signals. Each is a pure
 // function of text, so it can be cached per request and tested alone.
+import type { PluginUse } from "../../bundle/index.ts";
 
 // The tokenizer and the language model take ~0.2 s and ~0.4 s to load, so
 // they are loaded only for bundles whose signals need them (Engine.load).
@@ -132,6 +133,25 @@ function countDigits(text: string): number {
     if (c >= 48 && c <= 57) n++;
   }
   return n;
+}
+
+const piiTypes = new WeakMap<PluginUse, { set: ReadonlySet<string>; key: string }>();
+
+/**
+ * The PII types a `pii_redact` plugin names, as findPii takes them, and a
+ * key that is the same for the same types (to share one scan per request);
+ * built once per plugin use.
+ */
+export function piiTypesOf(use: PluginUse): { set: ReadonlySet<string>; key: string } {
+  let t = piiTypes.get(use);
+  if (!t) piiTypes.set(use, (t = piiTypeSet(use.config.types as string[])));
+  return t;
+}
+
+/** A set of PII types and its key: a `pii` signal and a `pii_redact` plugin naming the same types share one scan. */
+export function piiTypeSet(types: readonly string[]): { set: ReadonlySet<string>; key: string } {
+  const set = new Set(types);
+  return { set, key: [...set].sort().join(",") };
 }
 
 export function findPii(text: string, types: ReadonlySet<string>): PiiMatch[] {

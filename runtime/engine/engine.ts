@@ -1,7 +1,7 @@
 // The decision engine: a bundle compiled into closures, then for each request
 // signals → route → model → plugins. Imports only bundle/, never the compiler.
 import type { Action, Bundle, Condition, ModelSpec, PluginUse, Selection } from "../../bundle/index.ts";
-import { loadTextModels, textModelsLoaded, type TextModelNeeds } from "./detectors.ts";
+import { loadTextModels, piiTypesOf, textModelsLoaded, type TextModelNeeds } from "./detectors.ts";
 import { KeywordIndex, RequestContext, compileSignal, type Extractor, type OutputValue, type SignalValue } from "./signals.ts";
 import type { Request } from "./request.ts";
 
@@ -403,18 +403,6 @@ export function adaptiveShares(
     shares[m] = sel.floor + extra;
   }
   return shares;
-}
-
-const piiTypes = new WeakMap<PluginUse, { set: Set<string>; key: string }>();
-
-function piiTypesOf(p: PluginUse): { set: Set<string>; key: string } {
-  let t = piiTypes.get(p);
-  if (!t) {
-    const set = new Set(p.config.types as string[]);
-    t = { set, key: [...set].sort().join(",") };
-    piiTypes.set(p, t);
-  }
-  return t;
 }
 
 /** Runs the plugins in order; `detailed` adds the human-readable details a trace shows. */

@@ -6,7 +6,7 @@ import type { JsonObject, JsonValue, SignalSpec } from "../../bundle/index.ts";
 import { AhoCorasick } from "./aho-corasick.ts";
 import {
   DEFAULT_NEGATIVE, DEFAULT_POSITIVE, complexityScore, countTokens, detectLanguage, feedbackLabel, findPii,
-  jailbreakScore, lexicalSimilarity, reaskCount, JAILBREAK_HINTS, type LanguageGuess, type PiiMatch,
+  jailbreakScore, lexicalSimilarity, piiTypeSet, reaskCount, JAILBREAK_HINTS, type LanguageGuess, type PiiMatch,
 } from "./detectors.ts";
 import { textOf, type Request } from "./request.ts";
 
@@ -298,8 +298,7 @@ function compileComputed(spec: SignalSpec, keywords: KeywordIndex, index: number
       return () => ({ matched: false, outputs: { label: "", ...Object.fromEntries(classes.map((k) => [k, 0])) }, source: "offline" });
     }
     case "pii": {
-      const types = new Set(str(c.types));
-      const key = [...types].sort().join(",");
+      const { set: types, key } = piiTypeSet(str(c.types));
       return (ctx) => {
         const found = ctx.pii(types, key);
         const outputs: Record<string, OutputValue> = { count: found.length };

@@ -2,7 +2,7 @@
 // already decided which plugins run and whether one blocks; this rewrites the
 // OpenAI request body and the upstream headers accordingly.
 import type { Action, JsonObject, PluginUse } from "../../bundle/index.ts";
-import { findPii } from "../engine/detectors.ts";
+import { findPii, piiTypesOf } from "../engine/detectors.ts";
 import type { ChatMessage } from "../engine/request.ts";
 
 export interface Rewritten {
@@ -17,13 +17,9 @@ export interface Rewritten {
 
 const MASK = "*";
 
-const typeSets = new WeakMap<PluginUse, ReadonlySet<string>>();
-
 /** Redacts or masks the PII types `use` names in one string. */
 function cleanText(text: string, use: PluginUse, counts: Record<string, number>): string {
-  let types = typeSets.get(use);
-  if (types === undefined) typeSets.set(use, (types = new Set(use.config.types as string[])));
-  const found = findPii(text, types);
+  const found = findPii(text, piiTypesOf(use).set);
   if (found.length === 0) return text;
   const mode = (use.config.mode as string | undefined) ?? "redact";
   let out = "";
