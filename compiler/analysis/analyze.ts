@@ -340,11 +340,13 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
     if (specs.some((m) => m.context_window === null)) continue;
     const fits = Math.max(...specs.map((m) => m.context_window!));
     if (fits >= largest) continue;
-    const longer: RegionQuery = { ...d.region, extra: [model.tokensAbove(fits)] };
+    // Only requests some larger model could take: longer than every window is no one's to serve.
+    const longer: RegionQuery = { ...d.region, extra: [model.tokensAbove(fits), b.not(model.tokensAbove(largest))] };
     if (!space.sat(longer)) continue;
     const bigger = policy.models.filter((m) => (m.context_window ?? 0) > fits).map((m) => `\`${m.name}\` (${m.context_window})`);
     const names = specs.map((m) => `\`${m.name}\` (${m.context_window})`).join(", ");
-    diags.add("RP1014", d.at.file, d.at.span, `${d.what} can receive requests of more than ${fits} tokens, more than any of its models takes (${names}); ${bigger.join(", ")} could take them`, {
+    const span = `${(fits + 1).toLocaleString("en-US")}–${largest.toLocaleString("en-US")} tokens`;
+    diags.add("RP1014", d.at.file, d.at.span, `${d.what} can receive requests of ${span}, more than any of its models takes (${names}); ${bigger.join(", ")} could take them`, {
       help: `a model asked for more than its window fails the request; to serve them, bound the route with a context signal (e.g. \`signal context fits { max_tokens: ${fits} }\` and \`when … and fits\`) and route longer requests to a model with a larger window`,
     });
     record(later("RP1014", d.route ?? "default", [d.route], () => space.witness(longer)!));

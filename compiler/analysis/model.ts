@@ -248,10 +248,12 @@ export class RequestModel {
   private category(key: string, s: CheckedSignal, out: Output & { type: "category" }, mentioned: string[]): CategoryVar {
     const domain = categoryValues(s, out);
     const values = [...new Set(mentioned)];
-    // Header and metadata values are "" when absent: that value always has a variable.
-    if ((s.type === "header" || s.type === "metadata") && !values.includes("")) values.push("");
+    // Header and metadata values are "" when absent, and a classifier that is offline, fails or
+    // is unsure chooses no label (""): that value always has a variable.
+    if ((s.type === "header" || s.type === "metadata" || s.type === "domain") && !values.includes("")) values.push("");
     if (s.type === "feedback") for (const v of ["negative", "positive", "none"]) if (!values.includes(v)) values.push(v);
-    const closed = domain !== null && domain.every((d) => values.includes(d)) && s.type !== "header" && s.type !== "metadata";
+    // Closed: the engine can produce no value outside `values` (docs/analysis.md, "What the model assumes").
+    const closed = domain !== null && domain.every((d) => values.includes(d)) && s.type !== "header" && s.type !== "metadata" && s.type !== "language";
     const c: CategoryVar = { values, eq: new Map(values.map((v) => [v, this.quantityVar(key)])), closed };
     const b = this.bdd;
     const parts = this.structure.get(key)!;

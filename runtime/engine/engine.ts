@@ -352,13 +352,22 @@ function normalize(models: string[], weights: number[]): Record<string, number> 
   return Object.fromEntries(models.map((m, i) => [m, weights[i] / total]));
 }
 
-/** FNV-1a: a cheap, stable hash so that one request id always gets the same model. */
-function unitHash(s: string): number {
+/**
+ * FNV-1a with murmur3's finalizer: a cheap, stable hash so that one request id
+ * always gets the same model, and ids that differ in one character (UUIDs,
+ * counters) spread evenly (FNV-1a alone leaves its high bits poorly mixed).
+ */
+export function unitHash(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return (h >>> 0) / 0x100000000;
 }
 

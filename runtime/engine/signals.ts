@@ -213,6 +213,17 @@ export function requiredLiteral(pattern: string): string | null {
   return lit.length >= 2 ? lit : null;
 }
 
+/**
+ * Whether the folded keyword automaton may stand in for RE2 on this literal:
+ * printable ASCII only, and — when RE2 folds case — no `k` or `s`, whose RE2
+ * case orbits hold non-ASCII letters (U+212A KELVIN SIGN, U+017F LONG S) that
+ * lower-casing does not map to them. Otherwise the prefilter could say "cannot
+ * match" where RE2 matches.
+ */
+export function prefilterSound(literal: string, caseInsensitive: boolean): boolean {
+  return /^[\x20-\x7e]+$/.test(literal) && !(caseInsensitive && /[ks]/i.test(literal));
+}
+
 /** Compiles a signal spec into its extractor. Given values (tests, model servers) always win. */
 export function compileSignal(spec: SignalSpec, keywords: KeywordIndex, index: number): Extractor {
   const computed = compileComputed(spec, keywords, index);
@@ -259,7 +270,7 @@ function compileComputed(spec: SignalSpec, keywords: KeywordIndex, index: number
       // cannot match; folding only widens the test, so it stays sound. ASCII
       // only: there, lower-casing and RE2's case folding agree.
       const literal = requiredLiteral(c.pattern as string);
-      const id = literal !== null && /^[\x20-\x7e]+$/.test(literal) ? keywords.add(literal, false, false, index) : -1;
+      const id = literal !== null && prefilterSound(literal, insensitive) ? keywords.add(literal, false, false, index) : -1;
       return (ctx) => {
         if (id >= 0 && !ctx.keywordHits(keywords, false).includes(id)) return NO_MATCH;
         return re.test(ctx.lastUser) ? MATCH : NO_MATCH;
@@ -288,8 +299,9 @@ function compileComputed(spec: SignalSpec, keywords: KeywordIndex, index: number
       const agg = (c.aggregation as string | undefined) ?? "max";
       return (ctx) => {
         const sims = candidates.map((cand) => lexicalSimilarity(ctx.lastUser, cand));
-        const score = agg === "mean" ? sims.reduce((a, b) => a + b, 0) / sims.length : Math.max(...sims);
-        return { matched: agg === "any" ? sims.some((s) => s >= threshold) : score >= threshold, outputs: { score: round(score) }, source: "offline" };
+        // The match is decided on the score conditions see (rounded), so `e` and `e.score >= t` agree.
+        const score = round(agg === "mean" ? sims.reduce((a, b) => a + b, 0) / sims.length : Math.max(...sims));
+        return { matched: agg === "any" ? sims.some((s) => s >= threshold) : score >= threshold, outputs: { score }, source: "offline" };
       };
     }
     case "domain": {
@@ -323,9 +335,10 @@ function compileComputed(spec: SignalSpec, keywords: KeywordIndex, index: number
             const v = ctx.request.metadata[key];
             return v === undefined || v === null ? undefined : typeof v === "string" ? v : JSON.stringify(v);
           };
+      // An empty value is an absent one: conditions see "" either way, so presence must agree.
       return (ctx) => {
         const v = read(ctx);
-        return { matched: v !== undefined && (values === null || values.has(v)), outputs: { value: v ?? "" }, source: "computed" };
+        return { matched: v !== undefined && v !== "" && (values === null || values.has(v)), outputs: { value: v ?? "" }, source: "computed" };
       };
     }
     case "modality": {
@@ -372,6 +385,9 @@ function compileComputed(spec: SignalSpec, keywords: KeywordIndex, index: number
   }
 }
 
+/** Signals whose match is exactly `score >= threshold` (the analysis relies on it). */
+const THRESHOLDED = new Set(["embedding", "jailbreak", "complexity"]);
+
 function round(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
@@ -407,6 +423,8 @@ function fromGiven(spec: SignalSpec, given: JsonValue): SignalValue {
       if (typeof outputs.label !== "string") outputs.label = bestScore > 0 ? best : "";
       matched ??= bestScore >= threshold;
     }
+    // A thresholded score decides the match (a model server's rounding cannot make them disagree).
+    if (typeof outputs.score === "number" && THRESHOLDED.has(spec.type) && c.aggregation !== "any") matched = outputs.score >= threshold;
     if (typeof outputs.score === "number") matched ??= outputs.score >= threshold;
     delete outputs.matched;
     return { matched: matched ?? true, outputs, source: "given" };

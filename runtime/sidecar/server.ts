@@ -117,7 +117,9 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       weightsVersionOf.set(engine, weightsVersion);
       engine.setFeedback({ latencyMs: upstreams.latencies(), weights });
     }
+    // Weighted and adaptive splits spread by the request id (docs/language.md): the same id, the same model.
     const request = requestOf(body, req.headers);
+    request.id = requestId;
     let decision: Decision = engine.decide(request, { signals: true });
     // Embedding and domain signals are fetched only when a condition needed them (the engine
     // used its offline stand-in), then the request is decided again with the real values.
