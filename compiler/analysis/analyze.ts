@@ -457,11 +457,20 @@ function requirement(p: DecisionPredicate, route: string | null, modelName: stri
       return spec?.provider === p.value ? TRUE : FALSE;
     case "route-is":
       return route !== null && p.routes.includes(route) ? TRUE : FALSE;
-    case "applies":
-      return action?.plugins.some((u) => u.plugin === p.plugin || u.type === p.plugin) ? TRUE : FALSE;
+    case "applies": {
+      // A plugin runs unless an earlier one blocked the request (the engine skips the rest).
+      if (action === null) return FALSE;
+      const runs: Node[] = [];
+      let notYetBlocked: Node = TRUE;
+      for (const u of action.plugins) {
+        if (u.plugin === p.plugin || u.type === p.plugin) runs.push(notYetBlocked);
+        notYetBlocked = b.and(notYetBlocked, b.not(model.blocks(u)));
+      }
+      return b.orAll(runs);
+    }
     case "blocked":
-      // Only a request no route takes is certainly rejected; plugins that may block are not relied on.
-      return action === null ? TRUE : FALSE;
+      // Rejected: no route and no default, or a plugin of the action blocks it.
+      return action === null ? TRUE : b.orAll(action.plugins.map((u) => model.blocks(u)));
     case "request":
       return model.condition(p.cond);
   }

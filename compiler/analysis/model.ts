@@ -164,6 +164,20 @@ export class RequestModel {
         else this.categories.set(key, this.category(key, s, out, [...(mentions.get(key) ?? [])].map(String)));
       }
     }
+    // What blocking plugins test exists even without a signal that reads it: the jailbreak
+    // score, and each PII type a blocking pii_redact looks for.
+    if (!this.numbers.has("@jailbreak.score") && mentions.has("@jailbreak.score")) {
+      this.structure.set("@jailbreak.score", []);
+      this.numbers.set("@jailbreak.score", this.numeric("@jailbreak.score", { type: "number", min: 0, max: 1 }, [...mentions.get("@jailbreak.score")!].filter((v): v is number => typeof v === "number"), false));
+    }
+    for (const p of policy.plugins) {
+      if (p.type !== "pii_redact" || p.config.mode !== "block") continue;
+      for (const t of p.config.types as string[]) {
+        if (this.bools.has(`@pii.${t}`)) continue;
+        this.structure.set(`@pii.${t}`, []);
+        this.bools.set(`@pii.${t}`, this.quantityVar(`@pii.${t}`));
+      }
+    }
     // The token count exists even without context signals when models declare their windows.
     if (!this.numbers.has("@tokens") && mentions.has("@tokens")) {
       this.structure.set("@tokens", []);

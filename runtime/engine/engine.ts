@@ -187,6 +187,22 @@ export class Engine {
     return this.bundle.manifest.revision;
   }
 
+  /**
+   * Whether a condition over this bundle's signals holds for a request, with
+   * every signal computed as `decide` computes it. For checking claims about
+   * requests (guarantees, assumptions) against the engine; not on the hot path.
+   */
+  holds(cond: Condition, request: Request): boolean {
+    const index = new Map(this.signalNames.map((n, i) => [n, i]));
+    const pred = compileCondition(cond, index);
+    if (++this.memo.epoch === 0xffffffff) {
+      this.memo.stamps.fill(0);
+      this.possible.fill(0);
+      this.memo.epoch = 1;
+    }
+    return pred(new Evaluation(this, request, this.memo));
+  }
+
   setFeedback(feedback: Feedback): void {
     this.feedback = feedback;
     this.selections.clear();
