@@ -1,0 +1,150 @@
+// The engine agrees with what the analysis and the docs say about it: regex
+// signals decide exactly as RE2 does (the literal prefilter never says "no"
+// where RE2 says "yes"), splits spread by request id, empty headers are
+// absent, a thresholded score and its match never disagree, and RP1014 is
+// about requests a larger model could take.
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { RE2JS } from "re2js";
+import { serializeBundle } from "../bundle/index.ts";
+import { compile, memoryHost } from "../compiler/index.ts";
+import { BundleStore, Engine, NullSink, createSidecar, startDemoUpstream, requestFromChat, type Request } from "../runtime/index.ts";
+import { prefilterSound, requiredLiteral } from "../runtime/engine/signals.ts";
+import { compileText } from "./support/policy.ts";
+import { mulberry } from "./support/policy-gen.ts";
+
+const cleanups: (() => Promise<void> | void)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function engine(policy: string): Promise<Engine> {
+  const r = compileText(policy);
+  assert.deepEqual(r.diagnostics.filter((d) => d.severity === "error").map((d) => d.message), []);
+  return Engine.load(r.bundle!);
+}
+
+const req = (user: string, extra: Partial<Request> = {}): Request => ({ messages: [{ role: "user", content: user }], headers: {}, metadata: {}, signals: {}, ...extra });
+
+test("regex prefilter: RE2's case folding of `k` reaches the Kelvin sign, and the engine follows RE2", async () => {
+  const e = await engine('signal regex kill { pattern: "kill switch", case_sensitive: false }\nroute r priority 1 { when kill; use m }\n');
+  assert.ok(RE2JS.compile("kill switch", RE2JS.CASE_INSENSITIVE).matcher("\u212Aill switch").find(), "RE2 folds K to k");
+  assert.equal(e.decide(req("\u212Aill switch")).route, "r");
+  assert.equal(e.decide(req("kill \u017Fwatch")).route, null);
+  assert.equal(e.decide(req("KILL \u017Fwitch")).route, "r", "ſ (long s) folds to s in RE2");
+  assert.equal(prefilterSound("kill", true), false);
+  assert.equal(prefilterSound("tck-", false), true);
+});
+
+test("regex signals, fuzzed against RE2 itself: the engine (prefilter and all) decides exactly as RE2", async () => {
+  const r = mulberry(99);
+  const atoms = ["a", "b", "k", "s", "K", "S", "x", "-", "[0-9]", "[a-c]", ".", "\\d", " ", "é", "ab", "ks", "sk"];
+  const quant = ["", "", "", "*", "+", "?", "{2}"];
+  const textAlphabet = ["a", "b", "k", "s", "K", "S", "\u212A", "\u017F", "x", "-", "1", " ", "é", "É", "\u0130", "ǆ", "ǅ"];
+  let checks = 0;
+  for (let p = 0; p < 150; p++) {
+    let pattern = r(4) === 0 ? "^" : "";
+    const n = 1 + r(5);
+    for (let i = 0; i < n; i++) pattern += atoms[r(atoms.length)] + quant[r(quant.length)];
+    if (r(6) === 0) pattern += "|" + atoms[r(atoms.length)];
+    const insensitive = r(2) === 0;
+    const e = await engine(`signal regex re { pattern: ${JSON.stringify(pattern)}${insensitive ? ", case_sensitive: false" : ""} }\nroute r priority 1 { when re; use m }\n`);
+    const re2 = RE2JS.compile(pattern, insensitive ? RE2JS.CASE_INSENSITIVE : 0);
+    for (let t = 0; t < 200; t++) {
+      let text = "";
+      const len = r(12);
+      for (let i = 0; i < len; i++) text += textAlphabet[r(textAlphabet.length)];
+      const expected = re2.matcher(text).find();
+      const got = e.decide(req(text)).route === "r";
+      assert.equal(got, expected, `pattern ${JSON.stringify(pattern)} (literal ${JSON.stringify(requiredLiteral(pattern))}, ${insensitive ? "insensitive" : "sensitive"}) on ${JSON.stringify(text)}`);
+      checks++;
+    }
+  }
+  assert.equal(checks, 30_000);
+});
+
+test("weighted splits spread by request id: the same prompt with different ids goes to both models, the same id always to one", async () => {
+  const e = await engine("route r priority 1 { when true; select weighted { models: [m, local], weights: [1, 1] } }\n");
+  const counts = new Map<string, number>();
+  for (let i = 0; i < 2000; i++) {
+    const d = e.decide({ ...req("continue"), id: `req-${i}` });
+    counts.set(d.model!, (counts.get(d.model!) ?? 0) + 1);
+  }
+  // 1:1 over 2,000 ids: each side within 45–55% (the binomial's 4.5σ).
+  for (const m of ["m", "local"]) assert.ok(counts.get(m)! > 900 && counts.get(m)! < 1100, `${m}: ${counts.get(m)}`);
+  const once = e.decide({ ...req("continue"), id: "abc" }).model;
+  for (let i = 0; i < 20; i++) assert.equal(e.decide({ ...req(`other text ${i}`), id: "abc" }).model, once);
+});
+
+test("the sidecar splits by x-request-id: 200 requests saying \"continue\" reach both models of a 1:1 split", async () => {
+  const [a, b] = [await startDemoUpstream(), await startDemoUpstream()];
+  cleanups.push(() => a.close(), () => b.close());
+  const text = `package split
+model a { provider: vllm, endpoint: "${a.url}" }
+model b { provider: vllm, endpoint: "${b.url}" }
+route r priority 1 { when true; select weighted { models: [a, b], weights: [1, 1] } }
+`;
+  const result = compile(memoryHost({ "p.route": text }), ["p.route"]);
+  const store = new BundleStore({ trustedKeys: [] });
+  assert.equal(await store.offer(serializeBundle(result.bundle!), "test", { requireSignature: false }), null);
+  const sidecar = createSidecar({ store, telemetry: new NullSink() });
+  const { port } = await sidecar.listen(0);
+  cleanups.push(() => sidecar.close());
+  const byModel = new Map<string, number>();
+  const first = new Map<string, string>();
+  for (let i = 0; i < 200; i++) {
+    const id = `client-${i % 100}`;
+    const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-request-id": id },
+      body: JSON.stringify({ model: "x", messages: [{ role: "user", content: "continue" }] }),
+    });
+    await res.text();
+    const m = res.headers.get("x-routeplane-model")!;
+    byModel.set(m, (byModel.get(m) ?? 0) + 1);
+    // The same id (sent twice) always lands on the same model.
+    if (first.has(id)) assert.equal(m, first.get(id), id);
+    else first.set(id, m);
+  }
+  for (const m of ["a", "b"]) assert.ok((byModel.get(m) ?? 0) >= 60, `model ${m} got ${byModel.get(m) ?? 0} of 200`);
+});
+
+test("an empty header or metadata value is an absent one, as the analysis models it", async () => {
+  const e = await engine('signal header tenant { name: "x-tenant" }\nsignal metadata tier { key: "tier" }\nroute h priority 2 { when tenant; use m }\nroute t priority 1 { when tier; use m }\n');
+  assert.equal(e.decide(req("hi", { headers: { "x-tenant": "" } })).route, null);
+  assert.equal(e.decide(req("hi", { headers: { "x-tenant": "acme" } })).route, "h");
+  assert.equal(e.decide(req("hi", { metadata: { tier: "" } })).route, null);
+  assert.equal(e.decide(req("hi", { metadata: { tier: "gold" } })).route, "t");
+  // And the analysis says `tenant` and `tenant == ""`-like absence exclude each other: a guarantee relying on it is proved.
+  const r = compileText('signal header tenant { name: "x-tenant", values: ["acme"] }\nroute h priority 1 { when tenant; use local }\ndefault { use m }\nguarantee "g" { when tenant require tenant == "acme" }\n');
+  assert.equal(r.analysis!.guarantees[0].status, "proved");
+});
+
+test("an embedding score and its match never disagree, whatever rounding the score went through", async () => {
+  const e = await engine('signal embedding near { candidates: ["refund my order"], threshold: 0.5 }\nroute a priority 2 { when near; use m }\nroute b priority 1 { when near.score >= 0.5; use local }\n');
+  // From a model server that rounds its score up to the threshold but says it did not match:
+  // the score decides, so `near` and `near.score >= 0.5` agree.
+  const d = e.decide({ ...req("x"), signals: { near: { score: 0.5, matched: false } } });
+  assert.equal(d.route, "a");
+  const below = e.decide({ ...req("x"), signals: { near: { score: 0.499, matched: true } } });
+  assert.equal(below.route, null);
+  // Offline: the lexical stand-in's rounded score decides too.
+  for (const text of ["refund my order", "refund my", "my order please", "refund", ""]) {
+    const t = e.decide(requestFromChat({ messages: [{ role: "user", content: text }] }), { trace: true });
+    const v = t.trace!.signals.near;
+    assert.equal(v.matched, (v.outputs.score as number) >= 0.5, text);
+  }
+});
+
+test("RP1014 names the token range, and is silent when only requests longer than every window would reach the route", () => {
+  const models = `model small { provider: vllm, endpoint: "http://s.local/v1", context_window: 8192 }
+model large { provider: openai, endpoint: "http://l.local/v1", context_window: 128000 }
+`;
+  const r = compileText(`${models}signal keyword code { any: ["code"] }\nroute r priority 1 { when code; use small }\ndefault { use large }\n`);
+  const d = r.diagnostics.find((x) => x.code === "RP1014");
+  assert.ok(d, "reported");
+  assert.match(d.message, /8,193–128,000 tokens/);
+  // A route that only takes requests longer than every window: no larger model could serve them either.
+  const none = compileText(`${models}signal context huge { min_tokens: 200000 }\nroute r priority 1 { when huge; use small }\ndefault { use large }\n`);
+  assert.equal(none.diagnostics.filter((x) => x.code === "RP1014").length, 0, none.diagnostics.map((x) => x.message).join("\n"));
+});
