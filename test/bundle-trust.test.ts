@@ -135,7 +135,7 @@ test("a validly signed bundle the engine cannot load is rejected and counted, ne
   assert.equal(await restarted.restoreLastGood(), false);
   await restarted.watchFile(file);
   cleanups.push(() => restarted.close());
-  assert.equal(restarted.current, null);
+  assert.equal(restarted.current as unknown, null);
   assert.equal(restarted.rejections, 2);
 
   // Reload: the watcher's reload of an unloadable bundle settles (no unhandled rejection) and keeps the active bundle.
