@@ -4,7 +4,8 @@
 // guarantee unless told to.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
@@ -12,6 +13,10 @@ import {
 } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
 import { BundleStore } from "../runtime/index.ts";
+import { bufferIo } from "../cli/io.ts";
+import { run } from "../cli/run.ts";
+import { defaultSerial } from "../cli/policy-commands.ts";
+import { startServe } from "../cli/serve-command.ts";
 
 const cleanups: (() => void)[] = [];
 after(() => {
@@ -205,4 +210,182 @@ test("restoring the last known good re-verifies it: a state file not signed by a
   const store = new BundleStore({ trustedKeys: [keys.publicKeyPem], stateDir: dir });
   assert.equal(await store.restoreLastGood(), true);
   assert.equal(readFileSync(lkg, "utf8"), serializeBundle(signBundle(bundle, keys.privateKeyPem)));
+});
+
+test("replay and swap: a sidecar serves one policy and never goes backwards in release order, except by a signed rollback of the same serial", async () => {
+  const keys = generateKeyPair();
+  const dir = tempDir();
+  const text = (n: number) => POLICY.replace("T-[0-9]+", `T${n}-[0-9]+`);
+  const b = (n: number, serial: number, rollback = false, policyName?: string) => serializeBundle(signBundle(compileText(text(n), { serial, rollback, policyName }), keys.privateKeyPem));
+  const store = new BundleStore({ trustedKeys: [keys.publicKeyPem], stateDir: dir });
+
+  assert.equal(await store.offer(b(1, 10), "v10"), null);
+  assert.equal(await store.offer(b(2, 20), "v20"), null);
+  assert.equal(await store.offer(b(2, 20), "v20 again"), null, "the active bundle offered again is no change");
+  assert.equal(store.rejections, 0);
+  // Replays: an older bundle, or another bundle at the same place.
+  assert.match((await store.offer(b(1, 10), "v10 replayed"))!, /\(serial 10, sha256:.{12}…\) does not come after the active bundle \(serial 20,/);
+  assert.match((await store.offer(b(3, 20), "another v20"))!, /does not come after/);
+  // Swap: a bundle of another policy signed by the same key.
+  assert.match((await store.offer(b(4, 99, false, "billing"), "billing"))!, /the bundle is of policy "billing", but this sidecar serves policy "trust"/);
+  assert.equal(store.rejections, 3);
+  assert.equal(store.current?.bundle.manifest.serial, 20);
+
+  // A signed rollback takes the place of serial 20 (older content), once; the bundle it replaced cannot come back.
+  assert.equal(await store.offer(b(1, 20, true), "rollback of 20"), null);
+  assert.equal(store.current?.bundle.manifest.rollback, true);
+  assert.match((await store.offer(b(2, 20), "v20 replayed"))!, /does not come after the active bundle \(serial 20 rollback/);
+  assert.match((await store.offer(b(5, 20, true), "a second rollback of 20"))!, /does not come after/);
+  assert.match((await store.offer(b(1, 19, true), "a rollback of an older place"))!, /does not come after/);
+  // The next release goes on from there; the rollback cannot be replayed over it.
+  assert.equal(await store.offer(b(6, 21), "v21"), null);
+  assert.match((await store.offer(b(1, 20, true), "rollback replayed"))!, /does not come after/);
+
+  // A restart remembers both the policy and the place (the last known good): the older bundle file is refused.
+  const restarted = new BundleStore({ trustedKeys: [keys.publicKeyPem], stateDir: dir });
+  assert.equal(await restarted.restoreLastGood(), true);
+  assert.match((await restarted.offer(b(2, 20), "v20 after restart"))!, /does not come after the active bundle \(serial 21/);
+  assert.match((await restarted.offer(b(7, 30, false, "billing"), "billing after restart"))!, /serves policy "trust"/);
+  assert.equal(restarted.current?.bundle.manifest.serial, 21);
+
+  // A configured policy identity (serve --expect-policy) refuses any other from the first bundle on, and the last known good too.
+  const pinned = new BundleStore({ trustedKeys: [keys.publicKeyPem], stateDir: dir, policy: "billing" });
+  assert.equal(await pinned.restoreLastGood(), false);
+  assert.match(pinned.rejection?.reason ?? "", /serves policy "billing" \(--expect-policy\)/);
+  assert.equal(await pinned.offer(b(8, 1, false, "billing"), "billing"), null);
+});
+
+test("a bundle recording a failed or unproved guarantee is refused unless the sidecar allows unproved ones (failed: never)", async () => {
+  const keys = generateKeyPair();
+  const guarded = `${POLICY}
+guarantee "tickets stay local" {
+  when ticket
+  require model == local
+}
+`;
+  // The guarantee is false (tickets go to the cloud), so compiling it is an error (RP1008); the records below are what a hand-made bundle could say.
+  assert.ok(compile(memoryHost({ "p.route": guarded }), ["p.route"]).diagnostics.some((d) => d.code === "RP1008"));
+  const withRecord = (status: "proved" | "failed" | "unchecked", serial: number) =>
+    serializeBundle(signBundle(resealed(compileText(POLICY, { serial }), (b) => {
+      b.verification.guarantees = [{ name: "tickets stay local", status, detail: "…" }];
+    }), keys.privateKeyPem));
+  const strict = new BundleStore({ trustedKeys: [keys.publicKeyPem] });
+  assert.match((await strict.offer(withRecord("unchecked", 1), "unproved"))!, /records unproved guarantees \("tickets stay local": compiled with --allow-unproved\); start the sidecar with --allow-unproved/);
+  assert.match((await strict.offer(withRecord("failed", 2), "failed"))!, /records failed guarantees \("tickets stay local"\)/);
+  assert.equal(await strict.offer(withRecord("proved", 3), "proved"), null);
+  const lenient = new BundleStore({ trustedKeys: [keys.publicKeyPem], allowUnproved: true });
+  assert.equal(await lenient.offer(withRecord("unchecked", 1), "unproved"), null);
+  assert.match((await lenient.offer(withRecord("failed", 2), "failed"))!, /no flag accepts a guarantee known not to hold/);
+  // Policies compiled in process (serve --policy) are held to the same rule.
+  assert.match((await strict.offer(withRecord("unchecked", 4), "in process", { requireSignature: false }))!, /unproved/);
+});
+
+test("compile fails closed when the analysis budget leaves a guarantee unproved (RP1017); --allow-unproved signs it as unchecked, and says so", () => {
+  const file = path.join(import.meta.dirname, "diagnostics/cases/RP1017-guarantee-not-proved.route");
+  const host = memoryHost({ "p.route": readFileSync(file, "utf8") });
+  const strict = compile(host, ["p.route"]);
+  assert.deepEqual(strict.diagnostics.map((d) => `${d.severity} ${d.code}`), ["warning RP1009", "error RP1017"]);
+  assert.equal(strict.bundle, null);
+  const allowed = compile(host, ["p.route"], { allowUnproved: true });
+  assert.deepEqual(allowed.diagnostics.map((d) => `${d.severity} ${d.code}`), ["warning RP1009", "warning RP1017"]);
+  assert.ok(allowed.bundle);
+  assert.deepEqual(allowed.bundle.verification.guarantees.map((g) => [g.name, g.status]), [["PII stays on-prem", "unchecked"]]);
+  const check = allowed.bundle.verification.checks.find((c) => c.name === "guarantees");
+  assert.equal(check?.status, "unchecked");
+  assert.match(check?.detail ?? "", /not proved: "PII stays on-prem"; compiled with --allow-unproved/);
+  // A policy whose guarantees are proved records that too.
+  const proved = compileText(`${POLICY}\nguarantee "urgent goes to the cloud" {\n  when urgent\n  require model == cloud\n}\n`);
+  assert.deepEqual(proved.verification.checks.at(-1), { name: "guarantees", status: "passed", detail: "every guarantee was proved" });
+});
+
+test("compile --serial/--rollback/--allow-unproved; the default serial comes from $SOURCE_DATE_EPOCH or the sources' last git commit, so the same sources give the same bytes", async () => {
+  const dir = tempDir();
+  const src = path.join(dir, "p.route");
+  writeFileSync(src, POLICY);
+  const out = (name: string) => path.join(dir, name);
+  const rp = async (...args: string[]) => {
+    const io = bufferIo();
+    const code = await run(args, io);
+    return { code, ...io };
+  };
+  const a = await rp("compile", src, "-o", out("a.json"), "--serial", "42");
+  assert.equal(a.code, 0, a.stderr);
+  assert.match(a.stdout, /serial 42 \(--serial\)/);
+  const bundle = JSON.parse(readFileSync(out("a.json"), "utf8")) as Bundle;
+  assert.deepEqual([bundle.manifest.serial, bundle.manifest.rollback], [42, false]);
+  assert.equal((await rp("compile", src, "-o", out("b.json"), "--serial", "42")).code, 0);
+  assert.equal(readFileSync(out("a.json"), "utf8"), readFileSync(out("b.json"), "utf8"), "same sources and serial, same bytes");
+  const rollback = await rp("compile", src, "-o", out("r.json"), "--serial", "42", "--rollback");
+  assert.match(rollback.stdout, /serial 42 \(rollback\)/);
+  assert.equal((JSON.parse(readFileSync(out("r.json"), "utf8")) as Bundle).manifest.rollback, true);
+  for (const [args, why] of [
+    [["--rollback"], /--rollback needs --serial N/],
+    [["--serial=-1"], /--serial must be a whole number from 0 to 9007199254740991, not "-1"/],
+    [["--serial", "1e3"], /whole number/],
+    [["--serial", "9007199254740992"], /whole number/],
+  ] as const) {
+    const r = await rp("compile", src, "-o", out("x.json"), ...args);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.match(r.stderr, why);
+  }
+
+  // Fail closed at the command line too: exit 1 and no file, unless --allow-unproved.
+  const unproved = path.join(import.meta.dirname, "diagnostics/cases/RP1017-guarantee-not-proved.route");
+  const refused = await rp("compile", unproved, "-o", out("u.json"), "--serial", "1");
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /error\[RP1017\]/);
+  assert.throws(() => readFileSync(out("u.json")));
+  const allowed = await rp("compile", unproved, "-o", out("u.json"), "--serial", "1", "--allow-unproved");
+  assert.equal(allowed.code, 0, allowed.stderr);
+  assert.match(allowed.stderr, /warning\[RP1017\]/);
+
+  // The default: $SOURCE_DATE_EPOCH, else the commit time of the last commit that touched the sources, else 0.
+  assert.deepEqual(defaultSerial([src], { SOURCE_DATE_EPOCH: "1700000000" }), { serial: 1700000000, from: "$SOURCE_DATE_EPOCH" });
+  assert.equal(defaultSerial([src], {}).serial, 0, "not a git checkout");
+  const git = (...args: string[]) => execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@example.com", ...args], { cwd: dir, env: { ...process.env, GIT_COMMITTER_DATE: "1712345678 +0000", GIT_AUTHOR_DATE: "1712345678 +0000" } });
+  git("init", "-q");
+  git("add", "p.route");
+  git("commit", "-q", "-m", "policy");
+  assert.deepEqual(defaultSerial([src], {}), { serial: 1712345678, from: "the time of the last git commit to the sources" });
+  assert.deepEqual(defaultSerial([dir], {}).serial, 1712345678);
+});
+
+test("serve: a bundle the engine cannot load at start-up is a logged rejection, not an exit; --expect-policy and --allow-unproved reach the store", async () => {
+  const keys = generateKeyPair();
+  const dir = tempDir();
+  writeFileSync(path.join(dir, "team.pub"), keys.publicKeyPem);
+  const bundleFile = path.join(dir, "b.json");
+  writeFileSync(bundleFile, serializeBundle(unloadable(keys, "undefined-signal")));
+  // An unloadable last known good too: the restart that used to exit 1.
+  const stateDir = path.join(dir, "state");
+  mkdirSync(stateDir);
+  writeFileSync(path.join(stateDir, "last-known-good.bundle.json"), serializeBundle(unloadable(keys, "invalid-regex")));
+  const io = bufferIo();
+  const opts = { bundle: bundleFile, "public-key": [path.join(dir, "team.pub")], "state-dir": stateDir, listen: "127.0.0.1:0", telemetry: path.join(dir, "t.jsonl") };
+  const running = await startServe(io, opts);
+  assert.notEqual(typeof running, "number");
+  if (typeof running === "number") return;
+  try {
+    assert.equal((await fetch(`${running.url}/readyz`)).status, 503);
+    assert.match(io.stderr, /rejected the bundle from .*last known good.*: the decision engine cannot load the bundle/);
+    assert.match(io.stderr, /rejected the bundle from .*b\.json: the decision engine cannot load the bundle: bundle condition names undefined signal nowhere/);
+    assert.match(await (await fetch(`${running.url}/metrics`)).text(), /routeplane_bundle_rejections_total 2\n/);
+  } finally {
+    await running.stop();
+  }
+
+  // --expect-policy refuses a validly signed bundle of another policy; --allow-unproved admits an unproved one.
+  const unproved = compile(memoryHost({ "p.route": readFileSync(path.join(import.meta.dirname, "diagnostics/cases/RP1017-guarantee-not-proved.route"), "utf8") }), ["p.route"], { allowUnproved: true, serial: 2 });
+  writeFileSync(bundleFile, serializeBundle(signBundle(unproved.bundle!, keys.privateKeyPem)));
+  for (const [extra, expect] of [
+    [{ "expect-policy": "billing" }, /the bundle is of policy "t", but this sidecar serves policy "billing" \(--expect-policy\)/],
+    [{}, /records unproved guarantees/],
+    [{ "allow-unproved": true }, /active bundle sha256:.* \(policy t, serial 2,/],
+  ] as const) {
+    const io2 = bufferIo();
+    const r = await startServe(io2, { ...opts, "state-dir": path.join(dir, `state-${Object.keys(extra).join() || "none"}`), ...extra });
+    if (typeof r === "number") assert.fail(io2.stderr);
+    await r.stop();
+    assert.match(io2.stderr, expect);
+  }
 });
