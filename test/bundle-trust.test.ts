@@ -241,6 +241,13 @@ test("replay and swap: a sidecar serves one policy and never goes backwards in r
   assert.equal(await store.offer(b(6, 21), "v21"), null);
   assert.match((await store.offer(b(1, 20, true), "rollback replayed"))!, /does not come after/);
 
+  // Offers made at once are decided one after the other: the older one cannot land after the newer one's check.
+  const racing = new BundleStore({ trustedKeys: [keys.publicKeyPem] });
+  const raced = await Promise.all([racing.offer(b(2, 20), "v20"), racing.offer(b(1, 10), "v10, offered while v20 loads")]);
+  assert.equal(raced[0], null);
+  assert.match(raced[1] ?? "", /does not come after/);
+  assert.equal(racing.current?.bundle.manifest.serial, 20);
+
   // A restart remembers both the policy and the place (the last known good): the older bundle file is refused.
   const restarted = new BundleStore({ trustedKeys: [keys.publicKeyPem], stateDir: dir });
   assert.equal(await restarted.restoreLastGood(), true);

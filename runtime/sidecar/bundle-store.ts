@@ -55,6 +55,7 @@ export class BundleStore {
   private lastRejection: Rejection | null = null;
   private watcher: FSWatcher | null = null;
   private reloading: Promise<void> = Promise.resolve();
+  private offering: Promise<void> = Promise.resolve();
   private readonly options: BundleStoreOptions;
   /** The policy served: configured, or pinned by the first signed bundle activated. */
   private policy: string | null;
@@ -76,7 +77,15 @@ export class BundleStore {
   }
 
   /** Verifies and activates bundle text; returns why it was rejected, or null when it is active. Never throws for bad input. */
-  async offer(text: string, source: string, { requireSignature = true } = {}): Promise<string | null> {
+  offer(text: string, source: string, options: { requireSignature?: boolean } = {}): Promise<string | null> {
+    // One offer at a time: each is checked against the bundle the one before it left active, so a
+    // slow engine load of an older bundle can never land after a newer one.
+    const result = this.offering.then(() => this.verifyAndActivate(text, source, options));
+    this.offering = result.then(() => undefined, () => undefined);
+    return result;
+  }
+
+  private async verifyAndActivate(text: string, source: string, { requireSignature = true }: { requireSignature?: boolean }): Promise<string | null> {
     const read = readBundle(text);
     if (!read.ok) return this.reject(source, describeBundleReadError(read.error));
     const bundle = read.bundle;
