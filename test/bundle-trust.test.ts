@@ -357,7 +357,7 @@ test("compile --serial/--rollback/--allow-unproved; the default serial comes fro
   assert.deepEqual(defaultSerial([dir], {}).serial, 1712345678);
 });
 
-test("serve: a bundle the engine cannot load at start-up is a logged rejection, not an exit; --expect-policy and --allow-unproved reach the store", async () => {
+test("serve: a bundle the engine cannot load at start-up is a logged rejection, not an exit; an unusable state directory is logged and counted; --expect-policy and --allow-unproved reach the store", async () => {
   const keys = generateKeyPair();
   const dir = tempDir();
   writeFileSync(path.join(dir, "team.pub"), keys.publicKeyPem);
@@ -379,6 +379,20 @@ test("serve: a bundle the engine cannot load at start-up is a logged rejection, 
     assert.match(await (await fetch(`${running.url}/metrics`)).text(), /routeplane_bundle_rejections_total 2\n/);
   } finally {
     await running.stop();
+  }
+
+  // An unusable state directory: the bundle is served, the failure logged and exported as a metric.
+  const good = signBundle(compileText(POLICY, { serial: 1 }), keys.privateKeyPem);
+  writeFileSync(bundleFile, serializeBundle(good));
+  const io1 = bufferIo();
+  const served = await startServe(io1, { ...opts, "state-dir": path.join(dir, "team.pub", "state") });
+  if (typeof served === "number") assert.fail(io1.stderr);
+  try {
+    assert.equal((await fetch(`${served.url}/readyz`)).status, 200);
+    assert.match(io1.stderr, /routeplane serve: cannot keep the last known good bundle in .*: ENOTDIR .*; the bundle is active, but a restart will not find it/);
+    assert.match(await (await fetch(`${served.url}/metrics`)).text(), /routeplane_bundle_persist_failures_total 1\n/);
+  } finally {
+    await served.stop();
   }
 
   // --expect-policy refuses a validly signed bundle of another policy; --allow-unproved admits an unproved one.
