@@ -87,6 +87,8 @@ export const BUNDLE_SCHEMA: JsonSchema = {
       revision: { type: "string", pattern: "^sha256:[0-9a-f]{64}$" },
       compiler: closed({ name: { const: "routeplane" }, version: { type: "string" } }),
       sources: { type: "array", items: closed({ path: { type: "string" }, sha256: { type: "string", pattern: "^[0-9a-f]{64}$" } }) },
+      serial: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+      rollback: { type: "boolean" },
     }),
     policy: closed({
       signals: { type: "array", items: typedConfigs(SIGNAL_TYPES) },
@@ -104,7 +106,7 @@ export const BUNDLE_SCHEMA: JsonSchema = {
     }),
     signatures: {
       type: "array",
-      items: closed({ algorithm: { const: "ed25519" }, keyId: { type: "string", pattern: "^[0-9a-f]{16}$" }, value: { type: "string", contentEncoding: "base64" } }),
+      items: closed({ algorithm: { const: "ed25519" }, keyId: { type: "string", pattern: "^[0-9a-f]{16}$" }, value: { type: "string", contentEncoding: "base64", pattern: "^[A-Za-z0-9+/]{85}[AQgw]==$" } }),
     },
   }),
   $defs: { condition, selection, action },

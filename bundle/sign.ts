@@ -46,6 +46,18 @@ export type VerifyResult =
   | { ok: true; keyId: string }
   | { ok: false; reason: "unsigned" | "unknown-key" | "bad-signature"; detail: string };
 
+/**
+ * The signature's bytes, only when its text is their one canonical base64
+ * form. Node's decoder is lenient (it ignores the unused low bits of the last
+ * digit, missing padding, whitespace and stray characters), so several texts
+ * decode to the same signature; accepting only the text that re-encodes to
+ * itself keeps ADR 2's promise that any changed byte fails verification.
+ */
+function canonicalSignatureBytes(text: string): Buffer | null {
+  const bytes = Buffer.from(text, "base64");
+  return bytes.length > 0 && bytes.toString("base64") === text ? bytes : null;
+}
+
 /** True when some signature on the bundle verifies against one of the trusted public keys. */
 export function verifyBundleSignature(bundle: Bundle, trustedPublicKeysPem: string[]): VerifyResult {
   if (bundle.signatures.length === 0) return { ok: false, reason: "unsigned", detail: "the bundle carries no signature" };
@@ -59,7 +71,8 @@ export function verifyBundleSignature(bundle: Bundle, trustedPublicKeysPem: stri
     const key = trusted.get(sig.keyId);
     if (!key) continue;
     sawTrusted = true;
-    if (verify(null, payload, key, Buffer.from(sig.value, "base64"))) return { ok: true, keyId: sig.keyId };
+    const bytes = canonicalSignatureBytes(sig.value);
+    if (bytes && verify(null, payload, key, bytes)) return { ok: true, keyId: sig.keyId };
   }
   if (!sawTrusted) {
     const ids = bundle.signatures.map((s) => s.keyId).join(", ");

@@ -20,6 +20,17 @@ export interface Manifest {
   revision: string;
   compiler: { name: "routeplane"; version: string };
   sources: SourceDigest[];
+  /**
+   * The bundle's place in its policy's release order (ADR 10), set when it is
+   * compiled. A sidecar activates a bundle of its policy only when
+   * `(serial, rollback)` comes after the active bundle's, in that order.
+   */
+  serial: number;
+  /**
+   * A deliberate rollback: this bundle (older content, usually) takes the
+   * place of the bundle with the same serial, and only that place.
+   */
+  rollback: boolean;
 }
 
 export interface SignalSpec {

@@ -1,14 +1,44 @@
 // compile, check and fmt: the commands that turn sources into diagnostics,
 // bundles and formatted text.
-import { readFileSync, writeFileSync } from "node:fs";
-import { compile, diagnosticsToJson, formatFile, renderDiagnostics, type CompileResult } from "../compiler/index.ts";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { compile, diagnosticsToJson, formatFile, renderDiagnostics, type CompileOptions, type CompileResult } from "../compiler/index.ts";
 import { serializeBundle, signBundle } from "../bundle/index.ts";
 import { parseFile } from "../grammar/index.ts";
 import { collectRouteFiles, fsHost, readTextFile, UsageError } from "./files.ts";
 import { EXIT, type Io } from "./io.ts";
 
-export function compilePaths(paths: string[], emit: boolean, policyName?: string): CompileResult {
-  return compile(fsHost, collectRouteFiles(paths), { emit, policyName });
+export function compilePaths(paths: string[], emit: boolean, policyName?: string, options: Omit<CompileOptions, "emit" | "policyName"> = {}): CompileResult {
+  return compile(fsHost, collectRouteFiles(paths), { ...options, emit, policyName });
+}
+
+/**
+ * `manifest.serial` when --serial is not given (ADR 10): $SOURCE_DATE_EPOCH
+ * (the reproducible-builds convention), else the commit time of the last git
+ * commit that touched the sources, else 0. Each is fixed for given sources in
+ * a given checkout, so the same sources still give the same bytes.
+ */
+export function defaultSerial(paths: string[], env: NodeJS.ProcessEnv = process.env): { serial: number; from: string } {
+  const epoch = env.SOURCE_DATE_EPOCH;
+  if (epoch !== undefined && epoch !== "") return { serial: parseSerial(epoch, "SOURCE_DATE_EPOCH"), from: "$SOURCE_DATE_EPOCH" };
+  const abs = paths.map((p) => path.resolve(p));
+  const first = abs[0];
+  if (first !== undefined) {
+    try {
+      const cwd = existsSync(first) && statSync(first).isDirectory() ? first : path.dirname(first);
+      const out = execFileSync("git", ["log", "-1", "--format=%ct", "--", ...abs], { cwd, stdio: ["ignore", "pipe", "ignore"], encoding: "utf8" }).trim();
+      if (/^\d+$/.test(out)) return { serial: Number(out), from: "the time of the last git commit to the sources" };
+    } catch {
+      // Not a git checkout, or no git: fall through.
+    }
+  }
+  return { serial: 0, from: "no --serial, $SOURCE_DATE_EPOCH or git history: a sidecar that runs a bundle of this policy with a higher serial refuses it" };
+}
+
+function parseSerial(text: string, what: string): number {
+  if (!/^(0|[1-9][0-9]*)$/.test(text) || !Number.isSafeInteger(Number(text))) throw new UsageError(`${what} must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER}, not ${JSON.stringify(text)}`);
+  return Number(text);
 }
 
 export function reportDiagnostics(io: Io, result: CompileResult, format: string): void {
@@ -31,11 +61,23 @@ export function checkFormat(format: string | undefined): string {
   return f;
 }
 
-export function cmdCompile(io: Io, paths: string[], opts: { output?: string; key?: string; name?: string; format?: string }): number {
+export interface CompileFlags {
+  output?: string;
+  key?: string;
+  name?: string;
+  format?: string;
+  serial?: string;
+  rollback?: boolean;
+  "allow-unproved"?: boolean;
+}
+
+export function cmdCompile(io: Io, paths: string[], opts: CompileFlags): number {
   const format = checkFormat(opts.format);
   if (!opts.output) throw new UsageError("compile needs -o <bundle.json>");
+  if (opts.rollback && opts.serial === undefined) throw new UsageError("--rollback needs --serial N: the serial of the bundle it rolls back (the one sidecars run now)");
   const keyPem = opts.key ? readTextFile(opts.key, "private key") : undefined;
-  const result = compilePaths(paths, true, opts.name);
+  const { serial, from } = opts.serial !== undefined ? { serial: parseSerial(opts.serial, "--serial"), from: "--serial" } : defaultSerial(paths);
+  const result = compilePaths(paths, true, opts.name, { serial, rollback: opts.rollback === true, allowUnproved: opts["allow-unproved"] === true });
   reportDiagnostics(io, result, format);
   if (hasErrors(result) || !result.bundle) return EXIT.failed;
   let bundle = result.bundle;
@@ -49,7 +91,8 @@ export function cmdCompile(io: Io, paths: string[], opts: { output?: string; key
   writeFileSync(opts.output, serializeBundle(bundle));
   if (format === "text") {
     const p = bundle.policy;
-    io.out(`wrote ${opts.output}: policy ${bundle.manifest.policy}, revision ${bundle.manifest.revision.slice(0, 19)}…, ${p.routes.length} routes, ${p.signals.length} signals, ${p.models.length} models${keyPem ? `, signed by ${bundle.signatures.map((s) => s.keyId).join(", ")}` : ", unsigned"}`);
+    const m = bundle.manifest;
+    io.out(`wrote ${opts.output}: policy ${m.policy}, revision ${m.revision.slice(0, 19)}…, serial ${m.serial}${m.rollback ? " (rollback)" : ""} (${from}), ${p.routes.length} routes, ${p.signals.length} signals, ${p.models.length} models${keyPem ? `, signed by ${bundle.signatures.map((s) => s.keyId).join(", ")}` : ", unsigned"}`);
   }
   return EXIT.ok;
 }

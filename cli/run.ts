@@ -26,11 +26,14 @@ const serve = () => import("./serve-command.ts");
 const COMMANDS: Record<string, CommandSpec> = {
   compile: {
     summary: "compile .route files into a verified bundle",
-    usage: "routeplane compile <files|dirs> -o bundle.json [--key signing.key] [--name policy]",
+    usage: "routeplane compile <files|dirs> -o bundle.json [--key signing.key] [--name policy] [--serial N [--rollback]] [--allow-unproved]",
     options: {
       output: { type: "string", short: "o", help: "where to write the bundle" },
       key: { type: "string", help: "sign the bundle with this Ed25519 private key" },
       name: { type: "string", help: "the policy's name in the manifest (default: its package)" },
+      serial: { type: "string", help: "the bundle's place in its policy's release order (default $SOURCE_DATE_EPOCH, else the time of the last git commit to the sources)" },
+      rollback: { type: "boolean", help: "a rollback: takes the place of the bundle with this --serial, which sidecars then refuse" },
+      "allow-unproved": { type: "boolean", help: "write a bundle even when the analysis could not prove a guarantee (recorded as unchecked; sidecars refuse it by default)" },
       format,
     },
     run: async (io, p, v) => (await policy()).cmdCompile(io, need(p, "compile"), v as never),
@@ -107,6 +110,8 @@ const COMMANDS: Record<string, CommandSpec> = {
       listen: { type: "string", help: "[host:]port to listen on (default 127.0.0.1:8080)" },
       "public-key": { type: "string", multiple: true, help: "a trusted public key (PEM); repeatable" },
       "state-dir": { type: "string", help: "where the last known good bundle is kept (default .routeplane-sidecar)" },
+      "expect-policy": { type: "string", help: "the policy (manifest.policy) to serve; default: that of the first bundle activated" },
+      "allow-unproved": { type: "boolean", help: "activate bundles whose guarantees are recorded unchecked (compiled with --allow-unproved)" },
       telemetry: { type: "string", help: "JSONL file for telemetry events (default routeplane-telemetry.jsonl)" },
       "kafka-brokers": { type: "string", help: "send telemetry to Kafka instead (comma-separated host:port)" },
       "kafka-topic": { type: "string", help: "topic for routing events (default routeplane.routing; feedback goes to <topic>.feedback)" },

@@ -17,6 +17,8 @@ export interface ServeOptions {
   listen?: string;
   "public-key"?: string[];
   "state-dir"?: string;
+  "expect-policy"?: string;
+  "allow-unproved"?: boolean;
   telemetry?: string;
   "kafka-brokers"?: string;
   "kafka-topic"?: string;
@@ -65,11 +67,11 @@ function watchWeights(io: Io, file: string, apply: (w: WeightsOverlay) => void):
  * Development: recompiles the policy directory when a .route file changes; a
  * policy with errors is reported and the running one kept.
  */
-function watchPolicy(io: Io, dir: string, store: BundleStore): FSWatcher {
+function watchPolicy(io: Io, dir: string, store: BundleStore, allowUnproved: boolean): FSWatcher {
   let timer: NodeJS.Timeout | null = null;
   const recompile = () => {
     timer = null;
-    const result = compilePaths([dir], true);
+    const result = compilePaths([dir], true, undefined, { allowUnproved });
     if (!result.bundle || result.diagnostics.some((d) => d.severity === "error")) {
       reportDiagnostics(io, result, "text");
       io.err("routeplane serve: the policy has errors; keeping the running one");
@@ -102,22 +104,26 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
       throw new UsageError(`--upstream-ca ${opts["upstream-ca"]} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
     }
   }
+  const allowUnproved = opts["allow-unproved"] === true;
   const store = new BundleStore({
     trustedKeys,
     stateDir: opts.bundle ? (opts["state-dir"] ?? ".routeplane-sidecar") : undefined,
-    onChange: (a) => io.err(`routeplane serve: active bundle ${a.bundle.manifest.revision.slice(0, 19)} (${a.bundle.policy.routes.length} routes) from ${a.source}`),
+    policy: opts["expect-policy"],
+    allowUnproved,
+    onChange: (a) => io.err(`routeplane serve: active bundle ${a.bundle.manifest.revision.slice(0, 19)} (policy ${a.bundle.manifest.policy}, serial ${a.bundle.manifest.serial}${a.bundle.manifest.rollback ? " rollback" : ""}, ${a.bundle.policy.routes.length} routes) from ${a.source}`),
     onReject: (r) => io.err(`routeplane serve: rejected the bundle from ${r.source}: ${r.reason}; keeping the last verified bundle`),
+    onPersistError: (reason) => io.err(`routeplane serve: ${reason} (routeplane_bundle_persist_failures_total)`),
   });
   let policyWatcher: FSWatcher | null = null;
   if (opts.policy) {
-    const result = compilePaths([opts.policy], true);
+    const result = compilePaths([opts.policy], true, undefined, { allowUnproved });
     const failed = result.diagnostics.some((d) => d.severity === "error");
     if (failed || !result.bundle) {
       reportDiagnostics(io, result, "text");
       return EXIT.failed;
     }
     await store.offer(serializeBundle(result.bundle), opts.policy, { requireSignature: false });
-    policyWatcher = watchPolicy(io, opts.policy, store);
+    policyWatcher = watchPolicy(io, opts.policy, store, allowUnproved);
   } else {
     // The last known good first, so a broken bundle file at start-up still serves the old policy.
     await store.restoreLastGood();

@@ -9,10 +9,13 @@ import { resolveProgram, type ResolvedProgram } from "./resolve.ts";
 import { checkProgram, type CheckedPolicy } from "./check.ts";
 import { emitBundle, type EmitOptions } from "./emit.ts";
 import { analyzePolicy, type Analysis } from "./analysis/analyze.ts";
+import { reportUnproved } from "./guarantees.ts";
 
 export interface CompileOptions extends EmitOptions {
   /** Stop after checking (for `check`, `fmt`, editors). */
   emit?: boolean;
+  /** A guarantee the analysis could not prove is a warning, not error RP1017 (`compile --allow-unproved`). */
+  allowUnproved?: boolean;
 }
 
 export interface CompileResult {
@@ -48,6 +51,7 @@ const STAGES: { name: string; run: (s: State) => void }[] = [
     run: (s) => {
       // Reasoning about a policy that does not type-check would only repeat its errors.
       if (s.diags.errorCount === 0) s.analysis = analyzePolicy(s.checked!, s.diags);
+      if (s.analysis) reportUnproved(s.checked!, s.analysis, s.diags, s.options.allowUnproved === true);
     },
   },
   {

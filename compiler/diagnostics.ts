@@ -99,6 +99,7 @@ export const CATALOG = {
   RP1014: { severity: "info", title: "requests longer than the route's context windows" },
   RP1015: { severity: "info", title: "partially shadowed route" },
   RP1016: { severity: "error", title: "contradictory assumptions" },
+  RP1017: { severity: "error", title: "guarantee not proved" },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CATALOG;

@@ -3,7 +3,7 @@
 import path from "node:path";
 import {
   BUNDLE_FORMAT, computeRevision, sha256Hex, validateBundle,
-  type Bundle, type LoweredPolicy, type Verification,
+  type Bundle, type CheckRecord, type LoweredPolicy, type Verification,
 } from "../bundle/index.ts";
 import type { CheckedPolicy } from "./check.ts";
 import type { Analysis } from "./analysis/analyze.ts";
@@ -12,6 +12,10 @@ import { COMPILER_VERSION } from "./version.ts";
 export interface EmitOptions {
   /** The policy's name in the manifest; defaults to its package. */
   policyName?: string;
+  /** `manifest.serial`, the bundle's place in its policy's release order (ADR 10); default 0. */
+  serial?: number;
+  /** `manifest.rollback`: the bundle deliberately takes the place of the one with the same serial. */
+  rollback?: boolean;
 }
 
 export function emitBundle(checked: CheckedPolicy, analysis: Analysis, options: EmitOptions = {}): Bundle {
@@ -32,6 +36,7 @@ export function emitBundle(checked: CheckedPolicy, analysis: Analysis, options: 
         : { name: "analysis", status: "unchecked", detail: "the analysis did not run to completion (RP1009)" },
       analysis.complete ? { name: "coverage", status: "passed", detail: analysis.coverage } : { name: "coverage", status: "unchecked", detail: analysis.coverage },
       { name: "tests", status: "unchecked", detail: "run `routeplane test` to execute the policy's test blocks" },
+      guaranteesCheck(analysis),
     ],
     guarantees: analysis.guarantees.map((g) => ({ name: g.name, status: g.status, detail: g.detail })),
   };
@@ -46,6 +51,8 @@ export function emitBundle(checked: CheckedPolicy, analysis: Analysis, options: 
       sources: checked.sources
         .map((s) => ({ path: path.relative(base, s.path).split(path.sep).join("/"), sha256: sha256Hex(s.text) }))
         .sort((a, b) => (a.path < b.path ? -1 : 1)),
+      serial: options.serial ?? 0,
+      rollback: options.rollback ?? false,
     },
     policy,
     verification,
@@ -55,6 +62,22 @@ export function emitBundle(checked: CheckedPolicy, analysis: Analysis, options: 
   const valid = validateBundle(bundle);
   if (!valid.ok) throw new Error(`internal error: emitted bundle violates its schema: ${JSON.stringify(valid.errors.slice(0, 5))}`);
   return bundle;
+}
+
+/**
+ * One record a sidecar or a controller can refuse on: "passed" only when every
+ * guarantee was proved. A bundle with an unproved guarantee exists only when
+ * the compile was told `allowUnproved` (RP1017 otherwise).
+ */
+function guaranteesCheck(analysis: Analysis): CheckRecord {
+  const open = analysis.guarantees.filter((g) => g.status !== "proved");
+  if (analysis.guarantees.length === 0) return { name: "guarantees", status: "passed", detail: "the policy states no guarantee" };
+  if (open.length === 0) return { name: "guarantees", status: "passed", detail: "every guarantee was proved" };
+  return {
+    name: "guarantees",
+    status: open.some((g) => g.status === "failed") ? "failed" : "unchecked",
+    detail: `not proved: ${open.map((g) => `"${g.name}"`).join(", ")}; compiled with --allow-unproved, and sidecars refuse the bundle unless started with --allow-unproved`,
+  };
 }
 
 function commonDir(paths: string[]): string {

@@ -2,8 +2,33 @@
 // route, which plugins, blocked or not; it may also mention request signals.
 import type { Expr, Span } from "../grammar/index.ts";
 import type { Condition, ModelSpec, PluginSpec } from "../bundle/index.ts";
-import { didYouMean } from "./diagnostics.ts";
+import { didYouMean, type DiagnosticBag } from "./diagnostics.ts";
 import { lowerCondition, type ConditionEnv } from "./conditions.ts";
+import type { CheckedPolicy } from "./check.ts";
+import type { Analysis } from "./analysis/analyze.ts";
+
+/**
+ * Fail closed: a guarantee the analysis could not prove (it stopped at its
+ * budget, RP1009) is error RP1017, so no bundle claims it. With
+ * `allowUnproved` it is a warning and the bundle records the guarantee as
+ * `unchecked` (and its `guarantees` check as not passed), which sidecars
+ * refuse unless they are started with --allow-unproved.
+ */
+export function reportUnproved(policy: CheckedPolicy, analysis: Analysis, diags: DiagnosticBag, allowUnproved: boolean): void {
+  // Another error already stops the bundle (RP1016 leaves every guarantee unchecked too).
+  if (diags.errorCount > 0) return;
+  const origins = new Map(policy.guarantees.map((g) => [g.name, g]));
+  for (const g of analysis.guarantees) {
+    const origin = origins.get(g.name);
+    if (g.status !== "unchecked" || !origin) continue;
+    diags.add("RP1017", origin.file, origin.span, `guarantee "${g.name}" was not proved (${g.detail}), so it cannot go into a bundle as if it held`, {
+      severity: allowUnproved ? "warning" : "error",
+      help: allowUnproved
+        ? "the bundle records this guarantee as unchecked; sidecars refuse it unless started with --allow-unproved"
+        : "make the analysis complete (see RP1009), or compile with --allow-unproved to sign the bundle with the guarantee recorded as unchecked (sidecars then refuse it unless started with --allow-unproved)",
+    });
+  }
+}
 
 export type DecisionPredicate =
   | { op: "and" | "or"; args: DecisionPredicate[] }

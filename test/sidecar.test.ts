@@ -71,8 +71,8 @@ default { use good }
 ${extra}`;
 }
 
-function compileBundle(text: string): Bundle {
-  const r = compile(memoryHost({ "p.route": text }), ["p.route"]);
+function compileBundle(text: string, serial = 0): Bundle {
+  const r = compile(memoryHost({ "p.route": text }), ["p.route"], { serial });
   assert.ok(r.bundle, r.diagnostics.map((d) => `${d.code} ${d.message}`).join("\n"));
   return r.bundle;
 }
@@ -262,7 +262,7 @@ test("bundles: only signed, verified bundles activate; a bad one keeps the last 
   const good = await upstream();
   const urls = { good: good.url, bad: good.url, slow: good.url };
   const v1 = signBundle(compileBundle(policyText(urls)), keys.privateKeyPem);
-  const v2 = signBundle(compileBundle(policyText(urls, 'route extra priority 5 { when tier == "free"; use slow }')), keys.privateKeyPem);
+  const v2 = signBundle(compileBundle(policyText(urls, 'route extra priority 5 { when tier == "free"; use slow }'), 1), keys.privateKeyPem);
   const file = path.join(dir, "bundle.json");
   const stateDir = path.join(dir, "state");
   writeFileSync(file, serializeBundle(v1));

@@ -91,7 +91,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     weights = w;
     weightsVersion++;
   };
-  metrics.gauges = () => ({ revision: store.current?.bundle.manifest.revision ?? null, rejections: store.rejections, telemetry: telemetry.stats(), ...(options.semantic ? { semantic: options.semantic.outcomes } : {}) });
+  metrics.gauges = () => ({ revision: store.current?.bundle.manifest.revision ?? null, rejections: store.rejections, persistFailures: store.persistFailures, telemetry: telemetry.stats(), ...(options.semantic ? { semantic: options.semantic.outcomes } : {}) });
 
   const activeBundle = () => {
     const active = store.current;
