@@ -72,7 +72,7 @@ export function analyzePolicy(policy: CheckedPolicy, diags: DiagnosticBag, maxNo
     return result;
   } catch (err) {
     if (!(err instanceof BddBudgetExceeded)) throw err;
-    return incomplete(`the policy is too large for the exact analysis (${err.message})`, "declare the signals a route combines next to each other (the analysis orders its variables as signals are declared), share fewer thresholds between routes, or split the policy; the bundle records its guarantees as unchecked");
+    return incomplete(`the policy is too large for the exact analysis (${err.message})`, "declare the signals a route combines next to each other (the analysis orders its variables as signals are declared), share fewer thresholds between routes, or split the policy; a guarantee left unproved is error RP1017 (`compile --allow-unproved` signs it, recorded as unchecked)");
   }
 }
 
