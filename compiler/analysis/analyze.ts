@@ -39,6 +39,8 @@ export interface Analysis {
   bddNodes: number;
   /** Which requests no route takes, in words (what reaches the default, or what is rejected). */
   coverage: string;
+  /** Milliseconds per check, in order (absent when the analysis stopped early). */
+  timings?: { check: string; ms: number }[];
 }
 
 /**
@@ -76,6 +78,54 @@ export function analyzePolicy(policy: CheckedPolicy, diags: DiagnosticBag, maxNo
   }
 }
 
+/** What the checks share: the request model, the route regions, and what earlier checks found. */
+interface Scope {
+  policy: CheckedPolicy;
+  model: RequestModel;
+  b: RequestModel["bdd"];
+  diags: DiagnosticBag;
+  space: RouteRegions;
+  conds: Node[];
+  n: number;
+  /** Per route: whether some request reaches it (dead and shadowed routes are not live). */
+  live: boolean[];
+  record: (w: WitnessCheck) => void;
+  origin: (route: string) => { file: string; span: import("../../grammar/index.ts").Span };
+  regionOf: (i: number) => RegionQuery;
+  /** The models' context windows, ascending. */
+  windows: number[];
+  /** `before` pairs, as "a\u0000b". */
+  ordered: Set<string>;
+  /** The signals each route's condition mentions (keyword shadowing). */
+  routeSignals: Set<string>[];
+  /** The requests no route takes, and what the coverage check says of them. */
+  uncovered: RegionQuery;
+  coverage: string;
+  /** Every decision (routes, then the default) with its region (plugin chains). */
+  decisions: { what: string; route: string | null; action: Action; at: { file: string; span: import("../../grammar/index.ts").Span }; region: RegionQuery; live: boolean }[];
+  alwaysBlocked: Set<string | null>;
+  guarantees: GuaranteeResult[];
+}
+
+/**
+ * The analysis as a table of named checks, run in order and timed (after
+ * OPA's compiler stages): each is a function of the shared scope, and later
+ * checks read what earlier ones found (which routes are live, the decisions).
+ */
+const CHECKS: { name: string; run: (s: Scope) => void }[] = [
+  { name: "dead and shadowed routes", run: deadAndShadowed },
+  { name: "shadowing through keyword lists", run: keywordShadowing },
+  { name: "redundant routes", run: redundantRoutes },
+  { name: "partially shadowed routes", run: partialShadowing },
+  { name: "ambiguous overlaps", run: ambiguousOverlaps },
+  { name: "coverage", run: coverage },
+  { name: "unused definitions", run: unusedDefinitions },
+  { name: "fallback and plugin chains", run: actionChains },
+  { name: "plugins after an always-blocking plugin", run: alwaysBlockingPlugins },
+  { name: "context windows", run: contextWindows },
+  { name: "guarantees", run: guarantees },
+];
+
 function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: number): Analysis {
   const model = new RequestModel(policy, maxNodes);
   const b = model.bdd;
@@ -108,8 +158,24 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
   // Route i's region: it matches and every earlier route misses.
   const regionOf = (i: number): RegionQuery => ({ match: [i], missBefore: i });
   const live: boolean[] = [];
+  const ordered = new Set(policy.tieBreaks.map(([a, c]) => `${a}\u0000${c}`));
 
-  // ---- dead and shadowed routes
+  const s: Scope = {
+    policy, model, b, diags, space, conds, n, live, record, origin, regionOf, windows, ordered,
+    routeSignals: [], uncovered: { missBefore: n }, coverage: "", decisions: [], alwaysBlocked: new Set(), guarantees: [],
+  };
+  const timings: { check: string; ms: number }[] = [];
+  for (const check of CHECKS) {
+    const t0 = performance.now();
+    check.run(s);
+    timings.push({ check: check.name, ms: performance.now() - t0 });
+  }
+  return { complete: true, witnesses, guarantees: s.guarantees, bddNodes: b.size, coverage: s.coverage, timings };
+}
+
+/** dead and shadowed routes */
+function deadAndShadowed(s: Scope): void {
+  const { policy, diags, space, live, record, origin, regionOf } = s;
   policy.routes.forEach((r, i) => {
     const o = origin(r.name);
     if (!space.sat({ match: [i] })) {
@@ -129,10 +195,11 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
       record(later("RP1002", r.name, winners, () => space.witness({ match: [i] })!));
     }
   });
+}
 
-  // ---- shadowing through keyword lists that imply one another (`all: [order, refund]` after `any: [refund]`):
-  // a route every request of which one earlier route takes, once their keyword signals' relations are known.
-  // The signals each route's condition mentions (also used for partial shadowing below).
+/** shadowing through keyword lists that imply one another (`all: [order, refund]` after `any: [refund]`): a route every request of which one earlier route takes, once their keyword signals' relations are known. The signals each route's condition mentions (also used for partial shadowing below). */
+function keywordShadowing(s: Scope): void {
+  const { policy, model, b, diags, conds, live, record, origin } = s;
   const routeSignals = policy.routes.map((r) => {
     const set = new Set<string>();
     signalsOf(r.when, set);
@@ -168,8 +235,12 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
       break;
     }
   });
+  s.routeSignals = routeSignals;
+}
 
-  // ---- redundant routes: without them, their requests would get the same models and plugins anyway
+/** redundant routes: without them, their requests would get the same models and plugins anyway */
+function redundantRoutes(s: Scope): void {
+  const { policy, diags, space, n, live, record, origin, regionOf } = s;
   policy.routes.forEach((r, i) => {
     if (!live[i]) return;
     const rest: RegionQuery = { ...regionOf(i), miss: [] };
@@ -190,14 +261,11 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
     });
     record(later("RP1012", r.name, [r.name], () => space.witness(regionOf(i))!));
   });
+}
 
-  const ordered = new Set(policy.tieBreaks.map(([a, c]) => `${a}\u0000${c}`));
-
-  // ---- partially shadowed routes: an earlier route that takes part of a route's requests, when one of
-  // the two looks only at signals the other looks at too — a special case carved out (`refund and
-  // urgent` before `refund`) or a broader rule first (`code > 0.5` before `code > 0.8`). Overlaps
-  // through signals only one of them looks at (two keyword lists that may both appear) are what
-  // priorities are for, and would make every pair of routes a note.
+/** partially shadowed routes: an earlier route that takes part of a route's requests, when one of the two looks only at signals the other looks at too — a special case carved out (`refund and urgent` before `refund`) or a broader rule first (`code > 0.5` before `code > 0.8`). Overlaps through signals only one of them looks at (two keyword lists that may both appear) are what priorities are for, and would make every pair of routes a note. */
+function partialShadowing(s: Scope): void {
+  const { policy, diags, space, live, record, origin, ordered, routeSignals } = s;
   const bySignal = new Map<string, number[]>();
   routeSignals.forEach((set, j) => set.forEach((x) => (bySignal.get(x) ?? bySignal.set(x, []).get(x)!).push(j)));
   // A route's rarest signal: every route whose signals contain this route's contains it.
@@ -225,8 +293,11 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
       record({ code: "RP1015", subject: `${r.name}<${winner.name}`, witness: w, expectRoutes: [winner.name] });
     }
   });
+}
 
-  // ---- ambiguous overlaps at equal priority
+/** ambiguous overlaps at equal priority */
+function ambiguousOverlaps(s: Scope): void {
+  const { policy, diags, space, n, record, origin, ordered } = s;
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n && policy.routes[j].priority === policy.routes[i].priority; j++) {
       const [a, c] = [policy.routes[i], policy.routes[j]];
@@ -241,8 +312,11 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
       if (w) record({ code: "RP1003", subject: `${a.name}/${c.name}`, witness: w, expectRoutes: [a.name, c.name] });
     }
   }
+}
 
-  // ---- coverage
+/** coverage */
+function coverage(s: Scope): void {
+  const { policy, diags, space, n, record, origin } = s;
   const uncovered: RegionQuery = { missBefore: n };
   const leftOver = space.sat(uncovered) ? space.witness(uncovered)! : null;
   const example = (w: Witness) => w.description.join("; ") || "no signal matching";
@@ -259,8 +333,13 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
     });
     record({ code: "RP1004", subject: "default", witness: w, expectRoutes: [null] });
   }
+  s.uncovered = uncovered;
+  s.coverage = coverage;
+}
 
-  // ---- unused definitions (only those in the files being compiled; imported catalogs offer more than one policy uses)
+/** unused definitions (only those in the files being compiled; imported catalogs offer more than one policy uses) */
+function unusedDefinitions(s: Scope): void {
+  const { policy, diags, routeSignals } = s;
   const roots = new Set(policy.roots);
   const usedSignals = new Set<string>();
   const usedModels = new Set<string>();
@@ -285,8 +364,11 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
   unused("RP1005", "signal", policy.signals.map((s) => s.name), usedSignals, policy.origins.signals);
   unused("RP1006", "model", policy.models.map((m) => m.name), usedModels, policy.origins.models);
   unused("RP1007", "plugin", policy.plugins.map((p) => p.name), usedPlugins, policy.origins.plugins);
+}
 
-  // ---- actions: fallback chains and plugin chains that contradict themselves
+/** actions: fallback chains and plugin chains that contradict themselves */
+function actionChains(s: Scope): void {
+  const { policy, diags, origin } = s;
   const actions: { what: string; action: Action; at: { file: string; span: import("../../grammar/index.ts").Span } }[] = [
     ...policy.routes.map((r) => ({ what: `route \`${r.name}\``, action: r.action, at: origin(r.name) })),
     ...(policy.default && policy.origins.default ? [{ what: "the default", action: policy.default, at: policy.origins.default }] : []),
@@ -311,8 +393,11 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
       }
     }
   }
+}
 
-  // ---- plugins after a plugin that blocks every request the route takes
+/** plugins after a plugin that blocks every request the route takes */
+function alwaysBlockingPlugins(s: Scope): void {
+  const { policy, model, b, diags, space, live, origin, regionOf, uncovered } = s;
   const decisions = [
     ...policy.routes.map((r, i) => ({ what: `route \`${r.name}\``, route: r.name as string | null, action: r.action, at: origin(r.name), region: regionOf(i), live: live[i] })),
     ...(policy.default && policy.origins.default ? [{ what: "the default", route: "default" as string | null, action: policy.default, at: policy.origins.default, region: uncovered, live: space.sat(uncovered) }] : []),
@@ -331,8 +416,13 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
       });
     });
   }
+  s.decisions = decisions;
+  s.alwaysBlocked = alwaysBlocked;
+}
 
-  // ---- context windows: requests longer than every model of a route can take, while a larger model exists
+/** context windows: requests longer than every model of a route can take, while a larger model exists */
+function contextWindows(s: Scope): void {
+  const { policy, model, b, diags, space, record, windows, decisions, alwaysBlocked } = s;
   const largest = windows.length ? windows[windows.length - 1] : null;
   for (const d of decisions) {
     if (!d.live || largest === null || alwaysBlocked.has(d.route)) continue;
@@ -351,8 +441,11 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
     });
     record(later("RP1014", d.route ?? "default", [d.route], () => space.witness(longer)!));
   }
+}
 
-  // ---- guarantees, over every request and every model an action can send it to
+/** guarantees, over every request and every model an action can send it to */
+function guarantees(s: Scope): void {
+  const { policy, model, b, diags, space, record, regionOf, uncovered } = s;
   const outcomes: { route: string | null; action: Action | null; region: RegionQuery }[] = [
     ...policy.routes.map((r, i) => ({ route: r.name, action: r.action, region: regionOf(i) })),
     { route: policy.default ? "default" : null, action: policy.default, region: uncovered },
@@ -386,7 +479,7 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
       guarantees.push({ name: g.name, status: "proved", detail: `holds for every request, on every model its route may choose (fallbacks and adaptive candidates included)${assuming}` });
     }
   }
-  return { complete: true, witnesses, guarantees, bddNodes: b.size, coverage };
+  s.guarantees = guarantees;
 }
 
 /**
