@@ -44,7 +44,7 @@ export function cmdSign(io: Io, file: string | undefined, opts: { key?: string; 
   return EXIT.ok;
 }
 
-export function cmdVerify(io: Io, file: string | undefined, opts: { pub?: string[] }): number {
+export function cmdVerify(io: Io, file: string | undefined, opts: { pub?: string[]; "allow-unproved"?: boolean }): number {
   if (!file) throw new UsageError("verify needs a bundle file");
   if (!opts.pub || opts.pub.length === 0) throw new UsageError("verify needs --pub <public.pub> (repeatable)");
   const keys = opts.pub.map((p) => readTextFile(p, "public key"));
@@ -60,6 +60,17 @@ export function cmdVerify(io: Io, file: string | undefined, opts: { pub?: string
     io.err(`${file}: verification failed: ${result.detail}`);
     return EXIT.failed;
   }
-  io.out(`${file}: ok, revision ${bundle.manifest.revision}, signed by ${result.keyId}`);
+  // What a sidecar would refuse besides the signature: a failed guarantee always, an unproved one unless allowed.
+  const { manifest } = bundle;
+  const failed = bundle.verification.guarantees.filter((g) => g.status === "failed");
+  const unproved = bundle.verification.guarantees.filter((g) => g.status === "unchecked");
+  const where = `revision ${manifest.revision}, policy ${manifest.policy}, serial ${manifest.serial}${manifest.rollback ? " (rollback)" : ""}`;
+  if (failed.length > 0 || (unproved.length > 0 && !opts["allow-unproved"])) {
+    const names = (gs: typeof failed) => gs.map((g) => `"${g.name}"`).join(", ");
+    io.err(`${file}: signature ok (${where}), but sidecars refuse it: ${failed.length ? `failed guarantees ${names(failed)}` : `unproved guarantees ${names(unproved)} (compiled with --allow-unproved; pass --allow-unproved to accept, as \`serve --allow-unproved\` does)`}`);
+    return EXIT.failed;
+  }
+  const proved = bundle.verification.guarantees.length - unproved.length;
+  io.out(`${file}: ok, ${where}, signed by ${result.keyId}; ${proved} guarantee${proved === 1 ? "" : "s"} proved${unproved.length ? `, ${unproved.length} unproved (allowed)` : ""}`);
   return EXIT.ok;
 }

@@ -96,9 +96,12 @@ const COMMANDS: Record<string, CommandSpec> = {
     run: async (io, p, v) => (await keys()).cmdSign(io, p[0], v as never),
   },
   verify: {
-    summary: "check a bundle's form, schema, revision and signature",
-    usage: "routeplane verify bundle.json --pub signing.pub [--pub other.pub]",
-    options: { pub: { type: "string", multiple: true, help: "a trusted public key (PEM); repeatable" } },
+    summary: "check a bundle as a sidecar would: form, schema, revision, signature and recorded guarantees",
+    usage: "routeplane verify bundle.json --pub signing.pub [--pub other.pub] [--allow-unproved]",
+    options: {
+      pub: { type: "string", multiple: true, help: "a trusted public key (PEM); repeatable" },
+      "allow-unproved": { type: "boolean", help: "accept guarantees recorded unchecked (compiled with --allow-unproved), as `serve --allow-unproved` does" },
+    },
     run: async (io, p, v) => (await keys()).cmdVerify(io, p[0], v as never),
   },
   serve: {
