@@ -1,14 +1,15 @@
 // compile, check and fmt: the commands that turn sources into diagnostics,
 // bundles and formatted text.
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { compile, diagnosticsToJson, formatFile, renderDiagnostics, type CompileResult } from "../compiler/index.ts";
 import { serializeBundle, signBundle } from "../bundle/index.ts";
 import { parseFile } from "../grammar/index.ts";
-import { collectRouteFiles, fsHost, readTextFile, UsageError } from "./files.ts";
+import { collectRouteFiles, fsHost, policyRoot, readTextFile, UsageError } from "./files.ts";
 import { EXIT, type Io } from "./io.ts";
 
-export function compilePaths(paths: string[], emit: boolean, policyName?: string): CompileResult {
-  return compile(fsHost, collectRouteFiles(paths), { emit, policyName });
+/** Compiles the .route files under `paths`, confined to `root` (default: policyRoot(paths)). */
+export function compilePaths(paths: string[], emit: boolean, policyName?: string, root?: string): CompileResult {
+  return compile(fsHost, collectRouteFiles(paths), { emit, policyName, root: root ?? policyRoot(paths) });
 }
 
 export function reportDiagnostics(io: Io, result: CompileResult, format: string): void {
@@ -68,14 +69,22 @@ export function cmdCheck(io: Io, paths: string[], opts: { format?: string }): nu
 /** Formats files in place, or with --check only reports which would change. */
 export function cmdFmt(io: Io, paths: string[], opts: { check?: boolean; stdout?: boolean }): number {
   const files = collectRouteFiles(paths);
+  const root = policyRoot(paths);
   let changed = 0;
   let broken = 0;
   for (const file of files) {
-    const source = readFileSync(file, "utf8");
+    const source = fsHost.readFile(file, root);
+    if (typeof source !== "string") {
+      // Outside the root, not text or too large: the same diagnostic as check, and the file is left alone.
+      reportDiagnostics(io, compile(fsHost, [file], { emit: false, root }), "text");
+      io.err(`${file}: not formatted`);
+      broken++;
+      continue;
+    }
     const parsed = parseFile(file, source);
     if (parsed.problems.length > 0) {
       // Formatting would drop the blocks that failed to parse: refuse, and say why.
-      const result = compile(fsHost, [file], { emit: false });
+      const result = compile(fsHost, [file], { emit: false, root });
       reportDiagnostics(io, { ...result, diagnostics: result.diagnostics.filter((d) => d.code < "RP0100") }, "text");
       io.err(`${file}: not formatted: fix the syntax errors first`);
       broken++;

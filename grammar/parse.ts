@@ -8,6 +8,25 @@ import type { Token } from "moo";
 import grammar from "./policy.generated.js";
 import type { Block, Comment, PolicyFile, Span, SyntaxProblem } from "./ast.ts";
 
+/**
+ * Limits that keep a hostile or runaway source from exhausting the stack or
+ * the regex engine in any later stage (docs/language.md, "Limits"). Every
+ * stage after the parser (lowering, analysis, formatter, engine) recurses over
+ * conditions and values, and a left-associative chain `a and b and …` is as
+ * deep as it is long, so bounding brackets and operators per block here bounds
+ * the depth everywhere. A block over a limit is reported and not parsed.
+ */
+export const PARSE_LIMITS = {
+  /** Characters in one file (the CLI refuses a file of more bytes before reading it). */
+  maxSourceChars: 8 * 1024 * 1024,
+  /** Characters in one line; bounds every token, since strings and comments end at the line. */
+  maxLineChars: 1024 * 1024,
+  /** Brackets `(`, `[`, `{` open at once within one block. */
+  maxNesting: 64,
+  /** Operators (`and`, `or`, `not`, `+`, `-`, `*`, `/`) in one block. */
+  maxOperators: 1000,
+} as const;
+
 /** Keywords that open a top-level block. */
 export const BLOCK_KEYWORDS: ReadonlySet<string> = new Set([
   "package", "import", "model", "signal", "plugin", "route", "default", "guarantee", "assume", "test",
@@ -171,13 +190,66 @@ function splitBlocks(source: string, onChunk: (tokens: Token[]) => void): Commen
   return comments;
 }
 
+const OPENERS = new Set(["(", "[", "{"]);
+const CLOSERS = new Set([")", "]", "}"]);
+const OPERATORS = new Set(["and", "or", "not", "+", "-", "*", "/"]);
+
+function limitProblem(span: Span, found: string, help: string): SyntaxProblem {
+  return { kind: "limit", span, found, expected: [], help };
+}
+
+/** A file too large or with a line too long to lex safely; its text is then not looked at again (or echoed). */
+function sourceLimitProblem(source: string): SyntaxProblem | null {
+  const at = { offset: 0, line: 1, col: 1 };
+  if (source.length > PARSE_LIMITS.maxSourceChars) {
+    return limitProblem({ start: at, end: at }, `the file has ${source.length} characters, more than the limit of ${PARSE_LIMITS.maxSourceChars}`, "split the policy into files that import each other");
+  }
+  let line = 1;
+  for (let start = 0; start <= source.length; line++) {
+    const nl = source.indexOf("\n", start);
+    const end = nl === -1 ? source.length : nl;
+    if (end - start > PARSE_LIMITS.maxLineChars) {
+      const pos = { offset: start, line, col: 1 };
+      return limitProblem({ start: pos, end: pos }, `line ${line} has ${end - start} characters, more than the limit of ${PARSE_LIMITS.maxLineChars}`, "break the line; long lists can span lines");
+    }
+    if (nl === -1) break;
+    start = nl + 1;
+  }
+  return null;
+}
+
+/** A block nested too deeply or with too many operators to lower, analyze, format and run without exhausting the stack. */
+function chunkLimitProblem(tokens: Token[]): SyntaxProblem | null {
+  let depth = 0;
+  let operators = 0;
+  for (const tok of tokens) {
+    if (tok.type === "string") continue;
+    if (OPENERS.has(tok.value)) {
+      if (++depth > PARSE_LIMITS.maxNesting) {
+        return limitProblem(tokenSpan(tok), `more than ${PARSE_LIMITS.maxNesting} brackets open at once`, "flatten the expression, or name a part of it as its own signal or route");
+      }
+    } else if (CLOSERS.has(tok.value)) {
+      depth = Math.max(0, depth - 1);
+    } else if (OPERATORS.has(tok.value) && (tok.type === "kw" || tok.type === "op")) {
+      if (++operators > PARSE_LIMITS.maxOperators) {
+        return limitProblem(tokenSpan(tok), `more than ${PARSE_LIMITS.maxOperators} operators (\`and\`, \`or\`, \`not\`, arithmetic) in one block`, "split the condition over several routes, or match many words with one keyword signal");
+      }
+    }
+  }
+  return null;
+}
+
 /** Stage 1: parse one file. Never throws on bad input. */
 export function parseFile(path: string, source: string): PolicyFile {
+  const tooBig = sourceLimitProblem(source);
+  // The text is dropped so that nothing downstream lexes, renders or echoes it.
+  if (tooBig) return { path, source: "", blocks: [], comments: [], problems: [tooBig], brokenNames: [] };
   const problems: SyntaxProblem[] = [];
   const blocks: Block[] = [];
   const brokenNames: string[] = [];
   const comments = splitBlocks(source, (chunk) => {
-    const { block, problem } = parseChunk(chunk);
+    const limited = chunkLimitProblem(chunk);
+    const { block, problem } = limited ? { block: null, problem: limited } : parseChunk(chunk);
     if (block) blocks.push(block);
     if (problem) {
       problems.push(problem);
@@ -190,6 +262,7 @@ export function parseFile(path: string, source: string): PolicyFile {
 
 /** How many parses each block of a source has: 1 everywhere for an unambiguous grammar (a grammar test). */
 export function countParses(source: string): number[] {
+  if (sourceLimitProblem(source)) return [];
   const counts: number[] = [];
   splitBlocks(source, (tokens) => {
     const parser = new nearley.Parser(compiledGrammar, { lexer: new TokenArrayLexer(tokens) as never });
