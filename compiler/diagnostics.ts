@@ -65,6 +65,7 @@ export const CATALOG = {
   RP0304: { severity: "error", title: "invalid regular expression" },
   RP0305: { severity: "error", title: "duplicate field" },
   RP0306: { severity: "error", title: "expression not allowed here" },
+  RP0307: { severity: "error", title: "value unsafe to send upstream" },
   RP0401: { severity: "error", title: "unknown signal output" },
   RP0402: { severity: "error", title: "type mismatch in condition" },
   RP0403: { severity: "error", title: "value the signal can never have" },
