@@ -465,7 +465,6 @@ function checkEndpoint(body: ObjectValue, file: string, diags: DiagnosticBag): b
   const endpoint = field.value.value;
   let problem: string | null = null;
   let url: URL | null = null;
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u0020\u007f]/.test(endpoint)) problem = "contains whitespace or a control character";
   else if (!(url = URL.parse(endpoint))) problem = "is not a valid URL";
   else if (url.protocol !== "http:" && url.protocol !== "https:") problem = "is not an http or https URL";

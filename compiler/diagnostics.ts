@@ -43,7 +43,7 @@ export const CATALOG = {
   RP0002: { severity: "error", title: "unexpected token" },
   RP0003: { severity: "error", title: "unexpected end of block" },
   RP0004: { severity: "error", title: "unterminated string" },
-  RP0005: { severity: "error", title: "source over a parser limit" },
+  RP0005: { severity: "error", title: "source over a size or nesting limit" },
   RP0101: { severity: "error", title: "imported file not found" },
   RP0102: { severity: "error", title: "import cycle" },
   RP0103: { severity: "error", title: "missing package declaration" },

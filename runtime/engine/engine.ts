@@ -337,8 +337,8 @@ export class Engine {
 
 }
 
-/** Most levels of `not`, `and` and `or` in one bundle condition; the compiler's parser limits keep what it emits below this. */
-export const MAX_CONDITION_DEPTH = 1024;
+/** Most levels of `not`, `and` and `or` in one bundle condition (leaves count as one); the compiler refuses deeper conditions with the same limit (compiler/conditions.ts). */
+export const MAX_CONDITION_DEPTH = 256;
 
 /**
  * Load-time checks for bundles that did not come from this compiler (a
@@ -401,7 +401,6 @@ export function headerProblem(name: string, value: unknown): string | null {
 }
 
 function endpointProblem(endpoint: unknown): string | null {
-  // eslint-disable-next-line no-control-regex
   if (typeof endpoint !== "string" || /[\u0000-\u0020\u007f]/.test(endpoint)) return `an endpoint with whitespace or control characters: ${JSON.stringify(endpoint)}`;
   let url: URL;
   try {
