@@ -45,7 +45,7 @@ type Loaded = PolicyFile | "missing" | SourceRefusal["refused"] | "not-route";
 /** Whether `target` is lexically inside `root` (both resolved against the same current directory). */
 export function insideRoot(root: string, target: string): boolean {
   const rel = path.relative(path.resolve(root), path.resolve(target));
-  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
+  return rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
 }
 
 const REFUSAL_HELP = "imports name .route files by a relative path inside the policy root (see \"Imports and the policy root\" in docs/language.md)";

@@ -155,17 +155,28 @@ function invalidCharacter(tok: Token): SyntaxProblem {
   return { kind: "invalid-character", span: tokenSpan(tok), found: tok.text, expected: [] };
 }
 
+const OPERATORS = new Set(["and", "or", "not", "+", "-", "*", "/"]);
+
+function limitProblem(span: Span, found: string, help: string): SyntaxProblem {
+  return { kind: "limit", span, found, expected: [], help };
+}
+
 /**
  * Cuts the token stream into top-level blocks, handing each to `onChunk` as
  * soon as it is complete, so a block's tokens die young instead of the whole
- * file's tokens living until parsing ends. Comments are collected.
+ * file's tokens living until parsing ends. Comments are collected. A block
+ * that goes over the nesting or operator limit is handed over with the
+ * problem, and its tokens after that point are dropped unseen (an 8 MiB run of
+ * `(` costs no memory).
  */
-function splitBlocks(source: string, onChunk: (tokens: Token[]) => void): Comment[] {
+function splitBlocks(source: string, onChunk: (tokens: Token[], limit: SyntaxProblem | null) => void): Comment[] {
   const lexer = grammar.Lexer;
   lexer.reset(source);
   const comments: Comment[] = [];
   let current: Token[] | null = null;
   let depth = 0;
+  let operators = 0;
+  let limit: SyntaxProblem | null = null;
   let lastCodeLine = 0;
   for (const tok of lexer as Iterable<Token>) {
     if (tok.type === "ws") continue;
@@ -178,24 +189,27 @@ function splitBlocks(source: string, onChunk: (tokens: Token[]) => void): Commen
     // braces: then an unclosed `{` above costs only its own block.
     const startsBlock = tok.type === "kw" && BLOCK_KEYWORDS.has(tok.value) && (depth === 0 || tok.col === 1);
     if (startsBlock || current === null) {
-      if (current !== null) onChunk(current);
+      if (current !== null) onChunk(current, limit);
       current = [];
       depth = 0;
+      operators = 0;
+      limit = null;
     }
-    if (tok.value === "{" || tok.value === "[" || tok.value === "(") depth++;
-    else if (tok.value === "}" || tok.value === "]" || tok.value === ")") depth = Math.max(0, depth - 1);
-    current.push(tok);
+    if (tok.value === "{" || tok.value === "[" || tok.value === "(") {
+      if (++depth > PARSE_LIMITS.maxNesting && limit === null) {
+        limit = limitProblem(tokenSpan(tok), `more than ${PARSE_LIMITS.maxNesting} brackets open at once`, "flatten the expression, or name a part of it as its own signal or route");
+      }
+    } else if (tok.value === "}" || tok.value === "]" || tok.value === ")") {
+      depth = Math.max(0, depth - 1);
+    } else if (OPERATORS.has(tok.value) && (tok.type === "kw" || tok.type === "op")) {
+      if (++operators > PARSE_LIMITS.maxOperators && limit === null) {
+        limit = limitProblem(tokenSpan(tok), `more than ${PARSE_LIMITS.maxOperators} operators (\`and\`, \`or\`, \`not\`, arithmetic) in one block`, "split the condition over several routes, or match many words with one keyword signal");
+      }
+    }
+    if (limit === null) current.push(tok);
   }
-  if (current !== null) onChunk(current);
+  if (current !== null) onChunk(current, limit);
   return comments;
-}
-
-const OPENERS = new Set(["(", "[", "{"]);
-const CLOSERS = new Set([")", "]", "}"]);
-const OPERATORS = new Set(["and", "or", "not", "+", "-", "*", "/"]);
-
-function limitProblem(span: Span, found: string, help: string): SyntaxProblem {
-  return { kind: "limit", span, found, expected: [], help };
 }
 
 /** A file too large or with a line too long to lex safely; its text is then not looked at again (or echoed). */
@@ -218,27 +232,6 @@ function sourceLimitProblem(source: string): SyntaxProblem | null {
   return null;
 }
 
-/** A block nested too deeply or with too many operators to lower, analyze, format and run without exhausting the stack. */
-function chunkLimitProblem(tokens: Token[]): SyntaxProblem | null {
-  let depth = 0;
-  let operators = 0;
-  for (const tok of tokens) {
-    if (tok.type === "string") continue;
-    if (OPENERS.has(tok.value)) {
-      if (++depth > PARSE_LIMITS.maxNesting) {
-        return limitProblem(tokenSpan(tok), `more than ${PARSE_LIMITS.maxNesting} brackets open at once`, "flatten the expression, or name a part of it as its own signal or route");
-      }
-    } else if (CLOSERS.has(tok.value)) {
-      depth = Math.max(0, depth - 1);
-    } else if (OPERATORS.has(tok.value) && (tok.type === "kw" || tok.type === "op")) {
-      if (++operators > PARSE_LIMITS.maxOperators) {
-        return limitProblem(tokenSpan(tok), `more than ${PARSE_LIMITS.maxOperators} operators (\`and\`, \`or\`, \`not\`, arithmetic) in one block`, "split the condition over several routes, or match many words with one keyword signal");
-      }
-    }
-  }
-  return null;
-}
-
 /** Stage 1: parse one file. Never throws on bad input. */
 export function parseFile(path: string, source: string): PolicyFile {
   const tooBig = sourceLimitProblem(source);
@@ -247,9 +240,8 @@ export function parseFile(path: string, source: string): PolicyFile {
   const problems: SyntaxProblem[] = [];
   const blocks: Block[] = [];
   const brokenNames: string[] = [];
-  const comments = splitBlocks(source, (chunk) => {
-    const limited = chunkLimitProblem(chunk);
-    const { block, problem } = limited ? { block: null, problem: limited } : parseChunk(chunk);
+  const comments = splitBlocks(source, (chunk, limit) => {
+    const { block, problem } = limit ? { block: null, problem: limit } : parseChunk(chunk);
     if (block) blocks.push(block);
     if (problem) {
       problems.push(problem);
@@ -264,7 +256,11 @@ export function parseFile(path: string, source: string): PolicyFile {
 export function countParses(source: string): number[] {
   if (sourceLimitProblem(source)) return [];
   const counts: number[] = [];
-  splitBlocks(source, (tokens) => {
+  splitBlocks(source, (tokens, limit) => {
+    if (limit) {
+      counts.push(0);
+      return;
+    }
     const parser = new nearley.Parser(compiledGrammar, { lexer: new TokenArrayLexer(tokens) as never });
     parser.feed("");
     counts.push(parser.results.length);

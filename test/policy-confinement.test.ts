@@ -12,7 +12,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { computeRevision, generateKeyPair, serializeBundle, signBundle, type Bundle, type Condition } from "../bundle/index.ts";
-import { compile, formatFile, memoryHost } from "../compiler/index.ts";
+import { compile, formatFile, insideRoot, memoryHost } from "../compiler/index.ts";
 import { parseFile, PARSE_LIMITS } from "../grammar/index.ts";
 import { BundleStore, Engine, UpstreamError, Upstreams, createSidecar, requestFromSignals } from "../runtime/index.ts";
 import { MAX_CONDITION_DEPTH } from "../runtime/engine/engine.ts";
@@ -105,6 +105,15 @@ test("the policy root: the working directory when it holds every named path, els
   const elsewhere = rp(["check", path.join(REPO, "examples/platform")], tempDir());
   assert.equal(elsewhere.code, 1);
   assert.match(elsewhere.out, /RP0107\]: import `\.\.\/shared\/models\.route` is outside the policy root/);
+});
+
+test("insideRoot is about path segments, not prefixes", () => {
+  assert.ok(insideRoot("/a/b", "/a/b"));
+  assert.ok(insideRoot("/a/b", "/a/b/..c.route"));
+  assert.ok(!insideRoot("/a/b", "/a/bc/x.route"));
+  assert.ok(!insideRoot("/a/b", "/a/b/../x.route"));
+  assert.ok(insideRoot(".", "x/../y.route"));
+  assert.ok(!insideRoot(".", "x/../../y.route"));
 });
 
 test("the filesystem host refuses a real path outside the root even when the path given is inside it", () => {
@@ -258,6 +267,7 @@ test("10,000-deep parentheses, 100,000 chained `and`s, 10,000 `not`s and deep va
     ["and chain", POLICY(`k${" and k".repeat(100_000)}`), /more than 1000 operators/],
     ["not chain", POLICY(`${"not ".repeat(10_000)}k`), /more than 1000 operators/],
     ["value brackets", POLICY("k") + `signal keyword deep { any: ${"[".repeat(10_000)}"x"${"]".repeat(10_000)} }\n`, /more than 64 brackets open at once/],
+    ["8 MB of brackets, one per line", POLICY(`${"(\n".repeat(4_000_000)}k`), /more than 64 brackets open at once/],
     ["arithmetic", POLICY("k") + `route a priority 2 { when k; select adaptive { models: [m, m], objective: quality${" + quality".repeat(5_000)} } }\n`, /more than 1000 operators/],
   ];
   for (const [name, src, limit] of cases) {
