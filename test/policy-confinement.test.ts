@@ -6,7 +6,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -105,6 +105,18 @@ test("the policy root: the working directory when it holds every named path, els
   const elsewhere = rp(["check", path.join(REPO, "examples/platform")], tempDir());
   assert.equal(elsewhere.code, 1);
   assert.match(elsewhere.out, /RP0107\]: import `\.\.\/shared\/models\.route` is outside the policy root/);
+});
+
+test("fmt neither reads nor rewrites a file through a symlink that leaves the root", () => {
+  const outside = tempDir();
+  const target = path.join(outside, "victim.route");
+  writeFileSync(target, "package    p\n");
+  const dir = tempDir();
+  symlinkSync(target, path.join(dir, "link.route"));
+  const r = rp(["fmt", "."], dir);
+  assert.equal(r.code, 1, r.out);
+  assert.match(r.out, /RP0107\]: policy file `link\.route` is outside the policy root/);
+  assert.equal(readFileSync(target, "utf8"), "package    p\n");
 });
 
 test("insideRoot is about path segments, not prefixes", () => {
