@@ -1,6 +1,6 @@
 // Filesystem plumbing for the CLI: which .route files a path names, the
 // policy root they are confined to, and a SourceHost that reads them.
-import { readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import path from "node:path";
 import { insideRoot, type SourceHost } from "../compiler/index.ts";
 import { PARSE_LIMITS } from "../grammar/index.ts";
@@ -34,13 +34,13 @@ export function collectRouteFiles(paths: string[]): string[] {
 
 /**
  * The policy root for paths named on the command line (docs/language.md,
- * "Imports and the policy root"): the current directory when every path is
- * inside it, otherwise the deepest directory holding them all (a directory
- * argument counts as itself, a file as its directory). Returned relative to
- * `cwd` ("." for the current directory).
+ * "Imports and the policy root"): the top of the git working tree that holds
+ * them (the nearest directory above them with a `.git`); outside a
+ * repository, the current directory when it holds them all, else the deepest
+ * directory holding them all (a directory argument counts as itself, a file
+ * as its directory). Returned relative to `cwd` ("." for the current directory).
  */
 export function policyRoot(paths: string[], cwd = process.cwd()): string {
-  if (paths.every((p) => insideRoot(cwd, path.resolve(cwd, p)))) return ".";
   const dirs = paths.map((p) => {
     const abs = path.resolve(cwd, p);
     try {
@@ -51,6 +51,11 @@ export function policyRoot(paths: string[], cwd = process.cwd()): string {
   });
   let common = dirs[0];
   while (!dirs.every((d) => insideRoot(common, d))) common = path.dirname(common);
+  for (let d = common; ; d = path.dirname(d)) {
+    if (existsSync(path.join(d, ".git"))) return path.relative(cwd, d) || ".";
+    if (path.dirname(d) === d) break;
+  }
+  if (insideRoot(cwd, common)) return ".";
   return path.relative(cwd, common) || ".";
 }
 

@@ -6,7 +6,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -89,7 +89,7 @@ test("absolute imports, symlinks leaving the root, non-.route files, binary and 
   assert.ok(!walked.out.includes(CANARY), walked.out);
 });
 
-test("the policy root: the working directory when it holds every named path, else the closest directory holding them all", () => {
+test("the policy root: the git working tree holding the named paths; outside one, the working directory if it holds them, else the closest directory holding them all", () => {
   const dir = tempDir();
   mkdirSync(path.join(dir, "a/b"), { recursive: true });
   writeFileSync(path.join(dir, "a/b/x.route"), "package p\n");
@@ -99,10 +99,19 @@ test("the policy root: the working directory when it holds every named path, els
   assert.equal(policyRoot([path.join(dir, "a/b/x.route")], "/nowhere/else"), path.relative("/nowhere/else", path.join(dir, "a/b")));
   assert.equal(policyRoot([path.join(dir, "a/b")], "/nowhere/else"), path.relative("/nowhere/else", path.join(dir, "a/b")));
   assert.equal(policyRoot([path.join(dir, "a/b/x.route"), path.join(dir, "a")], "/nowhere/else"), path.relative("/nowhere/else", path.join(dir, "a")));
+  // In a repository, wherever routeplane runs from: the repository.
+  mkdirSync(path.join(dir, ".git"));
+  assert.equal(policyRoot(["b/x.route"], path.join(dir, "a")), "..");
+  assert.equal(policyRoot([path.join(dir, "a/b")], "/nowhere/else"), path.relative("/nowhere/else", dir));
 
-  // The platform example imports ../shared: fine from the repository, refused when named from outside it.
+  // The platform example imports ../shared: fine in the repository from anywhere, ...
   assert.equal(rp(["check", "examples/platform"], REPO).code, 0);
-  const elsewhere = rp(["check", path.join(REPO, "examples/platform")], tempDir());
+  assert.equal(rp(["check", path.join(REPO, "examples/platform")], tempDir()).code, 0);
+  // ... and outside a repository, from the directory that holds both, but not when named from elsewhere.
+  const copy = tempDir();
+  cpSync(path.join(REPO, "examples"), path.join(copy, "examples"), { recursive: true });
+  assert.equal(rp(["check", "examples/platform"], copy).code, 0);
+  const elsewhere = rp(["check", path.join(copy, "examples/platform")], tempDir());
   assert.equal(elsewhere.code, 1);
   assert.match(elsewhere.out, /RP0107\]: import `\.\.\/shared\/models\.route` is outside the policy root/);
 });
