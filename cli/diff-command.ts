@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { diffPolicies, type DecisionChange, type Outcome } from "../compiler/index.ts";
+import { diffPolicies, insideRoot, type DecisionChange, type Outcome } from "../compiler/index.ts";
 import { Engine, requestFromSignals } from "../runtime/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { UsageError } from "./files.ts";
@@ -34,8 +34,13 @@ export function renderDiff(changes: DecisionChange[], redefined: string[], forma
   return lines.join("\n");
 }
 
-/** `a..b [path]`: the policy at `path` in two git revisions, extracted to temp dirs. */
-function fromGit(range: string, sub: string): { dirs: string[]; cleanup: () => void } {
+/**
+ * `a..b [path]`: the policy at `path` in two git revisions, extracted to temp
+ * dirs. Each extracted tree is its side's policy root, exactly as the checkout
+ * is for `check`: imports and symlinks in a revision cannot reach outside it.
+ */
+function fromGit(range: string, sub: string): { dirs: string[]; roots: string[]; cleanup: () => void } {
+  if (path.isAbsolute(sub) || !insideRoot(".", sub)) throw new UsageError(`the policy path \`${sub}\` must be relative and inside the repository`);
   const [a, b] = range.split("..");
   const dirs = [a, b || "HEAD"].map((rev) => {
     const dir = mkdtempSync(path.join(tmpdir(), "routeplane-diff-"));
@@ -48,17 +53,19 @@ function fromGit(range: string, sub: string): { dirs: string[]; cleanup: () => v
     }
     return dir;
   });
-  return { dirs: dirs.map((d) => path.join(d, sub)), cleanup: () => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })) };
+  return { dirs: dirs.map((d) => path.join(d, sub)), roots: dirs, cleanup: () => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })) };
 }
 
 export async function cmdDiff(io: Io, args: string[], opts: { format?: string }): Promise<number> {
   const format = (opts.format ?? "text") as "text" | "markdown";
   if (format !== "text" && format !== "markdown") throw new UsageError(`--format must be text or markdown, not ${opts.format}`);
   let sides: string[];
+  let roots: (string | undefined)[] = [undefined, undefined];
   let cleanup = () => {};
   if (args.length >= 1 && args[0].includes("..") && !existsSync(args[0])) {
     const g = fromGit(args[0], args[1] ?? ".");
     sides = g.dirs;
+    roots = g.roots;
     cleanup = g.cleanup;
   } else if (args.length === 2) {
     sides = args;
@@ -66,7 +73,7 @@ export async function cmdDiff(io: Io, args: string[], opts: { format?: string })
     throw new UsageError("diff needs two policies (files or directories), or a git range such as main..HEAD and a path");
   }
   try {
-    const [before, after] = sides.map((p) => compilePaths([p], true));
+    const [before, after] = sides.map((p, i) => compilePaths([p], true, undefined, { root: roots[i] }));
     for (const r of [before, after]) reportDiagnostics(io, r, "text");
     if (!before.checked || !after.checked || !before.bundle || !after.bundle) return EXIT.failed;
     const { changes, redefined } = diffPolicies(before.checked, after.checked);

@@ -1,8 +1,9 @@
-// Filesystem plumbing for the CLI: which .route files a path names, and a
-// SourceHost that reads them.
-import { readdirSync, readFileSync, statSync } from "node:fs";
+// Filesystem plumbing for the CLI: which .route files a path names, the
+// policy root they are confined to, and a SourceHost that reads them.
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import path from "node:path";
-import type { SourceHost } from "../compiler/index.ts";
+import { insideRoot, type SourceHost } from "../compiler/index.ts";
+import { PARSE_LIMITS } from "../grammar/index.ts";
 
 export class UsageError extends Error {}
 
@@ -31,13 +32,69 @@ export function collectRouteFiles(paths: string[]): string[] {
   return [...out];
 }
 
-export const fsHost: SourceHost = {
-  readFile(filePath) {
+/**
+ * The policy root for paths named on the command line (docs/language.md,
+ * "Imports and the policy root"): the top of the git working tree that holds
+ * them (the nearest directory above them with a `.git`); outside a
+ * repository, the current directory when it holds them all, else the deepest
+ * directory holding them all (a directory argument counts as itself, a file
+ * as its directory). Returned relative to `cwd` ("." for the current directory).
+ */
+export function policyRoot(paths: string[], cwd = process.cwd()): string {
+  const dirs = paths.map((p) => {
+    const abs = path.resolve(cwd, p);
     try {
-      return readFileSync(filePath, "utf8");
+      return statSync(abs).isDirectory() ? abs : path.dirname(abs);
+    } catch {
+      return path.dirname(abs);
+    }
+  });
+  let common = dirs[0];
+  while (!dirs.every((d) => insideRoot(common, d))) common = path.dirname(common);
+  for (let d = common; ; d = path.dirname(d)) {
+    if (existsSync(path.join(d, ".git"))) return path.relative(cwd, d) || ".";
+    if (path.dirname(d) === d) break;
+  }
+  if (insideRoot(cwd, common)) return ".";
+  return path.relative(cwd, common) || ".";
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Reads policy sources confined to the policy root: the real path (symlinks
+ * resolved) must stay inside the root's real path, the file must be a regular
+ * file of at most PARSE_LIMITS.maxSourceChars bytes, and UTF-8 text without
+ * NUL. A refusal carries the reason only, never the content.
+ */
+export const fsHost: SourceHost = {
+  readFile(filePath, root) {
+    let real: string;
+    let realRoot: string;
+    try {
+      real = realpathSync(filePath);
+      realRoot = realpathSync(root);
     } catch {
       return undefined;
     }
+    if (!insideRoot(realRoot, real)) return { refused: "outside-root" };
+    let bytes: Buffer;
+    try {
+      const st = statSync(real);
+      if (!st.isFile()) return { refused: "not-a-file" };
+      if (st.size > PARSE_LIMITS.maxSourceChars) return { refused: "too-large" };
+      bytes = readFileSync(real);
+    } catch {
+      return undefined;
+    }
+    if (bytes.length > PARSE_LIMITS.maxSourceChars) return { refused: "too-large" };
+    let text: string;
+    try {
+      text = utf8.decode(bytes);
+    } catch {
+      return { refused: "not-text" };
+    }
+    return text.includes("\0") ? { refused: "not-text" } : text;
   },
 };
 

@@ -6,11 +6,12 @@ import path from "node:path";
 import { compile, diagnosticsToJson, formatFile, renderDiagnostics, type CompileOptions, type CompileResult } from "../compiler/index.ts";
 import { serializeBundle, signBundle } from "../bundle/index.ts";
 import { parseFile } from "../grammar/index.ts";
-import { collectRouteFiles, fsHost, readTextFile, UsageError } from "./files.ts";
+import { collectRouteFiles, fsHost, policyRoot, readTextFile, UsageError } from "./files.ts";
 import { EXIT, type Io } from "./io.ts";
 
+/** Compiles the .route files under `paths`, confined to `options.root` (default: policyRoot(paths)). */
 export function compilePaths(paths: string[], emit: boolean, policyName?: string, options: Omit<CompileOptions, "emit" | "policyName"> = {}): CompileResult {
-  return compile(fsHost, collectRouteFiles(paths), { ...options, emit, policyName });
+  return compile(fsHost, collectRouteFiles(paths), { ...options, emit, policyName, root: options.root ?? policyRoot(paths) });
 }
 
 /**
@@ -111,14 +112,22 @@ export function cmdCheck(io: Io, paths: string[], opts: { format?: string }): nu
 /** Formats files in place, or with --check only reports which would change. */
 export function cmdFmt(io: Io, paths: string[], opts: { check?: boolean; stdout?: boolean }): number {
   const files = collectRouteFiles(paths);
+  const root = policyRoot(paths);
   let changed = 0;
   let broken = 0;
   for (const file of files) {
-    const source = readFileSync(file, "utf8");
+    const source = fsHost.readFile(file, root);
+    if (typeof source !== "string") {
+      // Outside the root, not text or too large: the same diagnostic as check, and the file is left alone.
+      reportDiagnostics(io, compile(fsHost, [file], { emit: false, root }), "text");
+      io.err(`${file}: not formatted`);
+      broken++;
+      continue;
+    }
     const parsed = parseFile(file, source);
     if (parsed.problems.length > 0) {
       // Formatting would drop the blocks that failed to parse: refuse, and say why.
-      const result = compile(fsHost, [file], { emit: false });
+      const result = compile(fsHost, [file], { emit: false, root });
       reportDiagnostics(io, { ...result, diagnostics: result.diagnostics.filter((d) => d.code < "RP0100") }, "text");
       io.err(`${file}: not formatted: fix the syntax errors first`);
       broken++;

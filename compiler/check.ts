@@ -1,5 +1,6 @@
 // Stage "check": validate every definition's fields, type conditions, check
 // actions, order routes, and lower it all to the bundle's vocabulary.
+import { validateHeaderName, validateHeaderValue } from "node:http";
 import { RE2JS } from "re2js";
 import type {
   ApplyStmt, ObjectValue, RouteDecl, RouteStmt, SelectStmt, Span, TestDecl, UseStmt, Value, WhenStmt,
@@ -103,7 +104,7 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
   const models = new Map<string, ModelSpec>();
   for (const [name, { decl, file }] of program.models) {
     const c = checkFields(decl.body, "model", `model \`${name}\``, decl.name.span, file, diags);
-    if (!c) {
+    if (!c || !checkEndpoint(decl.body, file, diags)) {
       quiet.add(name);
       continue;
     }
@@ -126,7 +127,7 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
   for (const [name, { decl, file }] of program.plugins) {
     const info = PLUGIN_TYPES[decl.type.name];
     const config = info && checkFields(decl.body, `plugin.${decl.type.name}`, `${decl.type.name} plugin \`${name}\``, decl.name.span, file, diags);
-    if (!config) {
+    if (!config || (decl.type.name === "header_mutation" && !checkHeaders(decl.body, file, diags))) {
       quiet.add(name);
       continue;
     }
@@ -406,7 +407,7 @@ function checkApply(stmt: ApplyStmt, file: string, ctx: ActionContext): PluginUs
     let config = plugin.config;
     if (item.overrides) {
       const o = checkFields(item.overrides, `override.${plugin.type}`, `the override of plugin \`${plugin.name}\``, item.name.span, file, ctx.diags);
-      if (!o) {
+      if (!o || (plugin.type === "header_mutation" && !checkHeaders(item.overrides, file, ctx.diags))) {
         ok = false;
         continue;
       }
@@ -415,6 +416,64 @@ function checkApply(stmt: ApplyStmt, file: string, ctx: ActionContext): PluginUs
     out.push({ plugin: plugin.name, type: plugin.type, config });
   }
   return ok ? out : null;
+}
+
+// ---- what a policy puts on the wire, checked as the sidecar will check it again
+// (Engine.load, then upstream.ts): header names are RFC 9110 tokens, header
+// values hold no CR, LF, NUL or other control character (no request
+// splitting), endpoints are plain http(s) URLs.
+
+const wireOk = (f: () => void): boolean => {
+  try {
+    f();
+    return true;
+  } catch {
+    return false;
+  }
+};
+const TOKEN_HELP = "header names are RFC 9110 tokens: letters, digits and !#$%&'*+-.^_`|~, no spaces, colons or line breaks";
+
+/** The header names and values of a `header_mutation` body (a declaration or a route's override); fields are already schema-checked. */
+function checkHeaders(body: ObjectValue, file: string, diags: DiagnosticBag): boolean {
+  let ok = true;
+  const badName = (name: string, span: Span): void => {
+    diags.add("RP0307", file, span, `${JSON.stringify(name)} is not a valid HTTP header name`, { help: TOKEN_HELP });
+    ok = false;
+  };
+  for (const field of body.fields) {
+    if (field.key.name === "set" && field.value.kind === "object") {
+      for (const h of field.value.fields) {
+        if (!wireOk(() => validateHeaderName(h.key.name))) badName(h.key.name, h.key.span);
+        else if (h.value.kind === "string" && !wireOk(() => validateHeaderValue(h.key.name, (h.value as { value: string }).value))) {
+          diags.add("RP0307", file, h.value.span, `the value of header \`${h.key.name}\` contains a line break or control character`, {
+            help: "header values cannot contain CR, LF, NUL or other control characters: they would split the upstream request",
+          });
+          ok = false;
+        }
+      }
+    } else if (field.key.name === "remove" && field.value.kind === "list") {
+      for (const item of field.value.items) if (item.kind === "string" && !wireOk(() => validateHeaderName(item.value))) badName(item.value, item.span);
+    }
+  }
+  return ok;
+}
+
+/** A model's `endpoint`: an http(s) URL without whitespace, control characters or credentials. */
+function checkEndpoint(body: ObjectValue, file: string, diags: DiagnosticBag): boolean {
+  const field = body.fields.find((f) => f.key.name === "endpoint");
+  if (!field || field.value.kind !== "string") return true;
+  const endpoint = field.value.value;
+  let problem: string | null = null;
+  let url: URL | null = null;
+  if (/[\u0000-\u0020\u007f]/.test(endpoint)) problem = "contains whitespace or a control character";
+  else if (!(url = URL.parse(endpoint))) problem = "is not a valid URL";
+  else if (url.protocol !== "http:" && url.protocol !== "https:") problem = "is not an http or https URL";
+  else if (url.username || url.password) problem = "has credentials in it";
+  if (problem === null) return true;
+  diags.add("RP0307", file, field.value.span, `the endpoint ${problem}`, {
+    help: problem === "has credentials in it" ? "name the environment variable that holds the key in `api_key_env`" : "write the model server's base URL, e.g. \"http://qwen.models.svc:8000/v1\"",
+  });
+  return false;
 }
 
 /** Sorts by priority (highest first); equal priorities by `before`, then by name. */

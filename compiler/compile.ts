@@ -4,14 +4,14 @@
 import type { PolicyFile } from "../grammar/index.ts";
 import type { Bundle } from "../bundle/index.ts";
 import { DiagnosticBag, sortDiagnostics, type Diagnostic } from "./diagnostics.ts";
-import { loadSources, type SourceHost, type SourceSet } from "./load.ts";
+import { loadSources, type LoadOptions, type SourceHost, type SourceSet } from "./load.ts";
 import { resolveProgram, type ResolvedProgram } from "./resolve.ts";
 import { checkProgram, type CheckedPolicy } from "./check.ts";
 import { emitBundle, type EmitOptions } from "./emit.ts";
 import { analyzePolicy, type Analysis } from "./analysis/analyze.ts";
 import { reportUnproved } from "./guarantees.ts";
 
-export interface CompileOptions extends EmitOptions {
+export interface CompileOptions extends EmitOptions, LoadOptions {
   /** Stop after checking (for `check`, `fmt`, editors). */
   emit?: boolean;
   /** A guarantee the analysis could not prove is a warning, not error RP1017 (`compile --allow-unproved`). */
@@ -43,7 +43,7 @@ interface State {
 }
 
 const STAGES: { name: string; run: (s: State) => void }[] = [
-  { name: "load", run: (s) => (s.sources = loadSources(s.host, s.roots, s.diags)) },
+  { name: "load", run: (s) => (s.sources = loadSources(s.host, s.roots, s.diags, { root: s.options.root })) },
   { name: "resolve", run: (s) => (s.program = resolveProgram(s.sources!, s.diags)) },
   { name: "check", run: (s) => (s.checked = checkProgram(s.program!, s.diags)) },
   {

@@ -94,6 +94,30 @@ function describeRef(r: ResolvedRef): string {
 
 const FLIP: Record<string, CmpOp> = { "==": "==", "!=": "!=", ">": "<", ">=": "<=", "<": ">", "<=": ">=" };
 
+/**
+ * Most levels of `not`, `and` and `or` in one lowered condition (chains of one
+ * operator flatten into one level, parentheses add none). The sidecar's
+ * Engine.load enforces the same number (MAX_CONDITION_DEPTH in
+ * runtime/engine/engine.ts), and the bundle's schema validator and the engine
+ * recurse over it, so it is kept well inside their stack.
+ */
+export const MAX_CONDITION_DEPTH = 256;
+
+/** Depth of lowered conditions built so far (leaves are 1), to report the first level over the limit. */
+const depths = new WeakMap<Condition, number>();
+const depthOf = (c: Condition): number => depths.get(c) ?? 1;
+
+function nested(c: Condition, depth: number, expr: Expr, env: ConditionEnv): Condition | null {
+  if (depth > MAX_CONDITION_DEPTH) {
+    env.diags.add("RP0005", env.file, expr.span, `the condition nests \`not\`, \`and\` and \`or\` more than ${MAX_CONDITION_DEPTH} levels deep`, {
+      help: "simplify it (`not not x` is `x`), or split it over several routes",
+    });
+    return null;
+  }
+  depths.set(c, depth);
+  return c;
+}
+
 export function lowerCondition(expr: Expr, env: ConditionEnv): Condition | null {
   switch (expr.kind) {
     case "paren":
@@ -103,12 +127,13 @@ export function lowerCondition(expr: Expr, env: ConditionEnv): Condition | null 
       const left = lowerCondition(expr.left, env);
       const right = lowerCondition(expr.right, env);
       if (!left || !right) return null;
-      const args = [left, right].flatMap((c) => (c.op === expr.kind ? c.args : [c]));
-      return { op: expr.kind, args };
+      const parts = [left, right];
+      const args = parts.flatMap((c) => (c.op === expr.kind ? c.args : [c]));
+      return nested({ op: expr.kind, args }, Math.max(...parts.map((c) => (c.op === expr.kind ? depthOf(c) - 1 : depthOf(c)))) + 1, expr, env);
     }
     case "not": {
       const arg = lowerCondition(expr.arg, env);
-      return arg && { op: "not", arg };
+      return arg && nested({ op: "not", arg }, depthOf(arg) + 1, expr, env);
     }
     case "ref": {
       const r = resolveRef(expr, env);

@@ -1,8 +1,8 @@
 // The .route compiler: a pipeline of named stages from source text to a bundle.
 export { compile, memoryHost } from "./compile.ts";
 export type { CompileOptions, CompileResult } from "./compile.ts";
-export { loadSources, resolveImport } from "./load.ts";
-export type { SourceHost, SourceSet } from "./load.ts";
+export { loadSources, resolveImport, insideRoot } from "./load.ts";
+export type { SourceHost, SourceSet, SourceRefusal, LoadOptions } from "./load.ts";
 export { resolveProgram } from "./resolve.ts";
 export type { ResolvedProgram, Located } from "./resolve.ts";
 export { checkProgram } from "./check.ts";

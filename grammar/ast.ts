@@ -248,10 +248,13 @@ export interface Comment {
 
 /** A problem the parser met. The compiler turns these into diagnostics. */
 export interface SyntaxProblem {
-  kind: "invalid-character" | "unexpected-token" | "unexpected-end";
+  /** `limit`: the file or a block exceeds one of the parser's limits (see LIMITS in parse.ts); `found` says which. */
+  kind: "invalid-character" | "unexpected-token" | "unexpected-end" | "limit";
   span: Span;
   found: string;
   expected: string[];
+  /** How to get under the limit (`limit` problems). */
+  help?: string;
 }
 
 /** Pipeline stage 1: one parsed file. */

@@ -8,6 +8,25 @@ import type { Token } from "moo";
 import grammar from "./policy.generated.js";
 import type { Block, Comment, PolicyFile, Span, SyntaxProblem } from "./ast.ts";
 
+/**
+ * Limits that keep a hostile or runaway source from exhausting the stack or
+ * the regex engine in any later stage (docs/language.md, "Limits"). Every
+ * stage after the parser (lowering, analysis, formatter, engine) recurses over
+ * conditions and values, and a left-associative chain `a and b and …` is as
+ * deep as it is long, so bounding brackets and operators per block here bounds
+ * the depth everywhere. A block over a limit is reported and not parsed.
+ */
+export const PARSE_LIMITS = {
+  /** Characters in one file (the CLI refuses a file of more bytes before reading it). */
+  maxSourceChars: 8 * 1024 * 1024,
+  /** Characters in one line; bounds every token, since strings and comments end at the line. */
+  maxLineChars: 1024 * 1024,
+  /** Brackets `(`, `[`, `{` open at once within one block. */
+  maxNesting: 64,
+  /** Operators (`and`, `or`, `not`, `+`, `-`, `*`, `/`) in one block. */
+  maxOperators: 1000,
+} as const;
+
 /** Keywords that open a top-level block. */
 export const BLOCK_KEYWORDS: ReadonlySet<string> = new Set([
   "package", "import", "model", "signal", "plugin", "route", "default", "guarantee", "assume", "test",
@@ -136,17 +155,28 @@ function invalidCharacter(tok: Token): SyntaxProblem {
   return { kind: "invalid-character", span: tokenSpan(tok), found: tok.text, expected: [] };
 }
 
+const OPERATORS = new Set(["and", "or", "not", "+", "-", "*", "/"]);
+
+function limitProblem(span: Span, found: string, help: string): SyntaxProblem {
+  return { kind: "limit", span, found, expected: [], help };
+}
+
 /**
  * Cuts the token stream into top-level blocks, handing each to `onChunk` as
  * soon as it is complete, so a block's tokens die young instead of the whole
- * file's tokens living until parsing ends. Comments are collected.
+ * file's tokens living until parsing ends. Comments are collected. A block
+ * that goes over the nesting or operator limit is handed over with the
+ * problem, and its tokens after that point are dropped unseen (an 8 MiB run of
+ * `(` costs no memory).
  */
-function splitBlocks(source: string, onChunk: (tokens: Token[]) => void): Comment[] {
+function splitBlocks(source: string, onChunk: (tokens: Token[], limit: SyntaxProblem | null) => void): Comment[] {
   const lexer = grammar.Lexer;
   lexer.reset(source);
   const comments: Comment[] = [];
   let current: Token[] | null = null;
   let depth = 0;
+  let operators = 0;
+  let limit: SyntaxProblem | null = null;
   let lastCodeLine = 0;
   for (const tok of lexer as Iterable<Token>) {
     if (tok.type === "ws") continue;
@@ -159,25 +189,59 @@ function splitBlocks(source: string, onChunk: (tokens: Token[]) => void): Commen
     // braces: then an unclosed `{` above costs only its own block.
     const startsBlock = tok.type === "kw" && BLOCK_KEYWORDS.has(tok.value) && (depth === 0 || tok.col === 1);
     if (startsBlock || current === null) {
-      if (current !== null) onChunk(current);
+      if (current !== null) onChunk(current, limit);
       current = [];
       depth = 0;
+      operators = 0;
+      limit = null;
     }
-    if (tok.value === "{" || tok.value === "[" || tok.value === "(") depth++;
-    else if (tok.value === "}" || tok.value === "]" || tok.value === ")") depth = Math.max(0, depth - 1);
-    current.push(tok);
+    if (tok.value === "{" || tok.value === "[" || tok.value === "(") {
+      if (++depth > PARSE_LIMITS.maxNesting && limit === null) {
+        limit = limitProblem(tokenSpan(tok), `more than ${PARSE_LIMITS.maxNesting} brackets open at once`, "flatten the expression, or name a part of it as its own signal or route");
+      }
+    } else if (tok.value === "}" || tok.value === "]" || tok.value === ")") {
+      depth = Math.max(0, depth - 1);
+    } else if (OPERATORS.has(tok.value) && (tok.type === "kw" || tok.type === "op")) {
+      if (++operators > PARSE_LIMITS.maxOperators && limit === null) {
+        limit = limitProblem(tokenSpan(tok), `more than ${PARSE_LIMITS.maxOperators} operators (\`and\`, \`or\`, \`not\`, arithmetic) in one block`, "split the condition over several routes, or match many words with one keyword signal");
+      }
+    }
+    if (limit === null) current.push(tok);
   }
-  if (current !== null) onChunk(current);
+  if (current !== null) onChunk(current, limit);
   return comments;
+}
+
+/** A file too large or with a line too long to lex safely; its text is then not looked at again (or echoed). */
+function sourceLimitProblem(source: string): SyntaxProblem | null {
+  const at = { offset: 0, line: 1, col: 1 };
+  if (source.length > PARSE_LIMITS.maxSourceChars) {
+    return limitProblem({ start: at, end: at }, `the file has ${source.length} characters, more than the limit of ${PARSE_LIMITS.maxSourceChars}`, "split the policy into files that import each other");
+  }
+  let line = 1;
+  for (let start = 0; start <= source.length; line++) {
+    const nl = source.indexOf("\n", start);
+    const end = nl === -1 ? source.length : nl;
+    if (end - start > PARSE_LIMITS.maxLineChars) {
+      const pos = { offset: start, line, col: 1 };
+      return limitProblem({ start: pos, end: pos }, `line ${line} has ${end - start} characters, more than the limit of ${PARSE_LIMITS.maxLineChars}`, "break the line; long lists can span lines");
+    }
+    if (nl === -1) break;
+    start = nl + 1;
+  }
+  return null;
 }
 
 /** Stage 1: parse one file. Never throws on bad input. */
 export function parseFile(path: string, source: string): PolicyFile {
+  const tooBig = sourceLimitProblem(source);
+  // The text is dropped so that nothing downstream lexes, renders or echoes it.
+  if (tooBig) return { path, source: "", blocks: [], comments: [], problems: [tooBig], brokenNames: [] };
   const problems: SyntaxProblem[] = [];
   const blocks: Block[] = [];
   const brokenNames: string[] = [];
-  const comments = splitBlocks(source, (chunk) => {
-    const { block, problem } = parseChunk(chunk);
+  const comments = splitBlocks(source, (chunk, limit) => {
+    const { block, problem } = limit ? { block: null, problem: limit } : parseChunk(chunk);
     if (block) blocks.push(block);
     if (problem) {
       problems.push(problem);
@@ -190,8 +254,13 @@ export function parseFile(path: string, source: string): PolicyFile {
 
 /** How many parses each block of a source has: 1 everywhere for an unambiguous grammar (a grammar test). */
 export function countParses(source: string): number[] {
+  if (sourceLimitProblem(source)) return [];
   const counts: number[] = [];
-  splitBlocks(source, (tokens) => {
+  splitBlocks(source, (tokens, limit) => {
+    if (limit) {
+      counts.push(0);
+      return;
+    }
     const parser = new nearley.Parser(compiledGrammar, { lexer: new TokenArrayLexer(tokens) as never });
     parser.feed("");
     counts.push(parser.results.length);

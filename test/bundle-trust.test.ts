@@ -410,3 +410,16 @@ test("serve: a bundle the engine cannot load at start-up is a logged rejection, 
     assert.match(io2.stderr, expect);
   }
 });
+
+test("a bundle nested deeper than any check can follow is a rejection, never an exception", async () => {
+  const store = new BundleStore({ trustedKeys: [generateKeyPair().publicKeyPem] });
+  // A real bundle whose first route's condition is 100,000 `not`s deep (made by hand: the compiler refuses it).
+  const bundle = compile(memoryHost({ "p.route": 'package deep\nmodel m { provider: vllm, endpoint: "http://m.test/v1" }\nroute r priority 1 { when true; use m }\n' }), ["p.route"]).bundle!;
+  const text = serializeBundle(bundle);
+  const deep = text.replace('"when":{"op":"true"}', `"when":${'{"arg":'.repeat(100_000)}{"op":"true"}${',"op":"not"}'.repeat(100_000)}`);
+  assert.notEqual(deep, text);
+  const reason = await store.offer(deep, "deep.json");
+  assert.ok(typeof reason === "string" && reason.length > 0, String(reason));
+  assert.equal(store.rejections, 1);
+  assert.equal(store.current, null);
+});

@@ -4,6 +4,7 @@ import type { Action, Bundle, Condition, ModelSpec, PluginUse, Selection } from 
 import { loadTextModels, piiTypesOf, textModelsLoaded, type TextModelNeeds } from "./detectors.ts";
 import { KeywordIndex, RequestContext, compileSignal, type Extractor, type OutputValue, type SignalValue } from "./signals.ts";
 import type { Request } from "./request.ts";
+import { validateHeaderName, validateHeaderValue } from "node:http";
 
 export interface PluginOutcome {
   plugin: string;
@@ -143,12 +144,14 @@ export class Engine {
 
   /** Loads what the bundle's signals need (tokenizer, language model), then builds the engine. */
   static async load(bundle: Bundle, options: EngineOptions = {}): Promise<Engine> {
+    validateBundleForEngine(bundle);
     await loadTextModels(needsOf(bundle));
     return new Engine(bundle, options);
   }
 
   /** Prefer Engine.load: the constructor needs the bundle's text models already loaded. */
   constructor(bundle: Bundle, options: EngineOptions = {}) {
+    validateBundleForEngine(bundle);
     if (!textModelsLoaded(needsOf(bundle))) throw new Error("internal error: use Engine.load(bundle) to load the text models this bundle needs");
     this.bundle = bundle;
     this.useIndex = options.index !== false;
@@ -348,6 +351,82 @@ export class Engine {
     }
   }
 
+}
+
+/** Most levels of `not`, `and` and `or` in one bundle condition (leaves count as one); the compiler refuses deeper conditions with the same limit (compiler/conditions.ts). */
+export const MAX_CONDITION_DEPTH = 256;
+
+/**
+ * Load-time checks for bundles that did not come from this compiler (a
+ * signature proves who made a bundle, not that it is sane): every condition
+ * at most MAX_CONDITION_DEPTH deep (walked without recursion, before anything
+ * recurses over it), every header a `header_mutation` sets or removes a valid
+ * HTTP field name and value (no CR, LF, NUL: no request splitting), every model
+ * endpoint an http(s) URL without whitespace or control characters. Throws an
+ * Error naming the route, plugin or model.
+ */
+export function validateBundleForEngine(bundle: Bundle): void {
+  const policy = bundle.policy;
+  for (const route of policy.routes) {
+    const stack: [Condition, number][] = [[route.when, 1]];
+    while (stack.length > 0) {
+      const [c, depth] = stack.pop()!;
+      if (depth > MAX_CONDITION_DEPTH) throw new Error(`bundle refused: the condition of route \`${route.name}\` is nested more than ${MAX_CONDITION_DEPTH} levels deep`);
+      if (c.op === "not") stack.push([c.arg, depth + 1]);
+      else if (c.op === "and" || c.op === "or") for (const a of c.args) stack.push([a, depth + 1]);
+    }
+  }
+  const headerConfigs = [
+    ...policy.plugins.map((p) => ({ where: `plugin \`${p.name}\``, type: p.type, config: p.config })),
+    ...[...policy.routes.map((r) => ({ name: `route \`${r.name}\``, action: r.action })), ...(policy.default ? [{ name: "the default", action: policy.default }] : [])].flatMap(({ name, action }) =>
+      action.plugins.map((u) => ({ where: `plugin \`${u.plugin}\` in ${name}`, type: u.type, config: u.config })),
+    ),
+  ];
+  for (const { where, type, config } of headerConfigs) {
+    if (type !== "header_mutation") continue;
+    const set = (config.set ?? {}) as Record<string, unknown>;
+    const remove = (config.remove ?? []) as unknown[];
+    for (const [name, value] of Object.entries(set)) {
+      const problem = headerProblem(name, value);
+      if (problem) throw new Error(`bundle refused: ${where} sets ${problem}`);
+    }
+    for (const name of remove) {
+      if (typeof name !== "string" || headerProblem(name, "") !== null) throw new Error(`bundle refused: ${where} removes an invalid header name ${JSON.stringify(name)}`);
+    }
+  }
+  for (const m of policy.models) {
+    const problem = endpointProblem(m.endpoint);
+    if (problem) throw new Error(`bundle refused: model \`${m.name}\` has ${problem}`);
+  }
+}
+
+/** Why a header cannot go on the wire (RFC 9110 field name and value, as node:http checks them), or null. */
+export function headerProblem(name: string, value: unknown): string | null {
+  try {
+    validateHeaderName(name);
+  } catch {
+    return `an invalid header name ${JSON.stringify(name)}`;
+  }
+  try {
+    if (typeof value !== "string") throw new TypeError("not a string");
+    validateHeaderValue(name, value);
+  } catch {
+    return `header \`${name}\` to a value with a line break or control character: ${JSON.stringify(value)}`;
+  }
+  return null;
+}
+
+function endpointProblem(endpoint: unknown): string | null {
+  if (typeof endpoint !== "string" || /[\u0000-\u0020\u007f]/.test(endpoint)) return `an endpoint with whitespace or control characters: ${JSON.stringify(endpoint)}`;
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return `an endpoint that is not a URL: ${JSON.stringify(endpoint)}`;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return `an endpoint that is not http(s): ${JSON.stringify(endpoint)}`;
+  if (url.username || url.password) return `an endpoint with credentials in it (use api_key_env): ${JSON.stringify(url.origin)}`;
+  return null;
 }
 
 function needsOf(bundle: Bundle): TextModelNeeds {

@@ -80,7 +80,10 @@ export class BundleStore {
   offer(text: string, source: string, options: { requireSignature?: boolean } = {}): Promise<string | null> {
     // One offer at a time: each is checked against the bundle the one before it left active, so a
     // slow engine load of an older bundle can never land after a newer one.
-    const result = this.offering.then(() => this.verifyAndActivate(text, source, options));
+    // Whatever a hostile bundle makes a check throw (a JSON nesting that exhausts the stack of the
+    // schema validator, say) is a rejection like any other, never an exception for the caller.
+    const result = this.offering.then(() => this.verifyAndActivate(text, source, options)).catch((err: unknown) =>
+      this.reject(source, `the bundle could not be checked: ${err instanceof RangeError ? "it is nested too deeply" : (err as Error).message}`));
     this.offering = result.then(() => undefined, () => undefined);
     return result;
   }

@@ -3,6 +3,7 @@
 // failures, one trial request after a cool-down), and observed latency (EWMA)
 // for the `fastest` selection.
 import type { ModelSpec } from "../../bundle/index.ts";
+import { validateHeaderName, validateHeaderValue } from "node:http";
 import { ClientError, OriginPool, type ClientResponse } from "./http-client.ts";
 
 export interface UpstreamOptions {
@@ -44,6 +45,23 @@ export class UpstreamError extends Error {
     this.status = status;
     this.retriable = kind !== "status" || status === null || status === 429 || status >= 500;
   }
+}
+
+/** The first header that is not a valid HTTP field name or value (said without its value, which may be a credential), or null. */
+function invalidHeader(headers: Record<string, string>): string | null {
+  for (const name in headers) {
+    try {
+      validateHeaderName(name);
+    } catch {
+      return `invalid header name ${JSON.stringify(name)}`;
+    }
+    try {
+      validateHeaderValue(name, headers[name]);
+    } catch {
+      return `the value of header \`${name}\` contains a line break or control character`;
+    }
+  }
+  return null;
 }
 
 interface Breaker {
@@ -95,6 +113,10 @@ export class Upstreams {
    */
   async send(call: UpstreamCall): Promise<ClientResponse> {
     const name = call.model.name;
+    const headers = { ...call.headers, "content-type": "application/json" };
+    // Last line of defence (the compiler and Engine.load check first): a CR or LF here would split the request.
+    const bad = invalidHeader(headers);
+    if (bad !== null) throw new UpstreamError("connect", `refused to send a request to ${name}: ${bad}`);
     if (!this.available(name)) throw new UpstreamError("circuit-open", `the circuit for ${name} is open after repeated failures`);
     const b = this.breaker(name);
     if (b.openUntil !== 0) b.trial = true;
@@ -106,7 +128,7 @@ export class Upstreams {
       res = await pool.request({
         method: "POST",
         path: url.base + call.path,
-        headers: { ...call.headers, "content-type": "application/json" },
+        headers,
         body: call.body,
         headersTimeoutMs: this.options.headersTimeoutMs,
         bodyTimeoutMs: this.options.bodyTimeoutMs,
