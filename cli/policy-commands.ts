@@ -1,7 +1,7 @@
 // compile, check and fmt: the commands that turn sources into diagnostics,
 // bundles and formatted text.
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { compile, diagnosticsToJson, formatFile, renderDiagnostics, type CompileOptions, type CompileResult } from "../compiler/index.ts";
 import { serializeBundle, signBundle } from "../bundle/index.ts";
