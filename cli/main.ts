@@ -2,6 +2,14 @@
 // Entry point of the `routeplane` command.
 import { run, processIo } from "./index.ts";
 
+// A reader that stops early (`routeplane lint … | head -1`) closes the pipe: end quietly, like any Unix tool.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 // `npm run routeplane -- …` runs in the package root; paths are the user's, relative to where they typed.
 if (process.env.INIT_CWD && process.env.npm_lifecycle_event === "routeplane") process.chdir(process.env.INIT_CWD);
 

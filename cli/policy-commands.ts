@@ -146,6 +146,14 @@ export function cmdFmt(io: Io, paths: string[], opts: { check?: boolean; stdout?
       io.out(`formatted ${file}`);
     }
   }
+  // Say what happened, as check does (not with --stdout: the output is the formatted text).
+  if (!opts.stdout) {
+    const n = files.length;
+    const clean = n - changed - broken;
+    const parts = [`${n} file${n === 1 ? "" : "s"}`, opts.check ? `${changed} not formatted` : `${changed} formatted`, `${clean} already formatted`];
+    if (broken) parts.push(`${broken} not formattable`);
+    (broken || (opts.check && changed) ? io.err : io.out)(`fmt: ${parts.join(", ")}`);
+  }
   if (broken > 0) return EXIT.failed;
   return opts.check && changed > 0 ? EXIT.failed : EXIT.ok;
 }

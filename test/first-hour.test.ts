@@ -1,0 +1,26 @@
+// What a new user meets in the first hour (issue 14): a closed pipe ends a
+// command quietly, and `fmt --check` says what it found.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import path from "node:path";
+import { REPO } from "./support/golden.ts";
+
+const MAIN = path.join(REPO, "cli/main.ts");
+
+test("a reader that closes the pipe early ends the command quietly (no EPIPE crash)", async () => {
+  // The reader never reads and closes at once, as `| head -0` would.
+  const child = spawn(process.execPath, [MAIN, "lint", "examples/support", "--format", "github"], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout.destroy();
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  assert.doesNotMatch(stderr, /EPIPE|Unhandled 'error' event|\n\s+at /, stderr);
+  assert.equal(code, 0, stderr);
+});
+
+test("fmt --check prints a one-line summary on success", () => {
+  const r = spawnSync(process.execPath, [MAIN, "fmt", "--check", "examples"], { cwd: REPO, encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^fmt: 4 files, 0 not formatted, 4 already formatted$/m);
+});
