@@ -306,13 +306,14 @@ function findPiiNormalized(text: string, types: ReadonlySet<string>): PiiMatch[]
 // ---------------------------------------------------------------- jailbreak
 
 // Run on the folded text (foldForJailbreak): lower case, one space for any run of whitespace.
+// The gaps between the words of a phrase do not cross a sentence end (`.`, `!`, `?`).
 const JAILBREAK_PATTERNS: { re: RegExp; weight: number }[] = [
-  { re: /\b(?:ignore|disregard|forget)\b.{0,40}\b(?:previous|prior|above|earlier|all|your)\b.{0,30}\b(?:instructions?|rules|prompts?|guidelines)\b/, weight: 0.85 },
-  { re: /\b(?:you are|you're|act as|pretend to be)\b.{0,30}\b(?:dan|do anything now|unfiltered|jailbroken|evil)\b/, weight: 0.85 },
+  { re: /\b(?:ignore|disregard|forget)\b[^.!?]{0,40}\b(?:previous|prior|above|earlier|all|your)\b[^.!?]{0,30}\b(?:instructions?|rules|prompts?|guidelines)\b/, weight: 0.85 },
+  { re: /\b(?:you are|you're|act as|pretend to be)\b[^.!?]{0,30}\b(?:dan|do anything now|unfiltered|jailbroken|evil)\b/, weight: 0.85 },
   { re: /\bdeveloper mode\b|\bjailbreak(?:ed|ing)?\b/, weight: 0.6 },
-  { re: /\b(?:reveal|print|show|repeat|leak)\b.{0,30}\b(?:system prompt|hidden instructions|initial prompt)\b/, weight: 0.7 },
+  { re: /\b(?:reveal|print|show|repeat|leak)\b[^.!?]{0,30}\b(?:system prompt|hidden instructions|initial prompt)\b/, weight: 0.7 },
   { re: /\bno (?:restrictions|limits|rules|filters)\b|\bwithout (?:any )?(?:restrictions|filters|censorship)\b/, weight: 0.45 },
-  { re: /\b(?:bypass|override|disable)\b.{0,30}\b(?:safety|filters?|guardrails?|moderation|content policy)\b/, weight: 0.7 },
+  { re: /\b(?:bypass|override|disable)\b[^.!?]{0,30}\b(?:safety|filters?|guardrails?|moderation|content policy)\b/, weight: 0.7 },
   { re: /<\|(?:im_start|system|endoftext)\|>|\[\/?inst\]|###\s*system/, weight: 0.6 },
 ];
 

@@ -188,7 +188,7 @@ export function redactResponse(text: string, action: Action, applied: readonly s
 export const STREAM_HOLD_MAX = 256;
 
 const WORD = /[A-Za-z0-9._%+@-]/;
-const ALNUM = /[A-Za-z0-9]/;
+const ALNUM_4 = /^[A-Za-z0-9]{4}$/;
 const NUMBER_SEP = /[ \t\r\n./()+-]/;
 const HAS_DIGIT = /\d/;
 
@@ -196,8 +196,8 @@ const HAS_DIGIT = /\d/;
  * Where the part of a streamed text that could still become (part of) a PII
  * item begins: the trailing word (an email's local part, a number glued to
  * letters) and, before it, a chain of digit groups joined by up to three
- * separators (card, phone, SSN, IP numbers; an IBAN's letter groups of up to
- * four when a digit group follows). Everything before it can be released:
+ * separators (card, phone, SSN, IP numbers; an IBAN's letter groups of
+ * four, one separator apart, after a digit group), with a `+` or `(` before. Everything before it can be released:
  * no item the detectors know can reach across it. Read on the normalized
  * text, so zero-width characters, other spaces and digits count as they do
  * for the detectors.
@@ -221,7 +221,8 @@ export function pendingStart(text: string): number {
     if (m === k || (k === j && j !== s)) break;
     const group = t.slice(m, k);
     const digit = HAS_DIGIT.test(group);
-    if (!digit && !(group.length <= 4 && ALNUM.test(group))) break;
+    // A group without digits can only be one of an IBAN's groups of four, one separator from the next.
+    if (!digit && !(group.length === 4 && ALNUM_4.test(group) && j - k <= 1)) break;
     starts.push(m);
     digits.push(digit);
     j = m;
@@ -231,8 +232,8 @@ export function pendingStart(text: string): number {
     digits.pop();
   }
   j = starts.length > 0 ? starts[starts.length - 1] : s;
-  // A trailing sign or bracket may begin a phone number.
-  if (j === t.length && j > 0 && /[+(]/.test(t[j - 1])) j--;
+  // A sign or an opening bracket right before may begin a phone number.
+  for (let n = 0; n < 2 && j > 0 && /[+( ]/.test(t[j - 1]) && (t[j - 1] !== " " || t[j - 2] === "+" || t[j - 2] === "("); n++) j--;
   if (j >= t.length) return text.length;
   return offset + (n.starts ? n.starts[j] : j);
 }
