@@ -327,7 +327,8 @@ export const JAILBREAK_HINTS = [
   "override", "disable", "<|", "[inst]", "[/inst]", "###",
 ];
 
-const WHITESPACE_RUN = /\s+/g;
+/** Whitespace other than one plain space: runs of it become one space. */
+const WHITESPACE_RUN = /(?: \s|[^\S ])\s*/g;
 /** Digits and signs written for letters ("ign0re", "@ct as"): tried when the plain reading finds nothing. */
 const LEET: Record<string, string> = { "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "|": "l" };
 const LEET_CHARS = /[013457@$!|]/g;
@@ -336,6 +337,11 @@ const LEET_CHARS = /[013457@$!|]/g;
 export function foldForJailbreak(text: string): string {
   return normalizeText(text).text.toLowerCase().replace(WHITESPACE_RUN, " ");
 }
+
+/** Letters as leetspeak may write them. */
+const LEET_CLASS: Record<string, string> = { a: "[a4@]", e: "[e3]", i: "[i1!|]", l: "[l|1]", o: "[o0]", s: "[s5$]", t: "[t7]" };
+/** Any hint word, plainly or in leetspeak: one pass rules most texts out. */
+const ANY_HINT = new RegExp(JAILBREAK_HINTS.map((h) => [...h].map((c) => LEET_CLASS[c] ?? c.replace(/[\\^$.*+?()[\]{}|]/g, "\\$&")).join("")).join("|"));
 
 function scoreFolded(t: string): number {
   if (!JAILBREAK_HINTS.some((h) => t.includes(h))) return 0;
@@ -353,6 +359,7 @@ function scoreFolded(t: string): number {
 export function jailbreakScore(text: string, hinted?: boolean): number {
   if (hinted === false) return 0;
   const t = foldForJailbreak(text);
+  if (!ANY_HINT.test(t)) return 0;
   const plain = scoreFolded(t);
   LEET_CHARS.lastIndex = 0;
   if (plain >= 0.85 || !LEET_CHARS.test(t)) return plain;
