@@ -17,7 +17,7 @@ import { serializeBundle } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
 import { BundleStore, createSidecar, type TelemetrySink } from "../runtime/index.ts";
 import { findPii, jailbreakScore } from "../runtime/engine/detectors.ts";
-import { jailbreakCases, jailbreakCaught, piiCases, piiCaught, recallChecker } from "../test/support/safety-cases.ts";
+import { jailbreakCases, jailbreakCaught, knownMisses, piiCases, piiCaught, recallChecker, rng } from "../test/support/safety-cases.ts";
 
 const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const MMLU = arg("--mmlu") ?? "/work/shared/data/routellm-mmlu/mmlu.jsonl.gz";
@@ -51,6 +51,14 @@ for (const [k, x] of rows) {
   console.log(`  ${k.padEnd(36)} ${String(x.n).padStart(3)}  ${pct(x.detected, x.n)}  ${k.startsWith("jailbreak") ? "" : pct(x.clean, x.n)}`);
 }
 console.log(`  all: ${caught}/${total} (${pct(caught, total)})`);
+const limits = new Map<string, { n: number; clean: number }>();
+for (const pc of knownMisses(50)) {
+  const x = limits.get(pc.category) ?? limits.set(pc.category, { n: 0, clean: 0 }).get(pc.category)!;
+  x.n++;
+  if (piiCaught(checker, pc).redacted) x.clean++;
+}
+console.log("known limits (documented, not claimed):");
+for (const [k, x] of limits) console.log(`  ${k.padEnd(36)} ${String(x.n).padStart(3)}  ${pct(x.clean, x.n)}`);
 
 // ---------------------------------------------------------------- benign text
 
@@ -73,6 +81,32 @@ const ms = performance.now() - t0;
 console.log(`benign: ${prompts.length} MMLU questions (${(ms / prompts.length * 1000).toFixed(1)} µs each for PII + jailbreak)`);
 console.log(`  PII (any of 6 types): ${anyPii} (${pct(anyPii, prompts.length, 3)}) ${JSON.stringify(byType)}`);
 console.log(`  jailbreak ≥ 0.5: ${jb05} (${pct(jb05, prompts.length, 3)}), ≥ 0.8: ${jb08} (${pct(jb08, prompts.length, 3)})`);
+
+// Number-heavy benign text (generated): MMLU has few long numbers, real support traffic has many.
+const gen = rng(99);
+const d = (n: number) => Array.from({ length: n }, () => Math.floor(gen() * 10)).join("");
+const numberShapes: Record<string, () => string> = {
+  "date and time": () => `on 20${d(2)}-0${1 + Math.floor(gen() * 9)}-1${d(1)} at 1${d(1)}:${d(2)}`,
+  price: () => `it cost $${d(1)},${d(3)}.${d(2)} plus ${d(2)}% tax`,
+  version: () => `upgrade from ${d(1)}.${d(2)}.${d(1)} to ${d(1)}.${d(2)}.${d(1)}`,
+  "order number (8 digits)": () => `order ${d(8)} shipped`,
+  "order number (10 digits)": () => `order ${d(10)} shipped`,
+  "tracking number (12 digits)": () => `tracking ${d(12)}`,
+  "ISBN-13": () => `ISBN 978-${d(1)}-${d(3)}-${d(5)}-${d(1)}`,
+  "16-digit reference": () => `reference ${d(16)}`,
+  "measurements": () => `${d(3)} x ${d(3)} x ${d(2)} mm, ${d(4)} g`,
+};
+console.log("benign numbers (generated, 1,000 each): share flagged as PII");
+for (const [name, make] of Object.entries(numberShapes)) {
+  let flagged = 0;
+  const types = new Set<string>();
+  for (let i = 0; i < 1000; i++) {
+    const found = findPii(make(), all);
+    if (found.length > 0) flagged++;
+    for (const f of found) types.add(f.type);
+  }
+  console.log(`  ${name.padEnd(28)} ${pct(flagged, 1000)} ${[...types].join(", ")}`);
+}
 
 function pct(a: number, b: number, digits = 1): string {
   return `${((100 * a) / b).toFixed(digits)}%`;

@@ -301,3 +301,27 @@ export function jailbreakCaught(c: Checker, jc: JailbreakCase): boolean {
   const d = c.engine.decide(requestFromChat(jc.body as Parameters<typeof requestFromChat>[0]), { signals: true });
   return d.signals?.jb?.matched === true;
 }
+
+/** Ways of writing that the detectors are known to miss (docs/sidecar.md, "Not covered"): measured, not asserted. */
+export function knownMisses(n: number, seed = 3): PiiCase[] {
+  const r = rng(seed);
+  const out: PiiCase[] = [];
+  const add = (category: string, make: () => PiiItem) => {
+    for (let i = 0; i < n; i++) {
+      const item = make();
+      out.push({ category, item, body: { messages: [{ role: "user", content: `my details: ${item.written}, thanks` }] } });
+    }
+  };
+  const spelled = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
+  add("limit: email spelled 'at' / 'dot'", () => {
+    const e = email(r);
+    return { ...e, written: e.written.replace("@", " at ").replace(/\./g, " dot ") };
+  });
+  add("limit: card digits as words", () => {
+    const c = card(r, NUMBER_STYLES.plain);
+    return { ...c, written: [...c.secret].map((d) => spelled[Number(d)]).join(" ") };
+  });
+  add("limit: card groups joined by commas", () => card(r, (d) => groups(d, 4, ", ")));
+  add("limit: ssn without separators", () => ssn(r, ""));
+  return out;
+}
