@@ -15,8 +15,7 @@ import type { AddressInfo } from "node:net";
 import { gunzipSync } from "node:zlib";
 import { serializeBundle } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
-import { BundleStore, createSidecar, type TelemetrySink } from "../runtime/index.ts";
-import { findPii, jailbreakScore } from "../runtime/engine/detectors.ts";
+import { BundleStore, createSidecar, findPii, jailbreakScore, type TelemetrySink } from "../runtime/index.ts";
 import { jailbreakCases, jailbreakCaught, knownMisses, piiCases, piiCaught, recallChecker, rng } from "../test/support/safety-cases.ts";
 
 const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
