@@ -57,14 +57,21 @@ export function detectLanguage(text: string): LanguageGuess {
 
 /**
  * A text as the detectors read it, and where each of its characters came
- * from in the original: `starts[i]`/`ends[i]` are the original range of
- * normalized character i (null when the text was plain ASCII and is used as
- * it is).
+ * from: `starts[i]` is the index in the original of the character that
+ * normalized character i came from (null when the text was plain ASCII and
+ * is used as it is). `originalRange` maps a range back.
  */
 export interface Normalized {
   text: string;
-  starts: number[] | null;
-  ends: number[] | null;
+  starts: Int32Array | null;
+}
+
+/** The original range of normalized characters [start, end) of `n`, read from `original`. */
+export function originalRange(original: string, n: Normalized, start: number, end: number): { start: number; end: number } {
+  if (n.starts === null) return { start, end };
+  if (end <= start) return { start: start < n.starts.length ? n.starts[start] : original.length, end: start < n.starts.length ? n.starts[start] : original.length };
+  const last = n.starts[end - 1];
+  return { start: n.starts[start], end: last + ((original.codePointAt(last) ?? 0) > 0xffff ? 2 : 1) };
 }
 
 const ASCII_ONLY = /^[\x00-\x7f]*$/;
@@ -129,23 +136,45 @@ function foldChar(ch: string): string {
  * dash a hyphen, and Latin look-alikes folded. ASCII text is returned as it is.
  */
 export function normalizeText(text: string): Normalized {
-  if (ASCII_ONLY.test(text)) return { text, starts: null, ends: null };
-  let out = "";
-  const starts: number[] = [];
-  const ends: number[] = [];
+  if (ASCII_ONLY.test(text)) return { text, starts: null };
+  // The pii and jailbreak signals of one request read the same text: normalize it once.
+  if (text === lastNormalized.input) return lastNormalized.output;
+  let starts = new Int32Array(text.length + 16);
+  let n = 0;
+  const reserve = (more: number) => {
+    if (n + more <= starts.length) return;
+    const grown = new Int32Array(Math.max(starts.length * 2, n + more));
+    grown.set(starts.subarray(0, n));
+    starts = grown;
+  };
+  const parts: string[] = [];
   for (let i = 0; i < text.length;) {
+    let j = i;
+    while (j < text.length && text.charCodeAt(j) < 128) j++;
+    if (j > i) {
+      // A run of ASCII is taken as it is.
+      parts.push(text.slice(i, j));
+      reserve(j - i);
+      for (let k = i; k < j; k++) starts[n++] = k;
+      i = j;
+      if (i >= text.length) break;
+    }
     const cp = text.codePointAt(i)!;
     const len = cp > 0xffff ? 2 : 1;
-    const rep = cp < 128 ? text[i] : foldChar(text.slice(i, i + len));
-    for (let k = 0; k < rep.length; k++) {
-      starts.push(i);
-      ends.push(i + len);
+    const rep = foldChar(text.slice(i, i + len));
+    if (rep.length > 0) {
+      parts.push(rep);
+      reserve(rep.length);
+      for (let k = 0; k < rep.length; k++) starts[n++] = i;
     }
-    out += rep;
     i += len;
   }
-  return { text: out, starts, ends };
+  const output = { text: parts.join(""), starts: starts.subarray(0, n) };
+  lastNormalized = { input: text, output };
+  return output;
 }
+
+let lastNormalized: { input: string; output: Normalized } = { input: "", output: { text: "", starts: null } };
 
 // ---------------------------------------------------------------- PII
 
@@ -271,9 +300,8 @@ export const ALL_PII_TYPES: ReadonlySet<string> = new Set<PiiType>(["email", "ph
 export function findPii(text: string, types: ReadonlySet<string>): PiiMatch[] {
   const n = normalizeText(text);
   const found = findPiiNormalized(n.text, types);
-  if (n.starts === null || n.ends === null) return found;
-  const { starts, ends } = n;
-  return found.map((m) => ({ type: m.type, start: starts[m.start], end: ends[m.end - 1] }));
+  if (n.starts === null) return found;
+  return found.map((m) => ({ type: m.type, ...originalRange(text, n, m.start, m.end) }));
 }
 
 function findPiiNormalized(text: string, types: ReadonlySet<string>): PiiMatch[] {
