@@ -5,11 +5,12 @@
 // endpoint never sees PII.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
 import path from "node:path";
-import type { Action, JsonObject } from "../bundle/index.ts";
+import { serializeBundle, type Action, type JsonObject } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
 import { fsHost, collectRouteFiles } from "../cli/files.ts";
-import { Engine, SemanticSignals, requestFromChat, startDemoUpstream, type DemoUpstream } from "../runtime/index.ts";
+import { BundleStore, Engine, SemanticSignals, createSidecar, requestFromChat, startDemoUpstream, type DemoUpstream } from "../runtime/index.ts";
 import { findPii } from "../runtime/engine/detectors.ts";
 import { requestTextFields } from "../runtime/engine/text-fields.ts";
 import { pendingStart, redactResponse, rewriteRequest, streamRedactor } from "../runtime/sidecar/plugins.ts";
@@ -260,4 +261,48 @@ test("model servers never receive PII from names, tool-call arguments or input_t
   assert.doesNotMatch(wire, /ann@example|4111 1111|de89 3704|4155550100/);
   assert.deepEqual(sent.redacted, { email: 1, credit_card: 1, iban: 1, phone: 1 });
   assert.equal((sent.body.messages as { tool_calls?: { function: { name: string } }[] }[])[1].tool_calls![0].function.name, "lookup");
+});
+
+test("through the sidecar: answers streamed with CRLF under a content-type variant, and 4xx error messages, are redacted", async () => {
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c));
+    req.on("end", () => {
+      if (body.includes("error please")) {
+        res.writeHead(400, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: { message: "card 4111 1111 1111 1111 of ann@example.com was declined", type: "invalid_request_error" } }));
+        return;
+      }
+      res.writeHead(200, { "content-type": body.includes("variant") ? "Text/Event-Stream; charset=UTF-8" : "text/event-stream;charset=utf-8" });
+      for (const piece of ["Your card ", "4111 1111 ", "1111 1111 is on file, ", "mail ann", "@example.com."]) res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] })}\r\n\r\n`);
+      res.end("data: [DONE]\r\n\r\n");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const port = (server.address() as { port: number }).port;
+  const r = compile(memoryHost({ "s.route": `package s
+model m { provider: vllm, endpoint: "http://127.0.0.1:${port}/v1" }
+plugin pii_redact answers { types: [email, credit_card], on_response: true }
+default { use m; apply answers }
+` }), ["s.route"]);
+  assert.ok(r.bundle);
+  const store = new BundleStore({ trustedKeys: [] });
+  assert.equal(await store.offer(serializeBundle(r.bundle), "test", { requireSignature: false }), null);
+  const sidecar = createSidecar({ store, telemetry: { emit() {}, stats: () => ({ sent: 0, dropped: 0, queued: 0, failures: 0 }), close: async () => {} } });
+  const { port: sp } = await sidecar.listen(0);
+  cleanups.push(() => sidecar.close());
+  const ask = async (text: string) => {
+    const res = await fetch(`http://127.0.0.1:${sp}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ stream: true, messages: [{ role: "user", content: text }] }) });
+    return { status: res.status, text: await res.text() };
+  };
+  for (const text of ["plain", "variant"]) {
+    const a = await ask(text);
+    assert.doesNotMatch(a.text.replace(/\D/g, ""), /4111111111111111/, text);
+    assert.doesNotMatch(a.text, /ann@example/, text);
+    assert.match(contentOf(a.text), /Your card \[CREDIT_CARD\] is on file, mail \[EMAIL\]\./);
+  }
+  const e = await ask("error please");
+  assert.equal(e.status, 400);
+  assert.doesNotMatch(e.text, /4111 1111|ann@example/);
 });
