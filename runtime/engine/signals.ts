@@ -350,7 +350,7 @@ function compileComputed(spec: SignalSpec, keywords: KeywordIndex, index: number
       const window = (c.window as number | undefined) ?? 3;
       const similarity = (c.similarity as number | undefined) ?? 0.6;
       return (ctx) => {
-        const turns = ctx.request.messages.filter((m) => m.role === "user").map((m) => textOf(m.content));
+        const turns = ctx.request.messages.filter((m) => roleOf(m.role) === "user").map((m) => textOf(m.content));
         const count = reaskCount(turns, window, similarity);
         return { matched: count > 0, outputs: { count }, source: "computed" };
       };
