@@ -306,3 +306,27 @@ default { use m; apply answers }
   assert.equal(e.status, 400);
   assert.doesNotMatch(e.text, /4111 1111|ann@example/);
 });
+
+test("through the sidecar: PII only in the body's `user` or a completions `suffix` is seen by the pii signal and redacted", async () => {
+  const up = await demo();
+  const r = compile(memoryHost({ "u.route": `package u
+model m { provider: vllm, endpoint: "${up.url}" }
+signal pii pii { types: [email, credit_card] }
+plugin pii_redact redact { types: [email, credit_card] }
+route private priority 1 { when pii; use m; apply redact }
+default { use m }
+` }), ["u.route"]);
+  assert.ok(r.bundle);
+  const store = new BundleStore({ trustedKeys: [] });
+  assert.equal(await store.offer(serializeBundle(r.bundle), "test", { requireSignature: false }), null);
+  const sidecar = createSidecar({ store, telemetry: { emit() {}, stats: () => ({ sent: 0, dropped: 0, queued: 0, failures: 0 }), close: async () => {} } });
+  const { port } = await sidecar.listen(0);
+  cleanups.push(() => sidecar.close());
+  const post = (p: string, body: unknown) => fetch(`http://127.0.0.1:${port}/v1/${p}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const chat = await post("chat/completions", { user: "ann@example.com", messages: [{ role: "user", content: "hello" }] });
+  assert.equal(chat.headers.get("x-routeplane-route"), "private");
+  const completion = await post("completions", { prompt: "def pay():", suffix: "# card 4111 1111 1111 1111" });
+  assert.equal(completion.headers.get("x-routeplane-route"), "private");
+  const sent = JSON.stringify(up.received.map((x) => x.body));
+  assert.doesNotMatch(sent, /ann@example|4111 1111/);
+});

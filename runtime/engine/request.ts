@@ -26,6 +26,12 @@ export interface Request {
   signals: JsonObject;
   /** Used to spread weighted and adaptive choices; defaults to a hash of the text. */
   id?: string;
+  /**
+   * The OpenAI body the request came from, when it came from one: the pii
+   * and jailbreak signals then read its text fields exactly as redaction
+   * does (text-fields.ts requestTextFields: `user`, `suffix`, … too).
+   */
+  body?: Record<string, unknown>;
 }
 
 /** Builds a Request from an OpenAI chat-completions body and HTTP headers. */
@@ -38,7 +44,7 @@ export function requestFromChat(body: { messages?: ChatMessage[]; metadata?: Jso
   // A completions `prompt` (a string or strings) and `suffix` are the user's text.
   const prompt = [body.prompt, body.suffix].flat().filter((p): p is string => typeof p === "string");
   const messages = body.messages ?? (prompt.length > 0 ? [{ role: "user", content: prompt.join("\n") }] : []);
-  return { messages, headers: h, metadata: body.metadata ?? {}, signals: {} };
+  return { messages, headers: h, metadata: body.metadata ?? {}, signals: {}, body: body as Record<string, unknown> };
 }
 
 /** A request that is nothing but given signal values: how analysis witnesses are replayed. */

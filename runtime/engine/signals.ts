@@ -9,7 +9,7 @@ import {
   jailbreakScore, lexicalSimilarity, piiTypeSet, reaskCount, type LanguageGuess, type PiiMatch,
 } from "./detectors.ts";
 import { textOf, type Request } from "./request.ts";
-import { FIELD_JOIN, messageTextFields, roleOf } from "./text-fields.ts";
+import { FIELD_JOIN, messageTextFields, requestTextFields, roleOf } from "./text-fields.ts";
 
 export type OutputValue = number | string | boolean;
 
@@ -74,16 +74,19 @@ export class RequestContext {
     return this._allText;
   }
   /**
-   * Every text field of every message (text-fields.ts: content parts, names,
-   * tool-call arguments, …), joined by newlines: what the pii and jailbreak
-   * signals scan, and what redaction covers.
+   * Every text field of the request (text-fields.ts: content parts, names,
+   * tool-call arguments, …, and the body's `prompt`, `suffix` and `user`
+   * when the request came from a body), joined by newlines: what the pii
+   * and jailbreak signals scan, and what redaction covers.
    */
   get scanText(): string {
     if (this._scanText === undefined) {
-      const msgs = this.request.messages;
+      const { messages: msgs, body } = this.request;
       // The common shape, one message with string content and nothing else, needs no walk.
       const only = msgs.length === 1 ? msgs[0] : undefined;
-      this._scanText = only && typeof only.content === "string" && Object.keys(only).length === 2 ? only.content : messageTextFields(msgs).map((f) => f.text).join(FIELD_JOIN);
+      const plain = only && typeof only.content === "string" && Object.keys(only).length === 2 && (body === undefined || (body.messages === msgs && body.prompt === undefined && body.suffix === undefined && body.user === undefined));
+      const fields = plain ? null : body && (body.messages === msgs || body.messages === undefined) ? requestTextFields(body) : messageTextFields(msgs);
+      this._scanText = fields === null ? (only!.content as string) : fields.map((f) => f.text).join(FIELD_JOIN);
     }
     return this._scanText;
   }
