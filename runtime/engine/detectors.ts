@@ -53,6 +53,129 @@ export function detectLanguage(text: string): LanguageGuess {
   return { code, confidence };
 }
 
+// ---------------------------------------------------------------- normalization
+
+/**
+ * A text as the detectors read it, and where each of its characters came
+ * from: `starts[i]` is the index in the original of the character that
+ * normalized character i came from (null when the text was plain ASCII and
+ * is used as it is). `originalRange` maps a range back.
+ */
+export interface Normalized {
+  text: string;
+  starts: Int32Array | null;
+}
+
+/** The original range of normalized characters [start, end) of `n`, read from `original`. */
+export function originalRange(original: string, n: Normalized, start: number, end: number): { start: number; end: number } {
+  if (n.starts === null) return { start, end };
+  if (end <= start) return { start: start < n.starts.length ? n.starts[start] : original.length, end: start < n.starts.length ? n.starts[start] : original.length };
+  const last = n.starts[end - 1];
+  return { start: n.starts[start], end: last + ((original.codePointAt(last) ?? 0) > 0xffff ? 2 : 1) };
+}
+
+const ASCII_ONLY = /^[\x00-\x7f]*$/;
+const FORMAT = /^\p{Cf}$/u;
+const MARK = /^\p{M}$/u;
+const DIGIT = /^\p{Nd}$/u;
+const SPACE = /^\p{Zs}$/u;
+const LINE = /^[\p{Zl}\p{Zp}]$/u;
+const DASH = /^\p{Pd}$/u;
+
+/**
+ * Letters that look like Latin ones (Cyrillic, Greek, Latin small capitals
+ * and dotless i): enough to fold the words the jailbreak patterns need and
+ * the addresses people disguise.
+ */
+const CONFUSABLE: Record<string, string> = {
+  "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t", "у": "y", "х": "x",
+  "ѕ": "s", "і": "i", "ј": "j", "ԁ": "d", "һ": "h", "ӏ": "l", "ԛ": "q", "ԝ": "w", "ɡ": "g", "ı": "i", "ց": "g", "ո": "n", "ս": "u",
+  "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C", "Т": "T", "У": "Y", "Х": "X",
+  "Ѕ": "S", "І": "I", "Ј": "J", "Ԁ": "D", "Ү": "Y", "ү": "y", "Ӏ": "I",
+  "α": "a", "β": "b", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "γ": "y",
+  "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+  "ᴀ": "a", "ʙ": "b", "ᴄ": "c", "ᴅ": "d", "ᴇ": "e", "ɢ": "g", "ʜ": "h", "ɪ": "i", "ᴊ": "j", "ᴋ": "k", "ʟ": "l", "ᴍ": "m", "ɴ": "n",
+  "ᴏ": "o", "ᴘ": "p", "ʀ": "r", "ꜱ": "s", "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ʏ": "y", "ᴢ": "z",
+};
+
+/** The value of a decimal digit of any script: digits come in runs of ten from their zero. */
+function digitValue(cp: number): number {
+  let zero = cp;
+  while (zero > 0 && DIGIT.test(String.fromCodePoint(zero - 1)) && cp - zero < 9) zero--;
+  return (cp - zero) % 10;
+}
+
+const folded = new Map<string, string>();
+
+/** One non-ASCII character as the detectors read it (cached). */
+function foldChar(ch: string): string {
+  let out = folded.get(ch);
+  if (out !== undefined) return out;
+  out = "";
+  if (!FORMAT.test(ch)) {
+    for (const c of ch.normalize("NFKD")) {
+      const cp = c.codePointAt(0)!;
+      if (cp < 128) out += c;
+      else if (MARK.test(c) || FORMAT.test(c)) continue;
+      else if (DIGIT.test(c)) out += String(digitValue(cp));
+      else if (SPACE.test(c)) out += " ";
+      else if (LINE.test(c)) out += "\n";
+      else if (DASH.test(c) || c === "\u2212") out += "-";
+      else out += CONFUSABLE[c] ?? c;
+    }
+  }
+  if (folded.size < 20_000) folded.set(ch, out);
+  return out;
+}
+
+/**
+ * Unicode NFKC-compatible folding (compatibility forms such as fullwidth
+ * letters, digits and `＠` become ASCII), format characters removed
+ * (zero-width spaces and joiners, soft hyphens, bidi marks), diacritics
+ * dropped, digits of every script made ASCII, every space a space, every
+ * dash a hyphen, and Latin look-alikes folded. ASCII text is returned as it is.
+ */
+export function normalizeText(text: string): Normalized {
+  if (ASCII_ONLY.test(text)) return { text, starts: null };
+  // The pii and jailbreak signals of one request read the same text: normalize it once.
+  if (text === lastNormalized.input) return lastNormalized.output;
+  let starts = new Int32Array(text.length + 16);
+  let n = 0;
+  const reserve = (more: number) => {
+    if (n + more <= starts.length) return;
+    const grown = new Int32Array(Math.max(starts.length * 2, n + more));
+    grown.set(starts.subarray(0, n));
+    starts = grown;
+  };
+  const parts: string[] = [];
+  for (let i = 0; i < text.length;) {
+    let j = i;
+    while (j < text.length && text.charCodeAt(j) < 128) j++;
+    if (j > i) {
+      // A run of ASCII is taken as it is.
+      parts.push(text.slice(i, j));
+      reserve(j - i);
+      for (let k = i; k < j; k++) starts[n++] = k;
+      i = j;
+      if (i >= text.length) break;
+    }
+    const cp = text.codePointAt(i)!;
+    const len = cp > 0xffff ? 2 : 1;
+    const rep = foldChar(text.slice(i, i + len));
+    if (rep.length > 0) {
+      parts.push(rep);
+      reserve(rep.length);
+      for (let k = 0; k < rep.length; k++) starts[n++] = i;
+    }
+    i += len;
+  }
+  const output = { text: parts.join(""), starts: starts.subarray(0, n) };
+  lastNormalized = { input: text, output };
+  return output;
+}
+
+let lastNormalized: { input: string; output: Normalized } = { input: "", output: { text: "", starts: null } };
+
 // ---------------------------------------------------------------- PII
 
 export type PiiType = "email" | "phone" | "credit_card" | "iban" | "ssn" | "ip_address";
@@ -79,7 +202,7 @@ function luhn(digits: string): boolean {
 }
 
 function ibanValid(raw: string): boolean {
-  const iban = raw.replace(/\s+/g, "").toUpperCase();
+  const iban = raw.replace(/[\s-]+/g, "").toUpperCase();
   if (iban.length < 15 || iban.length > 34) return false;
   const rearranged = iban.slice(4) + iban.slice(0, 4);
   let rem = 0;
@@ -92,24 +215,36 @@ function ibanValid(raw: string): boolean {
 }
 
 function ssnValid(s: string): boolean {
-  const [area, group, serial] = s.split("-");
+  const d = s.replace(/\D/g, "");
+  const [area, group, serial] = [d.slice(0, 3), d.slice(3, 5), d.slice(5)];
   return area !== "000" && area !== "666" && area[0] !== "9" && group !== "00" && serial !== "0000";
 }
 
 const CARD_MIN_DIGITS = 13;
 
-// Bounded quantifiers only: these run on untrusted text. `minDigits` lets a
-// cheap count skip patterns the text cannot contain. Emails are found apart (findEmails).
+/**
+ * What may stand between the digits of a card number: up to three of space,
+ * tab, newline, dot, slash and hyphen (after normalization, so NBSP, other
+ * spaces and dashes count). A number split across messages is joined by a
+ * newline, so it is found too.
+ */
+const NUM_SEP = "[ \\t\\r\\n./-]";
+
+// Bounded quantifiers only: these run on untrusted text, after normalizeText.
+// `minDigits` lets a cheap count skip patterns the text cannot contain.
+// Emails are found apart (findEmails). Digits glued to letters count: only
+// digits (not letters) may not touch a number.
 const PII_PATTERNS: { type: PiiType; re: RegExp; valid?: (m: string) => boolean; minDigits?: number }[] = [
-  { type: "credit_card", minDigits: CARD_MIN_DIGITS, re: /\b(?:\d[ -]?){12,18}\d\b/g, valid: (m) => luhn(m.replace(/[ -]/g, "")) },
-  { type: "iban", minDigits: 4, re: /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b/g, valid: ibanValid },
-  { type: "ssn", minDigits: 9, re: /\b\d{3}-\d{2}-\d{4}\b/g, valid: ssnValid },
+  { type: "credit_card", minDigits: CARD_MIN_DIGITS, re: new RegExp(`(?<!\\d)\\d(?:${NUM_SEP}{0,3}\\d){12,18}(?!${NUM_SEP}{0,3}\\d)`, "g"), valid: (m) => luhn(m.replace(/\D/g, "")) },
+  { type: "iban", minDigits: 4, re: /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]{4}){2,7}(?:[ -]?[A-Za-z0-9]{1,3})?(?![A-Za-z0-9])/g, valid: ibanValid },
+  { type: "ssn", minDigits: 9, re: /(?<![\d.-])\d{3}([ ./-]{1,2})\d{2}\1\d{4}(?![ ./-]?\d)/g, valid: ssnValid },
   // Not inside a longer run of digit groups (card numbers, IDs): no digit group before or after.
-  { type: "phone", minDigits: 7, re: /(?<![\w+])(?<!\d[ .-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}(?![ .-]?\d)/g },
-  { type: "ip_address", minDigits: 4, re: /\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b/g },
+  { type: "phone", minDigits: 7, re: /(?<![\d+])(?<!\d[ .-])(?:\+\d{1,3}[ .-]{0,2})?(?:\(\d{2,4}\)[ .-]{0,2}|\d{2,4}[ .-]{1,2})\d{3,4}[ .-]{1,2}\d{3,4}(?![ .-]?\d)/g },
+  // A North American number written without separators: 10 digits (or +1 and 10), area and exchange not starting with 0 or 1.
+  { type: "phone", minDigits: 10, re: /(?<![\d+])(?:\+?1[ .-]?)?[2-9]\d\d[2-9]\d{6}(?!\d)/g },
+  { type: "ip_address", minDigits: 4, re: /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d]|\.\d)/g },
 ];
 
-/** Finds PII of the given types; overlapping matches keep the first (most specific) type. */
 const EMAIL_LOCAL = /[A-Za-z0-9._%+-]/;
 const EMAIL_DOMAIN = /[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}/y;
 
@@ -154,7 +289,22 @@ export function piiTypeSet(types: readonly string[]): { set: ReadonlySet<string>
   return { set, key: [...set].sort().join(",") };
 }
 
+/** Every PII type the detectors know. */
+export const ALL_PII_TYPES: ReadonlySet<string> = new Set<PiiType>(["email", "phone", "credit_card", "iban", "ssn", "ip_address"]);
+
+/**
+ * Finds PII of the given types in a text, reading it normalized
+ * (normalizeText); the ranges are in the original text. Overlapping matches
+ * keep the first (most specific) type.
+ */
 export function findPii(text: string, types: ReadonlySet<string>): PiiMatch[] {
+  const n = normalizeText(text);
+  const found = findPiiNormalized(n.text, types);
+  if (n.starts === null) return found;
+  return found.map((m) => ({ type: m.type, ...originalRange(text, n, m.start, m.end) }));
+}
+
+function findPiiNormalized(text: string, types: ReadonlySet<string>): PiiMatch[] {
   const found: PiiMatch[] = [];
   if (types.has("email")) findEmails(text, found);
   const digits = countDigits(text);
@@ -183,20 +333,21 @@ export function findPii(text: string, types: ReadonlySet<string>): PiiMatch[] {
 
 // ---------------------------------------------------------------- jailbreak
 
+// Run on the folded text (foldForJailbreak): lower case, one space for any run of whitespace.
+// The gaps between the words of a phrase do not cross a sentence end (`.`, `!`, `?`).
 const JAILBREAK_PATTERNS: { re: RegExp; weight: number }[] = [
-  { re: /\b(?:ignore|disregard|forget)\b.{0,40}\b(?:previous|prior|above|earlier|all|your)\b.{0,30}\b(?:instructions?|rules|prompts?|guidelines)\b/i, weight: 0.85 },
-  { re: /\b(?:you are|you're|act as|pretend to be)\b.{0,30}\b(?:DAN|do anything now|unfiltered|jailbroken|evil)\b/i, weight: 0.85 },
-  { re: /\bdeveloper mode\b|\bjailbreak(?:ed|ing)?\b/i, weight: 0.6 },
-  { re: /\b(?:reveal|print|show|repeat|leak)\b.{0,30}\b(?:system prompt|hidden instructions|initial prompt)\b/i, weight: 0.7 },
-  { re: /\bno (?:restrictions|limits|rules|filters)\b|\bwithout (?:any )?(?:restrictions|filters|censorship)\b/i, weight: 0.45 },
-  { re: /\b(?:bypass|override|disable)\b.{0,30}\b(?:safety|filters?|guardrails?|moderation|content policy)\b/i, weight: 0.7 },
-  { re: /<\|(?:im_start|system|endoftext)\|>|\[\/?INST\]|###\s*system/i, weight: 0.6 },
+  { re: /\b(?:ignore|disregard|forget)\b[^.!?]{0,40}\b(?:previous|prior|above|earlier|all|your)\b[^.!?]{0,30}\b(?:instructions?|rules|prompts?|guidelines)\b/, weight: 0.85 },
+  { re: /\b(?:you are|you're|act as|pretend to be)\b[^.!?]{0,30}\b(?:dan|do anything now|unfiltered|jailbroken|evil)\b/, weight: 0.85 },
+  { re: /\bdeveloper mode\b|\bjailbreak(?:ed|ing)?\b/, weight: 0.6 },
+  { re: /\b(?:reveal|print|show|repeat|leak)\b[^.!?]{0,30}\b(?:system prompt|hidden instructions|initial prompt)\b/, weight: 0.7 },
+  { re: /\bno (?:restrictions|limits|rules|filters)\b|\bwithout (?:any )?(?:restrictions|filters|censorship)\b/, weight: 0.45 },
+  { re: /\b(?:bypass|override|disable)\b[^.!?]{0,30}\b(?:safety|filters?|guardrails?|moderation|content policy)\b/, weight: 0.7 },
+  { re: /<\|(?:im_start|system|endoftext)\|>|\[\/?inst\]|###\s*system/, weight: 0.6 },
 ];
 
 /**
- * Every pattern above needs one of these (lower-case) words or markers. The
- * engine puts them in its keyword automaton, so the pass it makes anyway
- * rules most texts out; `hinted` says whether one occurred.
+ * Every pattern above needs one of these (lower-case) words or markers, so
+ * a text with none of them scores 0 without running the patterns.
  */
 export const JAILBREAK_HINTS = [
   "ignore", "disregard", "forget", "you are", "you're", "act as", "pretend", "developer mode", "jailbreak", "reveal",
@@ -204,16 +355,43 @@ export const JAILBREAK_HINTS = [
   "override", "disable", "<|", "[inst]", "[/inst]", "###",
 ];
 
-/** A score in [0, 1]: independent evidence combined as 1 − Π(1 − wᵢ). */
+/** Whitespace other than one plain space: runs of it become one space. */
+const WHITESPACE_RUN = /(?: \s|[^\S ])\s*/g;
+/** Digits and signs written for letters ("ign0re", "@ct as"): tried when the plain reading finds nothing. */
+const LEET: Record<string, string> = { "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "|": "l" };
+const LEET_CHARS = /[013457@$!|]/g;
+
+/** A text as the jailbreak patterns read it: normalized, lower case, whitespace runs as one space. */
+export function foldForJailbreak(text: string): string {
+  return normalizeText(text).text.toLowerCase().replace(WHITESPACE_RUN, " ");
+}
+
+/** Letters as leetspeak may write them. */
+const LEET_CLASS: Record<string, string> = { a: "[a4@]", e: "[e3]", i: "[i1!|]", l: "[l|1]", o: "[o0]", s: "[s5$]", t: "[t7]" };
+/** Any hint word, plainly or in leetspeak: one pass rules most texts out. */
+const ANY_HINT = new RegExp(JAILBREAK_HINTS.map((h) => [...h].map((c) => LEET_CLASS[c] ?? c.replace(/[\\^$.*+?()[\]{}|]/g, "\\$&")).join("")).join("|"));
+
+function scoreFolded(t: string): number {
+  if (!JAILBREAK_HINTS.some((h) => t.includes(h))) return 0;
+  let keep = 1;
+  for (const { re, weight } of JAILBREAK_PATTERNS) if (re.test(t)) keep *= 1 - weight;
+  return Math.round((1 - keep) * 1000) / 1000;
+}
+
+/**
+ * A score in [0, 1]: independent evidence combined as 1 − Π(1 − wᵢ), on the
+ * folded text (foldForJailbreak), and again with look-alike digits and signs
+ * read as letters when that finds more. `hinted: false` says a sound pre-scan
+ * of the folded text found no hint word (then the score is 0).
+ */
 export function jailbreakScore(text: string, hinted?: boolean): number {
   if (hinted === false) return 0;
-  if (hinted === undefined) {
-    const lower = text.toLowerCase();
-    if (!JAILBREAK_HINTS.some((h) => lower.includes(h))) return 0;
-  }
-  let keep = 1;
-  for (const { re, weight } of JAILBREAK_PATTERNS) if (re.test(text)) keep *= 1 - weight;
-  return Math.round((1 - keep) * 1000) / 1000;
+  const t = foldForJailbreak(text);
+  if (!ANY_HINT.test(t)) return 0;
+  const plain = scoreFolded(t);
+  LEET_CHARS.lastIndex = 0;
+  if (plain >= 0.85 || !LEET_CHARS.test(t)) return plain;
+  return Math.max(plain, scoreFolded(t.replace(LEET_CHARS, (c) => LEET[c])));
 }
 
 // ---------------------------------------------------------------- complexity

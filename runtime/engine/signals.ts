@@ -6,9 +6,10 @@ import type { JsonObject, JsonValue, SignalSpec } from "../../bundle/index.ts";
 import { AhoCorasick } from "./aho-corasick.ts";
 import {
   DEFAULT_NEGATIVE, DEFAULT_POSITIVE, complexityScore, countTokens, detectLanguage, feedbackLabel, findPii,
-  jailbreakScore, lexicalSimilarity, piiTypeSet, reaskCount, JAILBREAK_HINTS, type LanguageGuess, type PiiMatch,
+  jailbreakScore, lexicalSimilarity, piiTypeSet, reaskCount, type LanguageGuess, type PiiMatch,
 } from "./detectors.ts";
 import { textOf, type Request } from "./request.ts";
+import { FIELD_JOIN, messageTextFields, requestTextFields, roleOf } from "./text-fields.ts";
 
 export type OutputValue = number | string | boolean;
 
@@ -24,6 +25,7 @@ export class RequestContext {
   readonly request: Request;
   private _lastUser?: string;
   private _allText?: string;
+  private _scanText?: string;
   private _tokens?: number;
   private _language?: LanguageGuess;
   private _keywordHits?: number[];
@@ -54,7 +56,7 @@ export class RequestContext {
       const msgs = this.request.messages;
       let text = "";
       for (let i = msgs.length - 1; i >= 0; i--) {
-        if (msgs[i].role === "user") {
+        if (msgs[i].role === "user" || roleOf(msgs[i].role) === "user") {
           text = textOf(msgs[i].content);
           break;
         }
@@ -70,6 +72,23 @@ export class RequestContext {
       this._allText = msgs.length === 1 ? textOf(msgs[0].content) : msgs.map((m) => textOf(m.content)).join("\n");
     }
     return this._allText;
+  }
+  /**
+   * Every text field of the request (text-fields.ts: content parts, names,
+   * tool-call arguments, …, and the body's `prompt`, `suffix` and `user`
+   * when the request came from a body), joined by newlines: what the pii
+   * and jailbreak signals scan, and what redaction covers.
+   */
+  get scanText(): string {
+    if (this._scanText === undefined) {
+      const { messages: msgs, body } = this.request;
+      // The common shape, one message with string content and nothing else, needs no walk.
+      const only = msgs.length === 1 ? msgs[0] : undefined;
+      const plain = only && typeof only.content === "string" && Object.keys(only).length === 2 && (body === undefined || (body.messages === msgs && body.prompt === undefined && body.suffix === undefined && body.user === undefined));
+      const fields = plain ? null : body && (body.messages === msgs || body.messages === undefined) ? requestTextFields(body) : messageTextFields(msgs);
+      this._scanText = fields === null ? (only!.content as string) : fields.map((f) => f.text).join(FIELD_JOIN);
+    }
+    return this._scanText;
   }
   get tokens(): number {
     return (this._tokens ??= countTokens(this.allText));
@@ -89,18 +108,19 @@ export class RequestContext {
   get language(): LanguageGuess {
     return (this._language ??= detectLanguage(this.lastUser));
   }
-  /** PII of the given types in the whole prompt; shared by pii signals and pii_redact plugins. */
+  /** PII of the given types in every text field of the prompt; shared by pii signals and pii_redact plugins. */
   pii(types: ReadonlySet<string>, key: string): PiiMatch[] {
     this._pii ??= new Map();
     let found = this._pii.get(key);
     if (found === undefined) {
-      found = findPii(this.allText, types);
+      found = findPii(this.scanText, types);
       this._pii.set(key, found);
     }
     return found;
   }
+  /** Jailbreak score of every text field of every message, whatever its role (normalized: detectors.ts). */
   get jailbreak(): number {
-    return (this._jailbreak ??= jailbreakScore(this.lastUser, this.keywords ? this.keywords.hinted(this.keywordHits(this.keywords, false), JAILBREAK_MARKER) : undefined));
+    return (this._jailbreak ??= jailbreakScore(this.scanText));
   }
   /** Ids of the phrases found in the last user message (usually very few). */
   keywordHits(kw: KeywordIndex, caseSensitive: boolean): number[] {
@@ -112,9 +132,6 @@ export class RequestContext {
 function isWordChar(c: number): boolean {
   return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c > 127;
 }
-
-/** Owner id of the jailbreak hint phrases in the folded automaton. */
-const JAILBREAK_MARKER = -2;
 
 /**
  * Every phrase of every keyword signal, in two automata (case-folded and
@@ -138,17 +155,6 @@ export class KeywordIndex {
     this.wholeWord[caseSensitive ? 1 : 0].push(wholeWord);
     this.owners[caseSensitive ? 1 : 0].push(owner);
     return list.length - 1;
-  }
-
-  constructor() {
-    for (const h of JAILBREAK_HINTS) this.add(h, false, false, JAILBREAK_MARKER);
-  }
-
-  /** Whether a phrase with this (negative) marker owner is among the hits. */
-  hinted(hits: number[], marker: number): boolean {
-    const owners = this.owners[0];
-    for (let i = 0; i < hits.length; i++) if (owners[hits[i]] === marker) return true;
-    return false;
   }
 
   /** Signals that some phrase can make true: when none of their phrases occurs, they are false. */
@@ -360,7 +366,7 @@ function compileComputed(spec: SignalSpec, keywords: KeywordIndex, index: number
       const window = (c.window as number | undefined) ?? 3;
       const similarity = (c.similarity as number | undefined) ?? 0.6;
       return (ctx) => {
-        const turns = ctx.request.messages.filter((m) => m.role === "user").map((m) => textOf(m.content));
+        const turns = ctx.request.messages.filter((m) => roleOf(m.role) === "user").map((m) => textOf(m.content));
         const count = reaskCount(turns, window, similarity);
         return { matched: count > 0, outputs: { count }, source: "computed" };
       };

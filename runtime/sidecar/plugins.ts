@@ -1,9 +1,12 @@
 // What the safety plugins do to a request before it leaves: the engine has
 // already decided which plugins run and whether one blocks; this rewrites the
-// OpenAI request body and the upstream headers accordingly.
+// OpenAI request body and the upstream headers accordingly. Which fields are
+// text is decided in one place, runtime/engine/text-fields.ts, for detection
+// and redaction alike.
 import type { Action, JsonObject, PluginUse } from "../../bundle/index.ts";
-import { findPii, piiTypesOf } from "../engine/detectors.ts";
+import { findPii, normalizeText, piiTypesOf, type PiiMatch } from "../engine/detectors.ts";
 import type { ChatMessage } from "../engine/request.ts";
+import { FIELD_JOIN, mapAnswerText, mapRequestText } from "../engine/text-fields.ts";
 
 export interface Rewritten {
   body: JsonObject;
@@ -16,28 +19,72 @@ export interface Rewritten {
 }
 
 const MASK = "*";
+/** Letters and digits of any script are masked; format characters (zero-width, soft hyphens) inside an item are dropped. */
+const MASKED = /[\p{L}\p{N}]/gu;
+const FORMAT_CHARS = /\p{Cf}/gu;
 
-/** Redacts or masks the PII types `use` names in one string. */
-function cleanText(text: string, use: PluginUse, counts: Record<string, number>): string {
-  const found = findPii(text, piiTypesOf(use).set);
-  if (found.length === 0) return text;
-  const mode = (use.config.mode as string | undefined) ?? "redact";
+type Mode = "redact" | "mask";
+
+function replacement(original: string, type: string, mode: Mode): string {
+  return mode === "mask" ? original.replace(FORMAT_CHARS, "").replace(MASKED, MASK) : `[${type.toUpperCase()}]`;
+}
+
+/** A text with the given ranges (sorted, not overlapping) replaced. */
+function applyRanges(text: string, ranges: readonly { start: number; end: number; type: string }[], mode: Mode): string {
+  if (ranges.length === 0) return text;
   let out = "";
   let at = 0;
-  for (const m of [...found].sort((a, b) => a.start - b.start)) {
-    if (m.start < at) continue; // overlapping detections: the first wins
-    const original = text.slice(m.start, m.end);
-    out += text.slice(at, m.start) + (mode === "mask" ? original.replace(/[A-Za-z0-9]/g, MASK) : `[${m.type.toUpperCase()}]`);
-    at = m.end;
-    counts[m.type] = (counts[m.type] ?? 0) + 1;
+  for (const r of ranges) {
+    if (r.start < at) continue;
+    out += text.slice(at, r.start) + replacement(text.slice(r.start, r.end), r.type, mode);
+    at = r.end;
   }
   return out + text.slice(at);
 }
 
-function mapContent(content: ChatMessage["content"], f: (s: string) => string): ChatMessage["content"] {
-  if (typeof content === "string") return f(content);
-  if (Array.isArray(content)) return content.map((part) => (part.type === "text" && typeof part.text === "string" ? { ...part, text: f(part.text) } : part));
-  return content;
+/** Redacts or masks the PII of the given types in one string. */
+export function redactText(text: string, types: ReadonlySet<string>, mode: Mode, counts: Record<string, number>): string {
+  const found = findPii(text, types);
+  for (const m of found) counts[m.type] = (counts[m.type] ?? 0) + 1;
+  return applyRanges(text, found, mode);
+}
+
+const modeOf = (use: PluginUse): Mode => ((use.config.mode as string | undefined) === "mask" ? "mask" : "redact");
+
+/**
+ * One `pii_redact` use on a request body. Every text field (text-fields.ts)
+ * is scanned as one text, its fields joined by newlines, so an item split
+ * across fields or messages is found; each piece of it is replaced in its
+ * own field.
+ */
+function redactRequestBody(body: JsonObject, use: PluginUse, counts: Record<string, number>): JsonObject {
+  const texts: string[] = [];
+  mapRequestText(body, (t) => {
+    texts.push(t);
+    return t;
+  });
+  if (texts.length === 0) return body;
+  const found = findPii(texts.join(FIELD_JOIN), piiTypesOf(use).set);
+  if (found.length === 0) return body;
+  for (const m of found) counts[m.type] = (counts[m.type] ?? 0) + 1;
+  // Each match, cut at field borders, in the coordinates of its field.
+  const perField: { start: number; end: number; type: string }[][] = texts.map(() => []);
+  let fieldStart = 0;
+  let k = 0;
+  for (let i = 0; i < texts.length; i++) {
+    const fieldEnd = fieldStart + texts[i].length;
+    while (k < found.length && found[k].end <= fieldStart) k++;
+    for (let j = k; j < found.length && found[j].start < fieldEnd; j++) {
+      const m: PiiMatch = found[j];
+      const start = Math.max(m.start, fieldStart) - fieldStart;
+      const end = Math.min(m.end, fieldEnd) - fieldStart;
+      if (end > start) perField[i].push({ start, end, type: m.type });
+    }
+    fieldStart = fieldEnd + FIELD_JOIN.length;
+  }
+  let i = 0;
+  const mode = modeOf(use);
+  return mapRequestText(body, (t) => applyRanges(t, perField[i++], mode)) as JsonObject;
 }
 
 /**
@@ -54,10 +101,7 @@ export function rewriteRequest(body: JsonObject, action: Action, applied: readon
     switch (use.type) {
       case "pii_redact": {
         if (((c.mode as string | undefined) ?? "redact") === "block") break;
-        const clean = (s: string) => cleanText(s, use, out.redacted);
-        const messages = out.body.messages as unknown as ChatMessage[] | undefined;
-        if (Array.isArray(messages)) out.body.messages = messages.map((m) => ({ ...m, content: mapContent(m.content, clean) })) as unknown as JsonObject[];
-        if (typeof out.body.prompt === "string") out.body.prompt = clean(out.body.prompt);
+        out.body = redactRequestBody(out.body, use, out.redacted);
         break;
       }
       case "system_prompt": {
@@ -87,113 +131,223 @@ export function rewriteRequest(body: JsonObject, action: Action, applied: readon
 }
 
 /**
+ * The `pii_redact` plugins that ran and asked for `on_response`, as they act
+ * on an answer: a plugin that blocks requests redacts answers.
+ */
+function responseRedactions(action: Action, applied: readonly string[]): { types: ReadonlySet<string>; mode: Mode }[] {
+  return action.plugins
+    .filter((p) => p.type === "pii_redact" && p.config.on_response === true && applied.includes(p.plugin))
+    .map((use) => ({ types: piiTypesOf(use).set, mode: modeOf(use) }));
+}
+
+type Redactions = ReturnType<typeof responseRedactions>;
+
+function cleanWith(uses: Redactions, counts: Record<string, number>): (s: string) => string {
+  return (s) => uses.reduce((t, u) => redactText(t, u.types, u.mode, counts), s);
+}
+
+/** Drops `logprobs` from every choice: their tokens would carry the answer's text past redaction. */
+function dropLogprobs(body: unknown): void {
+  const choices = (body as { choices?: unknown } | null)?.choices;
+  if (!Array.isArray(choices)) return;
+  for (const c of choices) if (c !== null && typeof c === "object" && "logprobs" in c) (c as { logprobs: unknown }).logprobs = null;
+}
+
+/** Whether an answer that is not JSON is server-sent events (whatever its content type said). */
+const LOOKS_LIKE_SSE = /^(?:data|event|id|retry)?:/m;
+
+/**
  * PII redaction on the answer, for `pii_redact` plugins with
- * `on_response: true` that ran: the message content (chat) or text
- * (completions) of every choice. Returns the new body, or null when nothing
- * applies. Streamed answers: `streamRedactor`.
+ * `on_response: true` that ran: every text field of the answer
+ * (text-fields.ts mapAnswerText: message content and content parts,
+ * refusals, tool-call arguments, completions text, error messages — any
+ * status), with `logprobs` dropped. An answer that is not JSON is redacted as
+ * server-sent events when it looks like them, else as plain text. Returns
+ * the new body, or null when no plugin asks. Streams: `streamRedactor`.
  */
 export function redactResponse(text: string, action: Action, applied: readonly string[], counts: Record<string, number>): string | null {
   const uses = responseRedactions(action, applied);
   if (uses.length === 0) return null;
-  let body: { choices?: { message?: { content?: unknown }; text?: unknown }[] };
+  const clean = cleanWith(uses, counts);
+  let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
-    return null;
-  }
-  for (const choice of body.choices ?? []) {
-    for (const use of uses) {
-      if (choice.message && typeof choice.message.content === "string") choice.message.content = cleanText(choice.message.content, use, counts);
-      if (typeof choice.text === "string") choice.text = cleanText(choice.text, use, counts);
+    if (LOOKS_LIKE_SSE.test(text)) {
+      const stream = streamRedactor(action, applied, counts)!;
+      return stream(text) + stream.end();
     }
+    return clean(text);
   }
-  return JSON.stringify(body);
+  if (body === null || typeof body !== "object") return typeof body === "string" ? JSON.stringify(clean(body)) : text;
+  dropLogprobs(body);
+  return JSON.stringify(mapAnswerText(body, (t) => clean(t)));
 }
 
+/** Most characters held back for one text field of a streamed answer. */
+export const STREAM_HOLD_MAX = 256;
+
+const WORD = /[A-Za-z0-9._%+@-]/;
+const ALNUM_4 = /^[A-Za-z0-9]{4}$/;
+const NUMBER_SEP = /[ \t\r\n./()+-]/;
+const HAS_DIGIT = /\d/;
+
 /**
- * The `pii_redact` plugins that ran and asked for `on_response`, as they act
- * on an answer: a plugin that blocks requests redacts answers.
+ * Where the part of a streamed text that could still become (part of) a PII
+ * item begins: the trailing word (an email's local part, a number glued to
+ * letters) and, before it, a chain of digit groups joined by up to three
+ * separators (card, phone, SSN, IP numbers; an IBAN's letter groups of
+ * four, one separator apart, after a digit group), with a `+` or `(` before. Everything before it can be released:
+ * no item the detectors know can reach across it. Read on the normalized
+ * text, so zero-width characters, other spaces and digits count as they do
+ * for the detectors.
  */
-function responseRedactions(action: Action, applied: readonly string[]): PluginUse[] {
-  return action.plugins
-    .filter((p) => p.type === "pii_redact" && p.config.on_response === true && applied.includes(p.plugin))
-    .map((use) => ({ ...use, config: { ...use.config, mode: use.config.mode === "mask" ? "mask" : "redact" } }));
+export function pendingStart(text: string): number {
+  const offset = Math.max(0, text.length - STREAM_HOLD_MAX);
+  const n = normalizeText(text.slice(offset));
+  const t = n.text;
+  let s = t.length;
+  while (s > 0 && WORD.test(t[s - 1])) s--;
+  // Before the trailing word: groups (runs of word characters) joined by at most three separators,
+  // each with a digit or of at most four characters; letter-only groups at the front are dropped.
+  let j = s;
+  const starts: number[] = [];
+  const digits: boolean[] = [];
+  for (;;) {
+    let k = j;
+    while (k > 0 && j - k < 3 && NUMBER_SEP.test(t[k - 1])) k--;
+    let m = k;
+    while (m > 0 && WORD.test(t[m - 1])) m--;
+    if (m === k || (k === j && j !== s)) break;
+    const group = t.slice(m, k);
+    const digit = HAS_DIGIT.test(group);
+    // A group without digits can only be one of an IBAN's groups of four, one separator from the next.
+    if (!digit && !(group.length === 4 && ALNUM_4.test(group) && j - k <= 1)) break;
+    starts.push(m);
+    digits.push(digit);
+    j = m;
+  }
+  while (starts.length > 0 && !digits[digits.length - 1]) {
+    starts.pop();
+    digits.pop();
+  }
+  j = starts.length > 0 ? starts[starts.length - 1] : s;
+  // A sign or an opening bracket right before may begin a phone number.
+  for (let n = 0; n < 2 && j > 0 && /[+( ]/.test(t[j - 1]) && (t[j - 1] !== " " || t[j - 2] === "+" || t[j - 2] === "("); n++) j--;
+  if (j >= t.length) return text.length;
+  return offset + (n.starts ? n.starts[j] : j);
 }
 
 /**
- * The same redaction for a streamed answer (server-sent events): the text of
- * each choice is held back by 64 characters — longer than any PII item the
- * detectors know — so an item split across chunks is seen whole before
- * anything of it is sent. Returns null when no plugin asks for it.
+ * The same redaction for a streamed answer (server-sent events, with LF,
+ * CRLF or CR line ends): each text field of each choice (content, refusal,
+ * tool-call arguments, completions text) is released as soon as it cannot
+ * become part of a PII item any more (pendingStart); only a trailing partial
+ * candidate is held back, at most STREAM_HOLD_MAX characters. What is held
+ * is released, cleaned, before the choice's `finish_reason` event and before
+ * `[DONE]` or the end of the stream. Returns null when no plugin asks for it.
  */
 export function streamRedactor(action: Action, applied: readonly string[], counts: Record<string, number>): ((chunk: string) => string) & { end(): string } | null {
   const uses = responseRedactions(action, applied);
   if (uses.length === 0) return null;
-  const HOLD = 64;
-  const types = new Set(uses.flatMap((u) => u.config.types as string[]));
-  const pending = new Map<number, { text: string; chat: boolean }>();
+  const clean = cleanWith(uses, counts);
+  /** Held text by field key, with the choice it belongs to. */
+  const pending = new Map<string, { text: string; choice: number }>();
+  /** The envelope (id, object, created, model) of the last event, for the events that release held text. */
+  let envelope: Record<string, unknown> = {};
   let buffer = "";
-  const clean = (s: string) => uses.reduce((t, use) => cleanText(t, use, counts), s);
-  /** What of a choice's text can be released now: up to a space at least HOLD characters from the end, never inside an item. */
-  const release = (index: number, chat: boolean, more: string, final: boolean): string => {
-    const p = pending.get(index) ?? { text: "", chat };
-    const text = p.text + more;
-    let cut = final ? text.length : text.lastIndexOf(" ", text.length - HOLD);
-    if (cut <= 0 && !final) {
-      pending.set(index, { text, chat });
-      return "";
-    }
-    if (!final) {
-      // Never cut through an item: move the cut before any item that crosses it.
-      for (const m of findPii(text, types)) if (m.start < cut && m.end > cut) cut = Math.min(cut, m.start);
-    }
-    pending.set(index, { text: text.slice(cut), chat });
-    return clean(text.slice(0, cut));
+  let dataLines: string[] = [];
+  let otherLines: string[] = [];
+
+  const release = (key: string, choice: number, more: string): string => {
+    const text = (pending.get(key)?.text ?? "") + more;
+    const cut = pendingStart(text);
+    if (cut < text.length) pending.set(key, { text: text.slice(cut), choice });
+    else pending.delete(key);
+    return cut === 0 ? "" : clean(text.slice(0, cut));
   };
-  /** Everything still held back, cleaned, as one event per choice. */
-  const releaseHeld = (): string => {
+  /** Held text of the choice (or of every choice) as events, cleaned. */
+  const flush = (choice: number | null): string => {
     let out = "";
-    for (const [index, p] of pending) {
-      const rest = release(index, p.chat, "", true);
-      if (rest) out += `data: ${JSON.stringify({ choices: [p.chat ? { index, delta: { content: rest }, finish_reason: null } : { index, text: rest, finish_reason: null }] })}\n\n`;
+    for (const [key, p] of pending) {
+      if (choice !== null && p.choice !== choice) continue;
+      pending.delete(key);
+      if (p.text === "") continue;
+      out += `data: ${JSON.stringify({ ...envelope, choices: [choiceAt(key, clean(p.text))] })}\n\n`;
     }
-    pending.clear();
     return out;
   };
   const event = (data: string): string => {
-    // Whatever is held back goes out before the end.
-    if (data.trim() === "[DONE]") return `${releaseHeld()}data: ${data}\n\n`;
-    let body: { choices?: { index?: number; delta?: { content?: unknown }; text?: unknown }[] };
+    if (data.trim() === "[DONE]") return `${flush(null)}data: ${data}\n\n`;
+    let body: unknown;
     try {
       body = JSON.parse(data);
     } catch {
-      return `data: ${data}\n\n`;
+      return `data: ${clean(data)}\n\n`;
     }
-    for (const choice of body.choices ?? []) {
-      const index = choice.index ?? 0;
-      if (choice.delta && typeof choice.delta.content === "string") choice.delta.content = release(index, true, choice.delta.content, false);
-      else if (typeof choice.text === "string") choice.text = release(index, false, choice.text, false);
+    if (body === null || typeof body !== "object") return `data: ${data}\n\n`;
+    const b = body as Record<string, unknown>;
+    envelope = {};
+    for (const k of ["id", "object", "created", "model"]) if (b[k] !== undefined) envelope[k] = b[k];
+    dropLogprobs(body);
+    let before = "";
+    const choices = Array.isArray(b.choices) ? (b.choices as { index?: unknown; finish_reason?: unknown }[]) : [];
+    // A choice that finishes gets what is held for it first.
+    for (const c of choices) if (c && c.finish_reason !== null && c.finish_reason !== undefined) before += flush(typeof c.index === "number" ? c.index : 0);
+    const mapped = mapAnswerText(body, (t, key, choice) => (choice < 0 ? clean(t) : release(key, choice, t)));
+    return `${before}data: ${JSON.stringify(mapped)}\n\n`;
+  };
+  /** One complete line of the stream. */
+  const line = (l: string): string => {
+    if (l === "") {
+      // End of an event.
+      const out = dataLines.length > 0 ? otherLines.map((o) => `${o}\n`).join("") + event(dataLines.join("\n")) : otherLines.length > 0 ? `${otherLines.join("\n")}\n\n` : "";
+      dataLines = [];
+      otherLines = [];
+      return out;
     }
-    return `data: ${JSON.stringify(body)}\n\n`;
+    if (l.startsWith("data:")) dataLines.push(l.slice(5).replace(/^ /, ""));
+    else otherLines.push(l);
+    return "";
   };
   const feed = (chunk: string): string => {
     buffer += chunk;
     let out = "";
-    let at: number;
-    while ((at = buffer.indexOf("\n\n")) >= 0) {
-      const raw = buffer.slice(0, at);
-      buffer = buffer.slice(at + 2);
-      const data = raw.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).replace(/^ /, "")).join("\n");
-      out += raw.startsWith("data:") || raw.includes("\ndata:") ? event(data) : `${raw}\n\n`;
+    let at = 0;
+    for (;;) {
+      const nl = buffer.slice(at).search(/\r\n|\r|\n/);
+      if (nl < 0) break;
+      const end = at + nl;
+      // A CR at the very end may be the first half of a CRLF: wait for the next chunk.
+      if (buffer[end] === "\r" && end + 1 === buffer.length) break;
+      out += line(buffer.slice(at, end));
+      at = end + (buffer[end] === "\r" && buffer[end + 1] === "\n" ? 2 : 1);
     }
+    buffer = buffer.slice(at);
     return out;
   };
   return Object.assign(feed, {
     end: () => {
-      // A stream cut off without [DONE]: release what is held, cleaned.
-      const out = buffer + releaseHeld();
+      // A stream cut off without [DONE] (or without a last blank line): finish the event, release what is held, cleaned.
+      let out = buffer === "" ? "" : line(buffer.replace(/\r$/, ""));
       buffer = "";
-      return out;
+      out += line("");
+      return out + flush(null);
     },
   });
+}
+
+/** A choice object carrying `text` at the field `key` names (as mapAnswerText keys it: `.choices[i].delta.tool_calls[k].function.arguments`). */
+function choiceAt(key: string, text: string): Record<string, unknown> {
+  const parts = [...key.matchAll(/\.([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[1] !== undefined ? m[1] : Number(m[2])));
+  // parts: "choices", i, ...path
+  const index = parts[1] as number;
+  const build = (i: number): unknown => {
+    if (i === parts.length) return text;
+    const p = parts[i];
+    if (typeof p === "number") return [{ index: p, ...(build(i + 1) as object) }];
+    return { [p]: build(i + 1) };
+  };
+  const inner = build(2) as Record<string, unknown>;
+  return { index, ...inner, finish_reason: null };
 }

@@ -6,6 +6,8 @@
 // offline stand-ins decide instead (counted in the metrics).
 import { OriginPool } from "./http-client.ts";
 import type { Bundle, JsonObject } from "../../bundle/index.ts";
+import { ALL_PII_TYPES } from "../engine/detectors.ts";
+import { redactText } from "./plugins.ts";
 
 export interface SemanticOptions {
   /** OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (POST {url}/embeddings). */
@@ -32,8 +34,13 @@ export class SemanticSignals {
     this.base = new URL(options.url);
   }
 
-  /** The policy's embedding and domain signals, as given values for the engine; {} when out of budget or failing. */
-  async valuesFor(bundle: Bundle, text: string, wanted: ReadonlySet<string>): Promise<JsonObject> {
+  /**
+   * The policy's embedding and domain signals, as given values for the engine; {} when out of budget or failing.
+   * The text leaves the process only redacted: every PII type the detectors know becomes `[EMAIL]`, `[CREDIT_CARD]`, …
+   * whatever the policy says, since the endpoint (by default a cloud API) is not a model the policy routes to.
+   */
+  async valuesFor(bundle: Bundle, raw: string, wanted: ReadonlySet<string>): Promise<JsonObject> {
+    const text = redactText(raw, ALL_PII_TYPES, "redact", {});
     const signals = bundle.policy.signals.filter((s) => wanted.has(s.name) && (s.type === "embedding" || s.type === "domain"));
     if (signals.length === 0) return {};
     const phrases = signals.flatMap((s) => (s.type === "embedding" ? (s.config.candidates as string[]) : (s.config.classes as string[]).map(className)));

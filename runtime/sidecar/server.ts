@@ -71,9 +71,9 @@ function loopbackOnly(req: SidecarRequest, path: string): void {
   if (!isLoopback(req.remoteAddress)) throw new HttpError(403, `${path} answers only on the loopback interface`, "permission_error");
 }
 
-/** The engine's view of an OpenAI request body (chat or completions). */
+/** The engine's view of an OpenAI request body (chat or completions); the whole body, so the pii and jailbreak signals read every text field redaction reads. */
 function requestOf(body: JsonObject, headers: SidecarRequest["headers"]) {
-  return requestFromChat({ messages: body.messages as unknown as ChatMessage[] | undefined, prompt: body.prompt as string | undefined, metadata: (body.metadata as JsonObject | undefined) ?? {} }, headers);
+  return requestFromChat(body as Parameters<typeof requestFromChat>[0], headers);
 }
 
 export function createSidecar(options: SidecarOptions): Sidecar {
