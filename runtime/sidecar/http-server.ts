@@ -352,7 +352,8 @@ class FastConnection {
 
   private readonly onEnd = (): void => {
     this.clientDone = true;
-    if (!this.current) this.socket.end();
+    // Requests that arrived whole are still answered (pump() closes after them).
+    if (!this.current && !this.pumpScheduled) this.pump();
   };
 
   private readonly onData = (chunk: Buffer): void => {
@@ -411,7 +412,8 @@ class FastConnection {
     } finally {
       this.pumping = false;
     }
-    if (this.current === null && this.clientDone && this.length === 0 && !this.socket.destroyed && this.socket.listenerCount("data") > 0) this.socket.end();
+    // The client finished sending and every whole request is answered: what is left can never complete.
+    if (this.current === null && this.clientDone && !this.pumpScheduled && !this.socket.destroyed && this.socket.listenerCount("data") > 0) this.socket.end();
   }
 
   private schedulePump(): void {
