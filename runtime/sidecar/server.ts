@@ -237,7 +237,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         // A whole answer is held only when it is small or a response plugin must see all of it;
         // anything else streams through chunk by chunk, so memory does not grow with the answer.
         const length = up.headers["content-length"];
-        const small = up.body.complete || (length !== undefined && Number(length) <= PASS_THROUGH_ABOVE);
+        const small = up.body.complete || (length !== undefined && Number(length) <= Math.min(PASS_THROUGH_ABOVE, maxResponseBuffer));
         if (sse || (!small && streamRedactor(action, decision.plugins, {}) === null)) {
           res.start(up.statusCode, sse ? { ...answerHeaders, "cache-control": "no-cache" } : answerHeaders);
           // Streams pass through chunk by chunk; with response redaction, each choice's text is held back a little.
