@@ -514,10 +514,8 @@ class FastConnection {
   /** The server is closing: an idle connection closes now, a busy one after its answer. */
   drain(): void {
     this.closeAfter = true;
-    if (this.idle) {
-      this.discard = true;
-      this.socket.end();
-    }
+    // Nothing in flight either way (node:http's closeIdleConnections does the same).
+    if (this.idle) this.socket.destroy();
   }
 
   private contiguous(): Buffer {
