@@ -120,6 +120,20 @@ test("request bodies held at once are bounded over all connections: past the tot
   const chunked = await raw(port, `POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${(20 * 1024).toString(16)}\r\n${"y".repeat(20 * 1024)}\r\n0\r\n\r\n`, { until: /too many request bodies/ });
   assert.match(chunked, /^HTTP\/1\.1 503 /);
   assert.equal(server.inflightBodyBytes, 2 * body.length, "refused bodies hold nothing");
+  // Bodies count as they arrive, not as announced: clients announcing large bodies and
+  // trickling them hold only what they sent, and do not lock others out.
+  const tricklers: Socket[] = [];
+  for (let i = 0; i < 4; i++) {
+    const s = connect(port, "127.0.0.1");
+    s.on("error", () => {});
+    s.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\n\r\n${"t".repeat(1024)}`);
+    tricklers.push(s);
+  }
+  for (let t = 0; server.inflightBodyBytes < 2 * body.length + 4 * 1024 && t < 200; t++) await sleep(10);
+  assert.equal(server.inflightBodyBytes, 2 * body.length + 4 * 1024);
+  for (const s of tricklers) s.destroy();
+  for (let t = 0; server.inflightBodyBytes > 2 * body.length && t < 200; t++) await sleep(10);
+  assert.equal(server.inflightBodyBytes, 2 * body.length, "a connection that breaks off gives its bytes back");
   for (const answer of held) answer();
   for (let t = 0; answers.filter(Boolean).length < 2 && t < 200; t++) await sleep(10);
   for (const a of answers) assert.match(a, /^HTTP\/1\.1 200 OK[\s\S]*\r\n\r\n61440$/);

@@ -63,9 +63,9 @@ export interface HttpServerOptions {
   /** Longest time to receive one whole request (head and body), in ms; then 408 and the connection closes. */
   requestTimeoutMs: number;
   /**
-   * Request body bytes the server holds at once, over all connections (being
-   * received, or read and not yet answered); a body that would pass it is
-   * answered 503 and its connection closed. Default: 8 × maxBodyBytes.
+   * Request body bytes the server holds at once, over all connections (counted
+   * as they arrive, until the request's answer ends); a body that would pass
+   * it is answered 503, dropped, and its connection closed. Default: 8 × maxBodyBytes.
    */
   maxInflightBodyBytes?: number;
   /** On close(): how long requests in flight may take to finish before their connections are cut, in ms. Default 25 s. */
@@ -443,15 +443,18 @@ class FastConnection {
       }
       this.head = head;
       this.headLength = end + 4;
-      this.refusal = 0;
-      if (head.contentLength > options.maxBodyBytes) this.refusal = 413;
-      else if (head.contentLength > 0) {
-        // The whole body is held from here until its answer ends: count it now, or refuse it unread.
-        if (this.server.budget.take(head.contentLength)) this.reserved = head.contentLength;
+      this.refusal = head.contentLength > options.maxBodyBytes ? 413 : 0;
+    }
+    const head = this.head;
+    if (this.refusal === 0) {
+      // The body counts against the server's budget as it arrives (not as announced, so clients
+      // that announce large bodies and trickle them hold little) until its answer ends.
+      const arrived = Math.min(this.length - this.headLength, head.contentLength);
+      if (arrived > this.reserved) {
+        if (this.server.budget.take(arrived - this.reserved)) this.reserved = arrived;
         else this.refusal = 503;
       }
     }
-    const head = this.head;
     const refusal = this.refusal;
     if (refusal === 0 && this.length < this.headLength + head.contentLength) {
       this.checkSlow();
@@ -460,6 +463,7 @@ class FastConnection {
     let body: Buffer = EMPTY;
     if (refusal !== 0) {
       // The body is never kept: answer and close.
+      this.release();
       this.closeAfter = true;
       this.discard = true;
       this.chunks = [];
