@@ -91,6 +91,45 @@ test("pipelining: 3,000 requests sent at once on one connection and answered syn
   assert.equal(statuses(halfClosed).length, 100);
 });
 
+test("pipelining: a client that sends requests without reading the answers is not read further (memory stays bounded)", async () => {
+  let answered = 0;
+  const answer = "a".repeat(1024);
+  const { port } = await ours((_req, res) => {
+    answered++;
+    res.send(200, {}, answer);
+  });
+  const total = 100_000;
+  const socket = connect(port, "127.0.0.1");
+  await once(socket, "connect");
+  socket.on("error", () => {});
+  // Never reads: its receive buffer and the sidecar's send buffer fill with answers.
+  socket.pause();
+  let requests = "";
+  for (let i = 0; i < total; i++) requests += "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+  socket.write(requests);
+  let last = -1;
+  for (let t = 0; t < 50 && answered !== last; t++) {
+    last = answered;
+    await sleep(200);
+  }
+  assert.ok(answered < total / 2, `the sidecar stopped reading after ${answered} of ${total} requests (answers waiting for the client: bounded)`);
+  // Once the client reads, every request is answered.
+  let bytes = 0;
+  let first = "";
+  const all = new Promise<void>((resolve) => {
+    socket.on("data", (d: Buffer) => {
+      if (first === "") first = d.toString("latin1", 0, d.indexOf("\r\n\r\n") + 4 + answer.length);
+      bytes += d.length;
+      if (bytes >= total * first.length) resolve();
+    });
+  });
+  socket.resume();
+  await Promise.race([all, sleep(20_000)]);
+  socket.destroy();
+  assert.equal(answered, total);
+  assert.equal(bytes, total * first.length);
+});
+
 test("request bodies held at once are bounded over all connections: past the total, 503 (both paths); the budget is given back", async () => {
   const held: (() => void)[] = [];
   const { server, port } = await ours(

@@ -322,6 +322,8 @@ class FastConnection {
   // Requests are read in a loop (pump); an answer made inside it must not start another loop.
   private pumping = false;
   private pumpScheduled = false;
+  // The client does not read its answers: no more requests are read until it does.
+  private waitingDrain = false;
   // After an answer that closes the connection: what still arrives is read and dropped,
   // so a client still sending a refused body can finish and read the answer.
   private discard = false;
@@ -361,8 +363,8 @@ class FastConnection {
     if (this.length === 0) this.requestStarted = performance.now();
     this.chunks.push(chunk);
     this.length += chunk.length;
-    if (this.current) {
-      // A pipelined request while one is answered: keep a little of it, then stop reading (TCP backpressure).
+    if (this.current || this.pumpScheduled || this.waitingDrain) {
+      // Pipelined requests while earlier ones are answered: keep a little of them, then stop reading (TCP backpressure).
       if (this.length > PIPELINE_BUFFER) this.socket.pause();
       return;
     }
@@ -406,14 +408,31 @@ class FastConnection {
           this.schedulePump();
           return;
         }
+        if (this.socket.writableNeedDrain) {
+          // A client pipelining requests without reading the answers: wait for it, as node:http does.
+          this.waitForDrain();
+          return;
+        }
         if (!this.readRequest()) break;
         answered++;
       }
     } finally {
       this.pumping = false;
     }
+    // Every whole request that arrived is answered or being answered: read on.
+    if (this.current === null && this.socket.isPaused() && !this.socket.destroyed && this.socket.listenerCount("data") > 0) this.socket.resume();
     // The client finished sending and every whole request is answered: what is left can never complete.
     if (this.current === null && this.clientDone && !this.pumpScheduled && !this.socket.destroyed && this.socket.listenerCount("data") > 0) this.socket.end();
+  }
+
+  private waitForDrain(): void {
+    if (this.waitingDrain) return;
+    this.waitingDrain = true;
+    this.socket.pause();
+    this.socket.once("drain", () => {
+      this.waitingDrain = false;
+      if (this.current === null) this.pump();
+    });
   }
 
   private schedulePump(): void {
@@ -509,7 +528,6 @@ class FastConnection {
       if (this.socket.isPaused()) this.socket.resume();
       return;
     }
-    if (this.socket.isPaused()) this.socket.resume();
     if (this.length > 0) this.requestStarted = performance.now();
     // Inside pump(), its loop goes on; otherwise (an answer made later) start one.
     this.pump();
