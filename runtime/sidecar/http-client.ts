@@ -6,12 +6,16 @@
 // What it speaks: requests with a whole body; answers framed by
 // Content-Length, chunked transfer coding or the end of the connection;
 // interim 1xx answers skipped; keep-alive with the server's timeout hint.
-// Anything malformed fails the request with a ClientError, never a guess.
+// Anything malformed fails the request with a ClientError, never a guess:
+// a head over 64 KiB, a header name that is not a token, a control character
+// (NUL, CR, LF, …) in a header value. The answer's head must arrive within
+// headersTimeoutMs in total (a deadline, not an idle timer: a server
+// trickling its head a byte at a time does not keep resetting it).
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { headerValue, newHeaders } from "./header-record.ts";
 
-export type ClientFailure = "connect" | "timeout" | "protocol" | "closed" | "aborted";
+export type ClientFailure = "connect" | "timeout" | "protocol" | "closed" | "aborted" | "too-large";
 
 export class ClientError extends Error {
   readonly kind: ClientFailure;
@@ -26,7 +30,7 @@ export interface ClientRequest {
   path: string;
   headers: Record<string, string>;
   body: string | Buffer;
-  /** Time from sending to the answer's head, in ms. */
+  /** Time from sending to the answer's whole head, in ms (a deadline). */
   headersTimeoutMs: number;
   /** Longest pause between parts of the answer's body, in ms. */
   bodyTimeoutMs: number;
@@ -50,6 +54,11 @@ export interface PoolOptions {
 }
 
 const MAX_HEAD = 64 * 1024;
+/** What text() and json() read at most unless told otherwise. */
+export const DEFAULT_TEXT_LIMIT = 16 * 1024 * 1024;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Header values: visible ASCII, spaces and tabs, obs-text; never NUL, CR, LF or other controls.
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 // Bytes an unread body may hold before the socket stops reading (backpressure).
 const HIGH_WATER = 64 * 1024;
 
@@ -88,20 +97,42 @@ export class ResponseBody implements AsyncIterable<Buffer> {
     this.signal();
   }
 
-  async text(): Promise<string> {
+  /** The whole body as text; a ClientError "too-large" (and the connection closed) past `limit` bytes. */
+  async text(limit = DEFAULT_TEXT_LIMIT): Promise<string> {
     // Most answers arrive whole with their head: no iteration needed.
-    if (this.done && this.failure === null && this.queue.length <= 1) {
+    if (this.done && this.failure === null && this.queue.length <= 1 && this.queued <= limit) {
       const only = this.queue.pop();
       this.queued = 0;
       return only ? only.toString("utf8") : "";
     }
     const parts: Buffer[] = [];
-    for await (const chunk of this) parts.push(chunk);
-    return parts.length === 1 ? parts[0].toString("utf8") : Buffer.concat(parts).toString("utf8");
+    let size = 0;
+    for await (const chunk of this) {
+      size += chunk.length;
+      if (size > limit) {
+        parts.length = 0;
+        this.destroy();
+        this.queue.length = 0;
+        this.queued = 0;
+        throw new ClientError("too-large", `the answer is larger than ${limit} bytes`);
+      }
+      parts.push(chunk);
+    }
+    return parts.length === 1 ? parts[0].toString("utf8") : Buffer.concat(parts, size).toString("utf8");
   }
 
-  async json(): Promise<unknown> {
-    return JSON.parse(await this.text());
+  async json(limit = DEFAULT_TEXT_LIMIT): Promise<unknown> {
+    return JSON.parse(await this.text(limit));
+  }
+
+  /** Bytes of the body that arrived and are not read yet. */
+  get buffered(): number {
+    return this.queued;
+  }
+
+  /** Whether the whole body has arrived (or failed). */
+  get complete(): boolean {
+    return this.done;
   }
 
   /** Stops reading: the connection is closed unless the body had already arrived whole. */
@@ -155,6 +186,8 @@ class Connection {
   private chunkCrlf = false;
   // The request's cancel signal, listened to until its answer is complete (head and body alike).
   private signal: AbortSignal | null = null;
+  // The deadline for the answer's head (a timer, not the socket's idle timeout).
+  private headTimer: NodeJS.Timeout | null = null;
   connected = false;
   idleMs: number;
 
@@ -181,7 +214,8 @@ class Connection {
     for (const name in request.headers) head += `${name}: ${request.headers[name]}\r\n`;
     const length = typeof request.body === "string" ? Buffer.byteLength(request.body) : request.body.length;
     head += `content-length: ${length}\r\n\r\n`;
-    this.socket.setTimeout(request.headersTimeoutMs);
+    this.socket.setTimeout(0);
+    this.headTimer = setTimeout(this.onHeadDeadline, request.headersTimeoutMs);
     if (typeof request.body === "string") this.socket.write(head + request.body);
     else {
       this.socket.cork();
@@ -226,6 +260,14 @@ class Connection {
     }
   };
 
+  private readonly onHeadDeadline = (): void => {
+    this.headTimer = null;
+    const request = this.pending?.request;
+    if (!request) return;
+    this.fail(new ClientError("timeout", `no answer within ${request.headersTimeoutMs} ms`));
+    this.socket.destroy();
+  };
+
   private readonly onTimeout = (): void => {
     if (!this.busy) {
       this.socket.destroy();
@@ -255,8 +297,14 @@ class Connection {
     this.body = null;
     this.reusable = false;
     this.unlisten();
+    this.clearHeadTimer();
     pending?.reject(err);
     body?.fail(err);
+  }
+
+  private clearHeadTimer(): void {
+    if (this.headTimer !== null) clearTimeout(this.headTimer);
+    this.headTimer = null;
   }
 
   private unlisten(): void {
@@ -268,10 +316,8 @@ class Connection {
     for (;;) {
       const buf = this.buffer!;
       const end = buf.indexOf("\r\n\r\n");
-      if (end < 0) {
-        if (buf.length > MAX_HEAD) throw new ClientError("protocol", "the answer's head is larger than 64 KiB");
-        return;
-      }
+      if (end < 0 ? buf.length > MAX_HEAD : end + 4 > MAX_HEAD) throw new ClientError("protocol", "the answer's head is larger than 64 KiB");
+      if (end < 0) return;
       const lines = buf.toString("latin1", 0, end).split("\r\n");
       const first = lines[0];
       // "HTTP/1.x NNN[ reason]"
@@ -289,9 +335,10 @@ class Connection {
       for (let i = 1; i < lines.length; i++) {
         const line = lines[i];
         const colon = line.indexOf(":");
-        if (colon <= 0 || line.includes("\n") || line.includes("\r")) throw new ClientError("protocol", `malformed header line in the answer: ${JSON.stringify(line.slice(0, 80))}`);
-        const name = line.slice(0, colon).toLowerCase();
+        const raw = colon > 0 ? line.slice(0, colon) : "";
         const value = headerValue(line, colon);
+        if (!TOKEN.test(raw) || BAD_VALUE.test(value)) throw new ClientError("protocol", `malformed header line in the answer: ${JSON.stringify(line.slice(0, 80))}`);
+        const name = raw.toLowerCase();
         const prev = headers[name];
         headers[name] = prev === undefined ? value : `${prev}, ${value}`;
       }
@@ -318,6 +365,7 @@ class Connection {
       }
       const pending = this.pending!;
       this.pending = null;
+      this.clearHeadTimer();
       const body = (this.body = new ResponseBody(this));
       this.socket.setTimeout(pending.request.bodyTimeoutMs);
       if (this.framing.kind === "length" && this.framing.left === 0) this.endBody();

@@ -4,15 +4,22 @@
 // plain shape every OpenAI client sends: HTTP/1.1, a Host, a Content-Length
 // body or none, token header names, visible header values, no duplicates.
 // A connection that sends anything else (chunked bodies, Expect, Upgrade,
-// HTTP/1.0, obs-fold, odd characters, a head over 16 KiB, …) is handed to
-// node:http from that request on, so every unusual case gets node's own
-// careful answer and nothing is parsed leniently.
+// HTTP/1.0, obs-fold, odd characters, bare LFs, a head over 8 KiB or with
+// more than 100 headers, …) is handed to node:http from that request on, so
+// every unusual case gets node's own careful answer and nothing is parsed
+// leniently.
 //
 // Handlers see one small interface for both paths: SidecarRequest (the body
 // read whole, within a limit) and SidecarResponse (a whole answer, or a
 // chunked stream with backpressure).
+//
+// Memory is bounded by configuration, not by clients: request bodies being
+// received or held count against one total for the server (a body that would
+// pass it is answered 503), pipelined requests are read ahead only 64 KiB,
+// and pipelined answers are made in a loop that yields every 32 requests.
 import { createServer as createNodeServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
+import { Duplex } from "node:stream";
 import { headerValue, newHeaders } from "./header-record.ts";
 import { HttpError } from "./openai.ts";
 
@@ -53,18 +60,36 @@ export interface HttpServerOptions {
   maxBodyBytes: number;
   /** Idle time after which a keep-alive connection is closed, in ms. */
   keepAliveMs: number;
-  /** Longest time to receive one whole request (head and body), in ms. */
+  /** Longest time to receive one whole request (head and body), in ms; then 408 and the connection closes. */
   requestTimeoutMs: number;
+  /**
+   * Request body bytes the server holds at once, over all connections (counted
+   * as they arrive, until the request's answer ends); a body that would pass
+   * it is answered 503, dropped, and its connection closed. Default: 8 × maxBodyBytes.
+   */
+  maxInflightBodyBytes?: number;
+  /** On close(): how long requests in flight may take to finish before their connections are cut, in ms. Default 25 s. */
+  drainMs?: number;
 }
 
 export interface HttpServer {
   listen(port: number, host: string): Promise<AddressInfo>;
+  /** Stops accepting, closes idle connections, lets requests in flight finish (at most drainMs), then closes the rest. */
   close(): Promise<void>;
+  /** Request body bytes held right now (for tests and metrics). */
+  readonly inflightBodyBytes: number;
   /** Requests served by the fast path, and connections handed to node:http, so far (for tests). */
   readonly stats: { fast: number; handedOver: number };
 }
 
-const MAX_HEAD = 16 * 1024;
+// The fast path reads heads up to 8 KiB with at most 100 header lines; anything larger goes to
+// node:http (its own limits, 16 KiB and 1,000 headers answered 431, then decide).
+const MAX_HEAD = 8 * 1024;
+const MAX_HEADERS = 100;
+// Bytes of pipelined requests read ahead while a request is answered; then the socket stops reading.
+const PIPELINE_BUFFER = 64 * 1024;
+// Pipelined requests answered synchronously one after another before yielding to the event loop.
+const SYNC_BATCH = 32;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Header values: visible ASCII, spaces and tabs, obs-text; never CR, LF or other controls.
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
@@ -87,6 +112,7 @@ export interface RequestHead {
  */
 export function parseRequestHead(head: string): RequestHead | null {
   const lines = head.split("\r\n");
+  if (lines.length > MAX_HEADERS + 1) return null;
   const first = lines[0];
   const sp1 = first.indexOf(" ");
   const sp2 = first.indexOf(" ", sp1 + 1);
@@ -251,6 +277,34 @@ class FastResponse implements SidecarResponse {
   }
 }
 
+/** Request body bytes held at once over all connections (both paths). */
+class BodyBudget {
+  used = 0;
+  readonly max: number;
+  constructor(max: number) {
+    this.max = max;
+  }
+  take(bytes: number): boolean {
+    if (this.used + bytes > this.max) return false;
+    this.used += bytes;
+    return true;
+  }
+  give(bytes: number): void {
+    this.used -= bytes;
+  }
+}
+
+const overBudget = () => new HttpError(503, "the sidecar is receiving too many request bodies at once; retry shortly", "service_unavailable");
+const tooLarge = (limit: number) => new HttpError(413, `the request body is larger than ${limit} bytes`);
+// node:http's own answer to a request that took longer than its requestTimeout.
+const TIMEOUT_ANSWER = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n";
+
+/** Whether the bytes hold a LF not preceded by CR (node:http rejects such heads: 400). */
+function hasBareLf(buffer: Buffer): boolean {
+  for (let i = buffer.indexOf(10); i >= 0; i = buffer.indexOf(10, i + 1)) if (i === 0 || buffer[i - 1] !== 13) return true;
+  return false;
+}
+
 /** One client connection on the fast path: requests one at a time, in order (pipelined ones wait). */
 class FastConnection {
   readonly socket: Socket;
@@ -259,8 +313,17 @@ class FastConnection {
   private length = 0;
   private head: RequestHead | null = null;
   private headLength = 0;
+  // Why the request whose head was read is refused without reading its body (413 or 503), or 0.
+  private refusal = 0;
+  // Body bytes this connection holds of the server's budget (the request being received or answered).
+  private reserved = 0;
   private current: FastResponse | null = null;
-  private requestStarted = 0;
+  requestStarted = 0;
+  // Requests are read in a loop (pump); an answer made inside it must not start another loop.
+  private pumping = false;
+  private pumpScheduled = false;
+  // The client does not read its answers: no more requests are read until it does.
+  private waitingDrain = false;
   // After an answer that closes the connection: what still arrives is read and dropped,
   // so a client still sending a refused body can finish and read the answer.
   private discard = false;
@@ -280,9 +343,19 @@ class FastConnection {
     socket.on("end", this.onEnd);
   }
 
+  /** Whether part of a request has arrived and it is not being answered yet. */
+  get partial(): boolean {
+    return this.current === null && this.length > 0 && !this.discard;
+  }
+
+  get idle(): boolean {
+    return this.current === null && this.length === 0;
+  }
+
   private readonly onEnd = (): void => {
     this.clientDone = true;
-    if (!this.current) this.socket.end();
+    // Requests that arrived whole are still answered (pump() closes after them).
+    if (!this.current && !this.pumpScheduled) this.pump();
   };
 
   private readonly onData = (chunk: Buffer): void => {
@@ -290,12 +363,12 @@ class FastConnection {
     if (this.length === 0) this.requestStarted = performance.now();
     this.chunks.push(chunk);
     this.length += chunk.length;
-    if (this.current) {
-      // A pipelined request while one is answered: keep it, but do not read on without bound.
-      if (this.length > MAX_HEAD + this.server.options.maxBodyBytes) this.socket.pause();
+    if (this.current || this.pumpScheduled || this.waitingDrain) {
+      // Pipelined requests while earlier ones are answered: keep a little of them, then stop reading (TCP backpressure).
+      if (this.length > PIPELINE_BUFFER) this.socket.pause();
       return;
     }
-    this.next();
+    this.pump();
   };
 
   private readonly onTimeout = (): void => {
@@ -309,43 +382,113 @@ class FastConnection {
 
   private readonly onClose = (): void => {
     this.server.connections.delete(this);
+    this.release();
     this.current?.lost();
   };
 
-  /** Reads the next whole request from what arrived, and answers it. */
-  private next(): void {
-    if (this.length === 0) return;
+  private release(): void {
+    this.server.budget.give(this.reserved);
+    this.reserved = 0;
+  }
+
+  /**
+   * Answers the requests that arrived whole, one after another, in a loop: an
+   * answer made synchronously ends inside it (finished() sees `pumping`), so
+   * a thousand pipelined requests are a thousand turns of this loop, not a
+   * thousand nested calls. After SYNC_BATCH requests the rest waits for the
+   * next turn of the event loop, so other connections are served too.
+   */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    let answered = 0;
+    try {
+      while (this.current === null && this.length > 0 && !this.discard && !this.socket.destroyed) {
+        if (answered === SYNC_BATCH) {
+          this.schedulePump();
+          return;
+        }
+        if (this.socket.writableNeedDrain) {
+          // A client pipelining requests without reading the answers: wait for it, as node:http does.
+          this.waitForDrain();
+          return;
+        }
+        if (!this.readRequest()) break;
+        answered++;
+      }
+    } finally {
+      this.pumping = false;
+    }
+    // Every whole request that arrived is answered or being answered: read on.
+    if (this.current === null && this.socket.isPaused() && !this.socket.destroyed && this.socket.listenerCount("data") > 0) this.socket.resume();
+    // The client finished sending and every whole request is answered: what is left can never complete.
+    if (this.current === null && this.clientDone && !this.pumpScheduled && !this.socket.destroyed && this.socket.listenerCount("data") > 0) this.socket.end();
+  }
+
+  private waitForDrain(): void {
+    if (this.waitingDrain) return;
+    this.waitingDrain = true;
+    this.socket.pause();
+    this.socket.once("drain", () => {
+      this.waitingDrain = false;
+      if (this.current === null) this.pump();
+    });
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      if (this.current === null) this.pump();
+    });
+  }
+
+  /** Reads the next request from what arrived and starts its answer; false when more bytes are needed (or the connection was handed over). */
+  private readRequest(): boolean {
+    const options = this.server.options;
     if (this.head === null) {
       const buffer = this.contiguous();
       const end = buffer.indexOf("\r\n\r\n");
       if (end < 0) {
-        if (this.length > MAX_HEAD) this.handOver();
+        if (this.length > MAX_HEAD || hasBareLf(buffer)) this.handOver();
         else this.checkSlow();
-        return;
+        return false;
       }
-      const head = end <= MAX_HEAD ? parseRequestHead(buffer.toString("latin1", 0, end)) : null;
+      const head = end + 4 <= MAX_HEAD ? parseRequestHead(buffer.toString("latin1", 0, end)) : null;
       if (head === null) {
         this.handOver();
-        return;
+        return false;
       }
       this.head = head;
       this.headLength = end + 4;
+      this.refusal = head.contentLength > options.maxBodyBytes ? 413 : 0;
     }
     const head = this.head;
-    const tooLarge = head.contentLength > this.server.options.maxBodyBytes;
-    if (!tooLarge && this.length < this.headLength + head.contentLength) {
-      this.checkSlow();
-      return;
+    if (this.refusal === 0) {
+      // The body counts against the server's budget as it arrives (not as announced, so clients
+      // that announce large bodies and trickle them hold little) until its answer ends.
+      const arrived = Math.min(this.length - this.headLength, head.contentLength);
+      if (arrived > this.reserved) {
+        if (this.server.budget.take(arrived - this.reserved)) this.reserved = arrived;
+        else this.refusal = 503;
+      }
     }
-    const buffer = this.contiguous();
+    const refusal = this.refusal;
+    if (refusal === 0 && this.length < this.headLength + head.contentLength) {
+      this.checkSlow();
+      return false;
+    }
     let body: Buffer = EMPTY;
-    if (tooLarge) {
+    if (refusal !== 0) {
       // The body is never kept: answer and close.
+      this.release();
       this.closeAfter = true;
       this.discard = true;
       this.chunks = [];
       this.length = 0;
     } else {
+      const buffer = this.contiguous();
       const end = this.headLength + head.contentLength;
       body = buffer.subarray(this.headLength, end);
       const rest = buffer.subarray(end);
@@ -353,7 +496,7 @@ class FastConnection {
       this.length = rest.length;
     }
     this.head = null;
-    if (head.close) this.closeAfter = true;
+    if (head.close || this.server.draining) this.closeAfter = true;
     const q = head.target.indexOf("?");
     const response = (this.current = new FastResponse(this));
     this.server.stats.fast++;
@@ -363,21 +506,21 @@ class FastConnection {
       headers: head.headers,
       remoteAddress: this.socket.remoteAddress,
       body: (limit) => {
-        if (head.contentLength > limit) {
-          if (tooLarge) this.closeAfter = true;
-          return Promise.reject(new HttpError(413, `the request body is larger than ${limit} bytes`));
-        }
+        if (refusal === 503) return Promise.reject(overBudget());
+        if (head.contentLength > limit) return Promise.reject(tooLarge(limit));
         return Promise.resolve(body);
       },
     };
     this.server.handler(request, response);
+    return true;
   }
 
   /** The response ended: close, or go on with the next request. */
   finished(response: FastResponse): void {
     if (response !== this.current) return;
     this.current = null;
-    if (this.closeAfter) {
+    this.release();
+    if (this.closeAfter || this.server.draining) {
       this.discard = true;
       this.chunks = [];
       this.length = 0;
@@ -385,12 +528,16 @@ class FastConnection {
       if (this.socket.isPaused()) this.socket.resume();
       return;
     }
-    if (this.socket.isPaused()) this.socket.resume();
-    if (this.length > 0) {
-      this.requestStarted = performance.now();
-      this.next();
-    }
-    if (!this.current && this.clientDone && !this.socket.destroyed) this.socket.end();
+    if (this.length > 0) this.requestStarted = performance.now();
+    // Inside pump(), its loop goes on; otherwise (an answer made later) start one.
+    this.pump();
+  }
+
+  /** The server is closing: an idle connection closes now, a busy one after its answer. */
+  drain(): void {
+    this.closeAfter = true;
+    // Nothing in flight either way (node:http's closeIdleConnections does the same).
+    if (this.idle) this.socket.destroy();
   }
 
   private contiguous(): Buffer {
@@ -398,9 +545,17 @@ class FastConnection {
     return this.chunks[0];
   }
 
-  /** A request that takes too long to arrive is answered 408 by closing, as node:http does. */
-  private checkSlow(): void {
-    if (performance.now() - this.requestStarted > this.server.options.requestTimeoutMs) this.socket.destroy();
+  /** A request that takes too long to arrive is answered 408 and the connection closed, as node:http does. */
+  checkSlow(): void {
+    if (performance.now() - this.requestStarted <= this.server.options.requestTimeoutMs) return;
+    this.discard = true;
+    this.chunks = [];
+    this.length = 0;
+    this.head = null;
+    this.release();
+    this.socket.end(TIMEOUT_ANSWER, "latin1");
+    // A client that does not close its side in return is cut off.
+    setTimeout(() => this.socket.destroy(), 1000).unref();
   }
 
   /** From this request on, node:http serves the connection (the bytes read so far go back first). */
@@ -414,40 +569,116 @@ class FastConnection {
     socket.off("end", this.onEnd);
     socket.setTimeout(0);
     this.server.connections.delete(this);
+    this.release();
     this.server.stats.handedOver++;
-    if (this.length > 0) {
-      if (socket.readableEnded) {
-        // The client already finished sending: node:http cannot be given the bytes back.
-        socket.destroy();
-        return;
-      }
-      socket.unshift(this.contiguous());
-    }
+    const pending = this.length > 0 ? this.contiguous() : null;
     this.chunks = [];
     this.length = 0;
-    this.server.http.emit("connection", socket);
+    if (pending && socket.readableEnded) {
+      // The client already finished sending, so the bytes cannot be put back on the socket:
+      // node:http reads them from a stand-in that replays them, then ends, and writes to the socket.
+      this.server.adopt(socket, replay(socket, pending));
+      return;
+    }
+    if (pending) socket.unshift(pending);
+    this.server.adopt(socket, socket);
     // Buffered bytes flow to node's parser on the next tick, before any new read.
     socket.resume();
   }
 }
 
+/** A stand-in for a socket whose client already finished sending: reads `bytes` then ends; writes go to the socket. */
+function replay(socket: Socket, bytes: Buffer): Duplex {
+  const stream = new Duplex({
+    allowHalfOpen: true,
+    read() {},
+    write(chunk, encoding, callback) {
+      socket.write(chunk, encoding, callback);
+    },
+    final(callback) {
+      socket.end(callback);
+    },
+    destroy(err, callback) {
+      socket.destroy();
+      callback(err);
+    },
+  });
+  Object.assign(stream, { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, setTimeout: () => stream, setNoDelay: () => stream, setKeepAlive: () => stream });
+  socket.on("close", () => stream.destroy());
+  socket.on("error", () => stream.destroy());
+  stream.push(bytes);
+  stream.push(null);
+  return stream;
+}
+
 class FastServer {
   readonly connections = new Set<FastConnection>();
+  /** Connections node:http serves (handed over). */
+  readonly adopted = new Set<Duplex>();
   readonly stats = { fast: 0, handedOver: 0 };
   readonly options: HttpServerOptions;
   readonly keepAliveSeconds: number;
   readonly handler: Handler;
+  readonly budget: BodyBudget;
+  readonly drainMs: number;
+  draining = false;
   readonly http;
   readonly net;
+  private readonly sweeper: NodeJS.Timeout;
 
   constructor(handler: Handler, options: HttpServerOptions) {
     this.handler = handler;
     this.options = options;
+    this.budget = new BodyBudget(options.maxInflightBodyBytes ?? 8 * options.maxBodyBytes);
+    this.drainMs = options.drainMs ?? 25_000;
     this.keepAliveSeconds = Math.round(options.keepAliveMs / 1000);
-    this.http = createNodeServer({ requestTimeout: options.requestTimeoutMs, keepAliveTimeout: options.keepAliveMs }, (req, res) => handler(nodeRequest(req), nodeResponse(res)));
+    this.http = createNodeServer({ requestTimeout: options.requestTimeoutMs, keepAliveTimeout: options.keepAliveMs }, (req, res) => this.nodeHandle(req, res));
     this.http.keepAliveTimeout = options.keepAliveMs;
-    // Half-open: a client may finish sending before its answer is written (node:http allows it too).
+    // Half-open like the fast path: a client may finish sending before its answer is written.
+    (this.http as unknown as { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+    // node:http tracks its connections (request timeouts, closeAllConnections) from its "listening"
+    // event; this server never listens itself (connections are handed to it), so start that here.
+    this.http.emit("listening");
     this.net = createNetServer({ allowHalfOpen: true }, (socket) => this.connections.add(new FastConnection(socket, this)));
+    // A request that stops arriving altogether is noticed here (node:http checks the same way).
+    this.sweeper = setInterval(() => {
+      for (const c of this.connections) if (c.partial) c.checkSlow();
+    }, Math.min(30_000, Math.max(50, options.requestTimeoutMs / 4)));
+    this.sweeper.unref();
+  }
+
+  adopt(socket: Socket, stream: Duplex): void {
+    this.adopted.add(stream);
+    stream.once("close", () => this.adopted.delete(stream));
+    this.http.emit("connection", stream);
+  }
+
+  private nodeHandle(req: IncomingMessage, res: ServerResponse): void {
+    const held = { bytes: 0 };
+    res.once("close", () => {
+      this.budget.give(held.bytes);
+      held.bytes = 0;
+    });
+    this.handler(nodeRequest(req, res, this.budget, held), nodeResponse(res, this));
+  }
+
+  async close(): Promise<void> {
+    this.draining = true;
+    clearInterval(this.sweeper);
+    const stopped = new Promise<void>((resolve) => this.net.close(() => resolve()));
+    for (const c of this.connections) c.drain();
+    // Idle kept-alive connections close now; busy ones answer with Connection: close, then close.
+    this.http.closeIdleConnections();
+    const deadline = performance.now() + this.drainMs;
+    while ((this.connections.size > 0 || this.adopted.size > 0) && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      this.http.closeIdleConnections();
+    }
+    for (const c of this.connections) c.socket.destroy();
+    this.http.closeAllConnections();
+    for (const s of this.adopted) s.destroy();
+    this.http.close();
+    await stopped;
   }
 }
 
@@ -456,21 +687,19 @@ export function createHttpServer(handler: Handler, options: HttpServerOptions): 
   const server = new FastServer(handler, options);
   return {
     stats: server.stats,
+    get inflightBodyBytes() {
+      return server.budget.used;
+    },
     listen: (port, host) =>
       new Promise((resolve, reject) => {
         server.net.once("error", reject);
         server.net.listen(port, host, () => resolve(server.net.address() as AddressInfo));
       }),
-    close: async () => {
-      const closed = new Promise<void>((resolve) => server.net.close(() => resolve()));
-      for (const c of server.connections) c.socket.destroy();
-      server.http.closeAllConnections();
-      await closed;
-    },
+    close: () => server.close(),
   };
 }
 
-function nodeRequest(req: IncomingMessage): SidecarRequest {
+function nodeRequest(req: IncomingMessage, res: ServerResponse, budget: BodyBudget, held: { bytes: number }): SidecarRequest {
   const target = req.url ?? "/";
   const q = target.indexOf("?");
   return {
@@ -482,22 +711,48 @@ function nodeRequest(req: IncomingMessage): SidecarRequest {
       new Promise((resolve, reject) => {
         const chunks: Buffer[] = [];
         let size = 0;
-        req.on("data", (c: Buffer) => {
-          size += c.length;
-          if (size > limit) {
-            reject(new HttpError(413, `the request body is larger than ${limit} bytes`));
-            req.destroy();
+        let settled = false;
+        const settle = (err: HttpError | null) => {
+          if (settled) return;
+          settled = true;
+          req.off("data", onData);
+          if (err === null) {
+            resolve(Buffer.concat(chunks, size));
             return;
           }
-          chunks.push(c);
+          chunks.length = 0;
+          if (!req.complete) {
+            // The rest of the body is read and dropped while the answer is written, then the
+            // connection closes: the client reads the answer instead of a reset.
+            res.shouldKeepAlive = false;
+            req.resume();
+          }
+          reject(err);
+        };
+        const onData = (c: Buffer) => {
+          size += c.length;
+          if (size > limit) settle(tooLarge(limit));
+          else if (!budget.take(c.length)) settle(overBudget());
+          else {
+            held.bytes += c.length;
+            chunks.push(c);
+          }
+        };
+        req.on("data", onData);
+        req.once("end", () => settle(null));
+        // A client that goes away mid-body is not the sidecar's error: nothing to answer, nothing to log.
+        req.once("close", () => {
+          if (!req.complete) settle(new HttpError(400, "the client closed the connection before its request body arrived whole"));
         });
-        req.on("end", () => resolve(Buffer.concat(chunks)));
-        req.on("error", reject);
+        req.once("error", () => settle(new HttpError(400, "the request body could not be read")));
       }),
   };
 }
 
-function nodeResponse(res: ServerResponse): SidecarResponse {
+function nodeResponse(res: ServerResponse, server: FastServer): SidecarResponse {
+  const closing = () => {
+    if (server.draining) res.shouldKeepAlive = false;
+  };
   return {
     get headersSent() {
       return res.headersSent;
@@ -506,10 +761,14 @@ function nodeResponse(res: ServerResponse): SidecarResponse {
       return res.destroyed;
     },
     send(status, headers, body) {
+      // The client left while the answer was being made: nothing to write.
+      if (res.destroyed) return;
+      closing();
       res.writeHead(status, status === 204 || status === 304 ? headers : { ...headers, "content-length": typeof body === "string" ? Buffer.byteLength(body) : body.length });
       res.end(body);
     },
     start(status, headers) {
+      closing();
       res.writeHead(status, headers);
     },
     write: (chunk) => res.write(chunk),

@@ -27,6 +27,9 @@ export function sendError(res: SidecarResponse, err: HttpError, headers: Record<
   res.send(err.status, { "content-type": "application/json", ...headers }, body);
 }
 
+/** Deepest nesting of objects and arrays a request body may have (deeper: 400); the code that reads a body recurses. */
+export const MAX_JSON_DEPTH = 128;
+
 export async function readJson(req: SidecarRequest, limit: number): Promise<JsonObject> {
   const text = (await req.body(limit)).toString("utf8");
   let value: unknown;
@@ -36,7 +39,27 @@ export async function readJson(req: SidecarRequest, limit: number): Promise<Json
     throw new HttpError(400, "the request body is not valid JSON");
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw new HttpError(400, "the request body must be a JSON object");
+  if (tooDeep(value, MAX_JSON_DEPTH)) throw new HttpError(400, `the request body nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep`);
   return value as JsonObject;
+}
+
+/** Whether objects and arrays nest deeper than `max`; iterative, so any depth is safe to check. */
+function tooDeep(root: object, max: number): boolean {
+  const stack: unknown[] = [root];
+  const depths: number[] = [1];
+  while (stack.length > 0) {
+    const value = stack.pop() as Record<string, unknown>;
+    const depth = depths.pop()!;
+    if (depth > max) return true;
+    for (const key in value) {
+      const child = value[key];
+      if (typeof child === "object" && child !== null) {
+        stack.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return false;
 }
 
 /** What is wrong with a chat request's shape, naming the field; null when it is usable. */

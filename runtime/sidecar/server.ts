@@ -20,6 +20,7 @@ import { HttpError, chatProblem, metadataProblem, readJson, sendError } from "./
 import { redactResponse, rewriteRequest, streamRedactor } from "./plugins.ts";
 import { FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA_VERSION, isoTime, type RoutingEvent, type TelemetrySink } from "./telemetry.ts";
 import { UpstreamError, Upstreams } from "./upstream.ts";
+import { ClientError } from "./http-client.ts";
 import type { SemanticSignals } from "./semantic.ts";
 import type { Observability } from "./observability.ts";
 
@@ -31,8 +32,18 @@ export interface SidecarOptions {
   credentials?: Readonly<Record<string, string>>;
   /** Most models one request may try (the chosen one plus fallbacks). */
   maxAttempts?: number;
-  /** Largest request body accepted, in bytes. */
+  /** Largest request body accepted, in bytes (default 10 MiB; longer: 413). */
   maxBodyBytes?: number;
+  /** Request body bytes held at once over all connections (default 64 MiB; a body that would pass it: 503). */
+  maxInflightBodyBytes?: number;
+  /**
+   * Largest upstream answer held whole, in bytes (default 16 MiB): only when a
+   * response plugin must see the whole answer, or it is small; larger ones
+   * stream through. Past it: 502.
+   */
+  maxResponseBufferBytes?: number;
+  /** On close(): how long requests in flight may take to finish, in ms (default 25 s); then their connections are cut. */
+  drainMs?: number;
   /** Send every model's requests to this OpenAI-compatible base URL instead of its endpoint (the demo upstream). */
   endpointOverride?: string;
   /** Embedding and domain signals through an embeddings endpoint; without it the engine's offline stand-ins decide. */
@@ -64,6 +75,12 @@ export interface Sidecar {
   close(): Promise<void>;
 }
 
+// Non-streamed answers longer than this (by their content-length, or of unknown length) stream through
+// unless a response plugin needs them whole.
+const PASS_THROUGH_ABOVE = 1024 * 1024;
+// Bytes kept of the end of a streamed-through JSON answer, to read its `usage`.
+const USAGE_TAIL = 4096;
+
 const isLoopback = (addr: string | undefined) => addr === "127.0.0.1" || addr === "::1" || addr === "::ffff:127.0.0.1";
 
 /** The debug endpoints answer only on the loopback interface. */
@@ -82,6 +99,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   const metrics = new SidecarMetrics();
   const maxAttempts = options.maxAttempts ?? 3;
   const maxBody = options.maxBodyBytes ?? 10 * 1024 * 1024;
+  const maxResponseBuffer = options.maxResponseBufferBytes ?? 16 * 1024 * 1024;
   const credential = (m: ModelSpec) => options.credentials?.[m.name] ?? (m.api_key_env ? process.env[m.api_key_env] : undefined);
   const feedbackAt = new WeakMap<object, number>();
   const weightsVersionOf = new WeakMap<object, number>();
@@ -217,10 +235,17 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         event.latencyMs.upstream = ms;
         const contentType = up.headers["content-type"] ?? "application/json";
         const answerHeaders = { ...base, "x-routeplane-model": name, "content-type": contentType };
-        if (contentType.startsWith("text/event-stream")) {
-          res.start(up.statusCode, { ...answerHeaders, "cache-control": "no-cache" });
+        const sse = contentType.startsWith("text/event-stream");
+        // A whole answer is held only when it is small or a response plugin must see all of it;
+        // anything else streams through chunk by chunk, so memory does not grow with the answer.
+        const length = up.headers["content-length"];
+        const small = up.body.complete || (length !== undefined && Number(length) <= Math.min(PASS_THROUGH_ABOVE, maxResponseBuffer));
+        if (sse || (!small && streamRedactor(action, decision.plugins, {}) === null)) {
+          res.start(up.statusCode, sse ? { ...answerHeaders, "cache-control": "no-cache" } : answerHeaders);
           // Streams pass through chunk by chunk; with response redaction, each choice's text is held back a little.
-          const redact = streamRedactor(action, decision.plugins, event.redacted);
+          const redact = sse ? streamRedactor(action, decision.plugins, event.redacted) : null;
+          // A JSON answer's `usage` comes last: its tail is kept to read the token counts.
+          let tail: Buffer | null = sse ? null : Buffer.alloc(0);
           // A client that goes away stops the upstream stream too; a slow client slows it (backpressure).
           const cancel = res.onClose(() => up.body.destroy());
           const send = async (data: string | Buffer) => {
@@ -229,6 +254,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           const decoder = new TextDecoder();
           try {
             for await (const chunk of up.body) {
+              if (tail !== null) tail = chunk.length >= USAGE_TAIL ? chunk.subarray(chunk.length - USAGE_TAIL) : Buffer.concat([tail, chunk]).subarray(-USAGE_TAIL);
               if (!redact) await send(chunk);
               else {
                 const out = redact(decoder.decode(chunk, { stream: true }));
@@ -240,6 +266,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
               if (rest) await send(rest);
             }
             res.end();
+            if (tail !== null) usageOf(tail.toString("utf8"), spec, event);
           } catch {
             // The client left (the upstream was stopped on purpose: 499, as nginx logs it), or the upstream broke mid-stream (502).
             const clientLeft = res.closed;
@@ -252,10 +279,14 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         } else {
           let text: string;
           try {
-            text = await up.body.text();
-          } catch {
-            // The answer broke off after it had begun: nothing can be retried.
-            sendError(res, new HttpError(502, `${name} broke off its answer`, "upstream_error"), { ...base, "x-routeplane-model": name });
+            text = await up.body.text(maxResponseBuffer);
+          } catch (err) {
+            // The answer broke off after it had begun, or is too large to hold: nothing can be retried.
+            const message =
+              err instanceof ClientError && err.kind === "too-large"
+                ? `${name}'s answer is larger than ${maxResponseBuffer} bytes, the most the sidecar holds to apply response plugins (maxResponseBufferBytes)`
+                : `${name} broke off its answer`;
+            sendError(res, new HttpError(502, message, "upstream_error"), { ...base, "x-routeplane-model": name });
             finish(502, name);
             return;
           }
@@ -355,13 +386,20 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     }
   }
 
-  const http = createHttpServer((req, res) => void handle(req, res), { maxBodyBytes: maxBody, keepAliveMs: 65_000, requestTimeoutMs: 300_000 });
+  const http = createHttpServer((req, res) => void handle(req, res), {
+    maxBodyBytes: maxBody,
+    keepAliveMs: 65_000,
+    requestTimeoutMs: 300_000,
+    maxInflightBodyBytes: options.maxInflightBodyBytes ?? 64 * 1024 * 1024,
+    drainMs: options.drainMs ?? 25_000,
+  });
   return {
     http,
     metrics,
     upstreams,
     setWeights,
     listen: (port, host = "127.0.0.1") => http.listen(port, host),
+    // Stops accepting, lets requests in flight finish (streams end with their [DONE]) within drainMs, then closes.
     close: async () => {
       await http.close();
       await upstreams.close();
