@@ -19,7 +19,7 @@ import { SidecarMetrics } from "./metrics.ts";
 import { HttpError, chatProblem, metadataProblem, readJson, sendError } from "./openai.ts";
 import { redactResponse, rewriteRequest, streamRedactor } from "./plugins.ts";
 import { FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA_VERSION, isoTime, type RoutingEvent, type TelemetrySink } from "./telemetry.ts";
-import { UpstreamError, Upstreams } from "./upstream.ts";
+import { StreamScrubber, UpstreamError, Upstreams, forwardAllowList, scrubSecret, upstreamHeaders } from "./upstream.ts";
 import type { SemanticSignals } from "./semantic.ts";
 import type { Observability } from "./observability.ts";
 
@@ -29,6 +29,8 @@ export interface SidecarOptions {
   upstreams?: Upstreams;
   /** Upstream credentials by model name (a credentials file); otherwise the environment variable a model's spec names. Never from the bundle. */
   credentials?: Readonly<Record<string, string>>;
+  /** Client headers passed on to model servers (default DEFAULT_FORWARDED_HEADERS: trace context); credential-carrying names are refused. */
+  forwardHeaders?: readonly string[];
   /** Most models one request may try (the chosen one plus fallbacks). */
   maxAttempts?: number;
   /** Largest request body accepted, in bytes. */
@@ -82,6 +84,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   const metrics = new SidecarMetrics();
   const maxAttempts = options.maxAttempts ?? 3;
   const maxBody = options.maxBodyBytes ?? 10 * 1024 * 1024;
+  const forwardable = forwardAllowList(options.forwardHeaders);
   const credential = (m: ModelSpec) => options.credentials?.[m.name] ?? (m.api_key_env ? process.env[m.api_key_env] : undefined);
   const feedbackAt = new WeakMap<object, number>();
   const weightsVersionOf = new WeakMap<object, number>();
@@ -185,14 +188,8 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     const pluginsDone = performance.now();
     event.latencyMs.plugins = pluginsDone - decided;
 
-    // Client headers worth passing on; hop-by-hop and credentials are never forwarded.
-    const forward: Record<string, string> = {};
-    for (const k in req.headers) {
-      const v = req.headers[k];
-      if (typeof v === "string" && k.startsWith("x-") && !rewritten.removeHeaders.includes(k)) forward[k] = v;
-    }
-    Object.assign(forward, rewritten.setHeaders);
-    forward["x-request-id"] = requestId;
+    // Only allow-listed client headers are passed on (upstream.ts): never the client's credentials.
+    const forward = upstreamHeaders(req.headers, forwardable, rewritten, requestId);
 
     const chain = [decision.model, ...decision.fallbacks].slice(0, maxAttempts);
     let lastError: UpstreamError | null = null;
@@ -213,12 +210,14 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         upstreamSpan?.end();
         event.attempts.push({ model: name, outcome: up.statusCode < 400 ? "ok" : "client-error", status: up.statusCode, ms });
         event.latencyMs.upstream = ms;
-        const contentType = up.headers["content-type"] ?? "application/json";
+        // What the model server sends back is scrubbed of the credential the sidecar gave it (an echo in an error body, a header).
+        const contentType = scrubSecret(up.headers["content-type"] ?? "application/json", key);
         const answerHeaders = { ...base, "x-routeplane-model": name, "content-type": contentType };
         if (contentType.startsWith("text/event-stream")) {
           res.start(up.statusCode, { ...answerHeaders, "cache-control": "no-cache" });
           // Streams pass through chunk by chunk; with response redaction, each choice's text is held back a little.
           const redact = streamRedactor(action, decision.plugins, event.redacted);
+          const scrubber = key ? new StreamScrubber(key) : null;
           // A client that goes away stops the upstream stream too; a slow client slows it (backpressure).
           const cancel = res.onClose(() => up.body.destroy());
           const send = async (data: string | Buffer) => {
@@ -226,17 +225,20 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           };
           const decoder = new TextDecoder();
           try {
-            for await (const chunk of up.body) {
-              if (!redact) await send(chunk);
-              else {
+            for await (const raw of up.body) {
+              const chunk = scrubber ? scrubber.push(raw) : raw;
+              if (!redact) {
+                if (chunk.length > 0) await send(chunk);
+              } else {
                 const out = redact(decoder.decode(chunk, { stream: true }));
                 if (out) await send(out);
               }
             }
+            const held = scrubber?.end();
             if (redact) {
-              const rest = redact(decoder.decode()) + redact.end();
+              const rest = redact(decoder.decode(held, { stream: true }) + decoder.decode()) + redact.end();
               if (rest) await send(rest);
-            }
+            } else if (held && held.length > 0) await send(held);
             res.end();
           } catch {
             // The client left (the upstream was stopped on purpose: 499, as nginx logs it), or the upstream broke mid-stream (502).
@@ -257,6 +259,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
             finish(502, name);
             return;
           }
+          text = scrubSecret(text, key);
           const cleaned = redactResponse(text, action, decision.plugins, event.redacted);
           if (cleaned !== null) text = cleaned;
           res.send(up.statusCode, answerHeaders, text);

@@ -1,0 +1,204 @@
+// The sidecar under hostile clients and model servers (issue 11): no client
+// credential reaches a model server, no model credential reaches a client,
+// telemetry that cannot be delivered says so, and no request stalls the others.
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { serializeBundle, type Bundle } from "../bundle/index.ts";
+import { compile, memoryHost } from "../compiler/index.ts";
+import { BundleStore, createSidecar, startDemoUpstream, type TelemetryEvent, type TelemetrySink } from "../runtime/index.ts";
+import { CREDENTIAL_SCRUBBED, StreamScrubber, forwardAllowList } from "../runtime/sidecar/upstream.ts";
+
+const cleanups: (() => Promise<void> | void)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+class MemorySink implements TelemetrySink {
+  events: TelemetryEvent[] = [];
+  emit(e: TelemetryEvent): void {
+    this.events.push(e);
+  }
+  stats() {
+    return { sent: this.events.length, dropped: 0, queued: 0, failures: 0 };
+  }
+  async close(): Promise<void> {}
+}
+
+function compileBundle(text: string): Bundle {
+  const r = compile(memoryHost({ "p.route": text }), ["p.route"]);
+  assert.ok(r.bundle, r.diagnostics.map((d) => `${d.code} ${d.message}`).join("\n"));
+  return r.bundle;
+}
+
+async function serve(text: string, options: Partial<Parameters<typeof createSidecar>[0]> = {}) {
+  const store = new BundleStore({ trustedKeys: [] });
+  assert.equal(await store.offer(serializeBundle(compileBundle(text)), "test", { requireSignature: false }), null);
+  const sink = new MemorySink();
+  const sidecar = createSidecar({ store, telemetry: sink, ...options });
+  const { port } = await sidecar.listen(0);
+  cleanups.push(() => sidecar.close());
+  return { url: `http://127.0.0.1:${port}`, sink, sidecar };
+}
+
+async function chat(url: string, content: string, headers: Record<string, string> = {}, body: Record<string, unknown> = {}) {
+  const res = await fetch(`${url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify({ messages: [{ role: "user", content }], ...body }),
+  });
+  return { res, text: await res.text() };
+}
+
+const MODEL_KEY = "sk-model-0123456789abcdefSECRET";
+
+// ---------------------------------------------------------------- credentials
+
+test("credentials: the client's Authorization, x-api-key and cookies never reach the model server; only allow-listed headers do", async () => {
+  const up = await startDemoUpstream();
+  cleanups.push(() => up.close());
+  const policy = `package hostile
+model m { provider: openai_compatible, endpoint: "${up.url}" }
+model n { provider: openai_compatible, endpoint: "${up.url}" }
+signal header tenant { name: "x-tenant" }
+route tenants priority 1 { when tenant == "acme"; use n }
+default { use m }
+`;
+  const { url } = await serve(policy, { credentials: { m: MODEL_KEY } });
+  const clientHeaders = {
+    authorization: "Bearer sk-client-CLIENTSECRET",
+    "x-api-key": "client-x-api-key-CLIENTSECRET",
+    "api-key": "azure-style-CLIENTSECRET",
+    cookie: "session=CLIENTSECRET",
+    "x-auth-token": "CLIENTSECRET",
+    "x-tenant": "other",
+    traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+  };
+  const { res, text } = await chat(url, "hello", clientHeaders);
+  assert.equal(res.status, 200, text);
+  const sent = up.received.at(-1)!;
+  assert.equal(sent.headers.authorization, `Bearer ${MODEL_KEY}`, "the model's own credential, not the client's");
+  assert.equal(sent.headers["x-api-key"], undefined);
+  assert.equal(sent.headers["api-key"], undefined);
+  assert.equal(sent.headers.cookie, undefined);
+  assert.equal(sent.headers["x-auth-token"], undefined);
+  assert.equal(sent.headers["x-tenant"], undefined, "headers the policy reads stay at the sidecar");
+  assert.equal(sent.headers.traceparent, clientHeaders.traceparent, "trace context is forwarded");
+  assert.doesNotMatch(JSON.stringify(sent.headers), /CLIENTSECRET/);
+
+  // A model without a credential: the client's Authorization is still not passed on.
+  const other = await chat(url, "hello", { ...clientHeaders, "x-tenant": "acme" });
+  assert.equal(other.res.status, 200, other.text);
+  const sentN = up.received.at(-1)!;
+  assert.equal(sentN.body.model, "n");
+  assert.equal(sentN.headers.authorization, undefined);
+  assert.doesNotMatch(JSON.stringify(sentN.headers), /CLIENTSECRET/);
+});
+
+test("credentials: forwarded headers are an explicit allow-list; a credential header in it is refused at start-up", async () => {
+  const up = await startDemoUpstream();
+  cleanups.push(() => up.close());
+  const { url } = await serve(`package hostile\nmodel m { provider: openai_compatible, endpoint: "${up.url}" }\ndefault { use m }\n`, { forwardHeaders: ["X-Team"] });
+  const { res } = await chat(url, "hi", { "x-team": "search", "x-other": "no" });
+  assert.equal(res.status, 200);
+  assert.equal(up.received.at(-1)!.headers["x-team"], "search");
+  assert.equal(up.received.at(-1)!.headers["x-other"], undefined);
+  assert.equal(up.received.at(-1)!.headers.traceparent, undefined, "an explicit list replaces the default");
+  for (const bad of ["authorization", "X-Api-Key", "cookie", "x-session-token", "proxy-authorization"]) {
+    assert.throws(() => forwardAllowList([bad]), new RegExp(`\`${bad}\` carries credentials`));
+  }
+});
+
+/** A model server that echoes every request header back: in a 401 or 500 JSON error, a 200 answer, or an SSE stream splitting them across chunks. */
+async function echoingUpstream(): Promise<string> {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    let raw = "";
+    req.on("data", (c) => (raw += c));
+    req.on("end", () => {
+      const body = JSON.parse(raw || "{}") as { model?: string; stream?: boolean };
+      const echo = JSON.stringify(req.headers);
+      const mode = body.model ?? "";
+      if (mode === "e401") {
+        res.writeHead(401, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: { message: `bad key; you sent ${echo}`, type: "invalid_request_error" } }));
+      } else if (mode === "e500") {
+        res.writeHead(500, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: { message: `authorization: ${req.headers.authorization}` } }));
+      } else if (mode === "sse") {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        // The credential split over several writes (one per byte around it), so no chunk holds it whole.
+        const event = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: `headers: ${echo}` } }] })}\n\n`;
+        const at = event.indexOf(MODEL_KEY);
+        const pieces = [event.slice(0, at + 3), ...[...MODEL_KEY.slice(3)].map((c) => c), event.slice(at + MODEL_KEY.length), "data: [DONE]\n\n"];
+        let i = 0;
+        const next = () => {
+          if (i === pieces.length) return res.end();
+          res.write(pieces[i++]);
+          setTimeout(next, 2);
+        };
+        next();
+      } else {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ id: "x", object: "chat.completion", choices: [{ index: 0, message: { role: "assistant", content: `you sent ${echo}` }, finish_reason: "stop" }] }));
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+test("credentials: a model server that echoes the injected credential (JSON error, 5xx, answer, SSE) never gets it to the client", async () => {
+  const echo = await echoingUpstream();
+  const policy = `package hostile
+model e401 { provider: openai_compatible, endpoint: "${echo}", served_name: "e401" }
+model e500 { provider: openai_compatible, endpoint: "${echo}", served_name: "e500" }
+model ok   { provider: openai_compatible, endpoint: "${echo}", served_name: "ok" }
+model sse  { provider: openai_compatible, endpoint: "${echo}", served_name: "sse" }
+signal keyword a { any: ["unauthorized"] }
+signal keyword b { any: ["broken"] }
+signal keyword c { any: ["streamed"] }
+route r401 priority 4 { when a; use e401 }
+route r500 priority 3 { when b; use e500 }
+route rsse priority 2 { when c; use sse }
+default { use ok }
+`;
+  const keys = { e401: MODEL_KEY, e500: MODEL_KEY, ok: MODEL_KEY, sse: MODEL_KEY };
+  const { url } = await serve(policy, { credentials: keys, maxAttempts: 1 });
+  const cases: [string, number, Record<string, unknown>][] = [
+    ["unauthorized", 401, {}],
+    ["broken", 502, {}],
+    ["plain", 200, {}],
+    ["streamed", 200, { stream: true }],
+  ];
+  for (const [prompt, status, body] of cases) {
+    const { res, text } = await chat(url, prompt, {}, body);
+    assert.equal(res.status, status, `${prompt}: ${text}`);
+    assert.ok(!text.includes(MODEL_KEY) && !text.includes(MODEL_KEY.slice(3)), `${prompt}: the model credential reached the client: ${text}`);
+    assert.ok(text.includes(CREDENTIAL_SCRUBBED), `${prompt}: the echo is still there, scrubbed: ${text}`);
+    for (const [, v] of res.headers) assert.ok(!v.includes(MODEL_KEY));
+  }
+});
+
+test("StreamScrubber: a secret split anywhere across chunks is replaced; other bytes pass unchanged and in order", () => {
+  const secret = "sk-abcabd-XYZ";
+  const text = `pre sk-abc ${secret}${secret} mid sk-abcabsk-abcabd-XYZ end sk-ab`;
+  const expected = text.replaceAll(secret, CREDENTIAL_SCRUBBED);
+  const bytes = Buffer.from(text);
+  for (let seed = 1; seed <= 200; seed++) {
+    const s = new StreamScrubber(secret);
+    const out: Buffer[] = [];
+    let x = seed;
+    for (let i = 0; i < bytes.length; ) {
+      x = (x * 1103515245 + 12345) % 2147483648;
+      const n = 1 + (x % 7);
+      out.push(s.push(bytes.subarray(i, i + n)));
+      i += n;
+    }
+    out.push(s.end());
+    assert.equal(Buffer.concat(out).toString(), expected, `seed ${seed}`);
+  }
+  // Nothing is held back when a chunk cannot end inside the secret (an SSE event ends in "\n\n").
+  assert.equal(new StreamScrubber(secret).push("data: {}\n\n").toString(), "data: {}\n\n");
+});
