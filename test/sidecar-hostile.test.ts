@@ -3,11 +3,14 @@
 // telemetry that cannot be delivered says so, and no request stalls the others.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { serializeBundle, type Bundle } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
-import { BundleStore, createSidecar, startDemoUpstream, type TelemetryEvent, type TelemetrySink } from "../runtime/index.ts";
+import { BundleStore, JsonlSink, createSidecar, startDemoUpstream, type TelemetryEvent, type TelemetrySink } from "../runtime/index.ts";
 import { CREDENTIAL_SCRUBBED, StreamScrubber, forwardAllowList } from "../runtime/sidecar/upstream.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -201,4 +204,84 @@ test("StreamScrubber: a secret split anywhere across chunks is replaced; other b
   }
   // Nothing is held back when a chunk cannot end inside the secret (an SSE event ends in "\n\n").
   assert.equal(new StreamScrubber(secret).push("data: {}\n\n").toString(), "data: {}\n\n");
+});
+
+// ---------------------------------------------------------------- telemetry
+
+function tempDir(): string {
+  const d = mkdtempSync(path.join(tmpdir(), "routeplane-hostile-"));
+  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+async function until(what: string, fn: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const feedback = (i: number): TelemetryEvent => ({ schema: "routeplane.feedback/v1", time: new Date(0).toISOString(), requestId: `r-${i}`, rating: 1, label: null });
+
+test("JSONL sink: an unwritable file counts nothing as sent, keeps a bounded queue, logs once, and delivers what it kept once the file can be written", async () => {
+  const dir = tempDir();
+  const file = path.join(dir, "not-yet", "telemetry.jsonl");
+  const logs: string[] = [];
+  const sink = new JsonlSink(file, { queueLimit: 100, retryMs: 30, log: (l) => logs.push(l) });
+  for (let i = 0; i < 300; i++) sink.emit(feedback(i));
+  await until("a failed write", () => sink.stats().failures >= 3);
+  const s = sink.stats();
+  assert.equal(s.sent, 0, "nothing reached the file");
+  assert.ok(s.queued <= 100, `the queue is bounded: ${JSON.stringify(s)}`);
+  assert.equal(s.queued + s.dropped, 300, "every event is either still queued or counted as dropped");
+  assert.match(s.problem ?? "", /cannot write .*telemetry\.jsonl: ENOENT/);
+  assert.equal(logs.length, 1, `one log line per condition, not per retry: ${logs.join("\n")}`);
+  assert.match(logs[0], /telemetry \(file .*\) is not delivering: cannot write/);
+
+  mkdirSync(path.dirname(file));
+  await until("delivery after the directory appeared", () => sink.stats().sent === s.queued);
+  const lines = readFileSync(file, "utf8").trim().split("\n");
+  assert.equal(lines.length, s.queued);
+  assert.equal(JSON.parse(lines.at(-1)!).requestId, "r-299", "the newest events were kept");
+  assert.equal(sink.stats().problem, null);
+  assert.equal(logs.length, 2);
+  assert.match(logs[1], /delivering again/);
+  await sink.close();
+});
+
+test("JSONL sink: events still queued when it closes on an unwritable file are counted as dropped, not sent", async () => {
+  const sink = new JsonlSink("/dev/full", { retryMs: 10_000, log: () => undefined });
+  for (let i = 0; i < 10; i++) sink.emit(feedback(i));
+  await sink.close();
+  const s = sink.stats();
+  assert.equal(s.sent, 0);
+  assert.equal(s.dropped, 10);
+  assert.equal(s.queued, 0);
+  assert.ok(s.failures >= 1);
+});
+
+test("/readyz and /metrics say when telemetry cannot be delivered", async () => {
+  const up = await startDemoUpstream();
+  cleanups.push(() => up.close());
+  const file = path.join(tempDir(), "missing", "t.jsonl");
+  const sink = new JsonlSink(file, { retryMs: 50, log: () => undefined });
+  cleanups.push(() => sink.close());
+  const { url } = await serve(`package hostile\nmodel m { provider: openai_compatible, endpoint: "${up.url}" }\ndefault { use m }\n`, { telemetry: sink });
+  const ready = async () => (await fetch(`${url}/readyz`)).json() as Promise<{ ready: boolean; telemetry: { delivering: boolean; problem: string | null; since: string | null } }>;
+  assert.equal((await chat(url, "hello")).res.status, 200);
+  await until("the failed write", () => sink.stats().failures > 0);
+  const r = await ready();
+  assert.equal(r.ready, true, "routing goes on without telemetry");
+  assert.equal(r.telemetry.delivering, false);
+  assert.match(r.telemetry.problem!, /ENOENT/);
+  assert.ok(r.telemetry.since);
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  assert.match(metrics, /^routeplane_telemetry_delivering 0$/m);
+  assert.match(metrics, /^routeplane_telemetry_failures_total [1-9]\d*$/m);
+  assert.match(metrics, /^routeplane_telemetry_events_total\{outcome="sent"\} 0$/m);
+  mkdirSync(path.dirname(file));
+  await until("delivery", () => sink.stats().sent === 1);
+  assert.equal((await ready()).telemetry.delivering, true);
+  assert.match(await (await fetch(`${url}/metrics`)).text(), /^routeplane_telemetry_delivering 1$/m);
 });

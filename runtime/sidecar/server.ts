@@ -316,7 +316,10 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         case "GET /readyz": {
           const active = store.current;
           const rejected = store.rejection;
-          const detail = { ready: active !== null, revision: active?.bundle.manifest.revision ?? null, source: active?.source ?? null, lastRejection: rejected ? { at: rejected.at.toISOString(), source: rejected.source, reason: rejected.reason } : null };
+          // Telemetry that cannot be delivered shows here (readiness stays with the bundle: lost telemetry does not stop routing).
+          const t = telemetry.stats();
+          const telemetryDetail = { delivering: !t.problem, problem: t.problem ?? null, since: t.problemSince ?? null, sent: t.sent, dropped: t.dropped, queued: t.queued };
+          const detail = { ready: active !== null, revision: active?.bundle.manifest.revision ?? null, source: active?.source ?? null, lastRejection: rejected ? { at: rejected.at.toISOString(), source: rejected.source, reason: rejected.reason } : null, telemetry: telemetryDetail };
           res.send(active ? 200 : 503, { "content-type": "application/json" }, JSON.stringify(detail));
           return;
         }
