@@ -373,6 +373,8 @@ export class KafkaSink implements TelemetrySink {
   private sent = 0;
   private failures = 0;
   private recheckAt = 0;
+  /** Events taken from the queue by the flush in progress and not sent yet. */
+  private inFlight = 0;
   /** Topics known to be missing (from the start-up check or a failed send). */
   private readonly missingTopics = new Set<string>();
   /** The start-up topic check (resolves with the missing topics, or null when it could not tell). */
@@ -395,7 +397,7 @@ export class KafkaSink implements TelemetrySink {
   }
 
   stats(): SinkStats {
-    return { sent: this.sent, dropped: this.queue.dropped, queued: this.queue.length, failures: this.failures, ...this.health.status };
+    return { sent: this.sent, dropped: this.queue.dropped, queued: this.queue.length + this.inFlight, failures: this.failures, ...this.health.status };
   }
 
   private async load(): Promise<KafkaModule> {
@@ -416,7 +418,7 @@ export class KafkaSink implements TelemetrySink {
   }
 
   private missing(topics: string[]): void {
-    this.health.failing("unknown-topic", `topic ${topics.map((t) => `\`${t}\``).join(" and ")} does not exist on ${this.options.brokers.join(",")} (routeplane does not create topics; create ${topics.length > 1 ? "them" : "it"} as docs/sidecar.md says)`);
+    this.health.failing("unknown-topic", `topic ${topics.map((t) => `\`${t}\``).join(" and ")} ${topics.length > 1 ? "do" : "does"} not exist on ${this.options.brokers.join(",")} (routeplane does not create topics; create ${topics.length > 1 ? "them" : "it"} as docs/sidecar.md says)`);
   }
 
   /**
@@ -437,15 +439,21 @@ export class KafkaSink implements TelemetrySink {
       return missing;
     } catch (err) {
       this.failures++;
-      this.health.failing("connect", `cannot reach the brokers ${this.options.brokers.join(",")}: ${(err as Error).message}`);
+      this.health.failing("unavailable", `cannot reach the brokers ${this.options.brokers.join(",")}: ${(err as Error).message}`);
       return null;
     } finally {
       await admin?.disconnect().catch(() => undefined);
     }
   }
 
-  /** Sends queued events in batches; a failed batch goes back to the queue (bounded). */
-  async flush(): Promise<void> {
+  private current: Promise<void> | null = null;
+
+  /** Sends queued events in batches; a failed batch goes back to the queue (bounded). Concurrent calls share one run. */
+  flush(): Promise<void> {
+    return (this.current ??= this.send().finally(() => (this.current = null)));
+  }
+
+  private async send(): Promise<void> {
     if (this.flushing) return;
     if (this.queue.length === 0) {
       // Nothing to send shows nothing: while a topic is missing, look again now and then.
@@ -478,6 +486,7 @@ export class KafkaSink implements TelemetrySink {
       try {
         while (this.queue.length > 0) {
           const batch = this.queue.take(this.options.batchSize);
+          this.inFlight += batch.length;
           const byTopic = new Map<string, { key: string; value: string }[]>();
           for (const m of batch) (byTopic.get(m.topic) ?? byTopic.set(m.topic, []).get(m.topic)!).push({ key: m.key, value: m.value });
           const tried = new Set<string>();
@@ -490,6 +499,7 @@ export class KafkaSink implements TelemetrySink {
             try {
               await producer.sendBatch({ compression: this.gzip, topicMessages: [{ topic, messages }] });
               this.sent += messages.length;
+              this.inFlight -= messages.length;
               this.missingTopics.delete(topic);
               sentAny = true;
             } catch (err) {
@@ -504,6 +514,7 @@ export class KafkaSink implements TelemetrySink {
           }
         }
       } finally {
+        this.inFlight = 0;
         this.queue.unshift(waiting);
       }
       if (unknown.size > 0) {
@@ -515,7 +526,8 @@ export class KafkaSink implements TelemetrySink {
       this.failures++;
       const type = kafkaErrorType(err);
       if (type === "UNKNOWN_TOPIC_OR_PARTITION") this.health.failing("unknown-topic", `a telemetry topic does not exist on ${this.options.brokers.join(",")}: ${(err as Error).message}`);
-      else this.health.failing(type ?? (err as Error).name ?? "error", `cannot send to ${this.options.brokers.join(",")}: ${(err as Error).message}`);
+      // Every other failure (no connection, a timeout, a broker error) is one condition: the brokers are unavailable.
+      else this.health.failing("unavailable", `cannot send to ${this.options.brokers.join(",")}: ${(err as Error).message}`);
       // Reconnect on the next tick of the timer.
       this.connected = null;
       await this.producer?.disconnect().catch(() => undefined);
@@ -527,6 +539,8 @@ export class KafkaSink implements TelemetrySink {
   async close(): Promise<void> {
     clearInterval(this.timer);
     await this.started.catch(() => undefined);
+    // Let a run in progress finish (disconnecting under a send hangs kafkajs), then send what is left once.
+    await this.current;
     await this.flush();
     await this.producer?.disconnect().catch(() => undefined);
   }
