@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { serializeBundle, type Bundle } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
-import { BundleStore, JsonlSink, createSidecar, startDemoUpstream, type TelemetryEvent, type TelemetrySink } from "../runtime/index.ts";
+import { BundleStore, Engine, JsonlSink, countTokens, createSidecar, loadTextModels, startDemoUpstream, type Request, type TelemetryEvent, type TelemetrySink } from "../runtime/index.ts";
+import { MAX_TOKEN_BYTES, TOKEN_BUDGET, countTokensBounded, pieceBoundaryBefore } from "../runtime/engine/signals.ts";
 import { CREDENTIAL_SCRUBBED, StreamScrubber, forwardAllowList } from "../runtime/sidecar/upstream.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -284,4 +285,161 @@ test("/readyz and /metrics say when telemetry cannot be delivered", async () => 
   await until("delivery", () => sink.stats().sent === 1);
   assert.equal((await ready()).telemetry.delivering, true);
   assert.match(await (await fetch(`${url}/metrics`)).text(), /^routeplane_telemetry_delivering 1$/m);
+});
+
+// ---------------------------------------------------------------- token counts
+
+/** A deterministic generator of texts that stress the pre-tokenizer: words, digits, punctuation, every kind of whitespace, CJK, `\n/` runs. */
+function textOf(seed: number, units: number, alphabet: string[]): string {
+  let x = seed;
+  const rand = (n: number) => ((x = (x * 1103515245 + 12345) % 2 ** 31), x % n);
+  let out = "";
+  while (out.length < units) out += alphabet[rand(alphabet.length)].repeat(1 + (rand(4) === 0 ? rand(6) : 0));
+  return out;
+}
+const PIECES = ["the", "The", " ", " ", "  ", "\t", "\n", "\r\n", "\n\n", " \n", "/", "!", "?", "\u00a0", "\u3000", "漢字", "。", "123", "4567", "'s", "'LL", "é", "e\u0301", "Ω", "😀", "<|endoftext|>", "x", "QUERY", "_", "-", "  \n  "];
+
+test("bounded token counts are exact wherever the budget reaches: the same as the tokenizer on the whole text", async () => {
+  await loadTextModels({ tokens: true, language: false });
+  for (let seed = 1; seed <= 60; seed++) {
+    const text = textOf(seed, seed < 50 ? 200 + seed * 37 : 30_000, PIECES);
+    const full = countTokens(text);
+    // Counted in one group, and in many small groups (each cut where the tokenizer's pieces end anyway).
+    for (const groupUnits of [8192, 7, 50]) {
+      const c = countTokensBounded(text, { groupUnits });
+      assert.ok(c.exact, `seed ${seed}: ${JSON.stringify(c)}`);
+      assert.equal(c.value, full, `seed ${seed}, groups of ${groupUnits}`);
+    }
+  }
+  // Natural text far beyond one group (8,192 units), with code and line breaks.
+  const prose = "Refunds take 3-5 business days.\n\tSee https://example.com/refunds?id=42 — or call us!\n    def f(x): return x**2  # squares\n".repeat(600);
+  assert.deepEqual(countTokensBounded(prose), { value: countTokens(prose), lo: countTokens(prose), hi: countTokens(prose), exact: true });
+});
+
+test("bounded token counts: beyond the budget the bounds are sound (⌈bytes/128⌉ ≤ tokens ≤ bytes) and the estimate lies within them", async () => {
+  await loadTextModels({ tokens: true, language: false });
+  const cases = [
+    "word ".repeat(60_000), // 60,000 tokens: over the budget
+    " ".repeat(40_000), // one piece, too costly to merge
+    "!" + "\n/".repeat(20_000), // one piece of punctuation and `\n/`
+    "hello world ".repeat(100) + "x".repeat(30_000) + " and more words".repeat(100),
+  ];
+  for (const text of cases) {
+    const c = countTokensBounded(text);
+    const full = countTokens(text);
+    assert.ok(!c.exact, `${text.slice(0, 20)}: expected bounds, got ${JSON.stringify(c)}`);
+    assert.ok(c.lo <= full && full <= c.hi, `${text.slice(0, 20)}: ${full} not in [${c.lo}, ${c.hi}]`);
+    assert.ok(c.lo <= c.value && c.value <= c.hi);
+  }
+  const huge = countTokensBounded("word ".repeat(60_000));
+  assert.ok(huge.lo > TOKEN_BUDGET - 2, "the counted part alone is a lower bound");
+});
+
+test("a scan cut where pieces end: the counts of the two parts add up to the whole's; cut scans stay sound", async () => {
+  await loadTextModels({ tokens: true, language: false });
+  let cuts = 0;
+  for (let seed = 1; seed <= 40; seed++) {
+    const text = textOf(seed, 3000, PIECES) + " plain words then\nmore lines of text 42 and more\n/x";
+    for (let cut = 5; cut < text.length; cut += 97) {
+      const p = pieceBoundaryBefore(text, cut);
+      if (p === 0) continue;
+      cuts++;
+      assert.ok(p <= cut);
+      assert.equal(countTokens(text.slice(0, p)) + countTokens(text.slice(p)), countTokens(text), `seed ${seed}, cut at ${p}: ${JSON.stringify(text.slice(p - 3, p + 3))}`);
+    }
+    const full = countTokens(text);
+    for (const scanUnits of [100, 1000]) {
+      const c = countTokensBounded(text, { scanUnits, groupUnits: 64 });
+      assert.ok(c.lo <= full && full <= c.hi && c.lo <= c.value && c.value <= c.hi, `seed ${seed}: ${full} vs ${JSON.stringify(c)}`);
+    }
+    const tight = countTokensBounded(text, { budget: 200, groupUnits: 64 });
+    assert.ok(tight.lo <= full && full <= tight.hi, `seed ${seed}: ${full} vs ${JSON.stringify(tight)}`);
+  }
+  assert.ok(cuts > 500, `${cuts} cuts tried`);
+});
+
+test("MAX_TOKEN_BYTES is the longest o200k token", async () => {
+  const { decode } = await import("gpt-tokenizer/encoding/o200k_base");
+  let longest = 0;
+  for (let rank = 0; rank < 199_998; rank++) {
+    let t: string;
+    try {
+      t = decode([rank]);
+    } catch {
+      continue;
+    }
+    // A token that is only part of a UTF-8 sequence decodes to U+FFFD (3 bytes for each lost byte at most): an over-estimate, never under.
+    longest = Math.max(longest, Buffer.byteLength(t, "utf8"));
+  }
+  assert.equal(longest, MAX_TOKEN_BYTES);
+});
+
+function randomWords(bytes: number, seed = 3): string {
+  let x = seed;
+  const rand = (n: number) => ((x = (x * 1103515245 + 12345) % 2 ** 31), x % n);
+  const parts: string[] = [];
+  let size = 0;
+  while (size < bytes) {
+    let w = "";
+    const n = 2 + rand(9);
+    for (let i = 0; i < n; i++) w += String.fromCharCode(97 + rand(26));
+    parts.push(w);
+    size += n + 1;
+  }
+  return parts.join(" ");
+}
+
+const req = (content: string): Request => ({ messages: [{ role: "user", content }], headers: {}, metadata: {}, signals: {} });
+
+test("context bands: decisions match full tokenization near every band edge", async () => {
+  const base = "The quick brown fox, again; and 42 more lines\n";
+  const texts = [1, 5, 40, 300].map((n) => base.repeat(n) + "end");
+  const counts = texts.map((t) => countTokens(t));
+  // Bands whose edges sit at each text's count, one below and one above.
+  const edges = [...new Set(counts.flatMap((n) => [n - 1, n, n + 1]))].filter((n) => n > 0).sort((a, b) => a - b);
+  const signals = edges.map((n, i) => `signal context lo${i} { max_tokens: ${n} }\nsignal context hi${i} { min_tokens: ${n} }`).join("\n");
+  const routes = edges.map((n, i) => `route rlo${i} priority ${2 * i + 2} { when lo${i} and not hi${i}; use m }\nroute rhi${i} priority ${2 * i + 1} { when hi${i} and lo${i}; use m }`).join("\n");
+  const r = compile(memoryHost({ "p.route": `package t\nmodel m { provider: openai, endpoint: "http://m.local/v1" }\n${signals}\n${routes}\ndefault { use m }\n` }), ["p.route"]);
+  assert.ok(r.bundle, r.diagnostics.map((d) => d.message).join("\n"));
+  const engine = await Engine.load(r.bundle);
+  for (const [k, text] of texts.entries()) {
+    const d = engine.decide(req(text), { signals: true });
+    for (const [i, n] of edges.entries()) {
+      assert.equal(d.signals![`lo${i}`]?.matched ?? (counts[k] <= n), counts[k] <= n, `${counts[k]} tokens vs max_tokens ${n}`);
+      assert.equal(d.signals![`hi${i}`]?.matched ?? (counts[k] >= n), counts[k] >= n, `${counts[k]} tokens vs min_tokens ${n}`);
+      if (d.signals![`lo${i}`]) assert.equal(d.signals![`lo${i}`].outputs.tokens, counts[k]);
+    }
+  }
+});
+
+test("a huge or pathological prompt costs a bounded amount of tokenizer time, and its band is still decided by sound bounds", async () => {
+  const policy = `package t
+model m { provider: openai, endpoint: "http://m.local/v1" }
+model big { provider: openai, endpoint: "http://b.local/v1" }
+model small { provider: openai, endpoint: "http://s.local/v1" }
+signal context huge { min_tokens: 30000 }
+signal context tiny { max_tokens: 400 }
+route long priority 2 { when huge; use big }
+route short priority 1 { when tiny; use small }
+default { use m }
+`;
+  const r = compile(memoryHost({ "p.route": policy }), ["p.route"]);
+  assert.ok(r.bundle);
+  const engine = await Engine.load(r.bundle);
+  // The route when sound bounds settle the band (null: only an estimate can, and only the time is checked).
+  const cases: [string, string, string | null][] = [
+    ["9.7 MB of random words", randomWords(9_700_000), "long"],
+    ["4 MB of spaces", " ".repeat(4_000_000), "long"], // at least 4,000,000 / 128 = 31,250 tokens
+    ["200 KB of spaces", " ".repeat(200_000), null],
+    ["100 KB of random letters without a space", randomWords(100_000).replaceAll(" ", ""), null],
+    ["a short question", "how do I reset my password?", "short"],
+  ];
+  for (const [what, text, route] of cases) {
+    const t0 = performance.now();
+    const d = engine.decide(req(text));
+    const ms = performance.now() - t0;
+    // Well under the full tokenizer's seconds (6.6 s for 100 KB of spaces), with room for a loaded 2-core VM.
+    assert.ok(ms < 1500, `${what}: ${ms.toFixed(0)} ms`);
+    if (route !== null) assert.equal(d.route, route, what);
+  }
 });
