@@ -136,7 +136,7 @@ export const MAX_TOKEN_BYTES = 128;
 /**
  * The tokenizer work one request may cost, in token-equivalents: each token
  * counted costs 1 (≤ 2.8 µs on the reference VM, random punctuation being
- * the slowest text), each pre-token piece of m bytes also m²/1750 (the
+ * the slowest text), each pre-token piece of m bytes also m²/1000 (the
  * library merges a piece in quadratic time: a 100 KB run of spaces took
  * 6.6 s) and m/256 for the scan. About 90 ms at worst (docs/sidecar.md).
  */
@@ -236,7 +236,7 @@ export function countTokensBounded(text: string, options: TokenCountOptions = {}
     let cost = 0;
     if (piece.length > 16) {
       const bytes = Buffer.byteLength(piece, "utf8");
-      cost = (bytes * bytes) / 1750 + bytes / 256;
+      cost = (bytes * bytes) / 1000 + bytes / 256;
       if (cost > maxPieceCost) {
         // Too costly to merge: count what precedes it (up to a safe end), bound the rest of the group and this piece.
         flush(safeEnd);
