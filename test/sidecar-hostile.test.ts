@@ -443,3 +443,24 @@ default { use m }
     if (route !== null) assert.equal(d.route, route, what);
   }
 });
+
+test("a 9.7 MB prompt on a policy with a context signal is decided without holding the event loop for seconds", async () => {
+  const up = await startDemoUpstream({ reply: "ok" });
+  cleanups.push(() => up.close());
+  const { url, sink } = await serve(`package hostile
+model m { provider: openai_compatible, endpoint: "${up.url}" }
+model big { provider: openai_compatible, endpoint: "${up.url}" }
+signal context huge { min_tokens: 30000 }
+route long priority 1 { when huge; use big }
+default { use m }
+`);
+  // Warm the tokenizer and the walker, as a running sidecar would be.
+  assert.equal((await chat(url, "warm up\nthe tokenizer")).res.status, 200);
+  const { res, text } = await chat(url, randomWords(9_700_000, 5));
+  assert.equal(res.status, 200, text.slice(0, 200));
+  assert.equal(res.headers.get("x-routeplane-route"), "long");
+  const event = sink.events.at(-1)!;
+  assert.ok(event.schema === "routeplane.routing/v1");
+  // The decision (signals, route) is the part on the event loop that grew with the tokenizer: 6 s for this prompt before.
+  assert.ok(event.latencyMs.decision < 1000, `deciding took ${event.latencyMs.decision.toFixed(0)} ms`);
+});
