@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { serializeBundle, type Bundle } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
-import { BundleStore, Engine, JsonlSink, countTokens, createSidecar, loadTextModels, startDemoUpstream, type Request, type TelemetryEvent, type TelemetrySink } from "../runtime/index.ts";
+import { BundleStore, Engine, JsonlSink, Upstreams, countTokens, createSidecar, loadTextModels, startDemoUpstream, type Request, type TelemetryEvent, type TelemetrySink } from "../runtime/index.ts";
 import { MAX_TOKEN_BYTES, TOKEN_BUDGET, countTokensBounded, pieceBoundaryBefore } from "../runtime/engine/signals.ts";
 import { CREDENTIAL_SCRUBBED, StreamScrubber, forwardAllowList } from "../runtime/sidecar/upstream.ts";
 
@@ -183,6 +183,24 @@ default { use ok }
     assert.ok(text.includes(CREDENTIAL_SCRUBBED), `${prompt}: the echo is still there, scrubbed: ${text}`);
     for (const [, v] of res.headers) assert.ok(!v.includes(MODEL_KEY));
   }
+});
+
+test("credentials: an internal error that carries the request's headers is logged without the model's key", async (t) => {
+  /** A bug in the upstream layer whose error message includes what it was sent. */
+  class Buggy extends Upstreams {
+    override send(call: Parameters<Upstreams["send"]>[0]): ReturnType<Upstreams["send"]> {
+      return Promise.reject(new TypeError(`cannot send ${JSON.stringify(call.headers)}`));
+    }
+  }
+  const logged: string[] = [];
+  t.mock.method(console, "error", (...args: unknown[]) => void logged.push(args.map(String).join(" ")));
+  const { url } = await serve(`package hostile\nmodel m { provider: openai_compatible, endpoint: "http://127.0.0.1:9" }\ndefault { use m }\n`, { credentials: { m: MODEL_KEY }, upstreams: new Buggy() });
+  const { res, text } = await chat(url, "hello");
+  assert.equal(res.status, 500);
+  assert.doesNotMatch(text, /sk-model/);
+  assert.equal(logged.length, 1);
+  assert.match(logged[0], /internal error on POST \/v1\/chat\/completions: TypeError: cannot send .*authorization.*Bearer \[credential removed\]/);
+  assert.ok(!logged[0].includes(MODEL_KEY), logged[0]);
 });
 
 test("StreamScrubber: a secret split anywhere across chunks is replaced; other bytes pass unchanged and in order", () => {

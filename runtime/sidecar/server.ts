@@ -9,6 +9,7 @@
 //   GET  /healthz, /readyz, /metrics                   liveness, a verified bundle, Prometheus text
 //   POST /debug/explain                                the decision with its trace (loopback only)
 import { randomUUID } from "node:crypto";
+import { inspect } from "node:util";
 import type { AddressInfo } from "node:net";
 import type { JsonObject, ModelSpec } from "../../bundle/index.ts";
 import { requestFromChat, textOf, type ChatMessage } from "../engine/request.ts";
@@ -85,6 +86,13 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   const maxAttempts = options.maxAttempts ?? 3;
   const maxBody = options.maxBodyBytes ?? 10 * 1024 * 1024;
   const forwardable = forwardAllowList(options.forwardHeaders);
+  /** The text with every model credential the sidecar holds replaced (for logs). */
+  const scrubCredentials = (text: string): string => {
+    const keys = new Set(Object.values(options.credentials ?? {}));
+    for (const m of store.current?.bundle.policy.models ?? []) if (m.api_key_env && process.env[m.api_key_env]) keys.add(process.env[m.api_key_env]!);
+    for (const k of keys) text = scrubSecret(text, k);
+    return text;
+  };
   const credential = (m: ModelSpec) => options.credentials?.[m.name] ?? (m.api_key_env ? process.env[m.api_key_env] : undefined);
   const feedbackAt = new WeakMap<object, number>();
   const weightsVersionOf = new WeakMap<object, number>();
@@ -353,7 +361,8 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       if (err instanceof HttpError) sendError(res, err, { "x-request-id": requestId });
       else {
         // A bug, not the client's fault: say so without a stack trace on the wire.
-        console.error(`routeplane serve: internal error on ${route}:`, err);
+        // Scrubbed of every model credential the sidecar holds: an error may carry request headers.
+        console.error(`routeplane serve: internal error on ${route}: ${scrubCredentials(inspect(err))}`);
         sendError(res, new HttpError(500, "internal error in the routeplane sidecar", "internal_error"), { "x-request-id": requestId });
       }
     }
