@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { serializeBundle, type Bundle } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
-import { BundleStore, Engine, JsonlSink, Upstreams, countTokens, createSidecar, loadTextModels, startDemoUpstream, type Request, type TelemetryEvent, type TelemetrySink } from "../runtime/index.ts";
+import { BundleStore, Engine, JsonlSink, Observability, Upstreams, countTokens, createSidecar, loadTextModels, startDemoUpstream, type Request, type TelemetryEvent, type TelemetrySink } from "../runtime/index.ts";
 import { MAX_TOKEN_BYTES, TOKEN_BUDGET, countTokensBounded, pieceBoundaryBefore } from "../runtime/engine/signals.ts";
 import { CREDENTIAL_SCRUBBED, StreamScrubber, forwardAllowList } from "../runtime/sidecar/upstream.ts";
 
@@ -481,4 +481,31 @@ default { use m }
   assert.ok(event.schema === "routeplane.routing/v1");
   // The decision (signals, route) is the part on the event loop that grew with the tokenizer: 6 s for this prompt before.
   assert.ok(event.latencyMs.decision < 1000, `deciding took ${event.latencyMs.decision.toFixed(0)} ms`);
+});
+
+test("OpenTelemetry: routeplane.telemetry.delivering is exported when the sink's state is given", async () => {
+  const posts: string[] = [];
+  const collector = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      if (req.url === "/v1/metrics") posts.push(body);
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end("{}");
+    });
+  });
+  await new Promise<void>((r) => collector.listen(0, "127.0.0.1", r));
+  cleanups.push(() => new Promise<void>((r) => collector.close(() => r())));
+  const sink = new JsonlSink("/dev/full", { retryMs: 60_000, log: () => undefined });
+  cleanups.push(() => sink.close());
+  sink.emit(feedback(1));
+  await until("the failed write", () => sink.stats().failures > 0);
+  const observability = await Observability.create({ otlpEndpoint: `http://127.0.0.1:${(collector.address() as AddressInfo).port}`, metricIntervalMs: 60_000 }, () => ({ revision: null, dropped: sink.stats().dropped, delivering: !sink.stats().problem }));
+  cleanups.push(() => observability.shutdown());
+  await observability.flush();
+  const metric = JSON.parse(posts.join("")) as { resourceMetrics: { scopeMetrics: { metrics: { name: string; gauge?: { dataPoints: { asInt?: number; asDouble?: number }[] } }[] }[] }[] };
+  const delivering = metric.resourceMetrics.flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics)).find((m) => m.name === "routeplane.telemetry.delivering");
+  assert.ok(delivering, "exported");
+  const point = delivering.gauge!.dataPoints[0];
+  assert.equal(point.asInt ?? point.asDouble, 0);
 });
