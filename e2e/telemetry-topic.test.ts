@@ -49,7 +49,7 @@ test("a missing topic is found at start-up, logged once, shown in /readyz and /m
   assert.deepEqual(await sink.started, [topic, `${topic}.feedback`], "the start-up check names both missing topics");
   const { ask, readyz, metric } = await sidecarWith(sink);
   assert.equal(logs.length, 1);
-  assert.match(logs[0], new RegExp(`topic \`${topic}\` and \`${topic}\\.feedback\` do not exist on ${brokers[0]}.*create`));
+  assert.match(logs[0], new RegExp(`topics \`${topic}\` and \`${topic}\\.feedback\` do not exist on ${brokers[0]}.*create`));
 
   for (let i = 0; i < 50; i++) assert.equal(await ask(), 200);
   await eventually("failed sends", () => (sink.stats().failures >= 3 ? true : undefined));

@@ -418,7 +418,7 @@ export class KafkaSink implements TelemetrySink {
   }
 
   private missing(topics: string[]): void {
-    this.health.failing("unknown-topic", `topic ${topics.map((t) => `\`${t}\``).join(" and ")} ${topics.length > 1 ? "do" : "does"} not exist on ${this.options.brokers.join(",")} (routeplane does not create topics; create ${topics.length > 1 ? "them" : "it"} as docs/sidecar.md says)`);
+    this.health.failing("unknown-topic", `topic${topics.length > 1 ? "s" : ""} ${topics.map((t) => `\`${t}\``).join(" and ")} ${topics.length > 1 ? "do" : "does"} not exist on ${this.options.brokers.join(",")} (routeplane does not create topics; create ${topics.length > 1 ? "them" : "it"} as docs/sidecar.md says)`);
   }
 
   /**
