@@ -2,6 +2,8 @@
 // extractor; per request, extractors run lazily (only when a condition asks)
 // and their results are memoized, so a signal costs nothing until needed.
 import { RE2JS } from "re2js";
+// The tokenizer's own pre-tokenization pattern (a small module of regexes; the BPE tables load with Engine.load).
+import { O200K_TOKEN_SPLIT_REGEX } from "gpt-tokenizer/esm/encodingParams/constants";
 import type { JsonObject, JsonValue, SignalSpec } from "../../bundle/index.ts";
 import { AhoCorasick } from "./aho-corasick.ts";
 import {
@@ -26,7 +28,7 @@ export class RequestContext {
   private _lastUser?: string;
   private _allText?: string;
   private _scanText?: string;
-  private _tokens?: number;
+  private _tokens?: TokenCount;
   private _language?: LanguageGuess;
   private _keywordHits?: number[];
   private _keywordHitsCs?: number[];
@@ -90,8 +92,18 @@ export class RequestContext {
     }
     return this._scanText;
   }
+  /**
+   * The prompt's o200k token count: exact when counting it fits the
+   * tokenizer budget (TOKEN_BUDGET), otherwise an estimate kept inside sound
+   * bounds (tokenCount), so every band and comparison those bounds settle is
+   * decided exactly.
+   */
   get tokens(): number {
-    return (this._tokens ??= countTokens(this.allText));
+    return this.tokenCount.value;
+  }
+  /** The count with its bounds (lo ≤ true count ≤ hi; exact when lo = hi). */
+  get tokenCount(): TokenCount {
+    return (this._tokens ??= countTokensBounded(this.allText));
   }
   /** Whether the exact token count is already known (then bounds are not needed). */
   get tokensKnown(): boolean {
@@ -127,6 +139,159 @@ export class RequestContext {
     if (caseSensitive) return (this._keywordHitsCs ??= kw.scan(this.lastUser, true));
     return (this._keywordHits ??= kw.scan(this.lastUser, false));
   }
+}
+
+// ---------------------------------------------------------------- bounded token counts
+
+/**
+ * o200k's longest token, in UTF-8 bytes (a run of 128 spaces;
+ * test/sidecar-hostile.test.ts checks it against the library's table). Every
+ * token decodes to between 1 and this many bytes of the text, so a text of
+ * b bytes has between ⌈b / 128⌉ and b tokens: the only sound byte bounds (an
+ * "average" bytes-per-token ratio is not a bound — a run of spaces packs 128
+ * bytes into one token, random punctuation almost one byte per token).
+ */
+export const MAX_TOKEN_BYTES = 128;
+
+/**
+ * The tokenizer work one request may cost, in token-equivalents: each token
+ * counted costs 1 (≤ 2.8 µs on the reference VM, random punctuation being
+ * the slowest text), each pre-token piece of m bytes also m²/1000 (the
+ * library merges a piece in quadratic time: a 100 KB run of spaces took
+ * 6.6 s) and m/256 for the scan. About 90 ms at worst (docs/sidecar.md).
+ */
+export const TOKEN_BUDGET = 32_768;
+/** Pieces are counted in groups of about this many UTF-16 units (one tokenizer call each). */
+const GROUP_UNITS = 8192;
+/**
+ * The pre-tokenizer pattern runs over at most this many UTF-16 units of a
+ * prompt (it is linear, but a 10 MB run of emoji is one piece and took
+ * ~250 ms to match): the rest is bounded by its bytes.
+ */
+export const SCAN_UNITS = 1 << 20;
+
+export interface TokenCount {
+  /** The exact count, or an estimate within [lo, hi]. */
+  value: number;
+  lo: number;
+  hi: number;
+  exact: boolean;
+}
+
+export interface TokenCountOptions {
+  budget?: number;
+  scanUnits?: number;
+  groupUnits?: number;
+}
+
+const SPLIT = new RegExp(O200K_TOKEN_SPLIT_REGEX.source, "gu");
+
+function isSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+}
+
+const isAsciiAlnum = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+
+/**
+ * The last place p ≤ cut (0 < p < text.length) where every o200k pre-token
+ * piece ends whatever follows p + 1, or 0: after a line break followed by
+ * neither whitespace nor `/` (no pattern alternative continues a line break
+ * into such a character, and none starts with one), or between an ASCII
+ * letter or digit and a space (letters, digits and the contraction suffixes
+ * stop at a space, and a space only ever starts a piece). Matching the text
+ * before p examines no character after p, so the pieces up to p are the
+ * same in the text cut at p. Looks back at most 64 Ki units.
+ */
+export function pieceBoundaryBefore(text: string, cut: number): number {
+  const stop = Math.max(1, cut - 65_536);
+  for (let p = Math.min(cut, text.length - 1); p >= stop; p--) {
+    const c = text.charCodeAt(p);
+    const b = text.charCodeAt(p - 1);
+    if ((b === 10 || b === 13) && !isSpace(c) && c !== 47) return p;
+    if (c === 32 && isAsciiAlnum(b)) return p;
+  }
+  return 0;
+}
+
+/**
+ * Counts o200k tokens within a budget of tokenizer work (TOKEN_BUDGET). The
+ * count is additive over the tokenizer's pre-token pieces (BPE never merges
+ * across them), so the text is walked piece by piece with the library's own
+ * pattern and counted in groups; a group may end after any piece except a
+ * whitespace piece without a line break (the pattern's `\s+(?!\S)` looks past
+ * it, so a cut there could change how the text before it splits). What the
+ * budget or the scan does not reach — the rest of the text, single pieces
+ * too costly to merge — is bounded by its bytes (⌈bytes/128⌉ ≤ tokens ≤
+ * bytes), and the value is then an estimate at the rate of the counted part
+ * (4 bytes a token when nothing was counted), clamped to the bounds.
+ */
+export function countTokensBounded(text: string, options: TokenCountOptions = {}): TokenCount {
+  if (text.length === 0) return { value: 0, lo: 0, hi: 0, exact: true };
+  const budget = options.budget ?? TOKEN_BUDGET;
+  const groupUnits = options.groupUnits ?? GROUP_UNITS;
+  const maxPieceCost = budget / 8;
+  // The scan ends at a place where pieces end anyway, so the pieces before it are the text's own.
+  const scanEnd = text.length <= (options.scanUnits ?? SCAN_UNITS) ? text.length : pieceBoundaryBefore(text, options.scanUnits ?? SCAN_UNITS);
+  const scanned = scanEnd === text.length ? text : text.slice(0, scanEnd);
+  let counted = 0; // tokens in the counted groups
+  let countedBytes = 0;
+  let spent = 0;
+  let groupStart = 0; // start of the group being collected
+  let safeEnd = 0; // the last place in it where a group may end
+  let skippedBytes = 0; // bytes of pieces bounded instead of counted
+  let exhausted = false;
+  const flush = (end: number) => {
+    if (end > groupStart) {
+      const group = scanned.slice(groupStart, end);
+      const n = countTokens(group);
+      counted += n;
+      countedBytes += Buffer.byteLength(group, "utf8");
+      spent += n;
+    }
+  };
+  SPLIT.lastIndex = 0;
+  for (let m = SPLIT.exec(scanned); m !== null; m = SPLIT.exec(scanned)) {
+    const piece = m[0];
+    const end = m.index + piece.length;
+    let cost = 0;
+    if (piece.length > 16) {
+      const bytes = Buffer.byteLength(piece, "utf8");
+      cost = (bytes * bytes) / 1000 + bytes / 256;
+      if (cost > maxPieceCost) {
+        // Too costly to merge: count what precedes it (up to a safe end), bound the rest of the group and this piece.
+        flush(safeEnd);
+        skippedBytes += Buffer.byteLength(scanned.slice(safeEnd, end), "utf8");
+        spent += bytes / 256;
+        groupStart = safeEnd = end;
+        if (spent >= budget) {
+          exhausted = true;
+          break;
+        }
+        continue;
+      }
+    }
+    spent += cost;
+    const last = scanned.charCodeAt(end - 1);
+    if (!isSpace(last) || last === 10 || last === 13) safeEnd = end;
+    if (end - groupStart >= groupUnits && safeEnd > groupStart) {
+      flush(safeEnd);
+      groupStart = safeEnd;
+    }
+    if (spent >= budget) {
+      exhausted = true;
+      break;
+    }
+  }
+  SPLIT.lastIndex = 0;
+  if (!exhausted) safeEnd = scanned.length;
+  flush(safeEnd);
+  const unknownBytes = skippedBytes + (safeEnd < text.length ? Buffer.byteLength(text.slice(safeEnd), "utf8") : 0);
+  if (unknownBytes === 0) return { value: counted, lo: counted, hi: counted, exact: true };
+  const lo = counted + Math.ceil(unknownBytes / MAX_TOKEN_BYTES);
+  const hi = counted + unknownBytes;
+  const rate = countedBytes > 0 && counted > 0 ? counted / countedBytes : 0.25;
+  const value = Math.min(hi, Math.max(lo, Math.round(counted + unknownBytes * rate)));
+  return { value, lo, hi, exact: false };
 }
 
 function isWordChar(c: number): boolean {

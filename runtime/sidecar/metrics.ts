@@ -1,6 +1,6 @@
 // The sidecar's metrics in the Prometheus text format (/metrics): requests by
 // route, model and status, decision and upstream latency histograms,
-// telemetry sent and dropped, bundle rejections and the active revision.
+// telemetry sent, dropped and whether it is delivering, bundle rejections and the active revision.
 // Small on purpose: counters and fixed-bucket histograms, label sets kept in
 // maps, rendered on scrape.
 
@@ -74,7 +74,7 @@ export class SidecarMetrics {
   readonly upstreamSeconds = new Histogram("routeplane_upstream_seconds", "Time to the upstream's response headers, by model.", [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30]);
   readonly fallbacks = new Counter("routeplane_fallbacks_total", "Attempts that failed over to the next model, by model and reason.");
   /** Read at scrape time: telemetry sink figures and the active revision. */
-  gauges: () => { revision: string | null; rejections?: number; persistFailures?: number; telemetry: { sent: number; dropped: number; queued: number }; semantic?: Record<string, number> } = () => ({ revision: null, telemetry: { sent: 0, dropped: 0, queued: 0 } });
+  gauges: () => { revision: string | null; rejections?: number; persistFailures?: number; telemetry: { sent: number; dropped: number; queued: number; failures?: number; problem?: string | null }; semantic?: Record<string, number> } = () => ({ revision: null, telemetry: { sent: 0, dropped: 0, queued: 0 } });
 
   render(): string {
     const g = this.gauges();
@@ -88,6 +88,8 @@ export class SidecarMetrics {
       family("routeplane_bundle_persist_failures_total", "counter", "Activated bundles that could not be kept as the last known good (state directory unusable).", [[{}, g.persistFailures ?? 0]]),
       family("routeplane_telemetry_events_total", "counter", "Telemetry events handed to the sink, by outcome.", [[{ outcome: "sent" }, g.telemetry.sent], [{ outcome: "dropped" }, g.telemetry.dropped]]),
       family("routeplane_telemetry_queued", "gauge", "Telemetry events waiting for the sink.", [[{}, g.telemetry.queued]]),
+      family("routeplane_telemetry_delivering", "gauge", "1 while the telemetry sink delivers events, 0 while it cannot (the reason is in /readyz and the log).", [[{}, g.telemetry.problem ? 0 : 1]]),
+      family("routeplane_telemetry_failures_total", "counter", "Failed telemetry delivery attempts (writes, batches, connections).", [[{}, g.telemetry.failures ?? 0]]),
       family("routeplane_bundle_info", "gauge", "The active bundle (value 1), by revision.", g.revision ? [[{ revision: g.revision }, 1]] : []),
       ...(g.semantic
         ? [family("routeplane_semantic_calls_total", "counter", "Embedding calls for embedding and domain signals, by outcome (timeout and error fall back to the offline stand-ins).", Object.entries(g.semantic).map(([outcome, n]) => [{ outcome }, n]))]

@@ -6,6 +6,13 @@ import { SpanKind, SpanStatusCode, trace, ROOT_CONTEXT, type Attributes, type Co
 import type { MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
 import type { BasicTracerProvider, SpanExporter } from "@opentelemetry/sdk-trace-base";
 
+/** Figures read when metrics are exported; `delivering` (the telemetry sink's state) only when the caller gives it. */
+export interface ObservedGauges {
+  revision: string | null;
+  dropped: number;
+  delivering?: boolean;
+}
+
 export interface ObservabilityOptions {
   /** OTLP/HTTP base URL of a collector, e.g. http://127.0.0.1:4318 (traces to /v1/traces, metrics to /v1/metrics). */
   otlpEndpoint?: string;
@@ -45,7 +52,7 @@ export class Observability {
    * Loads the OpenTelemetry SDK and exporters (only when the sidecar is
    * configured to use them: they are a good part of a second to load).
    */
-  static async create(options: ObservabilityOptions, gauges: () => { revision: string | null; dropped: number }): Promise<Observability> {
+  static async create(options: ObservabilityOptions, gauges: () => ObservedGauges): Promise<Observability> {
     const [metricsExporter, traceExporter, resources, sdkMetrics, sdkTrace] = await Promise.all([
       import("@opentelemetry/exporter-metrics-otlp-http"),
       import("@opentelemetry/exporter-trace-otlp-http"),
@@ -56,7 +63,7 @@ export class Observability {
     return new Observability(options, gauges, { ...metricsExporter, ...traceExporter, ...resources, ...sdkMetrics, ...sdkTrace });
   }
 
-  private constructor(options: ObservabilityOptions, gauges: () => { revision: string | null; dropped: number }, otel: OtelModules) {
+  private constructor(options: ObservabilityOptions, gauges: () => ObservedGauges, otel: OtelModules) {
     const { OTLPMetricExporter, OTLPTraceExporter, resourceFromAttributes, MeterProvider, PeriodicExportingMetricReader, BasicTracerProvider, BatchSpanProcessor } = otel;
     const resource = resourceFromAttributes({ "service.name": options.serviceName ?? "routeplane-sidecar" });
     const exporter = options.spanExporter ?? (options.otlpEndpoint ? new OTLPTraceExporter({ url: `${options.otlpEndpoint.replace(/\/$/, "")}/v1/traces` }) : null);
@@ -74,6 +81,10 @@ export class Observability {
       const upstream = meter.createHistogram("routeplane.upstream.duration", { unit: "s", description: "Time to the upstream's response headers." });
       const fallbacks = meter.createCounter("routeplane.fallbacks", { description: "Attempts that failed over to the next model." });
       meter.createObservableCounter("routeplane.telemetry.dropped", { description: "Telemetry events dropped because the sink could not keep up." }).addCallback((r) => r.observe(gauges().dropped));
+      meter.createObservableGauge("routeplane.telemetry.delivering", { description: "1 while the telemetry sink delivers events, 0 while it cannot." }).addCallback((r) => {
+        const delivering = gauges().delivering;
+        if (delivering !== undefined) r.observe(delivering ? 1 : 0);
+      });
       meter.createObservableGauge("routeplane.bundle.active", { description: "The active bundle (1), by revision." }).addCallback((r) => {
         const revision = gauges().revision;
         if (revision) r.observe(1, { revision });

@@ -9,6 +9,7 @@
 //   GET  /healthz, /readyz, /metrics                   liveness, a verified bundle, Prometheus text
 //   POST /debug/explain                                the decision with its trace (loopback only)
 import { randomUUID } from "node:crypto";
+import { inspect } from "node:util";
 import type { AddressInfo } from "node:net";
 import type { JsonObject, ModelSpec } from "../../bundle/index.ts";
 import { requestFromChat, textOf, type ChatMessage } from "../engine/request.ts";
@@ -19,8 +20,8 @@ import { SidecarMetrics } from "./metrics.ts";
 import { HttpError, chatProblem, metadataProblem, readJson, sendError } from "./openai.ts";
 import { redactResponse, rewriteRequest, streamRedactor } from "./plugins.ts";
 import { FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA_VERSION, isoTime, type RoutingEvent, type TelemetrySink } from "./telemetry.ts";
-import { UpstreamError, Upstreams } from "./upstream.ts";
 import { ClientError } from "./http-client.ts";
+import { StreamScrubber, UpstreamError, Upstreams, forwardAllowList, scrubSecret, upstreamHeaders } from "./upstream.ts";
 import type { SemanticSignals } from "./semantic.ts";
 import type { Observability } from "./observability.ts";
 
@@ -30,6 +31,8 @@ export interface SidecarOptions {
   upstreams?: Upstreams;
   /** Upstream credentials by model name (a credentials file); otherwise the environment variable a model's spec names. Never from the bundle. */
   credentials?: Readonly<Record<string, string>>;
+  /** Client headers passed on to model servers (default DEFAULT_FORWARDED_HEADERS: trace context); credential-carrying names are refused. */
+  forwardHeaders?: readonly string[];
   /** Most models one request may try (the chosen one plus fallbacks). */
   maxAttempts?: number;
   /** Largest request body accepted, in bytes (default 10 MiB; longer: 413). */
@@ -100,6 +103,14 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   const maxAttempts = options.maxAttempts ?? 3;
   const maxBody = options.maxBodyBytes ?? 10 * 1024 * 1024;
   const maxResponseBuffer = options.maxResponseBufferBytes ?? 16 * 1024 * 1024;
+  const forwardable = forwardAllowList(options.forwardHeaders);
+  /** The text with every model credential the sidecar holds replaced (for logs). */
+  const scrubCredentials = (text: string): string => {
+    const keys = new Set(Object.values(options.credentials ?? {}));
+    for (const m of store.current?.bundle.policy.models ?? []) if (m.api_key_env && process.env[m.api_key_env]) keys.add(process.env[m.api_key_env]!);
+    for (const k of keys) text = scrubSecret(text, k);
+    return text;
+  };
   const credential = (m: ModelSpec) => options.credentials?.[m.name] ?? (m.api_key_env ? process.env[m.api_key_env] : undefined);
   const feedbackAt = new WeakMap<object, number>();
   const weightsVersionOf = new WeakMap<object, number>();
@@ -205,14 +216,8 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     const pluginsDone = performance.now();
     event.latencyMs.plugins = pluginsDone - decided;
 
-    // Client headers worth passing on; hop-by-hop and credentials are never forwarded.
-    const forward: Record<string, string> = {};
-    for (const k in req.headers) {
-      const v = req.headers[k];
-      if (typeof v === "string" && k.startsWith("x-") && !rewritten.removeHeaders.includes(k)) forward[k] = v;
-    }
-    Object.assign(forward, rewritten.setHeaders);
-    forward["x-request-id"] = requestId;
+    // Only allow-listed client headers are passed on (upstream.ts): never the client's credentials.
+    const forward = upstreamHeaders(req.headers, forwardable, rewritten, requestId);
 
     const chain = [decision.model, ...decision.fallbacks].slice(0, maxAttempts);
     let lastError: UpstreamError | null = null;
@@ -233,9 +238,10 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         upstreamSpan?.end();
         event.attempts.push({ model: name, outcome: up.statusCode < 400 ? "ok" : "client-error", status: up.statusCode, ms });
         event.latencyMs.upstream = ms;
-        const contentType = up.headers["content-type"] ?? "application/json";
+        // What the model server sends back is scrubbed of the credential the sidecar gave it (an echo in an error body, a header).
+        const contentType = scrubSecret(up.headers["content-type"] ?? "application/json", key);
         const answerHeaders = { ...base, "x-routeplane-model": name, "content-type": contentType };
-        const sse = contentType.startsWith("text/event-stream");
+        const sse = contentType.trimStart().toLowerCase().startsWith("text/event-stream");
         // A whole answer is held only when it is small or a response plugin must see all of it;
         // anything else streams through chunk by chunk, so memory does not grow with the answer.
         const length = up.headers["content-length"];
@@ -246,6 +252,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           const redact = sse ? streamRedactor(action, decision.plugins, event.redacted) : null;
           // A JSON answer's `usage` comes last: its tail is kept to read the token counts.
           let tail: Buffer | null = sse ? null : Buffer.alloc(0);
+          const scrubber = key ? new StreamScrubber(key) : null;
           // A client that goes away stops the upstream stream too; a slow client slows it (backpressure).
           const cancel = res.onClose(() => up.body.destroy());
           const send = async (data: string | Buffer) => {
@@ -253,18 +260,22 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           };
           const decoder = new TextDecoder();
           try {
-            for await (const chunk of up.body) {
+            for await (const raw of up.body) {
+              const chunk = scrubber ? scrubber.push(raw) : raw;
               if (tail !== null) tail = chunk.length >= USAGE_TAIL ? chunk.subarray(chunk.length - USAGE_TAIL) : Buffer.concat([tail, chunk]).subarray(-USAGE_TAIL);
-              if (!redact) await send(chunk);
-              else {
+              if (!redact) {
+                if (chunk.length > 0) await send(chunk);
+              } else {
                 const out = redact(decoder.decode(chunk, { stream: true }));
                 if (out) await send(out);
               }
             }
+            const held = scrubber?.end();
+            if (tail !== null && held && held.length > 0) tail = Buffer.concat([tail, held]).subarray(-USAGE_TAIL);
             if (redact) {
-              const rest = redact(decoder.decode()) + redact.end();
+              const rest = redact(decoder.decode(held, { stream: true }) + decoder.decode()) + redact.end();
               if (rest) await send(rest);
-            }
+            } else if (held && held.length > 0) await send(held);
             res.end();
             if (tail !== null) usageOf(tail.toString("utf8"), spec, event);
           } catch {
@@ -290,6 +301,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
             finish(502, name);
             return;
           }
+          text = scrubSecret(text, key);
           const cleaned = redactResponse(text, action, decision.plugins, event.redacted);
           if (cleaned !== null) text = cleaned;
           res.send(up.statusCode, answerHeaders, text);
@@ -346,7 +358,10 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         case "GET /readyz": {
           const active = store.current;
           const rejected = store.rejection;
-          const detail = { ready: active !== null, revision: active?.bundle.manifest.revision ?? null, source: active?.source ?? null, lastRejection: rejected ? { at: rejected.at.toISOString(), source: rejected.source, reason: rejected.reason } : null };
+          // Telemetry that cannot be delivered shows here (readiness stays with the bundle: lost telemetry does not stop routing).
+          const t = telemetry.stats();
+          const telemetryDetail = { delivering: !t.problem, problem: t.problem ?? null, since: t.problemSince ?? null, sent: t.sent, dropped: t.dropped, queued: t.queued };
+          const detail = { ready: active !== null, revision: active?.bundle.manifest.revision ?? null, source: active?.source ?? null, lastRejection: rejected ? { at: rejected.at.toISOString(), source: rejected.source, reason: rejected.reason } : null, telemetry: telemetryDetail };
           res.send(active ? 200 : 503, { "content-type": "application/json" }, JSON.stringify(detail));
           return;
         }
@@ -380,7 +395,8 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       if (err instanceof HttpError) sendError(res, err, { "x-request-id": requestId });
       else {
         // A bug, not the client's fault: say so without a stack trace on the wire.
-        console.error(`routeplane serve: internal error on ${route}:`, err);
+        // Scrubbed of every model credential the sidecar holds: an error may carry request headers.
+        console.error(`routeplane serve: internal error on ${route}: ${scrubCredentials(inspect(err))}`);
         sendError(res, new HttpError(500, "internal error in the routeplane sidecar", "internal_error"), { "x-request-id": requestId });
       }
     }

@@ -32,6 +32,112 @@ export const DEFAULT_UPSTREAM_OPTIONS: UpstreamOptions = {
   keepAliveMs: 30_000,
 };
 
+/**
+ * Client request headers passed on to model servers unless the operator
+ * names others (`forwardHeaders`): W3C trace context only. Everything else a
+ * client sends stays at the sidecar — its own `authorization`, `x-api-key`,
+ * cookies, and the `x-` headers its signals read. The model server's
+ * credential is the sidecar's (`authorization: Bearer <key>` from the
+ * credentials file or `api_key_env`); `header_mutation` plugins add theirs.
+ */
+export const DEFAULT_FORWARDED_HEADERS: readonly string[] = ["traceparent", "tracestate"];
+
+/** Header names that carry credentials: never forwarded from a client, whatever the allow-list says. */
+const CREDENTIAL_HEADER = /^(authorization|proxy-authorization|cookie|set-cookie)$|auth|api[-_]?key|token|secret|passw|session|credential/;
+
+/** Whether a header name looks like it carries a credential (then it is never passed on from a client). */
+export function isCredentialHeader(name: string): boolean {
+  return CREDENTIAL_HEADER.test(name.toLowerCase());
+}
+
+/**
+ * The allow-list of client headers to forward, lower-cased; a name that
+ * carries credentials is refused with an error naming it (a configuration
+ * mistake, found at start-up).
+ */
+export function forwardAllowList(names: readonly string[] = DEFAULT_FORWARDED_HEADERS): ReadonlySet<string> {
+  const out = new Set<string>();
+  for (const raw of names) {
+    const name = raw.trim().toLowerCase();
+    if (name === "") continue;
+    if (isCredentialHeader(name)) throw new Error(`header \`${raw}\` carries credentials and is never forwarded to model servers; remove it from the forwarded headers`);
+    out.add(name);
+  }
+  return out;
+}
+
+/**
+ * The headers of an upstream request: the allow-listed client headers, then
+ * what the route's header_mutation plugins set and remove, the request id,
+ * and last the model's own credential (so nothing else can replace it).
+ */
+export function upstreamHeaders(
+  client: Readonly<Record<string, string | string[] | undefined>>,
+  allow: ReadonlySet<string>,
+  mutation: { setHeaders: Record<string, string>; removeHeaders: string[] },
+  requestId: string,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of allow) {
+    const v = client[name];
+    if (typeof v === "string" && !mutation.removeHeaders.includes(name)) out[name] = v;
+  }
+  Object.assign(out, mutation.setHeaders);
+  out["x-request-id"] = requestId;
+  return out;
+}
+
+/** What stands in for a model credential an upstream echoed back. */
+export const CREDENTIAL_SCRUBBED = "[credential removed]";
+
+/** The secret in an authorization header value (`Bearer <key>` → `<key>`). */
+function secretOf(authorization: string | undefined): string | null {
+  if (!authorization) return null;
+  const key = authorization.replace(/^bearer\s+/i, "");
+  return key === "" ? null : key;
+}
+
+/** The text with every occurrence of the secret replaced (nothing to do without one). */
+export function scrubSecret(text: string, secret: string | null | undefined): string {
+  return secret && text.includes(secret) ? text.replaceAll(secret, CREDENTIAL_SCRUBBED) : text;
+}
+
+/**
+ * Scrubs a secret from a byte stream whose chunks may split it: a chunk's
+ * tail that could be the start of the secret is held back until the next
+ * chunk shows whether it is (only then; an SSE chunk ending in "\n\n" is sent
+ * whole). `end()` releases what is held.
+ */
+export class StreamScrubber {
+  private readonly needle: Buffer;
+  private readonly replacement = Buffer.from(CREDENTIAL_SCRUBBED);
+  private held: Buffer = Buffer.alloc(0);
+  constructor(secret: string) {
+    this.needle = Buffer.from(secret, "utf8");
+  }
+  push(chunk: Buffer | string): Buffer {
+    const data = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk;
+    const buf = this.held.length > 0 ? Buffer.concat([this.held, data]) : data;
+    const parts: Buffer[] = [];
+    let from = 0;
+    for (let at = buf.indexOf(this.needle, from); at >= 0; at = buf.indexOf(this.needle, from)) {
+      parts.push(buf.subarray(from, at), this.replacement);
+      from = at + this.needle.length;
+    }
+    // The longest tail (shorter than the secret) that is a prefix of it.
+    let keep = Math.min(this.needle.length - 1, buf.length - from);
+    for (; keep > 0; keep--) if (buf.subarray(buf.length - keep).equals(this.needle.subarray(0, keep))) break;
+    parts.push(buf.subarray(from, buf.length - keep));
+    this.held = Buffer.from(buf.subarray(buf.length - keep));
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  }
+  end(): Buffer {
+    const rest = this.held;
+    this.held = Buffer.alloc(0);
+    return rest;
+  }
+}
+
 export type UpstreamFailure = "timeout" | "connect" | "status" | "circuit-open";
 
 export class UpstreamError extends Error {
@@ -143,7 +249,8 @@ export class Upstreams {
     const prev = this.latency.get(name);
     this.latency.set(name, prev === undefined ? ms : prev * 0.8 + ms * 0.2);
     if (res.statusCode >= 500 || res.statusCode === 429) {
-      const text = await res.body.text().catch(() => "");
+      // The error body goes into the message the client may see: never with the credential in it.
+      const text = scrubSecret(await res.body.text().catch(() => ""), secretOf(call.headers.authorization));
       this.failed(name);
       throw new UpstreamError("status", `${name} answered ${res.statusCode}${text ? `: ${text.slice(0, 200)}` : ""}`, res.statusCode);
     }
