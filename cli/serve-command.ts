@@ -6,7 +6,10 @@ import { X509Certificate } from "node:crypto";
 import { readFileSync, watch, type FSWatcher } from "node:fs";
 import path from "node:path";
 import { serializeBundle } from "../bundle/index.ts";
-import { BundleStore, JsonlSink, KafkaSink, Observability, SemanticSignals, Upstreams, createSidecar, startDemoUpstream, weightsProblem, type TelemetrySink, type WeightsOverlay } from "../runtime/index.ts";
+import {
+  BundleStore, JsonlSink, KafkaSink, Observability, SemanticSignals, Upstreams, createSidecar, forwardAllowList, keyEnvAllowed, startDemoUpstream, weightsProblem,
+  type TelemetrySink, type WeightsOverlay,
+} from "../runtime/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { readJsonFile, readTextFile, UsageError } from "./files.ts";
 import { EXIT, type Io } from "./io.ts";
@@ -30,6 +33,19 @@ export interface ServeOptions {
   embeddings?: string;
   "embeddings-model"?: string;
   "otlp-endpoint"?: string;
+  "forward-header"?: string[];
+  "key-env"?: string[];
+  "max-body-bytes"?: string;
+  "max-inflight-body-bytes"?: string;
+  "max-response-buffer-bytes"?: string;
+}
+
+/** A byte count given on the command line: a whole number of at least 1. */
+function byteLimit(opts: ServeOptions, name: "max-body-bytes" | "max-inflight-body-bytes" | "max-response-buffer-bytes"): number | undefined {
+  const text = opts[name];
+  if (text === undefined) return undefined;
+  if (!/^[1-9][0-9]*$/.test(text) || !Number.isSafeInteger(Number(text))) throw new UsageError(`--${name} takes a whole number of bytes (at least 1), not ${JSON.stringify(text)}`);
+  return Number(text);
 }
 
 const DEFAULT_TELEMETRY_FILE = "routeplane-telemetry.jsonl";
@@ -105,12 +121,31 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
     }
   }
   const allowUnproved = opts["allow-unproved"] === true;
+  const limits = { maxBodyBytes: byteLimit(opts, "max-body-bytes"), maxInflightBodyBytes: byteLimit(opts, "max-inflight-body-bytes"), maxResponseBufferBytes: byteLimit(opts, "max-response-buffer-bytes") };
+  const forwardHeaders = opts["forward-header"];
+  if (forwardHeaders) {
+    try {
+      forwardAllowList(forwardHeaders);
+    } catch (err) {
+      throw new UsageError(`--forward-header: ${(err as Error).message}`);
+    }
+  }
+  const keyEnv = opts["key-env"] ?? [];
+  for (const name of keyEnv) if (!/^[A-Z_][A-Z0-9_]*$/.test(name)) throw new UsageError(`--key-env takes an environment variable name (A-Z, 0-9, _), not ${JSON.stringify(name)}`);
+  /** Models whose api_key_env the sidecar will not read: said once per activated bundle. */
+  const refusedKeyEnv = (models: { name: string; api_key_env: string | null }[]) =>
+    models.filter((m) => m.api_key_env !== null && !keyEnvAllowed(m.api_key_env, keyEnv) && !(m.name in credentials));
   const store = new BundleStore({
     trustedKeys,
     stateDir: opts.bundle ? (opts["state-dir"] ?? ".routeplane-sidecar") : undefined,
     policy: opts["expect-policy"],
     allowUnproved,
-    onChange: (a) => io.err(`routeplane serve: active bundle ${a.bundle.manifest.revision.slice(0, 19)} (policy ${a.bundle.manifest.policy}, serial ${a.bundle.manifest.serial}${a.bundle.manifest.rollback ? " rollback" : ""}, ${a.bundle.policy.routes.length} routes) from ${a.source}`),
+    onChange: (a) => {
+      io.err(`routeplane serve: active bundle ${a.bundle.manifest.revision.slice(0, 19)} (policy ${a.bundle.manifest.policy}, serial ${a.bundle.manifest.serial}${a.bundle.manifest.rollback ? " rollback" : ""}, ${a.bundle.policy.routes.length} routes) from ${a.source}`);
+      for (const m of refusedKeyEnv(a.bundle.policy.models)) {
+        io.err(`routeplane serve: model ${m.name} names api_key_env ${m.api_key_env}, which the sidecar does not read (only *_API_KEY, or names given with --key-env): its requests carry no key`);
+      }
+    },
     onReject: (r) => io.err(`routeplane serve: rejected the bundle from ${r.source}: ${r.reason}; keeping the last verified bundle`),
     onPersistError: (reason) => io.err(`routeplane serve: ${reason} (routeplane_bundle_persist_failures_total)`),
   });
@@ -138,7 +173,9 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
     : undefined;
   const otlpEndpoint = opts["otlp-endpoint"] ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
   // Gauges read the store and the sink at export time.
-  const observability = otlpEndpoint ? await Observability.create({ otlpEndpoint }, () => ({ revision: store.current?.bundle.manifest.revision ?? null, dropped: telemetry.stats().dropped })) : undefined;
+  const observability = otlpEndpoint
+    ? await Observability.create({ otlpEndpoint }, () => ({ revision: store.current?.bundle.manifest.revision ?? null, dropped: telemetry.stats().dropped, delivering: !telemetry.stats().problem }))
+    : undefined;
   const sidecar = createSidecar({
     semantic,
     observability,
@@ -146,6 +183,9 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
     telemetry,
     endpointOverride: demo?.url ?? opts.upstream,
     credentials,
+    keyEnv,
+    forwardHeaders,
+    ...limits,
     upstreams: new Upstreams({ ca: upstreamCa }),
   });
   const weightsWatcher = opts.weights ? watchWeights(io, opts.weights, (w) => sidecar.setWeights(w)) : null;

@@ -9,9 +9,9 @@ export { findPii, jailbreakScore, countTokens, detectLanguage, complexityScore, 
 export type { PiiMatch, PiiType, LanguageGuess } from "./engine/detectors.ts";
 export { BundleStore } from "./sidecar/bundle-store.ts";
 export type { ActiveBundle, Rejection, BundleStoreOptions } from "./sidecar/bundle-store.ts";
-export { createSidecar, weightsProblem } from "./sidecar/server.ts";
+export { createSidecar, keyEnvAllowed, weightsProblem } from "./sidecar/server.ts";
 export type { Sidecar, SidecarOptions, WeightsOverlay } from "./sidecar/server.ts";
-export { Upstreams, UpstreamError, DEFAULT_UPSTREAM_OPTIONS } from "./sidecar/upstream.ts";
+export { Upstreams, UpstreamError, DEFAULT_UPSTREAM_OPTIONS, forwardAllowList } from "./sidecar/upstream.ts";
 export { createHttpServer } from "./sidecar/http-server.ts";
 export type { HttpServer, HttpServerOptions, SidecarRequest, SidecarResponse, Handler } from "./sidecar/http-server.ts";
 export { OriginPool, ClientError, ResponseBody } from "./sidecar/http-client.ts";

@@ -33,6 +33,8 @@ export interface SidecarOptions {
   credentials?: Readonly<Record<string, string>>;
   /** Client headers passed on to model servers (default DEFAULT_FORWARDED_HEADERS: trace context); credential-carrying names are refused. */
   forwardHeaders?: readonly string[];
+  /** Environment variables besides `*_API_KEY` that a model's `api_key_env` may name (keyEnvAllowed). */
+  keyEnv?: readonly string[];
   /** Most models one request may try (the chosen one plus fallbacks). */
   maxAttempts?: number;
   /** Largest request body accepted, in bytes (default 10 MiB; longer: 413). */
@@ -66,6 +68,18 @@ export function weightsProblem(value: unknown): string | null {
     for (const [model, w] of Object.entries(models)) if (typeof w !== "number" || !Number.isFinite(w)) return `weight of \`${model}\` on route \`${route}\` must be a number`;
   }
   return null;
+}
+
+/**
+ * Whether the sidecar may read a model's API key from this environment
+ * variable. A policy (from a pull request) names the variable, so without a
+ * rule it could send any secret of the sidecar's environment (a cloud
+ * provider's key, a database password) to an endpoint it declares. Names
+ * ending in `_API_KEY` are allowed; any other only when the operator lists it
+ * (`serve --key-env NAME`).
+ */
+export function keyEnvAllowed(name: string, extra: readonly string[] = []): boolean {
+  return name.endsWith("_API_KEY") || extra.includes(name);
 }
 
 export interface Sidecar {
@@ -111,7 +125,8 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     for (const k of keys) text = scrubSecret(text, k);
     return text;
   };
-  const credential = (m: ModelSpec) => options.credentials?.[m.name] ?? (m.api_key_env ? process.env[m.api_key_env] : undefined);
+  // A policy names the variable; the operator decides which variables may be read (keyEnvAllowed).
+  const credential = (m: ModelSpec) => options.credentials?.[m.name] ?? (m.api_key_env && keyEnvAllowed(m.api_key_env, options.keyEnv) ? process.env[m.api_key_env] : undefined);
   const feedbackAt = new WeakMap<object, number>();
   const weightsVersionOf = new WeakMap<object, number>();
   let weights: WeightsOverlay = {};
