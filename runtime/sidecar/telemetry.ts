@@ -168,33 +168,58 @@ export class DeliveryHealth {
 }
 
 /** A bounded queue that drops its oldest entries when full. */
-class DropOldestQueue<T> {
-  private items: T[] = [];
+/**
+ * A bounded FIFO that drops its oldest items when full: a ring buffer, so a
+ * full queue under a broker outage costs O(1) per event (an array spliced at
+ * the front cost O(limit) per push, 10,000 moves per request at full load).
+ */
+export class DropOldestQueue<T> {
+  private readonly buf: (T | undefined)[];
   private readonly limit: number;
+  /** Index of the oldest item. */
+  private head = 0;
+  private size = 0;
   dropped = 0;
   constructor(limit: number) {
-    this.limit = limit;
+    this.limit = Math.max(1, Math.floor(limit));
+    this.buf = new Array(this.limit);
   }
   push(item: T): void {
-    this.items.push(item);
-    if (this.items.length > this.limit) {
-      this.dropped += this.items.length - this.limit;
-      this.items.splice(0, this.items.length - this.limit);
+    if (this.size === this.limit) {
+      // Full: the newest replaces the oldest.
+      this.buf[this.head] = item;
+      this.head = (this.head + 1) % this.limit;
+      this.dropped++;
+      return;
     }
+    this.buf[(this.head + this.size) % this.limit] = item;
+    this.size++;
   }
-  /** Puts a batch that could not be sent back in front of newer events (still bounded). */
+  /** Puts a batch that could not be sent back in front of newer events (still bounded: its oldest go first). */
   unshift(batch: T[]): void {
-    this.items = [...batch, ...this.items];
-    if (this.items.length > this.limit) {
-      this.dropped += this.items.length - this.limit;
-      this.items.splice(0, this.items.length - this.limit);
+    for (let i = batch.length - 1; i >= 0; i--) {
+      if (this.size === this.limit) {
+        this.dropped += i + 1;
+        return;
+      }
+      this.head = (this.head - 1 + this.limit) % this.limit;
+      this.buf[this.head] = batch[i];
+      this.size++;
     }
   }
   take(n: number): T[] {
-    return this.items.splice(0, n);
+    const k = Math.max(0, Math.min(n, this.size));
+    const out = new Array<T>(k);
+    for (let i = 0; i < k; i++) {
+      out[i] = this.buf[this.head] as T;
+      this.buf[this.head] = undefined;
+      this.head = (this.head + 1) % this.limit;
+    }
+    this.size -= k;
+    return out;
   }
   get length(): number {
-    return this.items.length;
+    return this.size;
   }
 }
 

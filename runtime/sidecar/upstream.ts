@@ -140,16 +140,19 @@ export class StreamScrubber {
 
 export type UpstreamFailure = "timeout" | "connect" | "status" | "circuit-open";
 
+/**
+ * A failed attempt that the next model of the chain may succeed at: a
+ * timeout, a failed connection, an open circuit, or a 429/5xx answer. An
+ * answer no other model would fix (another 4xx) is not an error: `send`
+ * resolves with it and the client gets it as it is.
+ */
 export class UpstreamError extends Error {
   readonly kind: UpstreamFailure;
   readonly status: number | null;
-  /** Whether trying the next model in the chain can help. */
-  readonly retriable: boolean;
   constructor(kind: UpstreamFailure, message: string, status: number | null = null) {
     super(message);
     this.kind = kind;
     this.status = status;
-    this.retriable = kind !== "status" || status === null || status === 429 || status >= 500;
   }
 }
 
