@@ -1,0 +1,260 @@
+// The sidecar's request path as a table of named stages, like the compiler's
+// (compiler/compile.ts): read → decide → rewrite → forward → relay, then
+// record. Each stage reads and extends one RequestPath; a stage that answers
+// the client itself (a 400 is thrown; a blocked request, every model failing)
+// ends the path early, and `record` runs last either way. What a stage did
+// goes to the RequestRecorder, which feeds every sink.
+import type { JsonObject, ModelSpec } from "../../bundle/index.ts";
+import type { Decision } from "../engine/engine.ts";
+import { requestFromChat, textOf, type ChatMessage, type Request } from "../engine/request.ts";
+import type { ActiveBundle } from "./bundle-store.ts";
+import { ClientError, type ClientResponse } from "./http-client.ts";
+import type { SidecarRequest, SidecarResponse } from "./http-server.ts";
+import { HttpError, chatProblem, metadataProblem, readJson, sendError } from "./openai.ts";
+import { redactResponse, rewriteRequest, streamRedactor } from "./plugins.ts";
+import { RequestRecorder, type RecorderSinks } from "./request-recorder.ts";
+import type { SemanticSignals } from "./semantic.ts";
+import { StreamScrubber, UpstreamError, scrubSecret, upstreamHeaders, type Upstreams } from "./upstream.ts";
+
+/** What the sidecar fixes once for every request (createSidecar). */
+export interface PathConfig {
+  upstreams: Upstreams;
+  sinks: RecorderSinks;
+  maxAttempts: number;
+  maxBodyBytes: number;
+  maxResponseBufferBytes: number;
+  forwardable: ReadonlySet<string>;
+  credential(model: ModelSpec): string | undefined;
+  endpointOverride?: string;
+  semantic?: SemanticSignals;
+  /** Brings the engine's feedback (observed latencies, learned weights) up to date before it decides. */
+  refreshFeedback(active: ActiveBundle, now: number): void;
+}
+
+/** One request on its way through the stages. */
+export interface RequestPath {
+  readonly config: PathConfig;
+  readonly req: SidecarRequest;
+  readonly res: SidecarResponse;
+  readonly endpoint: "chat" | "completions";
+  readonly requestId: string;
+  readonly active: ActiveBundle;
+  readonly started: number;
+  readonly startedAt: number;
+  body?: JsonObject;
+  rec?: RequestRecorder;
+  decision?: Decision;
+  /** Headers every answer carries: the request id, the revision, the route. */
+  base?: Record<string, string>;
+  rewritten?: ReturnType<typeof rewriteRequest>;
+  /** The upstream answer being relayed, and the model that gave it. */
+  answer?: { response: ClientResponse; model: string; spec: ModelSpec; key: string | undefined };
+  /** How the request ended, for `record`. */
+  status: number;
+  model: string | null;
+}
+
+type Stage = (p: RequestPath) => Promise<boolean>;
+
+/** Non-streamed answers longer than this (by content-length, or of unknown length) stream through unless a response plugin needs them whole. */
+const PASS_THROUGH_ABOVE = 1024 * 1024;
+/** Bytes kept of the end of a streamed-through JSON answer, to read its `usage`. */
+const USAGE_TAIL = 4096;
+
+/** read: the body, within the size limit, and its shape (400 naming the field). */
+const read: Stage = async (p) => {
+  const body = await readJson(p.req, p.config.maxBodyBytes);
+  const problem = p.endpoint === "chat" ? chatProblem(body) : typeof body.prompt !== "string" ? "`prompt` must be a string" : metadataProblem(body);
+  if (problem) throw new HttpError(400, problem);
+  p.body = body;
+  return true;
+};
+
+/** decide: the engine's decision, with embedding and domain signals from the endpoint when a condition needs them. */
+const decide: Stage = async (p) => {
+  const { config, active } = p;
+  const { bundle, engine } = active;
+  const rec = (p.rec = new RequestRecorder(config.sinks, { requestId: p.requestId, revision: bundle.manifest.revision, endpoint: p.endpoint, stream: p.body!.stream === true, started: p.started, startedAt: p.startedAt }));
+  const span = rec.stage("decide");
+  config.refreshFeedback(active, p.started);
+  // Weighted and adaptive splits spread by the request id (docs/language.md): the same id, the same model.
+  const request = requestOf(p.body!, p.req.headers);
+  request.id = p.requestId;
+  let decision = engine.decide(request, { signals: true });
+  // Embedding and domain signals are fetched only when a condition needed them (the engine
+  // used its offline stand-in), then the request is decided again with the real values.
+  if (config.semantic) {
+    const wanted = new Set(Object.entries(decision.signals ?? {}).filter(([, v]) => v.source === "offline").map(([k]) => k));
+    if (wanted.size > 0) {
+      const semanticSpan = rec.stage("semantic", { "routeplane.signals": [...wanted] });
+      const given = await config.semantic.valuesFor(bundle, lastUserText(request.messages), wanted);
+      const answered = Object.keys(given).length > 0;
+      rec.semantic(semanticSpan, answered);
+      if (answered) decision = engine.decide({ ...request, signals: { ...request.signals, ...given } }, { signals: true });
+    }
+  }
+  rec.decided(decision, span);
+  p.decision = decision;
+  p.base = { "x-request-id": p.requestId, "x-routeplane-revision": bundle.manifest.revision, "x-routeplane-route": decision.route ?? "none" };
+  if (decision.blocked || decision.model === null) {
+    const b = decision.blocked ?? { plugin: "", status: 404, message: "no route matched this request and the policy has no default" };
+    sendError(p.res, new HttpError(b.status, b.message, b.plugin ? "policy_blocked" : "no_route", b.plugin || null), { ...p.base, "x-routeplane-model": "none" });
+    p.status = b.status;
+    return false;
+  }
+  return true;
+};
+
+/** rewrite: the route's plugins applied to the body (redaction, system prompt, headers). */
+const rewrite: Stage = async (p) => {
+  const action = p.active.actions.get(p.decision!.route!)!;
+  const span = p.rec!.stage("plugins", { "routeplane.plugins": p.decision!.plugins });
+  p.rewritten = rewriteRequest(p.body!, action, p.decision!.plugins);
+  p.rec!.rewritten(p.rewritten.redacted, span);
+  return true;
+};
+
+/** forward: along the fallback chain (at most maxAttempts models) until one answers; 502/504 when none does. */
+const forward: Stage = async (p) => {
+  const { config, decision, rec } = { config: p.config, decision: p.decision!, rec: p.rec! };
+  // Only allow-listed client headers are passed on (upstream.ts): never the client's credentials.
+  const headers = upstreamHeaders(p.req.headers, config.forwardable, p.rewritten!, p.requestId);
+  const chain = [decision.model!, ...decision.fallbacks].slice(0, config.maxAttempts);
+  let lastError: UpstreamError | null = null;
+  for (const name of chain) {
+    const declared = p.active.models.get(name)!;
+    const spec = config.endpointOverride ? { ...declared, endpoint: config.endpointOverride } : declared;
+    const key = config.credential(spec);
+    const payload = JSON.stringify({ ...p.rewritten!.body, model: spec.served_name });
+    const t0 = performance.now();
+    const span = rec.stage("upstream", { "routeplane.model": name, "server.address": new URL(spec.endpoint).host });
+    try {
+      const response = await config.upstreams.send({
+        model: spec,
+        path: p.endpoint === "chat" ? "/chat/completions" : "/completions",
+        body: payload,
+        headers: { ...headers, ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      });
+      rec.answered(name, response.statusCode, performance.now() - t0, span);
+      p.answer = { response, model: name, spec, key };
+      return true;
+    } catch (err) {
+      if (!(err instanceof UpstreamError)) throw err;
+      lastError = err;
+      rec.failed(name, err, performance.now() - t0, span);
+    }
+  }
+  p.status = lastError?.kind === "timeout" ? 504 : 502;
+  sendError(p.res, new HttpError(p.status, `every model for route ${decision.route} failed; last: ${lastError?.message ?? "no attempt"}`, "upstream_error"), { ...p.base!, "x-routeplane-model": "none" });
+  return false;
+};
+
+/**
+ * relay: the answer to the client. Streams (SSE) and large answers pass
+ * through chunk by chunk, with the model's credential scrubbed and, with
+ * response redaction, only what could still become a PII item held back;
+ * small answers are held whole (at most maxResponseBufferBytes) for the
+ * response plugins.
+ */
+const relay: Stage = async (p) => {
+  const { res, config, rec } = { res: p.res, config: p.config, rec: p.rec! };
+  const { response: up, model: name, spec, key } = p.answer!;
+  const action = p.active.actions.get(p.decision!.route!)!;
+  const plugins = p.decision!.plugins;
+  p.model = name;
+  // What the model server sends back is scrubbed of the credential the sidecar gave it (an echo in an error body, a header).
+  const contentType = scrubSecret(up.headers["content-type"] ?? "application/json", key);
+  const answerHeaders = { ...p.base!, "x-routeplane-model": name, "content-type": contentType };
+  const sse = contentType.trimStart().toLowerCase().startsWith("text/event-stream");
+  const length = up.headers["content-length"];
+  const small = up.body.complete || (length !== undefined && Number(length) <= Math.min(PASS_THROUGH_ABOVE, config.maxResponseBufferBytes));
+  if (sse || (!small && streamRedactor(action, plugins, {}) === null)) {
+    res.start(up.statusCode, sse ? { ...answerHeaders, "cache-control": "no-cache" } : answerHeaders);
+    const redact = sse ? streamRedactor(action, plugins, rec.event.redacted) : null;
+    // A JSON answer's `usage` comes last: its tail is kept to read the token counts.
+    let tail: Buffer | null = sse ? null : Buffer.alloc(0);
+    const scrubber = key ? new StreamScrubber(key) : null;
+    // A client that goes away stops the upstream stream too; a slow client slows it (backpressure).
+    const cancel = res.onClose(() => up.body.destroy());
+    const send = async (data: string | Buffer) => {
+      if (!res.write(data)) await res.drained();
+    };
+    const decoder = new TextDecoder();
+    try {
+      for await (const raw of up.body) {
+        const chunk = scrubber ? scrubber.push(raw) : raw;
+        if (tail !== null) tail = chunk.length >= USAGE_TAIL ? chunk.subarray(chunk.length - USAGE_TAIL) : Buffer.concat([tail, chunk]).subarray(-USAGE_TAIL);
+        if (!redact) {
+          if (chunk.length > 0) await send(chunk);
+        } else {
+          const out = redact(decoder.decode(chunk, { stream: true }));
+          if (out) await send(out);
+        }
+      }
+      const held = scrubber?.end();
+      if (tail !== null && held && held.length > 0) tail = Buffer.concat([tail, held]).subarray(-USAGE_TAIL);
+      if (redact) {
+        const rest = redact(decoder.decode(held, { stream: true }) + decoder.decode()) + redact.end();
+        if (rest) await send(rest);
+      } else if (held && held.length > 0) await send(held);
+      res.end();
+      if (tail !== null) rec.usage(tail.toString("utf8"), spec);
+      p.status = up.statusCode;
+    } catch {
+      // The client left (the upstream was stopped on purpose: 499, as nginx logs it), or the upstream broke mid-stream (502).
+      const clientLeft = res.closed;
+      if (!clientLeft) res.destroy();
+      p.status = clientLeft ? 499 : 502;
+    } finally {
+      cancel();
+    }
+    return true;
+  }
+  let text: string;
+  try {
+    text = await up.body.text(config.maxResponseBufferBytes);
+  } catch (err) {
+    // The answer broke off after it had begun, or is too large to hold: nothing can be retried.
+    const message =
+      err instanceof ClientError && err.kind === "too-large"
+        ? `${name}'s answer is larger than ${config.maxResponseBufferBytes} bytes, the most the sidecar holds to apply response plugins (maxResponseBufferBytes)`
+        : `${name} broke off its answer`;
+    sendError(res, new HttpError(502, message, "upstream_error"), { ...p.base!, "x-routeplane-model": name });
+    p.status = 502;
+    return true;
+  }
+  text = scrubSecret(text, key);
+  const cleaned = redactResponse(text, action, plugins, rec.event.redacted);
+  if (cleaned !== null) text = cleaned;
+  res.send(up.statusCode, answerHeaders, text);
+  rec.usage(text, spec);
+  p.status = up.statusCode;
+  return true;
+};
+
+/** The stages in order; `record` (the recorder's finish) runs after the last one that ran. */
+export const REQUEST_STAGES: readonly { name: string; run: Stage }[] = [
+  { name: "read", run: read },
+  { name: "decide", run: decide },
+  { name: "rewrite", run: rewrite },
+  { name: "forward", run: forward },
+  { name: "relay", run: relay },
+];
+
+/** Runs one chat or completions request through the stages, then records it. */
+export async function runRequestPath(config: PathConfig, req: SidecarRequest, res: SidecarResponse, endpoint: "chat" | "completions", requestId: string, active: ActiveBundle): Promise<void> {
+  const p: RequestPath = { config, req, res, endpoint, requestId, active, started: performance.now(), startedAt: Date.now(), status: 0, model: null };
+  for (const stage of REQUEST_STAGES) if (!(await stage.run(p))) break;
+  // record: every sink, once, after the answer went out (a 400 thrown by read has no record).
+  p.rec?.finish(p.status, p.model);
+}
+
+/** The engine's view of an OpenAI request body (chat or completions); the whole body, so the pii and jailbreak signals read every text field redaction reads. */
+export function requestOf(body: JsonObject, headers: SidecarRequest["headers"]): Request {
+  return requestFromChat(body as Parameters<typeof requestFromChat>[0], headers);
+}
+
+function lastUserText(messages: ChatMessage[]): string {
+  for (let i = messages.length - 1; i >= 0; i--) if (messages[i].role === "user") return textOf(messages[i].content);
+  return "";
+}
