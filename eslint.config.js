@@ -1,6 +1,7 @@
 // Lint: typescript-eslint's recommended rules, plus the dependency direction
 // between the parts (docs/architecture.md) and where each third-party
 // library may be used. Parts import each other only through index.ts.
+import path from "node:path";
 import tseslint from "typescript-eslint";
 
 const PARTS = ["grammar", "bundle", "compiler", "runtime", "controller", "crds", "cli", "e2e", "bench"];
@@ -16,6 +17,9 @@ const MAY_IMPORT = {
   e2e: ["grammar", "bundle", "compiler", "runtime", "controller", "cli"],
   bench: ["grammar", "bundle", "compiler", "runtime", "controller", "cli"],
 };
+
+/** Entry points besides a part's index.ts: the engine alone need not load the sidecar. */
+const ENTRY_POINTS = { runtime: ["engine/index.ts", "sidecar/index.ts"] };
 
 /** Third-party libraries that live in exactly one place. */
 const LIBRARY_HOME = {
@@ -33,7 +37,15 @@ function restrictions(part) {
   for (const other of PARTS) {
     if (other === part) continue;
     if (allowed.includes(other)) {
-      patterns.push({ group: [`**/${other}/*`, `!**/${other}/index.ts`, `**/${other}/*/**`], message: `import ${other} only through ${other}/index.ts` });
+      const entries = ENTRY_POINTS[other] ?? [];
+      patterns.push({
+        // gitignore semantics: a file is re-included only after its directory is (`!**/runtime/engine`).
+        group: [`**/${other}/*`, `!**/${other}/index.ts`, `**/${other}/*/**`, ...entries.flatMap((e) => {
+          const dir = path.posix.dirname(e);
+          return [`!**/${other}/${dir}`, `**/${other}/${dir}/*`, `!**/${other}/${e}`];
+        })],
+        message: `import ${other} only through ${[`${other}/index.ts`, ...entries.map((e) => `${other}/${e}`)].join(" or ")}`,
+      });
     } else {
       patterns.push({ group: [`**/${other}/**`, `**/${other}/index.ts`], message: `${part}/ may not import ${other}/ (see docs/architecture.md)` });
     }

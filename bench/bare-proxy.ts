@@ -8,7 +8,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Pool } from "undici";
-import { OriginPool, createHttpServer } from "../runtime/index.ts";
+import { OriginPool, createHttpServer } from "../runtime/sidecar/index.ts";
 
 const [stack, upstream] = process.argv.slice(2);
 const url = new URL(upstream);

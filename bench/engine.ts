@@ -3,7 +3,7 @@
 // on one core, over a mix of requests that match early, late and not at all.
 // Usage: npm run bench:engine [-- routes]
 import { compile, memoryHost } from "../compiler/index.ts";
-import { Engine, type Request } from "../runtime/index.ts";
+import { Engine, type Request } from "../runtime/engine/index.ts";
 import { generatePolicy, sampleRequests } from "./generate.ts";
 
 const routes = Number(process.argv[2] ?? 100);

@@ -24,7 +24,7 @@ import { createRequire } from "node:module";
 import { cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { OriginPool } from "../runtime/index.ts";
+import { OriginPool } from "../runtime/sidecar/index.ts";
 import { generatePolicy, sampleRequests } from "./generate.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

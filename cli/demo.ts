@@ -1,7 +1,7 @@
 // `npm start`: compile the embedded example policy and explain a few sample
 // requests, with no server and no cluster.
 import { fileURLToPath } from "node:url";
-import { Engine, type Request } from "../runtime/index.ts";
+import { Engine, type Request } from "../runtime/engine/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { renderDecision } from "./run-commands.ts";
 import { EXIT, type Io } from "./io.ts";

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { diffPolicies, insideRoot, type DecisionChange, type Outcome } from "../compiler/index.ts";
-import { Engine, requestFromSignals } from "../runtime/index.ts";
+import { Engine, requestFromSignals } from "../runtime/engine/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { UsageError } from "./files.ts";
 import { EXIT, type Io } from "./io.ts";

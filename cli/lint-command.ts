@@ -2,7 +2,7 @@
 // witness confirmed by the decision engine, output for people (text), tools
 // (json) or GitHub Actions (github workflow annotations).
 import { diagnosticsToJson, emitBundle, exampleRequest, type CompileResult, type Diagnostic } from "../compiler/index.ts";
-import { Engine, requestFromChat, requestFromSignals } from "../runtime/index.ts";
+import { Engine, requestFromChat, requestFromSignals } from "../runtime/engine/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { UsageError } from "./files.ts";
 import { EXIT, type Io } from "./io.ts";

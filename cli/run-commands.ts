@@ -2,7 +2,7 @@
 // decided what it did.
 import { existsSync, statSync } from "node:fs";
 import { readBundle, describeBundleReadError, type Bundle, type JsonObject } from "../bundle/index.ts";
-import { Engine, requestFromChat, type Decision, type Request } from "../runtime/index.ts";
+import { Engine, requestFromChat, type Decision, type Request } from "../runtime/engine/index.ts";
 import type { CheckedTest, CompileResult } from "../compiler/index.ts";
 import { compilePaths, reportDiagnostics, checkFormat } from "./policy-commands.ts";
 import { readJsonFile, readTextFile, UsageError } from "./files.ts";

@@ -9,7 +9,7 @@ import { serializeBundle } from "../bundle/index.ts";
 import {
   BundleStore, JsonlSink, KafkaSink, Observability, SemanticSignals, Upstreams, createSidecar, forwardAllowList, keyEnvAllowed, startDemoUpstream, weightsProblem,
   type TelemetrySink, type WeightsOverlay,
-} from "../runtime/index.ts";
+} from "../runtime/sidecar/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { readJsonFile, readTextFile, UsageError } from "./files.ts";
 import { EXIT, type Io } from "./io.ts";

@@ -35,3 +35,11 @@ test("compiler may import grammar and bundle through their indexes; cli may impo
   assert.deepEqual(await violations("cli/x.ts", 'import { Engine } from "../runtime/index.ts";\nimport { compile } from "../compiler/index.ts";\nexport const x = [Engine, compile];'), []);
   assert.equal((await violations("compiler/x.ts", 'import { Engine } from "../runtime/index.ts";\nexport const x = Engine;')).length, 1);
 });
+
+test("the runtime has two more entry points, the engine's and the sidecar's, and nothing else inside it is reachable", async () => {
+  assert.deepEqual(await violations("cli/x.ts", 'import { Engine } from "../runtime/engine/index.ts";\nimport { createSidecar } from "../runtime/sidecar/index.ts";\nexport const x = [Engine, createSidecar];'), []);
+  const inside = await violations("cli/x.ts", 'import { Engine } from "../runtime/engine/engine.ts";\nimport { BundleStore } from "../runtime/sidecar/bundle-store.ts";\nexport const x = [Engine, BundleStore];');
+  assert.equal(inside.length, 2);
+  assert.match(inside[0], /only through runtime\/index.ts or runtime\/engine\/index.ts or runtime\/sidecar\/index.ts/);
+  assert.equal((await violations("compiler/x.ts", 'import { Engine } from "../runtime/engine/index.ts";\nexport const x = Engine;')).length, 1);
+});

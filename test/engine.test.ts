@@ -1,7 +1,8 @@
 // The decision engine: detectors, signals, routing, selection, plugins.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Engine, findPii, jailbreakScore, detectLanguage, countTokens, loadTextModels, reaskCount, type Request } from "../runtime/index.ts";
+import { Engine, findPii, jailbreakScore, type Request } from "../runtime/index.ts";
+import { countTokens, detectLanguage, loadTextModels, reaskCount } from "../runtime/engine/detectors.ts";
 import { AhoCorasick } from "../runtime/engine/aho-corasick.ts";
 import { compileText } from "./support/policy.ts";
 

@@ -7,7 +7,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { compile, formatFile, memoryHost } from "../compiler/index.ts";
 import { parseFile } from "../grammar/index.ts";
-import { Engine, loadTextModels } from "../runtime/index.ts";
+import { Engine } from "../runtime/index.ts";
+import { loadTextModels } from "../runtime/engine/detectors.ts";
 import { fuzzInputs, SHARED } from "./support/fuzz-inputs.ts";
 
 const RUNS = Number(process.env.ROUTEPLANE_FUZZ_RUNS ?? 10_000);

@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { serializeBundle, type Bundle } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
-import { BundleStore, Engine, JsonlSink, Observability, Upstreams, countTokens, createSidecar, loadTextModels, startDemoUpstream, type Request, type TelemetryEvent, type TelemetrySink } from "../runtime/index.ts";
+import { BundleStore, Engine, JsonlSink, Observability, Upstreams, createSidecar, startDemoUpstream, type Request, type TelemetryEvent, type TelemetrySink } from "../runtime/index.ts";
+import { countTokens, loadTextModels } from "../runtime/engine/detectors.ts";
 import { MAX_TOKEN_BYTES, TOKEN_BUDGET, countTokensBounded, pieceBoundaryBefore } from "../runtime/engine/signals.ts";
 import { CREDENTIAL_SCRUBBED, StreamScrubber, forwardAllowList } from "../runtime/sidecar/upstream.ts";
 
