@@ -1,5 +1,6 @@
 // keygen, sign, verify: Ed25519 keys and bundle signatures.
-import { existsSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import {
   describeBundleReadError, generateKeyPair, readBundle, serializeBundle, signBundle, verifyBundleSignature,
 } from "../bundle/index.ts";
@@ -14,9 +15,12 @@ export function cmdKeygen(io: Io, opts: { out?: string; force?: boolean }): numb
     throw new UsageError(`${keyFile} or ${pubFile} already exists; pass --force to overwrite`);
   }
   const pair = generateKeyPair();
+  // Mode 0600 even when --force replaces a file that was readable by others.
   writeFileSync(keyFile, pair.privateKeyPem, { mode: 0o600 });
+  chmodSync(keyFile, 0o600);
   writeFileSync(pubFile, pair.publicKeyPem);
   io.out(`wrote ${keyFile} (private, keep it secret) and ${pubFile}; key id ${pair.keyId}`);
+  io.err(`routeplane keygen: ${path.resolve(keyFile)} is a private signing key (mode 0600): keep it out of git (add \`*.key\` to .gitignore) and in your CI's secret store; commit only ${pubFile}`);
   return EXIT.ok;
 }
 

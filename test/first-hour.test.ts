@@ -24,3 +24,18 @@ test("fmt --check prints a one-line summary on success", () => {
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^fmt: 4 files, 0 not formatted, 4 already formatted$/m);
 });
+
+test("keygen writes the private key with mode 0600, even over a readable file, and says to keep it out of git", async () => {
+  const { mkdtempSync, rmSync, statSync, writeFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const dir = mkdtempSync(path.join(tmpdir(), "routeplane-keygen-"));
+  try {
+    writeFileSync(path.join(dir, "team.key"), "old", { mode: 0o644 });
+    const r = spawnSync(process.execPath, [MAIN, "keygen", "--out", "team", "--force"], { cwd: dir, encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(statSync(path.join(dir, "team.key")).mode & 0o777, 0o600);
+    assert.match(r.stderr, /keep it out of git/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
