@@ -49,7 +49,7 @@ export async function cmdLint(io: Io, paths: string[], opts: { format?: string; 
   } else if (format === "github") {
     for (const d of result.diagnostics) io.out(githubAnnotation(d));
   } else {
-    reportDiagnostics(io, result, "text");
+    reportDiagnostics(io, result, "text", { notes: true });
     if (result.analysis?.complete) io.out(`coverage: ${result.analysis.coverage}`);
     const notes = result.diagnostics.length - errors - warnings;
     if (errors + warnings === 0) io.out(`lint: clean (${result.checked?.routes.length ?? 0} routes${result.analysis?.complete ? ", analysis complete" : ""}${notes ? `, ${notes} note${notes === 1 ? "" : "s"}` : ""})`);

@@ -42,14 +42,22 @@ function parseSerial(text: string, what: string): number {
   return Number(text);
 }
 
-export function reportDiagnostics(io: Io, result: CompileResult, format: string): void {
+/**
+ * Prints diagnostics. Notes (severity `info`, e.g. RP1014's context windows)
+ * are shown by `lint` and with `--notes`; other commands only count them, so
+ * `check`, `compile` and `test` stay quiet on a clean policy. JSON has everything.
+ */
+export function reportDiagnostics(io: Io, result: CompileResult, format: string, { notes = false }: { notes?: boolean } = {}): void {
   if (format === "json") {
     io.out(JSON.stringify({ diagnostics: diagnosticsToJson(result.diagnostics) }, null, 2));
     return;
   }
+  const shown = notes ? result.diagnostics : result.diagnostics.filter((d) => d.severity !== "info");
+  const hidden = result.diagnostics.length - shown.length;
   const sources = new Map(result.files.map((f) => [f.path, f.source]));
-  const text = renderDiagnostics(result.diagnostics, sources, { color: io.color });
+  const text = shown.length ? renderDiagnostics(shown, sources, { color: io.color }) : "";
   if (text) io.err(text);
+  if (hidden > 0) io.err(`(${hidden} note${hidden === 1 ? "" : "s"} not shown: \`routeplane lint\` or --notes shows ${hidden === 1 ? "it" : "them"})`);
 }
 
 function hasErrors(result: CompileResult): boolean {
@@ -70,6 +78,7 @@ export interface CompileFlags {
   serial?: string;
   rollback?: boolean;
   "allow-unproved"?: boolean;
+  notes?: boolean;
 }
 
 export function cmdCompile(io: Io, paths: string[], opts: CompileFlags): number {
@@ -79,7 +88,7 @@ export function cmdCompile(io: Io, paths: string[], opts: CompileFlags): number 
   const keyPem = opts.key ? readTextFile(opts.key, "private key") : undefined;
   const { serial, from } = opts.serial !== undefined ? { serial: parseSerial(opts.serial, "--serial"), from: "--serial" } : defaultSerial(paths);
   const result = compilePaths(paths, true, opts.name, { serial, rollback: opts.rollback === true, allowUnproved: opts["allow-unproved"] === true });
-  reportDiagnostics(io, result, format);
+  reportDiagnostics(io, result, format, { notes: opts.notes === true });
   if (hasErrors(result) || !result.bundle) return EXIT.failed;
   let bundle = result.bundle;
   if (keyPem) {
@@ -98,10 +107,10 @@ export function cmdCompile(io: Io, paths: string[], opts: CompileFlags): number 
   return EXIT.ok;
 }
 
-export function cmdCheck(io: Io, paths: string[], opts: { format?: string }): number {
+export function cmdCheck(io: Io, paths: string[], opts: { format?: string; notes?: boolean }): number {
   const format = checkFormat(opts.format);
   const result = compilePaths(paths, false);
-  reportDiagnostics(io, result, format);
+  reportDiagnostics(io, result, format, { notes: opts.notes === true });
   if (format === "text" && !hasErrors(result)) {
     const c = result.checked!;
     io.out(`ok: ${result.files.length} file(s), ${c.routes.length} routes, ${c.signals.length} signals, ${c.models.length} models, ${c.tests.length} tests`);

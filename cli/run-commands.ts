@@ -73,10 +73,10 @@ export async function runPolicyTests(result: CompileResult): Promise<TestRun[]> 
   });
 }
 
-export async function cmdTest(io: Io, paths: string[], opts: { format?: string }): Promise<number> {
+export async function cmdTest(io: Io, paths: string[], opts: { format?: string; notes?: boolean }): Promise<number> {
   const format = checkFormat(opts.format);
   const result = compilePaths(paths, true);
-  reportDiagnostics(io, result, "text");
+  reportDiagnostics(io, result, "text", { notes: opts.notes === true });
   if (!result.bundle) return EXIT.failed;
   const runs = await runPolicyTests(result);
   const failed = runs.filter((r) => r.failures.length > 0);

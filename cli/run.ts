@@ -26,8 +26,9 @@ const serve = () => import("./serve-command.ts");
 const COMMANDS: Record<string, CommandSpec> = {
   compile: {
     summary: "compile .route files into a verified bundle",
-    usage: "routeplane compile <files|dirs> -o bundle.json [--key signing.key] [--name policy] [--serial N [--rollback]] [--allow-unproved]",
+    usage: "routeplane compile <files|dirs> -o bundle.json [--key signing.key] [--name policy] [--serial N [--rollback]] [--allow-unproved] [--notes]",
     options: {
+      notes: { type: "boolean", help: "also show notes (severity info), as lint does" },
       output: { type: "string", short: "o", help: "where to write the bundle" },
       key: { type: "string", help: "sign the bundle with this Ed25519 private key" },
       name: { type: "string", help: "the policy's name in the manifest (default: its package)" },
@@ -40,8 +41,8 @@ const COMMANDS: Record<string, CommandSpec> = {
   },
   check: {
     summary: "report diagnostics without writing a bundle",
-    usage: "routeplane check <files|dirs> [--format json]",
-    options: { format },
+    usage: "routeplane check <files|dirs> [--format json] [--notes]",
+    options: { format, notes: { type: "boolean", help: "also show notes (severity info), as lint does" } },
     run: async (io, p, v) => (await policy()).cmdCheck(io, need(p, "check"), v as never),
   },
   lint: {
@@ -70,8 +71,8 @@ const COMMANDS: Record<string, CommandSpec> = {
   },
   test: {
     summary: "run the policy's test blocks through the decision engine",
-    usage: "routeplane test <files|dirs> [--format json]",
-    options: { format },
+    usage: "routeplane test <files|dirs> [--format json] [--notes]",
+    options: { format, notes: { type: "boolean", help: "also show notes (severity info), as lint does" } },
     run: async (io, p, v) => (await runner()).cmdTest(io, need(p, "test"), v as never),
   },
   explain: {

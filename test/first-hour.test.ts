@@ -39,3 +39,13 @@ test("keygen writes the private key with mode 0600, even over a readable file, a
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("notes belong to lint: check counts them in one line, --notes and lint show them", () => {
+  const run = (args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { cwd: REPO, encoding: "utf8" });
+  const check = run(["check", "examples/support"]);
+  assert.equal(check.status, 0, check.stderr);
+  assert.doesNotMatch(check.stderr, /info\[RP1014\]/);
+  assert.match(check.stderr, /^\(5 notes not shown: `routeplane lint` or --notes shows them\)$/m);
+  assert.match(run(["check", "examples/support", "--notes"]).stderr, /info\[RP1014\]/);
+  assert.match(run(["lint", "examples/support"]).stderr, /info\[RP1014\]/);
+});
