@@ -231,6 +231,9 @@ async function showDemo(io: Io, url: string): Promise<void> {
     io.out(`  ${res.status} route=${res.headers.get("x-routeplane-route")} model=${res.headers.get("x-routeplane-model")}`);
     io.out(`  ${body.choices ? `reply: ${body.choices[0].message.content}` : `error: ${body.error?.message}`}\n`);
   }
+  io.out(`Signals that need a model server (embedding, domain) run on offline stand-ins here, since no --embeddings endpoint is set:
+an embedding matches by word overlap only and a domain classifier never picks a label, so requests that the policy's own
+tests route by those signals (they give the values in \`signals: { … }\`) go elsewhere in this demo.\n`);
   io.out(`Try it yourself (Ctrl-C stops the sidecar):
   curl -s ${url}/v1/chat/completions -H 'content-type: application/json' \\
     -d '{"messages":[{"role":"user","content":"my email is ann@example.com"}]}'
