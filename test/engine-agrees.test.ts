@@ -195,3 +195,25 @@ default { use local }
   }
   assert.ok(checks > 5000, `${checks}`);
 });
+
+test("the jailbreak hint pre-scan never says no where the exact hint pattern says yes (random leetspeak texts)", async () => {
+  const { ANY_HINT, JAILBREAK_HINTS, hintPossible } = await import("../runtime/engine/detectors.ts");
+  const r = mulberry(77);
+  const leet: Record<string, string[]> = { a: ["a", "4", "@"], e: ["e", "3"], i: ["i", "1", "!", "|"], l: ["l", "|", "1"], o: ["o", "0"], s: ["s", "5", "$"], t: ["t", "7"] };
+  const noise = "abcdefghijklmnopqrstuvwxyz 013457@$!|<[#/]'.";
+  let positives = 0;
+  for (let n = 0; n < 20_000; n++) {
+    let text = "";
+    for (let k = r(6); k > 0; k--) text += noise[r(noise.length)];
+    if (r(2)) {
+      const h = JAILBREAK_HINTS[r(JAILBREAK_HINTS.length)];
+      for (const c of h) text += leet[c] ? leet[c][r(leet[c].length)] : c;
+    }
+    for (let k = r(6); k > 0; k--) text += noise[r(noise.length)];
+    if (ANY_HINT.test(text)) {
+      positives++;
+      assert.ok(hintPossible(text), JSON.stringify(text));
+    }
+  }
+  assert.ok(positives > 5000, `${positives}`);
+});

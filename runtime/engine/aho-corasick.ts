@@ -22,8 +22,10 @@ export class AhoCorasick {
    * `patterns[i]` is reported as id `i`. With `foldCase`, patterns must be
    * lower-case and each upper-case letter falls in its lower-case letter's
    * class, so the text is matched case-insensitively without being copied.
+   * `aliases` (character → character of the patterns) puts more text
+   * characters in a pattern character's class, the same way.
    */
-  constructor(patterns: string[], foldCase = false) {
+  constructor(patterns: string[], foldCase = false, aliases: Readonly<Record<string, string>> = {}) {
     let next = 1;
     const assign = (code: number, cls: number) => {
       if (code < 128) this.asciiClass[code] = cls;
@@ -40,6 +42,10 @@ export class AhoCorasick {
           if (upper.length === 1 && upper.charCodeAt(0) !== code && upper.toLowerCase() === String.fromCharCode(code)) assign(upper.charCodeAt(0), cls);
         }
       }
+    }
+    for (const [from, to] of Object.entries(aliases)) {
+      const cls = this.classOf(to.charCodeAt(0));
+      if (cls !== 0 && this.classOf(from.charCodeAt(0)) === 0) assign(from.charCodeAt(0), cls);
     }
     this.classes = next;
     this.lengths = patterns.map((p) => p.length);

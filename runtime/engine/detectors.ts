@@ -1,5 +1,6 @@
 // Deterministic detectors behind the in-process signals. Each is a pure
 // function of text, so it can be cached per request and tested alone.
+import { AhoCorasick } from "./aho-corasick.ts";
 import type { PluginUse } from "../../bundle/index.ts";
 
 // The tokenizer and the language model take ~0.2 s and ~0.4 s to load, so
@@ -369,7 +370,25 @@ export function foldForJailbreak(text: string): string {
 /** Letters as leetspeak may write them. */
 const LEET_CLASS: Record<string, string> = { a: "[a4@]", e: "[e3]", i: "[i1!|]", l: "[l|1]", o: "[o0]", s: "[s5$]", t: "[t7]" };
 /** Any hint word, plainly or in leetspeak: one pass rules most texts out. */
-const ANY_HINT = new RegExp(JAILBREAK_HINTS.map((h) => [...h].map((c) => LEET_CLASS[c] ?? c.replace(/[\\^$.*+?()[\]{}|]/g, "\\$&")).join("")).join("|"));
+export const ANY_HINT = new RegExp(JAILBREAK_HINTS.map((h) => [...h].map((c) => LEET_CLASS[c] ?? c.replace(/[\\^$.*+?()[\]{}|]/g, "\\$&")).join("")).join("|"));
+
+/**
+ * A sound, cheap stand-in for ANY_HINT: every leet class of ANY_HINT folded
+ * to one letter (i and l share one: `1` and `|` stand for both), the hints
+ * written in those letters, one automaton pass over the text without
+ * copying it. Wherever ANY_HINT matches, this matches too; most texts have
+ * no hint at all and stop here (the regex alternation cost ~0.4 µs a
+ * request on bench/engine's short messages).
+ */
+const HINT_ALIASES: Record<string, string> = { "1": "i", "!": "i", "|": "i", l: "i", "0": "o", "3": "e", "4": "a", "@": "a", "5": "s", "$": "s", "7": "t" };
+const HINT_SCAN = new AhoCorasick(JAILBREAK_HINTS.map((h) => [...h].map((c) => HINT_ALIASES[c] ?? c).join("")), false, HINT_ALIASES);
+
+/** Whether some hint may occur in the folded text (never false when ANY_HINT matches). */
+export function hintPossible(t: string): boolean {
+  let hit = false;
+  HINT_SCAN.search(t, () => (hit = true));
+  return hit;
+}
 
 function scoreFolded(t: string): number {
   if (!JAILBREAK_HINTS.some((h) => t.includes(h))) return 0;
@@ -387,7 +406,7 @@ function scoreFolded(t: string): number {
 export function jailbreakScore(text: string, hinted?: boolean): number {
   if (hinted === false) return 0;
   const t = foldForJailbreak(text);
-  if (!ANY_HINT.test(t)) return 0;
+  if (!hintPossible(t) || !ANY_HINT.test(t)) return 0;
   const plain = scoreFolded(t);
   LEET_CHARS.lastIndex = 0;
   if (plain >= 0.85 || !LEET_CHARS.test(t)) return plain;
