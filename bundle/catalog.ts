@@ -23,6 +23,16 @@ export interface SignalTypeInfo {
 }
 
 export const PII_TYPES = ["email", "phone", "credit_card", "iban", "ssn", "ip_address"] as const;
+
+/**
+ * The order in which the engine looks for PII types; an item that overlaps
+ * one found earlier is not reported (`555-123-4567@example.com` is an e-mail,
+ * not also a phone number). So what a detector of some types reports for
+ * type `t` depends on which of the types before `t` it also looks for, and
+ * the analysis shares "t present" only between detectors that agree on those
+ * (compiler/analysis/model.ts, piiKey). The engine's order is tested against this.
+ */
+export const PII_DETECTION_ORDER = ["email", "credit_card", "iban", "ssn", "phone", "ip_address"] as const;
 export const MODALITIES = ["image", "audio", "file"] as const;
 
 const stringList = { type: "array", items: { type: "string", minLength: 1 } };

@@ -6,7 +6,7 @@ export type {
   Selection, Action, PluginUse, Verification, CheckRecord, Signature, JsonValue, JsonObject,
 } from "./types.ts";
 export {
-  SIGNAL_TYPES, PLUGIN_TYPES, MODEL_SCHEMA, SELECT_SCHEMAS, OBJECTIVE_METRICS, PII_TYPES, MODALITIES, PROVIDERS,
+  SIGNAL_TYPES, PLUGIN_TYPES, MODEL_SCHEMA, SELECT_SCHEMAS, OBJECTIVE_METRICS, PII_TYPES, PII_DETECTION_ORDER, MODALITIES, PROVIDERS,
 } from "./catalog.ts";
 export type { JsonSchema, Output, SignalTypeInfo, PluginTypeInfo } from "./catalog.ts";
 export { BUNDLE_SCHEMA } from "./schema.ts";

@@ -217,3 +217,21 @@ test("the jailbreak hint pre-scan never says no where the exact hint pattern say
   }
   assert.ok(positives > 5000, `${positives}`);
 });
+
+test("the engine looks for PII types in the order the analysis assumes (bundle PII_DETECTION_ORDER)", async () => {
+  const { PII_SEARCH_ORDER } = await import("../runtime/engine/detectors.ts");
+  const { PII_DETECTION_ORDER } = await import("../bundle/index.ts");
+  assert.deepEqual([...PII_SEARCH_ORDER], [...PII_DETECTION_ORDER]);
+});
+
+test("two pii detectors with different types disagree on an item inside another, and the analysis knows (attack 1)", () => {
+  const r = compileText(`signal pii phone { types: [phone] }
+signal pii contact { types: [email, phone] }
+route private priority 200 { when contact.phone; use local }
+route impossible priority 100 { when phone and not contact.phone; use m }
+default { use m }
+guarantee "phone numbers stay on-prem" { when phone require model.tags has onprem }
+`);
+  assert.ok(!r.diagnostics.some((d) => d.code === "RP1001"), "route impossible is live");
+  assert.equal(r.analysis!.guarantees[0].status, "failed");
+});

@@ -16,7 +16,7 @@ import { Engine, requestFromChat, requestFromSignals, type Decision, type Reques
 import { genPolicy, genProbe, mulberry, policySource, type GenPolicy, type Probe } from "./support/policy-gen.ts";
 
 const POLICIES = Number(process.env.ROUTEPLANE_SOUNDNESS_POLICIES ?? 250);
-const PROBES = Number(process.env.ROUTEPLANE_SOUNDNESS_PROBES ?? 400);
+const PROBES = Number(process.env.ROUTEPLANE_SOUNDNESS_PROBES ?? 500);
 const SEED = Number(process.env.ROUTEPLANE_SOUNDNESS_SEED ?? 20261202);
 
 interface Claims {

@@ -6,7 +6,7 @@
 // types and the PII match) are constraints. docs/analysis.md lists them and
 // where the model over-approximates.
 import type { CmpOp, Condition, JsonObject, JsonValue, PluginUse } from "../../bundle/index.ts";
-import { SIGNAL_TYPES, type Output } from "../../bundle/index.ts";
+import { PII_DETECTION_ORDER, SIGNAL_TYPES, type Output } from "../../bundle/index.ts";
 import { categoryValues, outputsOf, type CheckedSignal } from "../conditions.ts";
 import type { CheckedPolicy } from "../check.ts";
 import type { DecisionPredicate } from "../guarantees.ts";
@@ -66,10 +66,21 @@ export function quantityKey(s: CheckedSignal, output: string): string | null {
       return `@modality.${output}`; // the engine reports every modality, whatever the signal looks for
     case "pii":
       if (output === "count") return `${s.name}.${output}`;
-      return (s.config.types as string[]).includes(output) ? `@pii.${output}` : null;
+      return (s.config.types as string[]).includes(output) ? piiKey(output, s.config.types as string[]) : null;
     default:
       return `${s.name}.${output}`;
   }
+}
+
+/**
+ * The quantity "an item of PII type `t` is found" for a detector looking for
+ * `types`: the same for every detector that looks for the same types before
+ * `t` in the engine's detection order (an item overlapping an earlier find is
+ * not reported, so those decide what `t` finds; bundle/catalog.ts).
+ */
+export function piiKey(t: string, types: readonly string[]): string {
+  const earlier = PII_DETECTION_ORDER.slice(0, PII_DETECTION_ORDER.indexOf(t as (typeof PII_DETECTION_ORDER)[number])).filter((x) => types.includes(x));
+  return earlier.length ? `@pii.${t}|${earlier.join(",")}` : `@pii.${t}`;
 }
 
 export class RequestModel {
@@ -173,9 +184,10 @@ export class RequestModel {
     for (const p of policy.plugins) {
       if (p.type !== "pii_redact" || p.config.mode !== "block") continue;
       for (const t of p.config.types as string[]) {
-        if (this.bools.has(`@pii.${t}`)) continue;
-        this.structure.set(`@pii.${t}`, []);
-        this.bools.set(`@pii.${t}`, this.quantityVar(`@pii.${t}`));
+        const key = piiKey(t, p.config.types as string[]);
+        if (this.bools.has(key)) continue;
+        this.structure.set(key, []);
+        this.bools.set(key, this.quantityVar(key));
       }
     }
     // The token count exists even without context signals when models declare their windows.
@@ -424,7 +436,7 @@ export class RequestModel {
     if (p.type === "jailbreak_guard" && p.config.action !== "flag") {
       return this.numbers.get("@jailbreak.score")?.ge.get((p.config.threshold as number | undefined) ?? 0.5) ?? FALSE;
     }
-    if (p.type === "pii_redact" && p.config.mode === "block") return b.orAll((p.config.types as string[]).map((t) => this.bools.get(`@pii.${t}`) ?? FALSE));
+    if (p.type === "pii_redact" && p.config.mode === "block") return b.orAll((p.config.types as string[]).map((t) => this.bools.get(piiKey(t, p.config.types as string[])) ?? FALSE));
     return FALSE;
   }
 

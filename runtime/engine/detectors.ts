@@ -468,3 +468,6 @@ export function lexicalSimilarity(a: string, b: string): number {
   for (const x of wa) if (wb.has(x)) inter++;
   return inter / Math.sqrt(wa.size * wb.size);
 }
+
+/** The order findPii looks for types in (e-mails first): must equal bundle/catalog.ts PII_DETECTION_ORDER, which the analysis relies on (tested). */
+export const PII_SEARCH_ORDER: readonly string[] = ["email", ...new Set(PII_PATTERNS.map((p) => p.type))];
