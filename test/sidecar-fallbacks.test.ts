@@ -70,3 +70,33 @@ test("maxAttempts bounds the tries of one request, however long the chain", asyn
   assert.equal((await send3()).status, 502);
   assert.deepEqual([fresh.a, fresh.b, fresh.c, fresh.d].map((u) => u.received.length), [1, 1, 1, 0]);
 });
+
+test("/v1/completions decides on `prompt`, what the model server reads: a decoy or malformed `messages` is a 400, never a 500 (attacks 5, 9)", async () => {
+  const ok = await upstream();
+  const text = `package comp
+model m { provider: vllm, endpoint: "${ok.url}" }
+route r priority 1 { when true; use m }
+`;
+  const result = compile(memoryHost({ "p.route": text }), ["p.route"]);
+  const store = new BundleStore({ trustedKeys: [] });
+  assert.equal(await store.offer(serializeBundle(result.bundle!), "test", { requireSignature: false }), null);
+  const sidecar = createSidecar({ store, telemetry: new NullSink() });
+  const { port } = await sidecar.listen(0);
+  cleanups.push(() => sidecar.close());
+  const errors: string[] = [];
+  const log = console.error;
+  console.error = (...a: unknown[]) => void errors.push(a.join(" "));
+  try {
+    for (const messages of [[{ role: "user", content: "hi" }], {}, "abc", [null]]) {
+      const res = await fetch(`http://127.0.0.1:${port}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: "CONFIDENTIAL: plans", messages }) });
+      const body = await res.text();
+      assert.equal(res.status, 400, body);
+      assert.match(body, /`messages` belongs to \/v1\/chat\/completions/);
+    }
+    const plain = await fetch(`http://127.0.0.1:${port}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: "hello" }) });
+    assert.equal(plain.status, 200, await plain.text());
+  } finally {
+    console.error = log;
+  }
+  assert.deepEqual(errors, [], "nothing logged");
+});

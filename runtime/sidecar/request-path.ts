@@ -61,10 +61,22 @@ const PASS_THROUGH_ABOVE = 1024 * 1024;
 /** Bytes kept of the end of a streamed-through JSON answer, to read its `usage`. */
 const USAGE_TAIL = 4096;
 
+/**
+ * A completions body: `prompt` is what the model server reads, so it is what
+ * the engine decides on. A `messages` field would be decided on instead (the
+ * engine reads messages first) while the model server ignores it: a decoy,
+ * refused.
+ */
+export function completionsProblem(body: JsonObject): string | null {
+  if (typeof body.prompt !== "string") return "`prompt` must be a string";
+  if (body.messages !== undefined) return "`messages` belongs to /v1/chat/completions; /v1/completions takes only `prompt`";
+  return metadataProblem(body);
+}
+
 /** read: the body, within the size limit, and its shape (400 naming the field). */
 const read: Stage = async (p) => {
   const body = await readJson(p.req, p.config.maxBodyBytes);
-  const problem = p.endpoint === "chat" ? chatProblem(body) : typeof body.prompt !== "string" ? "`prompt` must be a string" : metadataProblem(body);
+  const problem = p.endpoint === "chat" ? chatProblem(body) : completionsProblem(body);
   if (problem) throw new HttpError(400, problem);
   p.body = body;
   return true;

@@ -20,7 +20,7 @@ import { SidecarMetrics } from "./metrics.ts";
 import { HttpError, chatProblem, metadataProblem, readJson, sendError } from "./openai.ts";
 import { FEEDBACK_EVENT_SCHEMA_VERSION, type TelemetrySink } from "./telemetry.ts";
 import { Upstreams, forwardAllowList, scrubSecret } from "./upstream.ts";
-import { requestOf, runRequestPath, type PathConfig } from "./request-path.ts";
+import { completionsProblem, requestOf, runRequestPath, type PathConfig } from "./request-path.ts";
 import type { SemanticSignals } from "./semantic.ts";
 import type { Observability } from "./observability.ts";
 
@@ -211,7 +211,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           loopbackOnly(req, "/debug/explain");
           const active = activeBundle();
           const body = await readJson(req, maxBody);
-          const problem = typeof body.prompt === "string" ? metadataProblem(body) : chatProblem(body);
+          const problem = body.messages !== undefined || typeof body.prompt !== "string" ? chatProblem(body) : completionsProblem(body);
           if (problem) throw new HttpError(400, problem);
           active.engine.setFeedback({ latencyMs: upstreams.latencies(), weights });
           const d = active.engine.decide(requestOf(body, req.headers), { trace: true });
