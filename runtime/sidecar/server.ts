@@ -17,7 +17,7 @@ import type { ModelSpec } from "../../bundle/index.ts";
 import type { BundleStore } from "./bundle-store.ts";
 import { createHttpServer, type HttpServer, type SidecarRequest, type SidecarResponse } from "./http-server.ts";
 import { SidecarMetrics } from "./metrics.ts";
-import { HttpError, chatProblem, metadataProblem, readJson, sendError } from "./openai.ts";
+import { HttpError, chatProblem, readJson, sendError } from "./openai.ts";
 import { FEEDBACK_EVENT_SCHEMA_VERSION, type TelemetrySink } from "./telemetry.ts";
 import { Upstreams, forwardAllowList, scrubSecret } from "./upstream.ts";
 import { completionsProblem, requestOf, runRequestPath, type PathConfig } from "./request-path.ts";
