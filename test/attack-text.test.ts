@@ -164,3 +164,120 @@ test("attack 10: invisible padding inside an item cannot push it out of what is 
   assert.equal(s.replace(/\u200b/g, ""), contentOfAnswer(huge).replace(/\u200b/g, ""));
   assert.match(s, /\[EMAIL\]/);
 });
+
+// ---------------------------------------------------------------- 3. no non-finite score reaches the engine
+
+/** An embeddings endpoint whose answer body (as text) `answer` makes from the inputs; records what it was sent. */
+async function embeddingsEndpoint(answer: (input: string[]) => string): Promise<{ url: string; inputs: string[][] }> {
+  const inputs: string[][] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const input = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as { input: string[] }).input;
+      inputs.push(input);
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(answer(input));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, inputs };
+}
+
+const ONPREM_POLICY = `package emb
+model cloud  { provider: openai, endpoint: "https://api.example.com/v1", tags: [cloud] }
+model onprem { provider: vllm, endpoint: "http://onprem.local:8000/v1", tags: [onprem] }
+signal embedding billing { candidates: ["billing question", "invoice"], threshold: 0.5 }
+signal domain topic { classes: [billing, other] }
+route similar priority 200 { when billing.score >= 0.5; use onprem }
+route dissimilar priority 100 { when billing.score < 0.5; use onprem }
+route topical priority 300 { when topic.billing > 2; use cloud }
+default { use cloud }
+guarantee "everything stays on-prem" { require model.tags has onprem }
+`;
+
+async function onpremPolicy() {
+  const r = compile(memoryHost({ "e.route": ONPREM_POLICY }), ["e.route"]);
+  assert.ok(r.bundle, r.diagnostics.map((d) => d.message).join("\n"));
+  assert.equal(r.bundle.verification?.guarantees?.[0]?.status ?? "proved", "proved");
+  return { bundle: r.bundle, engine: await Engine.load(r.bundle) };
+}
+
+const vectorsAnswer = (component: string) => (input: string[]) => `{"data":[${input.map((_, i) => `{"index":${i},"embedding":[${component},${component}]}`).join(",")}]}`;
+
+test("attack 2: huge, infinite or malformed vectors never make a score NaN; the guarantee holds", async () => {
+  const { bundle, engine } = await onpremPolicy();
+  const request = requestFromChat({ messages: [{ role: "user", content: "where is my invoice" }] });
+  const cases: { name: string; answer: (input: string[]) => string; outcome: "ok" | "error" }[] = [
+    { name: "huge finite components", answer: vectorsAnswer("1e200"), outcome: "ok" },
+    { name: "tiny components", answer: vectorsAnswer("1e-320"), outcome: "ok" },
+    { name: "1e999 (Infinity)", answer: vectorsAnswer("1e999"), outcome: "error" },
+    { name: "-1e999", answer: vectorsAnswer("-1e999"), outcome: "error" },
+    { name: "null components", answer: vectorsAnswer("null"), outcome: "error" },
+    { name: "string components", answer: vectorsAnswer('"1"'), outcome: "error" },
+    { name: "no data", answer: () => "{}", outcome: "error" },
+    { name: "too few vectors", answer: () => '{"data":[{"index":0,"embedding":[1,0]}]}', outcome: "error" },
+    { name: "index out of range", answer: (input) => `{"data":[${input.map((_, i) => `{"index":${i + 1},"embedding":[1,0]}`).join(",")}]}`, outcome: "error" },
+    { name: "dimensions differ", answer: (input) => `{"data":[${input.map((_, i) => `{"index":${i},"embedding":${i === 0 ? "[1,0,1]" : "[1,0]"}}`).join(",")}]}`, outcome: "error" },
+  ];
+  for (const c of cases) {
+    const endpoint = await embeddingsEndpoint(c.answer);
+    const semantic = new SemanticSignals({ url: endpoint.url, model: "e", budgetMs: 2000 });
+    cleanups.push(() => semantic.close());
+    const given = await semantic.valuesFor(bundle, "where is my invoice", new Set(["billing", "topic"]));
+    assert.equal(semantic.outcomes[c.outcome], 1, `${c.name}: counted as ${c.outcome} (${JSON.stringify(semantic.outcomes)})`);
+    if (c.outcome === "error") assert.deepEqual(given, {}, `${c.name}: the offline stand-ins decide`);
+    for (const v of JSON.stringify(given).match(/-?[\d.e+-]+|null/g) ?? []) assert.ok(v !== "null", `${c.name}: ${JSON.stringify(given)}`);
+    const d = engine.decide({ ...request, signals: given });
+    assert.ok(d.route === "similar" || d.route === "dissimilar", `${c.name}: decided by ${d.route}`);
+    assert.equal(d.model, "onprem", c.name);
+  }
+});
+
+test("attack 2: the engine reads a non-finite given number as 0", async () => {
+  const { engine } = await onpremPolicy();
+  const request = requestFromChat({ messages: [{ role: "user", content: "where is my invoice" }] });
+  for (const given of [NaN, Infinity, -Infinity, { score: NaN }, { score: Infinity, matched: true }]) {
+    const d = engine.decide({ ...request, signals: { billing: given as unknown as JsonObject } }, { signals: true });
+    assert.equal(d.route, "dissimilar", `${String(JSON.stringify(given))} ${String(given)}`);
+    assert.equal(d.model, "onprem");
+    assert.equal(d.signals?.billing?.outputs.score, 0);
+  }
+  for (const topic of [{ billing: Infinity }, { billing: NaN, other: 0.1 }]) {
+    const d = engine.decide({ ...request, signals: { billing: 0.9, topic: topic as unknown as JsonObject } }, { signals: true });
+    assert.equal(d.route, "similar");
+    assert.equal(d.signals?.topic?.outputs.billing, 0);
+  }
+});
+
+// ---------------------------------------------------------------- 4. the embeddings cache is bounded by bytes
+
+test("attack 8: the embeddings cache stays within its byte bound, and large messages are never cached", async () => {
+  const dims = 64;
+  const endpoint = await embeddingsEndpoint((input) => JSON.stringify({ data: input.map((_, i) => ({ index: i, embedding: Array.from({ length: dims }, (_, k) => (k === i % dims ? 1 : 0.5)) })) }));
+  const { bundle } = await onpremPolicy();
+  const phrases = 4; // "billing question", "invoice", "billing", "other"
+  // Defaults: 16 MiB, texts up to 8 KiB.
+  const byDefault = new SemanticSignals({ url: endpoint.url, model: "e", budgetMs: 5000 });
+  cleanups.push(() => byDefault.close());
+  const filler = "lorem ipsum dolor sit amet ".repeat(40_000); // ~1 MB
+  for (let i = 0; i < 20; i++) await byDefault.valuesFor(bundle, `invoice ${i} ${filler}`, new Set(["billing", "topic"]));
+  assert.equal(byDefault.outcomes.ok, 20);
+  assert.equal(byDefault.cacheStats.entries, phrases, "only the policy's phrases are kept, no 1 MB message");
+  assert.ok(byDefault.cacheStats.bytes < 4096, JSON.stringify(byDefault.cacheStats));
+  // A small byte bound, filled with distinct messages just under the 8 KiB text limit.
+  const bound = 256 * 1024;
+  const small = new SemanticSignals({ url: endpoint.url, model: "e", budgetMs: 5000, cacheBytes: bound });
+  cleanups.push(() => small.close());
+  let most = 0;
+  for (let i = 0; i < 200; i++) {
+    await small.valuesFor(bundle, `invoice ${i} `.padEnd(4000, "x"), new Set(["billing", "topic"]));
+    assert.ok(small.cacheStats.bytes <= bound, `after ${i + 1} messages: ${JSON.stringify(small.cacheStats)}`);
+    most = Math.max(most, small.cacheStats.bytes);
+  }
+  assert.equal(small.outcomes.ok, 200);
+  assert.ok(most > bound / 2, "the cache is used up to its bound");
+  // The phrases, used by every request, stay cached: the last request sent only its message.
+  assert.deepEqual(endpoint.inputs.at(-1)?.length, 1);
+});
