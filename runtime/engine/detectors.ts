@@ -177,6 +177,18 @@ export function normalizeText(text: string): Normalized {
 
 let lastNormalized: { input: string; output: Normalized } = { input: "", output: { text: "", starts: null } };
 
+/**
+ * The text without the characters normalizeText drops (format characters
+ * such as zero-width joiners, combining marks): it normalizes to exactly the
+ * same text, so the detectors find the same items in it.
+ */
+export function dropIgnored(text: string): string {
+  if (ASCII_ONLY.test(text)) return text;
+  let out = "";
+  for (const ch of text) out += ch.charCodeAt(0) < 128 || foldChar(ch) !== "" ? ch : "";
+  return out;
+}
+
 // ---------------------------------------------------------------- PII
 
 export type PiiType = "email" | "phone" | "credit_card" | "iban" | "ssn" | "ip_address";
@@ -248,12 +260,23 @@ const PII_PATTERNS: { type: PiiType; re: RegExp; valid?: (m: string) => boolean;
 
 const EMAIL_LOCAL = /[A-Za-z0-9._%+-]/;
 const EMAIL_DOMAIN = /[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}/y;
+/** Longest local part of an address the detector takes (RFC 5321: 64 octets; the last 64 characters of a longer run). */
+const EMAIL_LOCAL_MAX = 64;
+/**
+ * The longest item findPii can find, in normalized characters: an address
+ * with a 64-character local part and EMAIL_DOMAIN's longest domain (nine
+ * labels of 63 and a 24-letter top-level label), 64 + 1 + 600. Every other
+ * type is far shorter (a card with separators: 73). A stream that holds back
+ * this much of a trailing candidate redacts exactly what the whole answer
+ * would (runtime/sidecar/plugins.ts, pendingStart).
+ */
+export const PII_ITEM_MAX = EMAIL_LOCAL_MAX + 1 + (63 + 8 * 64 + 1 + 24);
 
 /** Emails, found from their `@`: a regex tried at every position of the text would be far slower. */
 function findEmails(text: string, found: PiiMatch[]): void {
   for (let at = text.indexOf("@"); at !== -1; at = text.indexOf("@", at + 1)) {
     let start = at;
-    while (start > 0 && at - start < 64 && EMAIL_LOCAL.test(text[start - 1])) start--;
+    while (start > 0 && at - start < EMAIL_LOCAL_MAX && EMAIL_LOCAL.test(text[start - 1])) start--;
     if (start === at) continue;
     EMAIL_DOMAIN.lastIndex = at + 1;
     const m = EMAIL_DOMAIN.exec(text);

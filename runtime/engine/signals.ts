@@ -567,12 +567,20 @@ function round(x: number): number {
  * A given value: `true`/`false`; a number (the score, or for domain the
  * top class's score); a string (a label or value); or `{ output: value }`.
  */
+/**
+ * A given value as a signal value. A non-finite number (NaN, ±Infinity: from
+ * a caller or a broken model server, never from JSON) is read as 0, so every
+ * comparison decides (NaN would make both `>= t` and `< t` false, which no
+ * analysis models).
+ */
 function fromGiven(spec: SignalSpec, given: JsonValue): SignalValue {
   const c = spec.config;
   const threshold = (c.threshold as number | undefined) ?? 0.5;
+  const finite = (x: number) => (Number.isFinite(x) ? x : 0);
   if (typeof given === "boolean") return { matched: given, outputs: {}, source: "given" };
   if (typeof given === "number") {
-    return { matched: given >= threshold, outputs: { score: given }, source: "given" };
+    const score = finite(given);
+    return { matched: score >= threshold, outputs: { score }, source: "given" };
   }
   if (typeof given === "string") {
     const key = spec.type === "language" ? "code" : spec.type === "domain" || spec.type === "feedback" ? "label" : "value";
@@ -580,7 +588,7 @@ function fromGiven(spec: SignalSpec, given: JsonValue): SignalValue {
   }
   if (given !== null && typeof given === "object" && !Array.isArray(given)) {
     const outputs: Record<string, OutputValue> = {};
-    for (const [k, v] of Object.entries(given)) if (typeof v === "number" || typeof v === "string" || typeof v === "boolean") outputs[k] = v;
+    for (const [k, v] of Object.entries(given)) if (typeof v === "number" || typeof v === "string" || typeof v === "boolean") outputs[k] = typeof v === "number" ? finite(v) : v;
     let matched = typeof given.matched === "boolean" ? given.matched : undefined;
     if (spec.type === "domain") {
       // The label is the best-scoring class unless given.

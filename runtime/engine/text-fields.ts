@@ -8,10 +8,14 @@
 // `input_text` and `output_text` parts and the `refusal` of `refusal`
 // parts), `name`, `refusal`, `tool_calls[].function.arguments`,
 // `tool_calls[].custom.input`, `function_call.arguments`. The body's
-// `prompt` (a string or strings), `suffix` and `user`. Parts and keys this
-// module does not know are text too: every string in them is scanned and
-// redacted. Structure (roles, ids, types, tool names) and media parts
-// (`image_url`, `input_image`, `input_audio`, `file`, `input_file`) are not.
+// `prompt` (a string or strings), `suffix` and `user`. Safe by construction:
+// a message key is structure only if it can never carry text a model reads
+// (MESSAGE_STRUCTURE: `role`, `tool_call_id`, `id`; in a tool call its `id`
+// and the tool's `name`; `audio.id` and `audio.data`). Every string anywhere
+// else in a message — `content`, `reasoning_content`, `type`, `status`, keys
+// this module has never heard of — is text, scanned and redacted. Media parts
+// (`image_url`, `input_image`, `input_audio`, `file`, `input_file`) are not
+// inspected.
 
 /** A text-bearing string and where it is. */
 export interface TextField {
@@ -26,10 +30,17 @@ export interface TextField {
 const MEDIA_PARTS = new Set(["image_url", "input_image", "input_audio", "file", "input_file", "audio"]);
 /** Parts whose text is in `text`. */
 const TEXT_PARTS = new Set(["text", "input_text", "output_text"]);
-/** Message keys that are structure, not text. */
-const MESSAGE_STRUCTURE = new Set(["role", "tool_call_id", "audio", "type", "id", "status", "prefix", "reasoning_content"]);
-/** Keys inside a tool call that are structure. */
-const TOOL_STRUCTURE = new Set(["id", "type", "index", "name"]);
+/**
+ * Message keys that are structure, not text: identifiers that can never
+ * carry text a model reads. Nothing else may be added here (reasoning,
+ * prefixes, statuses and types are strings a client controls and a model
+ * server may render into the prompt): a key not named here is text.
+ */
+const MESSAGE_STRUCTURE: ReadonlySet<string> = new Set(["role", "tool_call_id", "id"]);
+/** Keys inside a tool call that are structure: its id and the tool's name. */
+const TOOL_STRUCTURE: ReadonlySet<string> = new Set(["id", "name"]);
+/** Keys of a message's `audio` that are not text: the reference to an earlier answer's audio, and audio data (media, like media parts). */
+const AUDIO_STRUCTURE: ReadonlySet<string> = new Set(["id", "data"]);
 
 export function roleOf(role: unknown): string {
   return typeof role === "string" ? role.trim().toLowerCase() : "";
@@ -74,14 +85,8 @@ function mapPart(part: unknown, f: Map1): unknown {
     const t = f(p.refusal);
     return t === p.refusal ? part : { ...p, refusal: t };
   }
-  // A part we do not know: every string in it but its type is text.
-  let out: Record<string, unknown> | null = null;
-  for (const [k, x] of Object.entries(p)) {
-    if (k === "type") continue;
-    const y = mapAll(x, f);
-    if (y !== x) (out ??= { ...p })[k] = y;
-  }
-  return out ?? part;
+  // A part we do not know: every string in it, its type too, is text.
+  return mapAll(part, f);
 }
 
 /** A tool call with its arguments (and anything unknown) mapped. */
@@ -131,7 +136,16 @@ export function mapMessageText(message: unknown, f: Map1): unknown {
       });
       y = changed ? calls : x;
     } else if (k === "function_call") y = mapToolCall(x, f);
-    else y = mapAll(x, f); // content, name, refusal, and keys we do not know
+    else if (k === "audio" && x !== null && typeof x === "object" && !Array.isArray(x)) {
+      // `audio: { id }` refers to an earlier answer's audio; a `transcript` (or anything else) in it is text.
+      let inner: Record<string, unknown> | null = null;
+      for (const [ak, ax] of Object.entries(x)) {
+        if (AUDIO_STRUCTURE.has(ak)) continue;
+        const ay = mapAll(ax, f);
+        if (ay !== ax) (inner ??= { ...(x as Record<string, unknown>) })[ak] = ay;
+      }
+      y = inner ?? x;
+    } else y = mapAll(x, f); // content, name, refusal, reasoning_content, type, status, and keys we do not know
     if (y !== x) (out ??= { ...m })[k] = y;
   }
   return out ?? message;

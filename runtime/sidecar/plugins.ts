@@ -4,7 +4,7 @@
 // text is decided in one place, runtime/engine/text-fields.ts, for detection
 // and redaction alike.
 import type { Action, JsonObject, PluginUse } from "../../bundle/index.ts";
-import { findPii, normalizeText, piiTypesOf, type PiiMatch } from "../engine/detectors.ts";
+import { PII_ITEM_MAX, dropIgnored, findPii, normalizeText, piiTypesOf, type PiiMatch } from "../engine/detectors.ts";
 import type { ChatMessage } from "../engine/request.ts";
 import { FIELD_JOIN, mapAnswerText, mapRequestText } from "../engine/text-fields.ts";
 
@@ -184,8 +184,13 @@ export function redactResponse(text: string, action: Action, applied: readonly s
   return JSON.stringify(mapAnswerText(body, (t) => clean(t)));
 }
 
-/** Most characters held back for one text field of a streamed answer. */
-export const STREAM_HOLD_MAX = 256;
+/**
+ * Most characters (normalized, as the detectors read them) held back for one
+ * text field of a streamed answer: the longest item the detectors can find
+ * (PII_ITEM_MAX, 665), so no item can straddle what is released and what is
+ * held, and a stream is redacted exactly as the whole answer would be.
+ */
+export const STREAM_HOLD_MAX = PII_ITEM_MAX;
 
 const WORD = /[A-Za-z0-9._%+@-]/;
 const ALNUM_4 = /^[A-Za-z0-9]{4}$/;
@@ -200,14 +205,15 @@ const HAS_DIGIT = /\d/;
  * four, one separator apart, after a digit group), with a `+` or `(` before. Everything before it can be released:
  * no item the detectors know can reach across it. Read on the normalized
  * text, so zero-width characters, other spaces and digits count as they do
- * for the detectors.
+ * for the detectors; at most the last STREAM_HOLD_MAX normalized characters
+ * are held (an item in progress began within them).
  */
 export function pendingStart(text: string): number {
-  const offset = Math.max(0, text.length - STREAM_HOLD_MAX);
-  const n = normalizeText(text.slice(offset));
+  const n = normalizeText(text);
   const t = n.text;
+  const lo = Math.max(0, t.length - STREAM_HOLD_MAX);
   let s = t.length;
-  while (s > 0 && WORD.test(t[s - 1])) s--;
+  while (s > lo && WORD.test(t[s - 1])) s--;
   // Before the trailing word: groups (runs of word characters) joined by at most three separators,
   // each with a digit or of at most four characters; letter-only groups at the front are dropped.
   let j = s;
@@ -215,9 +221,9 @@ export function pendingStart(text: string): number {
   const digits: boolean[] = [];
   for (;;) {
     let k = j;
-    while (k > 0 && j - k < 3 && NUMBER_SEP.test(t[k - 1])) k--;
+    while (k > lo && j - k < 3 && NUMBER_SEP.test(t[k - 1])) k--;
     let m = k;
-    while (m > 0 && WORD.test(t[m - 1])) m--;
+    while (m > lo && WORD.test(t[m - 1])) m--;
     if (m === k || (k === j && j !== s)) break;
     const group = t.slice(m, k);
     const digit = HAS_DIGIT.test(group);
@@ -233,9 +239,9 @@ export function pendingStart(text: string): number {
   }
   j = starts.length > 0 ? starts[starts.length - 1] : s;
   // A sign or an opening bracket right before may begin a phone number.
-  for (let n = 0; n < 2 && j > 0 && /[+( ]/.test(t[j - 1]) && (t[j - 1] !== " " || t[j - 2] === "+" || t[j - 2] === "("); n++) j--;
+  for (let n = 0; n < 2 && j > lo && /[+( ]/.test(t[j - 1]) && (t[j - 1] !== " " || t[j - 2] === "+" || t[j - 2] === "("); n++) j--;
   if (j >= t.length) return text.length;
-  return offset + (n.starts ? n.starts[j] : j);
+  return n.starts ? n.starts[j] : j;
 }
 
 /**
@@ -262,8 +268,13 @@ export function streamRedactor(action: Action, applied: readonly string[], count
   const release = (key: string, choice: number, more: string): string => {
     const text = (pending.get(key)?.text ?? "") + more;
     const cut = pendingStart(text);
-    if (cut < text.length) pending.set(key, { text: text.slice(cut), choice });
-    else pending.delete(key);
+    if (cut < text.length) {
+      // At most STREAM_HOLD_MAX normalized characters, but characters the detectors ignore (zero-width, combining
+      // marks) may pad them without bound: past twice that, those are dropped from the held text (which then reads the same).
+      let held = text.slice(cut);
+      if (held.length > 2 * STREAM_HOLD_MAX) held = dropIgnored(held);
+      pending.set(key, { text: held, choice });
+    } else pending.delete(key);
     return cut === 0 ? "" : clean(text.slice(0, cut));
   };
   /** Held text of the choice (or of every choice) as events, cleaned. */

@@ -1,9 +1,11 @@
 // Embedding and domain signals through an OpenAI-compatible embeddings
 // endpoint: the last user message and the policy's phrases (embedding
 // candidates, domain class names) are embedded, and cosine similarity gives
-// the scores. Phrase vectors and recent messages are cached; every call has a
-// time budget, and when it is exceeded or the endpoint fails the engine's
-// offline stand-ins decide instead (counted in the metrics).
+// the scores. Phrase vectors and recent messages are cached, bounded by count
+// and by bytes, and texts over 8 KiB are never cached; every call has a time
+// budget, and when it is exceeded or the endpoint fails — an error status, a
+// malformed answer, a vector that is not finite numbers of one dimension —
+// the engine's offline stand-ins decide instead (counted in the metrics).
 import { OriginPool } from "./http-client.ts";
 import type { Bundle, JsonObject } from "../../bundle/index.ts";
 import { ALL_PII_TYPES } from "../engine/detectors.ts";
@@ -18,7 +20,17 @@ export interface SemanticOptions {
   budgetMs?: number;
   /** Texts whose vectors are kept. */
   cacheSize?: number;
+  /** Bytes of cached texts (2 a UTF-16 unit) and vectors (8 a component) kept, all entries together. */
+  cacheBytes?: number;
+  /** Texts larger than this (in bytes, 2 a UTF-16 unit) are embedded but never cached. */
+  cacheTextMaxBytes?: number;
 }
+
+/** Defaults: 10,000 texts, 16 MiB of texts and vectors, texts up to 8 KiB cached. */
+export const SEMANTIC_CACHE_DEFAULTS = { cacheSize: 10_000, cacheBytes: 16 * 1024 * 1024, cacheTextMaxBytes: 8 * 1024 };
+
+/** What one cache entry counts for: its key's UTF-16 bytes, its vector's doubles, and a fixed overhead. */
+export const cacheEntryBytes = (text: string, vector: readonly number[]): number => 2 * text.length + 8 * vector.length + 64;
 
 export type SemanticOutcome = "ok" | "timeout" | "error";
 
@@ -27,10 +39,11 @@ export class SemanticSignals {
   private readonly base: URL;
   private readonly options: Required<Omit<SemanticOptions, "apiKey">> & { apiKey?: string };
   private readonly cache = new Map<string, number[]>();
+  private cachedBytes = 0;
   outcomes: Record<SemanticOutcome, number> = { ok: 0, timeout: 0, error: 0 };
 
   constructor(options: SemanticOptions) {
-    this.options = { budgetMs: 50, cacheSize: 10_000, ...options };
+    this.options = { budgetMs: 50, ...SEMANTIC_CACHE_DEFAULTS, ...options };
     this.base = new URL(options.url);
   }
 
@@ -57,7 +70,6 @@ export class SemanticSignals {
         this.outcomes.timeout++;
         return {};
       }
-      this.outcomes.ok++;
       const [query] = vectors;
       const byText = new Map(phrases.map((p, i) => [p, vectors[i + 1]]));
       const out: JsonObject = {};
@@ -72,6 +84,7 @@ export class SemanticSignals {
           out[s.name] = Object.fromEntries((s.config.classes as string[]).map((c) => [c, round(clamp(cosine(query, byText.get(className(c))!)))]));
         }
       }
+      this.outcomes.ok++;
       return out;
     } catch {
       this.outcomes.error++;
@@ -81,12 +94,26 @@ export class SemanticSignals {
     }
   }
 
+  /** The cache's size: entries, and bytes as cacheEntryBytes counts them. */
+  get cacheStats(): { entries: number; bytes: number } {
+    return { entries: this.cache.size, bytes: this.cachedBytes };
+  }
+
   async close(): Promise<void> {
     await this.pool?.close();
   }
 
   private async embed(texts: string[], signal: AbortSignal): Promise<number[][]> {
-    const missing = [...new Set(texts.filter((t) => !this.cache.has(t)))];
+    const fetched = new Map<string, number[]>();
+    for (const t of texts) {
+      const v = this.cache.get(t);
+      if (v === undefined) continue;
+      // Recently used last: what a request needs (the policy's phrases) is not pushed out by other requests' messages.
+      this.cache.delete(t);
+      this.cache.set(t, v);
+      fetched.set(t, v);
+    }
+    const missing = [...new Set(texts.filter((t) => !fetched.has(t)))];
     if (missing.length > 0) {
       this.pool ??= new OriginPool(this.base.origin, { connections: 16, keepAliveMs: 30_000 });
       const res = await this.pool.request({
@@ -103,17 +130,57 @@ export class SemanticSignals {
         res.body.destroy();
         throw new Error(`embeddings endpoint answered ${res.statusCode}`);
       }
-      const body = (await res.body.json()) as { data: { index: number; embedding: number[] }[] };
-      for (const d of body.data) this.remember(missing[d.index], d.embedding);
+      const body = (await res.body.json()) as { data?: unknown } | null;
+      const data = body !== null && typeof body === "object" ? body.data : undefined;
+      if (!Array.isArray(data)) throw new Error("embeddings endpoint answered without data");
+      const got = new Map<string, number[]>();
+      for (const d of data as { index?: unknown; embedding?: unknown }[]) {
+        const i = d !== null && typeof d === "object" ? d.index : undefined;
+        if (typeof i !== "number" || !Number.isInteger(i) || i < 0 || i >= missing.length) throw new Error("embeddings endpoint answered an index out of range");
+        got.set(missing[i], vectorOf(d.embedding));
+      }
+      for (const t of missing) {
+        const v = got.get(t);
+        if (v === undefined) throw new Error("embeddings endpoint answered too few vectors");
+        fetched.set(t, v);
+      }
     }
-    return texts.map((t) => this.cache.get(t)!);
+    const vectors = texts.map((t) => fetched.get(t)!);
+    // One model, one dimension: vectors of another dimension (the endpoint's model changed) would make cosine NaN.
+    if (vectors.some((v) => v.length !== vectors[0].length)) {
+      this.cache.clear();
+      this.cachedBytes = 0;
+      throw new Error("embeddings endpoint answered vectors of different dimensions");
+    }
+    for (const t of missing) this.remember(t, fetched.get(t)!);
+    return vectors;
   }
 
   private remember(text: string, vector: number[]): void {
+    const size = cacheEntryBytes(text, vector);
+    // A large text (a long message) is embedded each time, never kept.
+    if (2 * text.length > this.options.cacheTextMaxBytes || size > this.options.cacheBytes) return;
+    const old = this.cache.get(text);
+    if (old !== undefined) {
+      this.cache.delete(text);
+      this.cachedBytes -= cacheEntryBytes(text, old);
+    }
     this.cache.set(text, vector);
-    // Oldest first out: a Map iterates in insertion order.
-    if (this.cache.size > this.options.cacheSize) this.cache.delete(this.cache.keys().next().value!);
+    this.cachedBytes += size;
+    // Least recently used first out: a Map iterates in insertion order.
+    while (this.cache.size > this.options.cacheSize || this.cachedBytes > this.options.cacheBytes) {
+      const [k, v] = this.cache.entries().next().value!;
+      this.cache.delete(k);
+      this.cachedBytes -= cacheEntryBytes(k, v);
+    }
   }
+}
+
+/** An embedding as the endpoint must give it: a non-empty array of finite numbers; anything else is an endpoint error. */
+function vectorOf(v: unknown): number[] {
+  if (!Array.isArray(v) || v.length === 0) throw new Error("embeddings endpoint answered a vector that is not an array of numbers");
+  for (const x of v) if (typeof x !== "number" || !Number.isFinite(x)) throw new Error("embeddings endpoint answered a vector with a non-finite or non-number component");
+  return v as number[];
 }
 
 /** A class name as a phrase: `billing_question` → "billing question". */
@@ -121,14 +188,29 @@ const className = (c: string) => c.replace(/_/g, " ");
 const clamp = (x: number) => Math.max(0, Math.min(1, x));
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
-function cosine(a: number[], b: number[]): number {
+/**
+ * Cosine similarity of two finite vectors of one dimension, each scaled by
+ * its largest component first (cosine does not change), so no sum of squares
+ * overflows to Infinity or underflows to 0; always a finite number.
+ */
+export function cosine(a: readonly number[], b: readonly number[]): number {
+  let ma = 0;
+  let mb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ma = Math.max(ma, Math.abs(a[i]));
+    mb = Math.max(mb, Math.abs(b[i]));
+  }
+  if (ma === 0 || mb === 0) return 0;
   let dot = 0;
   let na = 0;
   let nb = 0;
   for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
+    const x = a[i] / ma;
+    const y = b[i] / mb;
+    dot += x * y;
+    na += x * x;
+    nb += y * y;
   }
-  return na && nb ? dot / Math.sqrt(na * nb) : 0;
+  const c = dot / Math.sqrt(na * nb);
+  return Number.isFinite(c) ? c : 0;
 }
