@@ -2,13 +2,17 @@
 // "Mutation testing") found unguarded: each test states one rule a surviving
 // mutant broke without any test noticing. The comment above a test names the
 // mutants it kills (file:line, original → mutant).
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import {
-  canonicalJson, describeBundleReadError, generateKeyPair, readBundle, serializeBundle, signBundle, validateBundle, verifyBundleSignature, type Bundle,
+  canonicalJson, computeRevision, describeBundleReadError, generateKeyPair, readBundle, serializeBundle, signBundle, validateBundle, verifyBundleSignature, type Bundle,
 } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
+import { BundleStore } from "../runtime/index.ts";
 
 // bundle/canonical.ts:21 `typeof value === "number" && !Number.isFinite(value)` → false / `typeof value === ""`;
 // bundle/canonical.ts:23 `out === undefined` → false.
@@ -154,4 +158,131 @@ test("an unknown-key rejection names the keys that signed and the keys that are 
   });
   const none = verifyBundleSignature(signed, []);
   assert.ok(!none.ok && none.detail.endsWith("which is not among the trusted keys (none)"), JSON.stringify(none));
+});
+
+// ---------------------------------------------------------------- runtime/sidecar/bundle-store.ts
+
+const cleanups: (() => void)[] = [];
+after(() => {
+  for (const c of cleanups.reverse()) c();
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(path.join(tmpdir(), "routeplane-kills-"));
+  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+const keys = generateKeyPair();
+/** A signed bundle's text; `n` changes the content (and so the revision). */
+function signedText(n: number, serial: number, options: { rollback?: boolean; policyName?: string } = {}): string {
+  const text = POLICY.replace('"urgent"', `"urgent${n}"`);
+  const r = compile(memoryHost({ "p.route": text }), ["p.route"], { serial, ...options });
+  assert.ok(r.bundle);
+  return serializeBundle(signBundle(r.bundle, keys.privateKeyPem));
+}
+
+// bundle-store.ts:94 `trustedKeys.length === 0` → false (the reason would be "unknown key" instead).
+test("a store with no trusted key refuses every signed bundle and says that no key is configured", async () => {
+  const store = new BundleStore({ trustedKeys: [] });
+  assert.match((await store.offer(signedText(1, 1), "b"))!, /^no trusted public key is configured \(--public-key\)/);
+  assert.equal(store.current, null);
+});
+
+// bundle-store.ts:99 the pinned-policy hint → "".
+test("a policy pinned by the first bundle says so when another policy's bundle is refused", async () => {
+  const store = new BundleStore({ trustedKeys: [keys.publicKeyPem] });
+  assert.equal(await store.offer(signedText(1, 1), "first"), null);
+  assert.match((await store.offer(signedText(2, 2, { policyName: "billing" }), "other"))!, /serves policy "kills" \(pinned by the first bundle it activated; start a fresh sidecar, or give --expect-policy, to serve another\)$/);
+});
+
+// bundle-store.ts:102 `active && this.active?.signed` → `active || …`; :127 `if (requireSignature)` → true (an in-process bundle would pin the policy and be persisted).
+test("a policy compiled in process is neither ordered, nor pinned, nor kept as the last known good", async () => {
+  const dir = tempDir();
+  const store = new BundleStore({ trustedKeys: [keys.publicKeyPem], stateDir: dir });
+  assert.equal(await store.offer(signedText(1, 50, { policyName: "local" }), "in process", { requireSignature: false }), null);
+  assert.equal(store.current?.signed, false);
+  assert.equal(existsSync(path.join(dir, "last-known-good.bundle.json")), false, "an unsigned bundle is never the last known good");
+  assert.equal(await store.offer(signedText(2, 1), "signed, lower serial, another policy"), null);
+  assert.equal(store.current?.bundle.manifest.policy, "kills");
+  assert.equal(existsSync(path.join(dir, "last-known-good.bundle.json")), true);
+});
+
+// bundle-store.ts:103 `active.rollback === manifest.rollback` → true (a rollback of the same content would be taken as no change).
+test("a signed rollback with the same content as the active bundle still takes its place, and the bundle it rolled back cannot be replayed", async () => {
+  const store = new BundleStore({ trustedKeys: [keys.publicKeyPem] });
+  assert.equal(await store.offer(signedText(1, 20), "v20"), null);
+  assert.equal(await store.offer(signedText(1, 20, { rollback: true }), "v20 rollback, same content"), null);
+  assert.equal(store.current?.bundle.manifest.rollback, true);
+  assert.match((await store.offer(signedText(1, 20), "v20 replayed"))!, /does not come after the active bundle \(serial 20 rollback/);
+});
+
+// bundle-store.ts:108 `this.active?.bundle.manifest.revision === manifest.revision` → false (the same in-process policy would be loaded and announced again).
+test("offering the active in-process policy again changes nothing: no reload, no change event", async () => {
+  const changes: unknown[] = [];
+  const store = new BundleStore({ trustedKeys: [], onChange: (a) => changes.push(a) });
+  const text = serializeBundle(bundleOf());
+  assert.equal(await store.offer(text, "a", { requireSignature: false }), null);
+  const first = store.current;
+  assert.equal(await store.offer(text, "again", { requireSignature: false }), null);
+  assert.equal(changes.length, 1);
+  assert.equal(store.current, first);
+});
+
+// bundle-store.ts:111 and :113 `.join(", ")` → `.join("")` in the guarantee lists.
+test("refusals name every failed or unproved guarantee, comma-separated", async () => {
+  const store = new BundleStore({ trustedKeys: [] });
+  const withRecords = (statuses: ("failed" | "unchecked")[]) => {
+    const b = bundleOf();
+    b.verification.guarantees = statuses.map((status, i) => ({ name: `g${i}`, status, detail: "…" }));
+    b.manifest.revision = computeRevision(b.policy, b.verification);
+    return serializeBundle(b);
+  };
+  assert.match((await store.offer(withRecords(["failed", "failed"]), "f", { requireSignature: false }))!, /failed guarantees \("g0", "g1"\)/);
+  assert.match((await store.offer(withRecords(["unchecked", "unchecked"]), "u", { requireSignature: false }))!, /unproved guarantees \("g0", "g1": compiled/);
+});
+
+// bundle-store.ts:125 `if (policy.default)` → true.
+test("the actions of a policy without a default have no 'default' entry", async () => {
+  const store = new BundleStore({ trustedKeys: [] });
+  const noDefault = compile(memoryHost({ "p.route": POLICY.replace("default { use local }", "route r priority 1 { when urgent; use local }") }), ["p.route"]).bundle!;
+  assert.equal(noDefault.policy.default, null);
+  assert.equal(await store.offer(serializeBundle(noDefault), "p", { requireSignature: false }), null);
+  assert.deepEqual([...store.current!.actions.keys()], ["r"]);
+});
+
+// bundle-store.ts:137 `if (!this.options.stateDir)` → false / `return false` → true; :141-142 the catch → removed / `return true`.
+test("restoreLastGood without a state directory, or with none saved yet, activates nothing and rejects nothing", async () => {
+  const bare = new BundleStore({ trustedKeys: [keys.publicKeyPem] });
+  assert.equal(await bare.restoreLastGood(), false);
+  const empty = new BundleStore({ trustedKeys: [keys.publicKeyPem], stateDir: tempDir() });
+  assert.equal(await empty.restoreLastGood(), false);
+  assert.equal(empty.rejections, 0);
+  assert.equal(empty.current, null);
+});
+
+// bundle-store.ts:154 (no test reached it): a bundle file that cannot be read is a rejection naming the error code.
+test("watching a bundle file that does not exist is a rejection, not a crash", async () => {
+  const dir = tempDir();
+  const store = new BundleStore({ trustedKeys: [keys.publicKeyPem] });
+  const file = path.join(dir, "missing.bundle.json");
+  await store.watchFile(file);
+  store.close();
+  assert.equal(store.rejections, 1);
+  assert.deepEqual([store.rejection?.source, store.rejection?.reason], [file, "cannot read the bundle file: ENOENT"]);
+});
+
+// bundle-store.ts:175 `this.watcher?.close()` → `this.watcher.close()`.
+test("closing a store that never watched a file is fine", () => {
+  new BundleStore({ trustedKeys: [] }).close();
+});
+
+// bundle-store.ts:197 `onPersistError?.(…)` → `onPersistError(…)`: without a listener a persist failure would throw out of offer.
+test("an unusable state directory without an onPersistError listener is still not fatal", async () => {
+  const dir = tempDir();
+  writeFileSync(path.join(dir, "file"), "");
+  const store = new BundleStore({ trustedKeys: [keys.publicKeyPem], stateDir: path.join(dir, "file", "state") });
+  assert.equal(await store.offer(signedText(1, 1), "b"), null);
+  assert.equal(store.persistFailures, 1);
+  assert.equal(store.current?.bundle.manifest.serial, 1);
 });
