@@ -473,3 +473,23 @@ default { use m }
     assert.equal(jailbreakScore(benign), 0, benign);
   }
 });
+
+// ---------------------------------------------------------------- compiler/analysis/model.ts
+
+// model.ts:424 `p.type === "jailbreak_guard" && p.config.action !== "flag"` → true / `||` / `true && …` / `… && true` / `!== ""`
+// (a flagging guard, or any plugin, would count as blocking, and a false guarantee would be proved); :437 `case "false"`.
+test("the analysis blocks exactly where the engine does: a flagging guard or a system prompt never blocks, a blocking guard does; `when false` is dead", () => {
+  const errors = (tail: string) => compile(memoryHost({ "p.route": `package p
+model m { provider: vllm, endpoint: "http://127.0.0.1:9/v1" }
+signal jailbreak jb { threshold: 0.5 }
+plugin jailbreak_guard flagger { action: flag }
+plugin jailbreak_guard blocker { }
+plugin system_prompt polite { text: "be nice" }
+${tail}
+` }), ["p.route"]).diagnostics.filter((d) => d.severity === "error" || d.code === "RP1001").map((d) => `${d.code} ${d.message}`);
+  const attacksBlocked = 'guarantee "attacks are blocked" {\n  when jb\n  require blocked\n}';
+  assert.match(errors(`default { use m; apply flagger, polite }\n${attacksBlocked}`).join("\n"), /RP1008 guarantee "attacks are blocked" does not hold/);
+  assert.deepEqual(errors(`default { use m; apply polite }\nguarantee "nothing is blocked" {\n  when true\n  require not blocked\n}`), []);
+  assert.deepEqual(errors(`default { use m; apply blocker, polite }\n${attacksBlocked}`), []);
+  assert.deepEqual(errors("route dead priority 1 { when false; use m }\ndefault { use m }"), ["RP1001 route `dead` can never match: no request satisfies its condition"]);
+});
