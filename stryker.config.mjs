@@ -97,13 +97,14 @@ export default {
   mutate: [...new Set(PARTS.filter((p) => p.root.endsWith("/")).flatMap((p) => p.mutate))],
   coverageAnalysis: "perTest",
   // No TypeScript checker: a mutant that does not type-check is still run
-  // (Node only strips types), and the instrumented files carry @ts-nocheck.
+  // (Node only strips types).
   checkers: [],
   // Node never type-checks, and Stryker's default would put `// @ts-nocheck`
   // atop every .js/.ts file, generated validators too (whose staleness
   // tests then fail).
   disableTypeChecks: false,
-  // Two cores, shared: keep one for everything else.
+  // The machine has two cores, shared with other work: at most two test
+  // processes at once (`--concurrency 1` when something else runs).
   concurrency: 2,
   timeoutMS: 10000,
   timeoutFactor: 2,
