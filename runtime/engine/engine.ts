@@ -1,6 +1,6 @@
 // The decision engine: a bundle compiled into closures, then for each request
 // signals → route → model → plugins. Imports only bundle/, never the compiler.
-import type { Action, Bundle, Condition, ModelSpec, PluginUse, Selection } from "../../bundle/index.ts";
+import { sidecarOwnedHeader, type Action, type Bundle, type Condition, type ModelSpec, type PluginUse, type Selection } from "../../bundle/index.ts";
 import { loadTextModels, piiTypesOf, textModelsLoaded, type TextModelNeeds } from "./detectors.ts";
 import { KeywordIndex, RequestContext, compileSignal, type Extractor, type OutputValue, type SignalValue } from "./signals.ts";
 import type { Request } from "./request.ts";
@@ -389,9 +389,13 @@ export function validateBundleForEngine(bundle: Bundle): void {
     for (const [name, value] of Object.entries(set)) {
       const problem = headerProblem(name, value);
       if (problem) throw new Error(`bundle refused: ${where} sets ${problem}`);
+      const owned = sidecarOwnedHeader(name);
+      if (owned !== null) throw new Error(`bundle refused: ${where} sets header ${JSON.stringify(name)}: ${owned}`);
     }
     for (const name of remove) {
       if (typeof name !== "string" || headerProblem(name, "") !== null) throw new Error(`bundle refused: ${where} removes an invalid header name ${JSON.stringify(name)}`);
+      const owned = sidecarOwnedHeader(name);
+      if (owned !== null) throw new Error(`bundle refused: ${where} removes header ${JSON.stringify(name)}: ${owned}`);
     }
   }
   for (const m of policy.models) {

@@ -1,0 +1,150 @@
+// Security review findings against docs/security.md, fixed on branch fix-wire:
+// a policy cannot put framing headers on the upstream request (smuggling) nor
+// touch the model's key; a `.route` symlink to another file in the checkout is
+// refused and never printed; a signed bundle with a dangling reference is a
+// counted rejection, not a sidecar that answers 500 to everything.
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import net from "node:net";
+import type { AddressInfo } from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { computeRevision, generateKeyPair, serializeBundle, signBundle, sidecarOwnedHeader, type Bundle } from "../bundle/index.ts";
+import { compile, memoryHost } from "../compiler/index.ts";
+import { BundleStore, Engine, UpstreamError, Upstreams, forwardAllowList } from "../runtime/index.ts";
+
+const cleanups: (() => Promise<void> | void)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+export function tempDir(): string {
+  const d = mkdtempSync(path.join(tmpdir(), "routeplane-attack-"));
+  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+// ---- 1. headers the sidecar owns: framing, hop-by-hop, the model's key
+
+const OWNED = ["host", "Content-Length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer", "proxy-connection", "expect", "authorization"];
+
+test("sidecarOwnedHeader: framing, hop-by-hop and authorization are the sidecar's, in any case; ordinary headers are not", () => {
+  for (const h of OWNED) assert.notEqual(sidecarOwnedHeader(h), null, h);
+  for (const h of ["HOST", "Transfer-Encoding", "Authorization"]) assert.notEqual(sidecarOwnedHeader(h), null, h);
+  for (const h of ["x-team", "x-api-version", "openai-organization", "content-type-x", "hosts"]) assert.equal(sidecarOwnedHeader(h), null, h);
+});
+
+test("the compiler refuses setting or removing a framing, hop-by-hop or authorization header, in declarations and overrides (RP0307)", () => {
+  const src = `package p
+model m { provider: openai_compatible, endpoint: "http://m.local/v1" }
+signal keyword k { any: ["hello"] }
+plugin header_mutation frame { set: { "content-length": "0", "host": "admin.internal", "x-ok": "1" } }
+plugin header_mutation hop { set: { "Transfer-Encoding": "chunked", "connection": "x-team" }, remove: ["authorization", "x-old"] }
+plugin header_mutation fine { set: { "x-team": "a" } }
+route r priority 1 { when k; use m; apply fine { set: { "Authorization": "Bearer policy-key", "te": "trailers" } } }
+default { use m; apply frame, hop }
+`;
+  const r = compile(memoryHost({ "p.route": src }), ["p.route"]);
+  const got = r.diagnostics.filter((d) => d.code === "RP0307").map((d) => `${d.span.start.line}: ${d.message.replace(/: .*/, "")}`);
+  assert.deepEqual(got, [
+    '4: a policy cannot set header "content-length"',
+    '4: a policy cannot set header "host"',
+    '5: a policy cannot set header "Transfer-Encoding"',
+    '5: a policy cannot set header "connection"',
+    '5: a policy cannot remove header "authorization"',
+    '7: a policy cannot set header "Authorization"',
+    '7: a policy cannot set header "te"',
+  ]);
+  assert.equal(r.bundle, null);
+});
+
+/** The review's policy compiled with a harmless header, then the header rewritten by hand and signed, as a signing key holder's tooling could. */
+function framingBundle(upstream: string, config: Record<string, unknown>): Bundle {
+  const r = compile(memoryHost({ "p.route": `package smuggle
+model m { provider: openai_compatible, endpoint: "${upstream}/v1" }
+plugin header_mutation frame { set: { "x-a": "placeholder" } }
+default { use m; apply frame }
+` }), ["p.route"]);
+  assert.ok(r.bundle, r.diagnostics.map((d) => d.message).join("\n"));
+  const bundle = structuredClone(r.bundle);
+  bundle.policy.plugins[0].config = config as Bundle["policy"]["plugins"][0]["config"];
+  bundle.policy.default!.plugins[0].config = config as Bundle["policy"]["plugins"][0]["config"];
+  bundle.manifest.revision = computeRevision(bundle.policy, bundle.verification);
+  return bundle;
+}
+
+/** A raw TCP model server that records the exact bytes of every request head it receives and answers 200. */
+async function rawModelServer(): Promise<{ url: string; heads: string[] }> {
+  const heads: string[] = [];
+  const server = net.createServer((s) => {
+    let got = Buffer.alloc(0);
+    s.on("data", (d) => {
+      got = Buffer.concat([got, d]);
+      const end = got.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      heads.push(got.subarray(0, end).toString("latin1"));
+      got = Buffer.alloc(0);
+      const body = '{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}';
+      s.end(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+    });
+    s.on("error", () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, heads };
+}
+
+test("a signed bundle whose header_mutation sets or removes host, content-length, transfer-encoding or authorization is refused by Engine.load and is a counted rejection", async () => {
+  const keys = generateKeyPair();
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ set: { "content-length": "0", host: "admin.internal" } }, /bundle refused: plugin `frame` sets header "content-length": `content-length` is a hop-by-hop or framing header/],
+    [{ set: { "Transfer-Encoding": "chunked" } }, /sets header "Transfer-Encoding"/],
+    [{ set: { connection: "x-team" } }, /sets header "connection"/],
+    [{ set: { authorization: "Bearer policy-key" } }, /sets header "authorization": `authorization` carries the model's key/],
+    [{ remove: ["Authorization"] }, /removes header "Authorization"/],
+    [{ remove: ["host"] }, /removes header "host"/],
+  ];
+  for (const [config, message] of cases) {
+    const bundle = signBundle(framingBundle("http://127.0.0.1:9", config), keys.privateKeyPem);
+    await assert.rejects(Engine.load(bundle), message, JSON.stringify(config));
+    const store = new BundleStore({ trustedKeys: [keys.publicKeyPem] });
+    await store.offer(serializeBundle(bundle), "test").then(() => {}, () => {});
+    assert.equal(store.current, null, JSON.stringify(config));
+    assert.equal(store.rejections, 1, JSON.stringify(config));
+    assert.match(store.rejection?.reason ?? "", message);
+  }
+});
+
+test("the upstream client refuses framing, hop-by-hop and authorization headers in a call: nothing reaches the wire; a clean call carries one host, one content-length and the key", async () => {
+  const model = await rawModelServer();
+  const upstreams = new Upstreams({ headersTimeoutMs: 2000 });
+  cleanups.push(() => upstreams.close());
+  const spec = { name: "m", provider: "openai_compatible", endpoint: `${model.url}/v1`, served_name: "m", cost: null, context_window: null, tags: [], latency_ms: null, quality: null, api_key_env: null };
+  const call = (headers: Record<string, string>) => upstreams.send({ model: spec, path: "/chat/completions", body: '{"a":1}', headers, key: "sidecar-key" });
+  for (const h of OWNED) {
+    await assert.rejects(call({ [h]: h === "authorization" ? "Bearer policy-key" : "0" }), (err: unknown) => {
+      assert.ok(err instanceof UpstreamError, h);
+      assert.match(err.message, /refused to send a request to m: `[a-z-]+` (is a hop-by-hop or framing header|carries the model's key)/, h);
+      assert.doesNotMatch(err.message, /policy-key|sidecar-key/);
+      return true;
+    });
+  }
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(model.heads.length, 0, model.heads.join("\n---\n"));
+  const ok = await call({ "x-a": "fine" });
+  await ok.body.text();
+  assert.equal(model.heads.length, 1);
+  const lines = model.heads[0].split("\r\n").slice(1).map((l) => l.toLowerCase());
+  assert.equal(lines.filter((l) => l.startsWith("host:")).length, 1, model.heads[0]);
+  assert.deepEqual(lines.filter((l) => l.startsWith("content-length:")), ["content-length: 7"]);
+  assert.deepEqual(lines.filter((l) => l.startsWith("authorization:")), ["authorization: bearer sidecar-key"]);
+  assert.equal(upstreams.circuitState("m"), "closed");
+});
+
+test("the operator's forwarded-header list cannot name a framing or hop-by-hop header", () => {
+  for (const h of ["host", "Content-Length", "transfer-encoding", "connection", "te", "upgrade"]) {
+    assert.throws(() => forwardAllowList([h]), new RegExp(`\`${h}\` is a hop-by-hop or framing header`), h);
+  }
+  assert.deepEqual([...forwardAllowList(["traceparent", "x-team"])], ["traceparent", "x-team"]);
+});
