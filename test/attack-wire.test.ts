@@ -7,19 +7,22 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { computeRevision, generateKeyPair, serializeBundle, signBundle, sidecarOwnedHeader, type Bundle } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
 import { BundleStore, Engine, UpstreamError, Upstreams, forwardAllowList } from "../runtime/index.ts";
+import { fsHost } from "../cli/files.ts";
+import { REPO } from "./support/golden.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-export function tempDir(): string {
+function tempDir(): string {
   const d = mkdtempSync(path.join(tmpdir(), "routeplane-attack-"));
   cleanups.push(() => rmSync(d, { recursive: true, force: true }));
   return d;
@@ -147,4 +150,54 @@ test("the operator's forwarded-header list cannot name a framing or hop-by-hop h
     assert.throws(() => forwardAllowList([h]), new RegExp(`\`${h}\` is a hop-by-hop or framing header`), h);
   }
   assert.deepEqual([...forwardAllowList(["traceparent", "x-team"])], ["traceparent", "x-team"]);
+});
+
+// ---- 2. a symlink named *.route to another file in the checkout is refused, and never printed
+
+const NPM_TOKEN = "npm_S3cr3tT0kenFromCI";
+
+/** The review's checkout: a policy, a CI-written .npmrc, and symlinks named .route to it and to .git/config. */
+function leakyCheckout(): string {
+  const repo = tempDir();
+  assert.equal(spawnSync("git", ["init", "-q", "."], { cwd: repo }).status, 0);
+  assert.equal(spawnSync("git", ["config", "http.https://github.com/.extraheader", "AUTHORIZATION: basic c2VjcmV0"], { cwd: repo }).status, 0);
+  mkdirSync(path.join(repo, "policy"));
+  writeFileSync(path.join(repo, "policy/main.route"), 'package leak\nmodel m { provider: openai, endpoint: "https://api.example.com/v1" }\ndefault { use m }\n');
+  writeFileSync(path.join(repo, ".npmrc"), `//registry.npmjs.org/:_authToken=${NPM_TOKEN}\n`);
+  symlinkSync("../.npmrc", path.join(repo, "policy/npmrc.route"));
+  symlinkSync("../.git/config", path.join(repo, "policy/gitconfig.route"));
+  return repo;
+}
+
+function rp(args: string[], cwd: string): { code: number; out: string } {
+  const r = spawnSync(process.execPath, [path.join(REPO, "cli/main.ts"), ...args], { cwd, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, timeout: 60_000 });
+  return { code: r.status ?? -1, out: `${r.stdout}\n${r.stderr}` };
+}
+
+test("fsHost refuses a file named .route whose real path is not a .route file, inside the root too", () => {
+  const repo = leakyCheckout();
+  assert.deepEqual(fsHost.readFile(path.join(repo, "policy/npmrc.route"), repo), { refused: "link-not-route" });
+  assert.deepEqual(fsHost.readFile(path.join(repo, "policy/gitconfig.route"), repo), { refused: "link-not-route" });
+  symlinkSync("main.route", path.join(repo, "policy/alias.route"));
+  assert.equal(typeof fsHost.readFile(path.join(repo, "policy/alias.route"), repo), "string", "a link to a .route file is still read");
+});
+
+test("lint, check, compile and fmt refuse a *.route symlink to .npmrc or .git/config (RP0108) and never print a line of it; an import of one is refused the same way", () => {
+  const repo = leakyCheckout();
+  for (const args of [["lint", "policy"], ["check", "policy"], ["compile", "policy", "-o", "b.json"], ["lint", "policy", "--format", "json"], ["fmt", "policy", "--check"]]) {
+    const r = rp(args, repo);
+    assert.notEqual(r.code, 0, `${args.join(" ")}: ${r.out}`);
+    assert.match(r.out, /RP0108/, args.join(" "));
+    assert.match(r.out, /`policy\/npmrc\.route` is a link to a file that is not a \.route file/, args.join(" "));
+    assert.ok(!r.out.includes(NPM_TOKEN) && !r.out.includes("_authToken") && !r.out.includes("[core]") && !r.out.includes("extraheader"), `${args.join(" ")} printed the file:\n${r.out}`);
+  }
+  assert.equal(readFileSync(path.join(repo, ".npmrc"), "utf8"), `//registry.npmjs.org/:_authToken=${NPM_TOKEN}\n`);
+  rmSync(path.join(repo, "policy/gitconfig.route"));
+  rmSync(path.join(repo, "policy/npmrc.route"));
+  writeFileSync(path.join(repo, "policy/main.route"), 'package leak\nimport "creds.route"\nmodel m { provider: openai, endpoint: "https://api.example.com/v1" }\ndefault { use m }\n');
+  symlinkSync("../.npmrc", path.join(repo, "policy/creds.route"));
+  const r = rp(["check", "policy/main.route"], repo);
+  assert.equal(r.code, 1, r.out);
+  assert.match(r.out, /RP0108\]: (import|policy file) `(policy\/)?creds\.route` is a link to a file that is not a \.route file/);
+  assert.ok(!r.out.includes(NPM_TOKEN), r.out);
 });
