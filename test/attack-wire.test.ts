@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { computeRevision, generateKeyPair, serializeBundle, signBundle, sidecarOwnedHeader, type Bundle } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
-import { BundleStore, Engine, UpstreamError, Upstreams, forwardAllowList } from "../runtime/index.ts";
+import { BundleStore, Engine, UpstreamError, Upstreams, forwardAllowList, requestFromChat } from "../runtime/index.ts";
 import { fsHost } from "../cli/files.ts";
 import { REPO } from "./support/golden.ts";
 
@@ -200,4 +200,76 @@ test("lint, check, compile and fmt refuse a *.route symlink to .npmrc or .git/co
   assert.equal(r.code, 1, r.out);
   assert.match(r.out, /RP0108\]: (import|policy file) `(policy\/)?creds\.route` is a link to a file that is not a \.route file/);
   assert.ok(!r.out.includes(NPM_TOKEN), r.out);
+});
+
+// ---- 3. a signed bundle with a dangling reference is a counted rejection, not a sidecar that answers 500
+
+const GOOD = `package ghost
+model m { provider: openai, endpoint: "https://api.example.com/v1" }
+model n { provider: openai, endpoint: "https://api2.example.com/v1" }
+signal keyword k { any: ["hello"] }
+signal language lang { languages: ["en", "de"] }
+plugin pii_redact redact { types: [email] }
+plugin header_mutation tag { set: { "x-team": "a" } }
+route r priority 1 { when k and lang == "en"; use m fallback n; apply redact, tag }
+default { use m }
+`;
+
+function goodBundle(serial: number): Bundle {
+  const r = compile(memoryHost({ "main.route": GOOD }), ["main.route"], { serial });
+  assert.ok(r.bundle, r.diagnostics.map((d) => d.message).join("\n"));
+  return r.bundle;
+}
+
+/** The good bundle, changed by `edit` as broken tooling with the signing key could, with its revision recomputed. */
+function tampered(edit: (b: Bundle) => void, serial = 2): Bundle {
+  const b = structuredClone(goodBundle(serial));
+  edit(b);
+  b.manifest.revision = computeRevision(b.policy, b.verification);
+  return b;
+}
+
+const DANGLING: [string, (b: Bundle) => void, RegExp][] = [
+  ["the review's bundle: the default uses an undefined model", (b) => { b.policy.default = { select: { algorithm: "use", models: ["ghost"] }, plugins: [] }; }, /the default selects undefined model `ghost`/],
+  ["a route's fallback is undefined", (b) => { b.policy.routes[0].action.select.models = ["m", "ghost"]; }, /route `r` selects undefined model `ghost`/],
+  ["weights do not match the models", (b) => { b.policy.routes[0].action.select = { algorithm: "weighted", models: ["m", "n"], weights: [1] }; }, /route `r` has 1 weights for 2 models/],
+  ["a plugin use names an undeclared plugin", (b) => { b.policy.routes[0].action.plugins[0].plugin = "nothing"; }, /route `r` applies undefined plugin `nothing`/],
+  ["a plugin use of another type than declared", (b) => { b.policy.routes[0].action.plugins[1].type = "system_prompt"; b.policy.routes[0].action.plugins[1].config = { text: "x" }; }, /applies plugin `tag` as type system_prompt, but it is declared as header_mutation/],
+  ["a malformed pii_redact use", (b) => { b.policy.routes[0].action.plugins[0].config = { types: ["nope"] }; }, /schema:\s+\/policy\/routes\/0\/action\/plugins\/0\/config\/types\/0/],
+  ["a malformed header_mutation use", (b) => { b.policy.routes[0].action.plugins[1].config = { set: "x-team" }; }, /schema:\s+\/policy\/routes\/0\/action\/plugins\/1\/config\/set/],
+  ["a condition names an undefined signal", (b) => { b.policy.routes[0].when = { op: "signal", signal: "ghost" }; }, /condition names undefined signal ghost/],
+  ["two models with one name", (b) => { b.policy.models.push({ ...b.policy.models[0], endpoint: "https://evil.example.com/v1" }); }, /model `m` is defined twice/],
+  ["a route named default", (b) => { b.policy.routes[0].name = "default"; }, /a route is named `default`/],
+];
+
+test("Engine.load refuses a bundle whose references do not resolve: models of routes, fallbacks and the default, weights, plugin uses and their configs, signals, duplicate names", async () => {
+  await Engine.load(goodBundle(1));
+  for (const [what, edit, message] of DANGLING) {
+    await assert.rejects(Engine.load(tampered(edit)), (err: Error) => {
+      assert.match(err.message, /^bundle (refused: |condition names)/, what);
+      assert.match(err.message, message, what);
+      return true;
+    }, what);
+  }
+});
+
+test("the review's signed bundle with a default naming an undefined model is a counted rejection: the good bundle keeps serving and stays the last known good", async () => {
+  const keys = generateKeyPair();
+  const state = tempDir();
+  const store = new BundleStore({ trustedKeys: [keys.publicKeyPem], stateDir: state });
+  const good = signBundle(goodBundle(1), keys.privateKeyPem);
+  assert.equal(await store.offer(serializeBundle(good), "bundle.json"), null);
+  for (const [i, [what, edit, message]] of DANGLING.entries()) {
+    const bad = signBundle(tampered(edit, 2 + i), keys.privateKeyPem);
+    const reason = await store.offer(serializeBundle(bad), "bundle.json");
+    // The schema (readBundle) catches a malformed plugin use first; Engine.load catches the rest, and both again.
+    assert.match(reason ?? "", /the decision engine cannot load the bundle: bundle (refused: |condition names)|the bundle does not match its schema/, what);
+    assert.match(reason ?? "", message, what);
+    assert.equal(store.current?.bundle.manifest.revision, good.manifest.revision, what);
+  }
+  assert.equal(store.rejections, DANGLING.length);
+  assert.equal(readFileSync(path.join(state, "last-known-good.bundle.json"), "utf8"), serializeBundle(good));
+  const decision = store.current!.engine.decide(requestFromChat({ messages: [{ role: "user", content: "hi" }] }));
+  assert.equal(decision.model, "m");
+  assert.ok(store.current!.models.has(decision.model!));
 });
