@@ -13,6 +13,7 @@ export { BUNDLE_SCHEMA } from "./schema.ts";
 export { validateBundle } from "./validate.ts";
 export type { SchemaError } from "./validate.ts";
 export { canonicalJson, sha256Hex } from "./canonical.ts";
+export { sidecarOwnedHeader } from "./headers.ts";
 export { generateKeyPair, signBundle, verifyBundleSignature, keyIdOf, signingPayload } from "./sign.ts";
 export type { KeyPairPem, VerifyResult } from "./sign.ts";
 export { serializeBundle, readBundle, computeRevision, describeBundleReadError } from "./bundle-file.ts";

@@ -40,7 +40,13 @@ const selection: JsonSchema = {
   ],
 };
 
-const pluginUse = closed({ plugin: name, type: { enum: Object.keys(PLUGIN_TYPES) }, config: { type: "object" } });
+/** A plugin as a route applies it: its config (the declaration's fields with the route's overrides) is checked as a declaration's is. */
+const pluginUse: JsonSchema = {
+  type: "object",
+  required: ["type"],
+  discriminator: { propertyName: "type" },
+  oneOf: Object.entries(PLUGIN_TYPES).map(([type, info]) => closed({ plugin: name, type: { const: type }, config: info.schema })),
+};
 const action = closed({ select: { $ref: "#/$defs/selection" }, plugins: { type: "array", items: pluginUse } });
 
 const condition: JsonSchema = {

@@ -63,7 +63,8 @@ const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * Reads policy sources confined to the policy root: the real path (symlinks
- * resolved) must stay inside the root's real path, the file must be a regular
+ * resolved) must stay inside the root's real path and name a `.route` file
+ * (as the path asked for must), the file must be a regular
  * file of at most PARSE_LIMITS.maxSourceChars bytes, and UTF-8 text without
  * NUL. A refusal carries the reason only, never the content.
  */
@@ -78,6 +79,8 @@ export const fsHost: SourceHost = {
       return undefined;
     }
     if (!insideRoot(realRoot, real)) return { refused: "outside-root" };
+    // The name was checked by the compiler; the file it resolves to must be a .route file too (not `x.route -> ../.npmrc`).
+    if (path.extname(real) !== ".route") return { refused: "link-not-route" };
     let bytes: Buffer;
     try {
       const st = statSync(real);

@@ -6,7 +6,7 @@ import type {
   ApplyStmt, ObjectValue, RouteDecl, RouteStmt, SelectStmt, Span, TestDecl, UseStmt, Value, WhenStmt,
 } from "../grammar/index.ts";
 import {
-  OBJECTIVE_METRICS, PLUGIN_TYPES, SELECT_SCHEMAS, SIGNAL_TYPES,
+  OBJECTIVE_METRICS, PLUGIN_TYPES, SELECT_SCHEMAS, SIGNAL_TYPES, sidecarOwnedHeader,
   type Action, type Condition, type JsonObject, type ModelSpec, type PluginSpec, type PluginUse,
   type RouteSpec, type Selection,
 } from "../bundle/index.ts";
@@ -421,7 +421,8 @@ function checkApply(stmt: ApplyStmt, file: string, ctx: ActionContext): PluginUs
 // ---- what a policy puts on the wire, checked as the sidecar will check it again
 // (Engine.load, then upstream.ts): header names are RFC 9110 tokens, header
 // values hold no CR, LF, NUL or other control character (no request
-// splitting), endpoints are plain http(s) URLs.
+// splitting), no header the sidecar owns (framing, hop-by-hop, the model's
+// key: bundle/headers.ts) is set or removed, endpoints are plain http(s) URLs.
 
 const wireOk = (f: () => void): boolean => {
   try {
@@ -431,6 +432,8 @@ const wireOk = (f: () => void): boolean => {
     return false;
   }
 };
+const OWNED_HELP =
+  "the sidecar frames every upstream request itself (host, content-length, transfer-encoding, connection and the other hop-by-hop headers) and sends the model's key from api_key_env or its credentials file";
 const TOKEN_HELP = "header names are RFC 9110 tokens: letters, digits and !#$%&'*+-.^_`|~, no spaces, colons or line breaks";
 
 /** The header names and values of a `header_mutation` body (a declaration or a route's override); fields are already schema-checked. */
@@ -440,10 +443,18 @@ function checkHeaders(body: ObjectValue, file: string, diags: DiagnosticBag): bo
     diags.add("RP0307", file, span, `${JSON.stringify(name)} is not a valid HTTP header name`, { help: TOKEN_HELP });
     ok = false;
   };
+  const owned = (name: string, span: Span, verb: string): boolean => {
+    const why = sidecarOwnedHeader(name);
+    if (why === null) return false;
+    diags.add("RP0307", file, span, `a policy cannot ${verb} header ${JSON.stringify(name)}: ${why}`, { help: OWNED_HELP });
+    ok = false;
+    return true;
+  };
   for (const field of body.fields) {
     if (field.key.name === "set" && field.value.kind === "object") {
       for (const h of field.value.fields) {
         if (!wireOk(() => validateHeaderName(h.key.name))) badName(h.key.name, h.key.span);
+        else if (owned(h.key.name, h.key.span, "set")) continue;
         else if (h.value.kind === "string" && !wireOk(() => validateHeaderValue(h.key.name, (h.value as { value: string }).value))) {
           diags.add("RP0307", file, h.value.span, `the value of header \`${h.key.name}\` contains a line break or control character`, {
             help: "header values cannot contain CR, LF, NUL or other control characters: they would split the upstream request",
@@ -452,7 +463,11 @@ function checkHeaders(body: ObjectValue, file: string, diags: DiagnosticBag): bo
         }
       }
     } else if (field.key.name === "remove" && field.value.kind === "list") {
-      for (const item of field.value.items) if (item.kind === "string" && !wireOk(() => validateHeaderName(item.value))) badName(item.value, item.span);
+      for (const item of field.value.items) {
+        if (item.kind !== "string") continue;
+        if (!wireOk(() => validateHeaderName(item.value))) badName(item.value, item.span);
+        else owned(item.value, item.span, "remove");
+      }
     }
   }
   return ok;

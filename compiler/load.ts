@@ -4,7 +4,8 @@
 // Confinement: a policy reaches only `.route` files inside its policy root.
 // An import that is absolute or leaves the root is refused here, before the
 // host is asked for anything; the host refuses what only it can see (a
-// symlink out of the root, a file that is not text or too large). A refused
+// symlink out of the root or to a file whose real name is not `.route`, a
+// file that is not text or too large). A refused
 // file is never parsed, so no diagnostic can echo its content.
 import path from "node:path";
 import { parseFile, PARSE_LIMITS, type PolicyFile, type SyntaxProblem } from "../grammar/index.ts";
@@ -12,7 +13,8 @@ import { FILE_START, type DiagnosticBag } from "./diagnostics.ts";
 
 /** Why a host would not hand over a file; the file's content is never part of it. */
 export interface SourceRefusal {
-  refused: "outside-root" | "not-a-file" | "too-large" | "not-text";
+  /** `link-not-route`: the name ends in `.route` but its real path (symlinks resolved) does not. */
+  refused: "outside-root" | "not-a-file" | "too-large" | "not-text" | "link-not-route";
 }
 
 /** Where sources come from: the filesystem in the CLI, a map in tests and the controller. */
@@ -20,7 +22,8 @@ export interface SourceHost {
   /**
    * The file's text, undefined when it does not exist or cannot be read, or a
    * refusal. `root` is the policy root (`filePath` is lexically inside it); a
-   * host over a real filesystem must refuse a file whose real path leaves it.
+   * host over a real filesystem must refuse a file whose real path leaves it
+   * or is not a `.route` file (a symlink named `*.route` to another file).
    */
   readFile(filePath: string, root: string): string | undefined | SourceRefusal;
 }
@@ -82,6 +85,9 @@ export function loadSources(host: SourceHost, roots: string[], diags: Diagnostic
         return;
       case "not-route":
         diags.add("RP0108", at.file, at.span, `${what} \`${target}\` is not a .route file`, { help: REFUSAL_HELP });
+        return;
+      case "link-not-route":
+        diags.add("RP0108", at.file, at.span, `${what} \`${target}\` is a link to a file that is not a .route file`, { help: REFUSAL_HELP });
         return;
       case "not-a-file":
         diags.add("RP0108", at.file, at.span, `${what} \`${target}\` is not a regular file`, { help: REFUSAL_HELP });

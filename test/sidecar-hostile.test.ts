@@ -190,7 +190,7 @@ test("credentials: an internal error that carries the request's headers is logge
   /** A bug in the upstream layer whose error message includes what it was sent. */
   class Buggy extends Upstreams {
     override send(call: Parameters<Upstreams["send"]>[0]): ReturnType<Upstreams["send"]> {
-      return Promise.reject(new TypeError(`cannot send ${JSON.stringify(call.headers)}`));
+      return Promise.reject(new TypeError(`cannot send ${JSON.stringify({ headers: call.headers, key: call.key })}`));
     }
   }
   const logged: string[] = [];
@@ -200,7 +200,7 @@ test("credentials: an internal error that carries the request's headers is logge
   assert.equal(res.status, 500);
   assert.doesNotMatch(text, /sk-model/);
   assert.equal(logged.length, 1);
-  assert.match(logged[0], /internal error on POST \/v1\/chat\/completions: TypeError: cannot send .*authorization.*Bearer \[credential removed\]/);
+  assert.match(logged[0], /internal error on POST \/v1\/chat\/completions: TypeError: cannot send .*"key":"\[credential removed\]"/);
   assert.ok(!logged[0].includes(MODEL_KEY), logged[0]);
 });
 

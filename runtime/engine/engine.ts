@@ -1,6 +1,6 @@
 // The decision engine: a bundle compiled into closures, then for each request
 // signals → route → model → plugins. Imports only bundle/, never the compiler.
-import type { Action, Bundle, Condition, ModelSpec, PluginUse, Selection } from "../../bundle/index.ts";
+import { sidecarOwnedHeader, validateBundle, type Action, type Bundle, type Condition, type ModelSpec, type PluginUse, type Selection } from "../../bundle/index.ts";
 import { loadTextModels, piiTypesOf, textModelsLoaded, type TextModelNeeds } from "./detectors.ts";
 import { KeywordIndex, RequestContext, compileSignal, type Extractor, type OutputValue, type SignalValue } from "./signals.ts";
 import type { Request } from "./request.ts";
@@ -360,10 +360,12 @@ export const MAX_CONDITION_DEPTH = 256;
  * Load-time checks for bundles that did not come from this compiler (a
  * signature proves who made a bundle, not that it is sane): every condition
  * at most MAX_CONDITION_DEPTH deep (walked without recursion, before anything
- * recurses over it), every header a `header_mutation` sets or removes a valid
- * HTTP field name and value (no CR, LF, NUL: no request splitting), every model
- * endpoint an http(s) URL without whitespace or control characters. Throws an
- * Error naming the route, plugin or model.
+ * recurses over it); the bundle schema (which checks each plugin use's config
+ * for its type); every reference resolved (referencesProblem); every header a
+ * `header_mutation` sets or removes a valid HTTP field name and value (no CR,
+ * LF, NUL: no request splitting) that the sidecar does not own
+ * (bundle/headers.ts); every model endpoint an http(s) URL without whitespace
+ * or control characters. Throws an Error naming the route, plugin or model.
  */
 export function validateBundleForEngine(bundle: Bundle): void {
   const policy = bundle.policy;
@@ -376,6 +378,10 @@ export function validateBundleForEngine(bundle: Bundle): void {
       else if (c.op === "and" || c.op === "or") for (const a of c.args) stack.push([a, depth + 1]);
     }
   }
+  const schema = validateBundle(bundle);
+  if (!schema.ok) throw new Error(`bundle refused: it does not match the bundle schema: ${schema.errors.slice(0, 3).map((e) => `${e.path} ${e.message}`).join("; ")}`);
+  const refs = referencesProblem(policy);
+  if (refs !== null) throw new Error(`bundle refused: ${refs}`);
   const headerConfigs = [
     ...policy.plugins.map((p) => ({ where: `plugin \`${p.name}\``, type: p.type, config: p.config })),
     ...[...policy.routes.map((r) => ({ name: `route \`${r.name}\``, action: r.action })), ...(policy.default ? [{ name: "the default", action: policy.default }] : [])].flatMap(({ name, action }) =>
@@ -389,15 +395,56 @@ export function validateBundleForEngine(bundle: Bundle): void {
     for (const [name, value] of Object.entries(set)) {
       const problem = headerProblem(name, value);
       if (problem) throw new Error(`bundle refused: ${where} sets ${problem}`);
+      const owned = sidecarOwnedHeader(name);
+      if (owned !== null) throw new Error(`bundle refused: ${where} sets header ${JSON.stringify(name)}: ${owned}`);
     }
     for (const name of remove) {
       if (typeof name !== "string" || headerProblem(name, "") !== null) throw new Error(`bundle refused: ${where} removes an invalid header name ${JSON.stringify(name)}`);
+      const owned = sidecarOwnedHeader(name);
+      if (owned !== null) throw new Error(`bundle refused: ${where} removes header ${JSON.stringify(name)}: ${owned}`);
     }
   }
   for (const m of policy.models) {
     const problem = endpointProblem(m.endpoint);
     if (problem) throw new Error(`bundle refused: model \`${m.name}\` has ${problem}`);
   }
+}
+
+/**
+ * The first reference in a (schema-valid) policy that does not resolve, or
+ * null: names unique per kind (and no route called `default`, the name a
+ * decision gives the default); every model a route's or the default's
+ * selection names is defined, weighted selections have one weight per model
+ * and not all zero, adaptive floors leave room for every model; every plugin a
+ * route applies is declared, with the same type. (A condition naming an
+ * undefined signal is refused when the engine compiles it: signalIndex.)
+ */
+export function referencesProblem(policy: Bundle["policy"]): string | null {
+  for (const [kind, list] of [["signal", policy.signals], ["model", policy.models], ["plugin", policy.plugins], ["route", policy.routes]] as const) {
+    const seen = new Set<string>();
+    for (const { name } of list) {
+      if (seen.has(name)) return `${kind} \`${name}\` is defined twice`;
+      seen.add(name);
+    }
+  }
+  if (policy.routes.some((r) => r.name === "default")) return "a route is named `default`, the name of the default's decisions";
+  const models = new Set(policy.models.map((m) => m.name));
+  const plugins = new Map(policy.plugins.map((p) => [p.name, p.type]));
+  const actions: [string, Action][] = [...policy.routes.map((r): [string, Action] => [`route \`${r.name}\``, r.action]), ...(policy.default ? [["the default", policy.default] as [string, Action]] : [])];
+  for (const [where, action] of actions) {
+    const sel = action.select;
+    for (const m of sel.models) if (!models.has(m)) return `${where} selects undefined model \`${m}\``;
+    if (sel.algorithm === "weighted" && (sel.weights.length !== sel.models.length || sel.weights.every((w) => w === 0))) {
+      return `${where} has ${sel.weights.length} weights for ${sel.models.length} models${sel.weights.length === sel.models.length ? ", all zero" : ""}`;
+    }
+    if (sel.algorithm === "adaptive" && sel.floor * sel.models.length > 1) return `${where} has an adaptive floor of ${sel.floor} for each of ${sel.models.length} models`;
+    for (const use of action.plugins) {
+      const type = plugins.get(use.plugin);
+      if (type === undefined) return `${where} applies undefined plugin \`${use.plugin}\``;
+      if (type !== use.type) return `${where} applies plugin \`${use.plugin}\` as type ${use.type}, but it is declared as ${type}`;
+    }
+  }
+  return null;
 }
 
 /** Why a header cannot go on the wire (RFC 9110 field name and value, as node:http checks them), or null. */

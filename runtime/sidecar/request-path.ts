@@ -145,7 +145,8 @@ const forward: Stage = async (p) => {
         model: spec,
         path: p.endpoint === "chat" ? "/chat/completions" : "/completions",
         body: payload,
-        headers: { ...headers, ...(key ? { authorization: `Bearer ${key}` } : {}) },
+        headers,
+        key,
       });
       rec.answered(name, response.statusCode, performance.now() - t0, span);
       p.answer = { response, model: name, spec, key };

@@ -2,7 +2,7 @@
 // origin, timeouts, a circuit breaker per model (open after consecutive
 // failures, one trial request after a cool-down), and observed latency (EWMA)
 // for the `fastest` selection.
-import type { ModelSpec } from "../../bundle/index.ts";
+import { sidecarOwnedHeader, type ModelSpec } from "../../bundle/index.ts";
 import { validateHeaderName, validateHeaderValue } from "node:http";
 import { ClientError, OriginPool, type ClientResponse } from "./http-client.ts";
 
@@ -61,6 +61,7 @@ export function forwardAllowList(names: readonly string[] = DEFAULT_FORWARDED_HE
     const name = raw.trim().toLowerCase();
     if (name === "") continue;
     if (isCredentialHeader(name)) throw new Error(`header \`${raw}\` carries credentials and is never forwarded to model servers; remove it from the forwarded headers`);
+    if (sidecarOwnedHeader(name) !== null) throw new Error(`header \`${raw}\` is a hop-by-hop or framing header the sidecar writes itself and is never forwarded to model servers; remove it from the forwarded headers`);
     out.add(name);
   }
   return out;
@@ -89,13 +90,6 @@ export function upstreamHeaders(
 
 /** What stands in for a model credential an upstream echoed back. */
 export const CREDENTIAL_SCRUBBED = "[credential removed]";
-
-/** The secret in an authorization header value (`Bearer <key>` → `<key>`). */
-function secretOf(authorization: string | undefined): string | null {
-  if (!authorization) return null;
-  const key = authorization.replace(/^bearer\s+/i, "");
-  return key === "" ? null : key;
-}
 
 /** The text with every occurrence of the secret replaced (nothing to do without one). */
 export function scrubSecret(text: string, secret: string | null | undefined): string {
@@ -156,14 +150,20 @@ export class UpstreamError extends Error {
   }
 }
 
-/** The first header that is not a valid HTTP field name or value (said without its value, which may be a credential), or null. */
-function invalidHeader(headers: Record<string, string>): string | null {
+/**
+ * The first header that is not a valid HTTP field name or value, or (with
+ * `owned`) that the sidecar owns (framing, hop-by-hop, the model's key:
+ * bundle/headers.ts), said without its value (which may be a credential); or null.
+ */
+function invalidHeader(headers: Record<string, string>, owned: boolean): string | null {
   for (const name in headers) {
     try {
       validateHeaderName(name);
     } catch {
       return `invalid header name ${JSON.stringify(name)}`;
     }
+    const why = owned ? sidecarOwnedHeader(name) : null;
+    if (why !== null) return why;
     try {
       validateHeaderValue(name, headers[name]);
     } catch {
@@ -183,7 +183,10 @@ export interface UpstreamCall {
   model: ModelSpec;
   path: string; // e.g. "/chat/completions", appended to the model's endpoint path
   body: string;
+  /** Everything but the sidecar's own headers (bundle/headers.ts): a framing, hop-by-hop or `authorization` header here is refused. */
   headers: Record<string, string>;
+  /** The model's key, sent as `authorization: Bearer <key>` (and scrubbed from what the model server answers). */
+  key?: string | null;
 }
 
 export class Upstreams {
@@ -222,9 +225,10 @@ export class Upstreams {
    */
   async send(call: UpstreamCall): Promise<ClientResponse> {
     const name = call.model.name;
-    const headers = { ...call.headers, "content-type": "application/json" };
-    // Last line of defence (the compiler and Engine.load check first): a CR or LF here would split the request.
-    const bad = invalidHeader(headers);
+    // Last line of defence (the compiler and Engine.load check first): a CR or LF here would split the request,
+    // a second host, content-length or transfer-encoding would smuggle one, and the key is the sidecar's alone.
+    const headers = { ...call.headers, "content-type": "application/json", ...(call.key ? { authorization: `Bearer ${call.key}` } : {}) };
+    const bad = invalidHeader(call.headers, true) ?? invalidHeader(headers, false);
     if (bad !== null) throw new UpstreamError("connect", `refused to send a request to ${name}: ${bad}`);
     if (!this.available(name)) throw new UpstreamError("circuit-open", `the circuit for ${name} is open after repeated failures`);
     const b = this.breaker(name);
@@ -253,7 +257,7 @@ export class Upstreams {
     this.latency.set(name, prev === undefined ? ms : prev * 0.8 + ms * 0.2);
     if (res.statusCode >= 500 || res.statusCode === 429) {
       // The error body goes into the message the client may see: never with the credential in it.
-      const text = scrubSecret(await res.body.text().catch(() => ""), secretOf(call.headers.authorization));
+      const text = scrubSecret(await res.body.text().catch(() => ""), call.key || null);
       this.failed(name);
       throw new UpstreamError("status", `${name} answered ${res.statusCode}${text ? `: ${text.slice(0, 200)}` : ""}`, res.statusCode);
     }
