@@ -6,6 +6,8 @@
 import { createHash } from "node:crypto";
 
 function sortKeys(_key: string, value: unknown): unknown {
+  // JSON.stringify would write NaN and ±Infinity as null: a value that was never signed.
+  if (typeof value === "number" && !Number.isFinite(value)) throw new TypeError("non-finite numbers have no JSON form");
   if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
   const obj = value as Record<string, unknown>;
   const keys = Object.keys(obj);

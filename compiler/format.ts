@@ -282,8 +282,12 @@ function key(k: string): string {
   return IDENT.test(k) && !KEYWORDS.has(k) ? k : str(k);
 }
 
-function str(s: string): string {
-  return JSON.stringify(s);
+/**
+ * A string literal the lexer reads back: JSON's quoting, except that JSON's
+ * short escapes the lexer does not know (`\b`, `\f`) are written as `\u` escapes.
+ */
+export function str(s: string): string {
+  return JSON.stringify(s).replace(/\\(\\|b|f)/g, (m, c: string) => (c === "b" ? "\\u0008" : c === "f" ? "\\u000c" : m));
 }
 
 /** Numbers keep the text the author wrote (`0.10` stays `0.10`). */

@@ -423,3 +423,9 @@ test("a bundle nested deeper than any check can follow is a rejection, never an 
   assert.equal(store.rejections, 1);
   assert.equal(store.current, null);
 });
+
+test("canonical JSON refuses a non-finite number anywhere in the value, not only at the top", async () => {
+  const { canonicalJson } = await import("../bundle/canonical.ts");
+  for (const bad of [NaN, Infinity, { a: NaN }, [1, -Infinity], { a: { b: [Infinity] } }]) assert.throws(() => canonicalJson(bad), /non-finite/, JSON.stringify(bad));
+  assert.equal(canonicalJson({ b: 1, a: [0.5, null] }), '{"a":[0.5,null],"b":1}');
+});

@@ -330,3 +330,16 @@ default { use m }
   const sent = JSON.stringify(up.received.map((x) => x.body));
   assert.doesNotMatch(sent, /ann@example|4111 1111/);
 });
+
+test("a card number next to other digit groups (a CVV after it, an expiry before it) is still found, as the groups it spans", () => {
+  const all = new Set(["email", "phone", "credit_card", "iban", "ssn", "ip_address"]);
+  const cards = (t: string) => findPii(t, all).filter((m) => m.type === "credit_card").map((m) => t.slice(m.start, m.end));
+  assert.deepEqual(cards("card 4111 1111 1111 1111 123"), ["4111 1111 1111 1111"]);
+  assert.deepEqual(cards("exp 12 4111 1111 1111 1111"), ["4111 1111 1111 1111"]);
+  assert.deepEqual(cards("4111-1111-1111-1111-0425-123"), ["4111-1111-1111-1111"]);
+  assert.deepEqual(cards("4111111111111111 123"), ["4111111111111111"]);
+  // No run of whole groups passes Luhn: nothing (a reference number is not a card).
+  assert.deepEqual(cards("ref 4111 1111 1111 1112 123"), []);
+  // A long single group is not cut into a card.
+  assert.deepEqual(cards("id 41111111111111111234567"), []);
+});

@@ -248,7 +248,7 @@ const NUM_SEP = "[ \\t\\r\\n./-]";
 // Emails are found apart (findEmails). Digits glued to letters count: only
 // digits (not letters) may not touch a number.
 const PII_PATTERNS: { type: PiiType; re: RegExp; valid?: (m: string) => boolean; minDigits?: number }[] = [
-  { type: "credit_card", minDigits: CARD_MIN_DIGITS, re: new RegExp(`(?<!\\d)\\d(?:${NUM_SEP}{0,3}\\d){12,18}(?!${NUM_SEP}{0,3}\\d)`, "g"), valid: (m) => luhn(m.replace(/\D/g, "")) },
+  { type: "credit_card", minDigits: CARD_MIN_DIGITS, re: new RegExp(`(?<!\\d)\\d(?:${NUM_SEP}{0,3}\\d){12,31}(?!${NUM_SEP}{0,3}\\d)`, "g"), valid: (m) => cardNumber(m.replace(/\D/g, "")) },
   { type: "iban", minDigits: 4, re: /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]{4}){2,7}(?:[ -]?[A-Za-z0-9]{1,3})?(?![A-Za-z0-9])/g, valid: ibanValid },
   { type: "ssn", minDigits: 9, re: /(?<![\d.-])\d{3}([ ./-]{1,2})\d{2}\1\d{4}(?![ ./-]?\d)/g, valid: ssnValid },
   // Not inside a longer run of digit groups (card numbers, IDs): no digit group before or after.
@@ -328,13 +328,39 @@ export function findPii(text: string, types: ReadonlySet<string>): PiiMatch[] {
   return found.map((m) => ({ type: m.type, ...originalRange(text, n, m.start, m.end) }));
 }
 
+/**
+ * The longest run of whole digit groups inside a candidate that is a valid
+ * card number (13–19 digits, Luhn), leftmost first; offsets in the candidate.
+ */
+/** 13 to 19 digits passing the Luhn check (a longer run is a card only in part: cardWithin). */
+function cardNumber(digits: string): boolean {
+  return digits.length >= 13 && digits.length <= 19 && luhn(digits);
+}
+
+function cardWithin(candidate: string): { start: number; end: number } | null {
+  const groups: { start: number; end: number; digits: number }[] = [];
+  for (const g of candidate.matchAll(/\d+/g)) groups.push({ start: g.index, end: g.index + g[0].length, digits: g[0].length });
+  let best: { start: number; end: number; digits: number } | null = null;
+  for (let i = 0; i < groups.length; i++) {
+    let digits = 0;
+    for (let j = i; j < groups.length; j++) {
+      digits += groups[j].digits;
+      if (digits > 19) break;
+      if (digits < 13 || (best && digits <= best.digits)) continue;
+      const run = candidate.slice(groups[i].start, groups[j].end);
+      if (luhn(run.replace(/\D/g, ""))) best = { start: groups[i].start, end: groups[j].end, digits };
+    }
+  }
+  return best;
+}
+
 function findPiiNormalized(text: string, types: ReadonlySet<string>): PiiMatch[] {
   const found: PiiMatch[] = [];
   if (types.has("email")) findEmails(text, found);
   const digits = countDigits(text);
-  // Digits inside an IBAN-shaped token are never a card number, even when the IBAN is invalid.
+  // Digits inside an IBAN-shaped token are never a card or phone number, even when the IBAN is invalid.
   const ibanShaped: { start: number; end: number }[] = [];
-  if (types.has("credit_card") && digits >= CARD_MIN_DIGITS) {
+  if ((types.has("credit_card") && digits >= CARD_MIN_DIGITS) || (types.has("phone") && digits >= 7)) {
     const re = PII_PATTERNS.find((p) => p.type === "iban")!.re;
     re.lastIndex = 0;
     for (let m = re.exec(text); m !== null; m = re.exec(text)) ibanShaped.push({ start: m.index, end: m.index + m[0].length });
@@ -344,10 +370,17 @@ function findPiiNormalized(text: string, types: ReadonlySet<string>): PiiMatch[]
     if (minDigits !== undefined && digits < minDigits) continue;
     re.lastIndex = 0;
     for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-      const start = m.index;
-      const end = start + m[0].length;
-      if (valid && !valid(m[0])) continue;
-      if (type === "credit_card" && ibanShaped.some((f) => start < f.end && f.start < end)) continue;
+      let start = m.index;
+      let end = start + m[0].length;
+      if (valid && !valid(m[0])) {
+        // A card number next to other digit groups (a CVV after it, a date before it) makes a run
+        // that fails Luhn as a whole: the card is a run of whole groups inside it.
+        const inner = type === "credit_card" ? cardWithin(m[0]) : null;
+        if (inner === null) continue;
+        end = start + inner.end;
+        start += inner.start;
+      }
+      if ((type === "credit_card" || type === "phone") && ibanShaped.some((f) => start < f.end && f.start < end)) continue;
       if (found.some((f) => start < f.end && f.start < end)) continue;
       found.push({ type, start, end });
     }
