@@ -11,9 +11,10 @@ import { createServer as createNodeServer, type IncomingMessage, type Server, ty
 import { connect, createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { serializeBundle } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
-import { BundleStore, createSidecar, Upstreams, type TelemetryEvent, type TelemetrySink } from "../runtime/index.ts";
+import { BundleStore, createSidecar, Upstreams } from "../runtime/index.ts";
 import { createHttpServer, type Handler, type HttpServerOptions } from "../runtime/sidecar/http-server.ts";
 import { ClientError, OriginPool } from "../runtime/sidecar/http-client.ts";
+import { MemorySink } from "./support/memory-sink.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -248,16 +249,6 @@ test("differential with node:http: bare-LF heads, many headers, an unusual reque
 
 // ---- the sidecar
 
-class MemorySink implements TelemetrySink {
-  events: TelemetryEvent[] = [];
-  emit(e: TelemetryEvent): void {
-    this.events.push(e);
-  }
-  stats() {
-    return { sent: this.events.length, dropped: 0, queued: 0, failures: 0 };
-  }
-  async close(): Promise<void> {}
-}
 
 /** A sidecar whose one model is `upstream`; a `pii_redact … on_response` route for messages saying "contact". */
 async function sidecarFor(upstream: string, options: Partial<Parameters<typeof createSidecar>[0]> = {}) {

@@ -10,26 +10,17 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { serializeBundle, type Bundle } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
-import { BundleStore, Engine, JsonlSink, Observability, Upstreams, createSidecar, startDemoUpstream, type Request, type TelemetryEvent, type TelemetrySink } from "../runtime/index.ts";
+import { BundleStore, Engine, JsonlSink, Observability, Upstreams, createSidecar, startDemoUpstream, type Request, type TelemetryEvent } from "../runtime/index.ts";
 import { countTokens, loadTextModels } from "../runtime/engine/detectors.ts";
 import { MAX_TOKEN_BYTES, TOKEN_BUDGET, countTokensBounded, pieceBoundaryBefore } from "../runtime/engine/signals.ts";
 import { CREDENTIAL_SCRUBBED, StreamScrubber, forwardAllowList } from "../runtime/sidecar/upstream.ts";
+import { MemorySink } from "./support/memory-sink.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-class MemorySink implements TelemetrySink {
-  events: TelemetryEvent[] = [];
-  emit(e: TelemetryEvent): void {
-    this.events.push(e);
-  }
-  stats() {
-    return { sent: this.events.length, dropped: 0, queued: 0, failures: 0 };
-  }
-  async close(): Promise<void> {}
-}
 
 function compileBundle(text: string): Bundle {
   const r = compile(memoryHost({ "p.route": text }), ["p.route"]);

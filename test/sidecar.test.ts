@@ -13,8 +13,9 @@ import { generateKeyPair, serializeBundle, signBundle, type Bundle } from "../bu
 import { compile, memoryHost } from "../compiler/index.ts";
 import {
   BundleStore, JsonlSink, Observability, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SCHEMA, SemanticSignals, Upstreams, createSidecar, startDemoUpstream,
-  type DemoUpstream, type Sidecar, type TelemetryEvent, type TelemetrySink,
+  type DemoUpstream, type Sidecar,
 } from "../runtime/index.ts";
+import { MemorySink } from "./support/memory-sink.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -33,17 +34,6 @@ async function upstream(options: Parameters<typeof startDemoUpstream>[0] = {}): 
   return u;
 }
 
-/** Collects events in memory, as a sink. */
-class MemorySink implements TelemetrySink {
-  events: TelemetryEvent[] = [];
-  emit(e: TelemetryEvent): void {
-    this.events.push(e);
-  }
-  stats() {
-    return { sent: this.events.length, dropped: 0, queued: 0, failures: 0 };
-  }
-  async close(): Promise<void> {}
-}
 
 function policyText(urls: { good: string; bad: string; slow: string }, extra = ""): string {
   return `package sc
