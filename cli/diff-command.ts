@@ -4,8 +4,8 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { diffPolicies, insideRoot, type DecisionChange, type Outcome } from "../compiler/index.ts";
-import { Engine, requestFromSignals } from "../runtime/engine/index.ts";
+import { diffPolicies, exampleRequest, insideRoot, type CheckedPolicy, type DecisionChange, type Outcome } from "../compiler/index.ts";
+import { Engine, requestFromChat, requestFromSignals } from "../runtime/engine/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { UsageError } from "./files.ts";
 import { EXIT, type Io } from "./io.ts";
@@ -16,18 +16,23 @@ function describe(o: Outcome): string {
   return `${where} → ${o.models.join(" / ")}${o.plugins.length ? ` [${o.plugins.join(", ")}]` : ""}`;
 }
 
-export function renderDiff(changes: DecisionChange[], redefined: string[], format: "text" | "markdown"): string {
+/** A change, with a request to paste into `routeplane explain` when one can be written down and both engines agree. */
+export type ShownChange = DecisionChange & { request?: string };
+
+export function renderDiff(changes: ShownChange[], redefined: string[], format: "text" | "markdown"): string {
   const lines: string[] = [];
   if (format === "markdown") {
     lines.push(`### routeplane: ${changes.length === 0 ? "no decision changes" : `${changes.length} decision change${changes.length === 1 ? "" : "s"}`}`, "");
     if (changes.length) {
       lines.push("| before | after | for example, a request with |", "| --- | --- | --- |");
-      for (const c of changes) lines.push(`| ${describe(c.before)} | ${describe(c.after)} | ${c.example.join("; ") || "no signal matching"} |`);
+      for (const c of changes) lines.push(`| ${describe(c.before)} | ${describe(c.after)} | ${c.request ? `\`${c.request.replace(/\|/g, "\\|")}\`` : c.example.join("; ") || "no signal matching"} |`);
     }
   } else {
     lines.push(changes.length === 0 ? "no decision changes" : `${changes.length} decision change${changes.length === 1 ? "" : "s"}:`);
     changes.forEach((c, i) => {
-      lines.push(`${i + 1}. ${describe(c.before)}`, `   now ${describe(c.after)}`, `   e.g. ${c.example.join("; ") || "a request with no signal matching"}`);
+      lines.push(`${i + 1}. ${describe(c.before)}`, `   now ${describe(c.after)}`);
+      // A request `routeplane explain --request` reads, where the signals allow one; else the signals in words.
+      lines.push(c.request ? `   e.g. request: ${c.request}` : `   e.g. signals: ${c.example.join("; ") || "none matching"}`);
     });
   }
   if (redefined.length) lines.push("", `redefined signals (old and new compared as different signals): ${redefined.join(", ")}`);
@@ -43,6 +48,8 @@ function fromGit(range: string, sub: string): { dirs: string[]; roots: string[];
   if (path.isAbsolute(sub) || !insideRoot(".", sub)) throw new UsageError(`the policy path \`${sub}\` must be relative and inside the repository`);
   const [a, b] = range.split("..");
   const dirs = [a, b || "HEAD"].map((rev) => {
+    // A revision is never read as an option of git.
+    if (rev.startsWith("-")) throw new UsageError(`\`${rev}\` is not a revision`);
     const dir = mkdtempSync(path.join(tmpdir(), "routeplane-diff-"));
     try {
       const tar = execFileSync("git", ["archive", "--format=tar", rev], { maxBuffer: 1 << 28 });
@@ -56,7 +63,18 @@ function fromGit(range: string, sub: string): { dirs: string[]; roots: string[];
   return { dirs: dirs.map((d) => path.join(d, sub)), roots: dirs, cleanup: () => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })) };
 }
 
-export async function cmdDiff(io: Io, args: string[], opts: { format?: string }): Promise<number> {
+/** The change's example as a request for `explain` (JSON), when both versions' engines decide it as the change says. */
+function pasteable(c: DecisionChange, before: CheckedPolicy, after: CheckedPolicy, e0: Engine, e1: Engine): string | undefined {
+  for (const [signals, policy] of [[c.signalsAfter, after], [c.signalsBefore, before]] as const) {
+    const ex = exampleRequest({ signals, description: c.example }, policy);
+    if (!ex) continue;
+    const req = requestFromChat(ex.body, ex.headers);
+    if (e0.decide(req).route === c.before.route && e1.decide(req).route === c.after.route) return JSON.stringify({ body: ex.body, headers: ex.headers });
+  }
+  return undefined;
+}
+
+export async function cmdDiff(io: Io, args: string[], opts: { format?: string; "exit-code"?: boolean }): Promise<number> {
   const format = (opts.format ?? "text") as "text" | "markdown";
   if (format !== "text" && format !== "markdown") throw new UsageError(`--format must be text or markdown, not ${opts.format}`);
   let sides: string[];
@@ -74,7 +92,8 @@ export async function cmdDiff(io: Io, args: string[], opts: { format?: string })
   }
   try {
     const [before, after] = sides.map((p, i) => compilePaths([p], true, undefined, { root: roots[i] }));
-    for (const r of [before, after]) reportDiagnostics(io, r, "text");
+    // Errors of either version matter here; its notes are lint's business.
+    for (const r of [before, after]) reportDiagnostics(io, r, "text", { countNotes: false });
     if (!before.checked || !after.checked || !before.bundle || !after.bundle) return EXIT.failed;
     const { changes, redefined } = diffPolicies(before.checked, after.checked);
     // Every example is run through both versions' engines: the change must be real.
@@ -84,8 +103,10 @@ export async function cmdDiff(io: Io, args: string[], opts: { format?: string })
       const r1 = e1.decide(requestFromSignals(c.signalsAfter)).route;
       if (r0 !== c.before.route || r1 !== c.after.route) io.err(`routeplane diff: internal error: an example went ${r0} → ${r1}, not ${c.before.route} → ${c.after.route}`);
     }
-    io.out(renderDiff(changes, redefined, format));
-    return EXIT.ok;
+    const shown: ShownChange[] = changes.map((c) => ({ ...c, request: pasteable(c, before.checked!, after.checked!, e0, e1) }));
+    io.out(renderDiff(shown, redefined, format));
+    // Like `git diff --exit-code`: a CI step can fail on any change of decisions.
+    return opts["exit-code"] && changes.length > 0 ? EXIT.failed : EXIT.ok;
   } finally {
     cleanup();
   }

@@ -47,7 +47,7 @@ function parseSerial(text: string, what: string): number {
  * are shown by `lint` and with `--notes`; other commands only count them, so
  * `check`, `compile` and `test` stay quiet on a clean policy. JSON has everything.
  */
-export function reportDiagnostics(io: Io, result: CompileResult, format: string, { notes = false }: { notes?: boolean } = {}): void {
+export function reportDiagnostics(io: Io, result: CompileResult, format: string, { notes = false, countNotes = true }: { notes?: boolean; countNotes?: boolean } = {}): void {
   if (format === "json") {
     io.out(JSON.stringify({ diagnostics: diagnosticsToJson(result.diagnostics) }, null, 2));
     return;
@@ -57,7 +57,7 @@ export function reportDiagnostics(io: Io, result: CompileResult, format: string,
   const sources = new Map(result.files.map((f) => [f.path, f.source]));
   const text = shown.length ? renderDiagnostics(shown, sources, { color: io.color }) : "";
   if (text) io.err(text);
-  if (hidden > 0) io.err(`(${hidden} note${hidden === 1 ? "" : "s"} not shown: \`routeplane lint\` or --notes shows ${hidden === 1 ? "it" : "them"})`);
+  if (hidden > 0 && countNotes) io.err(`(${hidden} note${hidden === 1 ? "" : "s"} not shown: \`routeplane lint\` or --notes shows ${hidden === 1 ? "it" : "them"})`);
 }
 
 function hasErrors(result: CompileResult): boolean {

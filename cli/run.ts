@@ -56,8 +56,11 @@ const COMMANDS: Record<string, CommandSpec> = {
   },
   diff: {
     summary: "show which requests a policy change decides differently, with an example each",
-    usage: "routeplane diff <old> <new> | routeplane diff <rev>..<rev> [path] [--format text|markdown]",
-    options: { format: { type: "string", help: "text (default) or markdown (for a pull-request comment)" } },
+    usage: "routeplane diff <old> <new> | routeplane diff <rev>..<rev> [path] [--format text|markdown] [--exit-code]",
+    options: {
+      format: { type: "string", help: "text (default) or markdown (for a pull-request comment)" },
+      "exit-code": { type: "boolean", help: "exit 1 when any decision changes (as git diff --exit-code); without it, 0" },
+    },
     run: async (io, p, v) => (await diff()).cmdDiff(io, p, v as never),
   },
   fmt: {

@@ -49,3 +49,32 @@ test("notes belong to lint: check counts them in one line, --notes and lint show
   assert.match(run(["check", "examples/support", "--notes"]).stderr, /info\[RP1014\]/);
   assert.match(run(["lint", "examples/support"]).stderr, /info\[RP1014\]/);
 });
+
+test("diff shows a request explain can read, which both versions decide as the change says; --exit-code fails on a change; a revision is never an option", async () => {
+  const { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const dir = mkdtempSync(path.join(tmpdir(), "routeplane-diff-"));
+  try {
+    for (const side of ["a", "b"]) cpSync(path.join(REPO, "examples/support"), path.join(dir, side, "support"), { recursive: true });
+    cpSync(path.join(REPO, "examples/shared"), path.join(dir, "a/shared"), { recursive: true });
+    cpSync(path.join(REPO, "examples/shared"), path.join(dir, "b/shared"), { recursive: true });
+    const after = path.join(dir, "b/support/main.route");
+    writeFileSync(after, readFileSync(after, "utf8").replace("when urgent\n", 'when urgent or tenant == "vip"\n'));
+    const run = (args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { cwd: dir, encoding: "utf8" });
+    const d = run(["diff", "a/support", "b/support"]);
+    assert.equal(d.status, 0, d.stderr);
+    const line = /e\.g\. request: (.*)$/m.exec(d.stdout);
+    assert.ok(line, d.stdout);
+    writeFileSync(path.join(dir, "req.json"), line[1]);
+    // The request, pasted into explain, goes where the diff says: the default before, escalate after.
+    assert.match(run(["explain", "a/support", "--request", "req.json"]).stdout, /default/);
+    assert.match(run(["explain", "b/support", "--request", "req.json"]).stdout, /escalate/);
+    assert.equal(run(["diff", "a/support", "b/support", "--exit-code"]).status, 1);
+    assert.equal(run(["diff", "a/support", "a/support", "--exit-code"]).status, 0);
+    const opt = spawnSync(process.execPath, [MAIN, "diff", "--", "--output=/tmp/x..HEAD", "examples"], { cwd: REPO, encoding: "utf8" });
+    assert.equal(opt.status, 2, opt.stderr);
+    assert.match(opt.stderr, /`--output=\/tmp\/x` is not a revision/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

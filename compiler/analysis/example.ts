@@ -46,7 +46,8 @@ export function exampleRequest(witness: Witness, policy: CheckedPolicy): Example
         break;
       case "context":
         // A short message has a few dozen tokens at most; longer witnesses cannot be written this way.
-        if (typeof given.tokens === "number" && given.tokens > 40) return null;
+        // Without a match a short message is tried (the engine confirms it, as above).
+        if (matched && typeof given.tokens === "number" && given.tokens > 40) return null;
         break;
       case "header":
       case "metadata": {
@@ -59,8 +60,10 @@ export function exampleRequest(witness: Witness, policy: CheckedPolicy): Example
         break;
       }
       default:
-        // Anything these types would have to show (a match, a score, a language) cannot be written as plain text here.
-        if (AT_REST.has(s.type) && (matched || Object.entries(given).some(([k, v]) => k !== "matched" && v !== false && v !== 0 && v !== "" && v !== "none" && v !== "und" && v !== "(other)" && k !== "tokens"))) return null;
+        // A match of these types (a regex, a score over its threshold, a language) cannot be written as plain
+        // text here. Without a match, a plain message is tried whatever score the witness gives: callers run
+        // the example through the engine and show it only when the engine decides it as the finding says.
+        if (AT_REST.has(s.type) && matched) return null;
     }
   }
   const content = words.length ? `Hello, about ${words.join(", ")}.` : "Hello.";
