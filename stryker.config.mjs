@@ -36,7 +36,7 @@ const PARTS = [
   {
     root: "runtime/engine/",
     mutate: ["runtime/engine/**/*.ts"],
-    tests: ["test/engine.test.ts", "test/engine-agrees.test.ts"],
+    tests: ["test/engine.test.ts", "test/engine-agrees.test.ts", "test/safety-recall.test.ts", "test/attack-text.test.ts"],
   },
   {
     root: "runtime/sidecar/",
