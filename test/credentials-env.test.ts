@@ -6,10 +6,9 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
-import { serializeBundle } from "../bundle/index.ts";
-import { compile, memoryHost } from "../compiler/index.ts";
-import { BundleStore, NullSink, createSidecar, keyEnvAllowed, startDemoUpstream } from "../runtime/index.ts";
+import { keyEnvAllowed, startDemoUpstream } from "../runtime/index.ts";
 import { REPO } from "./support/golden.ts";
+import { serveText } from "./support/serve-text.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -32,13 +31,9 @@ signal keyword steal { any: ["steal"] }
 route r priority 1 { when steal; use thief }
 default { use honest }
 `;
-  const bundle = compile(memoryHost({ "p.route": text }), ["p.route"]).bundle!;
   const send = async (keyEnv: string[] | undefined, content: string) => {
-    const store = new BundleStore({ trustedKeys: [] });
-    assert.equal(await store.offer(serializeBundle(bundle), "test", { requireSignature: false }), null);
-    const sidecar = createSidecar({ store, telemetry: new NullSink(), ...(keyEnv ? { keyEnv } : {}) });
-    const { port } = await sidecar.listen(0);
-    cleanups.push(() => sidecar.close());
+    const { port, close } = await serveText(text, keyEnv ? { keyEnv } : {});
+    cleanups.push(close);
     const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ messages: [{ role: "user", content }] }) });
     await res.text();
     return up.received.at(-1)!.headers.authorization;

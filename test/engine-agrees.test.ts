@@ -6,12 +6,11 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { RE2JS } from "re2js";
-import { serializeBundle } from "../bundle/index.ts";
-import { compile, memoryHost } from "../compiler/index.ts";
-import { BundleStore, Engine, NullSink, createSidecar, startDemoUpstream, requestFromChat, type Request } from "../runtime/index.ts";
+import { Engine, startDemoUpstream, requestFromChat, type Request } from "../runtime/index.ts";
 import { prefilterSound, requiredLiteral } from "../runtime/engine/signals.ts";
 import { compileText } from "./support/policy.ts";
 import { mulberry } from "./support/policy-gen.ts";
+import { serveText } from "./support/serve-text.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -84,12 +83,8 @@ model a { provider: vllm, endpoint: "${a.url}" }
 model b { provider: vllm, endpoint: "${b.url}" }
 route r priority 1 { when true; select weighted { models: [a, b], weights: [1, 1] } }
 `;
-  const result = compile(memoryHost({ "p.route": text }), ["p.route"]);
-  const store = new BundleStore({ trustedKeys: [] });
-  assert.equal(await store.offer(serializeBundle(result.bundle!), "test", { requireSignature: false }), null);
-  const sidecar = createSidecar({ store, telemetry: new NullSink() });
-  const { port } = await sidecar.listen(0);
-  cleanups.push(() => sidecar.close());
+  const { port, close } = await serveText(text);
+  cleanups.push(close);
   const byModel = new Map<string, number>();
   const first = new Map<string, string>();
   for (let i = 0; i < 200; i++) {

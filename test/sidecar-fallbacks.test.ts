@@ -3,9 +3,8 @@
 // model would fix is not, and no request makes more than `maxAttempts` tries.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { serializeBundle } from "../bundle/index.ts";
-import { compile, memoryHost } from "../compiler/index.ts";
-import { BundleStore, NullSink, createSidecar, startDemoUpstream, type DemoUpstream } from "../runtime/index.ts";
+import { startDemoUpstream, type DemoUpstream } from "../runtime/index.ts";
+import { serveText } from "./support/serve-text.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -23,13 +22,8 @@ async function sidecarFor(models: Record<string, DemoUpstream>, chain: string[],
 ${Object.entries(models).map(([n, u]) => `model ${n} { provider: vllm, endpoint: "${u.url}" }`).join("\n")}
 route r priority 1 { when true; use ${chain[0]} ${chain.slice(1).map((m) => `fallback ${m}`).join(" ")} }
 `;
-  const result = compile(memoryHost({ "p.route": text }), ["p.route"]);
-  assert.ok(result.bundle, result.diagnostics.map((d) => d.message).join("\n"));
-  const store = new BundleStore({ trustedKeys: [] });
-  assert.equal(await store.offer(serializeBundle(result.bundle), "test", { requireSignature: false }), null);
-  const sidecar = createSidecar({ store, telemetry: new NullSink(), ...(maxAttempts ? { maxAttempts } : {}) });
-  const { port } = await sidecar.listen(0);
-  cleanups.push(() => sidecar.close());
+  const { port, close } = await serveText(text, maxAttempts ? { maxAttempts } : {});
+  cleanups.push(close);
   return async () => {
     const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
       method: "POST",
@@ -77,12 +71,8 @@ test("/v1/completions decides on `prompt`, what the model server reads: a decoy 
 model m { provider: vllm, endpoint: "${ok.url}" }
 route r priority 1 { when true; use m }
 `;
-  const result = compile(memoryHost({ "p.route": text }), ["p.route"]);
-  const store = new BundleStore({ trustedKeys: [] });
-  assert.equal(await store.offer(serializeBundle(result.bundle!), "test", { requireSignature: false }), null);
-  const sidecar = createSidecar({ store, telemetry: new NullSink() });
-  const { port } = await sidecar.listen(0);
-  cleanups.push(() => sidecar.close());
+  const { port, close } = await serveText(text);
+  cleanups.push(close);
   const errors: string[] = [];
   const log = console.error;
   console.error = (...a: unknown[]) => void errors.push(a.join(" "));

@@ -356,6 +356,9 @@ export class Engine {
 /** Most levels of `not`, `and` and `or` in one bundle condition (leaves count as one); the compiler refuses deeper conditions with the same limit (compiler/conditions.ts). */
 export const MAX_CONDITION_DEPTH = 256;
 
+/** Bundles that passed validateBundleForEngine (a bundle is never changed after it is read). */
+const VALIDATED = new WeakSet<Bundle>();
+
 /**
  * Load-time checks for bundles that did not come from this compiler (a
  * signature proves who made a bundle, not that it is sane): every condition
@@ -368,6 +371,8 @@ export const MAX_CONDITION_DEPTH = 256;
  * or control characters. Throws an Error naming the route, plugin or model.
  */
 export function validateBundleForEngine(bundle: Bundle): void {
+  // Engine.load checks before loading text models, the constructor for callers that skip load: once per bundle.
+  if (VALIDATED.has(bundle)) return;
   const policy = bundle.policy;
   for (const route of policy.routes) {
     const stack: [Condition, number][] = [[route.when, 1]];
@@ -408,6 +413,7 @@ export function validateBundleForEngine(bundle: Bundle): void {
     const problem = endpointProblem(m.endpoint);
     if (problem) throw new Error(`bundle refused: model \`${m.name}\` has ${problem}`);
   }
+  VALIDATED.add(bundle);
 }
 
 /**
