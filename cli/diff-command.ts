@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { diffPolicies, exampleRequest, insideRoot, type CheckedPolicy, type DecisionChange, type Outcome } from "../compiler/index.ts";
+import { diffPolicies, exampleRequest, insideRoot, trimExample, type CheckedPolicy, type DecisionChange, type ExampleRequest, type Outcome } from "../compiler/index.ts";
 import { Engine, requestFromChat, requestFromSignals } from "../runtime/engine/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { UsageError } from "./files.ts";
@@ -68,8 +68,14 @@ function pasteable(c: DecisionChange, before: CheckedPolicy, after: CheckedPolic
   for (const [signals, policy] of [[c.signalsAfter, after], [c.signalsBefore, before]] as const) {
     const ex = exampleRequest({ signals, description: c.example }, policy);
     if (!ex) continue;
-    const req = requestFromChat(ex.body, ex.headers);
-    if (e0.decide(req).route === c.before.route && e1.decide(req).route === c.after.route) return JSON.stringify({ body: ex.body, headers: ex.headers });
+    const holds = (e: ExampleRequest) => {
+      const req = requestFromChat(e.body, e.headers);
+      return e0.decide(req).route === c.before.route && e1.decide(req).route === c.after.route;
+    };
+    if (holds(ex)) {
+      const { body, headers } = trimExample(ex, holds);
+      return JSON.stringify({ body, headers });
+    }
   }
   return undefined;
 }
@@ -91,9 +97,10 @@ export async function cmdDiff(io: Io, args: string[], opts: { format?: string; "
     throw new UsageError("diff needs two policies (files or directories), or a git range such as main..HEAD and a path");
   }
   try {
-    const [before, after] = sides.map((p, i) => compilePaths([p], true, undefined, { root: roots[i] }));
-    // Errors of either version matter here; its notes are lint's business.
-    for (const r of [before, after]) reportDiagnostics(io, r, "text", { countNotes: false });
+    // Decisions, not findings: the analysis is lint's (and compile's) business, so diff
+    // skips it, and shows a version's errors only (they stop the diff).
+    const [before, after] = sides.map((p, i) => compilePaths([p], true, undefined, { root: roots[i], analyze: false }));
+    for (const r of [before, after]) reportDiagnostics(io, { ...r, diagnostics: r.diagnostics.filter((d) => d.severity === "error") }, "text");
     if (!before.checked || !after.checked || !before.bundle || !after.bundle) return EXIT.failed;
     const { changes, redefined } = diffPolicies(before.checked, after.checked);
     // Every example is run through both versions' engines: the change must be real.

@@ -1,7 +1,7 @@
 // lint: the pull-request check. Diagnostics and analysis findings, every
 // witness confirmed by the decision engine, output for people (text), tools
 // (json) or GitHub Actions (github workflow annotations).
-import { diagnosticsToJson, emitBundle, exampleRequest, type CompileResult, type Diagnostic } from "../compiler/index.ts";
+import { diagnosticsToJson, emitBundle, exampleRequest, trimExample, type CompileResult, type Diagnostic, type ExampleRequest } from "../compiler/index.ts";
 import { Engine, requestFromChat, requestFromSignals } from "../runtime/engine/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { UsageError } from "./files.ts";
@@ -20,7 +20,8 @@ export async function unconfirmedWitnesses(result: CompileResult): Promise<strin
     if (!w.expectRoutes.includes(d.route)) bad.push(`${w.code} (${w.subject}): the engine routed the witness to ${d.route ?? "no route"}`);
     // Where the signals allow, a real request: shown only when the engine, computing every signal from it, agrees.
     const example = w.diagnostic ? exampleRequest(w.witness, result.checked) : null;
-    if (example && w.diagnostic && w.expectRoutes.includes(engine.decide(requestFromChat(example.body, example.headers)).route)) w.diagnostic.example = example;
+    const holds = (e: ExampleRequest) => w.expectRoutes.includes(engine.decide(requestFromChat(e.body, e.headers)).route);
+    if (example && w.diagnostic && holds(example)) w.diagnostic.example = trimExample(example, holds);
   }
   return bad;
 }

@@ -14,6 +14,11 @@ import { reportUnproved } from "./guarantees.ts";
 export interface CompileOptions extends EmitOptions, LoadOptions {
   /** Stop after checking (for `check`, `fmt`, editors). */
   emit?: boolean;
+  /**
+   * Skip the analysis (`diff`, which compares decisions, not findings): the bundle then
+   * records every analysis check and guarantee as unchecked. Default true.
+   */
+  analyze?: boolean;
   /** A guarantee the analysis could not prove is a warning, not error RP1017 (`compile --allow-unproved`). */
   allowUnproved?: boolean;
 }
@@ -49,6 +54,10 @@ const STAGES: { name: string; run: (s: State) => void }[] = [
   {
     name: "analyze",
     run: (s) => {
+      if (s.options.analyze === false) {
+        if (s.diags.errorCount === 0) s.analysis = notAnalysed(s.checked!);
+        return;
+      }
       // Reasoning about a policy that does not type-check would only repeat its errors.
       if (s.diags.errorCount === 0) s.analysis = analyzePolicy(s.checked!, s.diags);
       if (s.analysis) reportUnproved(s.checked!, s.analysis, s.diags, s.options.allowUnproved === true);
@@ -61,6 +70,11 @@ const STAGES: { name: string; run: (s: State) => void }[] = [
     },
   },
 ];
+
+function notAnalysed(checked: CheckedPolicy): Analysis {
+  const detail = "not analysed (compiled with analyze: false)";
+  return { complete: false, witnesses: [], guarantees: checked.guarantees.map((g) => ({ name: g.name, status: "unchecked", detail })), bddNodes: 0, coverage: detail };
+}
 
 export function compile(host: SourceHost, roots: string[], options: CompileOptions = {}): CompileResult {
   const state: State = { host, roots, options, diags: new DiagnosticBag() };

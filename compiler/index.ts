@@ -18,7 +18,7 @@ export { FALSE as BDD_FALSE, TRUE as BDD_TRUE, type Node as BddNode } from "./an
 export type { Analysis, WitnessCheck, GuaranteeResult } from "./analysis/analyze.ts";
 export type { Witness } from "./analysis/model.ts";
 export { diffPolicies } from "./analysis/diff.ts";
-export { exampleRequest } from "./analysis/example.ts";
+export { exampleRequest, trimExample } from "./analysis/example.ts";
 export type { PolicyDiff, DecisionChange, Outcome } from "./analysis/diff.ts";
 export type { EmitOptions } from "./emit.ts";
 export { CATALOG, DiagnosticBag, sortDiagnostics, suggest } from "./diagnostics.ts";

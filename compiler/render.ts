@@ -8,14 +8,14 @@ export interface RenderOptions {
 
 const paint = (on: boolean, code: string) => (s: string) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
 
-/** Renders one diagnostic as a code frame; `source` is the text of `d.file`, if known. */
-export function renderDiagnostic(d: Diagnostic, source: string | undefined, options: RenderOptions = {}): string {
+/** Renders one diagnostic as a code frame; `source` is the text of `d.file` (or its lines), if known. */
+export function renderDiagnostic(d: Diagnostic, source: string | readonly string[] | undefined, options: RenderOptions = {}): string {
   const c = options.color ?? false;
   const sev = d.severity === "error" ? paint(c, "1;31") : d.severity === "warning" ? paint(c, "1;33") : paint(c, "1;36");
   const dim = paint(c, "2");
   const { line, col } = d.span.start;
   const out = [`${sev(`${d.severity}[${d.code}]`)}: ${d.message}`, `  --> ${d.file}:${line}:${col}`];
-  const lines = source?.split(/\r?\n/);
+  const lines = typeof source === "string" ? source.split(/\r?\n/) : source;
   const text = lines?.[line - 1];
   if (text !== undefined) {
     const gutter = String(line).length;
@@ -34,7 +34,16 @@ export function renderDiagnostic(d: Diagnostic, source: string | undefined, opti
 
 export function renderDiagnostics(diags: Diagnostic[], sources: ReadonlyMap<string, string>, options: RenderOptions = {}): string {
   if (diags.length === 0) return "";
-  const body = diags.map((d) => renderDiagnostic(d, sources.get(d.file), options)).join("\n\n");
+  // Each file is split into lines once, not once per diagnostic (a large policy has thousands).
+  const lines = new Map<string, string[]>();
+  const linesOf = (file: string) => {
+    const text = sources.get(file);
+    if (text === undefined) return undefined;
+    let l = lines.get(file);
+    if (!l) lines.set(file, (l = text.split(/\r?\n/)));
+    return l;
+  };
+  const body = diags.map((d) => renderDiagnostic(d, linesOf(d.file), options)).join("\n\n");
   return `${body}\n\n${summary(diags)}\n`;
 }
 

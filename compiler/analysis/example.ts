@@ -2,9 +2,11 @@
 // matching keyword signals need, sample PII of the types it reports, the
 // header and metadata values it names. Signals whose values cannot be written
 // down as text this way (regexes, scores, languages, token counts,
-// modalities) make it give up. The result is a proposal: `lint` runs it
-// through the decision engine and shows it only when the engine decides it
-// as the finding says.
+// modalities) make it give up. The result is a proposal: `lint` and `diff`
+// run it through the decision engine and show it only when the engine decides
+// it as the finding says. (Words that a non-matching keyword signal also lists
+// are not avoided: that signal may not matter for the decision, and the engine
+// is the judge of whether it does.)
 import type { JsonObject } from "../../bundle/index.ts";
 import type { CheckedPolicy } from "../check.ts";
 import type { ExampleRequest } from "../diagnostics.ts";
@@ -27,7 +29,6 @@ export function exampleRequest(witness: Witness, policy: CheckedPolicy): Example
   const words: string[] = [];
   const headers: Record<string, string> = {};
   const metadata: Record<string, string> = {};
-  const avoid: string[] = [];
   for (const s of policy.signals) {
     const given = witness.signals[s.name] as JsonObject | undefined;
     if (!given) continue;
@@ -37,8 +38,6 @@ export function exampleRequest(witness: Witness, policy: CheckedPolicy): Example
         const any = (s.config.any as string[] | undefined) ?? [];
         const all = (s.config.all as string[] | undefined) ?? [];
         if (matched) words.push(...all, ...any.slice(0, 1));
-        else avoid.push(...any, ...all);
-        avoid.push(...((matched ? (s.config.none as string[] | undefined) : []) ?? []));
         break;
       }
       case "pii":
@@ -67,7 +66,27 @@ export function exampleRequest(witness: Witness, policy: CheckedPolicy): Example
     }
   }
   const content = words.length ? `Hello, about ${words.join(", ")}.` : "Hello.";
-  const folded = content.toLowerCase();
-  if (avoid.some((p) => p !== "" && folded.includes(p.toLowerCase()))) return null;
   return { body: { messages: [{ role: "user", content }], ...(Object.keys(metadata).length ? { metadata } : {}) }, headers };
+}
+
+/**
+ * The example with every header and metadata entry it does not need left
+ * out: one at a time, kept out while `holds` (the caller's engine check)
+ * still accepts the smaller request. A witness fixes every signal, so its
+ * request names headers the decision never reads.
+ */
+export function trimExample(example: ExampleRequest, holds: (e: ExampleRequest) => boolean): ExampleRequest {
+  let cur = example;
+  for (const key of Object.keys(example.headers)) {
+    const { [key]: _dropped, ...headers } = cur.headers;
+    const next = { ...cur, headers };
+    if (holds(next)) cur = next;
+  }
+  for (const key of Object.keys(example.body.metadata ?? {})) {
+    const { [key]: _dropped, ...metadata } = cur.body.metadata ?? {};
+    const { metadata: _old, ...rest } = cur.body;
+    const next = { ...cur, body: Object.keys(metadata).length ? { ...rest, metadata } : rest };
+    if (holds(next)) cur = next;
+  }
+  return cur;
 }

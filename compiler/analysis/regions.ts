@@ -18,6 +18,8 @@ export interface RegionQuery {
   miss?: number[];
   /** Every route before this index misses (the region left to route `missBefore`). */
   missBefore?: number;
+  /** The same along another decision order given to the constructor: every route before position `index` of order `order` misses. */
+  missBeforeIn?: { order: number; index: number }[];
   /** Formulas over variables no route owns privately (guarantees). */
   extra?: Node[];
 }
@@ -32,15 +34,22 @@ export class RouteRegions {
   private readonly negShared: Node[] = [];
   /** below[i]: every route before i misses, projected. */
   private readonly below: Node[] = [TRUE];
+  /** The extra decision orders (lists of condition indices) and their projected prefixes, as `below`. */
+  private readonly orders: number[][];
+  private readonly belowIn: Node[][];
+  /** Per extra order: each condition's first position in it. */
+  private readonly firstIn: Map<number, number>[];
 
   /**
    * @param conditions each route's condition, in decision order
    * @param shared formulas (guarantee scopes and requirements) whose variables no route may own
+   * @param orders further decision orders over the same conditions (`diff`: the new version's routes, which
+   *   share the conditions of the routes it kept); a condition used by several orders owns its variables once
    */
   /** What holds for every request: the assumptions (and their facts). */
   private readonly everywhere: Node;
 
-  constructor(model: RequestModel, conditions: Node[], shared: Node[]) {
+  constructor(model: RequestModel, conditions: Node[], shared: Node[], orders: number[][] = []) {
     this.model = model;
     this.everywhere = model.constrain(TRUE);
     const b = model.bdd;
@@ -68,10 +77,24 @@ export class RouteRegions {
       this.negShared.push(b.exists(this.neg[i], privateVars[i]));
       this.below.push(b.and(this.below[i], this.negShared[i]));
     });
+    this.orders = orders;
+    this.firstIn = orders.map((order) => {
+      const first = new Map<number, number>();
+      order.forEach((c, k) => first.has(c) || first.set(c, k));
+      return first;
+    });
+    this.belowIn = orders.map((order) => {
+      const chain = [TRUE];
+      order.forEach((c, k) => chain.push(b.and(chain[k], this.negShared[c])));
+      return chain;
+    });
   }
 
   /** The region as one diagram over shared variables (satisfiable exactly when the region is not empty). */
   shared(q: RegionQuery): Node {
+    // A condition both required and refused: empty. (Projected separately, each half
+    // could choose the condition's private variables its own way and look satisfiable.)
+    if (this.contradicts(q)) return FALSE;
     // Every projected part already carries the facts it depends on (it was made from
     // `constrain`), so only the extra formulas need theirs; the conjunction then has all.
     const parts = [
@@ -79,9 +102,17 @@ export class RouteRegions {
       ...(q.match ?? []).map((i) => this.posShared[i]),
       ...(q.miss ?? []).map((i) => this.negShared[i]),
       q.missBefore === undefined ? TRUE : this.below[q.missBefore],
+      ...(q.missBeforeIn ?? []).map(({ order, index }) => this.belowIn[order][index]),
       ...(q.extra ?? []).map((f) => this.constrained(f)),
     ];
     return this.model.bdd.andAll(parts);
+  }
+
+  private contradicts(q: RegionQuery): boolean {
+    return (q.match ?? []).some((i) =>
+      (q.miss ?? []).includes(i) ||
+      (q.missBefore !== undefined && i < q.missBefore) ||
+      (q.missBeforeIn ?? []).some(({ order, index }) => (this.firstIn[order].get(i) ?? Infinity) < index));
   }
 
   private constrained(f: Node): Node {
@@ -109,6 +140,7 @@ export class RouteRegions {
       ...(q.match ?? []).map((i) => this.pos[i]),
       ...(q.miss ?? []).map((i) => this.neg[i]),
       ...Array.from({ length: q.missBefore ?? 0 }, (_, i) => this.neg[i]),
+      ...(q.missBeforeIn ?? []).flatMap(({ order, index }) => this.orders[order].slice(0, index).map((c) => this.neg[c])),
     ];
     for (const piece of pieces) {
       const choice = b.satUnder(piece, assignment);

@@ -204,6 +204,53 @@ export function genPolicy(r: Rand): GenPolicy {
   return { signals, routes, guarantees, hasDefault: r(4) !== 0 };
 }
 
+/**
+ * A pull request's worth of edits to a policy (for `diff`): one to three of a
+ * changed action, a changed condition, two routes swapping places, a route
+ * removed or added, the default added or removed, a signal redefined.
+ */
+export function mutatePolicy(r: Rand, p: GenPolicy): GenPolicy {
+  const q: GenPolicy = { ...p, signals: p.signals.map((s) => ({ ...s })), routes: p.routes.map((rt) => ({ ...rt })) };
+  const atoms = q.signals.flatMap((s) => s.atoms);
+  for (let k = 1 + r(3); k > 0; k--) {
+    const rt = pick(r, q.routes);
+    switch (r(7)) {
+      case 0:
+        rt.action = genAction(r);
+        break;
+      case 1:
+        rt.when = genCondition(r, atoms, 2);
+        break;
+      case 2: {
+        const other = pick(r, q.routes);
+        [rt.priority, other.priority] = [other.priority, rt.priority];
+        break;
+      }
+      case 3:
+        if (q.routes.length > 1) q.routes = q.routes.filter((x) => x !== rt);
+        break;
+      case 4: {
+        const taken = new Set(q.routes.map((x) => x.priority));
+        let priority = 1 + r(80);
+        while (taken.has(priority)) priority++;
+        q.routes.push({ name: `n${q.routes.length}`, priority, when: genCondition(r, atoms, 2), action: genAction(r) });
+        break;
+      }
+      case 5:
+        q.hasDefault = !q.hasDefault;
+        break;
+      default: {
+        // Same name and kind, new settings (its atoms stay valid for the kinds whose atoms do not name settings).
+        const i = r(q.signals.length);
+        const s = q.signals[i];
+        const fresh = genSignal(r, s.type, s.name);
+        if (fresh.atoms.join() === s.atoms.join()) q.signals[i] = fresh;
+      }
+    }
+  }
+  return q;
+}
+
 export function policySource(p: GenPolicy): string {
   const lines = ["package gen", MODELS];
   for (const s of p.signals) lines.push(`signal ${s.type} ${s.name} { ${s.body} }`);
