@@ -106,3 +106,18 @@ test(`diff is exact: ${PAIRS} random policies with random edits, against the pla
   assert.ok(changed > compared / 3, `only ${changed} of ${compared} pairs changed decisions`);
   assert.ok(probed > 50, `only ${probed} probes saw a change`);
 });
+
+test("diff on a 300-route policy with one route's model changed reports that one change (it ran out of memory at 100 routes)", async () => {
+  const { generatePolicy } = await import("../bench/generate.ts");
+  const source = generatePolicy(300).source;
+  const at = source.indexOf("route r150 ");
+  const edited = source.slice(0, at) + source.slice(at).replace(/(use|models: \[)m(\d)/, (_, k: string, d: string) => `${k}m${(Number(d) + 5) % 10}`);
+  const [a, b] = [source, edited].map((text) => compile(memoryHost({ "p.route": text }), ["p.route"], { analyze: false }));
+  const d = diffPolicies(a.checked!, b.checked!);
+  assert.deepEqual(d.changes.map((c) => [c.before.route, c.before.models[0], c.after.route, c.after.models[0]]), [["r150", "m0", "r150", "m5"]]);
+  const [e0, e1] = await Promise.all([Engine.load(a.bundle!), Engine.load(b.bundle!)]);
+  // r150 selects adaptively between its two models: either may serve, from the version's own list.
+  assert.ok(["m0", "m3"].includes(e0.decide(requestFromSignals(d.changes[0].signalsBefore)).model!));
+  assert.ok(["m5", "m3"].includes(e1.decide(requestFromSignals(d.changes[0].signalsAfter)).model!));
+  assert.equal(e1.decide(requestFromSignals(d.changes[0].signalsAfter)).route, "r150");
+});
