@@ -18,3 +18,8 @@ export { generateKeyPair, signBundle, verifyBundleSignature, keyIdOf, signingPay
 export type { KeyPairPem, VerifyResult } from "./sign.ts";
 export { serializeBundle, readBundle, computeRevision, describeBundleReadError } from "./bundle-file.ts";
 export type { BundleReadError } from "./bundle-file.ts";
+export {
+  TOKEN_AUDIENCE, SIDECAR_HEADER, NACK_HEADER, MAX_WAIT_SECONDS, MAX_NACK_REASON,
+  bundlePath, parseBundlePath, bundleEtag, nackHeader, parseNackHeader, preferredWait,
+} from "./distribution.ts";
+export type { DistributionError } from "./distribution.ts";

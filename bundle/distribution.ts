@@ -1,0 +1,63 @@
+// The distribution protocol between controller and sidecars (ADR 13): a
+// long-polled GET per policy, whose next request carries the ACK or NACK.
+// Both sides import these names and helpers, so they cannot drift apart.
+import { createHash } from "node:crypto";
+
+/** The audience a sidecar's service-account token must be issued for. */
+export const TOKEN_AUDIENCE = "routeplane";
+/** The sidecar's identity (its pod name, or `serve --sidecar-id`). */
+export const SIDECAR_HEADER = "routeplane-sidecar";
+/** The ETag of a bundle the sidecar refused, with `reason="…"` (percent-encoded). */
+export const NACK_HEADER = "routeplane-nack";
+/** The longest a poll may be held, in seconds (`Prefer: wait=N` is clamped to it). */
+export const MAX_WAIT_SECONDS = 60;
+/** The longest NACK reason carried (after decoding), in characters. */
+export const MAX_NACK_REASON = 1024;
+
+/** The path a sidecar polls for the bundle of policy `namespace/name`. */
+export function bundlePath(namespace: string, name: string): string {
+  return `/v1/policies/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/bundle`;
+}
+
+/** `{ namespace, name }` from a bundle path, or null when the path is not one. */
+export function parseBundlePath(pathname: string): { namespace: string; name: string } | null {
+  const m = /^\/v1\/policies\/([^/]+)\/([^/]+)\/bundle$/.exec(pathname);
+  if (!m) return null;
+  try {
+    return { namespace: decodeURIComponent(m[1]), name: decodeURIComponent(m[2]) };
+  } catch {
+    return null;
+  }
+}
+
+/** A bundle's ETag: the SHA-256 of its exact bytes, quoted (RFC 9110 strong validator). */
+export function bundleEtag(bytes: string | Uint8Array): string {
+  return `"${createHash("sha256").update(bytes).digest("hex")}"`;
+}
+
+/** The NACK header's value for a refused bundle. */
+export function nackHeader(etag: string, reason: string): string {
+  return `${etag}; reason="${encodeURIComponent(reason.slice(0, MAX_NACK_REASON))}"`;
+}
+
+/** `{ etag, reason }` from a NACK header, or null when it is malformed. */
+export function parseNackHeader(value: string): { etag: string; reason: string } | null {
+  const m = /^("[0-9a-f]{64}")\s*;\s*reason="([A-Za-z0-9\-_.!~*'()%]*)"$/.exec(value);
+  if (!m) return null;
+  try {
+    return { etag: m[1], reason: decodeURIComponent(m[2]).slice(0, MAX_NACK_REASON) };
+  } catch {
+    return null;
+  }
+}
+
+/** Seconds from `Prefer: wait=N` (RFC 7240), clamped to 0 … MAX_WAIT_SECONDS; 0 when absent or malformed. */
+export function preferredWait(prefer: string | undefined): number {
+  const m = /(?:^|[,;\s])wait=(\d{1,6})(?:$|[,;\s])/.exec(prefer ?? "");
+  return m ? Math.min(Number(m[1]), MAX_WAIT_SECONDS) : 0;
+}
+
+/** The JSON body of every non-2xx answer: what went wrong, and whether retrying can help. */
+export interface DistributionError {
+  error: { code: "unauthenticated" | "forbidden" | "not-found" | "not-ready" | "bad-request"; message: string; retryable: boolean };
+}
