@@ -10,6 +10,8 @@ function required(name: string): string {
 
 export const kafkaBrokers = (): string[] => required("KAFKA_BROKERS").split(",");
 export const kubeconfigPath = (): string => required("KUBECONFIG");
+/** kubectl of the apiserver's own release (the machine's kubectl may be outside the supported skew). */
+export const kubectlPath = (): string => required("ROUTEPLANE_KUBECTL");
 
 /** A DNS-1123 name unique to this test run, e.g. `smoke-3f9a1c`. */
 export function uniqueName(prefix: string): string {

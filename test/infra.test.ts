@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { kubeBuildGoMod, etcdVersionOf } from "../e2e/infra/kube.ts";
+import { kubeBuildGoMod, kubeVersionLdflags, etcdVersionOf } from "../e2e/infra/kube.ts";
 import { alive, startProcess, stopProcess, waitFor } from "../e2e/infra/steps.ts";
 
 const UPSTREAM = `module k8s.io/kubernetes
@@ -32,6 +32,19 @@ test("the kube-apiserver build module replaces every staging module with its pub
   assert.doesNotMatch(mod, /kube-openapi/, "only staging replacements are rewritten");
   assert.equal(etcdVersionOf(UPSTREAM), "v3.6.5");
   assert.throws(() => kubeBuildGoMod("v1.35.4", "module x\n"), /no staging replacements/);
+});
+
+test("kube-apiserver and kubectl are stamped with the release the way upstream's hack/lib/version.sh does it", () => {
+  const flags = kubeVersionLdflags("v1.35.4", "2026-04-15T18:01:22Z").split(" -X ").map((f) => f.replace(/^-X /, ""));
+  for (const pkg of ["k8s.io/client-go/pkg/version", "k8s.io/component-base/version"]) {
+    assert.ok(flags.includes(`${pkg}.gitVersion=v1.35.4`), flags.join("\n"));
+    assert.ok(flags.includes(`${pkg}.gitMajor=1`));
+    assert.ok(flags.includes(`${pkg}.gitMinor=35`));
+    assert.ok(flags.includes(`${pkg}.buildDate=2026-04-15T18:01:22Z`));
+  }
+  assert.equal(flags.length, 8, "no gitCommit: the module proxy does not say it");
+  assert.match(kubeVersionLdflags("v1.35.4", "2026-04-15T18:01:22.5+02:00"), /buildDate=2026-04-15T16:01:22Z/, "UTC, whole seconds");
+  assert.throws(() => kubeVersionLdflags("v1.35", "2026-04-15T18:01:22Z"), /unexpected Kubernetes version/);
 });
 
 test("a component that exits while starting fails with its name and the tail of its log", async () => {

@@ -1,9 +1,11 @@
 // A real kube-apiserver backed by a real etcd, both built from source with the
 // Go toolchain through the Go module proxy (no downloads from websites), and
 // started on 127.0.0.1 with generated certificates, service-account keys, a
-// static admin token and RBAC authorization.
+// static admin token and RBAC authorization; and a kubectl of the same
+// release, built the same way, for tests that drive the cluster as a user would.
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
@@ -15,12 +17,14 @@ export const KUBERNETES_VERSION = "v1.35.4";
 
 const goEnv = { ...process.env, CGO_ENABLED: "0", GOTOOLCHAIN: "local", GOFLAGS: "-buildvcs=false -mod=mod" };
 
-/** Upstream's go.mod for a Kubernetes release, through the module proxy. */
-function upstreamGoMod(version: string, workDir: string): string {
+/** Upstream's go.mod for a Kubernetes release and the time of its commit, through the module proxy. */
+function upstreamModule(version: string, workDir: string): { goMod: string; time: string } {
   const json = run("go", ["mod", "download", "-json", `k8s.io/kubernetes@${version}`], { what: "downloading k8s.io/kubernetes go.mod", cwd: workDir, env: goEnv });
-  const info = JSON.parse(json) as { GoMod?: string; Error?: string };
-  if (!info.GoMod) throw new Error(`go mod download k8s.io/kubernetes@${version}: ${info.Error ?? "no go.mod"}`);
-  return readFileSync(info.GoMod, "utf8");
+  const info = JSON.parse(json) as { GoMod?: string; Info?: string; Error?: string };
+  if (!info.GoMod || !info.Info) throw new Error(`go mod download k8s.io/kubernetes@${version}: ${info.Error ?? "no go.mod"}`);
+  const { Time } = JSON.parse(readFileSync(info.Info, "utf8")) as { Time?: string };
+  if (!Time) throw new Error(`go mod download k8s.io/kubernetes@${version}: no commit time in ${info.Info}`);
+  return { goMod: readFileSync(info.GoMod, "utf8"), time: Time };
 }
 
 /**
@@ -56,34 +60,87 @@ export function etcdVersionOf(upstream: string): string {
   return m[1];
 }
 
+/**
+ * The `-X` flags upstream's release builds link with (hack/lib/version.sh,
+ * `kube::version::ldflags`): gitVersion, gitMajor, gitMinor and buildDate, each
+ * into both k8s.io/client-go/pkg/version and k8s.io/component-base/version, so
+ * that `kubectl version` and the apiserver's /version say the release instead
+ * of `v0.0.0-master`. buildDate is the release commit's time (what upstream
+ * writes when SOURCE_DATE_EPOCH is set), which keeps the build reproducible.
+ * gitCommit and gitTreeState are left alone, as upstream does when it does not
+ * know the commit: the module proxy does not say it.
+ */
+export function kubeVersionLdflags(version: string, commitTime: string): string {
+  const m = version.match(/^v(\d+)\.(\d+)\.\d+$/);
+  if (!m) throw new Error(`unexpected Kubernetes version ${version}`);
+  const buildDate = new Date(commitTime).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const vars: [string, string][] = [["gitVersion", version], ["gitMajor", m[1]], ["gitMinor", m[2]], ["buildDate", buildDate]];
+  return vars.flatMap(([key, value]) => ["k8s.io/client-go/pkg/version", "k8s.io/component-base/version"].map((pkg) => `-X ${pkg}.${key}=${value}`)).join(" ");
+}
+
+/** Whether `file` runs and prints `expected` (a binary from an older cache may be unstamped). */
+function prints(file: string, args: string[], expected: string): boolean {
+  if (!existsSync(file)) return false;
+  const r = spawnSync(file, args, { encoding: "utf8", timeout: 30_000 });
+  return r.status === 0 && r.stdout.includes(expected);
+}
+
 export interface KubeBinaries {
   kubeApiserver: string;
   etcd: string;
+  kubectl: string;
   version: string;
   etcdVersion: string;
 }
 
-/** Builds kube-apiserver and etcd into the cache (the first build takes many minutes); idempotent. */
+/**
+ * Builds kube-apiserver, kubectl and etcd into the cache (the first build takes
+ * many minutes); idempotent, and builds only what is missing: a cache from
+ * before kubectl was added gets kubectl alone, and a kube-apiserver built
+ * without the version stamp is linked again (from Go's build cache when it is
+ * still there).
+ */
 export async function provisionKube(version = KUBERNETES_VERSION): Promise<KubeBinaries> {
   const dir = cacheDir("kubernetes", version);
   const bin = path.join(dir, "bin");
   mkdirSync(bin, { recursive: true });
   const kubeApiserver = path.join(bin, "kube-apiserver");
+  const kubectl = path.join(bin, "kubectl");
   const etcd = path.join(bin, "etcd");
   const versionsFile = path.join(dir, "versions.json");
-  if (existsSync(kubeApiserver) && existsSync(etcd) && existsSync(versionsFile)) {
-    return { kubeApiserver, etcd, ...JSON.parse(readFileSync(versionsFile, "utf8")) };
+  const apiserverReady = prints(kubeApiserver, ["--version"], `Kubernetes ${version}`);
+  const kubectlReady = prints(kubectl, ["version", "--client"], `Client Version: ${version}`);
+  if (apiserverReady && kubectlReady && existsSync(etcd) && existsSync(versionsFile)) {
+    return { kubeApiserver, kubectl, etcd, ...JSON.parse(readFileSync(versionsFile, "utf8")) };
   }
   const build = path.join(dir, "build");
   mkdirSync(build, { recursive: true });
-  const upstream = await step(`kubernetes ${version}: reading upstream go.mod`, () => upstreamGoMod(version, build));
-  const etcdVersion = etcdVersionOf(upstream);
-  if (!existsSync(kubeApiserver)) {
-    writeFileSync(path.join(build, "go.mod"), kubeBuildGoMod(version, upstream));
-    writeFileSync(path.join(build, "tools.go"), '//go:build tools\n\npackage tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n');
-    await step(`kubernetes ${version}: resolving modules (go mod tidy)`, () => run("go", ["mod", "tidy"], { what: "go mod tidy for kube-apiserver", cwd: build, env: goEnv }));
-    await step(`kubernetes ${version}: building kube-apiserver (the first build takes several minutes)`, () =>
-      run("go", ["build", "-trimpath", "-ldflags=-s -w", "-o", kubeApiserver, "k8s.io/kubernetes/cmd/kube-apiserver"], { what: "building kube-apiserver", cwd: build, env: goEnv }));
+  const upstream = await step(`kubernetes ${version}: reading upstream go.mod`, () => upstreamModule(version, build));
+  const etcdVersion = etcdVersionOf(upstream.goMod);
+  if (!apiserverReady || !kubectlReady) {
+    // One module for both commands: the same dependency versions, so kubectl
+    // reuses most of the packages kube-apiserver compiled into Go's build cache.
+    writeFileSync(path.join(build, "go.mod"), kubeBuildGoMod(version, upstream.goMod));
+    writeFileSync(path.join(build, "tools.go"), '//go:build tools\n\npackage tools\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n\t_ "k8s.io/kubernetes/cmd/kubectl"\n)\n');
+    await step(`kubernetes ${version}: resolving modules (go mod tidy)`, () => run("go", ["mod", "tidy"], { what: "go mod tidy for kube-apiserver and kubectl", cwd: build, env: goEnv }));
+    const ldflags = `-ldflags=-s -w ${kubeVersionLdflags(version, upstream.time)}`;
+    const goBuild = (out: string, pkg: string, what: string) => {
+      // Into a temporary name first: a failed build leaves no binary behind, and
+      // a running kube-apiserver keeps its (replaced) file.
+      const tmp = `${out}.tmp`;
+      run("go", ["build", "-trimpath", ldflags, "-o", tmp, pkg], { what, cwd: build, env: goEnv });
+      renameSync(tmp, out);
+    };
+    if (!apiserverReady) {
+      const what = existsSync(kubeApiserver)
+        ? `kubernetes ${version}: linking kube-apiserver again with its version stamp (quick from Go's build cache, a full build without it)`
+        : `kubernetes ${version}: building kube-apiserver (the first build takes several minutes)`;
+      await step(what, () => goBuild(kubeApiserver, "k8s.io/kubernetes/cmd/kube-apiserver", "building kube-apiserver"));
+    }
+    if (!kubectlReady) {
+      await step(`kubernetes ${version}: building kubectl`, () =>
+        goBuild(kubectl, "k8s.io/kubernetes/cmd/kubectl", "building kubectl"));
+    }
   }
   if (!existsSync(etcd)) {
     const etcdBuild = path.join(dir, "etcd-build");
@@ -95,12 +152,14 @@ export async function provisionKube(version = KUBERNETES_VERSION): Promise<KubeB
       run("go", ["build", "-trimpath", "-ldflags=-s -w", "-o", etcd, "go.etcd.io/etcd/server/v3"], { what: "building etcd", cwd: etcdBuild, env: goEnv }));
   }
   writeFileSync(versionsFile, JSON.stringify({ version, etcdVersion }));
-  return { kubeApiserver, etcd, version, etcdVersion };
+  return { kubeApiserver, kubectl, etcd, version, etcdVersion };
 }
 
 export interface KubeCluster {
   server: string;
   kubeconfig: string;
+  /** The kubectl of the same release (`kubectl --kubeconfig <kubeconfig> …`). */
+  kubectl: string;
   token: string;
   caFile: string;
   workDir: string;
@@ -203,7 +262,7 @@ export async function startKube(bins: KubeBinaries, options: { startTimeoutMs?: 
       "",
     ].join("\n"));
     log(`kubeconfig: ${kubeconfig}`);
-    return { server, kubeconfig, token, caFile: path.join(workDir, "ca.crt"), workDir, processes, stop };
+    return { server, kubeconfig, kubectl: bins.kubectl, token, caFile: path.join(workDir, "ca.crt"), workDir, processes, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -26,7 +26,7 @@ async function main(): Promise<number> {
       if (wantKafka) log(`kafka libraries: ${await provisionKafka(KAFKA_VERSION)}`);
       if (wantKube) {
         const b = await provisionKube(KUBERNETES_VERSION);
-        log(`kube-apiserver ${b.version}: ${b.kubeApiserver}; etcd ${b.etcdVersion}: ${b.etcd}`);
+        log(`kube-apiserver ${b.version}: ${b.kubeApiserver}; kubectl ${b.version}: ${b.kubectl}; etcd ${b.etcdVersion}: ${b.etcd}`);
       }
       return 0;
     case "up": {
@@ -43,6 +43,7 @@ async function main(): Promise<number> {
         state.pids.push(...c.processes.map((p) => ({ name: p.name, pid: p.pid, logFile: p.logFile })));
         state.dirs.push(c.workDir);
         state.env.KUBECONFIG = c.kubeconfig;
+        state.env.ROUTEPLANE_KUBECTL = c.kubectl;
       }
       mkdirSync(path.dirname(stateFile), { recursive: true });
       writeFileSync(stateFile, JSON.stringify(state, null, 2));
