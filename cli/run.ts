@@ -22,6 +22,7 @@ const demo = () => import("./demo.ts");
 const lint = () => import("./lint-command.ts");
 const diff = () => import("./diff-command.ts");
 const serve = () => import("./serve-command.ts");
+const controller = () => import("./controller-command.ts");
 
 const COMMANDS: Record<string, CommandSpec> = {
   compile: {
@@ -137,6 +138,24 @@ const COMMANDS: Record<string, CommandSpec> = {
       "max-response-buffer-bytes": { type: "string", help: "largest answer held whole for response plugins (default 16777216; 502 past it)" },
     },
     run: async (io, _p, v) => (await serve()).cmdServe(io, v as never),
+  },
+  controller: {
+    summary: "run the Kubernetes controller: compile, admit, sign and push RoutingPolicies to sidecars",
+    usage: "routeplane controller [--kubeconfig file] [--namespace ns] [--listen [host:]port] [--webhook-url url | --webhook-service ns/name[:port]]",
+    options: {
+      kubeconfig: { type: "string", help: "kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)" },
+      namespace: { type: "string", help: "watch only this namespace (default every namespace)" },
+      listen: { type: "string", help: "[host:]port of the HTTPS server: admission, sidecars, /healthz, /readyz, /metrics (default 0.0.0.0:8443)" },
+      host: { type: "string", multiple: true, help: "a DNS name or IP address the generated certificate is for; repeatable (default localhost, 127.0.0.1)" },
+      "tls-cert": { type: "string", help: "serving certificate (PEM) instead of a generated one, e.g. from cert-manager" },
+      "tls-key": { type: "string", help: "its private key (PEM)" },
+      "tls-ca": { type: "string", help: "the CA that issued it (PEM): the webhook's caBundle" },
+      "webhook-url": { type: "string", help: "register the validating webhook at this URL (e.g. https://127.0.0.1:8443/validate)" },
+      "webhook-service": { type: "string", help: "register the validating webhook at this Service (namespace/name[:port])" },
+      "webhook-failure-policy": { type: "string", help: "Fail (default: no policy is admitted unchecked) or Ignore" },
+      "write-ca": { type: "string", help: "write the CA certificate sidecars should trust (--controller-ca) to this file" },
+    },
+    run: async (io, _p, v) => (await controller()).cmdController(io, v as never),
   },
   demo: {
     summary: "compile the example policy and explain sample requests, without a server",

@@ -48,7 +48,7 @@ interface State {
 }
 
 const STAGES: { name: string; run: (s: State) => void }[] = [
-  { name: "load", run: (s) => (s.sources = loadSources(s.host, s.roots, s.diags, { root: s.options.root })) },
+  { name: "load", run: (s) => (s.sources = loadSources(s.host, s.roots, s.diags, { root: s.options.root, importedAreNotRoots: s.options.importedAreNotRoots })) },
   { name: "resolve", run: (s) => (s.program = resolveProgram(s.sources!, s.diags)) },
   { name: "check", run: (s) => (s.checked = checkProgram(s.program!, s.diags)) },
   {

@@ -34,6 +34,12 @@ export interface LoadOptions {
    * Default: the current directory (`.`), in the host's own path space.
    */
   root?: string;
+  /**
+   * The files given are a bag (the controller's RoutingPolicy sources, a ConfigMap):
+   * one that another file imports is not a root, so a shared file of another package
+   * can sit beside the files that import it. Default false: every file given is a root.
+   */
+  importedAreNotRoots?: boolean;
 }
 
 export interface SourceSet {
@@ -58,6 +64,7 @@ export function loadSources(host: SourceHost, roots: string[], diags: Diagnostic
   const files: PolicyFile[] = [];
   const normalizedRoots = roots.map((r) => path.normalize(r));
   const policyRoot = path.normalize(options.root ?? ".");
+  const imported = new Set<string>();
 
   const load = (filePath: string): Loaded => {
     const known = byPath.get(filePath);
@@ -123,6 +130,7 @@ export function loadSources(host: SourceHost, roots: string[], diags: Diagnostic
         continue;
       }
       const target = resolveImport(file.path, block.path.value);
+      imported.add(target);
       const got = load(target);
       if (got === "missing") {
         diags.add("RP0101", file.path, block.path.span, `imported file \`${block.path.value}\` not found (looked for \`${target}\`)`, {
@@ -134,6 +142,11 @@ export function loadSources(host: SourceHost, roots: string[], diags: Diagnostic
     }
   }
   reportCycles(files, byPath, diags);
+  if (options.importedAreNotRoots) {
+    const entry = normalizedRoots.filter((r) => !imported.has(r));
+    // Files that all import each other (a cycle, reported above) keep every file a root.
+    if (entry.length > 0) return { roots: entry, files };
+  }
   return { roots: normalizedRoots, files };
 }
 

@@ -1,0 +1,49 @@
+// controller: run the Kubernetes controller (docs/kubernetes.md).
+import { writeFileSync } from "node:fs";
+import { startController } from "../controller/index.ts";
+import { readTextFile, UsageError } from "./files.ts";
+import { EXIT, type Io } from "./io.ts";
+
+export interface ControllerCommandOptions {
+  kubeconfig?: string;
+  namespace?: string;
+  listen?: string;
+  host?: string[];
+  "tls-cert"?: string;
+  "tls-key"?: string;
+  "tls-ca"?: string;
+  "webhook-url"?: string;
+  "webhook-service"?: string;
+  "webhook-failure-policy"?: string;
+  "write-ca"?: string;
+}
+
+export async function cmdController(io: Io, opts: ControllerCommandOptions): Promise<number> {
+  const m = /^(?:(\[[^\]]+\]|[^:]+):)?(\d+)$/.exec(opts.listen ?? "0.0.0.0:8443");
+  if (!m) throw new UsageError(`--listen takes [host:]port, not ${opts.listen}`);
+  const tlsFiles = [opts["tls-cert"], opts["tls-key"], opts["tls-ca"]];
+  if (tlsFiles.some((f) => f !== undefined) && !tlsFiles.every((f) => f !== undefined)) throw new UsageError("give all of --tls-cert, --tls-key and --tls-ca, or none (a certificate is then generated)");
+  if (opts["webhook-url"] && opts["webhook-service"]) throw new UsageError("give --webhook-url or --webhook-service, not both");
+  const policy = opts["webhook-failure-policy"] ?? "Fail";
+  if (policy !== "Fail" && policy !== "Ignore") throw new UsageError(`--webhook-failure-policy is Fail or Ignore, not ${policy}`);
+  const running = await startController({
+    kubeconfig: opts.kubeconfig,
+    namespace: opts.namespace,
+    host: (m[1] ?? "0.0.0.0").replace(/^\[|\]$/g, ""),
+    port: Number(m[2]),
+    hosts: opts.host,
+    tls: opts["tls-cert"] ? { certPem: readTextFile(opts["tls-cert"], "TLS certificate"), keyPem: readTextFile(opts["tls-key"]!, "TLS key"), caPem: readTextFile(opts["tls-ca"]!, "TLS CA") } : undefined,
+    webhookUrl: opts["webhook-url"],
+    webhookService: opts["webhook-service"],
+    webhookFailurePolicy: policy,
+    log: (line) => io.err(`routeplane controller: ${line}`),
+  });
+  if (opts["write-ca"]) writeFileSync(opts["write-ca"], running.caPem);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  io.err("routeplane controller: shutting down");
+  await running.stop();
+  return EXIT.ok;
+}

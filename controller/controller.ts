@@ -1,0 +1,253 @@
+// The routeplane controller: informers over RoutingPolicies and ConfigMaps, a
+// work queue reconciling one policy at a time, and one HTTPS server for the
+// admission webhook, the sidecars' long polls (ADR 13), health and metrics.
+import { createServer, type Server } from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { reviewPolicy, type AdmissionReview } from "./admission.ts";
+import { tokenReviewAuthenticator } from "./auth.ts";
+import { makeServingCertificate } from "./certs.ts";
+import { Distribution, type Authenticate } from "./distribution.ts";
+import { EventRecorder } from "./events.ts";
+import { configMapInformer, ensureValidatingWebhook, kubeClients, policyInformer, readSecret, statusCode, writeStatus, type KubeClients } from "./kube.ts";
+import { reconcile, type PolicyMemory, type ReconcileDeps } from "./reconcile.ts";
+import { keyOf, type RoutingPolicy } from "./resources.ts";
+import { WorkQueue } from "./work-queue.ts";
+
+export interface ControllerOptions {
+  /** A kubeconfig file; default: in-cluster, then $KUBECONFIG, then ~/.kube/config. */
+  kubeconfig?: string;
+  /** Watch one namespace; default every namespace. */
+  namespace?: string;
+  host?: string;
+  port?: number;
+  /** Names the serving certificate is for (default localhost and 127.0.0.1). */
+  hosts?: string[];
+  /** A serving certificate to use instead of a generated one (PEM); `caPem` is what clients trust. */
+  tls?: { certPem: string; keyPem: string; caPem: string };
+  /** Register the validating webhook at this URL (e.g. https://127.0.0.1:8443/validate) … */
+  webhookUrl?: string;
+  /** … or at this Service (namespace/name[:port]). Neither: the webhook is not registered. */
+  webhookService?: string;
+  webhookFailurePolicy?: "Fail" | "Ignore";
+  /** Every policy is reconciled again this often (ms). */
+  resyncMs?: number;
+  /** Status writes per policy at most this often (ms). */
+  statusIntervalMs?: number;
+  /** How long a sidecar counts after its last poll ended (ms). */
+  presenceMs?: number;
+  /** Authenticates sidecars; default the apiserver's TokenReview API. */
+  authenticate?: Authenticate;
+  log?: (line: string) => void;
+}
+
+export interface RunningController {
+  url: string;
+  caPem: string;
+  distribution: Distribution;
+  queue: WorkQueue;
+  /** Resolves when the informers have listed once (and /readyz says so). */
+  synced: Promise<void>;
+  stop(): Promise<void>;
+}
+
+const MAX_ADMISSION_BYTES = 8 << 20;
+
+function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        resolve(null);
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+export async function startController(options: ControllerOptions = {}): Promise<RunningController> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`routeplane controller: ${line}\n`));
+  const clients: KubeClients = kubeClients(options.kubeconfig);
+  const namespace = options.namespace;
+  const queue = new WorkQueue();
+  const memory = new Map<string, PolicyMemory>();
+  const counters = { reconciles: { ok: 0, error: 0 }, statusWrites: 0, informerRestarts: 0 };
+
+  const onInformerError = (what: string) => (err: unknown, delay: number) => {
+    counters.informerRestarts++;
+    log(`${what} informer: ${(err as Error)?.message ?? err}; restarting in ${(delay / 1000).toFixed(1)} s`);
+  };
+  const policies = policyInformer(clients, namespace, onInformerError("RoutingPolicy"));
+  const configMaps = configMapInformer(clients, namespace, onInformerError("ConfigMap"));
+  const ready = () => policies.hasSynced() && configMaps.hasSynced();
+
+  const authenticate = options.authenticate ?? tokenReviewAuthenticator(clients.auth);
+  const distribution = new Distribution({ authenticate, ready, presenceMs: options.presenceMs, onFleetChange: (key) => queue.add(key) });
+  const events = new EventRecorder(clients.core, undefined, (err) => log(`writing an event: ${err.message}`));
+
+  // Policies: every change is their key. ConfigMaps: the policies that name them.
+  const enqueue = (rp: RoutingPolicy) => queue.add(keyOf(rp));
+  policies.informer.on("add", enqueue);
+  policies.informer.on("update", enqueue);
+  policies.informer.on("delete", enqueue);
+  const onConfigMap = (cm: { metadata?: { name?: string; namespace?: string } }) => {
+    for (const rp of policies.informer.list(cm.metadata?.namespace)) {
+      if ((rp.spec.configMaps ?? []).some((r) => r.name === cm.metadata?.name)) queue.add(keyOf(rp));
+    }
+  };
+  configMaps.informer.on("add", onConfigMap);
+  configMaps.informer.on("update", onConfigMap);
+  configMaps.informer.on("delete", onConfigMap);
+
+  const deps: ReconcileDeps = {
+    policies: policies.informer,
+    configMaps: configMaps.informer,
+    readSecret: (ns, name) => readSecret(clients, ns, name),
+    writeStatus: async (rp, status) => {
+      counters.statusWrites++;
+      await writeStatus(clients, rp, status);
+    },
+    distribution,
+    events,
+    leading: () => true,
+    statusIntervalMs: options.statusIntervalMs ?? 1000,
+  };
+
+  // One worker: one key at a time, failures retried with backoff.
+  let stopping = false;
+  const worker = (async () => {
+    await Promise.all([policies.synced, configMaps.synced]);
+    for (;;) {
+      const key = await queue.get();
+      if (key === null) return;
+      try {
+        const result = await reconcile(key, deps, memory);
+        queue.forget(key);
+        counters.reconciles.ok++;
+        if (result.requeueAfterMs !== undefined) setTimeout(() => queue.addNow(key), result.requeueAfterMs).unref();
+      } catch (err) {
+        counters.reconciles.error++;
+        const code = statusCode(err);
+        // A conflict or a vanished object: the next event brings the new state, so no backoff beyond the first.
+        const delay = queue.addRateLimited(key);
+        if (!stopping) log(`reconcile ${key}: ${code ? `HTTP ${code}: ` : ""}${(err as Error).message}; retrying in ${(delay / 1000).toFixed(1)} s`);
+      } finally {
+        queue.done(key);
+      }
+    }
+  })();
+  const resync = setInterval(() => {
+    for (const rp of policies.informer.list()) queue.addNow(keyOf(rp));
+  }, options.resyncMs ?? 5 * 60_000);
+  resync.unref();
+
+  // The HTTPS server: admission, distribution, health, metrics.
+  const hosts = options.hosts ?? ["localhost", "127.0.0.1"];
+  const tls = options.tls ?? (() => {
+    const made = makeServingCertificate(hosts);
+    return { certPem: made.certPem, keyPem: made.keyPem, caPem: made.caPem };
+  })();
+  const inputs = { configMap: (ns: string, name: string) => configMaps.informer.get(name, ns), secret: () => undefined };
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? "/", "https://controller");
+    if (await distribution.handle(req, res, url.pathname)) return;
+    if (url.pathname === "/validate" && req.method === "POST") {
+      const body = await readBody(req, MAX_ADMISSION_BYTES);
+      let review: AdmissionReview;
+      try {
+        if (body === null) throw new Error(`the AdmissionReview is over ${MAX_ADMISSION_BYTES} bytes`);
+        review = reviewPolicy(JSON.parse(body) as AdmissionReview, inputs);
+      } catch (err) {
+        res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "bad-request", message: (err as Error).message, retryable: false } }));
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(review));
+      return;
+    }
+    if (url.pathname === "/healthz") {
+      res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+      return;
+    }
+    if (url.pathname === "/readyz") {
+      res.writeHead(ready() ? 200 : 503, { "content-type": "text/plain" }).end(ready() ? "ok\n" : "informers not synced\n");
+      return;
+    }
+    if (url.pathname === "/metrics") {
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(metricsText());
+      return;
+    }
+    res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "not-found", message: `no ${req.method} ${url.pathname}`, retryable: false } }));
+  };
+  const metricsText = () => {
+    const lines: string[] = [];
+    const family = (name: string, type: string, help: string, samples: [string, number][]) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples.map(([labels, v]) => `${name}${labels} ${v}`));
+    };
+    family("routeplane_controller_reconciles_total", "counter", "Reconciles, by result.", [['{result="ok"}', counters.reconciles.ok], ['{result="error"}', counters.reconciles.error]]);
+    family("routeplane_controller_queue_depth", "gauge", "Policies waiting to be reconciled.", [["", queue.depth]]);
+    family("routeplane_controller_status_writes_total", "counter", "Status writes to the apiserver.", [["", counters.statusWrites]]);
+    family("routeplane_controller_events_total", "counter", "Events written (and suppressed as repeats).", [['{outcome="written"}', events.written], ['{outcome="suppressed"}', events.suppressed]]);
+    family("routeplane_controller_informer_restarts_total", "counter", "Informers restarted after an error.", [["", counters.informerRestarts]]);
+    family("routeplane_controller_polls_total", "counter", "Sidecar polls, by outcome.", [['{outcome="bundle"}', distribution.polls.served], ['{outcome="not_modified"}', distribution.polls.notModified], ['{outcome="refused"}', distribution.polls.refused]]);
+    const sidecars: [string, number][] = [];
+    for (const rp of policies.informer.list()) {
+      const c = distribution.counts(keyOf(rp));
+      sidecars.push([`{policy="${keyOf(rp)}",state="on_revision"}`, c.onRevision], [`{policy="${keyOf(rp)}",state="total"}`, c.total]);
+    }
+    family("routeplane_controller_sidecars", "gauge", "Sidecars subscribed to each policy, and those on its served revision.", sidecars);
+    family("routeplane_controller_ready", "gauge", "1 when the informers are synced.", [["", ready() ? 1 : 0]]);
+    return lines.join("\n") + "\n";
+  };
+  const server: Server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
+    handle(req, res).catch((err: Error) => {
+      log(`${req.method} ${req.url}: ${err.message}`);
+      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "internal", message: "internal error", retryable: true } }));
+    });
+  });
+  // Long polls are held for up to a minute: keep the server's own timeouts above that.
+  server.requestTimeout = 0;
+  server.headersTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 8443, options.host ?? "127.0.0.1", () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const url = `https://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
+
+  if (options.webhookUrl || options.webhookService) {
+    const caBundle = Buffer.from(tls.caPem).toString("base64");
+    let clientConfig;
+    if (options.webhookUrl) clientConfig = { url: options.webhookUrl, caBundle };
+    else {
+      const m = /^([^/]+)\/([^:]+)(?::(\d+))?$/.exec(options.webhookService!);
+      if (!m) throw new Error(`--webhook-service takes namespace/name[:port], not ${options.webhookService}`);
+      clientConfig = { service: { namespace: m[1], name: m[2], port: m[3] ? Number(m[3]) : 443, path: "/validate" }, caBundle };
+    }
+    await ensureValidatingWebhook(clients, clientConfig, options.webhookFailurePolicy ?? "Fail");
+  }
+  log(`serving on ${url} (admission /validate, sidecars /v1/policies/<namespace>/<name>/bundle, /healthz, /readyz, /metrics); watching ${namespace ? `namespace ${namespace}` : "every namespace"}`);
+
+  return {
+    url,
+    caPem: tls.caPem,
+    distribution,
+    queue,
+    synced: Promise.all([policies.synced, configMaps.synced]).then(() => undefined),
+    stop: async () => {
+      stopping = true;
+      clearInterval(resync);
+      queue.close();
+      distribution.close();
+      await Promise.all([policies.stop(), configMaps.stop()]);
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await worker.catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,227 @@
+// Serving bundles to sidecars (ADR 13): a long-polled GET per policy whose
+// next request is the ACK (If-None-Match: the ETag now active) or the NACK
+// (routeplane-nack: the refused ETag and why). The fleet's state stays in
+// memory, per policy: sidecar id → what it runs, what it refused, when it was
+// last seen. A NACKed bundle is not offered again to that sidecar.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { NACK_HEADER, SIDECAR_HEADER, parseBundlePath, parseNackHeader, preferredWait, type DistributionError } from "../bundle/index.ts";
+import type { Publication } from "./build.ts";
+import type { FleetCounts } from "./status.ts";
+
+export interface SidecarState {
+  id: string;
+  active: string | null;
+  nack: { etag: string; reason: string; time: Date } | null;
+  lastSeen: number;
+  /** Polls open now. */
+  polling: number;
+}
+
+/** Who a token belongs to; null namespace: not a service account of any namespace. */
+export type Authenticate = (token: string) => Promise<{ ok: true; namespace: string | null; user: string } | { ok: false; message: string; retryable?: boolean }>;
+
+export interface DistributionOptions {
+  authenticate: Authenticate;
+  /** A sidecar counts while a poll is open or it polled within this long (ms). */
+  presenceMs?: number;
+  /** Called when a policy's fleet changed (a sidecar came, went, ACKed or NACKed). */
+  onFleetChange?: (key: string) => void;
+  /** Whether the caches are synced (503 before). */
+  ready?: () => boolean;
+}
+
+function fail(res: ServerResponse, status: number, code: DistributionError["error"]["code"], message: string, retryable: boolean): void {
+  const body: DistributionError = { error: { code, message, retryable } };
+  res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+}
+
+export class Distribution {
+  private readonly published = new Map<string, Publication>();
+  /** ETag → revision, for every publication served since start (to name what a sidecar runs or refused). */
+  private readonly revisions = new Map<string, string>();
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly fleets = new Map<string, Map<string, SidecarState>>();
+  private readonly options: Required<DistributionOptions>;
+  private readonly sweeper: NodeJS.Timeout;
+  polls = { served: 0, notModified: 0, refused: 0 };
+
+  constructor(options: DistributionOptions) {
+    this.options = { authenticate: options.authenticate, presenceMs: options.presenceMs ?? 70_000, onFleetChange: options.onFleetChange ?? (() => {}), ready: options.ready ?? (() => true) };
+    // Sidecars that stopped polling leave the counts.
+    this.sweeper = setInterval(() => this.sweep(), Math.min(5_000, this.options.presenceMs / 2));
+    this.sweeper.unref();
+  }
+
+  /** Serves `pub` for policy `key` from now on, waking every poll of that policy. */
+  publish(key: string, pub: Publication): void {
+    if (this.published.get(key)?.etag === pub.etag) return;
+    this.published.set(key, pub);
+    this.revisions.set(pub.etag, pub.revision);
+    this.wake(key);
+  }
+
+  unpublish(key: string): void {
+    this.published.delete(key);
+    this.wake(key);
+  }
+
+  current(key: string): Publication | undefined {
+    return this.published.get(key);
+  }
+
+  /** The fleet of a policy, counted against what it serves. */
+  counts(key: string): FleetCounts {
+    const pub = this.published.get(key);
+    let total = 0;
+    let onRevision = 0;
+    let nacked = 0;
+    let lastNack: FleetCounts["lastNack"];
+    for (const s of this.present(key)) {
+      total++;
+      if (pub && s.active === pub.etag) onRevision++;
+      else if (pub && s.nack?.etag === pub.etag) {
+        nacked++;
+        if (!lastNack || lastNack.time < s.nack.time.toISOString()) lastNack = { sidecar: s.id, revision: pub.revision, reason: s.nack.reason, time: s.nack.time.toISOString() };
+      }
+    }
+    return { total, onRevision, nacked, ...(lastNack ? { lastNack } : {}) };
+  }
+
+  sidecars(key: string): SidecarState[] {
+    return this.present(key);
+  }
+
+  private present(key: string): SidecarState[] {
+    const now = Date.now();
+    return [...(this.fleets.get(key)?.values() ?? [])].filter((s) => s.polling > 0 || now - s.lastSeen < this.options.presenceMs);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [key, fleet] of this.fleets) {
+      let gone = false;
+      for (const [id, s] of fleet) {
+        if (s.polling === 0 && now - s.lastSeen >= this.options.presenceMs) {
+          fleet.delete(id);
+          gone = true;
+        }
+      }
+      if (fleet.size === 0) this.fleets.delete(key);
+      if (gone) this.options.onFleetChange(key);
+    }
+  }
+
+  private wake(key: string): void {
+    const set = this.waiters.get(key);
+    if (!set) return;
+    this.waiters.delete(key);
+    for (const w of set) w();
+  }
+
+  /** Handles `GET /v1/policies/{ns}/{name}/bundle`; returns false when the path is not a bundle path. */
+  async handle(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> {
+    const target = parseBundlePath(pathname);
+    if (!target) return false;
+    if (req.method !== "GET") {
+      res.writeHead(405, { allow: "GET", "content-type": "application/json" }).end(JSON.stringify({ error: { code: "bad-request", message: "only GET", retryable: false } }));
+      return true;
+    }
+    if (!this.options.ready()) {
+      fail(res, 503, "not-ready", "the controller is starting (caches not synced yet)", true);
+      return true;
+    }
+    const auth = /^Bearer ([A-Za-z0-9\-_.~+/=]+)$/.exec(req.headers.authorization ?? "");
+    if (!auth) {
+      this.polls.refused++;
+      fail(res, 401, "unauthenticated", "send the sidecar's service-account token (audience routeplane) as Authorization: Bearer <token>", false);
+      return true;
+    }
+    const who = await this.options.authenticate(auth[1]);
+    if (!who.ok) {
+      this.polls.refused++;
+      if (who.retryable) fail(res, 503, "not-ready", who.message, true);
+      else fail(res, 401, "unauthenticated", who.message, false);
+      return true;
+    }
+    if (who.namespace !== target.namespace) {
+      this.polls.refused++;
+      fail(res, 403, "forbidden", `${who.user} may not read policies of namespace ${target.namespace}: a sidecar reads only policies of its own namespace`, false);
+      return true;
+    }
+    const key = `${target.namespace}/${target.name}`;
+    const id = String(req.headers[SIDECAR_HEADER] ?? "").slice(0, 253) || `${who.user}@${req.socket.remoteAddress ?? "?"}`;
+    const active = /^"[0-9a-f]{64}"$/.test(req.headers["if-none-match"] ?? "") ? req.headers["if-none-match"]! : null;
+    const nackValue = req.headers[NACK_HEADER];
+    const nack = typeof nackValue === "string" ? parseNackHeader(nackValue) : null;
+    if (typeof nackValue === "string" && !nack) {
+      fail(res, 400, "bad-request", `malformed ${NACK_HEADER} header: expected "<etag>"; reason="<percent-encoded text>"`, false);
+      return true;
+    }
+    const state = this.track(key, id, active, nack);
+    const prefer = req.headers.prefer;
+    const wait = preferredWait(Array.isArray(prefer) ? prefer.join(", ") : prefer);
+    state.polling++;
+    let closed = false;
+    const onClose = () => {
+      closed = true;
+      this.wake(key);
+    };
+    res.on("close", onClose);
+    try {
+      const deadline = Date.now() + wait * 1000;
+      for (;;) {
+        const pub = this.published.get(key);
+        if (!pub) {
+          fail(res, 404, "not-found", `no signed revision of policy ${key} (it does not exist, or has not compiled yet)`, true);
+          return true;
+        }
+        if (pub.etag !== state.active && pub.etag !== state.nack?.etag) {
+          this.polls.served++;
+          res.writeHead(200, { "content-type": "application/json", etag: pub.etag, "cache-control": "no-store" }).end(pub.bytes);
+          return true;
+        }
+        const left = deadline - Date.now();
+        if (left <= 0 || closed) break;
+        await new Promise<void>((resolve) => {
+          const set = this.waiters.get(key) ?? this.waiters.set(key, new Set()).get(key)!;
+          const done = () => {
+            clearTimeout(timer);
+            set.delete(done);
+            resolve();
+          };
+          const timer = setTimeout(done, left);
+          set.add(done);
+        });
+        if (closed) break;
+      }
+      this.polls.notModified++;
+      if (!closed) res.writeHead(304, { etag: state.active ?? "" }).end();
+      return true;
+    } finally {
+      res.off("close", onClose);
+      state.polling--;
+      state.lastSeen = Date.now();
+    }
+  }
+
+  /** Records what a poll says about its sidecar; tells the controller when that changes the fleet. */
+  private track(key: string, id: string, active: string | null, nack: { etag: string; reason: string } | null): SidecarState {
+    const fleet = this.fleets.get(key) ?? this.fleets.set(key, new Map()).get(key)!;
+    let state = fleet.get(id);
+    const isNew = !state;
+    if (!state) fleet.set(id, (state = { id, active: null, nack: null, lastSeen: Date.now(), polling: 0 }));
+    const changed = isNew || state.active !== active || (nack !== null && state.nack?.etag !== nack.etag);
+    state.active = active;
+    if (nack) state.nack = { ...nack, time: state.nack?.etag === nack.etag ? state.nack.time : new Date() };
+    // An ACK of the refused bundle (it activated after all) clears the refusal.
+    if (state.nack && state.nack.etag === active) state.nack = null;
+    state.lastSeen = Date.now();
+    if (changed) this.options.onFleetChange(key);
+    return state;
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+    for (const key of [...this.waiters.keys()]) this.wake(key);
+  }
+}

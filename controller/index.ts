@@ -1,0 +1,13 @@
+// The Kubernetes controller: RoutingPolicies compiled, admitted, signed and
+// pushed to sidecars (docs/kubernetes.md, ADR 13).
+export { startController } from "./controller.ts";
+export type { ControllerOptions, RunningController } from "./controller.ts";
+export { buildPolicy, diagnosticLine } from "./build.ts";
+export type { PolicyBuild, Publication, BuildInputs } from "./build.ts";
+export { reviewPolicy } from "./admission.ts";
+export { statusOf, shortRevision } from "./status.ts";
+export { Distribution } from "./distribution.ts";
+export { WorkQueue } from "./work-queue.ts";
+export { makeServingCertificate } from "./certs.ts";
+export { GROUP, VERSION, PLURAL, KIND, policyNameOf, serialOf } from "./resources.ts";
+export type { RoutingPolicy, RoutingPolicySpec, RoutingPolicyStatus } from "./resources.ts";

@@ -1,0 +1,156 @@
+// The controller's view of the cluster through @kubernetes/client-node:
+// informers that restart after errors (with backoff), and the few calls it
+// makes. Everything else in controller/ sees plain objects.
+import * as k8s from "@kubernetes/client-node";
+import { GROUP, PLURAL, VERSION, type RoutingPolicy } from "./resources.ts";
+
+export interface KubeClients {
+  kc: k8s.KubeConfig;
+  core: k8s.CoreV1Api;
+  custom: k8s.CustomObjectsApi;
+  auth: k8s.AuthenticationV1Api;
+  admission: k8s.AdmissionregistrationV1Api;
+}
+
+export function kubeClients(kubeconfig?: string): KubeClients {
+  const kc = new k8s.KubeConfig();
+  if (kubeconfig) kc.loadFromFile(kubeconfig);
+  else kc.loadFromDefault();
+  return {
+    kc,
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    custom: kc.makeApiClient(k8s.CustomObjectsApi),
+    auth: kc.makeApiClient(k8s.AuthenticationV1Api),
+    admission: kc.makeApiClient(k8s.AdmissionregistrationV1Api),
+  };
+}
+
+/** The HTTP status of a client-node error, if it has one. */
+export function statusCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "number" ? code : undefined;
+}
+
+export interface ResilientInformer<T extends k8s.KubernetesObject> {
+  informer: k8s.Informer<T> & k8s.ObjectCache<T>;
+  /** Resolves once the first list has succeeded. */
+  synced: Promise<void>;
+  hasSynced(): boolean;
+  restarts(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * An informer that starts again after any error, with backoff (0.5 s doubling to 30 s):
+ * a restarted apiserver or a dropped watch never leaves the caches stale for good.
+ */
+export function resilientInformer<T extends k8s.KubernetesObject>(
+  kc: k8s.KubeConfig, path: string, list: () => Promise<k8s.KubernetesListObject<T>>, onError: (err: unknown, delayMs: number) => void,
+): ResilientInformer<T> {
+  const informer = k8s.makeInformer<T>(kc, path, list);
+  let stopped = false;
+  let synced = false;
+  let restarts = 0;
+  let delay = 500;
+  let timer: NodeJS.Timeout | null = null;
+  let resolveSynced: () => void = () => {};
+  const syncedPromise = new Promise<void>((resolve) => (resolveSynced = resolve));
+  const start = () => {
+    informer.start().then(() => {
+      synced = true;
+      delay = 500;
+      resolveSynced();
+    }, (err: unknown) => retry(err));
+  };
+  const retry = (err: unknown) => {
+    if (stopped || timer) return;
+    onError(err, delay);
+    timer = setTimeout(() => {
+      timer = null;
+      restarts++;
+      start();
+    }, delay);
+    delay = Math.min(delay * 2, 30_000);
+  };
+  informer.on("error", (err?: unknown) => retry(err));
+  // A watch that connects again has listed again: it is in sync.
+  informer.on("connect", () => {
+    delay = 500;
+  });
+  start();
+  return {
+    informer,
+    synced: syncedPromise,
+    hasSynced: () => synced,
+    restarts: () => restarts,
+    stop: async () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await informer.stop().catch(() => undefined);
+    },
+  };
+}
+
+export function policyInformer(c: KubeClients, namespace: string | undefined, onError: (err: unknown, delayMs: number) => void): ResilientInformer<RoutingPolicy> {
+  const path = namespace ? `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
+  const list = async () => (namespace
+    ? await c.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL })
+    : await c.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as k8s.KubernetesListObject<RoutingPolicy>;
+  return resilientInformer(c.kc, path, list, onError);
+}
+
+export function configMapInformer(c: KubeClients, namespace: string | undefined, onError: (err: unknown, delayMs: number) => void): ResilientInformer<k8s.V1ConfigMap> {
+  const path = namespace ? `/api/v1/namespaces/${namespace}/configmaps` : "/api/v1/configmaps";
+  const list = () => (namespace ? c.core.listNamespacedConfigMap({ namespace }) : c.core.listConfigMapForAllNamespaces());
+  return resilientInformer(c.kc, path, list, onError);
+}
+
+/** Reads a Secret; undefined when it does not exist. */
+export async function readSecret(c: KubeClients, namespace: string, name: string): Promise<k8s.V1Secret | undefined> {
+  try {
+    return await c.core.readNamespacedSecret({ name, namespace });
+  } catch (err) {
+    if (statusCode(err) === 404) return undefined;
+    throw err;
+  }
+}
+
+/** Replaces a policy's status (JSON patch `add /status`, which works whether or not it has one). */
+export async function writeStatus(c: KubeClients, rp: RoutingPolicy, status: RoutingPolicy["status"]): Promise<void> {
+  await c.custom.patchNamespacedCustomObjectStatus({
+    group: GROUP, version: VERSION, plural: PLURAL, namespace: rp.metadata!.namespace!, name: rp.metadata!.name!,
+    body: [{ op: "add", path: "/status", value: status }],
+  });
+}
+
+export const WEBHOOK_CONFIGURATION = "routeplane-policies";
+
+/**
+ * Registers the validating webhook: creates the configuration when it is missing, and
+ * otherwise sets its client config and caBundle (a configuration from deploy/ keeps its
+ * failure policy and selectors).
+ */
+export async function ensureValidatingWebhook(c: KubeClients, clientConfig: k8s.AdmissionregistrationV1WebhookClientConfig, failurePolicy: "Fail" | "Ignore"): Promise<void> {
+  const webhook: k8s.V1ValidatingWebhook = {
+    name: "policies.routeplane.dev",
+    rules: [{ apiGroups: [GROUP], apiVersions: [VERSION], operations: ["CREATE", "UPDATE"], resources: [PLURAL], scope: "Namespaced" }],
+    clientConfig,
+    admissionReviewVersions: ["v1"],
+    sideEffects: "None",
+    failurePolicy,
+    timeoutSeconds: 15,
+  };
+  let existing: k8s.V1ValidatingWebhookConfiguration | undefined;
+  try {
+    existing = await c.admission.readValidatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION });
+  } catch (err) {
+    if (statusCode(err) !== 404) throw err;
+  }
+  if (!existing) {
+    await c.admission.createValidatingWebhookConfiguration({ body: { metadata: { name: WEBHOOK_CONFIGURATION, labels: { "app.kubernetes.io/part-of": "routeplane" } }, webhooks: [webhook] } });
+    return;
+  }
+  const webhooks = (existing.webhooks ?? []).map((w) => (w.name === webhook.name ? { ...w, clientConfig: { ...w.clientConfig, ...clientConfig } } : w));
+  if (!webhooks.some((w) => w.name === webhook.name)) webhooks.push(webhook);
+  await c.admission.replaceValidatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION, body: { ...existing, webhooks } });
+}

@@ -1,0 +1,103 @@
+// The RoutingPolicy's status from a build and the fleet, per the Kubernetes
+// API conventions: conditions with CamelCase reasons and human messages,
+// lastTransitionTime kept while a condition's status does not change,
+// observedGeneration on the status and each condition.
+import type { Diagnostic } from "../compiler/index.ts";
+import { canonicalJson } from "../bundle/index.ts";
+import { isCompileDiagnostic, type PolicyBuild, type Publication } from "./build.ts";
+import type { Condition, ConditionType, Finding, RoutingPolicy, RoutingPolicyStatus } from "./resources.ts";
+
+/** Findings listed in status (the counts cover all). */
+export const MAX_FINDINGS = 20;
+
+export interface FleetCounts {
+  total: number;
+  onRevision: number;
+  nacked: number;
+  lastNack?: { sidecar: string; revision: string; reason: string; time: string };
+}
+
+/** The first 12 hex digits of a revision (`sha256:…`), as `kubectl get rp` shows it. */
+export function shortRevision(revision: string): string {
+  return revision.replace(/^sha256:/, "").slice(0, 12);
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+function findingsOf(diags: Diagnostic[]): NonNullable<RoutingPolicyStatus["findings"]> {
+  const count = (s: string) => diags.filter((d) => d.severity === s).length;
+  const items: Finding[] = diags.slice(0, MAX_FINDINGS).map((d) => ({ code: d.code, severity: d.severity, file: d.file, line: d.span.start.line, message: d.message }));
+  const errors = count("error");
+  const warnings = count("warning");
+  return { errors, warnings, notes: count("info"), summary: `${plural(errors, "error")}, ${plural(warnings, "warning")}`, items };
+}
+
+const firstError = (diags: Diagnostic[]) => diags.find((d) => d.severity === "error");
+const where = (d: Diagnostic) => `${d.code} at ${d.file}:${d.span.start.line}:${d.span.start.col}: ${d.message}`;
+
+/**
+ * The status a reconcile writes. `served` is what sidecars are given now: this build's
+ * publication, or the last good one while this build fails.
+ */
+export function statusOf(rp: RoutingPolicy, build: PolicyBuild, served: Publication | null, fleet: FleetCounts, now: Date): RoutingPolicyStatus {
+  const generation = rp.metadata?.generation ?? 0;
+  const previous = new Map((rp.status?.conditions ?? []).map((c) => [c.type, c]));
+  const conditions: Condition[] = [];
+  const set = (type: ConditionType, status: Condition["status"], reason: string, message: string) => {
+    const old = previous.get(type);
+    const lastTransitionTime = old && old.status === status ? old.lastTransitionTime : now.toISOString();
+    conditions.push({ type, status, observedGeneration: generation, lastTransitionTime, reason, message });
+  };
+  const diags = build.result?.diagnostics ?? [];
+  const sourceProblem = build.problems.find((p) => p.stage === "sources");
+  const signProblem = build.problems.find((p) => p.stage === "sign");
+  const compileError = firstError(diags.filter(isCompileDiagnostic));
+  const analysisError = firstError(diags.filter((d) => !isCompileDiagnostic(d)));
+  const keeping = served && served !== build.publication ? `; sidecars keep revision ${shortRevision(served.revision)}` : "";
+
+  // Compiled
+  if (sourceProblem) set("Compiled", "False", sourceProblem.reason, sourceProblem.message + keeping);
+  else if (compileError) set("Compiled", "False", "CompileFailed", `${where(compileError)}${keeping}`);
+  else set("Compiled", "True", "Compiled", `${plural(Object.keys(build.files).length, "file")} compiled`);
+  // Analyzed
+  const findings = findingsOf(diags);
+  if (sourceProblem || compileError) set("Analyzed", "Unknown", "NotCompiled", "the policy did not compile");
+  else if (analysisError) set("Analyzed", "False", "FindingsWithErrors", `${where(analysisError)}${keeping}`);
+  else set("Analyzed", "True", "Analyzed", `${findings.summary}; every guarantee proved`);
+  // Signed
+  if (build.failedAt === "sources" || build.failedAt === "compile") set("Signed", "Unknown", "NotCompiled", "nothing to sign");
+  else if (signProblem) set("Signed", "False", signProblem.reason, signProblem.message + keeping);
+  else if (build.publication) set("Signed", "True", "Signed", `revision ${shortRevision(build.publication.revision)}, serial ${build.publication.serial}`);
+  // RolledOut: every subscribed sidecar runs the served revision.
+  const sidecars = { ...fleet, summary: `${fleet.onRevision}/${fleet.total}` };
+  let rolledOut = false;
+  if (!served) set("RolledOut", "Unknown", "NothingToServe", "no revision has been signed yet");
+  else if (fleet.total === 0) {
+    set("RolledOut", "True", "NoSidecars", `revision ${shortRevision(served.revision)} is served; no sidecar is subscribed`);
+    rolledOut = true;
+  } else if (fleet.onRevision === fleet.total) {
+    set("RolledOut", "True", "RolledOut", `${fleet.onRevision}/${fleet.total} sidecars run revision ${shortRevision(served.revision)}`);
+    rolledOut = true;
+  } else if (fleet.nacked > 0) set("RolledOut", "False", "Nacked", `${fleet.onRevision}/${fleet.total} sidecars run revision ${shortRevision(served.revision)}; ${fleet.nacked} refused it${fleet.lastNack ? ` (${fleet.lastNack.sidecar}: ${fleet.lastNack.reason})` : ""}`);
+  else set("RolledOut", "False", "RollingOut", `${fleet.onRevision}/${fleet.total} sidecars run revision ${shortRevision(served.revision)}`);
+  // Ready: this generation is built, signed and everywhere.
+  const built = build.publication !== null && served === build.publication;
+  if (!built) set("Ready", "False", build.failedAt === null ? "NotServed" : "BuildFailed", `generation ${generation} is not served${keeping || "; no revision is served"}`);
+  else if (!rolledOut) set("Ready", "False", "RollingOut", `${sidecars.summary} sidecars run revision ${shortRevision(served.revision)}`);
+  else set("Ready", "True", "Ready", `revision ${shortRevision(served.revision)} on ${sidecars.summary} sidecars`);
+
+  return {
+    observedGeneration: generation,
+    ...(served ? { revision: served.revision, shortRevision: shortRevision(served.revision), serial: served.serial, policyName: served.policyName } : {}),
+    conditions,
+    findings,
+    sidecars,
+  };
+}
+
+/** Whether the stored status already says this (key order aside: the apiserver sorts object keys). */
+export function sameStatus(a: RoutingPolicyStatus | undefined, b: RoutingPolicyStatus): boolean {
+  return canonicalJson(a ?? null) === canonicalJson(b);
+}
