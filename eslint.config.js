@@ -58,7 +58,7 @@ function restrictions(part) {
 }
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "reports/**", ".stryker-tmp/**", "grammar/policy.generated.js", "bundle/validate.generated.js", "compiler/fields.generated.js", "**/*.d.ts"] },
+  { ignores: ["node_modules/**", "dist/**", "reports/**", ".stryker-tmp/**", "grammar/policy.generated.js", "bundle/validate.generated.js", "compiler/fields.generated.js", "**/*.d.ts"] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -7,6 +7,8 @@ import { renderDecision } from "./run-commands.ts";
 import { EXIT, type Io } from "./io.ts";
 
 export const DEMO_POLICY = fileURLToPath(new URL("../examples/support", import.meta.url));
+/** Its policy root (it imports ../shared): stated, since an installed package has no git working tree to find it by. */
+const DEMO_ROOT = fileURLToPath(new URL("../examples", import.meta.url));
 
 const SAMPLES: { title: string; request: Request }[] = [
   {
@@ -30,7 +32,7 @@ const SAMPLES: { title: string; request: Request }[] = [
 export async function cmdDemo(io: Io, paths: string[]): Promise<number> {
   const policy = paths.length ? paths : [DEMO_POLICY];
   const t0 = performance.now();
-  const result = compilePaths(policy, true);
+  const result = compilePaths(policy, true, undefined, paths.length ? {} : { root: DEMO_ROOT });
   const ms = performance.now() - t0;
   reportDiagnostics(io, result, "text");
   if (!result.bundle) return EXIT.failed;
@@ -45,6 +47,11 @@ export async function cmdDemo(io: Io, paths: string[]): Promise<number> {
     io.out(`▶ ${s.title}\n  "${text}"`);
     io.out(renderDecision(engine.decide(s.request, { trace: true }), priorities).split("\n").map((l) => "  " + l).join("\n") + "\n");
   }
-  io.out("Next: `npm run routeplane -- explain examples/support --request <req.json>` explains your own request;\n      `npm run routeplane -- --help` lists every command.");
+  if (process.env.npm_lifecycle_event === "routeplane") {
+    io.out("Next: `npm run routeplane -- explain examples/support --request <req.json>` explains your own request;\n      `npm run routeplane -- --help` lists every command.");
+  } else {
+    // The installed command: the demo policy lives inside the package, so point at the user's own.
+    io.out("Next: `routeplane explain <policy dir> --request <req.json>` explains a request to your policy;\n      `routeplane --help` lists every command.");
+  }
   return EXIT.ok;
 }
