@@ -15,7 +15,7 @@
 //
 // The TypeScript compiler is the repository's (node_modules) or, where there is
 // none, the `tsc` on PATH: the GitHub Action builds from its checkout with only
-// the compiler installed (docs/adr/0013-the-action-installs-the-packed-package.md).
+// the compiler installed (docs/adr/0014-the-action-installs-the-packed-package.md).
 import { execFileSync } from "node:child_process";
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";

@@ -118,6 +118,15 @@ test("routeplane serve --help", () => {
   assert.match(r.stdout, /--policy/);
 });
 
+test("routeplane controller --help, and a bad flag of it, from the installed bin (the controller and client-node are in the package)", () => {
+  const r = routeplane("controller", "--help");
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^usage: routeplane controller /m);
+  const bad = routeplane("controller", "--webhook-failure-policy", "Maybe");
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /--webhook-failure-policy is Fail or Ignore, not Maybe/);
+});
+
 test("the installed package reads its own files: the embedded demo policy, the lazily loaded detectors, the bundle schema", () => {
   const demo = routeplane("demo");
   assert.equal(demo.status, 0, demo.stderr);
