@@ -32,3 +32,19 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
   }
   throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
 }
+
+/** Runs the provisioned kubectl against the test cluster as a user would; never throws for a non-zero exit. */
+export async function kubectl(args: string[], options: { input?: string; cacheDir?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { spawn } = await import("node:child_process");
+  const cache = options.cacheDir ? ["--cache-dir", options.cacheDir] : [];
+  return await new Promise((resolve, reject) => {
+    const child = spawn(kubectlPath(), ["--kubeconfig", kubeconfigPath(), ...cache, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(options.input ?? "");
+  });
+}

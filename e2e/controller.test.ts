@@ -1,0 +1,200 @@
+// The controller against the real apiserver, with the real kubectl, as a user
+// works: the CRD applied with kubectl; a policy applied → Ready, with the
+// printer columns; a policy with errors refused at `kubectl apply` with the
+// diagnostic; warnings printed by kubectl; a sidecar's token (TokenRequest,
+// audience routeplane) reviewed by the apiserver; the long poll answering
+// 200/304/401/403 and waking on an edit; status and events.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startController, type RunningController } from "../controller/index.ts";
+import { bundleEtag, bundlePath, generateKeyPair, readBundle, verifyBundleSignature } from "../bundle/index.ts";
+import { eventually, kubeconfigPath, kubectl, uniqueName } from "./support.ts";
+import { freePort } from "./infra/ports.ts";
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const ns = uniqueName("rp");
+const other = uniqueName("rp-other");
+const keys = generateKeyPair();
+let controller: RunningController;
+let cache: string;
+const logs: string[] = [];
+
+const k = (args: string[], input?: string) => kubectl(args, { input, cacheDir: cache });
+
+function policyYaml(name: string, files: Record<string, string>, extra = ""): string {
+  const sources = Object.entries(files).map(([f, text]) => `    ${JSON.stringify(f)}: ${JSON.stringify(text)}`).join("\n");
+  return `apiVersion: routeplane.dev/v1alpha1
+kind: RoutingPolicy
+metadata:
+  name: ${name}
+  namespace: ${ns}
+spec:
+  signingKey:
+    secretName: signing
+  sources:
+${sources}
+${extra}`;
+}
+
+const SUPPORT = {
+  "support/main.route": readFileSync(path.join(REPO, "examples/support/main.route"), "utf8"),
+  "shared/models.route": readFileSync(path.join(REPO, "examples/shared/models.route"), "utf8"),
+};
+
+function get(url: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca: controller.caPem, headers }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+async function token(namespace: string, sa: string): Promise<string> {
+  const r = await k(["create", "token", sa, "-n", namespace, "--audience", "routeplane", "--duration", "10m"]);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+before(async () => {
+  cache = mkdtempSync(path.join(tmpdir(), "routeplane-kubectl-cache-"));
+  const crd = await k(["apply", "-f", path.join(REPO, "crds/routingpolicies.yaml")]);
+  assert.equal(crd.code, 0, crd.stderr);
+  const established = await k(["wait", "--for=condition=Established", "--timeout=60s", "crd/routingpolicies.routeplane.dev"]);
+  assert.equal(established.code, 0, established.stderr);
+  for (const n of [ns, other]) assert.equal((await k(["create", "namespace", n])).code, 0);
+  for (const n of [ns, other]) assert.equal((await k(["create", "serviceaccount", "sidecar", "-n", n])).code, 0);
+  // As the docs say: the key from `routeplane keygen`, put in a Secret with kubectl.
+  const keyFile = path.join(cache, "team.key");
+  writeFileSync(keyFile, keys.privateKeyPem, { mode: 0o600 });
+  const secret = await k(["create", "secret", "generic", "signing", "-n", ns, `--from-file=signing.key=${keyFile}`]);
+  assert.equal(secret.code, 0, secret.stderr);
+  const port = await freePort();
+  controller = await startController({ kubeconfig: kubeconfigPath(), port, webhookUrl: `https://127.0.0.1:${port}/validate`, statusIntervalMs: 200, log: (l) => logs.push(l) });
+  await controller.synced;
+});
+
+after(async () => {
+  await controller?.stop();
+  await k(["delete", "validatingwebhookconfiguration", "routeplane-policies", "--ignore-not-found"]);
+  await k(["delete", "namespace", ns, other, "--wait=false"]);
+  rmSync(cache, { recursive: true, force: true });
+});
+
+test("a policy applied with kubectl becomes Ready; kubectl get shows revision, readiness, sidecars and findings", async () => {
+  const applied = await k(["apply", "-f", "-"], policyYaml("support", SUPPORT));
+  assert.equal(applied.code, 0, applied.stderr);
+  assert.match(applied.stdout, /routingpolicy.routeplane.dev\/support created/);
+  const wait = await k(["wait", "--for=condition=Ready", "--timeout=60s", "-n", ns, "rp/support"]);
+  assert.equal(wait.code, 0, `${wait.stderr}\n${logs.join("\n")}`);
+  const table = await k(["get", "rp", "-n", ns]);
+  assert.match(table.stdout, /^NAME\s+REVISION\s+READY\s+SIDECARS\s+FINDINGS\s+AGE/m);
+  assert.match(table.stdout, /^support\s+[0-9a-f]{12}\s+True\s+0\/0\s+0 errors, 0 warnings\s+\d+s/m);
+  const rp = JSON.parse((await k(["get", "rp", "support", "-n", ns, "-o", "json"])).stdout);
+  assert.equal(rp.status.observedGeneration, rp.metadata.generation);
+  assert.equal(rp.status.policyName, `${ns}/support`);
+  assert.deepEqual(rp.status.conditions.map((c: { type: string; status: string }) => `${c.type}=${c.status}`), ["Compiled=True", "Analyzed=True", "Signed=True", "RolledOut=True", "Ready=True"]);
+  // kubectl get with the category finds it too.
+  assert.match((await k(["get", "routeplane", "-n", ns])).stdout, /support/);
+  // An event with a specific reason.
+  await eventually("the Compiled event", async () => {
+    const ev = await k(["get", "events", "-n", ns, "--field-selector", "involvedObject.name=support", "-o", "json"]);
+    const items = JSON.parse(ev.stdout).items as { reason: string; message: string }[];
+    return items.find((e) => e.reason === "Compiled" && e.message.includes(rp.status.shortRevision)) ? true : undefined;
+  });
+});
+
+test("a policy with an error is refused at kubectl apply with the diagnostic; a warning comes back as kubectl's Warning", async () => {
+  const bad = await k(["apply", "-f", "-"], policyYaml("broken", { "main.route": 'package broken\nmodel m { provider: openai, endpoint: "https://api.openai.com/v1" }\nroute a priority 1 { when nosuch; use m }\ndefault { use m }\n' }));
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /admission webhook "policies.routeplane.dev" denied the request/);
+  assert.match(bad.stderr, /error\[RP0204\]: undefined signal `nosuch`/);
+  assert.match(bad.stderr, /--> main.route:3:27/);
+  assert.match(bad.stderr, /help: declare it/);
+  assert.equal((await k(["get", "rp", "broken", "-n", ns])).code, 1, "the refused policy must not exist");
+
+  const warned = await k(["apply", "-f", "-"], policyYaml("warned", { "main.route": 'package warned\nmodel m { provider: openai, endpoint: "https://api.openai.com/v1" }\nmodel unused { provider: openai, endpoint: "https://api.openai.com/v1" }\ndefault { use m }\n' }));
+  assert.equal(warned.code, 0, warned.stderr);
+  assert.match(warned.stderr, /^Warning: RP1006 main.route:3:7: .*unused/m);
+  await k(["wait", "--for=condition=Ready", "--timeout=60s", "-n", ns, "rp/warned"]);
+  assert.match((await k(["get", "rp", "warned", "-n", ns])).stdout, /0 errors, 1 warning\b/);
+});
+
+test("sidecars: a token of the policy's namespace gets the signed bundle, then 304 while nothing changes, and an edit wakes the long poll", async () => {
+  await k(["wait", "--for=condition=Ready", "--timeout=60s", "-n", ns, "rp/support"]);
+  const url = controller.url + bundlePath(ns, "support");
+  const t = await token(ns, "sidecar");
+  const first = await get(url, { authorization: `Bearer ${t}`, "routeplane-sidecar": "pod-a" });
+  assert.equal(first.status, 200, first.body);
+  assert.equal(first.headers.etag, bundleEtag(first.body));
+  const read = readBundle(first.body);
+  assert.ok(read.ok);
+  assert.equal(verifyBundleSignature(read.bundle, [keys.publicKeyPem]).ok, true);
+  const rp = JSON.parse((await k(["get", "rp", "support", "-n", ns, "-o", "json"])).stdout);
+  assert.equal(read.bundle.manifest.revision, rp.status.revision);
+  assert.equal(read.bundle.manifest.policy, `${ns}/support`);
+
+  // The sidecar now runs it (ACK): nothing new, 304.
+  const same = await get(url, { authorization: `Bearer ${t}`, "routeplane-sidecar": "pod-a", "if-none-match": first.headers.etag as string });
+  assert.equal(same.status, 304);
+  // The fleet shows it: 1/1 on the revision.
+  await eventually("status to count the sidecar", async () => {
+    const s = JSON.parse((await k(["get", "rp", "support", "-n", ns, "-o", "json"])).stdout).status;
+    return s.sidecars?.summary === "1/1" ? true : undefined;
+  });
+
+  // A long poll is held, and an edit answers it with the new revision.
+  const held = get(url, { authorization: `Bearer ${t}`, "routeplane-sidecar": "pod-a", "if-none-match": first.headers.etag as string, prefer: "wait=30" });
+  await new Promise((r) => setTimeout(r, 300));
+  const edited = { ...SUPPORT, "support/main.route": SUPPORT["support/main.route"].replace("package support", "package support\n# edited") };
+  const applied = await k(["apply", "-f", "-"], policyYaml("support", edited));
+  assert.equal(applied.code, 0, applied.stderr);
+  const woke = await held;
+  assert.equal(woke.status, 200);
+  assert.notEqual(woke.headers.etag, first.headers.etag);
+  const next = readBundle(woke.body);
+  assert.ok(next.ok);
+  assert.ok(next.bundle.manifest.serial > read.bundle.manifest.serial, "the edit's serial comes after the first");
+});
+
+test("sidecars: no token → 401, a token of another namespace → 403, a token for the apiserver's audience → 401", async () => {
+  const url = controller.url + bundlePath(ns, "support");
+  assert.equal((await get(url, {})).status, 401);
+  const foreign = await get(url, { authorization: `Bearer ${await token(other, "sidecar")}` });
+  assert.equal(foreign.status, 403);
+  assert.match(JSON.parse(foreign.body).error.message, /may not read policies of namespace/);
+  const plain = await k(["create", "token", "sidecar", "-n", ns, "--duration", "10m"]);
+  const wrongAudience = await get(url, { authorization: `Bearer ${plain.stdout.trim()}` });
+  assert.equal(wrongAudience.status, 401);
+});
+
+test("a missing signing key: Signed=False with the fix, an event, and the last good revision still served", async () => {
+  const before = JSON.parse((await k(["get", "rp", "support", "-n", ns, "-o", "json"])).stdout).status.revision as string;
+  const yaml = policyYaml("support", { ...SUPPORT, "support/main.route": SUPPORT["support/main.route"] + "\n# v3\n" }).replace("secretName: signing", "secretName: nosuchkey");
+  const applied = await k(["apply", "-f", "-"], yaml);
+  assert.equal(applied.code, 0, applied.stderr);
+  const status = await eventually("Signed=False", async () => {
+    const s = JSON.parse((await k(["get", "rp", "support", "-n", ns, "-o", "json"])).stdout).status;
+    const signed = s.conditions.find((c: { type: string }) => c.type === "Signed");
+    return signed?.status === "False" ? s : undefined;
+  });
+  const signed = status.conditions.find((c: { type: string }) => c.type === "Signed");
+  assert.equal(signed.reason, "SecretNotFound");
+  assert.match(signed.message, /kubectl create secret generic nosuchkey/);
+  assert.equal(status.revision, before, "the last good revision stays in status");
+  assert.equal(status.conditions.find((c: { type: string }) => c.type === "Ready").status, "False");
+  const served = await get(controller.url + bundlePath(ns, "support"), { authorization: `Bearer ${await token(ns, "sidecar")}` });
+  assert.equal(readBundle(served.body).ok && (readBundle(served.body) as { bundle: { manifest: { revision: string } } }).bundle.manifest.revision, before);
+  await eventually("the SigningFailed event", async () => {
+    const items = JSON.parse((await k(["get", "events", "-n", ns, "-o", "json"])).stdout).items as { reason: string }[];
+    return items.some((e) => e.reason === "SigningFailed") ? true : undefined;
+  });
+});
