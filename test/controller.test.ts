@@ -1,0 +1,208 @@
+// The controller's parts that need no apiserver: the work queue (dedupe, one
+// key at a time, backoff), the build (sources, bag-of-files roots, signing),
+// the status (conditions per the API conventions), the admission answer, and
+// the distribution protocol (ETag, 304, long poll, ACK/NACK, presence).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer, request, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Distribution, WorkQueue, buildPolicy, reviewPolicy, statusOf, type BuildInputs, type RoutingPolicy } from "../controller/index.ts";
+import { bundleEtag, bundlePath, generateKeyPair, nackHeader, readBundle, verifyBundleSignature } from "../bundle/index.ts";
+
+const keys = generateKeyPair();
+const MODELS = 'package shared\nmodel m { provider: openai, endpoint: "https://api.openai.com/v1" }\nmodel local { provider: vllm, endpoint: "http://local:8000/v1", tags: [onprem] }\n';
+const MAIN = 'package app\nimport "../shared/models.route"\nsignal keyword urgent { any: ["urgent"] }\nroute fast priority 1 { when urgent; use m }\ndefault { use local }\n';
+
+function policy(spec: Partial<RoutingPolicy["spec"]> = {}, meta: Record<string, unknown> = {}): RoutingPolicy {
+  return {
+    apiVersion: "routeplane.dev/v1alpha1",
+    kind: "RoutingPolicy",
+    metadata: { name: "p", namespace: "team", generation: 3, creationTimestamp: new Date("2026-12-01T00:00:00Z"), uid: "u1", ...meta },
+    spec: { signingKey: { secretName: "k" }, sources: { "app/main.route": MAIN, "shared/models.route": MODELS }, ...spec },
+  };
+}
+
+const inputs = (extra: Partial<BuildInputs> = {}): BuildInputs => ({
+  configMap: () => undefined,
+  secret: (_ns, name) => (name === "k" ? { data: { "signing.key": Buffer.from(keys.privateKeyPem).toString("base64") } } : undefined),
+  ...extra,
+});
+
+test("work queue: a burst of adds is one item; a key added while processing runs once more after; failures back off exponentially", async () => {
+  const q = new WorkQueue({ debounceMs: 20, baseDelayMs: 10, maxDelayMs: 40 });
+  for (let i = 0; i < 50; i++) q.add("a");
+  q.add("b");
+  const first = await q.get();
+  const second = await q.get();
+  assert.deepEqual([first, second].sort(), ["a", "b"]);
+  assert.equal(q.depth, 0);
+  q.addNow("a"); // while "a" is processing
+  q.done("a");
+  assert.equal(await q.get(), "a", "a change during processing is not lost");
+  q.done("a");
+  q.done("b");
+  assert.deepEqual([q.addRateLimited("c"), q.addRateLimited("c"), q.addRateLimited("c"), q.addRateLimited("c")], [10, 20, 40, 40]);
+  assert.equal(q.retries("c"), 4);
+  q.forget("c");
+  assert.equal(q.addRateLimited("c"), 10);
+  assert.equal(await q.get(), "c");
+  q.close();
+  assert.equal(await q.get(), null);
+});
+
+test("build: inline files and ConfigMaps are one bag of files (the shared file another imports is not a root), signed with the Secret's key", () => {
+  const b = buildPolicy(policy(), inputs());
+  assert.equal(b.failedAt, null, JSON.stringify(b.result?.diagnostics));
+  const read = readBundle(b.publication!.bytes);
+  assert.ok(read.ok);
+  assert.equal(verifyBundleSignature(read.bundle, [keys.publicKeyPem]).ok, true);
+  assert.equal(read.bundle.manifest.policy, "team/p");
+  // creation time in seconds × 10⁶ + generation
+  assert.equal(read.bundle.manifest.serial, Date.parse("2026-12-01T00:00:00Z") / 1000 * 1_000_000 + 3);
+  assert.equal(b.publication!.etag, bundleEtag(b.publication!.bytes));
+  // Deterministic: the same inputs give the same bytes (a restarted controller serves the same revision).
+  assert.equal(buildPolicy(policy(), inputs()).publication!.bytes, b.publication!.bytes);
+
+  const fromMap = buildPolicy(policy({ sources: { "app/main.route": MAIN.replace("../shared/models.route", "models.route") }, configMaps: [{ name: "shared" }] }), inputs({
+    configMap: (ns, name) => (ns === "team" && name === "shared" ? { data: { "models.route": MODELS, "README.md": "ignored" } } : undefined),
+  }));
+  // app/main.route imports app/models.route, which the ConfigMap (at the root) does not provide.
+  assert.equal(fromMap.failedAt, "compile");
+  const flat = buildPolicy(policy({ sources: { "main.route": MAIN.replace("../shared/models.route", "models.route") }, configMaps: [{ name: "shared" }] }), inputs({
+    configMap: (_ns, name) => (name === "shared" ? { data: { "models.route": MODELS } } : undefined),
+  }));
+  assert.equal(flat.failedAt, null, JSON.stringify(flat.result?.diagnostics.map((d) => d.message)));
+});
+
+test("build: a missing ConfigMap, a file given twice, a missing Secret or a bad key are problems naming the fix, not exceptions", () => {
+  const missing = buildPolicy(policy({ configMaps: [{ name: "gone" }] }), inputs());
+  assert.equal(missing.failedAt, "sources");
+  assert.match(missing.problems[0].message, /ConfigMap team\/gone \(spec.configMaps\) does not exist/);
+  const twice = buildPolicy(policy({ configMaps: [{ name: "dup" }] }), inputs({ configMap: () => ({ data: { "shared/models.route": MODELS } }) }));
+  assert.equal(twice.problems[0].reason, "DuplicateFile");
+  const noKey = buildPolicy(policy({ signingKey: { secretName: "nope" } }), inputs());
+  assert.equal(noKey.failedAt, "sign");
+  assert.match(noKey.problems[0].message, /kubectl create secret generic nope --from-file=signing.key=<name>.key/);
+  const badKey = buildPolicy(policy(), inputs({ secret: () => ({ data: { "signing.key": Buffer.from("not a key").toString("base64") } }) }));
+  assert.equal(badKey.problems[0].reason, "KeyInvalid");
+});
+
+test("status: conditions per the API conventions; the last good revision is kept and said while a newer generation fails", () => {
+  const good = buildPolicy(policy(), inputs());
+  const now = new Date("2026-12-02T10:00:00Z");
+  const s1 = statusOf(policy(), good, good.publication, { total: 2, onRevision: 1, nacked: 0 }, now);
+  assert.deepEqual(s1.conditions!.map((c) => [c.type, c.status, c.reason]), [
+    ["Compiled", "True", "Compiled"], ["Analyzed", "True", "Analyzed"], ["Signed", "True", "Signed"], ["RolledOut", "False", "RollingOut"], ["Ready", "False", "RollingOut"],
+  ]);
+  assert.equal(s1.sidecars!.summary, "1/2");
+  assert.equal(s1.observedGeneration, 3);
+  // A later reconcile with the same condition status keeps lastTransitionTime.
+  const later = new Date("2026-12-02T10:05:00Z");
+  const s2 = statusOf(policy({}, {}) as RoutingPolicy & { status: unknown }, good, good.publication, { total: 2, onRevision: 2, nacked: 0 }, later);
+  const withStatus = { ...policy(), status: s1 };
+  const s3 = statusOf(withStatus, good, good.publication, { total: 2, onRevision: 1, nacked: 0 }, later);
+  assert.equal(s3.conditions!.find((c) => c.type === "Compiled")!.lastTransitionTime, now.toISOString());
+  assert.equal(s2.conditions!.find((c) => c.type === "Ready")!.status, "True");
+
+  const broken = buildPolicy(policy({ sources: { "main.route": "package x\nroute a priority 1 { when nosuch; use m }\n" } }, { generation: 4 }), inputs());
+  const s4 = statusOf({ ...policy({}, { generation: 4 }), status: s1 }, broken, good.publication, { total: 2, onRevision: 2, nacked: 0 }, later);
+  const compiled = s4.conditions!.find((c) => c.type === "Compiled")!;
+  assert.equal(compiled.status, "False");
+  assert.equal(compiled.reason, "CompileFailed");
+  assert.match(compiled.message, /RP0204 at main.route:2:27: undefined signal `nosuch`; sidecars keep revision [0-9a-f]{12}/);
+  assert.equal(s4.revision, good.publication!.revision);
+  assert.equal(s4.conditions!.find((c) => c.type === "Ready")!.reason, "BuildFailed");
+  assert.equal(s4.findings!.summary, "2 errors, 0 warnings");
+});
+
+test("admission: errors refuse with code frames; warnings come back as warnings; a missing ConfigMap is a warning, not a refusal", () => {
+  const review = (rp: RoutingPolicy) => reviewPolicy({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { uid: "r1", operation: "CREATE", object: rp } }, inputs()).response!;
+  const bad = review(policy({ sources: { "main.route": "package x\nroute a priority 1 { when nosuch; use m }\n" } }));
+  assert.equal(bad.allowed, false);
+  assert.equal(bad.uid, "r1");
+  assert.match(bad.status!.message, /error\[RP0204\]: undefined signal `nosuch`\n {2}--> main.route:2:27/);
+  const warned = review(policy({ sources: { "main.route": MODELS.replace("package shared", "package w") + "default { use m }\n" } }));
+  assert.equal(warned.allowed, true);
+  assert.deepEqual(warned.warnings, ["RP1006 main.route:3:7: model `local` is never used (help: use it in a route, or remove it)"]);
+  const later = review(policy({ configMaps: [{ name: "comes-later" }] }));
+  assert.equal(later.allowed, true);
+  assert.match(later.warnings![0], /^ConfigMapNotFound: ConfigMap team\/comes-later/);
+  assert.throws(() => reviewPolicy({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview" }, inputs()), /no request.uid/);
+});
+
+async function serve(d: Distribution): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    void d.handle(req, res, new URL(req.url!, "http://x").pathname).then((handled) => handled || res.writeHead(404).end());
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+function get(url: string, headers: Record<string, string>): Promise<{ status: number; etag?: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    request(url, { headers }, (res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode!, etag: res.headers.etag, body }));
+    }).on("error", reject).end();
+  });
+}
+
+test("distribution: 200 with the ETag, 304 for it (ACK), a NACKed bundle never offered again, a publish wakes held polls, presence counts", async () => {
+  const changes: string[] = [];
+  const d = new Distribution({
+    authenticate: async (t) => (t === "team-token" ? { ok: true, namespace: "team", user: "system:serviceaccount:team:sidecar" } : t === "down" ? { ok: false, message: "apiserver unreachable", retryable: true } : { ok: false, message: "bad token" }),
+    presenceMs: 200,
+    onFleetChange: (k) => changes.push(k),
+  });
+  const { server, url } = await serve(d);
+  try {
+    const path = url + bundlePath("team", "p");
+    const auth = { authorization: "Bearer team-token", "routeplane-sidecar": "pod-1" };
+    assert.equal((await get(path, auth)).status, 404, "nothing published yet");
+    const v1 = buildPolicy(policy(), inputs()).publication!;
+    d.publish("team/p", v1);
+    const first = await get(path, auth);
+    assert.equal(first.status, 200);
+    assert.equal(first.etag, v1.etag);
+    assert.equal(first.body, v1.bytes);
+    assert.equal((await get(path, { ...auth, "if-none-match": v1.etag, prefer: "wait=0" })).status, 304);
+    assert.deepEqual(d.counts("team/p"), { total: 1, onRevision: 1, nacked: 0 });
+
+    // v2 is refused by pod-1 (NACK): it is not offered again, the poll waits instead.
+    const v2 = buildPolicy(policy({}, { generation: 4 }), inputs()).publication!;
+    d.publish("team/p", v2);
+    const offered = await get(path, { ...auth, "if-none-match": v1.etag });
+    assert.equal(offered.etag, v2.etag);
+    const nacked = await get(path, { ...auth, "if-none-match": v1.etag, "routeplane-nack": nackHeader(v2.etag, "signature: no trusted key"), prefer: "wait=1" });
+    assert.equal(nacked.status, 304, "a NACKed bundle is not offered again");
+    const counts = d.counts("team/p");
+    assert.equal(counts.nacked, 1);
+    assert.equal(counts.lastNack!.reason, "signature: no trusted key");
+    assert.equal(counts.lastNack!.sidecar, "pod-1");
+
+    // A held poll is answered by the next publish.
+    const held = get(path, { ...auth, "if-none-match": v1.etag, prefer: "wait=30" });
+    await new Promise((r) => setTimeout(r, 100));
+    const v3 = buildPolicy(policy({}, { generation: 5 }), inputs()).publication!;
+    d.publish("team/p", v3);
+    assert.equal((await held).etag, v3.etag);
+
+    // Refusals: no token, a bad token, the apiserver down (retryable), another namespace, a malformed NACK.
+    assert.equal((await get(path, {})).status, 401);
+    assert.equal((await get(path, { authorization: "Bearer nope" })).status, 401);
+    const down = await get(path, { authorization: "Bearer down" });
+    assert.equal(down.status, 503);
+    assert.equal(JSON.parse(down.body).error.retryable, true);
+    assert.equal((await get(url + bundlePath("other", "p"), auth)).status, 403);
+    assert.equal((await get(path, { ...auth, "routeplane-nack": "garbage" })).status, 400);
+
+    // A sidecar that stops polling leaves the counts.
+    await new Promise((r) => setTimeout(r, 450));
+    assert.deepEqual(d.counts("team/p"), { total: 0, onRevision: 0, nacked: 0 });
+    assert.ok(changes.length >= 3, "fleet changes are reported to the controller");
+  } finally {
+    d.close();
+    server.close();
+  }
+});
