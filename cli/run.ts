@@ -154,6 +154,8 @@ const COMMANDS: Record<string, CommandSpec> = {
       "webhook-service": { type: "string", help: "register the validating webhook at this Service (namespace/name[:port])" },
       "webhook-failure-policy": { type: "string", help: "Fail (default: no policy is admitted unchecked) or Ignore" },
       "write-ca": { type: "string", help: "write the CA certificate sidecars should trust (--controller-ca) to this file" },
+      "lease-namespace": { type: "string", help: "namespace of the leader-election Lease (default $POD_NAMESPACE, else --namespace, else default)" },
+      "no-leader-election": { type: "boolean", help: "always lead (a single replica only)" },
     },
     run: async (io, _p, v) => (await controller()).cmdController(io, v as never),
   },
