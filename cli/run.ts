@@ -111,9 +111,14 @@ const COMMANDS: Record<string, CommandSpec> = {
   },
   serve: {
     summary: "run the sidecar: an OpenAI-compatible proxy that enforces a bundle and reports telemetry",
-    usage: "routeplane serve (--bundle bundle.json --public-key k.pub | --policy dir) [--listen [host:]port] [--demo] [--telemetry file.jsonl | --kafka-brokers h:p,…]",
+    usage: "routeplane serve (--bundle bundle.json --public-key k.pub | --controller https://… --policy-ref ns/name --public-key k.pub | --policy dir) [--listen [host:]port] [--demo] [--telemetry file.jsonl | --kafka-brokers h:p,…]",
     options: {
       bundle: { type: "string", help: "a signed bundle file; watched and hot-reloaded" },
+      controller: { type: "string", help: "the controller's URL (https; http only on loopback): long-poll it for the bundles of --policy-ref" },
+      "policy-ref": { type: "string", help: "with --controller: the RoutingPolicy <namespace>/<name> to enforce" },
+      "token-file": { type: "string", help: "with --controller: the service-account token (audience routeplane), re-read for every poll (default /var/run/secrets/routeplane/token)" },
+      "sidecar-id": { type: "string", help: "with --controller: this sidecar's name in the controller's status (default $POD_NAME, else host name-pid)" },
+      "controller-ca": { type: "string", help: "with --controller: PEM certificate authorities for the controller's certificate (instead of the system ones)" },
       policy: { type: "string", help: "a policy directory, compiled in process (unsigned; for development)" },
       listen: { type: "string", help: "[host:]port to listen on (default 127.0.0.1:8080)" },
       "public-key": { type: "string", multiple: true, help: "a trusted public key (PEM); repeatable" },
