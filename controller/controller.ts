@@ -13,6 +13,7 @@ import { configMapInformer, ensureValidatingWebhook, kubeClients, policyInformer
 import { reconcile, type PolicyMemory, type ReconcileDeps } from "./reconcile.ts";
 import { keyOf, type RoutingPolicy } from "./resources.ts";
 import { LeaderElector } from "./leader.ts";
+import { FleetReports } from "./fleet-reports.ts";
 import { WorkQueue } from "./work-queue.ts";
 
 export interface ControllerOptions {
@@ -127,6 +128,8 @@ export async function startController(options: ControllerOptions = {}): Promise<
       for (const rp of policies.informer.list()) queue.add(keyOf(rp));
     },
   });
+  // Each replica reports its sidecars; the leader adds the others' reports to its own.
+  const reports = leaseNamespace === null || !elector ? null : new FleetReports(clients.kc, leaseNamespace, elector.identity, distribution, () => policies.informer.list().map((rp) => keyOf(rp)));
   const deps: ReconcileDeps = {
     policies: policies.informer,
     configMaps: configMaps.informer,
@@ -136,6 +139,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
       await writeStatus(clients, rp, status);
     },
     distribution,
+    fleet: async (key) => (reports && elector?.isLeader() ? await reports.total(key) : { fleet: distribution.counts(key), step: distribution.stepCounts(key) }),
     events,
     leading: () => elector?.isLeader() ?? true,
     statusIntervalMs: options.statusIntervalMs ?? 1000,
@@ -255,6 +259,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
     await ensureValidatingWebhook(clients, clientConfig, options.webhookFailurePolicy ?? "Fail");
   }
   elector?.start();
+  reports?.start((err) => log(`fleet report: ${err.message}`));
   log(`serving on ${url} (admission /validate, sidecars /v1/policies/<namespace>/<name>/bundle, /healthz, /readyz, /metrics); watching ${namespace ? `namespace ${namespace}` : "every namespace"}`);
 
   return {
@@ -269,6 +274,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
       stopping = true;
       // Release the lease first, so another replica leads at once.
       await elector?.stop();
+      await reports?.stop();
       clearInterval(resync);
       queue.close();
       distribution.close();

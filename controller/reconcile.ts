@@ -5,7 +5,8 @@
 import type { V1Secret } from "@kubernetes/client-node";
 import { buildPolicy, type PolicyBuild, type Publication } from "./build.ts";
 import type { Distribution, Targets } from "./distribution.ts";
-import { advanceRollout, rollbackPublication, rolloutPlan, type RolloutStatus } from "./rollout.ts";
+import { advanceRollout, rollbackPublication, rolloutPlan, type RolloutStatus, type StepCounts } from "./rollout.ts";
+import type { FleetCounts } from "./status.ts";
 import type { EventReason, EventRecorder } from "./events.ts";
 import type { ResilientInformer } from "./kube.ts";
 import type { V1ConfigMap } from "@kubernetes/client-node";
@@ -19,6 +20,8 @@ export interface ReconcileDeps {
   readSecret(namespace: string, name: string): Promise<V1Secret | undefined>;
   writeStatus(rp: RoutingPolicy, status: RoutingPolicyStatus): Promise<void>;
   distribution: Distribution;
+  /** The whole fleet of a policy (every replica's sidecars). */
+  fleet(key: string): Promise<{ fleet: FleetCounts; step: StepCounts }>;
   events: EventRecorder;
   /** May this replica write status and events (the leader)? */
   leading(): boolean;
@@ -54,6 +57,7 @@ interface Scope {
   status?: RoutingPolicyStatus;
   rollout?: RolloutStatus;
   targets?: Targets | null;
+  counts?: { fleet: FleetCounts; step: StepCounts };
   result: ReconcileResult;
   /** Set by a stage that ends the reconcile early. */
   done?: boolean;
@@ -63,6 +67,7 @@ export const RECONCILE_STAGES: { name: string; run: (s: Scope) => Promise<void> 
   { name: "read", run: read },
   { name: "signing key", run: signingKey },
   { name: "build", run: build },
+  { name: "fleet", run: async (s) => void (s.counts = await s.deps.fleet(s.key)) },
   { name: "rollout", run: rollout },
   { name: "publish", run: publish },
   { name: "status", run: status },
@@ -158,7 +163,7 @@ function rollout(s: Scope): void {
   if (stored?.phase === "RolledBack" && stored.etag === newest.etag) next = stored; // refused once: never again
   else if (s.deps.leading()) {
     const plan = rolloutPlan(s.rp!.spec);
-    next = advanceRollout(stored, newest, stored?.etag === newest.etag ? hist(stored.stableEtag) : stableOf(stored), plan, s.deps.distribution.stepCounts(s.key), new Date());
+    next = advanceRollout(stored, newest, stored?.etag === newest.etag ? hist(stored.stableEtag) : stableOf(stored), plan, s.counts!.step, new Date());
     // A pause ends without any event to say so: look again then.
     if (next.phase === "Progressing" && next.stepAcked) s.result.requeueAfterMs = Math.max(10, Date.parse(next.stepAcked) + plan.pauseMs - Date.now() + 10);
   } else if (stored?.etag === newest.etag) next = stored;
@@ -179,7 +184,7 @@ function publish(s: Scope): void {
 
 async function status(s: Scope): Promise<void> {
   const served = s.mem!.lastGood;
-  s.status = statusOf(s.rp!, s.build!, served, s.deps.distribution.counts(s.key), s.rollout, new Date());
+  s.status = statusOf(s.rp!, s.build!, served, s.counts!.fleet, s.rollout, new Date());
   if (!s.deps.leading() || sameStatus(s.rp!.status, s.status)) return;
   const wait = s.mem!.lastStatusWrite + s.deps.statusIntervalMs - Date.now();
   if (wait > 0) {
