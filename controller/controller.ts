@@ -229,6 +229,11 @@ export async function startController(options: ControllerOptions = {}): Promise<
     family("routeplane_controller_sidecars", "gauge", "Sidecars subscribed to each policy, and those on its served revision.", sidecars);
     family("routeplane_controller_ready", "gauge", "1 when the informers are synced.", [["", ready() ? 1 : 0]]);
     family("routeplane_controller_leader", "gauge", "1 while this replica leads.", [["", (elector?.isLeader() ?? true) ? 1 : 0]]);
+    const mem = process.memoryUsage();
+    family("process_resident_memory_bytes", "gauge", "Resident memory.", [["", mem.rss]]);
+    family("nodejs_heap_used_bytes", "gauge", "V8 heap in use.", [["", mem.heapUsed]]);
+    family("nodejs_heap_total_bytes", "gauge", "V8 heap reserved.", [["", mem.heapTotal]]);
+    family("nodejs_external_memory_bytes", "gauge", "Memory outside the V8 heap held by JavaScript objects (buffers, TLS).", [["", mem.external]]);
     return lines.join("\n") + "\n";
   };
   const server: Server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {

@@ -122,7 +122,7 @@ function build(s: Scope): void {
   s.mem!.builtFrom = from;
 }
 
-const HISTORY = 8;
+const HISTORY = 4;
 
 function remember(mem: PolicyMemory, pub: Publication): void {
   mem.history.delete(pub.etag);

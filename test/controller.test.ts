@@ -52,7 +52,7 @@ test("work queue: a burst of adds is one item; a key added while processing runs
 
 test("build: inline files and ConfigMaps are one bag of files (the shared file another imports is not a root), signed with the Secret's key", () => {
   const b = buildPolicy(policy(), inputs());
-  assert.equal(b.failedAt, null, JSON.stringify(b.result?.diagnostics));
+  assert.equal(b.failedAt, null, JSON.stringify(b.diagnostics));
   const read = readBundle(b.publication!.bytes);
   assert.ok(read.ok);
   assert.equal(verifyBundleSignature(read.bundle, [keys.publicKeyPem]).ok, true);
@@ -71,7 +71,7 @@ test("build: inline files and ConfigMaps are one bag of files (the shared file a
   const flat = buildPolicy(policy({ sources: { "main.route": MAIN.replace("../shared/models.route", "models.route") }, configMaps: [{ name: "shared" }] }), inputs({
     configMap: (_ns, name) => (name === "shared" ? { data: { "models.route": MODELS } } : undefined),
   }));
-  assert.equal(flat.failedAt, null, JSON.stringify(flat.result?.diagnostics.map((d) => d.message)));
+  assert.equal(flat.failedAt, null, JSON.stringify(flat.diagnostics.map((d) => d.message)));
 });
 
 test("build: a missing ConfigMap, a file given twice, a missing Secret or a bad key are problems naming the fix, not exceptions", () => {
