@@ -9,7 +9,8 @@ import { tokenReviewAuthenticator } from "./auth.ts";
 import { makeServingCertificate } from "./certs.ts";
 import { Distribution, type Authenticate } from "./distribution.ts";
 import { EventRecorder } from "./events.ts";
-import { configMapInformer, ensureValidatingWebhook, kubeClients, policyInformer, readSecret, statusCode, writeStatus, type KubeClients } from "./kube.ts";
+import { injectSidecar, type PodReview } from "./injection.ts";
+import { configMapInformer, ensureMutatingWebhook, ensureValidatingWebhook, kubeClients, policyInformer, readSecret, statusCode, writeStatus, type KubeClients } from "./kube.ts";
 import { reconcile, type PolicyMemory, type ReconcileDeps } from "./reconcile.ts";
 import { keyOf, type RoutingPolicy } from "./resources.ts";
 import { LeaderElector } from "./leader.ts";
@@ -46,6 +47,9 @@ export interface ControllerOptions {
   leaseNamespace?: string | false;
   /** This replica's name in the Lease (default $POD_NAME, else host-pid-random). */
   identity?: string;
+  /** The injected sidecar: its image and the controller URL pods use (default the Service in routeplane-system). */
+  sidecarImage?: string;
+  sidecarControllerUrl?: string;
   /** Authenticates sidecars; default the apiserver's TokenReview API. */
   authenticate?: Authenticate;
   log?: (line: string) => void;
@@ -179,6 +183,10 @@ export async function startController(options: ControllerOptions = {}): Promise<
     const made = makeServingCertificate(hosts);
     return { certPem: made.certPem, keyPem: made.keyPem, caPem: made.caPem };
   })();
+  const injection = {
+    image: options.sidecarImage ?? "ghcr.io/routeplane/routeplane:0.1.0",
+    controllerUrl: options.sidecarControllerUrl ?? "https://routeplane-controller.routeplane-system.svc",
+  };
   const inputs = { configMap: (ns: string, name: string) => configMaps.informer.get(name, ns), secret: () => undefined };
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "https://controller");
@@ -189,6 +197,19 @@ export async function startController(options: ControllerOptions = {}): Promise<
       try {
         if (body === null) throw new Error(`the AdmissionReview is over ${MAX_ADMISSION_BYTES} bytes`);
         review = reviewPolicy(JSON.parse(body) as AdmissionReview, inputs);
+      } catch (err) {
+        res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "bad-request", message: (err as Error).message, retryable: false } }));
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(review));
+      return;
+    }
+    if (url.pathname === "/inject" && req.method === "POST") {
+      const body = await readBody(req, MAX_ADMISSION_BYTES);
+      let review: PodReview;
+      try {
+        if (body === null) throw new Error(`the AdmissionReview is over ${MAX_ADMISSION_BYTES} bytes`);
+        review = injectSidecar(JSON.parse(body) as PodReview, policies.informer.list(), injection);
       } catch (err) {
         res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "bad-request", message: (err as Error).message, retryable: false } }));
         return;
@@ -254,14 +275,15 @@ export async function startController(options: ControllerOptions = {}): Promise<
 
   if (options.webhookUrl || options.webhookService) {
     const caBundle = Buffer.from(tls.caPem).toString("base64");
-    let clientConfig;
-    if (options.webhookUrl) clientConfig = { url: options.webhookUrl, caBundle };
-    else {
+    // Validation at /validate, injection at /inject, on the same server.
+    const at = (path: string) => {
+      if (options.webhookUrl) return { url: options.webhookUrl.replace(/\/validate$/, "") + path, caBundle };
       const m = /^([^/]+)\/([^:]+)(?::(\d+))?$/.exec(options.webhookService!);
       if (!m) throw new Error(`--webhook-service takes namespace/name[:port], not ${options.webhookService}`);
-      clientConfig = { service: { namespace: m[1], name: m[2], port: m[3] ? Number(m[3]) : 443, path: "/validate" }, caBundle };
-    }
-    await ensureValidatingWebhook(clients, clientConfig, options.webhookFailurePolicy ?? "Fail");
+      return { service: { namespace: m[1], name: m[2], port: m[3] ? Number(m[3]) : 443, path }, caBundle };
+    };
+    await ensureValidatingWebhook(clients, at("/validate"), options.webhookFailurePolicy ?? "Fail");
+    await ensureMutatingWebhook(clients, at("/inject"));
   }
   elector?.start();
   reports?.start((err) => log(`fleet report: ${err.message}`));

@@ -14,3 +14,4 @@ export { WorkQueue } from "./work-queue.ts";
 export { makeServingCertificate } from "./certs.ts";
 export { GROUP, VERSION, PLURAL, KIND, policyNameOf, serialOf } from "./resources.ts";
 export type { RoutingPolicy, RoutingPolicySpec, RoutingPolicyStatus } from "./resources.ts";
+export { injectSidecar, sidecarContainer, selects, INJECT_LABEL, POLICY_LABEL, TRUST_CONFIGMAP } from "./injection.ts";

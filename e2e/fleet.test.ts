@@ -121,6 +121,7 @@ before(async () => {
 after(async () => {
   for (const name of [...procs.keys()]) await stop(name);
   await k(["delete", "validatingwebhookconfiguration", "routeplane-policies", "--ignore-not-found"]);
+  await k(["delete", "mutatingwebhookconfiguration", "routeplane-sidecar-injector", "--ignore-not-found"]);
   await k(["delete", "namespace", ns, "--wait=false"]);
   rmSync(dir, { recursive: true, force: true });
 });

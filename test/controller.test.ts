@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Distribution, WorkQueue, advanceRollout, buildPolicy, inStep, reviewPolicy, rollbackPublication, rolloutPlan, statusOf, type BuildInputs, type RoutingPolicy } from "../controller/index.ts";
+import { Distribution, WorkQueue, advanceRollout, buildPolicy, inStep, injectSidecar, reviewPolicy, rollbackPublication, rolloutPlan, selects, statusOf, type BuildInputs, type RoutingPolicy } from "../controller/index.ts";
 import { bundleEtag, bundlePath, generateKeyPair, nackHeader, readBundle, verifyBundleSignature } from "../bundle/index.ts";
 
 const keys = generateKeyPair();
@@ -271,4 +271,25 @@ test("distribution: during a rollout the step's sidecars get the candidate and t
   assert.ok(ids.every((id) => d.targetFor("team/p", id) === v2));
   assert.equal(d.current("team/p"), v2);
   d.close();
+});
+
+test("injection: the policy named by label, else the one whose selector matches; none or several → no sidecar and a warning", () => {
+  const opts = { image: "img", controllerUrl: "https://c" };
+  const rp = (name: string, selector?: RoutingPolicy["spec"]["selector"]) => policy({ selector }, { name });
+  const policies = [rp("a", { matchLabels: { app: "chat" } }), rp("b", { matchExpressions: [{ key: "tier", operator: "In", values: ["gold"] }] }), rp("c")];
+  const review = (labels: Record<string, string>) => injectSidecar({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { uid: "u", namespace: "team", object: { metadata: { labels }, spec: { containers: [{ name: "app", env: [{ name: "X", value: "1" }] }] } } } }, policies, opts).response!;
+  const patch = (r: ReturnType<typeof review>) => JSON.parse(Buffer.from(r.patch!, "base64").toString()) as { path: string; value: { args?: string[] } }[];
+  assert.equal(review({ app: "chat" }).patch, undefined, "no inject label: untouched");
+  const byLabel = patch(review({ "routeplane.dev/inject": "true", "routeplane.dev/policy": "c" }));
+  assert.deepEqual(byLabel.find((o) => o.path === "/spec/initContainers/-")!.value.args!.slice(3, 5), ["--policy-ref", "team/c"]);
+  assert.ok(byLabel.some((o) => o.path === "/spec/containers/0/env/-"), "OPENAI_BASE_URL appended to existing env");
+  const bySelector = patch(review({ "routeplane.dev/inject": "true", app: "chat" }));
+  assert.deepEqual(bySelector.find((o) => o.path === "/spec/initContainers/-")!.value.args!.slice(3, 5), ["--policy-ref", "team/a"]);
+  const several = review({ "routeplane.dev/inject": "true", app: "chat", tier: "gold" });
+  assert.equal(several.patch, undefined);
+  assert.match(several.warnings![0], /several RoutingPolicies match it \(a, b\)/);
+  assert.match(review({ "routeplane.dev/inject": "true" }).warnings![0], /no RoutingPolicy's spec.selector matches it/);
+  assert.equal(selects({ matchExpressions: [{ key: "tier", operator: "DoesNotExist" }] }, { app: "x" }), true);
+  assert.equal(selects({ matchExpressions: [{ key: "tier", operator: "NotIn", values: ["gold"] }] }, { tier: "gold" }), false);
+  assert.equal(selects({}, { app: "x" }), false, "an empty selector selects nothing");
 });
