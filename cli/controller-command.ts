@@ -20,6 +20,7 @@ export interface ControllerCommandOptions {
   "no-leader-election"?: boolean;
   "sidecar-image"?: string;
   "sidecar-controller-url"?: string;
+  "otlp-endpoint"?: string;
 }
 
 export async function cmdController(io: Io, opts: ControllerCommandOptions): Promise<number> {
@@ -43,6 +44,7 @@ export async function cmdController(io: Io, opts: ControllerCommandOptions): Pro
     leaseNamespace: opts["no-leader-election"] ? false : opts["lease-namespace"],
     sidecarImage: opts["sidecar-image"],
     sidecarControllerUrl: opts["sidecar-controller-url"],
+    otlpEndpoint: opts["otlp-endpoint"],
     log: (line) => io.err(`routeplane controller: ${line}`),
   });
   if (opts["write-ca"]) writeFileSync(opts["write-ca"], running.caPem);

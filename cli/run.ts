@@ -163,6 +163,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       "no-leader-election": { type: "boolean", help: "always lead (a single replica only)" },
       "sidecar-image": { type: "string", help: "the image of sidecars the injection webhook adds (default ghcr.io/routeplane/routeplane:0.1.0)" },
       "sidecar-controller-url": { type: "string", help: "the controller's URL as injected sidecars reach it (default https://routeplane-controller.routeplane-system.svc)" },
+      "otlp-endpoint": { type: "string", help: "export a span per reconcile and stage over OTLP/HTTP (default $OTEL_EXPORTER_OTLP_ENDPOINT)" },
     },
     run: async (io, _p, v) => (await controller()).cmdController(io, v as never),
   },

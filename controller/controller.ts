@@ -14,6 +14,7 @@ import { configMapInformer, ensureMutatingWebhook, ensureValidatingWebhook, kube
 import { reconcile, type PolicyMemory, type ReconcileDeps } from "./reconcile.ts";
 import { keyOf, type RoutingPolicy } from "./resources.ts";
 import { LeaderElector } from "./leader.ts";
+import { controllerTracing } from "./tracing.ts";
 import { FleetReports } from "./fleet-reports.ts";
 import { WorkQueue } from "./work-queue.ts";
 
@@ -50,6 +51,8 @@ export interface ControllerOptions {
   /** The injected sidecar: its image and the controller URL pods use (default the Service in routeplane-system). */
   sidecarImage?: string;
   sidecarControllerUrl?: string;
+  /** OTLP/HTTP endpoint for spans per reconcile (default $OTEL_EXPORTER_OTLP_ENDPOINT; none: no tracing). */
+  otlpEndpoint?: string;
   /** Authenticates sidecars; default the apiserver's TokenReview API. */
   authenticate?: Authenticate;
   log?: (line: string) => void;
@@ -129,11 +132,14 @@ export async function startController(options: ControllerOptions = {}): Promise<
     log,
     // The new leader looks at every policy: status and rollouts may have waited for it.
     onStartedLeading: () => {
+      // What this replica decided when it last led is stale: continue from the stored status.
+      for (const mem of memory.values()) mem.rollout = undefined;
       for (const rp of policies.informer.list()) queue.add(keyOf(rp));
     },
   });
   // Each replica reports its sidecars; the leader adds the others' reports to its own.
   const reports = leaseNamespace === null || !elector ? null : new FleetReports(clients.kc, leaseNamespace, elector.identity, distribution, () => policies.informer.list().map((rp) => keyOf(rp)));
+  const tracing = await controllerTracing({ otlpEndpoint: options.otlpEndpoint ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT });
   const deps: ReconcileDeps = {
     policies: policies.informer,
     configMaps: configMaps.informer,
@@ -147,6 +153,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
     events,
     leading: () => elector?.isLeader() ?? true,
     statusIntervalMs: options.statusIntervalMs ?? 1000,
+    tracer: tracing?.tracer ?? null,
   };
 
   // One worker: one key at a time, failures retried with backoff.
@@ -306,6 +313,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
       queue.close();
       distribution.close();
       await Promise.all([policies.stop(), configMaps.stop()]);
+      await tracing?.shutdown();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await worker.catch(() => undefined);

@@ -190,7 +190,7 @@ test("a sidecar that cannot verify NACKs: status names it, and the rollout rolls
   const rolled = await eventually("RolledBack", async () => {
     const st = await status();
     return condition(st, "RolledOut")?.reason === "RolledBack" ? st : undefined;
-  }, 90_000).catch((err) => assert.fail(`${err.message}\n${logs()}`));
+  }, 90_000).catch(async (err) => assert.fail(`${err.message}\n${JSON.stringify(await status(), null, 1)}\n${logs()}`));
   assert.match(condition(rolled, "RolledOut")!.message, /refused revision .*signature/);
   assert.equal(rolled.rollout!.phase, "RolledBack");
   // Every good sidecar runs the stable revision's content again (the rollback bundle: same revision).

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Distribution, WorkQueue, advanceRollout, buildPolicy, inStep, injectSidecar, reviewPolicy, rollbackPublication, rolloutPlan, selects, statusOf, type BuildInputs, type RoutingPolicy } from "../controller/index.ts";
+import { Distribution, EventRecorder, RECONCILE_STAGES, WorkQueue, advanceRollout, buildPolicy, controllerTracing, inStep, injectSidecar, reconcile, reviewPolicy, rollbackPublication, rolloutPlan, selects, statusOf, type BuildInputs, type ReconcileDeps, type RoutingPolicy } from "../controller/index.ts";
 import { bundleEtag, bundlePath, generateKeyPair, nackHeader, readBundle, verifyBundleSignature } from "../bundle/index.ts";
 
 const keys = generateKeyPair();
@@ -292,4 +292,54 @@ test("injection: the policy named by label, else the one whose selector matches;
   assert.equal(selects({ matchExpressions: [{ key: "tier", operator: "DoesNotExist" }] }, { app: "x" }), true);
   assert.equal(selects({ matchExpressions: [{ key: "tier", operator: "NotIn", values: ["gold"] }] }, { tier: "gold" }), false);
   assert.equal(selects({}, { app: "x" }), false, "an empty selector selects nothing");
+});
+
+test("reconcile: the stages in order as spans, status written once per change, a deleted policy unpublished", async () => {
+  const { InMemorySpanExporter } = await import("@opentelemetry/sdk-trace-base");
+  const exporter = new InMemorySpanExporter();
+  const tracing = (await controllerTracing({ exporter }))!;
+  let rp: RoutingPolicy | undefined = policy();
+  const writes: RoutingPolicy["status"][] = [];
+  const d = new Distribution({ authenticate: async () => ({ ok: false, message: "none" }) });
+  const deps: ReconcileDeps = {
+    policies: { get: () => rp } as unknown as ReconcileDeps["policies"],
+    configMaps: { get: () => undefined } as unknown as ReconcileDeps["configMaps"],
+    readSecret: async (_ns, name) => inputs().secret("team", name),
+    writeStatus: async (p, status) => {
+      writes.push(status);
+      rp = { ...p, status }; // what the informer would bring back
+    },
+    distribution: d,
+    fleet: async (key) => ({ fleet: d.counts(key), step: d.stepCounts(key) }),
+    events: new EventRecorder(null),
+    leading: () => true,
+    statusIntervalMs: 0,
+    tracer: tracing.tracer,
+  };
+  const memory = new Map();
+  // First: built, published, the rollout started; it asks to be looked at again.
+  const first = await reconcile("team/p", deps, memory);
+  assert.equal(first.requeueAfterMs, 1000);
+  assert.equal(writes[0]!.rollout!.phase, "Progressing");
+  assert.equal(writes[0]!.conditions!.find((c) => c.type === "Ready")!.reason, "RollingOut");
+  const spans = exporter.getFinishedSpans();
+  assert.deepEqual(spans.filter((s) => s.name.startsWith("reconcile.")).map((s) => s.name), RECONCILE_STAGES.map((s) => `reconcile.${s.name}`));
+  const root = spans.find((s) => s.name === "reconcile")!;
+  assert.equal(root.attributes["routeplane.policy"], "team/p");
+  assert.equal(root.attributes["routeplane.revision"], writes[0]!.revision);
+  // Again: no sidecars, so the step is done and the rollout complete: Ready.
+  await reconcile("team/p", deps, memory);
+  assert.equal(writes.length, 2);
+  assert.equal(writes[1]!.rollout!.phase, "Complete");
+  assert.equal(writes[1]!.conditions!.find((c) => c.type === "Ready")!.status, "True");
+  assert.equal(d.current("team/p")!.revision, writes[1]!.revision);
+  // Nothing changed: no third write (the apiserver's status is what it would write).
+  await reconcile("team/p", deps, memory);
+  assert.equal(writes.length, 2);
+  // Deleted: no longer served.
+  rp = undefined;
+  await reconcile("team/p", deps, memory);
+  assert.equal(d.current("team/p"), undefined);
+  d.close();
+  await tracing.shutdown();
 });
