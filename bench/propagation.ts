@@ -18,8 +18,7 @@ import { parseArgs } from "node:util";
 import { generateKeyPair, readBundle, verifyBundleSignature, type Bundle } from "../bundle/index.ts";
 import { makeServingCertificate } from "../controller/index.ts";
 import { ControllerSubscription, type SubscriptionStore } from "../runtime/sidecar/index.ts";
-import { provisionKube, startKube, type KubeCluster } from "../e2e/infra/kube.ts";
-import { freePort } from "../e2e/infra/ports.ts";
+import { freePort, provisionKube, startKube, type KubeCluster } from "../e2e/index.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 // What users run: the package's compiled JavaScript (built below), not the .ts sources.

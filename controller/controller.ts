@@ -311,6 +311,9 @@ export async function startController(options: ControllerOptions = {}): Promise<
       await reports?.stop();
       clearInterval(resync);
       queue.close();
+      // Answer the held polls before the connections close (graceful: sidecars re-poll elsewhere at once).
+      distribution.drain();
+      await new Promise((r) => setTimeout(r, 50));
       distribution.close();
       await Promise.all([policies.stop(), configMaps.stop()]);
       await tracing?.shutdown();

@@ -53,6 +53,7 @@ export class Distribution {
   private readonly options: Required<DistributionOptions>;
   private readonly sweeper: NodeJS.Timeout;
   polls = { served: 0, notModified: 0, refused: 0 };
+  private draining = false;
 
   constructor(options: DistributionOptions) {
     this.options = { authenticate: options.authenticate, presenceMs: options.presenceMs ?? 70_000, onFleetChange: options.onFleetChange ?? (() => {}), ready: options.ready ?? (() => true) };
@@ -227,7 +228,7 @@ export class Distribution {
           return true;
         }
         const left = deadline - Date.now();
-        if (left <= 0 || closed) break;
+        if (left <= 0 || closed || this.draining) break;
         await new Promise<void>((resolve) => {
           const set = this.waiters.get(key) ?? this.waiters.set(key, new Set()).get(key)!;
           const done = () => {
@@ -238,7 +239,7 @@ export class Distribution {
           const timer = setTimeout(done, left);
           set.add(done);
         });
-        if (closed) break;
+        if (closed || this.draining) break;
       }
       this.polls.notModified++;
       if (!closed) res.writeHead(304, { etag: state.active ?? "" }).end();
@@ -264,6 +265,15 @@ export class Distribution {
     state.lastSeen = Date.now();
     if (changed) this.options.onFleetChange(key);
     return state;
+  }
+
+  /**
+   * Shutting down: every held poll is answered 304 now, so its sidecar polls again at once
+   * (through the Service, another replica) instead of waiting for a cut connection's backoff.
+   */
+  drain(): void {
+    this.draining = true;
+    for (const key of [...this.waiters.keys()]) this.wake(key);
   }
 
   close(): void {

@@ -9,7 +9,7 @@ export { statusOf, shortRevision } from "./status.ts";
 export { Distribution } from "./distribution.ts";
 export type { Targets } from "./distribution.ts";
 export { advanceRollout, inStep, rollbackPublication, rolloutPlan } from "./rollout.ts";
-export type { RolloutPlan, RolloutStatus, StepCounts } from "./rollout.ts";
+export type { RolloutGate, RolloutPlan, RolloutStatus, StepCounts } from "./rollout.ts";
 export { WorkQueue } from "./work-queue.ts";
 export { makeServingCertificate } from "./certs.ts";
 export { GROUP, VERSION, PLURAL, KIND, policyNameOf, serialOf } from "./resources.ts";

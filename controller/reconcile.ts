@@ -6,7 +6,7 @@ import type { V1Secret } from "@kubernetes/client-node";
 import { SpanStatusCode, type Tracer } from "@opentelemetry/api";
 import { buildPolicy, type PolicyBuild, type Publication } from "./build.ts";
 import type { Distribution, Targets } from "./distribution.ts";
-import { advanceRollout, rollbackPublication, rolloutPlan, type RolloutStatus, type StepCounts } from "./rollout.ts";
+import { advanceRollout, rollbackPublication, rolloutPlan, type RolloutGate, type RolloutStatus, type StepCounts } from "./rollout.ts";
 import type { FleetCounts } from "./status.ts";
 import type { EventReason, EventRecorder } from "./events.ts";
 import type { ResilientInformer } from "./kube.ts";
@@ -30,6 +30,8 @@ export interface ReconcileDeps {
   statusIntervalMs: number;
   /** Spans per reconcile and stage, when tracing is configured. */
   tracer?: Tracer | null;
+  /** A verdict on a rollout beyond ACKs (canary analysis, issue 13); default proceed. */
+  rolloutGate?: (key: string, rollout: RolloutStatus) => RolloutGate;
 }
 
 /** Per policy, what the controller keeps in memory between reconciles. */
@@ -205,7 +207,8 @@ function rollout(s: Scope): void {
   if (stored?.phase === "RolledBack" && stored.etag === newest.etag) next = stored; // refused once: never again
   else if (s.deps.leading()) {
     const plan = rolloutPlan(s.rp!.spec);
-    next = advanceRollout(stored, newest, stored?.etag === newest.etag ? hist(stored.stableEtag) : stableOf(stored), plan, s.counts!.step, new Date());
+    const gate = stored && stored.etag === newest.etag && s.deps.rolloutGate ? s.deps.rolloutGate(s.key, stored) : undefined;
+    next = advanceRollout(stored, newest, stored?.etag === newest.etag ? hist(stored.stableEtag) : stableOf(stored), plan, s.counts!.step, new Date(), gate);
     // A pause ends without any event to say so: look again then.
     if (next.phase === "Progressing" && next.stepAcked) s.result.requeueAfterMs = Math.max(10, Date.parse(next.stepAcked) + plan.pauseMs - Date.now() + 10);
     // Progress is judged on the counts of what is published now: look again soon even if no sidecar moves

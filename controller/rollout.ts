@@ -61,7 +61,13 @@ const short = (revision: string) => revision.replace(/^sha256:/, "").slice(0, 12
  * The next rollout state for the newest built revision `candidate`, given the stored state
  * (`prev`), whether a stable revision is known, and the step's counts. Called by the leader.
  */
-export function advanceRollout(prev: RolloutStatus | undefined, candidate: Publication, stableKnown: Publication | null, plan: RolloutPlan, counts: StepCounts, now: Date): RolloutStatus {
+/**
+ * A verdict on the revision from outside the fleet's ACKs — the hook for canary analysis over
+ * telemetry (issue 13): "hold" keeps the step, "rollback" rolls back as too many NACKs would.
+ */
+export type RolloutGate = { verdict: "proceed" } | { verdict: "hold" | "rollback"; reason: string };
+
+export function advanceRollout(prev: RolloutStatus | undefined, candidate: Publication, stableKnown: Publication | null, plan: RolloutPlan, counts: StepCounts, now: Date, gate: RolloutGate = { verdict: "proceed" }): RolloutStatus {
   const at = now.toISOString();
   if (!prev || prev.etag !== candidate.etag) {
     // A new revision: it starts at the first step, against what ran fully before.
@@ -82,9 +88,13 @@ export function advanceRollout(prev: RolloutStatus | undefined, candidate: Publi
       message: `${counts.nacked}/${counts.inStep} sidecars of step ${prev.step + 1} refused revision ${short(prev.revision)}${counts.lastNack ? ` (${counts.lastNack.sidecar}: ${counts.lastNack.reason})` : ""}, more than maxNackPercent ${plan.maxNackPercent}%; rolled back to revision ${short(prev.stableRevision!)}`,
     };
   }
+  if (gate.verdict === "rollback" && prev.stableEtag) {
+    return { ...prev, phase: "RolledBack", stepAcked: undefined, message: `revision ${short(prev.revision)} failed its canary analysis (${gate.reason}); rolled back to revision ${short(prev.stableRevision!)}` };
+  }
   const acked = counts.onRevision >= counts.inStep;
   if (!acked) return { ...prev, stepAcked: undefined, message: `step ${prev.step + 1}/${plan.steps.length} (${prev.percent}%): ${counts.onRevision}/${counts.inStep} sidecars run revision ${short(prev.revision)}${counts.nacked ? `, ${counts.nacked} refused it` : ""}` };
   const ackedAt = prev.stepAcked ?? at;
+  if (gate.verdict === "hold") return { ...prev, stepAcked: ackedAt, message: `step ${prev.step + 1}/${plan.steps.length} (${prev.percent}%) acknowledged; held: ${gate.reason}` };
   const last = prev.step >= plan.steps.length - 1;
   if (last) return { ...prev, stepAcked: ackedAt, phase: "Complete", message: `revision ${short(prev.revision)} runs on every sidecar (${counts.onRevision}/${counts.inStep})` };
   if (now.getTime() - Date.parse(ackedAt) < plan.pauseMs) {

@@ -254,6 +254,15 @@ test("rollout: steps by a stable hash of the sidecar, a pause after each acknowl
   assert.equal(verifyBundleSignature(read.bundle, [keys.publicKeyPem]).ok, true);
   assert.equal(rollbackPublication(v1, v2, keys.privateKeyPem).bytes, rb.bytes);
 
+  // The canary hook: "hold" keeps an acknowledged step, "rollback" rolls back with the reason.
+  const step2 = advanceRollout(advanceRollout(undefined, v2, v1, plan, { inStep: 0, onRevision: 0, nacked: 0 }, t0), v2, v1, plan, { inStep: 5, onRevision: 5, nacked: 0 }, at(1));
+  const held = advanceRollout(step2, v2, v1, plan, { inStep: 5, onRevision: 5, nacked: 0 }, at(100), { verdict: "hold", reason: "waiting for 500 feedback events" });
+  assert.deepEqual([held.step, held.phase], [0, "Progressing"]);
+  assert.match(held.message, /held: waiting for 500 feedback events/);
+  const failed = advanceRollout(step2, v2, v1, plan, { inStep: 5, onRevision: 5, nacked: 0 }, at(100), { verdict: "rollback", reason: "error rate 4% vs 1%" });
+  assert.equal(failed.phase, "RolledBack");
+  assert.match(failed.message, /failed its canary analysis \(error rate 4% vs 1%\)/);
+
   // Without an earlier revision a new one goes to everyone at once, and cannot roll back.
   const first = advanceRollout(undefined, v1, null, plan, { inStep: 0, onRevision: 0, nacked: 0 }, t0);
   assert.deepEqual([first.percent, first.step], [100, 2]);
@@ -342,4 +351,22 @@ test("reconcile: the stages in order as spans, status written once per change, a
   assert.equal(d.current("team/p"), undefined);
   d.close();
   await tracing.shutdown();
+});
+
+test("distribution: draining answers every held poll at once with 304", async () => {
+  const d = new Distribution({ authenticate: async () => ({ ok: true, namespace: "team", user: "u" }) });
+  const { server, url } = await serve(d);
+  try {
+    const v1 = buildPolicy(policy(), inputs()).publication!;
+    d.publish("team/p", v1);
+    const t0 = performance.now();
+    const held = get(url + bundlePath("team", "p"), { authorization: "Bearer t", "if-none-match": v1.etag, prefer: "wait=60" });
+    await new Promise((r) => setTimeout(r, 100));
+    d.drain();
+    assert.equal((await held).status, 304);
+    assert.ok(performance.now() - t0 < 10_000, "answered at the drain, not after the wait");
+  } finally {
+    d.close();
+    server.close();
+  }
 });
