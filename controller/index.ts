@@ -11,3 +11,5 @@ export { WorkQueue } from "./work-queue.ts";
 export { makeServingCertificate } from "./certs.ts";
 export { GROUP, VERSION, PLURAL, KIND, policyNameOf, serialOf } from "./resources.ts";
 export type { RoutingPolicy, RoutingPolicySpec, RoutingPolicyStatus } from "./resources.ts";
+export { toYaml } from "./yaml.ts";
+export type { AdmissionReview } from "./admission.ts";
