@@ -16,6 +16,8 @@ export interface ControllerCommandOptions {
   "webhook-service"?: string;
   "webhook-failure-policy"?: string;
   "write-ca"?: string;
+  "lease-namespace"?: string;
+  "no-leader-election"?: boolean;
 }
 
 export async function cmdController(io: Io, opts: ControllerCommandOptions): Promise<number> {
@@ -36,6 +38,7 @@ export async function cmdController(io: Io, opts: ControllerCommandOptions): Pro
     webhookUrl: opts["webhook-url"],
     webhookService: opts["webhook-service"],
     webhookFailurePolicy: policy,
+    leaseNamespace: opts["no-leader-election"] ? false : opts["lease-namespace"],
     log: (line) => io.err(`routeplane controller: ${line}`),
   });
   if (opts["write-ca"]) writeFileSync(opts["write-ca"], running.caPem);

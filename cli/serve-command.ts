@@ -1,14 +1,17 @@
 // serve: run the sidecar. A signed bundle file (watched, hot-reloaded, the
-// last known good kept on disk) or a policy directory compiled in process;
+// last known good kept on disk), a policy's bundles long-polled from the
+// controller (ADR 13; verified and kept the same way), or a policy directory
+// compiled in process;
 // `--demo` adds the built-in demo upstream so routing works with no model
 // server (this is `npm start`).
 import { X509Certificate } from "node:crypto";
 import { readFileSync, watch, type FSWatcher } from "node:fs";
+import { hostname } from "node:os";
 import path from "node:path";
 import { serializeBundle } from "../bundle/index.ts";
 import {
-  BundleStore, JsonlSink, KafkaSink, Observability, SemanticSignals, Upstreams, createSidecar, forwardAllowList, keyEnvAllowed, startDemoUpstream, weightsProblem,
-  type TelemetrySink, type WeightsOverlay,
+  BundleStore, ControllerSubscription, DEFAULT_TOKEN_FILE, JsonlSink, KafkaSink, Observability, SemanticSignals, Upstreams, createSidecar, forwardAllowList, keyEnvAllowed, startDemoUpstream, weightsProblem,
+  controllerUrlProblem, parsePolicyRef, type ControllerTiming, type TelemetrySink, type WeightsOverlay,
 } from "../runtime/sidecar/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { readJsonFile, readTextFile, UsageError } from "./files.ts";
@@ -17,6 +20,11 @@ import { EXIT, type Io } from "./io.ts";
 export interface ServeOptions {
   bundle?: string;
   policy?: string;
+  controller?: string;
+  "policy-ref"?: string;
+  "token-file"?: string;
+  "sidecar-id"?: string;
+  "controller-ca"?: string;
   listen?: string;
   "public-key"?: string[];
   "state-dir"?: string;
@@ -103,23 +111,60 @@ function watchPolicy(io: Io, dir: string, store: BundleStore, allowUnproved: boo
   });
 }
 
+/** What tests tune that no flag sets. */
+export interface ServeTuning {
+  controller?: Partial<ControllerTiming>;
+}
+
+/** A PEM file of certificates, or a usage error naming the flag. */
+function readCaFile(flag: string, file: string, what: string): string {
+  const pem = readTextFile(file, what);
+  try {
+    new X509Certificate(pem);
+  } catch {
+    throw new UsageError(`${flag} ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  }
+  return pem;
+}
+
+/** The controller subscription's settings from the flags, checked; null without --controller. */
+function controllerSettings(opts: ServeOptions) {
+  const only = ["policy-ref", "token-file", "sidecar-id", "controller-ca"] as const;
+  if (opts.controller === undefined) {
+    const stray = only.find((f) => opts[f] !== undefined);
+    if (stray) throw new UsageError(`--${stray} is for subscribing to a controller: give it with --controller <url> --policy-ref <namespace>/<name>`);
+    return null;
+  }
+  const problem = controllerUrlProblem(opts.controller);
+  if (problem) throw new UsageError(`--controller: ${problem}`);
+  if (opts["policy-ref"] === undefined) throw new UsageError("--controller needs --policy-ref <namespace>/<name>: the RoutingPolicy whose bundles this sidecar enforces");
+  const ref = parsePolicyRef(opts["policy-ref"]);
+  if (typeof ref === "string") throw new UsageError(`--policy-ref ${ref}`);
+  const sidecarId = opts["sidecar-id"] ?? (process.env.POD_NAME || `${hostname()}-${process.pid}`);
+  if (!/^[\x21-\x7e]{1,253}$/.test(sidecarId)) throw new UsageError(`--sidecar-id takes 1 to 253 visible ASCII characters, not ${JSON.stringify(sidecarId)}${opts["sidecar-id"] === undefined ? " (from $POD_NAME or the host name)" : ""}`);
+  return {
+    url: opts.controller,
+    ...ref,
+    tokenFile: opts["token-file"] ?? DEFAULT_TOKEN_FILE,
+    sidecarId,
+    ca: opts["controller-ca"] !== undefined ? readCaFile("--controller-ca", opts["controller-ca"], "controller CA file") : undefined,
+  };
+}
+
 /** Starts the sidecar as `serve` would; returns once it is listening (tests use this too). */
-export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSidecar | number> {
+export async function startServe(io: Io, opts: ServeOptions, tuning: ServeTuning = {}): Promise<RunningSidecar | number> {
   // Every usage error before anything starts: nothing to release when one is thrown.
-  if (!opts.bundle === !opts.policy) throw new UsageError("give exactly one of --bundle <bundle.json> or --policy <dir>");
+  if ([opts.bundle, opts.policy, opts.controller].filter((s) => s !== undefined).length !== 1) {
+    throw new UsageError("give exactly one of --bundle <bundle.json>, --controller <url> --policy-ref <namespace>/<name>, or --policy <dir>");
+  }
+  const subscribe = controllerSettings(opts);
   if (opts.demo && opts.upstream) throw new UsageError("give --demo or --upstream, not both");
   const { host, port } = parseListen(opts.listen ?? "127.0.0.1:8080");
   const trustedKeys = (opts["public-key"] ?? []).map((f) => readTextFile(f, "public key"));
   if (opts.bundle && trustedKeys.length === 0) throw new UsageError("--bundle needs at least one --public-key to verify the bundle's signature");
+  if (subscribe && trustedKeys.length === 0) throw new UsageError("--controller needs at least one --public-key to verify the signature of the bundles it sends");
   const credentials = opts.credentials ? (readJsonFile(opts.credentials, "credentials file") as Record<string, string>) : {};
-  const upstreamCa = opts["upstream-ca"] ? readTextFile(opts["upstream-ca"], "upstream CA file") : undefined;
-  if (upstreamCa !== undefined) {
-    try {
-      new X509Certificate(upstreamCa);
-    } catch {
-      throw new UsageError(`--upstream-ca ${opts["upstream-ca"]} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
-    }
-  }
+  const upstreamCa = opts["upstream-ca"] ? readCaFile("--upstream-ca", opts["upstream-ca"], "upstream CA file") : undefined;
   const allowUnproved = opts["allow-unproved"] === true;
   const limits = { maxBodyBytes: byteLimit(opts, "max-body-bytes"), maxInflightBodyBytes: byteLimit(opts, "max-inflight-body-bytes"), maxResponseBufferBytes: byteLimit(opts, "max-response-buffer-bytes") };
   const forwardHeaders = opts["forward-header"];
@@ -137,7 +182,7 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
     models.filter((m) => m.api_key_env !== null && !keyEnvAllowed(m.api_key_env, keyEnv) && !(m.name in credentials));
   const store = new BundleStore({
     trustedKeys,
-    stateDir: opts.bundle ? (opts["state-dir"] ?? ".routeplane-sidecar") : undefined,
+    stateDir: opts.policy === undefined ? (opts["state-dir"] ?? ".routeplane-sidecar") : undefined,
     policy: opts["expect-policy"],
     allowUnproved,
     onChange: (a) => {
@@ -150,7 +195,12 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
     onPersistError: (reason) => io.err(`routeplane serve: ${reason} (routeplane_bundle_persist_failures_total)`),
   });
   let policyWatcher: FSWatcher | null = null;
-  if (opts.policy) {
+  let subscription: ControllerSubscription | null = null;
+  if (subscribe) {
+    // The last known good first: its ETag goes with the first poll, so an unchanged revision is not downloaded again.
+    await store.restoreLastGood();
+    subscription = new ControllerSubscription({ ...subscribe, store, timing: tuning.controller, log: (line) => io.err(`routeplane serve: ${line}`) });
+  } else if (opts.policy) {
     const result = compilePaths([opts.policy], true, undefined, { allowUnproved });
     const failed = result.diagnostics.some((d) => d.severity === "error");
     if (failed || !result.bundle) {
@@ -187,10 +237,12 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
     forwardHeaders,
     ...limits,
     upstreams: new Upstreams({ ca: upstreamCa }),
+    ...(subscription ? { controller: subscription } : {}),
   });
   const weightsWatcher = opts.weights ? watchWeights(io, opts.weights, (w) => sidecar.setWeights(w)) : null;
   /** Releases everything started here; nothing may keep the process alive afterwards. */
   const release = async () => {
+    await subscription?.close();
     policyWatcher?.close();
     weightsWatcher?.close();
     store.close();
@@ -212,6 +264,11 @@ export async function startServe(io: Io, opts: ServeOptions): Promise<RunningSid
   }
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
   io.err(`routeplane serve: listening on ${url}${demo ? ` (demo upstream ${demo.url})` : ""}; telemetry to ${opts["kafka-brokers"] ? `Kafka ${opts["kafka-brokers"]}` : (opts.telemetry ?? DEFAULT_TELEMETRY_FILE)}`);
+  if (subscription && subscribe) {
+    const etag = subscription.activeEtag();
+    io.err(`routeplane serve: polling ${subscription.url} for policy ${subscribe.namespace}/${subscribe.name} as sidecar ${subscribe.sidecarId}, ${etag ? `running ETag ${etag}` : "with no bundle yet (not ready until one is activated)"}`);
+    subscription.start();
+  }
   return { url, stop: release };
 }
 

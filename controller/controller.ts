@@ -12,6 +12,8 @@ import { EventRecorder } from "./events.ts";
 import { configMapInformer, ensureValidatingWebhook, kubeClients, policyInformer, readSecret, statusCode, writeStatus, type KubeClients } from "./kube.ts";
 import { reconcile, type PolicyMemory, type ReconcileDeps } from "./reconcile.ts";
 import { keyOf, type RoutingPolicy } from "./resources.ts";
+import { LeaderElector } from "./leader.ts";
+import { FleetReports } from "./fleet-reports.ts";
 import { WorkQueue } from "./work-queue.ts";
 
 export interface ControllerOptions {
@@ -36,6 +38,14 @@ export interface ControllerOptions {
   statusIntervalMs?: number;
   /** How long a sidecar counts after its last poll ended (ms). */
   presenceMs?: number;
+  /**
+   * Leader election on a Lease in this namespace (only the leader writes status and events and
+   * advances rollouts; every replica serves sidecars). Default $POD_NAMESPACE, else the watched
+   * namespace, else "default". `false`: this replica always leads (one replica only).
+   */
+  leaseNamespace?: string | false;
+  /** This replica's name in the Lease (default $POD_NAME, else host-pid-random). */
+  identity?: string;
   /** Authenticates sidecars; default the apiserver's TokenReview API. */
   authenticate?: Authenticate;
   log?: (line: string) => void;
@@ -43,6 +53,9 @@ export interface ControllerOptions {
 
 export interface RunningController {
   url: string;
+  /** Whether this replica leads now. */
+  leading(): boolean;
+  identity: string;
   caPem: string;
   distribution: Distribution;
   queue: WorkQueue;
@@ -105,6 +118,18 @@ export async function startController(options: ControllerOptions = {}): Promise<
   configMaps.informer.on("update", onConfigMap);
   configMaps.informer.on("delete", onConfigMap);
 
+  const leaseNamespace = options.leaseNamespace === false ? null : (options.leaseNamespace ?? process.env.POD_NAMESPACE ?? namespace ?? "default");
+  const elector = leaseNamespace === null ? null : new LeaderElector(clients.kc, {
+    namespace: leaseNamespace,
+    identity: options.identity,
+    log,
+    // The new leader looks at every policy: status and rollouts may have waited for it.
+    onStartedLeading: () => {
+      for (const rp of policies.informer.list()) queue.add(keyOf(rp));
+    },
+  });
+  // Each replica reports its sidecars; the leader adds the others' reports to its own.
+  const reports = leaseNamespace === null || !elector ? null : new FleetReports(clients.kc, leaseNamespace, elector.identity, distribution, () => policies.informer.list().map((rp) => keyOf(rp)));
   const deps: ReconcileDeps = {
     policies: policies.informer,
     configMaps: configMaps.informer,
@@ -114,8 +139,9 @@ export async function startController(options: ControllerOptions = {}): Promise<
       await writeStatus(clients, rp, status);
     },
     distribution,
+    fleet: async (key) => (reports && elector?.isLeader() ? await reports.total(key) : { fleet: distribution.counts(key), step: distribution.stepCounts(key) }),
     events,
-    leading: () => true,
+    leading: () => elector?.isLeader() ?? true,
     statusIntervalMs: options.statusIntervalMs ?? 1000,
   };
 
@@ -202,6 +228,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
     }
     family("routeplane_controller_sidecars", "gauge", "Sidecars subscribed to each policy, and those on its served revision.", sidecars);
     family("routeplane_controller_ready", "gauge", "1 when the informers are synced.", [["", ready() ? 1 : 0]]);
+    family("routeplane_controller_leader", "gauge", "1 while this replica leads.", [["", (elector?.isLeader() ?? true) ? 1 : 0]]);
     return lines.join("\n") + "\n";
   };
   const server: Server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
@@ -231,16 +258,23 @@ export async function startController(options: ControllerOptions = {}): Promise<
     }
     await ensureValidatingWebhook(clients, clientConfig, options.webhookFailurePolicy ?? "Fail");
   }
+  elector?.start();
+  reports?.start((err) => log(`fleet report: ${err.message}`));
   log(`serving on ${url} (admission /validate, sidecars /v1/policies/<namespace>/<name>/bundle, /healthz, /readyz, /metrics); watching ${namespace ? `namespace ${namespace}` : "every namespace"}`);
 
   return {
     url,
+    leading: () => elector?.isLeader() ?? true,
+    identity: elector?.identity ?? "single",
     caPem: tls.caPem,
     distribution,
     queue,
     synced: Promise.all([policies.synced, configMaps.synced]).then(() => undefined),
     stop: async () => {
       stopping = true;
+      // Release the lease first, so another replica leads at once.
+      await elector?.stop();
+      await reports?.stop();
       clearInterval(resync);
       queue.close();
       distribution.close();

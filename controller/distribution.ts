@@ -6,7 +6,16 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { NACK_HEADER, SIDECAR_HEADER, parseBundlePath, parseNackHeader, preferredWait, type DistributionError } from "../bundle/index.ts";
 import type { Publication } from "./build.ts";
+import { inStep, type StepCounts } from "./rollout.ts";
 import type { FleetCounts } from "./status.ts";
+
+/** What a policy's sidecars get: the candidate for those in the rollout step, the stable revision for the rest. */
+export interface Targets {
+  stable: Publication | null;
+  candidate: Publication | null;
+  /** Percent of sidecars that get the candidate (100: all). */
+  percent: number;
+}
 
 export interface SidecarState {
   id: string;
@@ -36,7 +45,7 @@ function fail(res: ServerResponse, status: number, code: DistributionError["erro
 }
 
 export class Distribution {
-  private readonly published = new Map<string, Publication>();
+  private readonly targets = new Map<string, Targets>();
   /** ETag → revision, for every publication served since start (to name what a sidecar runs or refused). */
   private readonly revisions = new Map<string, string>();
   private readonly waiters = new Map<string, Set<() => void>>();
@@ -52,26 +61,63 @@ export class Distribution {
     this.sweeper.unref();
   }
 
-  /** Serves `pub` for policy `key` from now on, waking every poll of that policy. */
+  /** Serves `pub` to every sidecar of policy `key` from now on, waking their polls. */
   publish(key: string, pub: Publication): void {
-    if (this.published.get(key)?.etag === pub.etag) return;
-    this.published.set(key, pub);
-    this.revisions.set(pub.etag, pub.revision);
+    this.setTargets(key, { stable: null, candidate: pub, percent: 100 });
+  }
+
+  /** Serves a rollout's targets, waking the polls of the policy when anything changed. */
+  setTargets(key: string, t: Targets): void {
+    const old = this.targets.get(key);
+    if (old && old.stable?.etag === t.stable?.etag && old.candidate?.etag === t.candidate?.etag && old.percent === t.percent) return;
+    this.targets.set(key, t);
+    for (const p of [t.stable, t.candidate]) if (p) this.revisions.set(p.etag, p.revision);
     this.wake(key);
   }
 
   unpublish(key: string): void {
-    this.published.delete(key);
+    this.targets.delete(key);
     this.wake(key);
   }
 
+  /** The newest revision served for a policy (the candidate while a rollout runs). */
   current(key: string): Publication | undefined {
-    return this.published.get(key);
+    const t = this.targets.get(key);
+    return t?.candidate ?? t?.stable ?? undefined;
   }
 
-  /** The fleet of a policy, counted against what it serves. */
+  /** The bundle a sidecar should run. */
+  targetFor(key: string, sidecarId: string): Publication | undefined {
+    const t = this.targets.get(key);
+    if (!t) return undefined;
+    if (t.candidate && (!t.stable || inStep(key, sidecarId, t.percent))) return t.candidate;
+    return t.stable ?? undefined;
+  }
+
+  /** The sidecars that get the candidate now, and what they say of it. */
+  stepCounts(key: string): StepCounts {
+    const t = this.targets.get(key);
+    const out: StepCounts = { inStep: 0, onRevision: 0, nacked: 0 };
+    if (!t?.candidate) return out;
+    let latest = "";
+    for (const s of this.present(key)) {
+      if (this.targetFor(key, s.id) !== t.candidate) continue;
+      out.inStep++;
+      if (s.active === t.candidate.etag) out.onRevision++;
+      else if (s.nack?.etag === t.candidate.etag) {
+        out.nacked++;
+        if (s.nack.time.toISOString() >= latest) {
+          latest = s.nack.time.toISOString();
+          out.lastNack = { sidecar: s.id, reason: s.nack.reason };
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The fleet of a policy, counted against its newest revision. */
   counts(key: string): FleetCounts {
-    const pub = this.published.get(key);
+    const pub = this.current(key);
     let total = 0;
     let onRevision = 0;
     let nacked = 0;
@@ -170,7 +216,7 @@ export class Distribution {
     try {
       const deadline = Date.now() + wait * 1000;
       for (;;) {
-        const pub = this.published.get(key);
+        const pub = this.targetFor(key, id);
         if (!pub) {
           fail(res, 404, "not-found", `no signed revision of policy ${key} (it does not exist, or has not compiled yet)`, true);
           return true;

@@ -4,7 +4,9 @@
 // read → signing key → build → publish → status → events.
 import type { V1Secret } from "@kubernetes/client-node";
 import { buildPolicy, type PolicyBuild, type Publication } from "./build.ts";
-import type { Distribution } from "./distribution.ts";
+import type { Distribution, Targets } from "./distribution.ts";
+import { advanceRollout, rollbackPublication, rolloutPlan, type RolloutStatus, type StepCounts } from "./rollout.ts";
+import type { FleetCounts } from "./status.ts";
 import type { EventReason, EventRecorder } from "./events.ts";
 import type { ResilientInformer } from "./kube.ts";
 import type { V1ConfigMap } from "@kubernetes/client-node";
@@ -18,6 +20,8 @@ export interface ReconcileDeps {
   readSecret(namespace: string, name: string): Promise<V1Secret | undefined>;
   writeStatus(rp: RoutingPolicy, status: RoutingPolicyStatus): Promise<void>;
   distribution: Distribution;
+  /** The whole fleet of a policy (every replica's sidecars). */
+  fleet(key: string): Promise<{ fleet: FleetCounts; step: StepCounts }>;
   events: EventRecorder;
   /** May this replica write status and events (the leader)? */
   leading(): boolean;
@@ -29,6 +33,8 @@ export interface ReconcileDeps {
 export interface PolicyMemory {
   /** The last publication that built: served while newer specs fail. */
   lastGood: Publication | null;
+  /** Publications made since start, by ETag (the stable side of a rollout, rollbacks): the newest few. */
+  history: Map<string, Publication>;
   /** The last build and what it was built from (reused while nothing it read changed). */
   build: PolicyBuild | null;
   builtFrom: string;
@@ -49,6 +55,9 @@ interface Scope {
   secret?: V1Secret;
   build?: PolicyBuild;
   status?: RoutingPolicyStatus;
+  rollout?: RolloutStatus;
+  targets?: Targets | null;
+  counts?: { fleet: FleetCounts; step: StepCounts };
   result: ReconcileResult;
   /** Set by a stage that ends the reconcile early. */
   done?: boolean;
@@ -58,6 +67,8 @@ export const RECONCILE_STAGES: { name: string; run: (s: Scope) => Promise<void> 
   { name: "read", run: read },
   { name: "signing key", run: signingKey },
   { name: "build", run: build },
+  { name: "fleet", run: async (s) => void (s.counts = await s.deps.fleet(s.key)) },
+  { name: "rollout", run: rollout },
   { name: "publish", run: publish },
   { name: "status", run: status },
   { name: "events", run: events },
@@ -82,7 +93,7 @@ function read(s: Scope): void {
     s.done = true;
     return;
   }
-  s.mem = s.memory.get(s.key) ?? { lastGood: null, build: null, builtFrom: "", lastStatusWrite: 0 };
+  s.mem = s.memory.get(s.key) ?? { lastGood: null, history: new Map(), build: null, builtFrom: "", lastStatusWrite: 0 };
   s.memory.set(s.key, s.mem);
 }
 
@@ -111,14 +122,69 @@ function build(s: Scope): void {
   s.mem!.builtFrom = from;
 }
 
+const HISTORY = 8;
+
+function remember(mem: PolicyMemory, pub: Publication): void {
+  mem.history.delete(pub.etag);
+  mem.history.set(pub.etag, pub);
+  while (mem.history.size > HISTORY) mem.history.delete(mem.history.keys().next().value!);
+}
+
+/**
+ * Where the newest revision stands among the sidecars (rollout.ts), and so what each sidecar
+ * gets. The leader advances the stored state; other replicas serve what it stored.
+ */
+function rollout(s: Scope): void {
+  const mem = s.mem!;
+  if (s.build!.publication) {
+    mem.lastGood = s.build!.publication;
+    remember(mem, mem.lastGood);
+  }
+  const newest = mem.lastGood;
+  if (!newest) {
+    s.targets = null;
+    return;
+  }
+  const stored = s.rp!.status?.rollout;
+  const hist = (etag: string | undefined) => (etag ? mem.history.get(etag) ?? null : null);
+  const keyPem = s.secret?.data?.[s.rp!.spec.signingKey.key ?? "signing.key"];
+  const rollbackOf = (r: RolloutStatus): Publication | null => {
+    const stable = hist(r.stableEtag);
+    const refused = hist(r.etag);
+    if (!stable || !refused || !keyPem) return null;
+    const rb = rollbackPublication(stable, refused, Buffer.from(keyPem, "base64").toString("utf8"));
+    remember(mem, rb);
+    return rb;
+  };
+  // What ran fully before a new revision: the completed one, an interrupted rollout's stable side, or the rollback.
+  const stableOf = (r: RolloutStatus | undefined): Publication | null =>
+    !r ? null : r.phase === "Complete" ? hist(r.etag) : r.phase === "Progressing" ? hist(r.stableEtag) : rollbackOf(r);
+  let next: RolloutStatus | undefined;
+  if (stored?.phase === "RolledBack" && stored.etag === newest.etag) next = stored; // refused once: never again
+  else if (s.deps.leading()) {
+    const plan = rolloutPlan(s.rp!.spec);
+    next = advanceRollout(stored, newest, stored?.etag === newest.etag ? hist(stored.stableEtag) : stableOf(stored), plan, s.counts!.step, new Date());
+    // A pause ends without any event to say so: look again then.
+    if (next.phase === "Progressing" && next.stepAcked) s.result.requeueAfterMs = Math.max(10, Date.parse(next.stepAcked) + plan.pauseMs - Date.now() + 10);
+  } else if (stored?.etag === newest.etag) next = stored;
+  s.rollout = next;
+  if (!next || next.phase === "Complete") s.targets = { stable: null, candidate: newest, percent: 100 };
+  else if (next.phase === "Progressing") s.targets = { stable: hist(next.stableEtag), candidate: newest, percent: next.percent };
+  else {
+    // Rolled back: everyone gets the rollback bundle; without the stable revision (a cold start), nothing new.
+    const rb = rollbackOf(next);
+    s.targets = rb ? { stable: rb, candidate: null, percent: 0 } : null;
+  }
+}
+
 function publish(s: Scope): void {
-  if (s.build!.publication) s.mem!.lastGood = s.build!.publication;
-  if (s.mem!.lastGood) s.deps.distribution.publish(s.key, s.mem!.lastGood);
+  if (s.targets) s.deps.distribution.setTargets(s.key, s.targets);
+  else s.deps.distribution.unpublish(s.key);
 }
 
 async function status(s: Scope): Promise<void> {
   const served = s.mem!.lastGood;
-  s.status = statusOf(s.rp!, s.build!, served, s.deps.distribution.counts(s.key), new Date());
+  s.status = statusOf(s.rp!, s.build!, served, s.counts!.fleet, s.rollout, new Date());
   if (!s.deps.leading() || sameStatus(s.rp!.status, s.status)) return;
   const wait = s.mem!.lastStatusWrite + s.deps.statusIntervalMs - Date.now();
   if (wait > 0) {
@@ -156,5 +222,10 @@ function events(s: Scope): void {
     const r = c("RolledOut");
     if (r.status === "True" && r.reason === "RolledOut") emit("Normal", "RolledOut", r.message);
     if (r.reason === "Nacked") emit("Warning", "Nacked", r.message);
+    if (r.reason === "RolledBack") emit("Warning", "RolledBack", r.message);
+  }
+  const was = s.rp!.status?.rollout;
+  if (s.rollout?.phase === "Progressing" && (was?.etag !== s.rollout.etag || was.step !== s.rollout.step)) {
+    emit("Normal", "RolloutStep", s.rollout.message);
   }
 }

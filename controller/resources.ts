@@ -1,6 +1,7 @@
 // The RoutingPolicy custom resource (crds/routingpolicies.yaml) as types, and
 // the names the controller uses for it.
 import type { KubernetesObject } from "@kubernetes/client-node";
+import type { RolloutStatus } from "./rollout.ts";
 
 export const GROUP = "routeplane.dev";
 export const VERSION = "v1alpha1";
@@ -48,6 +49,7 @@ export interface RoutingPolicyStatus {
   conditions?: Condition[];
   findings?: { errors: number; warnings: number; notes: number; summary: string; items: Finding[] };
   sidecars?: { total: number; onRevision: number; nacked: number; summary: string; lastNack?: { sidecar: string; revision: string; reason: string; time: string } };
+  rollout?: RolloutStatus;
 }
 
 export interface RoutingPolicy extends KubernetesObject {

@@ -5,6 +5,7 @@
 import type { Diagnostic } from "../compiler/index.ts";
 import { canonicalJson } from "../bundle/index.ts";
 import { isCompileDiagnostic, type PolicyBuild, type Publication } from "./build.ts";
+import type { RolloutStatus } from "./rollout.ts";
 import type { Condition, ConditionType, Finding, RoutingPolicy, RoutingPolicyStatus } from "./resources.ts";
 
 /** Findings listed in status (the counts cover all). */
@@ -41,7 +42,7 @@ const where = (d: Diagnostic) => `${d.code} at ${d.file}:${d.span.start.line}:${
  * The status a reconcile writes. `served` is what sidecars are given now: this build's
  * publication, or the last good one while this build fails.
  */
-export function statusOf(rp: RoutingPolicy, build: PolicyBuild, served: Publication | null, fleet: FleetCounts, now: Date): RoutingPolicyStatus {
+export function statusOf(rp: RoutingPolicy, build: PolicyBuild, served: Publication | null, fleet: FleetCounts, rollout: RolloutStatus | undefined, now: Date): RoutingPolicyStatus {
   const generation = rp.metadata?.generation ?? 0;
   const previous = new Map((rp.status?.conditions ?? []).map((c) => [c.type, c]));
   const conditions: Condition[] = [];
@@ -70,23 +71,18 @@ export function statusOf(rp: RoutingPolicy, build: PolicyBuild, served: Publicat
   if (build.failedAt === "sources" || build.failedAt === "compile") set("Signed", "Unknown", "NotCompiled", "nothing to sign");
   else if (signProblem) set("Signed", "False", signProblem.reason, signProblem.message + keeping);
   else if (build.publication) set("Signed", "True", "Signed", `revision ${shortRevision(build.publication.revision)}, serial ${build.publication.serial}`);
-  // RolledOut: every subscribed sidecar runs the served revision.
+  // RolledOut: the rollout of the served revision is complete (status.rollout says where it stands).
   const sidecars = { ...fleet, summary: `${fleet.onRevision}/${fleet.total}` };
-  let rolledOut = false;
-  if (!served) set("RolledOut", "Unknown", "NothingToServe", "no revision has been signed yet");
-  else if (fleet.total === 0) {
-    set("RolledOut", "True", "NoSidecars", `revision ${shortRevision(served.revision)} is served; no sidecar is subscribed`);
-    rolledOut = true;
-  } else if (fleet.onRevision === fleet.total) {
-    set("RolledOut", "True", "RolledOut", `${fleet.onRevision}/${fleet.total} sidecars run revision ${shortRevision(served.revision)}`);
-    rolledOut = true;
-  } else if (fleet.nacked > 0) set("RolledOut", "False", "Nacked", `${fleet.onRevision}/${fleet.total} sidecars run revision ${shortRevision(served.revision)}; ${fleet.nacked} refused it${fleet.lastNack ? ` (${fleet.lastNack.sidecar}: ${fleet.lastNack.reason})` : ""}`);
-  else set("RolledOut", "False", "RollingOut", `${fleet.onRevision}/${fleet.total} sidecars run revision ${shortRevision(served.revision)}`);
-  // Ready: this generation is built, signed and everywhere.
+  if (!served || !rollout) set("RolledOut", "Unknown", "NothingToServe", "no revision has been signed yet");
+  else if (rollout.phase === "Complete") set("RolledOut", "True", fleet.total === 0 ? "NoSidecars" : "RolledOut", fleet.total === 0 ? `revision ${shortRevision(served.revision)} is served; no sidecar is subscribed` : rollout.message);
+  else if (rollout.phase === "RolledBack") set("RolledOut", "False", "RolledBack", rollout.message);
+  else set("RolledOut", "False", fleet.nacked > 0 ? "Nacked" : "RollingOut", fleet.nacked > 0 && fleet.lastNack ? `${rollout.message}; ${fleet.lastNack.sidecar} refused it: ${fleet.lastNack.reason}` : rollout.message);
+  // Ready: this generation is built, signed and rolled out.
   const built = build.publication !== null && served === build.publication;
   if (!built) set("Ready", "False", build.failedAt === null ? "NotServed" : "BuildFailed", `generation ${generation} is not served${keeping || "; no revision is served"}`);
-  else if (!rolledOut) set("Ready", "False", "RollingOut", `${sidecars.summary} sidecars run revision ${shortRevision(served.revision)}`);
-  else set("Ready", "True", "Ready", `revision ${shortRevision(served.revision)} on ${sidecars.summary} sidecars`);
+  else if (rollout?.phase === "RolledBack") set("Ready", "False", "RolledBack", `generation ${generation} was rolled back; apply a fixed policy`);
+  else if (rollout?.phase !== "Complete") set("Ready", "False", "RollingOut", rollout?.message ?? "not rolled out yet");
+  else set("Ready", "True", "Ready", `revision ${shortRevision(served!.revision)} on ${sidecars.summary} sidecars`);
 
   return {
     observedGeneration: generation,
@@ -94,6 +90,7 @@ export function statusOf(rp: RoutingPolicy, build: PolicyBuild, served: Publicat
     conditions,
     findings,
     sidecars,
+    ...(rollout ? { rollout } : {}),
   };
 }
 

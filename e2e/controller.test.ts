@@ -78,7 +78,7 @@ before(async () => {
   const secret = await k(["create", "secret", "generic", "signing", "-n", ns, `--from-file=signing.key=${keyFile}`]);
   assert.equal(secret.code, 0, secret.stderr);
   const port = await freePort();
-  controller = await startController({ kubeconfig: kubeconfigPath(), port, webhookUrl: `https://127.0.0.1:${port}/validate`, statusIntervalMs: 200, log: (l) => logs.push(l) });
+  controller = await startController({ kubeconfig: kubeconfigPath(), port, webhookUrl: `https://127.0.0.1:${port}/validate`, statusIntervalMs: 200, leaseNamespace: ns, log: (l) => logs.push(l) });
   await controller.synced;
 });
 

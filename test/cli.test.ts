@@ -322,7 +322,7 @@ test("serve --policy recompiles when a .route file changes; a broken edit keeps 
 test("serve: usage errors name the fix", () => {
   const none = rp(["serve"]);
   assert.equal(none.code, 2);
-  assert.match(none.stderr, /exactly one of --bundle <bundle.json> or --policy <dir>/);
+  assert.match(none.stderr, /exactly one of --bundle <bundle.json>, --controller <url> --policy-ref <namespace>\/<name>, or --policy <dir>/);
   const unverifiable = rp(["serve", "--bundle", "b.json"]);
   assert.equal(unverifiable.code, 2);
   assert.match(unverifiable.stderr, /--bundle needs at least one --public-key/);

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Distribution, WorkQueue, buildPolicy, reviewPolicy, statusOf, type BuildInputs, type RoutingPolicy } from "../controller/index.ts";
+import { Distribution, WorkQueue, advanceRollout, buildPolicy, inStep, reviewPolicy, rollbackPublication, rolloutPlan, statusOf, type BuildInputs, type RoutingPolicy } from "../controller/index.ts";
 import { bundleEtag, bundlePath, generateKeyPair, nackHeader, readBundle, verifyBundleSignature } from "../bundle/index.ts";
 
 const keys = generateKeyPair();
@@ -90,7 +90,11 @@ test("build: a missing ConfigMap, a file given twice, a missing Secret or a bad 
 test("status: conditions per the API conventions; the last good revision is kept and said while a newer generation fails", () => {
   const good = buildPolicy(policy(), inputs());
   const now = new Date("2026-12-02T10:00:00Z");
-  const s1 = statusOf(policy(), good, good.publication, { total: 2, onRevision: 1, nacked: 0 }, now);
+  const plan = rolloutPlan(policy().spec);
+  const rolling = advanceRollout(undefined, good.publication!, null, plan, { inStep: 0, onRevision: 0, nacked: 0 }, now);
+  const done = advanceRollout(rolling, good.publication!, null, plan, { inStep: 2, onRevision: 2, nacked: 0 }, now);
+  assert.equal(done.phase, "Complete");
+  const s1 = statusOf(policy(), good, good.publication, { total: 2, onRevision: 1, nacked: 0 }, rolling, now);
   assert.deepEqual(s1.conditions!.map((c) => [c.type, c.status, c.reason]), [
     ["Compiled", "True", "Compiled"], ["Analyzed", "True", "Analyzed"], ["Signed", "True", "Signed"], ["RolledOut", "False", "RollingOut"], ["Ready", "False", "RollingOut"],
   ]);
@@ -98,14 +102,14 @@ test("status: conditions per the API conventions; the last good revision is kept
   assert.equal(s1.observedGeneration, 3);
   // A later reconcile with the same condition status keeps lastTransitionTime.
   const later = new Date("2026-12-02T10:05:00Z");
-  const s2 = statusOf(policy({}, {}) as RoutingPolicy & { status: unknown }, good, good.publication, { total: 2, onRevision: 2, nacked: 0 }, later);
+  const s2 = statusOf(policy(), good, good.publication, { total: 2, onRevision: 2, nacked: 0 }, done, later);
   const withStatus = { ...policy(), status: s1 };
-  const s3 = statusOf(withStatus, good, good.publication, { total: 2, onRevision: 1, nacked: 0 }, later);
+  const s3 = statusOf(withStatus, good, good.publication, { total: 2, onRevision: 1, nacked: 0 }, rolling, later);
   assert.equal(s3.conditions!.find((c) => c.type === "Compiled")!.lastTransitionTime, now.toISOString());
   assert.equal(s2.conditions!.find((c) => c.type === "Ready")!.status, "True");
 
   const broken = buildPolicy(policy({ sources: { "main.route": "package x\nroute a priority 1 { when nosuch; use m }\n" } }, { generation: 4 }), inputs());
-  const s4 = statusOf({ ...policy({}, { generation: 4 }), status: s1 }, broken, good.publication, { total: 2, onRevision: 2, nacked: 0 }, later);
+  const s4 = statusOf({ ...policy({}, { generation: 4 }), status: s1 }, broken, good.publication, { total: 2, onRevision: 2, nacked: 0 }, done, later);
   const compiled = s4.conditions!.find((c) => c.type === "Compiled")!;
   assert.equal(compiled.status, "False");
   assert.equal(compiled.reason, "CompileFailed");
@@ -205,4 +209,66 @@ test("distribution: 200 with the ETag, 304 for it (ACK), a NACKed bundle never o
     d.close();
     server.close();
   }
+});
+
+test("rollout: steps by a stable hash of the sidecar, a pause after each acknowledged step, rollback past maxNackPercent with a bundle every sidecar accepts once", () => {
+  // About the asked share of 1,000 sidecars is in a 10 % step, and the same ones every time.
+  const ids = Array.from({ length: 1000 }, (_, i) => `pod-${i}`);
+  const in10 = ids.filter((id) => inStep("team/p", id, 10));
+  assert.ok(in10.length > 60 && in10.length < 140, `${in10.length} of 1000 in a 10% step`);
+  assert.deepEqual(ids.filter((id) => inStep("team/p", id, 10)), in10);
+  assert.ok(in10.every((id) => inStep("team/p", id, 50)), "a step's sidecars stay in the larger steps");
+
+  const v1 = buildPolicy(policy(), inputs()).publication!;
+  const v2 = buildPolicy(policy({ rollout: { steps: [10, 50, 100], pauseSeconds: 60, maxNackPercent: 20 } }, { generation: 4 }), inputs()).publication!;
+  const plan = rolloutPlan({ signingKey: { secretName: "k" }, rollout: { steps: [10, 50, 100], pauseSeconds: 60, maxNackPercent: 20 } });
+  const t0 = new Date("2026-12-02T10:00:00Z");
+  const at = (s: number) => new Date(t0.getTime() + s * 1000);
+  let r = advanceRollout(undefined, v2, v1, plan, { inStep: 0, onRevision: 0, nacked: 0 }, t0);
+  assert.deepEqual([r.phase, r.step, r.percent, r.stableEtag], ["Progressing", 0, 10, v1.etag]);
+  r = advanceRollout(r, v2, v1, plan, { inStep: 5, onRevision: 3, nacked: 0 }, at(1));
+  assert.equal(r.step, 0);
+  assert.match(r.message, /3\/5 sidecars run revision/);
+  r = advanceRollout(r, v2, v1, plan, { inStep: 5, onRevision: 5, nacked: 0 }, at(2));
+  assert.deepEqual([r.step, r.stepAcked], [0, at(2).toISOString()]);
+  r = advanceRollout(r, v2, v1, plan, { inStep: 5, onRevision: 5, nacked: 0 }, at(30));
+  assert.equal(r.step, 0, "still pausing");
+  r = advanceRollout(r, v2, v1, plan, { inStep: 5, onRevision: 5, nacked: 0 }, at(63));
+  assert.deepEqual([r.step, r.percent], [1, 50]);
+  // One refusal in 25 (4 %) is within 20 %; six (24 %) roll back.
+  r = advanceRollout(r, v2, v1, plan, { inStep: 25, onRevision: 20, nacked: 1 }, at(64));
+  assert.equal(r.phase, "Progressing");
+  const back = advanceRollout(r, v2, v1, plan, { inStep: 25, onRevision: 19, nacked: 6, lastNack: { sidecar: "pod-7", reason: "signature: unknown key" } }, at(65));
+  assert.equal(back.phase, "RolledBack");
+  assert.match(back.message, /6\/25 sidecars of step 2 refused revision .*pod-7: signature: unknown key.*rolled back to revision/);
+  // Rolled back stays rolled back for this revision.
+  assert.equal(advanceRollout(back, v2, v1, plan, { inStep: 25, onRevision: 25, nacked: 0 }, at(99)), back);
+
+  // The rollback bundle: v1's content with v2's serial and rollback: true, signed; the same bytes every time.
+  const rb = rollbackPublication(v1, v2, keys.privateKeyPem);
+  const read = readBundle(rb.bytes);
+  assert.ok(read.ok);
+  assert.equal(read.bundle.manifest.revision, v1.revision);
+  assert.equal(read.bundle.manifest.serial, v2.serial);
+  assert.equal(read.bundle.manifest.rollback, true);
+  assert.equal(verifyBundleSignature(read.bundle, [keys.publicKeyPem]).ok, true);
+  assert.equal(rollbackPublication(v1, v2, keys.privateKeyPem).bytes, rb.bytes);
+
+  // Without an earlier revision a new one goes to everyone at once, and cannot roll back.
+  const first = advanceRollout(undefined, v1, null, plan, { inStep: 0, onRevision: 0, nacked: 0 }, t0);
+  assert.deepEqual([first.percent, first.step], [100, 2]);
+  assert.equal(advanceRollout(first, v1, null, plan, { inStep: 4, onRevision: 0, nacked: 4 }, at(1)).phase, "Progressing");
+});
+
+test("distribution: during a rollout the step's sidecars get the candidate and the others the stable revision", async () => {
+  const d = new Distribution({ authenticate: async () => ({ ok: true, namespace: "team", user: "u" }) });
+  const v1 = buildPolicy(policy(), inputs()).publication!;
+  const v2 = buildPolicy(policy({}, { generation: 4 }), inputs()).publication!;
+  d.setTargets("team/p", { stable: v1, candidate: v2, percent: 10 });
+  const ids = Array.from({ length: 200 }, (_, i) => `pod-${i}`);
+  for (const id of ids) assert.equal(d.targetFor("team/p", id), inStep("team/p", id, 10) ? v2 : v1);
+  d.setTargets("team/p", { stable: v1, candidate: v2, percent: 100 });
+  assert.ok(ids.every((id) => d.targetFor("team/p", id) === v2));
+  assert.equal(d.current("team/p"), v2);
+  d.close();
 });

@@ -1,6 +1,7 @@
 // The sidecar's metrics in the Prometheus text format (/metrics): requests by
 // route, model and status, decision and upstream latency histograms,
-// telemetry sent, dropped and whether it is delivering, bundle rejections and the active revision.
+// telemetry sent, dropped and whether it is delivering, bundle rejections and the active revision,
+// and (subscribed to a controller) whether it answers and how polls ended.
 // Small on purpose: counters and fixed-bucket histograms, label sets kept in
 // maps, rendered on scrape.
 
@@ -74,7 +75,7 @@ export class SidecarMetrics {
   readonly upstreamSeconds = new Histogram("routeplane_upstream_seconds", "Time to the upstream's response headers, by model.", [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30]);
   readonly fallbacks = new Counter("routeplane_fallbacks_total", "Attempts that failed over to the next model, by model and reason.");
   /** Read at scrape time: telemetry sink figures and the active revision. */
-  gauges: () => { revision: string | null; rejections?: number; persistFailures?: number; telemetry: { sent: number; dropped: number; queued: number; failures?: number; problem?: string | null }; semantic?: Record<string, number> } = () => ({ revision: null, telemetry: { sent: 0, dropped: 0, queued: 0 } });
+  gauges: () => { revision: string | null; rejections?: number; persistFailures?: number; telemetry: { sent: number; dropped: number; queued: number; failures?: number; problem?: string | null }; semantic?: Record<string, number>; controller?: { connected: boolean; polls: Record<string, number> } } = () => ({ revision: null, telemetry: { sent: 0, dropped: 0, queued: 0 } });
 
   render(): string {
     const g = this.gauges();
@@ -93,6 +94,12 @@ export class SidecarMetrics {
       family("routeplane_bundle_info", "gauge", "The active bundle (value 1), by revision.", g.revision ? [[{ revision: g.revision }, 1]] : []),
       ...(g.semantic
         ? [family("routeplane_semantic_calls_total", "counter", "Embedding calls for embedding and domain signals, by outcome (timeout and error fall back to the offline stand-ins).", Object.entries(g.semantic).map(([outcome, n]) => [{ outcome }, n]))]
+        : []),
+      ...(g.controller
+        ? [
+          family("routeplane_controller_connected", "gauge", "1 while the controller answers the sidecar's polls, 0 while it cannot be reached or refuses them (the reason is in /readyz and the log).", [[{}, g.controller.connected ? 1 : 0]]),
+          family("routeplane_controller_polls_total", "counter", "Polls of the controller, by outcome: accepted (ACK), rejected (NACK), not_modified, error (no usable answer; retried with backoff).", Object.entries(g.controller.polls).map(([outcome, n]) => [{ outcome }, n])),
+        ]
         : []),
     ];
     return parts.join("\n") + "\n";

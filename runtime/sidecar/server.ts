@@ -23,6 +23,7 @@ import { Upstreams, forwardAllowList, scrubSecret } from "./upstream.ts";
 import { completionsProblem, requestOf, runRequestPath, type PathConfig } from "./request-path.ts";
 import type { SemanticSignals } from "./semantic.ts";
 import type { Observability } from "./observability.ts";
+import type { ControllerStatus } from "./controller-client.ts";
 
 export interface SidecarOptions {
   store: BundleStore;
@@ -54,6 +55,8 @@ export interface SidecarOptions {
   semantic?: SemanticSignals;
   /** OpenTelemetry traces and metrics (OTLP); none: only /metrics. */
   observability?: Observability;
+  /** The controller subscription (serve --controller): its state in /readyz and /metrics. */
+  controller?: { status(): ControllerStatus };
 }
 
 /** Learned weights for adaptive routes: route → model → weight (kept inside the policy's bounds by the engine). */
@@ -100,6 +103,14 @@ function loopbackOnly(req: SidecarRequest, path: string): void {
 }
 
 
+/** The controller subscription as /readyz shows it (readiness itself stays with the bundle). */
+function controllerDetail(s: ControllerStatus) {
+  return {
+    url: s.url, policy: s.policyRef, connected: s.connected, problem: s.problem, since: s.since?.toISOString() ?? null,
+    refused: s.refused ? { etag: s.refused.etag, reason: s.refused.reason, at: s.refused.at.toISOString() } : null,
+  };
+}
+
 export function createSidecar(options: SidecarOptions): Sidecar {
   const { store, telemetry } = options;
   const upstreams = options.upstreams ?? new Upstreams();
@@ -125,7 +136,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     weights = w;
     weightsVersion++;
   };
-  metrics.gauges = () => ({ revision: store.current?.bundle.manifest.revision ?? null, rejections: store.rejections, persistFailures: store.persistFailures, telemetry: telemetry.stats(), ...(options.semantic ? { semantic: options.semantic.outcomes } : {}) });
+  metrics.gauges = () => ({ revision: store.current?.bundle.manifest.revision ?? null, rejections: store.rejections, persistFailures: store.persistFailures, telemetry: telemetry.stats(), ...(options.semantic ? { semantic: options.semantic.outcomes } : {}), ...(options.controller ? { controller: options.controller.status() } : {}) });
 
   const activeBundle = () => {
     const active = store.current;
@@ -191,7 +202,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           // Telemetry that cannot be delivered shows here (readiness stays with the bundle: lost telemetry does not stop routing).
           const t = telemetry.stats();
           const telemetryDetail = { delivering: !t.problem, problem: t.problem ?? null, since: t.problemSince ?? null, sent: t.sent, dropped: t.dropped, queued: t.queued };
-          const detail = { ready: active !== null, revision: active?.bundle.manifest.revision ?? null, source: active?.source ?? null, lastRejection: rejected ? { at: rejected.at.toISOString(), source: rejected.source, reason: rejected.reason } : null, telemetry: telemetryDetail };
+          const detail = { ready: active !== null, revision: active?.bundle.manifest.revision ?? null, source: active?.source ?? null, lastRejection: rejected ? { at: rejected.at.toISOString(), source: rejected.source, reason: rejected.reason } : null, telemetry: telemetryDetail, ...(options.controller ? { controller: controllerDetail(options.controller.status()) } : {}) };
           res.send(active ? 200 : 503, { "content-type": "application/json" }, JSON.stringify(detail));
           return;
         }
