@@ -4,21 +4,29 @@
 // cannot find routeplane-system before it really exists); the controller's pod
 // meets the restricted Pod Security Standard its Namespace enforces; and with
 // the RBAC objects really applied, `kubectl auth can-i` as the controller's
-// ServiceAccount allows what the controller calls and nothing more.
+// ServiceAccount allows what the controller calls and nothing more, and the
+// controller itself, run in process with that ServiceAccount's token, does its
+// work without a refusal.
 //
 // Nothing of the control plane is created for real but the Namespace and the
-// RBAC objects, and `after` deletes them: above all, the webhook configuration
-// (failurePolicy Fail, pointing at a Service with no pods) is only ever
-// dry-run, or it would refuse every RoutingPolicy later tests create.
+// RBAC objects, and `after` deletes them: above all, deploy/'s webhook
+// configuration (failurePolicy Fail, pointing at a Service with no pods) is
+// only ever dry-run, or it would refuse every RoutingPolicy later tests
+// create. The in-process controller registers its own (failurePolicy Ignore,
+// at its loopback URL), which `after` deletes too.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadAllYaml, type KubernetesObject, type V1Deployment, type V1PodDisruptionBudget, type V1Service, type V1ValidatingWebhookConfiguration } from "@kubernetes/client-node";
 import { bufferIo, run } from "../cli/index.ts";
-import { kubectl } from "./support.ts";
+import { startController, type RunningController } from "../controller/index.ts";
+import { bundlePath, generateKeyPair } from "../bundle/index.ts";
+import { freePort } from "./infra/ports.ts";
+import { eventually, kubeconfigPath, kubectl, uniqueName } from "./support.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const DEPLOY = path.join(REPO, "deploy");
@@ -31,6 +39,10 @@ let cache: string;
 let rendered = "";
 let createdNamespace = false;
 let appliedRbac = "";
+let controller: RunningController | undefined;
+let webhookCreated = false;
+let crdCreated = false;
+const team = uniqueName("rp-deploy");
 const k = (args: string[], input?: string) => kubectl(args, { input, cacheDir: cache });
 
 /** The rendered documents, as text (for kubectl) and as objects (to look into). */
@@ -55,6 +67,11 @@ before(async () => {
 
 after(async () => {
   // Only what this file created, by name; cluster-scoped objects above all.
+  await controller?.stop();
+  if (webhookCreated) await k(["delete", "validatingwebhookconfiguration", "routeplane-policies", "--ignore-not-found"]);
+  await k(["delete", "namespace", team, "--ignore-not-found", "--wait=false"]);
+  if (crdCreated) await k(["delete", "crd", "routingpolicies.routeplane.dev", "--ignore-not-found", "--wait=false"]);
+  if (createdNamespace) await k(["delete", "leases", "--all", "-n", NS, "--ignore-not-found"]);
   if (appliedRbac) await k(["delete", "-f", "-", "--ignore-not-found", "--wait=false"], appliedRbac);
   if (createdNamespace) {
     await k(["delete", "namespace", NS, "--wait=false"]);
@@ -78,8 +95,8 @@ test("kubectl kustomize deploy: the CRD, Namespace, RBAC, controller Deployment,
     "Deployment/routeplane-controller",
     "Namespace/routeplane-system",
     "PodDisruptionBudget/routeplane-controller",
-    "Role/routeplane-controller-leader-election",
-    "RoleBinding/routeplane-controller-leader-election",
+    "Role/routeplane-controller-leases",
+    "RoleBinding/routeplane-controller-leases",
     "Service/routeplane-controller",
     "ServiceAccount/routeplane-controller",
     "ValidatingWebhookConfiguration/routeplane-policies",
@@ -118,7 +135,7 @@ test("kubectl kustomize deploy: the CRD, Namespace, RBAC, controller Deployment,
   // Probes over HTTPS on that port; environment from the downward API.
   assert.deepEqual([container.readinessProbe!.httpGet!.path, container.readinessProbe!.httpGet!.scheme, container.readinessProbe!.httpGet!.port], ["/readyz", "HTTPS", "https"]);
   assert.deepEqual([container.livenessProbe!.httpGet!.path, container.livenessProbe!.httpGet!.scheme, container.livenessProbe!.httpGet!.port], ["/healthz", "HTTPS", "https"]);
-  assert.deepEqual(Object.fromEntries(container.env!.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath])), { POD_NAME: "metadata.name", POD_NAMESPACE: "metadata.namespace" });
+  assert.deepEqual(Object.fromEntries(container.env!.filter((e) => e.valueFrom).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath])), { POD_NAME: "metadata.name", POD_NAMESPACE: "metadata.namespace" });
   assert.ok(container.resources?.requests?.memory && container.resources.limits?.memory);
   assert.equal(pod.securityContext!.runAsNonRoot, true);
   assert.equal(pod.securityContext!.seccompProfile!.type, "RuntimeDefault");
@@ -188,7 +205,8 @@ test("RBAC, really applied: the controller's ServiceAccount may do what the cont
     ["create", "tokenreviews.authentication.k8s.io"],
     ["get", `${VWC}/routeplane-policies`], ["update", `${VWC}/routeplane-policies`], ["create", VWC],
     ["get", `${MWC}/routeplane-sidecar-injector`], ["update", `${MWC}/routeplane-sidecar-injector`], ["create", MWC],
-    ["get", "leases.coordination.k8s.io", "-n", NS], ["create", "leases.coordination.k8s.io", "-n", NS], ["update", "leases.coordination.k8s.io", "-n", NS],
+    ["get", "leases.coordination.k8s.io/routeplane-controller", "-n", NS], ["create", "leases.coordination.k8s.io", "-n", NS], ["update", "leases.coordination.k8s.io/routeplane-controller", "-n", NS],
+    ["list", "leases.coordination.k8s.io", "-n", NS], ["delete", "leases.coordination.k8s.io/routeplane-fleet-0123456789ab", "-n", NS],
   ];
   const denied: string[][] = [
     ["list", "secrets", "-A"], ["list", "secrets", "-n", "team-a"], ["watch", "secrets", "-n", "team-a"], ["create", "secrets", "-n", "team-a"],
@@ -197,7 +215,7 @@ test("RBAC, really applied: the controller's ServiceAccount may do what the cont
     ["delete", "events", "-n", "team-a"],
     ["update", `${VWC}/someone-elses`], ["delete", `${VWC}/routeplane-policies`], ["patch", `${VWC}/routeplane-policies`], ["list", VWC],
     ["update", `${MWC}/someone-elses`],
-    ["get", "leases.coordination.k8s.io", "-n", "kube-system"], ["delete", "leases.coordination.k8s.io", "-n", NS],
+    ["get", "leases.coordination.k8s.io", "-n", "kube-system"], ["update", "leases.coordination.k8s.io", "-n", "team-a"], ["watch", "leases.coordination.k8s.io", "-n", NS], ["patch", "leases.coordination.k8s.io", "-n", NS],
     ["create", "pods", "-n", "team-a"], ["get", "pods", "-n", NS], ["create", "serviceaccounts/token", "-n", NS], ["impersonate", "serviceaccounts"],
   ];
   const wrong: string[] = [];
@@ -225,5 +243,93 @@ test("RBAC, really applied: the controller's ServiceAccount may do what the cont
     "validatingwebhookconfigurations.admissionregistration.k8s.io [routeplane-policies] [get update]",
   ];
   assert.deepEqual(await rules("team-a"), cluster);
-  assert.deepEqual(await rules(NS), [...cluster, "leases.coordination.k8s.io [] [get create update]"].sort());
+  assert.deepEqual(await rules(NS), [...cluster, "leases.coordination.k8s.io [] [get list create update delete]"].sort());
+});
+
+test("the controller running as that ServiceAccount, with only these rules: webhook registered, policy Ready with events, leader Lease and fleet report, a sidecar served after a TokenReview", async () => {
+  assert.ok(appliedRbac, "the RBAC objects are applied by the test before");
+  // A kubeconfig for the ServiceAccount: the e2e cluster's server and CA, the account's token.
+  const admin = readFileSync(kubeconfigPath(), "utf8");
+  const server = /^\s*server: (\S+)$/m.exec(admin)![1];
+  const ca = /^\s*certificate-authority: (\S+)$/m.exec(admin)![1];
+  const token = await k(["create", "token", SA, "-n", NS, "--duration", "10m"]);
+  assert.equal(token.code, 0, token.stderr);
+  const saKubeconfig = path.join(cache, "controller.kubeconfig");
+  writeFileSync(saKubeconfig, `apiVersion: v1
+kind: Config
+clusters:
+- name: e2e
+  cluster:
+    server: ${server}
+    certificate-authority: ${ca}
+users:
+- name: controller
+  user:
+    token: ${token.stdout.trim()}
+contexts:
+- name: e2e
+  context:
+    cluster: e2e
+    user: controller
+current-context: e2e
+`, { mode: 0o600 });
+
+  // This checkout's CRD (an older one on the apiserver would prune status fields the controller writes).
+  crdCreated = (await k(["get", "crd", "routingpolicies.routeplane.dev"])).code !== 0;
+  assert.equal((await k(["apply", "-k", path.join(REPO, "crds")])).code, 0);
+  assert.equal((await k(["wait", "--for=condition=Established", "--timeout=60s", "crd/routingpolicies.routeplane.dev"])).code, 0);
+  assert.equal((await k(["create", "namespace", team])).code, 0);
+  const keys = generateKeyPair();
+  const keyFile = path.join(cache, "team.key");
+  writeFileSync(keyFile, keys.privateKeyPem, { mode: 0o600 });
+  assert.equal((await k(["create", "secret", "generic", "signing", "-n", team, `--from-file=signing.key=${keyFile}`])).code, 0);
+  assert.equal((await k(["create", "serviceaccount", "sidecar", "-n", team])).code, 0);
+
+  webhookCreated = (await k(["get", "validatingwebhookconfiguration", "routeplane-policies"])).code !== 0;
+  const logs: string[] = [];
+  const port = await freePort();
+  controller = await startController({
+    kubeconfig: saKubeconfig, port, leaseNamespace: NS, identity: "deploy-test",
+    // Ignore: should this test die before `after`, the leftover configuration refuses nothing.
+    webhookUrl: `https://127.0.0.1:${port}/validate`, webhookFailurePolicy: "Ignore",
+    statusIntervalMs: 200, log: (l) => logs.push(l),
+  });
+  await controller.synced;
+  const hook = JSON.parse((await k(["get", "validatingwebhookconfiguration", "routeplane-policies", "-o", "json"])).stdout);
+  assert.ok(hook.webhooks[0].clientConfig.caBundle, "the controller registered its webhook with its CA");
+
+  const made = bufferIo();
+  assert.equal(await run(["manifest", path.join(REPO, "examples/support"), "--name", "support", "--namespace", team, "--signing-secret", "signing"], made), 0, made.stderr);
+  const applied = await k(["apply", "-f", "-"], made.stdout);
+  assert.equal(applied.code, 0, applied.stderr);
+  const ready = await k(["wait", "--for=condition=Ready", "--timeout=60s", "-n", team, "rp/support"]);
+  assert.equal(ready.code, 0, `${ready.stderr}\n${logs.join("\n")}`);
+  await eventually("the Compiled event", async () => {
+    const items = JSON.parse((await k(["get", "events", "-n", team, "-o", "json"])).stdout).items as { reason: string }[];
+    return items.some((e) => e.reason === "Compiled") ? true : undefined;
+  });
+  const lease = JSON.parse((await k(["get", "lease", "routeplane-controller", "-n", NS, "-o", "json"])).stdout);
+  assert.equal(lease.spec.holderIdentity, "deploy-test");
+
+  // A sidecar's token, reviewed by the apiserver at the controller's request (tokenreviews create).
+  const sidecarToken = (await k(["create", "token", "sidecar", "-n", team, "--audience", "routeplane", "--duration", "10m"])).stdout.trim();
+  const status = await new Promise<number>((resolve, reject) => {
+    request(controller!.url + bundlePath(team, "support"), { ca: controller!.caPem, headers: { authorization: `Bearer ${sidecarToken}`, "routeplane-sidecar": "pod-a" } }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    }).on("error", reject).end();
+  });
+  assert.equal(status, 200);
+  await eventually("a fleet report Lease", async () => {
+    const list = await k(["get", "leases", "-n", NS, "-l", "routeplane.dev/fleet-report=true", "-o", "name"]);
+    return list.stdout.trim() ? true : undefined;
+  });
+
+  await controller.stop();
+  controller = undefined;
+  // Nothing the controller asked for was refused by RBAC.
+  assert.doesNotMatch(logs.join("\n"), /is forbidden: User/, logs.join("\n"));
+  // Stopping released the leader Lease and deleted the fleet report.
+  assert.equal(JSON.parse((await k(["get", "lease", "routeplane-controller", "-n", NS, "-o", "json"])).stdout).spec.holderIdentity ?? "", "");
+  assert.equal((await k(["get", "leases", "-n", NS, "-l", "routeplane.dev/fleet-report=true", "-o", "name"])).stdout.trim(), "");
 });
