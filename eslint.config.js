@@ -29,6 +29,7 @@ const LIBRARY_HOME = {
   // The sidecar speaks HTTP itself (ADR 9); undici is only bench/proxy's reference for the usual Node stack.
   undici: "bench",
   "@kubernetes/client-node": "controller",
+  "node-forge": "controller",
 };
 
 function restrictions(part) {

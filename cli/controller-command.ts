@@ -18,6 +18,9 @@ export interface ControllerCommandOptions {
   "write-ca"?: string;
   "lease-namespace"?: string;
   "no-leader-election"?: boolean;
+  "sidecar-image"?: string;
+  "sidecar-controller-url"?: string;
+  "otlp-endpoint"?: string;
 }
 
 export async function cmdController(io: Io, opts: ControllerCommandOptions): Promise<number> {
@@ -39,6 +42,9 @@ export async function cmdController(io: Io, opts: ControllerCommandOptions): Pro
     webhookService: opts["webhook-service"],
     webhookFailurePolicy: policy,
     leaseNamespace: opts["no-leader-election"] ? false : opts["lease-namespace"],
+    sidecarImage: opts["sidecar-image"],
+    sidecarControllerUrl: opts["sidecar-controller-url"],
+    otlpEndpoint: opts["otlp-endpoint"],
     log: (line) => io.err(`routeplane controller: ${line}`),
   });
   if (opts["write-ca"]) writeFileSync(opts["write-ca"], running.caPem);

@@ -157,7 +157,7 @@ const COMMANDS: Record<string, CommandSpec> = {
     run: async (io, p, v) => (await manifest()).cmdManifest(io, need(p, "manifest"), v as never),
   },
   controller: {
-    summary: "run the Kubernetes controller: compile, admit, sign and push RoutingPolicies to sidecars",
+    summary: "run the Kubernetes controller: compile, admit, sign and push RoutingPolicies to sidecars; inject sidecars into labelled pods",
     usage: "routeplane controller [--kubeconfig file] [--namespace ns] [--listen [host:]port] [--webhook-url url | --webhook-service ns/name[:port]]",
     options: {
       kubeconfig: { type: "string", help: "kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)" },
@@ -173,6 +173,9 @@ const COMMANDS: Record<string, CommandSpec> = {
       "write-ca": { type: "string", help: "write the CA certificate sidecars should trust (--controller-ca) to this file" },
       "lease-namespace": { type: "string", help: "namespace of the leader-election Lease (default $POD_NAMESPACE, else --namespace, else default)" },
       "no-leader-election": { type: "boolean", help: "always lead (a single replica only)" },
+      "sidecar-image": { type: "string", help: "the image of sidecars the injection webhook adds (default ghcr.io/routeplane/routeplane:0.1.0)" },
+      "sidecar-controller-url": { type: "string", help: "the controller's URL as injected sidecars reach it (default https://routeplane-controller.routeplane-system.svc)" },
+      "otlp-endpoint": { type: "string", help: "export a span per reconcile and stage over OTLP/HTTP (default $OTEL_EXPORTER_OTLP_ENDPOINT)" },
     },
     run: async (io, _p, v) => (await controller()).cmdController(io, v as never),
   },

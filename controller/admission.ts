@@ -35,7 +35,7 @@ export function reviewPolicy(review: AdmissionReview, inputs: BuildInputs): Admi
   const rp = request.object;
   if (!rp || rp.kind !== "RoutingPolicy" || !rp.spec) return answer(true);
   const build = buildPolicy(rp, inputs, { sign: false });
-  const diags = build.result?.diagnostics ?? [];
+  const diags = build.diagnostics;
   const warnings = [
     ...build.problems.map((p) => `${p.reason}: ${p.message}`),
     ...diags.filter((d) => d.severity === "warning").map(diagnosticLine),

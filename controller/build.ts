@@ -33,8 +33,12 @@ export interface Publication {
 
 export interface PolicyBuild {
   files: Record<string, string>;
-  /** Null when the sources could not be gathered. */
-  result: CompileResult | null;
+  /**
+   * The compiler's diagnostics (empty when the sources could not be gathered). Only these are
+   * kept, not the whole compile result: the controller keeps a build per policy, and the
+   * analysis's witnesses hold on to its decision diagrams.
+   */
+  diagnostics: Diagnostic[];
   problems: BuildProblem[];
   publication: Publication | null;
   /** The stage that stopped the build, if one did. */
@@ -46,6 +50,8 @@ interface State {
   inputs: BuildInputs;
   sign: boolean;
   build: PolicyBuild;
+  /** The compile result, while the build runs. */
+  result?: CompileResult;
 }
 
 const DEFAULT_KEY_ENTRY = "signing.key";
@@ -58,7 +64,7 @@ const STAGES: { name: "sources" | "compile" | "sign"; run: (s: State) => boolean
 
 /** Builds a policy; `sign: false` stops after compiling (admission needs no key). */
 export function buildPolicy(rp: RoutingPolicy, inputs: BuildInputs, { sign = true }: { sign?: boolean } = {}): PolicyBuild {
-  const state: State = { rp, inputs, sign, build: { files: {}, result: null, problems: [], publication: null, failedAt: null } };
+  const state: State = { rp, inputs, sign, build: { files: {}, diagnostics: [], problems: [], publication: null, failedAt: null } };
   for (const stage of STAGES) {
     if (!stage.run(state)) {
       state.build.failedAt = stage.name;
@@ -110,7 +116,7 @@ function gatherSources(s: State): boolean {
 
 function compilePolicy(s: State): boolean {
   const roots = Object.keys(s.build.files).sort();
-  s.build.result = compile(memoryHost(s.build.files), roots, {
+  s.result = compile(memoryHost(s.build.files), roots, {
     policyName: policyNameOf(s.rp),
     serial: serialOf(s.rp),
     allowUnproved: s.rp.spec.allowUnproved === true,
@@ -118,12 +124,13 @@ function compilePolicy(s: State): boolean {
     // The sources are a bag of files: those others import (shared models) are not roots.
     importedAreNotRoots: true,
   });
-  return !s.build.result.diagnostics.some((d) => d.severity === "error");
+  s.build.diagnostics = s.result.diagnostics;
+  return !s.result.diagnostics.some((d) => d.severity === "error");
 }
 
 function signPolicy(s: State): boolean {
   if (!s.sign) return true;
-  const bundle = s.build.result?.bundle;
+  const bundle = s.result?.bundle;
   if (!bundle) return false;
   const namespace = s.rp.metadata?.namespace ?? "";
   const { secretName, key = DEFAULT_KEY_ENTRY } = s.rp.spec.signingKey;
@@ -156,7 +163,7 @@ export function diagnosticLine(d: Diagnostic): string {
 
 /** The code frames of errors, for an admission denial (kubectl prints them). */
 export function renderErrors(build: PolicyBuild, limit = 10): string {
-  const errors = build.result?.diagnostics.filter((d) => d.severity === "error") ?? [];
+  const errors = build.diagnostics.filter((d) => d.severity === "error");
   const frames = errors.slice(0, limit).map((d) => renderDiagnostic(d, build.files[d.file]));
   if (errors.length > limit) frames.push(`… and ${errors.length - limit} more errors (routeplane lint shows all)`);
   return frames.join("\n\n");

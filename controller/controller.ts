@@ -9,10 +9,12 @@ import { tokenReviewAuthenticator } from "./auth.ts";
 import { makeServingCertificate } from "./certs.ts";
 import { Distribution, type Authenticate } from "./distribution.ts";
 import { EventRecorder } from "./events.ts";
-import { configMapInformer, ensureValidatingWebhook, kubeClients, policyInformer, readSecret, statusCode, writeStatus, type KubeClients } from "./kube.ts";
+import { injectSidecar, type PodReview } from "./injection.ts";
+import { configMapInformer, ensureMutatingWebhook, ensureValidatingWebhook, kubeClients, policyInformer, readSecret, statusCode, writeStatus, type KubeClients } from "./kube.ts";
 import { reconcile, type PolicyMemory, type ReconcileDeps } from "./reconcile.ts";
 import { keyOf, type RoutingPolicy } from "./resources.ts";
 import { LeaderElector } from "./leader.ts";
+import { controllerTracing } from "./tracing.ts";
 import { FleetReports } from "./fleet-reports.ts";
 import { WorkQueue } from "./work-queue.ts";
 
@@ -46,6 +48,11 @@ export interface ControllerOptions {
   leaseNamespace?: string | false;
   /** This replica's name in the Lease (default $POD_NAME, else host-pid-random). */
   identity?: string;
+  /** The injected sidecar: its image and the controller URL pods use (default the Service in routeplane-system). */
+  sidecarImage?: string;
+  sidecarControllerUrl?: string;
+  /** OTLP/HTTP endpoint for spans per reconcile (default $OTEL_EXPORTER_OTLP_ENDPOINT; none: no tracing). */
+  otlpEndpoint?: string;
   /** Authenticates sidecars; default the apiserver's TokenReview API. */
   authenticate?: Authenticate;
   log?: (line: string) => void;
@@ -125,11 +132,14 @@ export async function startController(options: ControllerOptions = {}): Promise<
     log,
     // The new leader looks at every policy: status and rollouts may have waited for it.
     onStartedLeading: () => {
+      // What this replica decided when it last led is stale: continue from the stored status.
+      for (const mem of memory.values()) mem.rollout = undefined;
       for (const rp of policies.informer.list()) queue.add(keyOf(rp));
     },
   });
   // Each replica reports its sidecars; the leader adds the others' reports to its own.
   const reports = leaseNamespace === null || !elector ? null : new FleetReports(clients.kc, leaseNamespace, elector.identity, distribution, () => policies.informer.list().map((rp) => keyOf(rp)));
+  const tracing = await controllerTracing({ otlpEndpoint: options.otlpEndpoint ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT });
   const deps: ReconcileDeps = {
     policies: policies.informer,
     configMaps: configMaps.informer,
@@ -143,6 +153,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
     events,
     leading: () => elector?.isLeader() ?? true,
     statusIntervalMs: options.statusIntervalMs ?? 1000,
+    tracer: tracing?.tracer ?? null,
   };
 
   // One worker: one key at a time, failures retried with backoff.
@@ -179,6 +190,10 @@ export async function startController(options: ControllerOptions = {}): Promise<
     const made = makeServingCertificate(hosts);
     return { certPem: made.certPem, keyPem: made.keyPem, caPem: made.caPem };
   })();
+  const injection = {
+    image: options.sidecarImage ?? "ghcr.io/routeplane/routeplane:0.1.0",
+    controllerUrl: options.sidecarControllerUrl ?? "https://routeplane-controller.routeplane-system.svc",
+  };
   const inputs = { configMap: (ns: string, name: string) => configMaps.informer.get(name, ns), secret: () => undefined };
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "https://controller");
@@ -189,6 +204,19 @@ export async function startController(options: ControllerOptions = {}): Promise<
       try {
         if (body === null) throw new Error(`the AdmissionReview is over ${MAX_ADMISSION_BYTES} bytes`);
         review = reviewPolicy(JSON.parse(body) as AdmissionReview, inputs);
+      } catch (err) {
+        res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "bad-request", message: (err as Error).message, retryable: false } }));
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(review));
+      return;
+    }
+    if (url.pathname === "/inject" && req.method === "POST") {
+      const body = await readBody(req, MAX_ADMISSION_BYTES);
+      let review: PodReview;
+      try {
+        if (body === null) throw new Error(`the AdmissionReview is over ${MAX_ADMISSION_BYTES} bytes`);
+        review = injectSidecar(JSON.parse(body) as PodReview, policies.informer.list(), injection);
       } catch (err) {
         res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "bad-request", message: (err as Error).message, retryable: false } }));
         return;
@@ -229,6 +257,11 @@ export async function startController(options: ControllerOptions = {}): Promise<
     family("routeplane_controller_sidecars", "gauge", "Sidecars subscribed to each policy, and those on its served revision.", sidecars);
     family("routeplane_controller_ready", "gauge", "1 when the informers are synced.", [["", ready() ? 1 : 0]]);
     family("routeplane_controller_leader", "gauge", "1 while this replica leads.", [["", (elector?.isLeader() ?? true) ? 1 : 0]]);
+    const mem = process.memoryUsage();
+    family("process_resident_memory_bytes", "gauge", "Resident memory.", [["", mem.rss]]);
+    family("nodejs_heap_used_bytes", "gauge", "V8 heap in use.", [["", mem.heapUsed]]);
+    family("nodejs_heap_total_bytes", "gauge", "V8 heap reserved.", [["", mem.heapTotal]]);
+    family("nodejs_external_memory_bytes", "gauge", "Memory outside the V8 heap held by JavaScript objects (buffers, TLS).", [["", mem.external]]);
     return lines.join("\n") + "\n";
   };
   const server: Server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
@@ -249,14 +282,15 @@ export async function startController(options: ControllerOptions = {}): Promise<
 
   if (options.webhookUrl || options.webhookService) {
     const caBundle = Buffer.from(tls.caPem).toString("base64");
-    let clientConfig;
-    if (options.webhookUrl) clientConfig = { url: options.webhookUrl, caBundle };
-    else {
+    // Validation at /validate, injection at /inject, on the same server.
+    const at = (path: string) => {
+      if (options.webhookUrl) return { url: options.webhookUrl.replace(/\/validate$/, "") + path, caBundle };
       const m = /^([^/]+)\/([^:]+)(?::(\d+))?$/.exec(options.webhookService!);
       if (!m) throw new Error(`--webhook-service takes namespace/name[:port], not ${options.webhookService}`);
-      clientConfig = { service: { namespace: m[1], name: m[2], port: m[3] ? Number(m[3]) : 443, path: "/validate" }, caBundle };
-    }
-    await ensureValidatingWebhook(clients, clientConfig, options.webhookFailurePolicy ?? "Fail");
+      return { service: { namespace: m[1], name: m[2], port: m[3] ? Number(m[3]) : 443, path }, caBundle };
+    };
+    await ensureValidatingWebhook(clients, at("/validate"), options.webhookFailurePolicy ?? "Fail");
+    await ensureMutatingWebhook(clients, at("/inject"));
   }
   elector?.start();
   reports?.start((err) => log(`fleet report: ${err.message}`));
@@ -279,6 +313,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
       queue.close();
       distribution.close();
       await Promise.all([policies.stop(), configMaps.stop()]);
+      await tracing?.shutdown();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await worker.catch(() => undefined);

@@ -124,7 +124,9 @@ export class FleetReports {
         fleet.nacked += p.fleet.nacked;
         if (p.fleet.lastNack && (!fleet.lastNack || p.fleet.lastNack.time > fleet.lastNack.time)) fleet.lastNack = p.fleet.lastNack;
       }
-      if (p.candidate === newest) {
+      // A replica still serving an older revision has not published this one yet: its sidecars cannot be judged.
+      if (p.candidate !== newest) step.pending = true;
+      else {
         step.inStep += p.step.inStep;
         step.onRevision += p.step.onRevision;
         step.nacked += p.step.nacked;

@@ -16,3 +16,8 @@ export { GROUP, VERSION, PLURAL, KIND, policyNameOf, serialOf } from "./resource
 export type { RoutingPolicy, RoutingPolicySpec, RoutingPolicyStatus } from "./resources.ts";
 export { toYaml } from "./yaml.ts";
 export type { AdmissionReview } from "./admission.ts";
+export { injectSidecar, sidecarContainer, selects, INJECT_LABEL, POLICY_LABEL, TRUST_CONFIGMAP } from "./injection.ts";
+export { reconcile, RECONCILE_STAGES } from "./reconcile.ts";
+export type { ReconcileDeps, PolicyMemory } from "./reconcile.ts";
+export { controllerTracing } from "./tracing.ts";
+export { EventRecorder } from "./events.ts";

@@ -154,3 +154,34 @@ export async function ensureValidatingWebhook(c: KubeClients, clientConfig: k8s.
   if (!webhooks.some((w) => w.name === webhook.name)) webhooks.push(webhook);
   await c.admission.replaceValidatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION, body: { ...existing, webhooks } });
 }
+
+export const INJECTOR_CONFIGURATION = "routeplane-sidecar-injector";
+
+/** Registers the sidecar injector for pods labelled routeplane.dev/inject=true (created, or its client config and caBundle set). */
+export async function ensureMutatingWebhook(c: KubeClients, clientConfig: k8s.AdmissionregistrationV1WebhookClientConfig): Promise<void> {
+  const webhook: k8s.V1MutatingWebhook = {
+    name: "sidecar.routeplane.dev",
+    rules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"], scope: "Namespaced" }],
+    objectSelector: { matchLabels: { "routeplane.dev/inject": "true" } },
+    clientConfig,
+    admissionReviewVersions: ["v1"],
+    sideEffects: "None",
+    // A labelled pod without its sidecar would reach models unchecked: refuse it while the injector is down.
+    failurePolicy: "Fail",
+    reinvocationPolicy: "Never",
+    timeoutSeconds: 10,
+  };
+  let existing: k8s.V1MutatingWebhookConfiguration | undefined;
+  try {
+    existing = await c.admission.readMutatingWebhookConfiguration({ name: INJECTOR_CONFIGURATION });
+  } catch (err) {
+    if (statusCode(err) !== 404) throw err;
+  }
+  if (!existing) {
+    await c.admission.createMutatingWebhookConfiguration({ body: { metadata: { name: INJECTOR_CONFIGURATION, labels: { "app.kubernetes.io/part-of": "routeplane" } }, webhooks: [webhook] } });
+    return;
+  }
+  const webhooks = (existing.webhooks ?? []).map((w) => (w.name === webhook.name ? { ...w, clientConfig: { ...w.clientConfig, ...clientConfig } } : w));
+  if (!webhooks.some((w) => w.name === webhook.name)) webhooks.push(webhook);
+  await c.admission.replaceMutatingWebhookConfiguration({ name: INJECTOR_CONFIGURATION, body: { ...existing, webhooks } });
+}

@@ -3,6 +3,7 @@
 // it is now. A table of named stages, each a function of the scope:
 // read → signing key → build → publish → status → events.
 import type { V1Secret } from "@kubernetes/client-node";
+import { SpanStatusCode, type Tracer } from "@opentelemetry/api";
 import { buildPolicy, type PolicyBuild, type Publication } from "./build.ts";
 import type { Distribution, Targets } from "./distribution.ts";
 import { advanceRollout, rollbackPublication, rolloutPlan, type RolloutStatus, type StepCounts } from "./rollout.ts";
@@ -27,6 +28,8 @@ export interface ReconcileDeps {
   leading(): boolean;
   /** Status writes per policy are at most one per this many ms. */
   statusIntervalMs: number;
+  /** Spans per reconcile and stage, when tracing is configured. */
+  tracer?: Tracer | null;
 }
 
 /** Per policy, what the controller keeps in memory between reconciles. */
@@ -39,6 +42,12 @@ export interface PolicyMemory {
   build: PolicyBuild | null;
   builtFrom: string;
   lastStatusWrite: number;
+  /**
+   * The rollout state this replica decided as leader. The informer's copy of status lags behind
+   * this replica's own writes, so a leader continues from what it decided, not from the cache;
+   * cleared when leadership is gained (the stored status is then the truth).
+   */
+  rollout?: RolloutStatus;
 }
 
 export interface ReconcileResult {
@@ -76,11 +85,44 @@ export const RECONCILE_STAGES: { name: string; run: (s: Scope) => Promise<void> 
 
 export async function reconcile(key: string, deps: ReconcileDeps, memory: Map<string, PolicyMemory>): Promise<ReconcileResult> {
   const scope: Scope = { key, deps, memory, result: {} };
-  for (const stage of RECONCILE_STAGES) {
-    await stage.run(scope);
-    if (scope.done) break;
+  const tracer = deps.tracer;
+  if (!tracer) {
+    for (const stage of RECONCILE_STAGES) {
+      await stage.run(scope);
+      if (scope.done) break;
+    }
+    return scope.result;
   }
-  return scope.result;
+  // A span for the reconcile, a child per stage; an error marks both.
+  return await tracer.startActiveSpan("reconcile", { attributes: { "routeplane.policy": key } }, async (root) => {
+    try {
+      for (const stage of RECONCILE_STAGES) {
+        await tracer.startActiveSpan(`reconcile.${stage.name}`, async (span) => {
+          try {
+            await stage.run(scope);
+          } catch (err) {
+            span.recordException(err as Error);
+            span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+            throw err;
+          } finally {
+            span.end();
+          }
+        });
+        if (scope.done) break;
+      }
+      root.setAttributes({
+        "routeplane.generation": scope.rp?.metadata?.generation ?? 0,
+        ...(scope.mem?.lastGood ? { "routeplane.revision": scope.mem.lastGood.revision } : {}),
+        ...(scope.rollout ? { "routeplane.rollout.phase": scope.rollout.phase } : {}),
+      });
+      return scope.result;
+    } catch (err) {
+      root.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      throw err;
+    } finally {
+      root.end();
+    }
+  });
 }
 
 function read(s: Scope): void {
@@ -122,7 +164,7 @@ function build(s: Scope): void {
   s.mem!.builtFrom = from;
 }
 
-const HISTORY = 8;
+const HISTORY = 4;
 
 function remember(mem: PolicyMemory, pub: Publication): void {
   mem.history.delete(pub.etag);
@@ -145,7 +187,7 @@ function rollout(s: Scope): void {
     s.targets = null;
     return;
   }
-  const stored = s.rp!.status?.rollout;
+  const stored = (s.deps.leading() ? mem.rollout : undefined) ?? s.rp!.status?.rollout;
   const hist = (etag: string | undefined) => (etag ? mem.history.get(etag) ?? null : null);
   const keyPem = s.secret?.data?.[s.rp!.spec.signingKey.key ?? "signing.key"];
   const rollbackOf = (r: RolloutStatus): Publication | null => {
@@ -166,8 +208,12 @@ function rollout(s: Scope): void {
     next = advanceRollout(stored, newest, stored?.etag === newest.etag ? hist(stored.stableEtag) : stableOf(stored), plan, s.counts!.step, new Date());
     // A pause ends without any event to say so: look again then.
     if (next.phase === "Progressing" && next.stepAcked) s.result.requeueAfterMs = Math.max(10, Date.parse(next.stepAcked) + plan.pauseMs - Date.now() + 10);
+    // Progress is judged on the counts of what is published now: look again soon even if no sidecar moves
+    // (a policy without sidecars completes its rollout this way).
+    else if (next.phase === "Progressing") s.result.requeueAfterMs = 1000;
   } else if (stored?.etag === newest.etag) next = stored;
   s.rollout = next;
+  mem.rollout = s.deps.leading() ? next : undefined;
   if (!next || next.phase === "Complete") s.targets = { stable: null, candidate: newest, percent: 100 };
   else if (next.phase === "Progressing") s.targets = { stable: hist(next.stableEtag), candidate: newest, percent: next.percent };
   else {

@@ -39,6 +39,8 @@ export interface StepCounts {
   onRevision: number;
   nacked: number;
   lastNack?: { sidecar: string; reason: string };
+  /** Another replica has not yet reported on this revision: the counts are not whole, so nothing is judged. */
+  pending?: boolean;
 }
 
 export function rolloutPlan(spec: RoutingPolicySpec): RolloutPlan {
@@ -72,7 +74,7 @@ export function advanceRollout(prev: RolloutStatus | undefined, candidate: Publi
       message: stable ? `step 1/${plan.steps.length}: ${first}% of sidecars get revision ${short(candidate.revision)}` : `revision ${short(candidate.revision)} goes to every sidecar (no earlier revision to stage against)`,
     };
   }
-  if (prev.phase !== "Progressing") return prev;
+  if (prev.phase !== "Progressing" || counts.pending) return prev;
   // Too many refusals in the step: back to the stable revision (when there is one to go back to).
   if (counts.inStep > 0 && counts.nacked * 100 > plan.maxNackPercent * counts.inStep && prev.stableEtag) {
     return {

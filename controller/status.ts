@@ -51,7 +51,7 @@ export function statusOf(rp: RoutingPolicy, build: PolicyBuild, served: Publicat
     const lastTransitionTime = old && old.status === status ? old.lastTransitionTime : now.toISOString();
     conditions.push({ type, status, observedGeneration: generation, lastTransitionTime, reason, message });
   };
-  const diags = build.result?.diagnostics ?? [];
+  const diags = build.diagnostics;
   const sourceProblem = build.problems.find((p) => p.stage === "sources");
   const signProblem = build.problems.find((p) => p.stage === "sign");
   const compileError = firstError(diags.filter(isCompileDiagnostic));

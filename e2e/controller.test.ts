@@ -85,6 +85,7 @@ before(async () => {
 after(async () => {
   await controller?.stop();
   await k(["delete", "validatingwebhookconfiguration", "routeplane-policies", "--ignore-not-found"]);
+  await k(["delete", "mutatingwebhookconfiguration", "routeplane-sidecar-injector", "--ignore-not-found"]);
   await k(["delete", "namespace", ns, other, "--wait=false"]);
   rmSync(cache, { recursive: true, force: true });
 });
@@ -213,4 +214,43 @@ test("GitOps: `routeplane manifest examples/support … | kubectl apply -f -` is
   assert.deepEqual(rp.spec.sources, SUPPORT);
   assert.equal(rp.status.policyName, `${ns}/gitops`);
   assert.match((await k(["get", "rp", "gitops", "-n", ns])).stdout, /^gitops\s+[0-9a-f]{12}\s+True\s+0\/0\s+0 errors, 0 warnings/m);
+});
+
+test("the injection webhook adds a native sidecar to a labelled pod, wired to its policy, and warns when there is no policy to wire", async () => {
+  // Without kube-controller-manager nothing creates the namespace's default ServiceAccount; a pod needs it.
+  await k(["create", "serviceaccount", "default", "-n", ns]);
+  const pod = (name: string, policyLabel: string) => `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+  namespace: ${ns}
+  labels:
+    app: chat
+    routeplane.dev/inject: "true"
+    routeplane.dev/policy: ${policyLabel}
+spec:
+  containers:
+  - name: app
+    image: registry.example/chat:1
+`;
+  const created = await k(["apply", "-f", "-"], pod("chat", "support"));
+  assert.equal(created.code, 0, created.stderr);
+  const stored = JSON.parse((await k(["get", "pod", "chat", "-n", ns, "-o", "json"])).stdout);
+  const sidecar = stored.spec.initContainers.find((c: { name: string }) => c.name === "routeplane");
+  assert.ok(sidecar, JSON.stringify(stored.spec));
+  assert.equal(sidecar.restartPolicy, "Always", "a native sidecar");
+  assert.deepEqual(sidecar.args.slice(0, 5), ["serve", "--controller", "https://routeplane-controller.routeplane-system.svc", "--policy-ref", `${ns}/support`]);
+  assert.ok(sidecar.resources.requests.memory && sidecar.resources.limits.memory, "requests and limits are set");
+  const volumes = stored.spec.volumes.map((v: { name: string }) => v.name);
+  for (const v of ["routeplane-token", "routeplane-trust", "routeplane-state"]) assert.ok(volumes.includes(v), `volume ${v}`);
+  const token = stored.spec.volumes.find((v: { name: string }) => v.name === "routeplane-token").projected.sources[0].serviceAccountToken;
+  assert.equal(token.audience, "routeplane");
+  assert.deepEqual(stored.spec.containers[0].env, [{ name: "OPENAI_BASE_URL", value: "http://127.0.0.1:8080/v1" }]);
+  assert.equal(stored.metadata.annotations["routeplane.dev/injected"], `${ns}/support`);
+
+  const orphan = await k(["apply", "-f", "-"], pod("orphan", "nosuch"));
+  assert.equal(orphan.code, 0, orphan.stderr);
+  assert.match(orphan.stderr, /Warning: routeplane: no RoutingPolicy .*\/nosuch/);
+  const plain = JSON.parse((await k(["get", "pod", "orphan", "-n", ns, "-o", "json"])).stdout);
+  assert.equal((plain.spec.initContainers ?? []).length, 0);
 });

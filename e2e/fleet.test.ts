@@ -121,6 +121,7 @@ before(async () => {
 after(async () => {
   for (const name of [...procs.keys()]) await stop(name);
   await k(["delete", "validatingwebhookconfiguration", "routeplane-policies", "--ignore-not-found"]);
+  await k(["delete", "mutatingwebhookconfiguration", "routeplane-sidecar-injector", "--ignore-not-found"]);
   await k(["delete", "namespace", ns, "--wait=false"]);
   rmSync(dir, { recursive: true, force: true });
 });
@@ -189,7 +190,7 @@ test("a sidecar that cannot verify NACKs: status names it, and the rollout rolls
   const rolled = await eventually("RolledBack", async () => {
     const st = await status();
     return condition(st, "RolledOut")?.reason === "RolledBack" ? st : undefined;
-  }, 90_000).catch((err) => assert.fail(`${err.message}\n${logs()}`));
+  }, 90_000).catch(async (err) => assert.fail(`${err.message}\n${JSON.stringify(await status(), null, 1)}\n${logs()}`));
   assert.match(condition(rolled, "RolledOut")!.message, /refused revision .*signature/);
   assert.equal(rolled.rollout!.phase, "RolledBack");
   // Every good sidecar runs the stable revision's content again (the rollback bundle: same revision).

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Distribution, WorkQueue, advanceRollout, buildPolicy, inStep, reviewPolicy, rollbackPublication, rolloutPlan, statusOf, type BuildInputs, type RoutingPolicy } from "../controller/index.ts";
+import { Distribution, EventRecorder, RECONCILE_STAGES, WorkQueue, advanceRollout, buildPolicy, controllerTracing, inStep, injectSidecar, reconcile, reviewPolicy, rollbackPublication, rolloutPlan, selects, statusOf, type BuildInputs, type ReconcileDeps, type RoutingPolicy } from "../controller/index.ts";
 import { bundleEtag, bundlePath, generateKeyPair, nackHeader, readBundle, verifyBundleSignature } from "../bundle/index.ts";
 
 const keys = generateKeyPair();
@@ -52,7 +52,7 @@ test("work queue: a burst of adds is one item; a key added while processing runs
 
 test("build: inline files and ConfigMaps are one bag of files (the shared file another imports is not a root), signed with the Secret's key", () => {
   const b = buildPolicy(policy(), inputs());
-  assert.equal(b.failedAt, null, JSON.stringify(b.result?.diagnostics));
+  assert.equal(b.failedAt, null, JSON.stringify(b.diagnostics));
   const read = readBundle(b.publication!.bytes);
   assert.ok(read.ok);
   assert.equal(verifyBundleSignature(read.bundle, [keys.publicKeyPem]).ok, true);
@@ -71,7 +71,7 @@ test("build: inline files and ConfigMaps are one bag of files (the shared file a
   const flat = buildPolicy(policy({ sources: { "main.route": MAIN.replace("../shared/models.route", "models.route") }, configMaps: [{ name: "shared" }] }), inputs({
     configMap: (_ns, name) => (name === "shared" ? { data: { "models.route": MODELS } } : undefined),
   }));
-  assert.equal(flat.failedAt, null, JSON.stringify(flat.result?.diagnostics.map((d) => d.message)));
+  assert.equal(flat.failedAt, null, JSON.stringify(flat.diagnostics.map((d) => d.message)));
 });
 
 test("build: a missing ConfigMap, a file given twice, a missing Secret or a bad key are problems naming the fix, not exceptions", () => {
@@ -271,4 +271,75 @@ test("distribution: during a rollout the step's sidecars get the candidate and t
   assert.ok(ids.every((id) => d.targetFor("team/p", id) === v2));
   assert.equal(d.current("team/p"), v2);
   d.close();
+});
+
+test("injection: the policy named by label, else the one whose selector matches; none or several → no sidecar and a warning", () => {
+  const opts = { image: "img", controllerUrl: "https://c" };
+  const rp = (name: string, selector?: RoutingPolicy["spec"]["selector"]) => policy({ selector }, { name });
+  const policies = [rp("a", { matchLabels: { app: "chat" } }), rp("b", { matchExpressions: [{ key: "tier", operator: "In", values: ["gold"] }] }), rp("c")];
+  const review = (labels: Record<string, string>) => injectSidecar({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { uid: "u", namespace: "team", object: { metadata: { labels }, spec: { containers: [{ name: "app", env: [{ name: "X", value: "1" }] }] } } } }, policies, opts).response!;
+  const patch = (r: ReturnType<typeof review>) => JSON.parse(Buffer.from(r.patch!, "base64").toString()) as { path: string; value: { args?: string[] } }[];
+  assert.equal(review({ app: "chat" }).patch, undefined, "no inject label: untouched");
+  const byLabel = patch(review({ "routeplane.dev/inject": "true", "routeplane.dev/policy": "c" }));
+  assert.deepEqual(byLabel.find((o) => o.path === "/spec/initContainers/-")!.value.args!.slice(3, 5), ["--policy-ref", "team/c"]);
+  assert.ok(byLabel.some((o) => o.path === "/spec/containers/0/env/-"), "OPENAI_BASE_URL appended to existing env");
+  const bySelector = patch(review({ "routeplane.dev/inject": "true", app: "chat" }));
+  assert.deepEqual(bySelector.find((o) => o.path === "/spec/initContainers/-")!.value.args!.slice(3, 5), ["--policy-ref", "team/a"]);
+  const several = review({ "routeplane.dev/inject": "true", app: "chat", tier: "gold" });
+  assert.equal(several.patch, undefined);
+  assert.match(several.warnings![0], /several RoutingPolicies match it \(a, b\)/);
+  assert.match(review({ "routeplane.dev/inject": "true" }).warnings![0], /no RoutingPolicy's spec.selector matches it/);
+  assert.equal(selects({ matchExpressions: [{ key: "tier", operator: "DoesNotExist" }] }, { app: "x" }), true);
+  assert.equal(selects({ matchExpressions: [{ key: "tier", operator: "NotIn", values: ["gold"] }] }, { tier: "gold" }), false);
+  assert.equal(selects({}, { app: "x" }), false, "an empty selector selects nothing");
+});
+
+test("reconcile: the stages in order as spans, status written once per change, a deleted policy unpublished", async () => {
+  const { InMemorySpanExporter } = await import("@opentelemetry/sdk-trace-base");
+  const exporter = new InMemorySpanExporter();
+  const tracing = (await controllerTracing({ exporter }))!;
+  let rp: RoutingPolicy | undefined = policy();
+  const writes: RoutingPolicy["status"][] = [];
+  const d = new Distribution({ authenticate: async () => ({ ok: false, message: "none" }) });
+  const deps: ReconcileDeps = {
+    policies: { get: () => rp } as unknown as ReconcileDeps["policies"],
+    configMaps: { get: () => undefined } as unknown as ReconcileDeps["configMaps"],
+    readSecret: async (_ns, name) => inputs().secret("team", name),
+    writeStatus: async (p, status) => {
+      writes.push(status);
+      rp = { ...p, status }; // what the informer would bring back
+    },
+    distribution: d,
+    fleet: async (key) => ({ fleet: d.counts(key), step: d.stepCounts(key) }),
+    events: new EventRecorder(null),
+    leading: () => true,
+    statusIntervalMs: 0,
+    tracer: tracing.tracer,
+  };
+  const memory = new Map();
+  // First: built, published, the rollout started; it asks to be looked at again.
+  const first = await reconcile("team/p", deps, memory);
+  assert.equal(first.requeueAfterMs, 1000);
+  assert.equal(writes[0]!.rollout!.phase, "Progressing");
+  assert.equal(writes[0]!.conditions!.find((c) => c.type === "Ready")!.reason, "RollingOut");
+  const spans = exporter.getFinishedSpans();
+  assert.deepEqual(spans.filter((s) => s.name.startsWith("reconcile.")).map((s) => s.name), RECONCILE_STAGES.map((s) => `reconcile.${s.name}`));
+  const root = spans.find((s) => s.name === "reconcile")!;
+  assert.equal(root.attributes["routeplane.policy"], "team/p");
+  assert.equal(root.attributes["routeplane.revision"], writes[0]!.revision);
+  // Again: no sidecars, so the step is done and the rollout complete: Ready.
+  await reconcile("team/p", deps, memory);
+  assert.equal(writes.length, 2);
+  assert.equal(writes[1]!.rollout!.phase, "Complete");
+  assert.equal(writes[1]!.conditions!.find((c) => c.type === "Ready")!.status, "True");
+  assert.equal(d.current("team/p")!.revision, writes[1]!.revision);
+  // Nothing changed: no third write (the apiserver's status is what it would write).
+  await reconcile("team/p", deps, memory);
+  assert.equal(writes.length, 2);
+  // Deleted: no longer served.
+  rp = undefined;
+  await reconcile("team/p", deps, memory);
+  assert.equal(d.current("team/p"), undefined);
+  d.close();
+  await tracing.shutdown();
 });

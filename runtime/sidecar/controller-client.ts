@@ -17,7 +17,6 @@ import { readFileSync } from "node:fs";
 import {
   MAX_WAIT_SECONDS, NACK_HEADER, SIDECAR_HEADER, bundleEtag, bundlePath, nackHeader, serializeBundle, type Bundle, type DistributionError,
 } from "../../bundle/index.ts";
-import type { ActiveBundle, BundleStore } from "./bundle-store.ts";
 
 /** Where a projected service-account token (audience "routeplane") is mounted by default. */
 export const DEFAULT_TOKEN_FILE = "/var/run/secrets/routeplane/token";
@@ -44,12 +43,21 @@ export interface ControllerTiming {
 
 const DEFAULT_TIMING: ControllerTiming = { waitSeconds: 30, graceMs: 15_000, backoffInitialMs: 500, backoffMaxMs: 30_000, minIdlePollMs: 1_000 };
 
+/**
+ * What the subscription needs of a bundle store: the active bundle, and offering one.
+ * The sidecar's BundleStore; the benchmark's simulated sidecars use a lighter one.
+ */
+export interface SubscriptionStore {
+  readonly current: { bundle: Bundle; signed: boolean } | null;
+  offer(text: string, source: string): Promise<string | null>;
+}
+
 export interface ControllerSubscriptionOptions {
   /** The controller's base URL: https (or http on loopback only: controllerUrlProblem). */
   url: string;
   namespace: string;
   name: string;
-  store: BundleStore;
+  store: SubscriptionStore;
   /** Read before every poll: projected tokens rotate. */
   tokenFile: string;
   sidecarId: string;
@@ -155,7 +163,7 @@ export class ControllerSubscription {
   private refused: { etag: string; reason: string; at: Date } | null = null;
   private repeatLogged = false;
   /** The ETag of the last bundle accepted from the controller, with the active bundle it left. */
-  private acked: { etag: string; active: ActiveBundle | null } | null = null;
+  private acked: { etag: string; active: SubscriptionStore["current"] } | null = null;
   readonly polls: Record<PollOutcome, number> = { accepted: 0, rejected: 0, not_modified: 0, error: 0 };
 
   constructor(options: ControllerSubscriptionOptions) {

@@ -8,6 +8,7 @@ export { Upstreams, UpstreamError, forwardAllowList } from "./upstream.ts";
 export { createHttpServer } from "./http-server.ts";
 export { OriginPool } from "./http-client.ts";
 export { ControllerSubscription, DEFAULT_MAX_BUNDLE_BYTES, DEFAULT_TOKEN_FILE, controllerUrlProblem, parsePolicyRef } from "./controller-client.ts";
+export type { SubscriptionStore } from "./controller-client.ts";
 export type { ControllerStatus, ControllerTiming } from "./controller-client.ts";
 export { JsonlSink, KafkaSink, NullSink, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SCHEMA } from "./telemetry.ts";
 export type { TelemetrySink, TelemetryEvent } from "./telemetry.ts";
