@@ -10,10 +10,11 @@
 //
 // Nothing of the control plane is created for real but the Namespace and the
 // RBAC objects, and `after` deletes them: above all, deploy/'s webhook
-// configuration (failurePolicy Fail, pointing at a Service with no pods) is
-// only ever dry-run, or it would refuse every RoutingPolicy later tests
-// create. The in-process controller registers its own (failurePolicy Ignore,
-// at its loopback URL), which `after` deletes too.
+// configurations (failurePolicy Fail, pointing at a Service with no pods) are
+// only ever dry-run, or they would refuse every RoutingPolicy (and labelled
+// pod) later tests create. The in-process controller registers its own at its loopback URL
+// (the validating one with failurePolicy Ignore; the injector, always Fail,
+// only for pods labelled routeplane.dev/inject), which `after` deletes too.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -21,7 +22,7 @@ import { request } from "node:https";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadAllYaml, type KubernetesObject, type V1Deployment, type V1PodDisruptionBudget, type V1Service, type V1ValidatingWebhookConfiguration } from "@kubernetes/client-node";
+import { loadAllYaml, type KubernetesObject, type V1Deployment, type V1MutatingWebhookConfiguration, type V1PodDisruptionBudget, type V1Service, type V1ValidatingWebhookConfiguration } from "@kubernetes/client-node";
 import { bufferIo, run } from "../cli/index.ts";
 import { startController, type RunningController } from "../controller/index.ts";
 import { bundlePath, generateKeyPair } from "../bundle/index.ts";
@@ -41,6 +42,7 @@ let createdNamespace = false;
 let appliedRbac = "";
 let controller: RunningController | undefined;
 let webhookCreated = false;
+let injectorCreated = false;
 let crdCreated = false;
 const team = uniqueName("rp-deploy");
 const k = (args: string[], input?: string) => kubectl(args, { input, cacheDir: cache });
@@ -69,6 +71,7 @@ after(async () => {
   // Only what this file created, by name; cluster-scoped objects above all.
   await controller?.stop();
   if (webhookCreated) await k(["delete", "validatingwebhookconfiguration", "routeplane-policies", "--ignore-not-found"]);
+  if (injectorCreated) await k(["delete", "mutatingwebhookconfiguration", "routeplane-sidecar-injector", "--ignore-not-found"]);
   await k(["delete", "namespace", team, "--ignore-not-found", "--wait=false"]);
   if (crdCreated) await k(["delete", "crd", "routingpolicies.routeplane.dev", "--ignore-not-found", "--wait=false"]);
   if (createdNamespace) await k(["delete", "leases", "--all", "-n", NS, "--ignore-not-found"]);
@@ -86,13 +89,14 @@ after(async () => {
   rmSync(cache, { recursive: true, force: true });
 });
 
-test("kubectl kustomize deploy: the CRD, Namespace, RBAC, controller Deployment, PDB, Service and webhook configuration, wired to each other", async () => {
+test("kubectl kustomize deploy: the CRD, Namespace, RBAC, controller Deployment, PDB, Service and webhook configurations, wired to each other", async () => {
   const kinds = documents(rendered).map((d) => `${d.object.kind}/${d.object.metadata?.name}`).sort();
   assert.deepEqual(kinds, [
     "ClusterRole/routeplane-controller",
     "ClusterRoleBinding/routeplane-controller",
     "CustomResourceDefinition/routingpolicies.routeplane.dev",
     "Deployment/routeplane-controller",
+    "MutatingWebhookConfiguration/routeplane-sidecar-injector",
     "Namespace/routeplane-system",
     "PodDisruptionBudget/routeplane-controller",
     "Role/routeplane-controller-leases",
@@ -107,6 +111,7 @@ test("kubectl kustomize deploy: the CRD, Namespace, RBAC, controller Deployment,
   const [service] = ofKind<V1Service>("Service");
   const [pdb] = ofKind<V1PodDisruptionBudget>("PodDisruptionBudget");
   const [webhook] = ofKind<V1ValidatingWebhookConfiguration>("ValidatingWebhookConfiguration");
+  const [injector] = ofKind<V1MutatingWebhookConfiguration>("MutatingWebhookConfiguration");
   const pod = deployment.spec!.template.spec!;
   const [container] = pod.containers;
   assert.equal(deployment.spec!.replicas, 2);
@@ -153,10 +158,21 @@ test("kubectl kustomize deploy: the CRD, Namespace, RBAC, controller Deployment,
   assert.equal(hook.sideEffects, "None");
   assert.deepEqual(hook.admissionReviewVersions, ["v1"]);
   assert.deepEqual(hook.rules, [{ apiGroups: ["routeplane.dev"], apiVersions: ["v1alpha1"], operations: ["CREATE", "UPDATE"], resources: ["routingpolicies"], scope: "Namespaced" }]);
+
+  // The injector: the name the controller patches, at the Service's /inject, labelled pods only.
+  assert.equal(injector.webhooks!.length, 1);
+  const [inject] = injector.webhooks!;
+  assert.equal(inject.name, "sidecar.routeplane.dev");
+  assert.deepEqual(inject.clientConfig.service, { namespace: NS, name: service.metadata!.name, port: 443, path: "/inject" });
+  assert.equal(inject.clientConfig.caBundle, undefined);
+  assert.deepEqual(inject.objectSelector, { matchLabels: { "routeplane.dev/inject": "true" } });
+  assert.deepEqual(inject.rules, [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"], scope: "Namespaced" }]);
+  assert.deepEqual([inject.failurePolicy, inject.sideEffects, inject.reinvocationPolicy], ["Fail", "None", "Never"]);
 });
 
 test("kubectl apply -k deploy --dry-run=server: refused only for the missing Namespace until it exists, then accepted whole, without Pod Security warnings", async () => {
   const webhookBefore = (await k(["get", "validatingwebhookconfiguration", "routeplane-policies"])).code === 0;
+  const injectorBefore = (await k(["get", "mutatingwebhookconfiguration", "routeplane-sidecar-injector"])).code === 0;
   if ((await k(["get", "namespace", NS])).code !== 0) {
     // A dry run creates nothing, so the Namespace it "creates" is not there for the objects in it.
     const early = await k(["apply", "-k", DEPLOY, "--dry-run=server"]);
@@ -164,7 +180,7 @@ test("kubectl apply -k deploy --dry-run=server: refused only for the missing Nam
     const errors = early.stderr.split("\n").filter((l) => l.startsWith("Error"));
     assert.equal(errors.length, 6, early.stderr); // ServiceAccount, Role, RoleBinding, Service, Deployment, PodDisruptionBudget
     for (const e of errors) assert.match(e, new RegExp(`namespaces "${NS}" not found`));
-    for (const ok of ["namespace/routeplane-system", "customresourcedefinition.apiextensions.k8s.io/routingpolicies.routeplane.dev", "clusterrole.rbac.authorization.k8s.io/routeplane-controller", "validatingwebhookconfiguration.admissionregistration.k8s.io/routeplane-policies"]) {
+    for (const ok of ["namespace/routeplane-system", "customresourcedefinition.apiextensions.k8s.io/routingpolicies.routeplane.dev", "clusterrole.rbac.authorization.k8s.io/routeplane-controller", "validatingwebhookconfiguration.admissionregistration.k8s.io/routeplane-policies", "mutatingwebhookconfiguration.admissionregistration.k8s.io/routeplane-sidecar-injector"]) {
       assert.match(early.stdout, new RegExp(`^${ok.replaceAll(".", "\\.")} \\S+ \\(server dry run\\)$`, "m"));
     }
     const created = await k(["apply", "-f", path.join(DEPLOY, "namespace.yaml")]);
@@ -174,13 +190,14 @@ test("kubectl apply -k deploy --dry-run=server: refused only for the missing Nam
 
   const dry = await k(["apply", "-k", DEPLOY, "--dry-run=server"]);
   assert.equal(dry.code, 0, dry.stderr);
-  assert.equal(dry.stdout.trim().split("\n").filter((l) => l.endsWith("(server dry run)")).length, 11, dry.stdout);
+  assert.equal(dry.stdout.trim().split("\n").filter((l) => l.endsWith("(server dry run)")).length, 12, dry.stdout);
   assert.doesNotMatch(dry.stderr, /would violate PodSecurity/, "the controller's pod meets the restricted Pod Security Standard");
   assert.doesNotMatch(dry.stderr, /Error|Warning/, dry.stderr);
 
   // Nothing of it exists for real.
   assert.equal((await k(["get", "deployment", "routeplane-controller", "-n", NS])).code, 1);
   if (!webhookBefore) assert.equal((await k(["get", "validatingwebhookconfiguration", "routeplane-policies"])).code, 1);
+  if (!injectorBefore) assert.equal((await k(["get", "mutatingwebhookconfiguration", "routeplane-sidecar-injector"])).code, 1);
 });
 
 test("RBAC, really applied: the controller's ServiceAccount may do what the controller calls, and no more", async () => {
@@ -246,7 +263,7 @@ test("RBAC, really applied: the controller's ServiceAccount may do what the cont
   assert.deepEqual(await rules(NS), [...cluster, "leases.coordination.k8s.io [] [get list create update delete]"].sort());
 });
 
-test("the controller running as that ServiceAccount, with only these rules: webhook registered, policy Ready with events, leader Lease and fleet report, a sidecar served after a TokenReview", async () => {
+test("the controller running as that ServiceAccount, with only these rules: webhooks registered, policy Ready with events, leader Lease and fleet report, a sidecar served after a TokenReview", async () => {
   assert.ok(appliedRbac, "the RBAC objects are applied by the test before");
   // A kubeconfig for the ServiceAccount: the e2e cluster's server and CA, the account's token.
   const admin = readFileSync(kubeconfigPath(), "utf8");
@@ -286,17 +303,20 @@ current-context: e2e
   assert.equal((await k(["create", "serviceaccount", "sidecar", "-n", team])).code, 0);
 
   webhookCreated = (await k(["get", "validatingwebhookconfiguration", "routeplane-policies"])).code !== 0;
+  injectorCreated = (await k(["get", "mutatingwebhookconfiguration", "routeplane-sidecar-injector"])).code !== 0;
   const logs: string[] = [];
   const port = await freePort();
   controller = await startController({
     kubeconfig: saKubeconfig, port, leaseNamespace: NS, identity: "deploy-test",
-    // Ignore: should this test die before `after`, the leftover configuration refuses nothing.
+    // Ignore: should this test die before `after`, the leftover configuration refuses no policy.
     webhookUrl: `https://127.0.0.1:${port}/validate`, webhookFailurePolicy: "Ignore",
     statusIntervalMs: 200, log: (l) => logs.push(l),
   });
   await controller.synced;
   const hook = JSON.parse((await k(["get", "validatingwebhookconfiguration", "routeplane-policies", "-o", "json"])).stdout);
   assert.ok(hook.webhooks[0].clientConfig.caBundle, "the controller registered its webhook with its CA");
+  const injector = JSON.parse((await k(["get", "mutatingwebhookconfiguration", "routeplane-sidecar-injector", "-o", "json"])).stdout);
+  assert.ok(injector.webhooks[0].clientConfig.caBundle, "and its sidecar injector");
 
   const made = bufferIo();
   assert.equal(await run(["manifest", path.join(REPO, "examples/support"), "--name", "support", "--namespace", team, "--signing-secret", "signing"], made), 0, made.stderr);
