@@ -164,6 +164,8 @@ export interface KubeCluster {
   caFile: string;
   workDir: string;
   processes: Started[];
+  /** Stops kube-apiserver and starts it again on the same port, etcd untouched (as an upgrade or a crash would). */
+  restartApiserver(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -221,7 +223,7 @@ export async function startKube(bins: KubeBinaries, options: { startTimeoutMs?: 
       waitFor(etcd, async () => (await get(`http://127.0.0.1:${etcdPort}/health`)).body.includes('"true"'), options.startTimeoutMs ?? 60_000));
 
     const port = await freePort();
-    const apiserver = startProcess("kube-apiserver", bins.kubeApiserver, [
+    const apiserverArgs = [
       "--advertise-address=127.0.0.1", "--bind-address=127.0.0.1", `--secure-port=${port}`,
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
       `--tls-cert-file=${path.join(workDir, "server.crt")}`, `--tls-private-key-file=${path.join(workDir, "server.key")}`,
@@ -233,12 +235,22 @@ export async function startKube(bins: KubeBinaries, options: { startTimeoutMs?: 
       "--service-cluster-ip-range=10.96.0.0/24",
       "--disable-admission-plugins=ServiceAccount",
       "--profiling=false",
-    ], path.join(workDir, "kube-apiserver.log"));
-    processes.push(apiserver);
+    ];
     const ca = readFileSync(path.join(workDir, "ca.crt"));
     const server = `https://127.0.0.1:${port}`;
-    await step(`kube-apiserver: starting on ${server} (pid ${apiserver.pid})`, () =>
-      waitFor(apiserver, async () => (await get(`${server}/readyz`, { ca, token })).status === 200, options.startTimeoutMs ?? 120_000));
+    const startApiserver = async () => {
+      const apiserver = startProcess("kube-apiserver", bins.kubeApiserver, apiserverArgs, path.join(workDir, "kube-apiserver.log"));
+      processes.push(apiserver);
+      await step(`kube-apiserver: starting on ${server} (pid ${apiserver.pid})`, () =>
+        waitFor(apiserver, async () => (await get(`${server}/readyz`, { ca, token })).status === 200, options.startTimeoutMs ?? 120_000));
+      return apiserver;
+    };
+    let apiserver = await startApiserver();
+    const restartApiserver = async () => {
+      await stopProcess(apiserver.pid);
+      processes.splice(processes.indexOf(apiserver), 1);
+      apiserver = await startApiserver();
+    };
 
     const kubeconfig = path.join(workDir, "kubeconfig");
     writeFileSync(kubeconfig, [
@@ -262,7 +274,7 @@ export async function startKube(bins: KubeBinaries, options: { startTimeoutMs?: 
       "",
     ].join("\n"));
     log(`kubeconfig: ${kubeconfig}`);
-    return { server, kubeconfig, kubectl: bins.kubectl, token, caFile: path.join(workDir, "ca.crt"), workDir, processes, stop };
+    return { server, kubeconfig, kubectl: bins.kubectl, token, caFile: path.join(workDir, "ca.crt"), workDir, processes, restartApiserver, stop };
   } catch (err) {
     await stop();
     throw err;
