@@ -23,6 +23,7 @@ const lint = () => import("./lint-command.ts");
 const diff = () => import("./diff-command.ts");
 const serve = () => import("./serve-command.ts");
 const controller = () => import("./controller-command.ts");
+const manifest = () => import("./manifest-command.ts");
 
 const COMMANDS: Record<string, CommandSpec> = {
   compile: {
@@ -143,6 +144,17 @@ const COMMANDS: Record<string, CommandSpec> = {
       "max-response-buffer-bytes": { type: "string", help: "largest answer held whole for response plugins (default 16777216; 502 past it)" },
     },
     run: async (io, _p, v) => (await serve()).cmdServe(io, v as never),
+  },
+  manifest: {
+    summary: "print a RoutingPolicy (Kubernetes) holding a policy's .route files, for GitOps",
+    usage: "routeplane manifest <files|dirs> --name n [--namespace ns] [--signing-secret s] [--format yaml|json]",
+    options: {
+      name: { type: "string", help: "the RoutingPolicy's metadata.name" },
+      namespace: { type: "string", help: "its metadata.namespace (default: none, so kubectl applies it to the current namespace)" },
+      "signing-secret": { type: "string", help: "the Secret holding the signing key, spec.signingKey.secretName (default routeplane-signing-key)" },
+      format: { type: "string", help: "yaml (default) or json" },
+    },
+    run: async (io, p, v) => (await manifest()).cmdManifest(io, need(p, "manifest"), v as never),
   },
   controller: {
     summary: "run the Kubernetes controller: compile, admit, sign and push RoutingPolicies to sidecars; inject sidecars into labelled pods",

@@ -14,6 +14,8 @@ export { WorkQueue } from "./work-queue.ts";
 export { makeServingCertificate } from "./certs.ts";
 export { GROUP, VERSION, PLURAL, KIND, policyNameOf, serialOf } from "./resources.ts";
 export type { RoutingPolicy, RoutingPolicySpec, RoutingPolicyStatus } from "./resources.ts";
+export { toYaml } from "./yaml.ts";
+export type { AdmissionReview } from "./admission.ts";
 export { injectSidecar, sidecarContainer, selects, INJECT_LABEL, POLICY_LABEL, TRUST_CONFIGMAP } from "./injection.ts";
 export { reconcile, RECONCILE_STAGES } from "./reconcile.ts";
 export type { ReconcileDeps, PolicyMemory } from "./reconcile.ts";

@@ -200,6 +200,22 @@ test("a missing signing key: Signed=False with the fix, an event, and the last g
   });
 });
 
+test("GitOps: `routeplane manifest examples/support … | kubectl apply -f -` is admitted without warnings and becomes Ready", async () => {
+  const { spawnSync } = await import("node:child_process");
+  const made = spawnSync(process.execPath, [path.join(REPO, "cli/main.ts"), "manifest", "examples/support", "--name", "gitops", "--namespace", ns, "--signing-secret", "signing"], { cwd: REPO, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+  assert.equal(made.status, 0, made.stderr);
+  const applied = await k(["apply", "-f", "-"], made.stdout);
+  assert.equal(applied.code, 0, applied.stderr);
+  assert.match(applied.stdout, /routingpolicy.routeplane.dev\/gitops created/);
+  assert.doesNotMatch(applied.stderr, /Warning/);
+  const wait = await k(["wait", "--for=condition=Ready", "--timeout=60s", "-n", ns, "rp/gitops"]);
+  assert.equal(wait.code, 0, `${wait.stderr}\n${logs.join("\n")}`);
+  const rp = JSON.parse((await k(["get", "rp", "gitops", "-n", ns, "-o", "json"])).stdout);
+  assert.deepEqual(rp.spec.sources, SUPPORT);
+  assert.equal(rp.status.policyName, `${ns}/gitops`);
+  assert.match((await k(["get", "rp", "gitops", "-n", ns])).stdout, /^gitops\s+[0-9a-f]{12}\s+True\s+0\/0\s+0 errors, 0 warnings/m);
+});
+
 test("the injection webhook adds a native sidecar to a labelled pod, wired to its policy, and warns when there is no policy to wire", async () => {
   // Without kube-controller-manager nothing creates the namespace's default ServiceAccount; a pod needs it.
   await k(["create", "serviceaccount", "default", "-n", ns]);
