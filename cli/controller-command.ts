@@ -21,6 +21,7 @@ export interface ControllerCommandOptions {
   "sidecar-image"?: string;
   "sidecar-controller-url"?: string;
   "otlp-endpoint"?: string;
+  "tls-secret"?: string;
 }
 
 export async function cmdController(io: Io, opts: ControllerCommandOptions): Promise<number> {
@@ -28,6 +29,8 @@ export async function cmdController(io: Io, opts: ControllerCommandOptions): Pro
   if (!m) throw new UsageError(`--listen takes [host:]port, not ${opts.listen}`);
   const tlsFiles = [opts["tls-cert"], opts["tls-key"], opts["tls-ca"]];
   if (tlsFiles.some((f) => f !== undefined) && !tlsFiles.every((f) => f !== undefined)) throw new UsageError("give all of --tls-cert, --tls-key and --tls-ca, or none (a certificate is then generated)");
+  if (opts["tls-secret"] && opts["tls-cert"]) throw new UsageError("give --tls-secret or --tls-cert/--tls-key/--tls-ca, not both");
+  if (opts["tls-secret"] !== undefined && !/^[a-z0-9-]+\/[a-z0-9.-]+$/.test(opts["tls-secret"])) throw new UsageError(`--tls-secret takes namespace/name, not ${opts["tls-secret"]}`);
   if (opts["webhook-url"] && opts["webhook-service"]) throw new UsageError("give --webhook-url or --webhook-service, not both");
   const policy = opts["webhook-failure-policy"] ?? "Fail";
   if (policy !== "Fail" && policy !== "Ignore") throw new UsageError(`--webhook-failure-policy is Fail or Ignore, not ${policy}`);
@@ -45,6 +48,7 @@ export async function cmdController(io: Io, opts: ControllerCommandOptions): Pro
     sidecarImage: opts["sidecar-image"],
     sidecarControllerUrl: opts["sidecar-controller-url"],
     otlpEndpoint: opts["otlp-endpoint"],
+    tlsSecret: opts["tls-secret"],
     log: (line) => io.err(`routeplane controller: ${line}`),
   });
   if (opts["write-ca"]) writeFileSync(opts["write-ca"], running.caPem);

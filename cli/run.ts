@@ -167,6 +167,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       "tls-cert": { type: "string", help: "serving certificate (PEM) instead of a generated one, e.g. from cert-manager" },
       "tls-key": { type: "string", help: "its private key (PEM)" },
       "tls-ca": { type: "string", help: "the CA that issued it (PEM): the webhook's caBundle" },
+      "tls-secret": { type: "string", help: "keep the generated certificate in this Secret (namespace/name), shared by every replica" },
       "webhook-url": { type: "string", help: "register the validating webhook at this URL (e.g. https://127.0.0.1:8443/validate)" },
       "webhook-service": { type: "string", help: "register the validating webhook at this Service (namespace/name[:port])" },
       "webhook-failure-policy": { type: "string", help: "Fail (default: no policy is admitted unchecked) or Ignore" },

@@ -10,7 +10,7 @@ import { makeServingCertificate } from "./certs.ts";
 import { Distribution, type Authenticate } from "./distribution.ts";
 import { EventRecorder } from "./events.ts";
 import { injectSidecar, type PodReview } from "./injection.ts";
-import { configMapInformer, ensureMutatingWebhook, ensureValidatingWebhook, kubeClients, policyInformer, readSecret, statusCode, writeStatus, type KubeClients } from "./kube.ts";
+import { configMapInformer, ensureMutatingWebhook, ensureValidatingWebhook, sharedServingCertificate, kubeClients, policyInformer, readSecret, statusCode, writeStatus, type KubeClients } from "./kube.ts";
 import { reconcile, type PolicyMemory, type ReconcileDeps } from "./reconcile.ts";
 import { keyOf, type RoutingPolicy } from "./resources.ts";
 import { LeaderElector } from "./leader.ts";
@@ -27,6 +27,11 @@ export interface ControllerOptions {
   port?: number;
   /** Names the serving certificate is for (default localhost and 127.0.0.1). */
   hosts?: string[];
+  /**
+   * Keep the generated serving certificate in this Secret (namespace/name) and share it between
+   * replicas (required with more than one replica and no --tls-cert).
+   */
+  tlsSecret?: string;
   /** A serving certificate to use instead of a generated one (PEM); `caPem` is what clients trust. */
   tls?: { certPem: string; keyPem: string; caPem: string };
   /** Register the validating webhook at this URL (e.g. https://127.0.0.1:8443/validate) … */
@@ -186,10 +191,17 @@ export async function startController(options: ControllerOptions = {}): Promise<
 
   // The HTTPS server: admission, distribution, health, metrics.
   const hosts = options.hosts ?? ["localhost", "127.0.0.1"];
-  const tls = options.tls ?? (() => {
+  const generate = () => {
     const made = makeServingCertificate(hosts);
     return { certPem: made.certPem, keyPem: made.keyPem, caPem: made.caPem };
-  })();
+  };
+  let tls = options.tls;
+  if (!tls && options.tlsSecret) {
+    const [ns, name] = options.tlsSecret.split("/");
+    if (!ns || !name) throw new Error(`--tls-secret takes namespace/name, not ${options.tlsSecret}`);
+    tls = await sharedServingCertificate(clients, ns, name, generate);
+  }
+  tls ??= generate();
   const injection = {
     image: options.sidecarImage ?? "ghcr.io/routeplane/routeplane:0.1.0",
     controllerUrl: options.sidecarControllerUrl ?? "https://routeplane-controller.routeplane-system.svc",
@@ -293,7 +305,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
     await ensureMutatingWebhook(clients, at("/inject"));
   }
   elector?.start();
-  reports?.start((err) => log(`fleet report: ${err.message}`));
+  reports?.start((err) => log(`fleet report: ${err.message}`), { leading: () => elector?.isLeader() ?? false, onRemoteChange: (key) => queue.add(key) });
   log(`serving on ${url} (admission /validate, sidecars /v1/policies/<namespace>/<name>/bundle, /healthz, /readyz, /metrics); watching ${namespace ? `namespace ${namespace}` : "every namespace"}`);
 
   return {

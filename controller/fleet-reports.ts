@@ -80,9 +80,22 @@ export class FleetReports {
     this.writes++;
   }
 
-  start(onError: (err: Error) => void): void {
+  /**
+   * Publishes this replica's report every second; on the leader, also notices when another
+   * replica's report of a policy changed (a sidecar there ACKed, NACKed, came or went) and
+   * calls `onRemoteChange` for it, since nothing else tells the leader.
+   */
+  start(onError: (err: Error) => void, options: { leading?: () => boolean; onRemoteChange?: (key: string) => void } = {}): void {
+    let seen = new Map<string, string>();
+    const watchRemote = async () => {
+      if (!options.leading?.() || !options.onRemoteChange) return;
+      const now = new Map<string, string>();
+      for (const r of await this.remote()) for (const [key, p] of Object.entries(r)) now.set(key, (now.get(key) ?? "") + JSON.stringify(p));
+      for (const key of new Set([...now.keys(), ...seen.keys()])) if (now.get(key) !== seen.get(key)) options.onRemoteChange(key);
+      seen = now;
+    };
     const tick = () => {
-      this.publish().catch(onError).finally(() => {
+      Promise.all([this.publish(), watchRemote()]).catch(onError).finally(() => {
         this.timer = setTimeout(tick, 1000);
         this.timer.unref();
       });

@@ -185,3 +185,33 @@ export async function ensureMutatingWebhook(c: KubeClients, clientConfig: k8s.Ad
   if (!webhooks.some((w) => w.name === webhook.name)) webhooks.push(webhook);
   await c.admission.replaceMutatingWebhookConfiguration({ name: INJECTOR_CONFIGURATION, body: { ...existing, webhooks } });
 }
+
+/**
+ * The serving certificate every replica shares, kept in a Secret (type kubernetes.io/tls, with
+ * ca.crt): read when it exists, else made and stored — by whichever replica comes first; the
+ * others read the winner's. Without it each replica would make its own CA, and the webhooks'
+ * caBundle would trust only the last one to start.
+ */
+export async function sharedServingCertificate(c: KubeClients, namespace: string, name: string, make: () => { certPem: string; keyPem: string; caPem: string }): Promise<{ certPem: string; keyPem: string; caPem: string }> {
+  const decode = (v: string | undefined) => (v === undefined ? undefined : Buffer.from(v, "base64").toString("utf8"));
+  const read = async () => {
+    const secret = await readSecret(c, namespace, name);
+    const d = secret?.data ?? {};
+    const [certPem, keyPem, caPem] = [decode(d["tls.crt"]), decode(d["tls.key"]), decode(d["ca.crt"])];
+    return certPem && keyPem && caPem ? { certPem, keyPem, caPem } : secret ? "incomplete" : undefined;
+  };
+  const found = await read();
+  if (found === "incomplete") throw new Error(`the Secret ${namespace}/${name} lacks tls.crt, tls.key or ca.crt; delete it and the controller makes a new one`);
+  if (found) return found;
+  const made = make();
+  const b64 = (s: string) => Buffer.from(s).toString("base64");
+  try {
+    await c.core.createNamespacedSecret({ namespace, body: { metadata: { name, namespace, labels: { "app.kubernetes.io/part-of": "routeplane" } }, type: "kubernetes.io/tls", data: { "tls.crt": b64(made.certPem), "tls.key": b64(made.keyPem), "ca.crt": b64(made.caPem) } } });
+    return made;
+  } catch (err) {
+    if (statusCode(err) !== 409) throw err;
+    const winner = await read();
+    if (!winner || winner === "incomplete") throw new Error(`the Secret ${namespace}/${name} appeared incomplete`);
+    return winner;
+  }
+}

@@ -56,7 +56,11 @@ export function statusOf(rp: RoutingPolicy, build: PolicyBuild, served: Publicat
   const signProblem = build.problems.find((p) => p.stage === "sign");
   const compileError = firstError(diags.filter(isCompileDiagnostic));
   const analysisError = firstError(diags.filter((d) => !isCompileDiagnostic(d)));
-  const keeping = served && served !== build.publication ? `; sidecars keep revision ${shortRevision(served.revision)}` : "";
+  // A controller that restarted while the spec is broken has no bytes of the last good revision (no
+  // bundle store), but the sidecars still run it: status keeps naming it.
+  const before = !served && rp.status?.revision ? rp.status : null;
+  const keeping = served && served !== build.publication ? `; sidecars keep revision ${shortRevision(served.revision)}`
+    : before ? `; sidecars keep revision ${shortRevision(before.revision!)} (their last known good; the controller restarted since)` : "";
 
   // Compiled
   if (sourceProblem) set("Compiled", "False", sourceProblem.reason, sourceProblem.message + keeping);
@@ -87,6 +91,7 @@ export function statusOf(rp: RoutingPolicy, build: PolicyBuild, served: Publicat
   return {
     observedGeneration: generation,
     ...(served ? { revision: served.revision, shortRevision: shortRevision(served.revision), serial: served.serial, policyName: served.policyName } : {}),
+    ...(before ? { revision: before.revision, shortRevision: before.shortRevision, serial: before.serial, policyName: before.policyName } : {}),
     conditions,
     findings,
     sidecars,

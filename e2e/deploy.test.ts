@@ -75,6 +75,7 @@ after(async () => {
   await k(["delete", "namespace", team, "--ignore-not-found", "--wait=false"]);
   if (crdCreated) await k(["delete", "crd", "routingpolicies.routeplane.dev", "--ignore-not-found", "--wait=false"]);
   if (createdNamespace) await k(["delete", "leases", "--all", "-n", NS, "--ignore-not-found"]);
+  if (createdNamespace) await k(["delete", "secret", "routeplane-controller-tls", "-n", NS, "--ignore-not-found"]);
   if (appliedRbac) await k(["delete", "-f", "-", "--ignore-not-found", "--wait=false"], appliedRbac);
   if (createdNamespace) {
     await k(["delete", "namespace", NS, "--wait=false"]);
@@ -201,6 +202,11 @@ test("kubectl apply -k deploy --dry-run=server: refused only for the missing Nam
 });
 
 test("RBAC, really applied: the controller's ServiceAccount may do what the controller calls, and no more", async () => {
+  // This checkout's CRD: `can-i` on routingpolicies needs the type to exist (and an older CRD would
+  // prune status fields the controller writes, in the next test).
+  crdCreated = (await k(["get", "crd", "routingpolicies.routeplane.dev"])).code !== 0;
+  assert.equal((await k(["apply", "-k", path.join(REPO, "crds")])).code, 0);
+  assert.equal((await k(["wait", "--for=condition=Established", "--timeout=60s", "crd/routingpolicies.routeplane.dev"])).code, 0);
   if ((await k(["get", "namespace", NS])).code !== 0) {
     assert.equal((await k(["apply", "-f", path.join(DEPLOY, "namespace.yaml")])).code, 0);
     createdNamespace = true;
@@ -224,6 +230,7 @@ test("RBAC, really applied: the controller's ServiceAccount may do what the cont
     ["get", `${MWC}/routeplane-sidecar-injector`], ["update", `${MWC}/routeplane-sidecar-injector`], ["create", MWC],
     ["get", "leases.coordination.k8s.io/routeplane-controller", "-n", NS], ["create", "leases.coordination.k8s.io", "-n", NS], ["update", "leases.coordination.k8s.io/routeplane-controller", "-n", NS],
     ["list", "leases.coordination.k8s.io", "-n", NS], ["delete", "leases.coordination.k8s.io/routeplane-fleet-0123456789ab", "-n", NS],
+    ["create", "secrets", "-n", NS],
   ];
   const denied: string[][] = [
     ["list", "secrets", "-A"], ["list", "secrets", "-n", "team-a"], ["watch", "secrets", "-n", "team-a"], ["create", "secrets", "-n", "team-a"],
@@ -260,7 +267,8 @@ test("RBAC, really applied: the controller's ServiceAccount may do what the cont
     "validatingwebhookconfigurations.admissionregistration.k8s.io [routeplane-policies] [get update]",
   ];
   assert.deepEqual(await rules("team-a"), cluster);
-  assert.deepEqual(await rules(NS), [...cluster, "leases.coordination.k8s.io [] [get list create update delete]"].sort());
+  // In its own namespace it may also create the shared serving certificate's Secret (kubectl merges the two rules).
+  assert.deepEqual(await rules(NS), [...cluster.filter((r) => r !== "secrets [] [get]"), "leases.coordination.k8s.io [] [get list create update delete]", "secrets [] [get create]"].sort());
 });
 
 test("the controller running as that ServiceAccount, with only these rules: webhooks registered, policy Ready with events, leader Lease and fleet report, a sidecar served after a TokenReview", async () => {
@@ -291,10 +299,6 @@ contexts:
 current-context: e2e
 `, { mode: 0o600 });
 
-  // This checkout's CRD (an older one on the apiserver would prune status fields the controller writes).
-  crdCreated = (await k(["get", "crd", "routingpolicies.routeplane.dev"])).code !== 0;
-  assert.equal((await k(["apply", "-k", path.join(REPO, "crds")])).code, 0);
-  assert.equal((await k(["wait", "--for=condition=Established", "--timeout=60s", "crd/routingpolicies.routeplane.dev"])).code, 0);
   assert.equal((await k(["create", "namespace", team])).code, 0);
   const keys = generateKeyPair();
   const keyFile = path.join(cache, "team.key");
@@ -310,9 +314,14 @@ current-context: e2e
     kubeconfig: saKubeconfig, port, leaseNamespace: NS, identity: "deploy-test",
     // Ignore: should this test die before `after`, the leftover configuration refuses no policy.
     webhookUrl: `https://127.0.0.1:${port}/validate`, webhookFailurePolicy: "Ignore",
+    // The certificate every replica shares, made and stored by this one (RBAC allows create in its namespace).
+    tlsSecret: `${NS}/routeplane-controller-tls`,
     statusIntervalMs: 200, log: (l) => logs.push(l),
   });
   await controller.synced;
+  const tlsSecret = JSON.parse((await k(["get", "secret", "routeplane-controller-tls", "-n", NS, "-o", "json"])).stdout);
+  assert.equal(tlsSecret.type, "kubernetes.io/tls");
+  assert.equal(Buffer.from(tlsSecret.data["ca.crt"], "base64").toString(), controller.caPem, "the served CA is the stored one");
   const hook = JSON.parse((await k(["get", "validatingwebhookconfiguration", "routeplane-policies", "-o", "json"])).stdout);
   assert.ok(hook.webhooks[0].clientConfig.caBundle, "the controller registered its webhook with its CA");
   const injector = JSON.parse((await k(["get", "mutatingwebhookconfiguration", "routeplane-sidecar-injector", "-o", "json"])).stdout);

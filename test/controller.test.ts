@@ -370,3 +370,13 @@ test("distribution: draining answers every held poll at once with 304", async ()
     server.close();
   }
 });
+
+test("status: a controller restarted while the spec is broken still names the revision the sidecars keep", () => {
+  const good = buildPolicy(policy(), inputs());
+  const s1 = statusOf(policy(), good, good.publication, { total: 1, onRevision: 1, nacked: 0 }, undefined, new Date());
+  const broken = buildPolicy(policy({ sources: { "main.route": "package x\nroute a priority 1 { when nosuch; use m }\n" } }, { generation: 4 }), inputs());
+  // After a restart: no publication in memory at all.
+  const s2 = statusOf({ ...policy({}, { generation: 4 }), status: s1 }, broken, null, { total: 0, onRevision: 0, nacked: 0 }, undefined, new Date());
+  assert.equal(s2.revision, good.publication!.revision);
+  assert.match(s2.conditions!.find((c) => c.type === "Compiled")!.message, /sidecars keep revision [0-9a-f]{12} \(their last known good; the controller restarted since\)/);
+});
