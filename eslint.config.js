@@ -19,8 +19,12 @@ const MAY_IMPORT = {
   bench: ["grammar", "bundle", "compiler", "runtime", "controller", "cli", "e2e"],
 };
 
-/** Entry points besides a part's index.ts: the engine alone need not load the sidecar. */
-const ENTRY_POINTS = { runtime: ["engine/index.ts", "sidecar/index.ts"] };
+/**
+ * Entry points besides a part's index.ts: the engine alone need not load the
+ * sidecar, and the version alone need not load the compiler (the sidecar runs
+ * without it: docs/performance.md, "Sidecar footprint").
+ */
+const ENTRY_POINTS = { runtime: ["engine/index.ts", "sidecar/index.ts"], compiler: ["version.ts"] };
 
 /** Third-party libraries that live in exactly one place. */
 const LIBRARY_HOME = {

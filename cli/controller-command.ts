@@ -1,7 +1,7 @@
 // controller: run the Kubernetes controller (docs/kubernetes.md).
 import { writeFileSync } from "node:fs";
 import { startController } from "../controller/index.ts";
-import { readTextFile, UsageError } from "./files.ts";
+import { readTextFile, UsageError } from "./usage.ts";
 import { EXIT, type Io } from "./io.ts";
 
 export interface ControllerCommandOptions {

@@ -7,7 +7,7 @@ import path from "node:path";
 import { diffPolicies, exampleRequest, insideRoot, trimExample, type CheckedPolicy, type DecisionChange, type ExampleRequest, type Outcome } from "../compiler/index.ts";
 import { Engine, requestFromChat, requestFromSignals } from "../runtime/engine/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
-import { UsageError } from "./files.ts";
+import { UsageError } from "./usage.ts";
 import { EXIT, type Io } from "./io.ts";
 
 function describe(o: Outcome): string {

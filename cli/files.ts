@@ -4,8 +4,10 @@ import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "n
 import path from "node:path";
 import { insideRoot, type SourceHost } from "../compiler/index.ts";
 import { PARSE_LIMITS } from "../grammar/index.ts";
+import { UsageError } from "./usage.ts";
 
-export class UsageError extends Error {}
+// What commands that read no policy use is in usage.ts, which loads no compiler.
+export { UsageError, readJsonFile, readTextFile } from "./usage.ts";
 
 /** Expands files and directories into a sorted list of .route files. */
 export function collectRouteFiles(paths: string[]): string[] {
@@ -100,20 +102,3 @@ export const fsHost: SourceHost = {
     return text.includes("\0") ? { refused: "not-text" } : text;
   },
 };
-
-export function readTextFile(filePath: string, what: string): string {
-  try {
-    return readFileSync(filePath, "utf8");
-  } catch (err) {
-    throw new UsageError(`cannot read ${what} ${filePath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-}
-
-export function readJsonFile(filePath: string, what: string): unknown {
-  const text = readTextFile(filePath, what);
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new UsageError(`${what} ${filePath} is not valid JSON: ${(err as Error).message}`);
-  }
-}

@@ -4,7 +4,7 @@ import path from "node:path";
 import {
   describeBundleReadError, generateKeyPair, readBundle, serializeBundle, signBundle, verifyBundleSignature,
 } from "../bundle/index.ts";
-import { readTextFile, UsageError } from "./files.ts";
+import { readTextFile, UsageError } from "./usage.ts";
 import { EXIT, type Io } from "./io.ts";
 
 export function cmdKeygen(io: Io, opts: { out?: string; force?: boolean }): number {

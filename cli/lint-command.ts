@@ -4,7 +4,7 @@
 import { diagnosticsToJson, emitBundle, exampleRequest, trimExample, type CompileResult, type Diagnostic, type ExampleRequest } from "../compiler/index.ts";
 import { Engine, requestFromChat, requestFromSignals } from "../runtime/engine/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
-import { UsageError } from "./files.ts";
+import { UsageError } from "./usage.ts";
 import { EXIT, type Io } from "./io.ts";
 import { toSarif } from "./sarif.ts";
 

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // Entry point of the `routeplane` command.
+// First: `serve` re-executes itself with the sidecar's Node flags when they are not given.
+import "./reexec.ts";
 import { run, processIo } from "./index.ts";
 
 // A reader that stops early (`routeplane lint … | head -1`) closes the pipe: end quietly, like any Unix tool.

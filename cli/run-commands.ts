@@ -5,7 +5,7 @@ import { readBundle, describeBundleReadError, type Bundle, type JsonObject } fro
 import { Engine, requestFromChat, type Decision, type Request } from "../runtime/engine/index.ts";
 import type { CheckedTest, CompileResult } from "../compiler/index.ts";
 import { compilePaths, reportDiagnostics, checkFormat } from "./policy-commands.ts";
-import { readJsonFile, readTextFile, UsageError } from "./files.ts";
+import { readJsonFile, readTextFile, UsageError } from "./usage.ts";
 import { EXIT, type Io } from "./io.ts";
 
 export function renderDecision(d: Decision, priorities: Map<string, number>): string {

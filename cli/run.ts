@@ -1,8 +1,9 @@
 // Parses argv and dispatches to a command. Exit codes: 0 ok, 1 error
 // diagnostics or failing tests, 2 usage error.
 import { parseArgs } from "node:util";
-import { COMPILER_VERSION } from "../compiler/index.ts";
-import { UsageError } from "./files.ts";
+// The version alone: `serve --bundle` runs without loading the compiler.
+import { COMPILER_VERSION } from "../compiler/version.ts";
+import { UsageError } from "./usage.ts";
 import { EXIT, type Io } from "./io.ts";
 
 interface CommandSpec {

@@ -4,6 +4,8 @@
 // compiled in process;
 // `--demo` adds the built-in demo upstream so routing works with no model
 // server (this is `npm start`).
+// Only `--policy` loads the compiler (policy-commands.ts): a sidecar that
+// enforces signed bundles never needs it (docs/performance.md, "Sidecar footprint").
 import { X509Certificate } from "node:crypto";
 import { readFileSync, watch, type FSWatcher } from "node:fs";
 import { hostname } from "node:os";
@@ -13,8 +15,7 @@ import {
   BundleStore, ControllerSubscription, DEFAULT_TOKEN_FILE, JsonlSink, KafkaSink, Observability, SemanticSignals, Upstreams, createSidecar, forwardAllowList, keyEnvAllowed, startDemoUpstream, weightsProblem,
   controllerUrlProblem, parsePolicyRef, type ControllerTiming, type TelemetrySink, type WeightsOverlay,
 } from "../runtime/sidecar/index.ts";
-import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
-import { readJsonFile, readTextFile, UsageError } from "./files.ts";
+import { readJsonFile, readTextFile, UsageError } from "./usage.ts";
 import { EXIT, type Io } from "./io.ts";
 
 export interface ServeOptions {
@@ -91,7 +92,7 @@ function watchWeights(io: Io, file: string, apply: (w: WeightsOverlay) => void):
  * Development: recompiles the policy directory when a .route file changes; a
  * policy with errors is reported and the running one kept.
  */
-function watchPolicy(io: Io, dir: string, store: BundleStore, allowUnproved: boolean): FSWatcher {
+function watchPolicy(io: Io, dir: string, store: BundleStore, allowUnproved: boolean, { compilePaths, reportDiagnostics }: typeof import("./policy-commands.ts")): FSWatcher {
   let timer: NodeJS.Timeout | null = null;
   const recompile = () => {
     timer = null;
@@ -201,6 +202,8 @@ export async function startServe(io: Io, opts: ServeOptions, tuning: ServeTuning
     await store.restoreLastGood();
     subscription = new ControllerSubscription({ ...subscribe, store, timing: tuning.controller, log: (line) => io.err(`routeplane serve: ${line}`) });
   } else if (opts.policy) {
+    const compiler = await import("./policy-commands.ts");
+    const { compilePaths, reportDiagnostics } = compiler;
     const result = compilePaths([opts.policy], true, undefined, { allowUnproved });
     const failed = result.diagnostics.some((d) => d.severity === "error");
     if (failed || !result.bundle) {
@@ -208,7 +211,7 @@ export async function startServe(io: Io, opts: ServeOptions, tuning: ServeTuning
       return EXIT.failed;
     }
     await store.offer(serializeBundle(result.bundle), opts.policy, { requireSignature: false });
-    policyWatcher = watchPolicy(io, opts.policy, store, allowUnproved);
+    policyWatcher = watchPolicy(io, opts.policy, store, allowUnproved, compiler);
   } else {
     // The last known good first, so a broken bundle file at start-up still serves the old policy.
     await store.restoreLastGood();

@@ -27,7 +27,13 @@ export interface InjectionOptions {
   resources?: { requests: Record<string, string>; limits: Record<string, string> };
 }
 
-export const DEFAULT_SIDECAR_RESOURCES = { requests: { cpu: "100m", memory: "160Mi" }, limits: { memory: "384Mi" } };
+/**
+ * From bench/footprint (docs/performance.md): examples/support idles at 96–97 MB and peaks at
+ * 133–135 MB under load; a burst of 64 MiB of request bodies in flight (the default
+ * --max-inflight-body-bytes) peaked at 385–451 MB. No CPU limit: one JavaScript thread does the
+ * work, and throttling it adds latency to every request (about 0.25 vCPU per 1,000 req/s).
+ */
+export const DEFAULT_SIDECAR_RESOURCES = { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "512Mi" } };
 
 interface AdmissionRequest {
   uid: string;
@@ -72,8 +78,8 @@ export function sidecarContainer(namespace: string, policy: string, options: Inj
     ],
     env: [
       { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
-      { name: "NODE_OPTIONS", value: "--max-semi-space-size=2" },
-      { name: "MALLOC_ARENA_MAX", value: "2" },
+      // Set explicitly: V8 sizes its young generation from the container's limit otherwise (docs/sidecar.md).
+      { name: "NODE_OPTIONS", value: "--max-semi-space-size=16" },
     ],
     // It listens on the pod's loopback only (it holds the models' credentials), so the kubelet cannot probe it
     // over the pod IP; /readyz is for the app and for `kubectl exec`.

@@ -43,3 +43,11 @@ test("the runtime has two more entry points, the engine's and the sidecar's, and
   assert.match(inside[0], /only through runtime\/index.ts or runtime\/engine\/index.ts or runtime\/sidecar\/index.ts/);
   assert.equal((await violations("compiler/x.ts", 'import { Engine } from "../runtime/engine/index.ts";\nexport const x = Engine;')).length, 1);
 });
+
+test("the compiler's version is an entry point of its own, so the sidecar need not load the compiler", async () => {
+  assert.deepEqual(await violations("cli/x.ts", 'import { COMPILER_VERSION } from "../compiler/version.ts";\nexport const x = COMPILER_VERSION;'), []);
+  const inside = await violations("cli/x.ts", 'import { compile } from "../compiler/compile.ts";\nexport const x = compile;');
+  assert.equal(inside.length, 1);
+  assert.match(inside[0], /only through compiler\/index.ts or compiler\/version.ts/);
+  assert.equal((await violations("runtime/x.ts", 'import { COMPILER_VERSION } from "../compiler/version.ts";\nexport const x = COMPILER_VERSION;')).length, 1);
+});

@@ -1,14 +1,15 @@
 // Deterministic detectors behind the in-process signals. Each is a pure
 // function of text, so it can be cached per request and tested alone.
 import { AhoCorasick } from "./aho-corasick.ts";
+import { loadLanguageDetector, loadTokenCounter, type LanguageDetector, type TokenCounter } from "./text-models.ts";
 import type { PluginUse } from "../../bundle/index.ts";
 
-// The tokenizer and the language model take ~0.2 s and ~0.4 s to load, so
-// they are loaded only for bundles whose signals need them (Engine.load).
-let countO200k: ((text: string, options: { disallowedSpecial: Set<string> }) => number) | null = null;
-// Special-token markers in user text (`<|endoftext|>`) are counted as text; by default the library throws on them.
-const AS_TEXT = { disallowedSpecial: new Set<string>() };
-let eld: { detect(text: string): { language: string; getScores(): Record<string, number>; isReliable(): boolean } } | null = null;
+// The token counter and the language model are loaded only for bundles whose
+// signals need them (Engine.load), and held compactly (text-models.ts): each
+// takes ~0.05-0.15 s to load and a few MB.
+let tokenCounter: TokenCounter | null = null;
+let eld: LanguageDetector | null = null;
+let eldLoading: Promise<LanguageDetector> | null = null;
 
 export interface TextModelNeeds {
   tokens: boolean;
@@ -16,20 +17,24 @@ export interface TextModelNeeds {
 }
 
 export async function loadTextModels(needs: TextModelNeeds): Promise<void> {
-  if (needs.tokens && !countO200k) countO200k = (await import("gpt-tokenizer/encoding/o200k_base")).countTokens;
-  if (needs.language && !eld) eld = (await import("eld/small")).eld;
+  if (needs.tokens && !tokenCounter) tokenCounter = loadTokenCounter();
+  // Engines loaded at once share one load.
+  if (needs.language && !eld) eld = await (eldLoading ??= loadLanguageDetector());
 }
 
 export function textModelsLoaded(needs: TextModelNeeds): boolean {
-  return (!needs.tokens || countO200k !== null) && (!needs.language || eld !== null);
+  return (!needs.tokens || tokenCounter !== null) && (!needs.language || eld !== null);
 }
 
 // ---------------------------------------------------------------- tokens
 
-/** Token count with the o200k_base BPE (GPT-4o family): a real tokenizer, close enough for bands. */
+/**
+ * Token count with the o200k_base BPE (GPT-4o family), special-token markers
+ * (`<|endoftext|>`) counted as text: a real tokenizer, close enough for bands.
+ */
 export function countTokens(text: string): number {
-  if (!countO200k) throw new Error("internal error: the tokenizer is not loaded (create engines with Engine.load)");
-  return text.length === 0 ? 0 : countO200k(text, AS_TEXT);
+  if (!tokenCounter) throw new Error("internal error: the tokenizer is not loaded (create engines with Engine.load)");
+  return text.length === 0 ? 0 : tokenCounter.count(text);
 }
 
 // ---------------------------------------------------------------- language

@@ -2,7 +2,9 @@
 // and the sidecar's metrics as OpenTelemetry instruments, both exported over
 // OTLP/HTTP when an endpoint is configured. (/metrics serves the same figures
 // in the Prometheus text format without any collector.)
-import { SpanKind, SpanStatusCode, trace, ROOT_CONTEXT, type Attributes, type Context, type Span, type Tracer } from "@opentelemetry/api";
+// Every OpenTelemetry package, the API too, loads only in Observability.create:
+// a sidecar without an OTLP endpoint does not pay for them.
+import type { Attributes, Context, Span, Tracer } from "@opentelemetry/api";
 import type { MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
 import type { BasicTracerProvider, SpanExporter } from "@opentelemetry/sdk-trace-base";
 
@@ -46,6 +48,7 @@ export class Observability {
   private readonly tracerProvider: BasicTracerProvider | null;
   private readonly meterProvider: MeterProvider | null;
   private readonly tracer: Tracer | null;
+  private readonly api: typeof import("@opentelemetry/api");
   readonly instruments: Instruments | null;
 
   /**
@@ -53,18 +56,20 @@ export class Observability {
    * configured to use them: they are a good part of a second to load).
    */
   static async create(options: ObservabilityOptions, gauges: () => ObservedGauges): Promise<Observability> {
-    const [metricsExporter, traceExporter, resources, sdkMetrics, sdkTrace] = await Promise.all([
+    const [api, metricsExporter, traceExporter, resources, sdkMetrics, sdkTrace] = await Promise.all([
+      import("@opentelemetry/api"),
       import("@opentelemetry/exporter-metrics-otlp-http"),
       import("@opentelemetry/exporter-trace-otlp-http"),
       import("@opentelemetry/resources"),
       import("@opentelemetry/sdk-metrics"),
       import("@opentelemetry/sdk-trace-base"),
     ]);
-    return new Observability(options, gauges, { ...metricsExporter, ...traceExporter, ...resources, ...sdkMetrics, ...sdkTrace });
+    return new Observability(options, gauges, api, { ...metricsExporter, ...traceExporter, ...resources, ...sdkMetrics, ...sdkTrace });
   }
 
-  private constructor(options: ObservabilityOptions, gauges: () => ObservedGauges, otel: OtelModules) {
+  private constructor(options: ObservabilityOptions, gauges: () => ObservedGauges, api: typeof import("@opentelemetry/api"), otel: OtelModules) {
     const { OTLPMetricExporter, OTLPTraceExporter, resourceFromAttributes, MeterProvider, PeriodicExportingMetricReader, BasicTracerProvider, BatchSpanProcessor } = otel;
+    this.api = api;
     const resource = resourceFromAttributes({ "service.name": options.serviceName ?? "routeplane-sidecar" });
     const exporter = options.spanExporter ?? (options.otlpEndpoint ? new OTLPTraceExporter({ url: `${options.otlpEndpoint.replace(/\/$/, "")}/v1/traces` }) : null);
     this.tracerProvider = exporter ? new BasicTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporter, { scheduledDelayMillis: 1000 })] }) : null;
@@ -105,6 +110,7 @@ export class Observability {
   startRequest(name: string, attributes: Attributes): RequestTrace | null {
     if (!this.tracer) return null;
     const tracer = this.tracer;
+    const { SpanKind, SpanStatusCode, trace, ROOT_CONTEXT } = this.api;
     const root = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes });
     const parent: Context = trace.setSpan(ROOT_CONTEXT, root);
     return {
