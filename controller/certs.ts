@@ -24,32 +24,28 @@ function serial(): string {
 export function makeServingCertificate(hosts: string[], commonName = "routeplane-controller"): ServingCertificate {
   const pki = forge.pki;
   const now = new Date(Date.now() - 60_000);
-  const caKeys = pki.rsa.generateKeyPair(2048);
-  const ca = pki.createCertificate();
-  ca.publicKey = caKeys.publicKey;
-  ca.serialNumber = serial();
-  ca.validity.notBefore = now;
-  ca.validity.notAfter = new Date(now.getTime() + YEAR_MS);
   const caName = [{ name: "commonName", value: `${commonName} CA` }];
-  ca.setSubject(caName);
-  ca.setIssuer(caName);
-  ca.setExtensions([{ name: "basicConstraints", cA: true, critical: true }, { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true }]);
-  ca.sign(caKeys.privateKey, forge.md.sha256.create());
-
+  /** A year-long certificate for `keys`, named `subject`, signed by `signer`. */
+  const certificate = (keys: forge.pki.rsa.KeyPair, subject: forge.pki.CertificateField[], extensions: object[], signer: forge.pki.rsa.PrivateKey) => {
+    const cert = pki.createCertificate();
+    cert.publicKey = keys.publicKey;
+    cert.serialNumber = serial();
+    cert.validity.notBefore = now;
+    cert.validity.notAfter = new Date(now.getTime() + YEAR_MS);
+    cert.setSubject(subject);
+    cert.setIssuer(caName);
+    cert.setExtensions(extensions);
+    cert.sign(signer, forge.md.sha256.create());
+    return cert;
+  };
+  const caKeys = pki.rsa.generateKeyPair(2048);
+  const ca = certificate(caKeys, caName, [{ name: "basicConstraints", cA: true, critical: true }, { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true }], caKeys.privateKey);
   const keys = pki.rsa.generateKeyPair(2048);
-  const cert = pki.createCertificate();
-  cert.publicKey = keys.publicKey;
-  cert.serialNumber = serial();
-  cert.validity.notBefore = now;
-  cert.validity.notAfter = new Date(now.getTime() + YEAR_MS);
-  cert.setSubject([{ name: "commonName", value: commonName }]);
-  cert.setIssuer(caName);
-  cert.setExtensions([
+  const cert = certificate(keys, [{ name: "commonName", value: commonName }], [
     { name: "basicConstraints", cA: false },
     { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
     { name: "extKeyUsage", serverAuth: true },
     { name: "subjectAltName", altNames: hosts.map((h) => (isIP(h) ? { type: 7, ip: h } : { type: 2, value: h })) },
-  ]);
-  cert.sign(caKeys.privateKey, forge.md.sha256.create());
+  ], caKeys.privateKey);
   return { caPem: pki.certificateToPem(ca), certPem: pki.certificateToPem(cert), keyPem: pki.privateKeyToPem(keys.privateKey) };
 }

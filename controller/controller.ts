@@ -210,30 +210,21 @@ export async function startController(options: ControllerOptions = {}): Promise<
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "https://controller");
     if (await distribution.handle(req, res, url.pathname)) return;
-    if (url.pathname === "/validate" && req.method === "POST") {
+    const admission = url.pathname === "/validate" ? (r: unknown) => reviewPolicy(r as AdmissionReview, inputs)
+      : url.pathname === "/inject" ? (r: unknown) => injectSidecar(r as PodReview, policies.informer.list(), injection)
+      : null;
+    if (admission && req.method === "POST") {
+      // Both webhooks: a bounded AdmissionReview in, its answer out; anything malformed is a 400 naming why.
       const body = await readBody(req, MAX_ADMISSION_BYTES);
-      let review: AdmissionReview;
+      let answer: unknown;
       try {
         if (body === null) throw new Error(`the AdmissionReview is over ${MAX_ADMISSION_BYTES} bytes`);
-        review = reviewPolicy(JSON.parse(body) as AdmissionReview, inputs);
+        answer = admission(JSON.parse(body));
       } catch (err) {
         res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "bad-request", message: (err as Error).message, retryable: false } }));
         return;
       }
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(review));
-      return;
-    }
-    if (url.pathname === "/inject" && req.method === "POST") {
-      const body = await readBody(req, MAX_ADMISSION_BYTES);
-      let review: PodReview;
-      try {
-        if (body === null) throw new Error(`the AdmissionReview is over ${MAX_ADMISSION_BYTES} bytes`);
-        review = injectSidecar(JSON.parse(body) as PodReview, policies.informer.list(), injection);
-      } catch (err) {
-        res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "bad-request", message: (err as Error).message, retryable: false } }));
-        return;
-      }
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(review));
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
       return;
     }
     if (url.pathname === "/healthz") {

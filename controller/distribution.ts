@@ -37,6 +37,11 @@ export interface DistributionOptions {
   onFleetChange?: (key: string) => void;
   /** Whether the caches are synced (503 before). */
   ready?: () => boolean;
+  /**
+   * Sidecar ids remembered per policy (default 50,000). Ids come from the client: past this, a
+   * poll with a new id gets a retryable 503 instead of growing the controller's memory.
+   */
+  maxSidecarsPerPolicy?: number;
 }
 
 function fail(res: ServerResponse, status: number, code: DistributionError["error"]["code"], message: string, retryable: boolean): void {
@@ -46,8 +51,6 @@ function fail(res: ServerResponse, status: number, code: DistributionError["erro
 
 export class Distribution {
   private readonly targets = new Map<string, Targets>();
-  /** ETag → revision, for every publication served since start (to name what a sidecar runs or refused). */
-  private readonly revisions = new Map<string, string>();
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly fleets = new Map<string, Map<string, SidecarState>>();
   private readonly options: Required<DistributionOptions>;
@@ -56,7 +59,13 @@ export class Distribution {
   private draining = false;
 
   constructor(options: DistributionOptions) {
-    this.options = { authenticate: options.authenticate, presenceMs: options.presenceMs ?? 70_000, onFleetChange: options.onFleetChange ?? (() => {}), ready: options.ready ?? (() => true) };
+    this.options = {
+      authenticate: options.authenticate,
+      presenceMs: options.presenceMs ?? 70_000,
+      onFleetChange: options.onFleetChange ?? (() => {}),
+      ready: options.ready ?? (() => true),
+      maxSidecarsPerPolicy: options.maxSidecarsPerPolicy ?? 50_000,
+    };
     // Sidecars that stopped polling leave the counts.
     this.sweeper = setInterval(() => this.sweep(), Math.min(5_000, this.options.presenceMs / 2));
     this.sweeper.unref();
@@ -72,7 +81,6 @@ export class Distribution {
     const old = this.targets.get(key);
     if (old && old.stable?.etag === t.stable?.etag && old.candidate?.etag === t.candidate?.etag && old.percent === t.percent) return;
     this.targets.set(key, t);
-    for (const p of [t.stable, t.candidate]) if (p) this.revisions.set(p.etag, p.revision);
     this.wake(key);
   }
 
@@ -132,10 +140,6 @@ export class Distribution {
       }
     }
     return { total, onRevision, nacked, ...(lastNack ? { lastNack } : {}) };
-  }
-
-  sidecars(key: string): SidecarState[] {
-    return this.present(key);
   }
 
   private present(key: string): SidecarState[] {
@@ -202,6 +206,11 @@ export class Distribution {
     const nack = typeof nackValue === "string" ? parseNackHeader(nackValue) : null;
     if (typeof nackValue === "string" && !nack) {
       fail(res, 400, "bad-request", `malformed ${NACK_HEADER} header: expected "<etag>"; reason="<percent-encoded text>"`, false);
+      return true;
+    }
+    const known = this.fleets.get(key);
+    if (known && !known.has(id) && known.size >= this.options.maxSidecarsPerPolicy) {
+      fail(res, 503, "not-ready", `policy ${key} already has ${known.size} sidecars; ids of sidecars that stopped polling are forgotten after ${this.options.presenceMs / 1000} s`, true);
       return true;
     }
     const state = this.track(key, id, active, nack);

@@ -5,7 +5,7 @@
 import type { CoreV1Api, CoreV1Event } from "@kubernetes/client-node";
 import { COMPONENT, type RoutingPolicy } from "./resources.ts";
 
-export type EventReason = "Compiled" | "CompileFailed" | "AnalysisFailed" | "SigningFailed" | "SourcesMissing" | "Published" | "RolloutStep" | "RolledOut" | "Nacked" | "RolledBack";
+export type EventReason = "Compiled" | "CompileFailed" | "AnalysisFailed" | "SigningFailed" | "SourcesMissing" | "RolloutStep" | "RolledOut" | "Nacked" | "RolledBack";
 
 export class EventRecorder {
   private readonly recent = new Map<string, number>();

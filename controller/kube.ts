@@ -125,13 +125,46 @@ export async function writeStatus(c: KubeClients, rp: RoutingPolicy, status: Rou
 
 export const WEBHOOK_CONFIGURATION = "routeplane-policies";
 
+/** A webhook configuration kind: how to read, create and replace it. */
+interface WebhookKind<C extends { metadata?: k8s.V1ObjectMeta; webhooks?: W[] }, W extends { name: string; clientConfig: k8s.AdmissionregistrationV1WebhookClientConfig }> {
+  read(name: string): Promise<C>;
+  create(body: C): Promise<unknown>;
+  replace(name: string, body: C): Promise<unknown>;
+  make(webhooks: W[]): C;
+}
+
 /**
- * Registers the validating webhook: creates the configuration when it is missing, and
- * otherwise sets its client config and caBundle (a configuration from deploy/ keeps its
- * failure policy and selectors).
+ * Registers a webhook: creates its configuration when missing, and otherwise sets the webhook's
+ * client config and caBundle (a configuration from deploy/ keeps its failure policy and selectors).
  */
+async function ensureWebhook<C extends { metadata?: k8s.V1ObjectMeta; webhooks?: W[] }, W extends { name: string; clientConfig: k8s.AdmissionregistrationV1WebhookClientConfig }>(
+  kind: WebhookKind<C, W>, name: string, webhook: W,
+): Promise<void> {
+  let existing: C | undefined;
+  try {
+    existing = await kind.read(name);
+  } catch (err) {
+    if (statusCode(err) !== 404) throw err;
+  }
+  if (!existing) {
+    await kind.create(kind.make([webhook]));
+    return;
+  }
+  const webhooks = (existing.webhooks ?? []).map((w) => (w.name === webhook.name ? { ...w, clientConfig: { ...w.clientConfig, ...webhook.clientConfig } } : w));
+  if (!webhooks.some((w) => w.name === webhook.name)) webhooks.push(webhook);
+  await kind.replace(name, { ...existing, webhooks });
+}
+
+const labels = { "app.kubernetes.io/part-of": "routeplane" };
+
+/** Registers the validating webhook for RoutingPolicies. */
 export async function ensureValidatingWebhook(c: KubeClients, clientConfig: k8s.AdmissionregistrationV1WebhookClientConfig, failurePolicy: "Fail" | "Ignore"): Promise<void> {
-  const webhook: k8s.V1ValidatingWebhook = {
+  await ensureWebhook<k8s.V1ValidatingWebhookConfiguration, k8s.V1ValidatingWebhook>({
+    read: (name) => c.admission.readValidatingWebhookConfiguration({ name }),
+    create: (body) => c.admission.createValidatingWebhookConfiguration({ body }),
+    replace: (name, body) => c.admission.replaceValidatingWebhookConfiguration({ name, body }),
+    make: (webhooks) => ({ metadata: { name: WEBHOOK_CONFIGURATION, labels }, webhooks }),
+  }, WEBHOOK_CONFIGURATION, {
     name: "policies.routeplane.dev",
     rules: [{ apiGroups: [GROUP], apiVersions: [VERSION], operations: ["CREATE", "UPDATE"], resources: [PLURAL], scope: "Namespaced" }],
     clientConfig,
@@ -139,27 +172,19 @@ export async function ensureValidatingWebhook(c: KubeClients, clientConfig: k8s.
     sideEffects: "None",
     failurePolicy,
     timeoutSeconds: 15,
-  };
-  let existing: k8s.V1ValidatingWebhookConfiguration | undefined;
-  try {
-    existing = await c.admission.readValidatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION });
-  } catch (err) {
-    if (statusCode(err) !== 404) throw err;
-  }
-  if (!existing) {
-    await c.admission.createValidatingWebhookConfiguration({ body: { metadata: { name: WEBHOOK_CONFIGURATION, labels: { "app.kubernetes.io/part-of": "routeplane" } }, webhooks: [webhook] } });
-    return;
-  }
-  const webhooks = (existing.webhooks ?? []).map((w) => (w.name === webhook.name ? { ...w, clientConfig: { ...w.clientConfig, ...clientConfig } } : w));
-  if (!webhooks.some((w) => w.name === webhook.name)) webhooks.push(webhook);
-  await c.admission.replaceValidatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION, body: { ...existing, webhooks } });
+  });
 }
 
 export const INJECTOR_CONFIGURATION = "routeplane-sidecar-injector";
 
-/** Registers the sidecar injector for pods labelled routeplane.dev/inject=true (created, or its client config and caBundle set). */
+/** Registers the sidecar injector for pods labelled routeplane.dev/inject=true. */
 export async function ensureMutatingWebhook(c: KubeClients, clientConfig: k8s.AdmissionregistrationV1WebhookClientConfig): Promise<void> {
-  const webhook: k8s.V1MutatingWebhook = {
+  await ensureWebhook<k8s.V1MutatingWebhookConfiguration, k8s.V1MutatingWebhook>({
+    read: (name) => c.admission.readMutatingWebhookConfiguration({ name }),
+    create: (body) => c.admission.createMutatingWebhookConfiguration({ body }),
+    replace: (name, body) => c.admission.replaceMutatingWebhookConfiguration({ name, body }),
+    make: (webhooks) => ({ metadata: { name: INJECTOR_CONFIGURATION, labels }, webhooks }),
+  }, INJECTOR_CONFIGURATION, {
     name: "sidecar.routeplane.dev",
     rules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"], scope: "Namespaced" }],
     objectSelector: { matchLabels: { "routeplane.dev/inject": "true" } },
@@ -170,20 +195,7 @@ export async function ensureMutatingWebhook(c: KubeClients, clientConfig: k8s.Ad
     failurePolicy: "Fail",
     reinvocationPolicy: "Never",
     timeoutSeconds: 10,
-  };
-  let existing: k8s.V1MutatingWebhookConfiguration | undefined;
-  try {
-    existing = await c.admission.readMutatingWebhookConfiguration({ name: INJECTOR_CONFIGURATION });
-  } catch (err) {
-    if (statusCode(err) !== 404) throw err;
-  }
-  if (!existing) {
-    await c.admission.createMutatingWebhookConfiguration({ body: { metadata: { name: INJECTOR_CONFIGURATION, labels: { "app.kubernetes.io/part-of": "routeplane" } }, webhooks: [webhook] } });
-    return;
-  }
-  const webhooks = (existing.webhooks ?? []).map((w) => (w.name === webhook.name ? { ...w, clientConfig: { ...w.clientConfig, ...clientConfig } } : w));
-  if (!webhooks.some((w) => w.name === webhook.name)) webhooks.push(webhook);
-  await c.admission.replaceMutatingWebhookConfiguration({ name: INJECTOR_CONFIGURATION, body: { ...existing, webhooks } });
+  });
 }
 
 /**

@@ -380,3 +380,38 @@ test("status: a controller restarted while the spec is broken still names the re
   assert.equal(s2.revision, good.publication!.revision);
   assert.match(s2.conditions!.find((c) => c.type === "Compiled")!.message, /sidecars keep revision [0-9a-f]{12} \(their last known good; the controller restarted since\)/);
 });
+
+test("attack: garbage tokens cannot turn every poll into an apiserver call, nor can an oversized one reach it", async () => {
+  const { tokenReviewAuthenticator, MAX_TOKEN_CHARS } = await import("../controller/auth.ts");
+  let calls = 0;
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => (release = r));
+  // An apiserver that answers slowly, "not authenticated".
+  const api = { createTokenReview: async () => { calls++; await gate; return { status: { authenticated: false } }; } } as never;
+  const auth = tokenReviewAuthenticator(api, { maxInFlight: 4 });
+  const answers = Array.from({ length: 100 }, (_, i) => auth(`garbage-${i}`));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(calls, 4, "no more reviews in flight than the bound");
+  release();
+  const results = await Promise.all(answers);
+  assert.equal(results.filter((r) => !r.ok && r.retryable).length, 96, "the rest are told to retry");
+  assert.equal((await auth("x".repeat(MAX_TOKEN_CHARS + 1))).ok, false);
+  assert.equal(calls, 4, "an oversized token is refused without a review");
+});
+
+test("attack: one client inventing sidecar ids cannot grow the controller's fleet state past its bound", async () => {
+  const d = new Distribution({ authenticate: async () => ({ ok: true, namespace: "team", user: "u" }), maxSidecarsPerPolicy: 5 });
+  const { server, url } = await serve(d);
+  try {
+    d.publish("team/p", buildPolicy(policy(), inputs()).publication!);
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push((await get(url + bundlePath("team", "p"), { authorization: "Bearer t", "routeplane-sidecar": `fake-${i}` })).status);
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 503, 503, 503]);
+    assert.equal(d.counts("team/p").total, 5);
+    // A known sidecar is still served.
+    assert.equal((await get(url + bundlePath("team", "p"), { authorization: "Bearer t", "routeplane-sidecar": "fake-0" })).status, 200);
+  } finally {
+    d.close();
+    server.close();
+  }
+});
