@@ -77,7 +77,9 @@ let controllerPorts: number[] = [];
 async function startController(name: string, port: number): Promise<void> {
   start(name, ["controller", "--kubeconfig", kubeconfigPath(), "--listen", `127.0.0.1:${port}`, "--namespace", ns, "--lease-namespace", ns,
     "--tls-cert", "tls.crt", "--tls-key", "tls.key", "--tls-ca", "ca.crt", "--webhook-url", `https://127.0.0.1:${controllerPorts[0]}/validate`]);
-  await eventually(`${name} to be serving`, () => (procs.get(name)?.log().includes("serving on") ? true : undefined), 60_000);
+  // Say what the process printed when it does not come up (a CI run once timed out here without a clue).
+  await eventually(`${name} to be serving`, () => (procs.get(name)?.log().includes("serving on") ? true : undefined), 120_000)
+    .catch((err: Error) => assert.fail(`${err.message} (exit code ${procs.get(name)?.child.exitCode})\n${logs()}`));
 }
 
 async function sidecar(name: string, controllerPort: number, publicKey: string): Promise<number> {
