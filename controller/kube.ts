@@ -72,11 +72,9 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
     }, delay);
     delay = Math.min(delay * 2, 30_000);
   };
+  // The backoff resets only when a start succeeds (its list came back): "connect" fires before the
+  // list, so resetting there kept a missing CRD retrying (and logging) every 0.5 s.
   informer.on("error", (err?: unknown) => retry(err));
-  // A watch that connects again has listed again: it is in sync.
-  informer.on("connect", () => {
-    delay = 500;
-  });
   start();
   return {
     informer,
