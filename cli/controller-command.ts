@@ -22,6 +22,16 @@ export interface ControllerCommandOptions {
   "sidecar-controller-url"?: string;
   "otlp-endpoint"?: string;
   "tls-secret"?: string;
+  "compile-timeout"?: string;
+  "compile-memory"?: string;
+}
+
+function positive(opts: ControllerCommandOptions, name: "compile-timeout" | "compile-memory", unit: string): number | undefined {
+  const text = opts[name];
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !(n > 0)) throw new UsageError(`--${name} takes a positive number of ${unit}, not ${JSON.stringify(text)}`);
+  return n;
 }
 
 export async function cmdController(io: Io, opts: ControllerCommandOptions): Promise<number> {
@@ -34,6 +44,8 @@ export async function cmdController(io: Io, opts: ControllerCommandOptions): Pro
   if (opts["webhook-url"] && opts["webhook-service"]) throw new UsageError("give --webhook-url or --webhook-service, not both");
   const policy = opts["webhook-failure-policy"] ?? "Fail";
   if (policy !== "Fail" && policy !== "Ignore") throw new UsageError(`--webhook-failure-policy is Fail or Ignore, not ${policy}`);
+  const timeout = positive(opts, "compile-timeout", "seconds");
+  const memoryMb = positive(opts, "compile-memory", "MB");
   const running = await startController({
     kubeconfig: opts.kubeconfig,
     namespace: opts.namespace,
@@ -49,6 +61,7 @@ export async function cmdController(io: Io, opts: ControllerCommandOptions): Pro
     sidecarControllerUrl: opts["sidecar-controller-url"],
     otlpEndpoint: opts["otlp-endpoint"],
     tlsSecret: opts["tls-secret"],
+    compile: { ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}), ...(memoryMb !== undefined ? { memoryMb } : {}) },
     log: (line) => io.err(`routeplane controller: ${line}`),
   });
   if (opts["write-ca"]) writeFileSync(opts["write-ca"], running.caPem);

@@ -7,7 +7,7 @@
 // controller's own admission check: what this prints, the webhook admits.
 import path from "node:path";
 import { insideRoot } from "../compiler/index.ts";
-import { GROUP, KIND, VERSION, reviewPolicy, toYaml, type RoutingPolicy } from "../controller/index.ts";
+import { CompileWorker, GROUP, KIND, VERSION, reviewPolicy, toYaml, type RoutingPolicy } from "../controller/index.ts";
 import { UsageError } from "./files.ts";
 import { EXIT, type Io } from "./io.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
@@ -58,7 +58,7 @@ export function sourcesOf(files: { path: string; source: string }[]): Record<str
   return Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-export function cmdManifest(io: Io, paths: string[], opts: ManifestFlags): number {
+export async function cmdManifest(io: Io, paths: string[], opts: ManifestFlags): Promise<number> {
   const format = opts.format ?? "yaml";
   if (format !== "yaml" && format !== "json") throw new UsageError(`--format must be yaml or json, not ${format}`);
   if (!opts.name) throw new UsageError("manifest needs --name <name>: the RoutingPolicy's metadata.name");
@@ -92,10 +92,13 @@ export function cmdManifest(io: Io, paths: string[], opts: ManifestFlags): numbe
   };
 
   // The controller compiles spec.sources as a bag of files: ask its admission check.
-  const review = reviewPolicy(
+  // In the compile worker, as the controller runs it (with its limits).
+  const compiler = new CompileWorker();
+  const review = await reviewPolicy(
     { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { uid: "routeplane-manifest", operation: "CREATE", object: { ...rp, metadata: { ...rp.metadata, namespace: opts.namespace ?? "default" } } } },
     { configMap: () => undefined, secret: () => undefined },
-  );
+    compiler.compile,
+  ).finally(() => compiler.close());
   if (!review.response?.allowed) {
     io.err(`routeplane manifest: the controller would refuse this RoutingPolicy:\n${review.response?.status?.message ?? "(no reason given)"}`);
     return EXIT.failed;

@@ -3,10 +3,12 @@
 // analyze) → sign. Pure over its inputs: the reconcile and the admission
 // webhook both run it, on the informers' caches, and the same inputs give the
 // same bytes (so no bundle store is needed: a restarted controller rebuilds
-// the same revision).
+// the same revision). The compile stage runs in the compile worker
+// (compile-worker.ts), off the main thread.
 import type { V1ConfigMap, V1Secret } from "@kubernetes/client-node";
-import { compile, memoryHost, renderDiagnostic, type CompileResult, type Diagnostic } from "../compiler/index.ts";
+import type { Diagnostic } from "../compiler/index.ts";
 import { bundleEtag, serializeBundle, signBundle, type Bundle } from "../bundle/index.ts";
+import type { Compile } from "./compile-worker.ts";
 import { policyNameOf, serialOf, type RoutingPolicy } from "./resources.ts";
 
 /** What the build reads besides the policy: the informers' caches. */
@@ -17,7 +19,7 @@ export interface BuildInputs {
 
 /** A problem outside the .route sources (a missing ConfigMap or key), with the condition it fails. */
 export interface BuildProblem {
-  stage: "sources" | "sign";
+  stage: "sources" | "compile" | "sign";
   reason: string;
   message: string;
 }
@@ -39,6 +41,8 @@ export interface PolicyBuild {
    * analysis's witnesses hold on to its decision diagrams.
    */
   diagnostics: Diagnostic[];
+  /** The code frames of the first errors, as `routeplane check` shows them (for an admission denial). */
+  errorFrames: string;
   problems: BuildProblem[];
   publication: Publication | null;
   /** The stage that stopped the build, if one did. */
@@ -50,23 +54,24 @@ interface State {
   inputs: BuildInputs;
   sign: boolean;
   build: PolicyBuild;
-  /** The compile result, while the build runs. */
-  result?: CompileResult;
+  compile: Compile;
+  /** The unsigned bundle, while the build runs. */
+  bundle?: Bundle | null;
 }
 
 const DEFAULT_KEY_ENTRY = "signing.key";
 
-const STAGES: { name: "sources" | "compile" | "sign"; run: (s: State) => boolean }[] = [
+const STAGES: { name: "sources" | "compile" | "sign"; run: (s: State) => boolean | Promise<boolean> }[] = [
   { name: "sources", run: gatherSources },
   { name: "compile", run: compilePolicy },
   { name: "sign", run: signPolicy },
 ];
 
 /** Builds a policy; `sign: false` stops after compiling (admission needs no key). */
-export function buildPolicy(rp: RoutingPolicy, inputs: BuildInputs, { sign = true }: { sign?: boolean } = {}): PolicyBuild {
-  const state: State = { rp, inputs, sign, build: { files: {}, diagnostics: [], problems: [], publication: null, failedAt: null } };
+export async function buildPolicy(rp: RoutingPolicy, inputs: BuildInputs, compile: Compile, { sign = true }: { sign?: boolean } = {}): Promise<PolicyBuild> {
+  const state: State = { rp, inputs, sign, compile, build: { files: {}, diagnostics: [], errorFrames: "", problems: [], publication: null, failedAt: null } };
   for (const stage of STAGES) {
-    if (!stage.run(state)) {
+    if (!(await stage.run(state))) {
       state.build.failedAt = stage.name;
       break;
     }
@@ -114,23 +119,27 @@ function gatherSources(s: State): boolean {
   return s.build.problems.length === 0;
 }
 
-function compilePolicy(s: State): boolean {
-  const roots = Object.keys(s.build.files).sort();
-  s.result = compile(memoryHost(s.build.files), roots, {
+async function compilePolicy(s: State): Promise<boolean> {
+  const outcome = await s.compile({
+    files: s.build.files,
     policyName: policyNameOf(s.rp),
     serial: serialOf(s.rp),
     allowUnproved: s.rp.spec.allowUnproved === true,
     emit: s.sign,
-    // The sources are a bag of files: those others import (shared models) are not roots.
-    importedAreNotRoots: true,
   });
-  s.build.diagnostics = s.result.diagnostics;
-  return !s.result.diagnostics.some((d) => d.severity === "error");
+  if (!outcome.ok) {
+    s.build.problems.push({ stage: "compile", reason: outcome.reason, message: outcome.message });
+    return false;
+  }
+  s.build.diagnostics = outcome.diagnostics;
+  s.build.errorFrames = outcome.errorFrames;
+  s.bundle = outcome.bundle;
+  return !outcome.diagnostics.some((d) => d.severity === "error");
 }
 
 function signPolicy(s: State): boolean {
   if (!s.sign) return true;
-  const bundle = s.result?.bundle;
+  const bundle = s.bundle;
   if (!bundle) return false;
   const namespace = s.rp.metadata?.namespace ?? "";
   const { secretName, key = DEFAULT_KEY_ENTRY } = s.rp.spec.signingKey;
@@ -159,12 +168,4 @@ export const isCompileDiagnostic = (d: Diagnostic) => !/^RP1\d{3}$/.test(d.code)
 /** One line per diagnostic, for events, admission warnings and status: `RP1005 p.route:23:14: message`. */
 export function diagnosticLine(d: Diagnostic): string {
   return `${d.code} ${d.file}:${d.span.start.line}:${d.span.start.col}: ${d.message}${d.help ? ` (help: ${d.help})` : ""}`;
-}
-
-/** The code frames of errors, for an admission denial (kubectl prints them). */
-export function renderErrors(build: PolicyBuild, limit = 10): string {
-  const errors = build.diagnostics.filter((d) => d.severity === "error");
-  const frames = errors.slice(0, limit).map((d) => renderDiagnostic(d, build.files[d.file]));
-  if (errors.length > limit) frames.push(`… and ${errors.length - limit} more errors (routeplane lint shows all)`);
-  return frames.join("\n\n");
 }

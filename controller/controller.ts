@@ -5,6 +5,7 @@ import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { reviewPolicy, type AdmissionReview } from "./admission.ts";
+import { CompileWorker, type CompileWorkerOptions } from "./compile-worker.ts";
 import { tokenReviewAuthenticator } from "./auth.ts";
 import { makeServingCertificate } from "./certs.ts";
 import { Distribution, type Authenticate } from "./distribution.ts";
@@ -58,6 +59,8 @@ export interface ControllerOptions {
   sidecarControllerUrl?: string;
   /** OTLP/HTTP endpoint for spans per reconcile (default $OTEL_EXPORTER_OTLP_ENDPOINT; none: no tracing). */
   otlpEndpoint?: string;
+  /** The compile worker's limits (time, memory, idle exit); defaults in COMPILE_DEFAULTS. */
+  compile?: CompileWorkerOptions;
   /** Authenticates sidecars; default the apiserver's TokenReview API. */
   authenticate?: Authenticate;
   log?: (line: string) => void;
@@ -101,6 +104,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
   const clients: KubeClients = kubeClients(options.kubeconfig);
   const namespace = options.namespace;
   const queue = new WorkQueue();
+  const compiler = new CompileWorker(options.compile);
   const memory = new Map<string, PolicyMemory>();
   const counters = { reconciles: { ok: 0, error: 0 }, statusWrites: 0, informerRestarts: 0 };
 
@@ -149,6 +153,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
     policies: policies.informer,
     configMaps: configMaps.informer,
     readSecret: (ns, name) => readSecret(clients, ns, name),
+    compile: compiler.compile,
     writeStatus: async (rp, status) => {
       counters.statusWrites++;
       await writeStatus(clients, rp, status);
@@ -210,7 +215,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "https://controller");
     if (await distribution.handle(req, res, url.pathname)) return;
-    const admission = url.pathname === "/validate" ? (r: unknown) => reviewPolicy(r as AdmissionReview, inputs)
+    const admission = url.pathname === "/validate" ? (r: unknown) => reviewPolicy(r as AdmissionReview, inputs, compiler.compile)
       : url.pathname === "/inject" ? (r: unknown) => injectSidecar(r as PodReview, policies.informer.list(), injection)
       : null;
     if (admission && req.method === "POST") {
@@ -219,7 +224,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
       let answer: unknown;
       try {
         if (body === null) throw new Error(`the AdmissionReview is over ${MAX_ADMISSION_BYTES} bytes`);
-        answer = admission(JSON.parse(body));
+        answer = await admission(JSON.parse(body));
       } catch (err) {
         res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "bad-request", message: (err as Error).message, retryable: false } }));
         return;
@@ -252,6 +257,10 @@ export async function startController(options: ControllerOptions = {}): Promise<
     family("routeplane_controller_events_total", "counter", "Events written (and suppressed as repeats).", [['{outcome="written"}', events.written], ['{outcome="suppressed"}', events.suppressed]]);
     family("routeplane_controller_informer_restarts_total", "counter", "Informers restarted after an error.", [["", counters.informerRestarts]]);
     family("routeplane_controller_polls_total", "counter", "Sidecar polls, by outcome.", [['{outcome="bundle"}', distribution.polls.served], ['{outcome="not_modified"}', distribution.polls.notModified], ['{outcome="refused"}', distribution.polls.refused]]);
+    family("routeplane_controller_compiles_total", "counter", "Compiles in the compile worker, by outcome (timed_out and out_of_memory: the policy hit --compile-timeout or --compile-memory).", [
+      ['{outcome="ok"}', compiler.counts.ok], ['{outcome="timed_out"}', compiler.counts.timedOut], ['{outcome="out_of_memory"}', compiler.counts.outOfMemory], ['{outcome="failed"}', compiler.counts.failed]]);
+    family("routeplane_controller_compile_worker_starts_total", "counter", "Compile worker threads started (one exits after a quiet spell).", [["", compiler.counts.starts]]);
+    family("routeplane_controller_compile_worker_alive", "gauge", "1 while a compile worker thread is alive.", [["", compiler.alive ? 1 : 0]]);
     const sidecars: [string, number][] = [];
     for (const rp of policies.informer.list()) {
       const c = distribution.counts(keyOf(rp));
@@ -323,6 +332,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await worker.catch(() => undefined);
+      await compiler.close();
     },
   };
 }

@@ -5,6 +5,7 @@
 import type { V1Secret } from "@kubernetes/client-node";
 import { SpanStatusCode, trace, type Tracer } from "@opentelemetry/api";
 import { buildPolicy, type PolicyBuild, type Publication } from "./build.ts";
+import type { Compile } from "./compile-worker.ts";
 import type { Distribution, Targets } from "./distribution.ts";
 import { advanceRollout, rollbackPublication, rolloutPlan, type RolloutGate, type RolloutStatus, type StepCounts } from "./rollout.ts";
 import type { FleetCounts } from "./status.ts";
@@ -19,6 +20,8 @@ export interface ReconcileDeps {
   policies: ResilientInformer<RoutingPolicy>["informer"];
   configMaps: ResilientInformer<V1ConfigMap>["informer"];
   readSecret(namespace: string, name: string): Promise<V1Secret | undefined>;
+  /** Compiles a policy's sources (the compile worker). */
+  compile: Compile;
   writeStatus(rp: RoutingPolicy, status: RoutingPolicyStatus): Promise<void>;
   distribution: Distribution;
   /** The whole fleet of a policy (every replica's sidecars). */
@@ -142,7 +145,7 @@ async function signingKey(s: Scope): Promise<void> {
   s.secret = await s.deps.readSecret(namespace, s.rp!.spec.signingKey.secretName);
 }
 
-function build(s: Scope): void {
+async function build(s: Scope): Promise<void> {
   const rp = s.rp!;
   const { namespace } = splitKey(s.key);
   // What the build reads, by version: unchanged inputs give the same bytes, so the last build stands.
@@ -152,10 +155,10 @@ function build(s: Scope): void {
     s.build = s.mem!.build;
     return;
   }
-  s.build = buildPolicy(rp, {
+  s.build = await buildPolicy(rp, {
     configMap: (ns, name) => s.deps.configMaps.get(name, ns),
     secret: (ns, name) => (ns === namespace && name === rp.spec.signingKey.secretName ? s.secret : undefined),
-  });
+  }, s.deps.compile);
   s.mem!.build = s.build;
   s.mem!.builtFrom = from;
 }

@@ -52,7 +52,8 @@ export function statusOf(rp: RoutingPolicy, build: PolicyBuild, served: Publicat
     conditions.push({ type, status, observedGeneration: generation, lastTransitionTime, reason, message });
   };
   const diags = build.diagnostics;
-  const sourceProblem = build.problems.find((p) => p.stage === "sources");
+  // A problem before the compiler answered (missing sources, or the compile hit a limit) is a Compiled problem.
+  const sourceProblem = build.problems.find((p) => p.stage === "sources" || p.stage === "compile");
   const signProblem = build.problems.find((p) => p.stage === "sign");
   const compileError = firstError(diags.filter(isCompileDiagnostic));
   const analysisError = firstError(diags.filter((d) => !isCompileDiagnostic(d)));

@@ -2,11 +2,11 @@
 // key at a time, backoff), the build (sources, bag-of-files roots, signing),
 // the status (conditions per the API conventions), the admission answer, and
 // the distribution protocol (ETag, 304, long poll, ACK/NACK, presence).
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Distribution, EventRecorder, RECONCILE_STAGES, WorkQueue, advanceRollout, buildPolicy, controllerTracing, inStep, injectSidecar, reconcile, reviewPolicy, rollbackPublication, rolloutPlan, selects, statusOf, type BuildInputs, type ReconcileDeps, type RoutingPolicy } from "../controller/index.ts";
+import { Distribution, EventRecorder, RECONCILE_STAGES, WorkQueue, advanceRollout, buildPolicy, CompileWorker, controllerTracing, inStep, injectSidecar, reconcile, reviewPolicy, rollbackPublication, rolloutPlan, selects, statusOf, type BuildInputs, type PolicyBuild, type ReconcileDeps, type RoutingPolicy } from "../controller/index.ts";
 import { bundleEtag, bundlePath, generateKeyPair, nackHeader, readBundle, verifyBundleSignature } from "../bundle/index.ts";
 
 const keys = generateKeyPair();
@@ -21,6 +21,11 @@ function policy(spec: Partial<RoutingPolicy["spec"]> = {}, meta: Record<string, 
     spec: { signingKey: { secretName: "k" }, sources: { "app/main.route": MAIN, "shared/models.route": MODELS }, ...spec },
   };
 }
+
+// The compiler runs in its worker thread, as in the controller.
+const compiler = new CompileWorker();
+after(() => compiler.close());
+const build = (rp: RoutingPolicy, inp: BuildInputs): Promise<PolicyBuild> => buildPolicy(rp, inp, compiler.compile);
 
 const inputs = (extra: Partial<BuildInputs> = {}): BuildInputs => ({
   configMap: () => undefined,
@@ -50,8 +55,8 @@ test("work queue: a burst of adds is one item; a key added while processing runs
   assert.equal(await q.get(), null);
 });
 
-test("build: inline files and ConfigMaps are one bag of files (the shared file another imports is not a root), signed with the Secret's key", () => {
-  const b = buildPolicy(policy(), inputs());
+test("build: inline files and ConfigMaps are one bag of files (the shared file another imports is not a root), signed with the Secret's key", async () => {
+  const b = await build(policy(), inputs());
   assert.equal(b.failedAt, null, JSON.stringify(b.diagnostics));
   const read = readBundle(b.publication!.bytes);
   assert.ok(read.ok);
@@ -61,34 +66,34 @@ test("build: inline files and ConfigMaps are one bag of files (the shared file a
   assert.equal(read.bundle.manifest.serial, Date.parse("2026-12-01T00:00:00Z") / 1000 * 1_000_000 + 3);
   assert.equal(b.publication!.etag, bundleEtag(b.publication!.bytes));
   // Deterministic: the same inputs give the same bytes (a restarted controller serves the same revision).
-  assert.equal(buildPolicy(policy(), inputs()).publication!.bytes, b.publication!.bytes);
+  assert.equal((await build(policy(), inputs())).publication!.bytes, b.publication!.bytes);
 
-  const fromMap = buildPolicy(policy({ sources: { "app/main.route": MAIN.replace("../shared/models.route", "models.route") }, configMaps: [{ name: "shared" }] }), inputs({
+  const fromMap = await build(policy({ sources: { "app/main.route": MAIN.replace("../shared/models.route", "models.route") }, configMaps: [{ name: "shared" }] }), inputs({
     configMap: (ns, name) => (ns === "team" && name === "shared" ? { data: { "models.route": MODELS, "README.md": "ignored" } } : undefined),
   }));
   // app/main.route imports app/models.route, which the ConfigMap (at the root) does not provide.
   assert.equal(fromMap.failedAt, "compile");
-  const flat = buildPolicy(policy({ sources: { "main.route": MAIN.replace("../shared/models.route", "models.route") }, configMaps: [{ name: "shared" }] }), inputs({
+  const flat = await build(policy({ sources: { "main.route": MAIN.replace("../shared/models.route", "models.route") }, configMaps: [{ name: "shared" }] }), inputs({
     configMap: (_ns, name) => (name === "shared" ? { data: { "models.route": MODELS } } : undefined),
   }));
   assert.equal(flat.failedAt, null, JSON.stringify(flat.diagnostics.map((d) => d.message)));
 });
 
-test("build: a missing ConfigMap, a file given twice, a missing Secret or a bad key are problems naming the fix, not exceptions", () => {
-  const missing = buildPolicy(policy({ configMaps: [{ name: "gone" }] }), inputs());
+test("build: a missing ConfigMap, a file given twice, a missing Secret or a bad key are problems naming the fix, not exceptions", async () => {
+  const missing = await build(policy({ configMaps: [{ name: "gone" }] }), inputs());
   assert.equal(missing.failedAt, "sources");
   assert.match(missing.problems[0].message, /ConfigMap team\/gone \(spec.configMaps\) does not exist/);
-  const twice = buildPolicy(policy({ configMaps: [{ name: "dup" }] }), inputs({ configMap: () => ({ data: { "shared/models.route": MODELS } }) }));
+  const twice = await build(policy({ configMaps: [{ name: "dup" }] }), inputs({ configMap: () => ({ data: { "shared/models.route": MODELS } }) }));
   assert.equal(twice.problems[0].reason, "DuplicateFile");
-  const noKey = buildPolicy(policy({ signingKey: { secretName: "nope" } }), inputs());
+  const noKey = await build(policy({ signingKey: { secretName: "nope" } }), inputs());
   assert.equal(noKey.failedAt, "sign");
   assert.match(noKey.problems[0].message, /kubectl create secret generic nope --from-file=signing.key=<name>.key/);
-  const badKey = buildPolicy(policy(), inputs({ secret: () => ({ data: { "signing.key": Buffer.from("not a key").toString("base64") } }) }));
+  const badKey = await build(policy(), inputs({ secret: () => ({ data: { "signing.key": Buffer.from("not a key").toString("base64") } }) }));
   assert.equal(badKey.problems[0].reason, "KeyInvalid");
 });
 
-test("status: conditions per the API conventions; the last good revision is kept and said while a newer generation fails", () => {
-  const good = buildPolicy(policy(), inputs());
+test("status: conditions per the API conventions; the last good revision is kept and said while a newer generation fails", async () => {
+  const good = await build(policy(), inputs());
   const now = new Date("2026-12-02T10:00:00Z");
   const plan = rolloutPlan(policy().spec);
   const rolling = advanceRollout(undefined, good.publication!, null, plan, { inStep: 0, onRevision: 0, nacked: 0 }, now);
@@ -108,7 +113,7 @@ test("status: conditions per the API conventions; the last good revision is kept
   assert.equal(s3.conditions!.find((c) => c.type === "Compiled")!.lastTransitionTime, now.toISOString());
   assert.equal(s2.conditions!.find((c) => c.type === "Ready")!.status, "True");
 
-  const broken = buildPolicy(policy({ sources: { "main.route": "package x\nroute a priority 1 { when nosuch; use m }\n" } }, { generation: 4 }), inputs());
+  const broken = await build(policy({ sources: { "main.route": "package x\nroute a priority 1 { when nosuch; use m }\n" } }, { generation: 4 }), inputs());
   const s4 = statusOf({ ...policy({}, { generation: 4 }), status: s1 }, broken, good.publication, { total: 2, onRevision: 2, nacked: 0 }, done, later);
   const compiled = s4.conditions!.find((c) => c.type === "Compiled")!;
   assert.equal(compiled.status, "False");
@@ -119,19 +124,19 @@ test("status: conditions per the API conventions; the last good revision is kept
   assert.equal(s4.findings!.summary, "2 errors, 0 warnings");
 });
 
-test("admission: errors refuse with code frames; warnings come back as warnings; a missing ConfigMap is a warning, not a refusal", () => {
-  const review = (rp: RoutingPolicy) => reviewPolicy({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { uid: "r1", operation: "CREATE", object: rp } }, inputs()).response!;
-  const bad = review(policy({ sources: { "main.route": "package x\nroute a priority 1 { when nosuch; use m }\n" } }));
+test("admission: errors refuse with code frames; warnings come back as warnings; a missing ConfigMap is a warning, not a refusal", async () => {
+  const review = async (rp: RoutingPolicy) => (await reviewPolicy({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { uid: "r1", operation: "CREATE", object: rp } }, inputs(), compiler.compile)).response!;
+  const bad = await review(policy({ sources: { "main.route": "package x\nroute a priority 1 { when nosuch; use m }\n" } }));
   assert.equal(bad.allowed, false);
   assert.equal(bad.uid, "r1");
   assert.match(bad.status!.message, /error\[RP0204\]: undefined signal `nosuch`\n {2}--> main.route:2:27/);
-  const warned = review(policy({ sources: { "main.route": MODELS.replace("package shared", "package w") + "default { use m }\n" } }));
+  const warned = await review(policy({ sources: { "main.route": MODELS.replace("package shared", "package w") + "default { use m }\n" } }));
   assert.equal(warned.allowed, true);
   assert.deepEqual(warned.warnings, ["RP1006 main.route:3:7: model `local` is never used (help: use it in a route, or remove it)"]);
-  const later = review(policy({ configMaps: [{ name: "comes-later" }] }));
+  const later = await review(policy({ configMaps: [{ name: "comes-later" }] }));
   assert.equal(later.allowed, true);
   assert.match(later.warnings![0], /^ConfigMapNotFound: ConfigMap team\/comes-later/);
-  assert.throws(() => reviewPolicy({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview" }, inputs()), /no request.uid/);
+  await assert.rejects(reviewPolicy({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview" }, inputs(), compiler.compile), /no request.uid/);
 });
 
 async function serve(d: Distribution): Promise<{ server: Server; url: string }> {
@@ -164,7 +169,7 @@ test("distribution: 200 with the ETag, 304 for it (ACK), a NACKed bundle never o
     const path = url + bundlePath("team", "p");
     const auth = { authorization: "Bearer team-token", "routeplane-sidecar": "pod-1" };
     assert.equal((await get(path, auth)).status, 404, "nothing published yet");
-    const v1 = buildPolicy(policy(), inputs()).publication!;
+    const v1 = (await build(policy(), inputs())).publication!;
     d.publish("team/p", v1);
     const first = await get(path, auth);
     assert.equal(first.status, 200);
@@ -174,7 +179,7 @@ test("distribution: 200 with the ETag, 304 for it (ACK), a NACKed bundle never o
     assert.deepEqual(d.counts("team/p"), { total: 1, onRevision: 1, nacked: 0 });
 
     // v2 is refused by pod-1 (NACK): it is not offered again, the poll waits instead.
-    const v2 = buildPolicy(policy({}, { generation: 4 }), inputs()).publication!;
+    const v2 = (await build(policy({}, { generation: 4 }), inputs())).publication!;
     d.publish("team/p", v2);
     const offered = await get(path, { ...auth, "if-none-match": v1.etag });
     assert.equal(offered.etag, v2.etag);
@@ -188,7 +193,7 @@ test("distribution: 200 with the ETag, 304 for it (ACK), a NACKed bundle never o
     // A held poll is answered by the next publish.
     const held = get(path, { ...auth, "if-none-match": v1.etag, prefer: "wait=30" });
     await new Promise((r) => setTimeout(r, 100));
-    const v3 = buildPolicy(policy({}, { generation: 5 }), inputs()).publication!;
+    const v3 = (await build(policy({}, { generation: 5 }), inputs())).publication!;
     d.publish("team/p", v3);
     assert.equal((await held).etag, v3.etag);
 
@@ -211,7 +216,7 @@ test("distribution: 200 with the ETag, 304 for it (ACK), a NACKed bundle never o
   }
 });
 
-test("rollout: steps by a stable hash of the sidecar, a pause after each acknowledged step, rollback past maxNackPercent with a bundle every sidecar accepts once", () => {
+test("rollout: steps by a stable hash of the sidecar, a pause after each acknowledged step, rollback past maxNackPercent with a bundle every sidecar accepts once", async () => {
   // About the asked share of 1,000 sidecars is in a 10 % step, and the same ones every time.
   const ids = Array.from({ length: 1000 }, (_, i) => `pod-${i}`);
   const in10 = ids.filter((id) => inStep("team/p", id, 10));
@@ -219,8 +224,8 @@ test("rollout: steps by a stable hash of the sidecar, a pause after each acknowl
   assert.deepEqual(ids.filter((id) => inStep("team/p", id, 10)), in10);
   assert.ok(in10.every((id) => inStep("team/p", id, 50)), "a step's sidecars stay in the larger steps");
 
-  const v1 = buildPolicy(policy(), inputs()).publication!;
-  const v2 = buildPolicy(policy({ rollout: { steps: [10, 50, 100], pauseSeconds: 60, maxNackPercent: 20 } }, { generation: 4 }), inputs()).publication!;
+  const v1 = (await build(policy(), inputs())).publication!;
+  const v2 = (await build(policy({ rollout: { steps: [10, 50, 100], pauseSeconds: 60, maxNackPercent: 20 } }, { generation: 4 }), inputs())).publication!;
   const plan = rolloutPlan({ signingKey: { secretName: "k" }, rollout: { steps: [10, 50, 100], pauseSeconds: 60, maxNackPercent: 20 } });
   const t0 = new Date("2026-12-02T10:00:00Z");
   const at = (s: number) => new Date(t0.getTime() + s * 1000);
@@ -271,8 +276,8 @@ test("rollout: steps by a stable hash of the sidecar, a pause after each acknowl
 
 test("distribution: during a rollout the step's sidecars get the candidate and the others the stable revision", async () => {
   const d = new Distribution({ authenticate: async () => ({ ok: true, namespace: "team", user: "u" }) });
-  const v1 = buildPolicy(policy(), inputs()).publication!;
-  const v2 = buildPolicy(policy({}, { generation: 4 }), inputs()).publication!;
+  const v1 = (await build(policy(), inputs())).publication!;
+  const v2 = (await build(policy({}, { generation: 4 }), inputs())).publication!;
   d.setTargets("team/p", { stable: v1, candidate: v2, percent: 10 });
   const ids = Array.from({ length: 200 }, (_, i) => `pod-${i}`);
   for (const id of ids) assert.equal(d.targetFor("team/p", id), inStep("team/p", id, 10) ? v2 : v1);
@@ -314,6 +319,7 @@ test("reconcile: the stages in order as spans, status written once per change, a
     policies: { get: () => rp } as unknown as ReconcileDeps["policies"],
     configMaps: { get: () => undefined } as unknown as ReconcileDeps["configMaps"],
     readSecret: async (_ns, name) => inputs().secret("team", name),
+    compile: compiler.compile,
     writeStatus: async (p, status) => {
       writes.push(status);
       rp = { ...p, status }; // what the informer would bring back
@@ -357,7 +363,7 @@ test("distribution: draining answers every held poll at once with 304", async ()
   const d = new Distribution({ authenticate: async () => ({ ok: true, namespace: "team", user: "u" }) });
   const { server, url } = await serve(d);
   try {
-    const v1 = buildPolicy(policy(), inputs()).publication!;
+    const v1 = (await build(policy(), inputs())).publication!;
     d.publish("team/p", v1);
     const t0 = performance.now();
     const held = get(url + bundlePath("team", "p"), { authorization: "Bearer t", "if-none-match": v1.etag, prefer: "wait=60" });
@@ -371,10 +377,10 @@ test("distribution: draining answers every held poll at once with 304", async ()
   }
 });
 
-test("status: a controller restarted while the spec is broken still names the revision the sidecars keep", () => {
-  const good = buildPolicy(policy(), inputs());
+test("status: a controller restarted while the spec is broken still names the revision the sidecars keep", async () => {
+  const good = await build(policy(), inputs());
   const s1 = statusOf(policy(), good, good.publication, { total: 1, onRevision: 1, nacked: 0 }, undefined, new Date());
-  const broken = buildPolicy(policy({ sources: { "main.route": "package x\nroute a priority 1 { when nosuch; use m }\n" } }, { generation: 4 }), inputs());
+  const broken = await build(policy({ sources: { "main.route": "package x\nroute a priority 1 { when nosuch; use m }\n" } }, { generation: 4 }), inputs());
   // After a restart: no publication in memory at all.
   const s2 = statusOf({ ...policy({}, { generation: 4 }), status: s1 }, broken, null, { total: 0, onRevision: 0, nacked: 0 }, undefined, new Date());
   assert.equal(s2.revision, good.publication!.revision);
@@ -403,7 +409,7 @@ test("attack: one client inventing sidecar ids cannot grow the controller's flee
   const d = new Distribution({ authenticate: async () => ({ ok: true, namespace: "team", user: "u" }), maxSidecarsPerPolicy: 5 });
   const { server, url } = await serve(d);
   try {
-    d.publish("team/p", buildPolicy(policy(), inputs()).publication!);
+    d.publish("team/p", (await build(policy(), inputs())).publication!);
     const statuses: number[] = [];
     for (let i = 0; i < 8; i++) statuses.push((await get(url + bundlePath("team", "p"), { authorization: "Bearer t", "routeplane-sidecar": `fake-${i}` })).status);
     assert.deepEqual(statuses, [200, 200, 200, 200, 200, 503, 503, 503]);

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { loadYaml } from "@kubernetes/client-node";
 import { bufferIo, run } from "../cli/index.ts";
-import { buildPolicy, reviewPolicy, type RoutingPolicy } from "../controller/index.ts";
+import { CompileWorker, buildPolicy, reviewPolicy, type RoutingPolicy } from "../controller/index.ts";
 import { generateKeyPair } from "../bundle/index.ts";
 import { REPO } from "./support/golden.ts";
 
@@ -133,14 +133,16 @@ test("usage errors: no --name, names Kubernetes refuses, an unknown --format", a
 test("the controller admits the manifest and signs it: the same files, compiled as a bag, give a bundle", async () => {
   const r = await manifest([SUPPORT, "--name", "support", "--namespace", "team-a", "--signing-secret", "k"]);
   const rp = parseYaml(r.stdout);
-  const review = reviewPolicy({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { uid: "1", operation: "CREATE", object: rp } }, { configMap: () => undefined, secret: () => undefined });
+  const compiler = new CompileWorker();
+  after(() => compiler.close());
+  const review = await reviewPolicy({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { uid: "1", operation: "CREATE", object: rp } }, { configMap: () => undefined, secret: () => undefined }, compiler.compile);
   assert.equal(review.response?.allowed, true);
   assert.equal(review.response?.warnings, undefined);
   const keys = generateKeyPair();
-  const build = buildPolicy({ ...rp, metadata: { ...rp.metadata, generation: 1, creationTimestamp: new Date("2026-12-01T00:00:00Z") } }, {
+  const build = await buildPolicy({ ...rp, metadata: { ...rp.metadata, generation: 1, creationTimestamp: new Date("2026-12-01T00:00:00Z") } }, {
     configMap: () => undefined,
     secret: () => ({ data: { "signing.key": Buffer.from(keys.privateKeyPem).toString("base64") } }),
-  });
+  }, compiler.compile);
   assert.equal(build.failedAt, null, JSON.stringify(build.problems));
   assert.ok(build.publication);
   assert.equal(build.publication.policyName, "team-a/support");
