@@ -213,7 +213,7 @@ const extraFlags = process.argv.flatMap((a, i) => (a === "--flags" ? [process.ar
 /**
  * NODE_OPTIONS: V8's own young-generation size (=0 means its default, and
  * stops serve from adding its own), and none (serve then re-executes itself
- * with SIDECAR_NODE_FLAGS, cli/sidecar-flags.ts; a --compare checkout from
+ * with SIDECAR_NODE_FLAGS, cli/node-flags.ts; a --compare checkout from
  * before that runs with V8's default).
  */
 const FLAGS = ["--max-semi-space-size=0", "", ...extraFlags];

@@ -9,6 +9,7 @@
 //      the same figure, the controller's RSS and its status writes per second;
 //   3. P RoutingPolicies applied at once: time until all are Ready.
 // Usage: npm run bench:propagation [-- --sidecars 20 --changes 20 --simulated 1000 --policies 100]
+// (--sidecars 0 or --policies 0 skips that part).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,8 +24,12 @@ import { freePort, provisionKube, startKube, type KubeCluster } from "../e2e/ind
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 // What users run: the package's compiled JavaScript (built below), not the .ts sources.
 const MAIN = path.join(REPO, "dist/cli/main.js");
-/** How deploy/ runs the controller: a small young generation and two malloc arenas (docs/kubernetes.md). */
-const CONTROLLER_ENV = { ...process.env, NODE_OPTIONS: "--max-semi-space-size=2", MALLOC_ARENA_MAX: "2" };
+/**
+ * How deploy/ runs the controller: two malloc arenas (docs/kubernetes.md); the command adds its own
+ * Node flags (cli/node-flags.ts). ROUTEPLANE_BENCH_CONTROLLER_FLAGS: node flags to compare with
+ * (e.g. --no-optimize-for-size).
+ */
+const CONTROLLER_ENV = { ...process.env, NODE_OPTIONS: "", MALLOC_ARENA_MAX: "2" };
 const { values: args } = parseArgs({
   options: { sidecars: { type: "string", default: "20" }, changes: { type: "string", default: "20" }, simulated: { type: "string", default: "1000" }, policies: { type: "string", default: "100" } },
 });
@@ -97,7 +102,8 @@ async function main(): Promise<void> {
   console.log(`bench/propagation: kubectl apply → every sidecar on the new revision (real kube-apiserver + etcd, controller in its own process)`);
   const build = await run("npm", ["run", "build", "--silent"]);
   if (build.code !== 0) throw new Error(`npm run build: ${build.stderr}`);
-  console.log(`(the compiled package in dist/; controller with NODE_OPTIONS=${CONTROLLER_ENV.NODE_OPTIONS} MALLOC_ARENA_MAX=${CONTROLLER_ENV.MALLOC_ARENA_MAX}, as deploy/ runs it)`);
+  const flags = process.env.ROUTEPLANE_BENCH_CONTROLLER_FLAGS;
+  console.log(`(the compiled package in dist/; the controller with MALLOC_ARENA_MAX=${CONTROLLER_ENV.MALLOC_ARENA_MAX} as deploy/ runs it, ${flags ? `node flags ${flags}` : "and its own node flags"})`);
   cluster = await startKube(await provisionKube());
   const ns = "bench";
   const keys = generateKeyPair();
@@ -116,60 +122,66 @@ async function main(): Promise<void> {
 
   const port = await freePort();
   const url = `https://127.0.0.1:${port}`;
-  const controller = spawn(process.execPath, [MAIN, "controller", "--kubeconfig", cluster.kubeconfig, "--listen", `127.0.0.1:${port}`, "--no-leader-election",
+  const controller = spawn(process.execPath, [...(process.env.ROUTEPLANE_BENCH_CONTROLLER_FLAGS?.split(" ").filter(Boolean) ?? []), MAIN, "controller", "--kubeconfig", cluster.kubeconfig, "--listen", `127.0.0.1:${port}`, "--no-leader-election",
     "--tls-cert", path.join(dir, "tls.crt"), "--tls-key", path.join(dir, "tls.key"), "--tls-ca", path.join(dir, "ca.crt"), "--webhook-url", `${url}/validate`], { stdio: ["ignore", "ignore", "pipe"], env: CONTROLLER_ENV });
   children.push(controller);
   let controllerLog = "";
   controller.stderr!.on("data", (d: Buffer) => (controllerLog += d));
-  await waitFor("the controller", () => (controllerLog.includes("serving on") ? true : undefined), 60_000);
+  await waitFor("the controller", () => {
+    if (controller.exitCode !== null) throw new Error(`the controller exited (${controller.exitCode}):\n${controllerLog}`);
+    return controllerLog.includes("serving on") ? true : undefined;
+  }, 60_000);
 
   // ---------------------------------------------------------------- 1. real sidecars
-  let version = 0;
-  await kubectl(["apply", "-f", "-"], JSON.stringify(policyJson(ns, "support", version)));
-  const activations = new Map<string, Map<string, number>>(); // sidecar → revision prefix → time
-  for (let i = 0; i < N; i++) {
-    const sport = await freePort();
-    const id = `sidecar-${i}`;
-    mkdirSync(path.join(dir, id));
-    const child = spawn(process.execPath, [MAIN, "serve", "--controller", url, "--policy-ref", `${ns}/support`, "--controller-ca", path.join(dir, "ca.crt"), "--token-file", path.join(dir, "token"),
-      "--sidecar-id", id, "--public-key", path.join(dir, "team.pub"), "--state-dir", path.join(dir, id), "--listen", `127.0.0.1:${sport}`, "--demo", "--telemetry", path.join(dir, `${id}.jsonl`)], { stdio: ["ignore", "ignore", "pipe"] });
-    children.push(child);
-    const seen = new Map<string, number>();
-    activations.set(id, seen);
-    let buf = "";
-    child.stderr!.on("data", (d: Buffer) => {
-      const now = performance.now();
-      buf += d;
-      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        const m = /active bundle (sha256:[0-9a-f]+)/.exec(line);
-        if (m && !seen.has(m[1])) seen.set(m[1], now);
-      }
-    });
-  }
-  const revisionNow = async () => JSON.parse(await kubectl(["get", "rp", "support", "-n", ns, "-o", "json"])).status?.revision as string | undefined;
-  const allOn = (prefix: string) => [...activations.values()].every((s) => [...s.keys()].some((k) => prefix.startsWith(k) || k.startsWith(prefix.slice(0, 19))));
-  const first = await waitFor("the first revision", revisionNow, 60_000);
-  await waitFor(`${N} sidecars on the first revision`, () => (allOn(first) ? true : undefined), 120_000);
-  const times: number[] = [];
-  for (let c = 1; c <= CHANGES; c++) {
-    version++;
-    const t0 = performance.now();
+  // --sidecars 0 skips this part.
+  if (N > 0) {
+    let version = 0;
     await kubectl(["apply", "-f", "-"], JSON.stringify(policyJson(ns, "support", version)));
-    // The new revision: the sidecars log its first 19 characters; learn it from the first that activates anything new.
-    const latest = await waitFor(`change ${c} to reach every sidecar`, () => {
-      const per = [...activations.values()].map((s) => [...s.entries()].filter(([, t]) => t >= t0));
-      if (per.some((e) => e.length === 0)) return undefined;
-      return Math.max(...per.map((e) => Math.min(...e.map(([, t]) => t))));
-    }, 60_000);
-    times.push(latest - t0);
+    const activations = new Map<string, Map<string, number>>(); // sidecar → revision prefix → time
+    for (let i = 0; i < N; i++) {
+      const sport = await freePort();
+      const id = `sidecar-${i}`;
+      mkdirSync(path.join(dir, id));
+      const child = spawn(process.execPath, [MAIN, "serve", "--controller", url, "--policy-ref", `${ns}/support`, "--controller-ca", path.join(dir, "ca.crt"), "--token-file", path.join(dir, "token"),
+        "--sidecar-id", id, "--public-key", path.join(dir, "team.pub"), "--state-dir", path.join(dir, id), "--listen", `127.0.0.1:${sport}`, "--demo", "--telemetry", path.join(dir, `${id}.jsonl`)], { stdio: ["ignore", "ignore", "pipe"] });
+      children.push(child);
+      const seen = new Map<string, number>();
+      activations.set(id, seen);
+      let buf = "";
+      child.stderr!.on("data", (d: Buffer) => {
+        const now = performance.now();
+        buf += d;
+        for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          const m = /active bundle (sha256:[0-9a-f]+)/.exec(line);
+          if (m && !seen.has(m[1])) seen.set(m[1], now);
+        }
+      });
+    }
+    const revisionNow = async () => JSON.parse(await kubectl(["get", "rp", "support", "-n", ns, "-o", "json"])).status?.revision as string | undefined;
+    const allOn = (prefix: string) => [...activations.values()].every((s) => [...s.keys()].some((k) => prefix.startsWith(k) || k.startsWith(prefix.slice(0, 19))));
+    const first = await waitFor("the first revision", revisionNow, 60_000);
+    await waitFor(`${N} sidecars on the first revision`, () => (allOn(first) ? true : undefined), 120_000);
+    const times: number[] = [];
+    for (let c = 1; c <= CHANGES; c++) {
+      version++;
+      const t0 = performance.now();
+      await kubectl(["apply", "-f", "-"], JSON.stringify(policyJson(ns, "support", version)));
+      // The new revision: the sidecars log its first 19 characters; learn it from the first that activates anything new.
+      const latest = await waitFor(`change ${c} to reach every sidecar`, () => {
+        const per = [...activations.values()].map((s) => [...s.entries()].filter(([, t]) => t >= t0));
+        if (per.some((e) => e.length === 0)) return undefined;
+        return Math.max(...per.map((e) => Math.min(...e.map(([, t]) => t))));
+      }, 60_000);
+      times.push(latest - t0);
+    }
+    const realRss = children.slice(1).map((c) => rssMb(c.pid!));
+    console.log(`\n1. ${N} sidecar processes, ${CHANGES} changes (kubectl apply → the last sidecar activated it):`);
+    console.log(`   p50 ${pct(times, 50).toFixed(0)} ms, p90 ${pct(times, 90).toFixed(0)} ms, max ${Math.max(...times).toFixed(0)} ms   (target p90 < 1000 ms)`);
+    console.log(`   sidecar RSS ${Math.min(...realRss).toFixed(0)}–${Math.max(...realRss).toFixed(0)} MB; controller RSS ${rssMb(controller.pid!).toFixed(0)} MB`);
+    for (const c of children.splice(1)) c.kill("SIGTERM");
   }
-  const realRss = children.slice(1).map((c) => rssMb(c.pid!));
-  console.log(`\n1. ${N} sidecar processes, ${CHANGES} changes (kubectl apply → the last sidecar activated it):`);
-  console.log(`   p50 ${pct(times, 50).toFixed(0)} ms, p90 ${pct(times, 90).toFixed(0)} ms, max ${Math.max(...times).toFixed(0)} ms   (target p90 < 1000 ms)`);
-  console.log(`   sidecar RSS ${Math.min(...realRss).toFixed(0)}–${Math.max(...realRss).toFixed(0)} MB; controller RSS ${rssMb(controller.pid!).toFixed(0)} MB`);
-  for (const c of children.splice(1)) c.kill("SIGTERM");
 
   // ---------------------------------------------------------------- 2. simulated sidecars
   const ns2 = "bench-sim";
@@ -178,6 +190,11 @@ async function main(): Promise<void> {
   await kubectl(["create", "secret", "generic", "signing", "-n", ns2, `--from-file=signing.key=${path.join(dir, "team.key")}`]);
   writeFileSync(path.join(dir, "token2"), (await kubectl(["create", "token", "sidecar", "-n", ns2, "--audience", "routeplane", "--duration", "2h"])).trim());
   await kubectl(["apply", "-f", "-"], JSON.stringify(policyJson(ns2, "support", 0)));
+  const memoryOf = async () => {
+    const m = (name: string) => controllerMetric(url, name).then((v) => (v / 2 ** 20).toFixed(0));
+    return `${rssMb(controller.pid!).toFixed(0)} MB (V8 heap ${await m("nodejs_heap_used_bytes")}/${await m("nodejs_heap_total_bytes")} MB used/reserved, external ${await m("nodejs_external_memory_bytes")} MB)`;
+  };
+  const rssBefore = await memoryOf();
   const stores: { current: { bundle: Bundle; signed: boolean } | null; at: Map<string, number> }[] = [];
   const subs: ControllerSubscription[] = [];
   for (let i = 0; i < M; i++) {
@@ -216,12 +233,19 @@ async function main(): Promise<void> {
   }
   const churnSeconds = (performance.now() - churnStart) / 1000;
   const writes = (await controllerMetric(url, "routeplane_controller_status_writes_total")) - writes0;
+  const rssChurn = await memoryOf();
+  // The compile worker exits after 15 s without a compile: what the controller holds between changes.
+  await waitFor("the compile worker to exit", async () => ((await controllerMetric(url, "routeplane_controller_compile_worker_alive")) === 0 ? true : undefined), 60_000);
+  await new Promise((r) => setTimeout(r, 2000));
+  const rssIdle = await memoryOf();
   console.log(`\n2. ${M} simulated sidecars (one process, the sidecar's subscription client), ${simChanges} changes:`);
   console.log(`   p50 ${pct(simTimes, 50).toFixed(0)} ms, p90 ${pct(simTimes, 90).toFixed(0)} ms   (target p90 < 3000 ms)`);
-  console.log(`   controller RSS ${rssMb(controller.pid!).toFixed(0)} MB (target < 300 MB); status writes ${(writes / churnSeconds).toFixed(2)}/s over ${churnSeconds.toFixed(1)} s of churn on one policy (target ≤ 1 per policy per second)`);
+  console.log(`   controller RSS (target < 300 MB with the sidecars):\n     before the sidecars subscribed   ${rssBefore}\n     at the end of the changes        ${rssChurn} (compile worker alive)\n     once the compile worker exited   ${rssIdle}`);
+  console.log(`   status writes ${(writes / churnSeconds).toFixed(2)}/s over ${churnSeconds.toFixed(1)} s of churn on one policy (target ≤ 1 per policy per second)`);
   for (const s of subs) s.close();
 
   // ---------------------------------------------------------------- 3. many policies at once
+  if (P === 0) return;
   const ns3 = "bench-many";
   await kubectl(["create", "namespace", ns3]);
   await kubectl(["create", "secret", "generic", "signing", "-n", ns3, `--from-file=signing.key=${path.join(dir, "team.key")}`]);

@@ -2,4 +2,4 @@
 export { run, USAGE } from "./run.ts";
 export { bufferIo, processIo, EXIT } from "./io.ts";
 export type { Io } from "./io.ts";
-export { SIDECAR_NODE_FLAGS, sidecarCommandLine } from "./sidecar-flags.ts";
+export { CONTROLLER_NODE_FLAGS, NODE_FLAGS, SIDECAR_NODE_FLAGS, nodeFlagsCommandLine } from "./node-flags.ts";

@@ -218,9 +218,11 @@ export class Distribution {
     const wait = preferredWait(Array.isArray(prefer) ? prefer.join(", ") : prefer);
     state.polling++;
     let closed = false;
+    // A poll whose connection closes ends its own wait (not every poll of the policy).
+    let stopWaiting: (() => void) | null = null;
     const onClose = () => {
       closed = true;
-      this.wake(key);
+      stopWaiting?.();
     };
     res.on("close", onClose);
     try {
@@ -243,10 +245,12 @@ export class Distribution {
           const done = () => {
             clearTimeout(timer);
             set.delete(done);
+            stopWaiting = null;
             resolve();
           };
           const timer = setTimeout(done, left);
           set.add(done);
+          stopWaiting = done;
         });
         if (closed || this.draining) break;
       }
