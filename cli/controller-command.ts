@@ -52,7 +52,9 @@ export async function cmdController(io: Io, opts: ControllerCommandOptions): Pro
     host: (m[1] ?? "0.0.0.0").replace(/^\[|\]$/g, ""),
     port: Number(m[2]),
     hosts: opts.host,
-    tls: opts["tls-cert"] ? { certPem: readTextFile(opts["tls-cert"], "TLS certificate"), keyPem: readTextFile(opts["tls-key"]!, "TLS key"), caPem: readTextFile(opts["tls-ca"]!, "TLS CA") } : undefined,
+    // Read here for a clear error now; the controller reads them again when they change (cert-manager renewing).
+    tlsFiles: opts["tls-cert"] && [readTextFile(opts["tls-cert"], "TLS certificate"), readTextFile(opts["tls-key"]!, "TLS key"), readTextFile(opts["tls-ca"]!, "TLS CA")]
+      ? { cert: opts["tls-cert"], key: opts["tls-key"]!, ca: opts["tls-ca"]! } : undefined,
     webhookUrl: opts["webhook-url"],
     webhookService: opts["webhook-service"],
     webhookFailurePolicy: policy,

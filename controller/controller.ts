@@ -7,11 +7,11 @@ import type { AddressInfo } from "node:net";
 import { reviewPolicy, type AdmissionReview } from "./admission.ts";
 import { CompileWorker, type CompileWorkerOptions } from "./compile-worker.ts";
 import { tokenReviewAuthenticator } from "./auth.ts";
-import { makeServingCertificate } from "./certs.ts";
+import { ServingTls, type TlsSource } from "./serving-tls.ts";
 import { Distribution, type Authenticate } from "./distribution.ts";
 import { EventRecorder } from "./events.ts";
 import { injectSidecar, type PodReview } from "./injection.ts";
-import { configMapInformer, ensureMutatingWebhook, ensureValidatingWebhook, sharedServingCertificate, kubeClients, policyInformer, readSecret, statusCode, writeStatus, type KubeClients } from "./kube.ts";
+import { configMapInformer, ensureMutatingWebhook, ensureValidatingWebhook, kubeClients, policyInformer, readSecret, statusCode, writeStatus, type KubeClients } from "./kube.ts";
 import { reconcile, type PolicyMemory, type ReconcileDeps } from "./reconcile.ts";
 import { keyOf, type RoutingPolicy } from "./resources.ts";
 import { LeaderElector } from "./leader.ts";
@@ -35,6 +35,10 @@ export interface ControllerOptions {
   tlsSecret?: string;
   /** A serving certificate to use instead of a generated one (PEM); `caPem` is what clients trust. */
   tls?: { certPem: string; keyPem: string; caPem: string };
+  /** … or files holding it (--tls-cert, --tls-key, --tls-ca), reloaded when they change (cert-manager renewing). */
+  tlsFiles?: { cert: string; key: string; ca: string };
+  /** How long a certificate the controller makes is valid (default a year); renewed in its last third. */
+  certificateValidityMs?: number;
   /** Register the validating webhook at this URL (e.g. https://127.0.0.1:8443/validate) … */
   webhookUrl?: string;
   /** … or at this Service (namespace/name[:port]). Neither: the webhook is not registered. */
@@ -71,7 +75,10 @@ export interface RunningController {
   /** Whether this replica leads now. */
   leading(): boolean;
   identity: string;
-  caPem: string;
+  /** The CA clients trust (the webhooks' caBundle, the sidecars' --controller-ca). */
+  readonly caPem: string;
+  /** The serving certificate and its renewal. */
+  serving: ServingTls;
   distribution: Distribution;
   queue: WorkQueue;
   /** Resolves when the informers have listed once (and /readyz says so). */
@@ -196,17 +203,12 @@ export async function startController(options: ControllerOptions = {}): Promise<
 
   // The HTTPS server: admission, distribution, health, metrics.
   const hosts = options.hosts ?? ["localhost", "127.0.0.1"];
-  const generate = () => {
-    const made = makeServingCertificate(hosts);
-    return { certPem: made.certPem, keyPem: made.keyPem, caPem: made.caPem };
-  };
-  let tls = options.tls;
-  if (!tls && options.tlsSecret) {
-    const [ns, name] = options.tlsSecret.split("/");
-    if (!ns || !name) throw new Error(`--tls-secret takes namespace/name, not ${options.tlsSecret}`);
-    tls = await sharedServingCertificate(clients, ns, name, generate);
-  }
-  tls ??= generate();
+  const source: TlsSource = options.tls ? { kind: "given", tls: options.tls }
+    : options.tlsFiles ? { kind: "files", ...options.tlsFiles }
+    : options.tlsSecret ? secretSource(options.tlsSecret)
+    : { kind: "generated" };
+  const serving = await ServingTls.start(source, { hosts, clients, log, validityMs: options.certificateValidityMs });
+  const tls = serving.current;
   const injection = {
     image: options.sidecarImage ?? "ghcr.io/routeplane/routeplane:0.1.0",
     controllerUrl: options.sidecarControllerUrl ?? "https://routeplane-controller.routeplane-system.svc",
@@ -270,6 +272,8 @@ export async function startController(options: ControllerOptions = {}): Promise<
     family("routeplane_controller_ready", "gauge", "1 when the informers are synced.", [["", ready() ? 1 : 0]]);
     family("routeplane_controller_leader", "gauge", "1 while this replica leads.", [["", (elector?.isLeader() ?? true) ? 1 : 0]]);
     const mem = process.memoryUsage();
+    family("routeplane_controller_serving_certificate_expiry_timestamp_seconds", "gauge", "When the serving certificate expires (renewed in its last third).", [["", Math.floor(serving.notAfter.getTime() / 1000)]]);
+    family("routeplane_controller_serving_certificate_changes_total", "counter", "Serving certificate changes: renewed here, or reloaded (from the shared Secret or the files).", [['{how="renewed"}', serving.counts.renewed], ['{how="reloaded"}', serving.counts.reloaded]]);
     family("process_resident_memory_bytes", "gauge", "Resident memory.", [["", mem.rss]]);
     family("nodejs_heap_used_bytes", "gauge", "V8 heap in use.", [["", mem.heapUsed]]);
     family("nodejs_heap_total_bytes", "gauge", "V8 heap reserved.", [["", mem.heapTotal]]);
@@ -292,8 +296,10 @@ export async function startController(options: ControllerOptions = {}): Promise<
   const address = server.address() as AddressInfo;
   const url = `https://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
 
-  if (options.webhookUrl || options.webhookService) {
-    const caBundle = Buffer.from(tls.caPem).toString("base64");
+  // The webhooks trust the CA: registered now, and again if a reloaded certificate comes from another CA.
+  const registerWebhooks = async (caPem: string) => {
+    if (!options.webhookUrl && !options.webhookService) return;
+    const caBundle = Buffer.from(caPem).toString("base64");
     // Validation at /validate, injection at /inject, on the same server.
     const at = (path: string) => {
       if (options.webhookUrl) return { url: options.webhookUrl.replace(/\/validate$/, "") + path, caBundle };
@@ -303,7 +309,14 @@ export async function startController(options: ControllerOptions = {}): Promise<
     };
     await ensureValidatingWebhook(clients, at("/validate"), options.webhookFailurePolicy ?? "Fail");
     await ensureMutatingWebhook(clients, at("/inject"));
-  }
+  };
+  await registerWebhooks(tls.caPem);
+  serving.onChange((next, previous) => {
+    // New connections get the new certificate; open ones keep theirs.
+    server.setSecureContext({ cert: next.certPem, key: next.keyPem });
+    if (next.caPem !== previous.caPem) registerWebhooks(next.caPem).catch((err: Error) => log(`updating the webhooks' caBundle: ${err.message}`));
+  });
+  serving.startChecking();
   elector?.start();
   reports?.start((err) => log(`fleet report: ${err.message}`), { leading: () => elector?.isLeader() ?? false, onRemoteChange: (key) => queue.add(key) });
   log(`serving on ${url} (admission /validate, sidecars /v1/policies/<namespace>/<name>/bundle, /healthz, /readyz, /metrics); watching ${namespace ? `namespace ${namespace}` : "every namespace"}`);
@@ -312,12 +325,16 @@ export async function startController(options: ControllerOptions = {}): Promise<
     url,
     leading: () => elector?.isLeader() ?? true,
     identity: elector?.identity ?? "single",
-    caPem: tls.caPem,
+    get caPem() {
+      return serving.current.caPem;
+    },
+    serving,
     distribution,
     queue,
     synced: Promise.all([policies.synced, configMaps.synced]).then(() => undefined),
     stop: async () => {
       stopping = true;
+      serving.stop();
       // Release the lease first, so another replica leads at once.
       await elector?.stop();
       await reports?.stop();
@@ -335,4 +352,10 @@ export async function startController(options: ControllerOptions = {}): Promise<
       await compiler.close();
     },
   };
+}
+
+function secretSource(tlsSecret: string): TlsSource {
+  const [namespace, name] = tlsSecret.split("/");
+  if (!namespace || !name) throw new Error(`--tls-secret takes namespace/name, not ${tlsSecret}`);
+  return { kind: "secret", namespace, name };
 }

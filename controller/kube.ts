@@ -2,6 +2,7 @@
 // informers that restart after errors (with backoff), and the few calls it
 // makes. Everything else in controller/ sees plain objects.
 import * as k8s from "@kubernetes/client-node";
+import type { ServingCertificate } from "./certs.ts";
 import { GROUP, PLURAL, VERSION, type RoutingPolicy } from "./resources.ts";
 
 export interface KubeClients {
@@ -198,30 +199,44 @@ export async function ensureMutatingWebhook(c: KubeClients, clientConfig: k8s.Ad
 
 /**
  * The serving certificate every replica shares, kept in a Secret (type kubernetes.io/tls, with
- * ca.crt): read when it exists, else made and stored — by whichever replica comes first; the
- * others read the winner's. Without it each replica would make its own CA, and the webhooks'
+ * ca.crt and, when the controller made the CA, ca.key): serving-tls.ts reads it, creates it when
+ * missing (whichever replica comes first; the others read the winner's) and replaces it when it
+ * renews the certificate. Without it each replica would make its own CA, and the webhooks'
  * caBundle would trust only the last one to start.
  */
-export async function sharedServingCertificate(c: KubeClients, namespace: string, name: string, make: () => { certPem: string; keyPem: string; caPem: string }): Promise<{ certPem: string; keyPem: string; caPem: string }> {
+export interface TlsSecret {
+  tls: ServingCertificate;
+  resourceVersion: string;
+}
+
+/** The shared certificate's Secret: undefined when missing, "incomplete" without tls.crt, tls.key or ca.crt. */
+export async function readTlsSecret(c: KubeClients, namespace: string, name: string): Promise<TlsSecret | "incomplete" | undefined> {
+  const secret = await readSecret(c, namespace, name);
+  if (!secret) return undefined;
+  const d = secret.data ?? {};
   const decode = (v: string | undefined) => (v === undefined ? undefined : Buffer.from(v, "base64").toString("utf8"));
-  const read = async () => {
-    const secret = await readSecret(c, namespace, name);
-    const d = secret?.data ?? {};
-    const [certPem, keyPem, caPem] = [decode(d["tls.crt"]), decode(d["tls.key"]), decode(d["ca.crt"])];
-    return certPem && keyPem && caPem ? { certPem, keyPem, caPem } : secret ? "incomplete" : undefined;
-  };
-  const found = await read();
-  if (found === "incomplete") throw new Error(`the Secret ${namespace}/${name} lacks tls.crt, tls.key or ca.crt; delete it and the controller makes a new one`);
-  if (found) return found;
-  const made = make();
+  const [certPem, keyPem, caPem, caKeyPem] = [decode(d["tls.crt"]), decode(d["tls.key"]), decode(d["ca.crt"]), decode(d["ca.key"])];
+  if (!certPem || !keyPem || !caPem) return "incomplete";
+  return { tls: { certPem, keyPem, caPem, ...(caKeyPem ? { caKeyPem } : {}) }, resourceVersion: secret.metadata?.resourceVersion ?? "" };
+}
+
+/**
+ * Stores `tls` in the Secret: created when `resourceVersion` is null, else replaced if still at that
+ * version. False when another replica got there first (409): read it again.
+ */
+export async function writeTlsSecret(c: KubeClients, namespace: string, name: string, tls: ServingCertificate, resourceVersion: string | null): Promise<boolean> {
   const b64 = (s: string) => Buffer.from(s).toString("base64");
+  const body: k8s.V1Secret = {
+    metadata: { name, namespace, labels: { "app.kubernetes.io/part-of": "routeplane" }, ...(resourceVersion !== null ? { resourceVersion } : {}) },
+    type: "kubernetes.io/tls",
+    data: { "tls.crt": b64(tls.certPem), "tls.key": b64(tls.keyPem), "ca.crt": b64(tls.caPem), ...(tls.caKeyPem ? { "ca.key": b64(tls.caKeyPem) } : {}) },
+  };
   try {
-    await c.core.createNamespacedSecret({ namespace, body: { metadata: { name, namespace, labels: { "app.kubernetes.io/part-of": "routeplane" } }, type: "kubernetes.io/tls", data: { "tls.crt": b64(made.certPem), "tls.key": b64(made.keyPem), "ca.crt": b64(made.caPem) } } });
-    return made;
+    if (resourceVersion === null) await c.core.createNamespacedSecret({ namespace, body });
+    else await c.core.replaceNamespacedSecret({ namespace, name, body });
+    return true;
   } catch (err) {
-    if (statusCode(err) !== 409) throw err;
-    const winner = await read();
-    if (!winner || winner === "incomplete") throw new Error(`the Secret ${namespace}/${name} appeared incomplete`);
-    return winner;
+    if (statusCode(err) === 409) return false;
+    throw err;
   }
 }

@@ -230,10 +230,11 @@ test("RBAC, really applied: the controller's ServiceAccount may do what the cont
     ["get", `${MWC}/routeplane-sidecar-injector`], ["update", `${MWC}/routeplane-sidecar-injector`], ["create", MWC],
     ["get", "leases.coordination.k8s.io/routeplane-controller", "-n", NS], ["create", "leases.coordination.k8s.io", "-n", NS], ["update", "leases.coordination.k8s.io/routeplane-controller", "-n", NS],
     ["list", "leases.coordination.k8s.io", "-n", NS], ["delete", "leases.coordination.k8s.io/routeplane-fleet-0123456789ab", "-n", NS],
-    ["create", "secrets", "-n", NS],
+    ["create", "secrets", "-n", NS], ["update", "secrets/routeplane-controller-tls", "-n", NS],
   ];
   const denied: string[][] = [
     ["list", "secrets", "-A"], ["list", "secrets", "-n", "team-a"], ["watch", "secrets", "-n", "team-a"], ["create", "secrets", "-n", "team-a"],
+    ["update", "secrets/signing", "-n", "team-a"], ["update", "secrets/other", "-n", NS], ["delete", "secrets/routeplane-controller-tls", "-n", NS],
     ["create", RP, "-n", "team-a"], ["update", RP, "-n", "team-a"], ["patch", RP, "-n", "team-a"], ["delete", RP, "-n", "team-a"],
     ["get", "configmaps/x", "-n", "team-a"], ["update", "configmaps/x", "-n", "team-a"],
     ["delete", "events", "-n", "team-a"],
@@ -267,8 +268,8 @@ test("RBAC, really applied: the controller's ServiceAccount may do what the cont
     "validatingwebhookconfigurations.admissionregistration.k8s.io [routeplane-policies] [get update]",
   ];
   assert.deepEqual(await rules("team-a"), cluster);
-  // In its own namespace it may also create the shared serving certificate's Secret (kubectl merges the two rules).
-  assert.deepEqual(await rules(NS), [...cluster.filter((r) => r !== "secrets [] [get]"), "leases.coordination.k8s.io [] [get list create update delete]", "secrets [] [get create]"].sort());
+  // In its own namespace it may also create the shared serving certificate's Secret (kubectl merges the two rules) and renew it.
+  assert.deepEqual(await rules(NS), [...cluster.filter((r) => r !== "secrets [] [get]"), "leases.coordination.k8s.io [] [get list create update delete]", "secrets [] [get create]", "secrets [routeplane-controller-tls] [update]"].sort());
 });
 
 test("the controller running as that ServiceAccount, with only these rules: webhooks registered, policy Ready with events, leader Lease and fleet report, a sidecar served after a TokenReview", async () => {
