@@ -7,6 +7,7 @@ import { EXIT, type Io } from "./io.ts";
 export interface ControllerCommandOptions {
   kubeconfig?: string;
   namespace?: string;
+  "configmap-selector"?: string;
   listen?: string;
   host?: string[];
   "tls-cert"?: string;
@@ -44,11 +45,16 @@ export async function cmdController(io: Io, opts: ControllerCommandOptions): Pro
   if (opts["webhook-url"] && opts["webhook-service"]) throw new UsageError("give --webhook-url or --webhook-service, not both");
   const policy = opts["webhook-failure-policy"] ?? "Fail";
   if (policy !== "Fail" && policy !== "Ignore") throw new UsageError(`--webhook-failure-policy is Fail or Ignore, not ${policy}`);
+  const selector = opts["configmap-selector"];
+  if (selector !== undefined && !/^[A-Za-z0-9./_-]+=[A-Za-z0-9._-]*(?:,[A-Za-z0-9./_-]+=[A-Za-z0-9._-]*)*$/.test(selector)) {
+    throw new UsageError(`--configmap-selector takes labels like key=value[,key2=value2], not ${JSON.stringify(selector)}`);
+  }
   const timeout = positive(opts, "compile-timeout", "seconds");
   const memoryMb = positive(opts, "compile-memory", "MB");
   const running = await startController({
     kubeconfig: opts.kubeconfig,
     namespace: opts.namespace,
+    configMapSelector: opts["configmap-selector"],
     host: (m[1] ?? "0.0.0.0").replace(/^\[|\]$/g, ""),
     port: Number(m[2]),
     hosts: opts.host,

@@ -163,6 +163,7 @@ const COMMANDS: Record<string, CommandSpec> = {
     options: {
       kubeconfig: { type: "string", help: "kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)" },
       namespace: { type: "string", help: "watch only this namespace (default every namespace)" },
+      "configmap-selector": { type: "string", help: "cache only ConfigMaps with these labels, e.g. routeplane.dev/sources=true (default every ConfigMap the controller may read)" },
       listen: { type: "string", help: "[host:]port of the HTTPS server: admission, sidecars, /healthz, /readyz, /metrics (default 0.0.0.0:8443)" },
       host: { type: "string", multiple: true, help: "a DNS name or IP address the generated certificate is for; repeatable (default localhost, 127.0.0.1)" },
       "tls-cert": { type: "string", help: "serving certificate (PEM) instead of a generated one, e.g. from cert-manager" },

@@ -15,6 +15,8 @@ import { policyNameOf, serialOf, type RoutingPolicy } from "./resources.ts";
 export interface BuildInputs {
   configMap(namespace: string, name: string): V1ConfigMap | undefined;
   secret(namespace: string, name: string): V1Secret | undefined;
+  /** The label selector the ConfigMap cache is limited to (--configmap-selector), if any. */
+  configMapSelector?: string;
 }
 
 /** A problem outside the .route sources (a missing ConfigMap or key), with the condition it fails. */
@@ -96,7 +98,10 @@ function gatherSources(s: State): boolean {
   for (const ref of s.rp.spec.configMaps ?? []) {
     const cm = s.inputs.configMap(namespace, ref.name);
     if (!cm) {
-      s.build.problems.push({ stage: "sources", reason: "ConfigMapNotFound", message: `ConfigMap ${namespace}/${ref.name} (spec.configMaps) does not exist; create it or remove the reference` });
+      const selector = s.inputs.configMapSelector;
+      s.build.problems.push({ stage: "sources", reason: "ConfigMapNotFound", message: selector
+        ? `ConfigMap ${namespace}/${ref.name} (spec.configMaps) does not exist or lacks the labels the controller watches (${selector}); create it, label it (kubectl label configmap ${ref.name} -n ${namespace} ${selector.split(",").join(" ")}), or remove the reference`
+        : `ConfigMap ${namespace}/${ref.name} (spec.configMaps) does not exist; create it or remove the reference` });
       continue;
     }
     const data = cm.data ?? {};

@@ -44,6 +44,8 @@ export interface ControllerOptions {
   /** … or at this Service (namespace/name[:port]). Neither: the webhook is not registered. */
   webhookService?: string;
   webhookFailurePolicy?: "Fail" | "Ignore";
+  /** Watch only ConfigMaps matching this label selector (e.g. routeplane.dev/sources=true); default every ConfigMap. */
+  configMapSelector?: string;
   /** Every policy is reconciled again this often (ms). */
   resyncMs?: number;
   /** Status writes per policy at most this often (ms). */
@@ -120,7 +122,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
     log(`${what} informer: ${(err as Error)?.message ?? err}; restarting in ${(delay / 1000).toFixed(1)} s`);
   };
   const policies = policyInformer(clients, namespace, onInformerError("RoutingPolicy"));
-  const configMaps = configMapInformer(clients, namespace, onInformerError("ConfigMap"));
+  const configMaps = configMapInformer(clients, namespace, options.configMapSelector, onInformerError("ConfigMap"));
   const ready = () => policies.hasSynced() && configMaps.hasSynced();
 
   const authenticate = options.authenticate ?? tokenReviewAuthenticator(clients.auth);
@@ -159,6 +161,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
   const deps: ReconcileDeps = {
     policies: policies.informer,
     configMaps: configMaps.informer,
+    configMapSelector: options.configMapSelector,
     readSecret: (ns, name) => readSecret(clients, ns, name),
     compile: compiler.compile,
     writeStatus: async (rp, status) => {
@@ -213,7 +216,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
     image: options.sidecarImage ?? "ghcr.io/routeplane/routeplane:0.1.0",
     controllerUrl: options.sidecarControllerUrl ?? "https://routeplane-controller.routeplane-system.svc",
   };
-  const inputs = { configMap: (ns: string, name: string) => configMaps.informer.get(name, ns), secret: () => undefined };
+  const inputs = { configMap: (ns: string, name: string) => configMaps.informer.get(name, ns), secret: () => undefined, configMapSelector: options.configMapSelector };
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "https://controller");
     if (await distribution.handle(req, res, url.pathname)) return;

@@ -46,9 +46,9 @@ export interface ResilientInformer<T extends k8s.KubernetesObject> {
  * a restarted apiserver or a dropped watch never leaves the caches stale for good.
  */
 export function resilientInformer<T extends k8s.KubernetesObject>(
-  kc: k8s.KubeConfig, path: string, list: () => Promise<k8s.KubernetesListObject<T>>, onError: (err: unknown, delayMs: number) => void,
+  kc: k8s.KubeConfig, path: string, list: () => Promise<k8s.KubernetesListObject<T>>, onError: (err: unknown, delayMs: number) => void, labelSelector?: string,
 ): ResilientInformer<T> {
-  const informer = k8s.makeInformer<T>(kc, path, list);
+  const informer = k8s.makeInformer<T>(kc, path, list, labelSelector);
   let stopped = false;
   let synced = false;
   let restarts = 0;
@@ -98,10 +98,14 @@ export function policyInformer(c: KubeClients, namespace: string | undefined, on
   return resilientInformer(c.kc, path, list, onError);
 }
 
-export function configMapInformer(c: KubeClients, namespace: string | undefined, onError: (err: unknown, delayMs: number) => void): ResilientInformer<k8s.V1ConfigMap> {
+/**
+ * ConfigMaps the policies may read: every one (the default), or those matching `labelSelector`
+ * (--configmap-selector), so a cluster's other ConfigMaps are neither listed nor kept in memory.
+ */
+export function configMapInformer(c: KubeClients, namespace: string | undefined, labelSelector: string | undefined, onError: (err: unknown, delayMs: number) => void): ResilientInformer<k8s.V1ConfigMap> {
   const path = namespace ? `/api/v1/namespaces/${namespace}/configmaps` : "/api/v1/configmaps";
-  const list = () => (namespace ? c.core.listNamespacedConfigMap({ namespace }) : c.core.listConfigMapForAllNamespaces());
-  return resilientInformer(c.kc, path, list, onError);
+  const list = () => (namespace ? c.core.listNamespacedConfigMap({ namespace, labelSelector }) : c.core.listConfigMapForAllNamespaces({ labelSelector }));
+  return resilientInformer(c.kc, path, list, onError, labelSelector);
 }
 
 /** Reads a Secret; undefined when it does not exist. */

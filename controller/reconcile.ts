@@ -19,6 +19,8 @@ import { sameStatus, shortRevision, statusOf } from "./status.ts";
 export interface ReconcileDeps {
   policies: ResilientInformer<RoutingPolicy>["informer"];
   configMaps: ResilientInformer<V1ConfigMap>["informer"];
+  /** The label selector the ConfigMap cache is limited to, if any (named in ConfigMapNotFound). */
+  configMapSelector?: string;
   readSecret(namespace: string, name: string): Promise<V1Secret | undefined>;
   /** Compiles a policy's sources (the compile worker). */
   compile: Compile;
@@ -157,6 +159,7 @@ async function build(s: Scope): Promise<void> {
   }
   s.build = await buildPolicy(rp, {
     configMap: (ns, name) => s.deps.configMaps.get(name, ns),
+    configMapSelector: s.deps.configMapSelector,
     secret: (ns, name) => (ns === namespace && name === rp.spec.signingKey.secretName ? s.secret : undefined),
   }, s.deps.compile);
   s.mem!.build = s.build;
