@@ -371,3 +371,16 @@ test("demo compiles the embedded policy and explains sample requests", () => {
   assert.match(r.stdout, /route contain \(priority 400\) → blocked \(403\)/);
   assert.match(r.stdout, /route default → model qwen_local/);
 });
+
+test("controller: limits and the ConfigMap selector are checked before anything starts, naming the flag", () => {
+  for (const [args, message] of [
+    [["--compile-timeout", "soon"], /--compile-timeout takes a positive number of seconds, not "soon"/],
+    [["--compile-memory", "0"], /--compile-memory takes a positive number of MB, not "0"/],
+    [["--configmap-selector", "tier in (gold)"], /--configmap-selector takes labels like key=value\[,key2=value2\], not "tier in \(gold\)"/],
+  ] as const) {
+    const r = rp(["controller", ...args]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, message);
+    noStackTrace(r.stderr);
+  }
+});
