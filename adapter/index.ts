@@ -1,0 +1,6 @@
+// Feedback-driven adaptation (docs/adaptation.md): the learner that turns
+// routing telemetry and feedback into shares of adaptive routes, inside the
+// policy's bounds.
+export { Learner, LEARNER_DEFAULTS } from "./learner.ts";
+export type { AdaptiveRoute, CandidateEstimate, CandidatePrior, LearnerOptions, LearnerState, Objective, Observation } from "./learner.ts";
+export { seededRandom, betaDraw, gammaDraw } from "./random.ts";

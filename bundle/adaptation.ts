@@ -1,0 +1,69 @@
+// The bounds of an adaptive selection, shared by whoever learns shares (the
+// adapter) and whoever enforces them (the sidecar re-checks every overlay):
+// a policy's `select adaptive { models, explore, floor }` allows any split of
+// traffic in which
+//   - every candidate keeps at least `floor`, and
+//   - at most `explore` of the traffic left after the floors goes to
+//     candidates other than the top one (the one with the largest share).
+// The compiler's guarantees hold for every model a route may choose, so they
+// hold for every split inside these bounds (docs/adaptation.md).
+
+/** The bounds of one adaptive route, as the bundle lowers them. */
+export interface AdaptiveBounds {
+  models: readonly string[];
+  explore: number;
+  floor: number;
+}
+
+/** Shares that sum to 1 and are off by at most this much are accepted (floating point). */
+export const SHARE_TOLERANCE = 1e-6;
+
+/** Why `shares` is outside the bounds, or null when it is inside. */
+export function sharesProblem(bounds: AdaptiveBounds, shares: Readonly<Record<string, number>>): string | null {
+  const names = Object.keys(shares);
+  for (const name of names) if (!bounds.models.includes(name)) return `\`${name}\` is not a candidate (the candidates are ${bounds.models.join(", ")})`;
+  for (const m of bounds.models) {
+    const s = shares[m];
+    if (typeof s !== "number" || !Number.isFinite(s)) return `no share for candidate \`${m}\``;
+    if (s < bounds.floor - SHARE_TOLERANCE) return `\`${m}\` has ${round(s)}, below the floor ${bounds.floor}`;
+  }
+  const total = bounds.models.reduce((t, m) => t + shares[m], 0);
+  if (Math.abs(total - 1) > SHARE_TOLERANCE) return `the shares add up to ${round(total)}, not 1`;
+  const top = Math.max(...bounds.models.map((m) => shares[m]));
+  const free = 1 - bounds.floor * bounds.models.length;
+  const leastTop = bounds.floor + free * (1 - bounds.explore);
+  if (bounds.models.length > 1 && top < leastTop - SHARE_TOLERANCE) {
+    return `the top candidate has ${round(top)}; with explore ${bounds.explore} and floor ${bounds.floor} it keeps at least ${round(leastTop)}`;
+  }
+  return null;
+}
+
+/**
+ * The split inside the bounds closest to `wanted` (any non-negative weights): floors first, the
+ * rest in proportion to `wanted`, then whatever the other candidates have beyond `explore` of the
+ * free traffic moved back to the top one.
+ */
+export function withinBounds(bounds: AdaptiveBounds, wanted: Readonly<Record<string, number>>): Record<string, number> {
+  const { models, floor, explore } = bounds;
+  const n = models.length;
+  const free = 1 - floor * n;
+  const weight = (m: string) => (Number.isFinite(wanted[m]) && wanted[m] > 0 ? wanted[m] : 0);
+  const sum = models.reduce((t, m) => t + weight(m), 0);
+  const extra: Record<string, number> = {};
+  for (const m of models) extra[m] = sum > 0 ? (free * weight(m)) / sum : free / n;
+  // The top candidate: the largest wanted weight (the first of equals, in the policy's order).
+  let top = models[0];
+  for (const m of models) if (extra[m] > extra[top]) top = m;
+  const others = models.reduce((t, m) => (m === top ? t : t + extra[m]), 0);
+  const allowed = free * explore;
+  if (n > 1 && others > allowed) {
+    const scale = allowed / others;
+    for (const m of models) if (m !== top) extra[m] *= scale;
+    extra[top] = free - allowed;
+  }
+  const shares: Record<string, number> = {};
+  for (const m of models) shares[m] = floor + extra[m];
+  return shares;
+}
+
+const round = (x: number) => Number(x.toFixed(6));
