@@ -52,6 +52,7 @@ const WINDOW = Number(args.window);
 
 interface Question {
   subject: string;
+  prompt: string;
   correct: Record<string, boolean>;
 }
 
@@ -73,7 +74,7 @@ function load(file: string): { questions: Question[]; models: string[] } {
       throw new Error(`${file}:${i + 1}: not JSON`);
     }
     if (typeof q.subject !== "string" || typeof q.correct !== "object" || q.correct === null) throw new Error(`${file}:${i + 1}: expected {"subject": "…", "correct": {"<model>": true|false, …}}`);
-    questions.push({ subject: q.subject, correct: q.correct });
+    questions.push({ subject: q.subject, prompt: typeof q.prompt === "string" ? q.prompt : "", correct: q.correct });
   }
   if (questions.length === 0) throw new Error(`${file}: no questions`);
   const models = Object.keys(questions[0].correct);
@@ -184,6 +185,45 @@ function thompson(cost: Record<string, number>, freezeAfter: number): Router {
   };
 }
 
+/**
+ * Sees both answers to every question, and reads the question: per model, an online logistic
+ * regression of correctness on hashed words, word pairs, the subject and the length — what a
+ * contextual learner could get from the request's own text at best.
+ */
+function fullInformationText(cost: Record<string, number>): Router {
+  const D = 1 << 18;
+  const w: Record<string, Float64Array> = { [cheap]: new Float64Array(D), [strong]: new Float64Array(D) };
+  const hash = (s: string) => {
+    let h = 2166136261;
+    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+    return (h >>> 0) % D;
+  };
+  const features = (q: Question) => {
+    const words = q.prompt.toLowerCase().match(/[a-z0-9]+/g) ?? [];
+    const f = new Set([hash("bias"), hash(`subject:${q.subject}`), hash(`length:${Math.round(Math.log2(1 + q.prompt.length))}`)]);
+    words.forEach((word, i) => {
+      f.add(hash(word));
+      if (i + 1 < words.length) f.add(hash(`${word} ${words[i + 1]}`));
+    });
+    return [...f];
+  };
+  const p = (m: string, f: number[]) => 1 / (1 + Math.exp(-f.reduce((t, i) => t + w[m][i], 0) / Math.sqrt(f.length)));
+  return {
+    violations: 0,
+    pick(q) {
+      const f = features(q);
+      return p(strong, f) - cost[strong] > p(cheap, f) - cost[cheap] ? strong : cheap;
+    },
+    learn(q, _model, _correct, world, i) {
+      const f = features(q);
+      for (const m of [cheap, strong]) {
+        const g = ((world.correct(i, m) ? 1 : 0) - p(m, f)) * 0.3 / Math.sqrt(f.length);
+        for (const k of f) w[m][k] += g;
+      }
+    },
+  };
+}
+
 /** Sees both answers to every question (not attainable from user feedback): greedy on per-subject means. */
 function fullInformation(cost: Record<string, number>): Router {
   const sums = new Map<string, { n: number; [m: string]: number }>();
@@ -256,6 +296,7 @@ function stationary(costWeight: number): void {
   const routers: [string, (seed: number) => Router][] = [
     ...Object.entries(ROUTERS).map(([name, make]) => [name, (seed: number) => make(cost, seed)] as [string, (seed: number) => Router]),
     ["full information (not attainable)", () => fullInformation(cost)],
+    ["full information + question text", () => fullInformationText(cost)],
   ];
   for (const [name, make] of routers) {
     const rewards: number[] = [];
