@@ -7,6 +7,11 @@
 //     candidates other than the top one (the one with the largest share).
 // The compiler's guarantees hold for every model a route may choose, so they
 // hold for every split inside these bounds (docs/adaptation.md).
+//
+// The adapter publishes learned splits as a SharesOverlay; the sidecar applies
+// one only when every route in it is an adaptive route of the active bundle
+// and its split is inside that route's bounds.
+import type { Bundle } from "./types.ts";
 
 /** The bounds of one adaptive route, as the bundle lowers them. */
 export interface AdaptiveBounds {
@@ -67,3 +72,55 @@ export function withinBounds(bounds: AdaptiveBounds, wanted: Readonly<Record<str
 }
 
 const round = (x: number) => Number(x.toFixed(6));
+
+/** Learned splits for a policy's adaptive routes, as the adapter publishes them. */
+export interface SharesOverlay {
+  /** Which publication this is; recorded in every routing event the overlay decides. */
+  version: string;
+  /** The policy revision the shares were learned for; an overlay for another revision is not applied. */
+  revision?: string;
+  /** route → model → share. */
+  routes: Record<string, Record<string, number>>;
+}
+
+/** The adaptive routes of a bundle and their bounds, by route name (the default action is "default"). */
+export function adaptiveRoutesOf(bundle: Bundle): Map<string, AdaptiveBounds> {
+  const out = new Map<string, AdaptiveBounds>();
+  const actions = [...bundle.policy.routes.map((r) => [r.name, r.action] as const), ...(bundle.policy.default ? [["default", bundle.policy.default] as const] : [])];
+  for (const [name, action] of actions) {
+    const sel = action.select;
+    if (sel.algorithm === "adaptive") out.set(name, { models: sel.models, explore: sel.explore, floor: sel.floor });
+  }
+  return out;
+}
+
+/** What is wrong with an overlay's shape (before any bundle is known), or null. */
+export function overlayShapeProblem(value: unknown): string | null {
+  const shape = 'an overlay is {"version": "<text>", "revision": "<policy revision, optional>", "routes": {"<route>": {"<model>": <share>}}}';
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return shape;
+  const o = value as Record<string, unknown>;
+  for (const key of Object.keys(o)) if (!["version", "revision", "routes"].includes(key)) return `unknown field \`${key}\`: ${shape}`;
+  if (typeof o.version !== "string" || o.version.length === 0 || o.version.length > 200) return `\`version\` must be a non-empty string (at most 200 characters): ${shape}`;
+  if (o.revision !== undefined && typeof o.revision !== "string") return "`revision` must be a string";
+  if (typeof o.routes !== "object" || o.routes === null || Array.isArray(o.routes)) return `\`routes\` must be an object: ${shape}`;
+  for (const [route, models] of Object.entries(o.routes)) {
+    if (typeof models !== "object" || models === null || Array.isArray(models)) return `the shares of route \`${route}\` must be an object of model → number`;
+    for (const [model, share] of Object.entries(models)) if (typeof share !== "number" || !Number.isFinite(share)) return `the share of \`${model}\` on route \`${route}\` must be a number`;
+  }
+  return null;
+}
+
+/** Why `overlay` may not decide `bundle`'s traffic, or null when every route in it is inside its bounds. */
+export function overlayProblem(overlay: SharesOverlay, bundle: Bundle): string | null {
+  if (overlay.revision !== undefined && overlay.revision !== bundle.manifest.revision) {
+    return `the overlay was learned for revision ${overlay.revision.slice(0, 19)}…, the active policy is ${bundle.manifest.revision.slice(0, 19)}…`;
+  }
+  const adaptive = adaptiveRoutesOf(bundle);
+  for (const [route, shares] of Object.entries(overlay.routes)) {
+    const bounds = adaptive.get(route);
+    if (!bounds) return `route \`${route}\` is not an adaptive route of the active policy`;
+    const problem = sharesProblem(bounds, shares);
+    if (problem) return `route \`${route}\`: ${problem}`;
+  }
+  return null;
+}

@@ -12,8 +12,8 @@ import { hostname } from "node:os";
 import path from "node:path";
 import { serializeBundle } from "../bundle/index.ts";
 import {
-  BundleStore, ControllerSubscription, DEFAULT_TOKEN_FILE, JsonlSink, KafkaSink, Observability, SemanticSignals, Upstreams, createSidecar, forwardAllowList, keyEnvAllowed, startDemoUpstream, weightsProblem,
-  controllerUrlProblem, parsePolicyRef, type ControllerTiming, type TelemetrySink, type WeightsOverlay,
+  BundleStore, ControllerSubscription, DEFAULT_TOKEN_FILE, JsonlSink, KafkaSink, Observability, SemanticSignals, Upstreams, createSidecar, forwardAllowList, keyEnvAllowed, startDemoUpstream,
+  controllerUrlProblem, parsePolicyRef, type ControllerTiming, type TelemetrySink,
 } from "../runtime/sidecar/index.ts";
 import { readJsonFile, readTextFile, UsageError } from "./usage.ts";
 import { EXIT, type Io } from "./io.ts";
@@ -70,19 +70,21 @@ function parseListen(listen: string): { host: string; port: number } {
   return { host: (m[1] ?? "127.0.0.1").replace(/^\[|\]$/g, ""), port: Number(m[2]) };
 }
 
-/** Reads the adaptive weights overlay now and whenever the file changes; a bad file keeps the last good weights. */
-function watchWeights(io: Io, file: string, apply: (w: WeightsOverlay) => void): FSWatcher {
+/**
+ * Reads the learned shares of adaptive routes now and whenever the file changes; a file that cannot
+ * be read, or shares the sidecar refuses, keep the last good ones.
+ */
+function watchShares(io: Io, file: string, apply: (overlay: unknown) => string | null): FSWatcher {
   const load = () => {
     let value: unknown;
     try {
       value = JSON.parse(readFileSync(file, "utf8"));
     } catch (err) {
-      io.err(`routeplane serve: cannot read the weights ${file}: ${(err as Error).message}; keeping the last weights`);
+      io.err(`routeplane serve: cannot read the shares in ${file}: ${(err as Error).message}; keeping the last ones`);
       return;
     }
-    const problem = weightsProblem(value);
-    if (problem) io.err(`routeplane serve: ignoring the weights in ${file}: ${problem}`);
-    else apply(value as WeightsOverlay);
+    const problem = apply(value);
+    if (problem) io.err(`routeplane serve: ignoring the shares in ${file}: ${problem}`);
   };
   load();
   return watch(path.dirname(path.resolve(file)), (_e, name) => name === path.basename(file) && load());
@@ -230,6 +232,7 @@ export async function startServe(io: Io, opts: ServeOptions, tuning: ServeTuning
     ? await Observability.create({ otlpEndpoint }, () => ({ revision: store.current?.bundle.manifest.revision ?? null, dropped: telemetry.stats().dropped, delivering: !telemetry.stats().problem }))
     : undefined;
   const sidecar = createSidecar({
+    log: (line) => io.err(`routeplane serve: ${line}`),
     semantic,
     observability,
     store,
@@ -242,7 +245,7 @@ export async function startServe(io: Io, opts: ServeOptions, tuning: ServeTuning
     upstreams: new Upstreams({ ca: upstreamCa }),
     ...(subscription ? { controller: subscription } : {}),
   });
-  const weightsWatcher = opts.weights ? watchWeights(io, opts.weights, (w) => sidecar.setWeights(w)) : null;
+  const weightsWatcher = opts.weights ? watchShares(io, opts.weights, (o) => sidecar.setShares(o)) : null;
   /** Releases everything started here; nothing may keep the process alive afterwards. */
   const release = async () => {
     await subscription?.close();

@@ -4,7 +4,7 @@
 export { Engine, requestFromChat, requestFromSignals, findPii, jailbreakScore } from "./engine/index.ts";
 export type { Decision, DecisionTrace, DecideOptions, EngineOptions, Feedback, Request, ChatMessage } from "./engine/index.ts";
 export {
-  createSidecar, keyEnvAllowed, weightsProblem, BundleStore, Upstreams, UpstreamError, forwardAllowList, createHttpServer, OriginPool,
+  createSidecar, keyEnvAllowed, BundleStore, Upstreams, UpstreamError, forwardAllowList, createHttpServer, OriginPool,
   JsonlSink, KafkaSink, NullSink, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SCHEMA, Observability, SemanticSignals, startDemoUpstream,
 } from "./sidecar/index.ts";
-export type { Sidecar, SidecarOptions, WeightsOverlay, TelemetrySink, TelemetryEvent, DemoUpstream } from "./sidecar/index.ts";
+export type { Sidecar, SidecarOptions, TelemetrySink, TelemetryEvent, DemoUpstream } from "./sidecar/index.ts";

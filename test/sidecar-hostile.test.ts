@@ -470,7 +470,7 @@ default { use m }
   assert.equal(res.status, 200, text.slice(0, 200));
   assert.equal(res.headers.get("x-routeplane-route"), "long");
   const event = sink.events.at(-1)!;
-  assert.ok(event.schema === "routeplane.routing/v1");
+  assert.ok(event.schema === "routeplane.routing/v2");
   // The decision (signals, route) is the part on the event loop that grew with the tokenizer: 6 s for this prompt before.
   assert.ok(event.latencyMs.decision < 1000, `deciding took ${event.latencyMs.decision.toFixed(0)} ms`);
 });

@@ -134,8 +134,8 @@ test("routes, rewrites and forwards: PII redacted, system prompt injected, heade
   const validate = new Ajv2020({ strict: false, validateFormats: false }).compile(ROUTING_EVENT_SCHEMA);
   for (const e of h.sink.events) assert.ok(validate(e), JSON.stringify(validate.errors));
   const first = h.sink.events[0];
-  assert.equal(first.schema, "routeplane.routing/v1");
-  if (first.schema === "routeplane.routing/v1") {
+  assert.equal(first.schema, "routeplane.routing/v2");
+  if (first.schema === "routeplane.routing/v2") {
     assert.deepEqual(first.redacted, { email: 1, credit_card: 1 });
     assert.equal(first.route, "private");
     assert.equal(first.signals.pii, true);
@@ -166,9 +166,9 @@ test("fallbacks: a failing upstream falls through to the next model; after repea
   }
   assert.equal(h.bad.received.length, 2, "the third request skipped the open circuit");
   assert.equal(h.sidecar.upstreams.circuitState("bad"), "open");
-  const events = h.sink.events.filter((e) => e.schema === "routeplane.routing/v1");
+  const events = h.sink.events.filter((e) => e.schema === "routeplane.routing/v2");
   const last = events.at(-1)!;
-  assert.ok(last.schema === "routeplane.routing/v1");
+  assert.ok(last.schema === "routeplane.routing/v2");
   assert.deepEqual(last.attempts.map((a) => `${a.model}:${a.outcome}`), ["bad:circuit-open", "good:ok"]);
   const metrics = await (await fetch(`${h.url}/metrics`)).text();
   assert.match(metrics, /routeplane_fallbacks_total\{model="bad",reason="status"\} 2/);
@@ -183,7 +183,7 @@ test("a slow upstream times out and the request falls back", async () => {
   assert.equal(res.headers.get("x-routeplane-model"), "good");
   assert.ok(performance.now() - t0 < 1400, "did not wait for the slow upstream");
   const last = h.sink.events.at(-1)!;
-  assert.ok(last.schema === "routeplane.routing/v1");
+  assert.ok(last.schema === "routeplane.routing/v2");
   assert.deepEqual(last.attempts.map((a) => a.outcome), ["timeout", "ok"]);
 });
 
@@ -331,7 +331,7 @@ async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
   }
 }
 
-test("adaptive weights overlay: PUT /debug/weights moves traffic within the policy's bounds; bad weights get 400", async () => {
+test("learned shares: PUT /debug/weights moves an adaptive route's traffic; shares outside its bounds, for another revision or malformed are refused, counted and said; every routing event carries the pick's probability and the shares version", async () => {
   const u = await upstream();
   const text = `package ad
 model a { provider: vllm, endpoint: "${u.url}", quality: 0.9, cost: { input: 1, output: 1 } }
@@ -339,20 +339,37 @@ model b { provider: vllm, endpoint: "${u.url}", quality: 0.5, cost: { input: 1, 
 route learn priority 1 { when true; select adaptive { models: [a, b], objective: quality, explore: 0.2, floor: 0.1 } }
 default { use a }
 `;
-  const { url } = await serve(text);
+  const { url, sink } = await serve(text);
   const shares = async () => ((await (await fetch(`${url}/debug/explain`, { method: "POST", body: JSON.stringify({ messages: [{ role: "user", content: "hi" }] }) })).json()) as { trace: { selection: { shares: Record<string, number> } } }).trace.selection.shares;
+  const put = (body: unknown) => fetch(`${url}/debug/weights`, { method: "PUT", body: JSON.stringify(body) });
   const before = await shares();
-  assert.ok(before.a > before.b, `a is best by objective: ${JSON.stringify(before)}`);
-  const put = await fetch(`${url}/debug/weights`, { method: "PUT", body: JSON.stringify({ learn: { a: 0.1, b: 0.9 } }) });
-  assert.equal(put.status, 204);
-  const after = await shares();
-  assert.ok(after.b > after.a, `feedback made b the best: ${JSON.stringify(after)}`);
-  // Inside the bounds: every model keeps its floor, the others share at most `explore`.
-  assert.ok(after.a >= 0.1 - 1e-9);
-  assert.ok(Math.abs(after.b - (0.1 + 0.8 * 0.8)) < 1e-9);
-  const bad = await fetch(`${url}/debug/weights`, { method: "PUT", body: JSON.stringify({ learn: { a: "high" } }) });
-  assert.equal(bad.status, 400);
-  assert.match(((await bad.json()) as ErrorBody).error.message, /weight of `a` on route `learn` must be a number/);
+  assert.deepEqual(before, { a: 0.1 + 0.8 * 0.8, b: 0.1 + 0.8 * 0.2 }, "the priors: a is best by objective");
+  assert.equal((await put({ version: "v7", routes: { learn: { a: 0.26, b: 0.74 } } })).status, 204);
+  assert.deepEqual(await shares(), { a: 0.26, b: 0.74 });
+  const answered = await chat(url, "hello", { headers: { "x-request-id": "req-1" } });
+  assert.equal(answered.res.status, 200);
+  const event = sink.events.find((e) => e.requestId === "req-1");
+  assert.ok(event && event.schema === "routeplane.routing/v2");
+  assert.deepEqual(event.selection, { probability: event.model === "a" ? 0.26 : 0.74, sharesVersion: "v7" });
+  // Refused, each with the reason; the shares in effect stay.
+  const refusals: [unknown, number, RegExp][] = [
+    [{ version: "v8", routes: { learn: { a: 0.05, b: 0.95 } } }, 422, /route `learn`: `a` has 0.05, below the floor 0.1/],
+    [{ version: "v8", routes: { learn: { a: 0.45, b: 0.55 } } }, 422, /route `learn`: the top candidate has 0.55; with explore 0.2 and floor 0.1 it keeps at least 0.74/],
+    [{ version: "v8", routes: { default: { a: 1 } } }, 422, /route `default` is not an adaptive route of the active policy/],
+    [{ version: "v8", revision: "sha256:0000", routes: {} }, 422, /the overlay was learned for revision sha256:0000/],
+    [{ learn: { a: 0.1, b: 0.9 } }, 400, /unknown field `learn`/],
+    [{ version: "v8", routes: { learn: { a: "high" } } }, 400, /the share of `a` on route `learn` must be a number/],
+  ];
+  for (const [body, status, message] of refusals) {
+    const r = await put(body);
+    assert.equal(r.status, status, JSON.stringify(body));
+    assert.match(((await r.json()) as ErrorBody).error.message, message);
+  }
+  assert.deepEqual(await shares(), { a: 0.26, b: 0.74 });
+  assert.match(await (await fetch(`${url}/metrics`)).text(), /^routeplane_shares_refused_total 6$/m);
+  const ready = (await (await fetch(`${url}/readyz`)).json()) as { shares: { version: string; refused: number; lastRefusal: { problem: string } } };
+  assert.equal(ready.shares.version, "v7");
+  assert.match(ready.shares.lastRefusal.problem, /must be a number/);
 });
 
 test("pii_redact with on_response: true cleans the model's answer too", async () => {
@@ -371,7 +388,7 @@ default { use m }
   const answer = (JSON.parse(cleaned.text) as { choices: { message: { content: string } }[] }).choices[0].message.content;
   assert.equal(answer, "Sure, write to [EMAIL] or call card [CREDIT_CARD]");
   const event = sink.events.at(-1)!;
-  assert.ok(event.schema === "routeplane.routing/v1");
+  assert.ok(event.schema === "routeplane.routing/v2");
   assert.deepEqual(event.redacted, { email: 1, credit_card: 1 });
   const untouched = await chat(url, "hello");
   assert.match(untouched.text, /ann@example\.com/, "without on_response the answer passes unchanged");
@@ -493,7 +510,7 @@ default { use m }
   assert.equal(content, "Sure: write to [EMAIL], or pay with [CREDIT_CARD] and IBAN [IBAN] — thanks!");
   assert.ok(events.length > 5, "still streamed in pieces");
   const event = sink.events.at(-1)!;
-  assert.ok(event.schema === "routeplane.routing/v1");
+  assert.ok(event.schema === "routeplane.routing/v2");
   assert.deepEqual(event.redacted, { email: 1, credit_card: 1, iban: 1 });
 });
 
@@ -508,7 +525,7 @@ test("a client that leaves mid-stream stops the upstream stream too", async () =
   await waitFor(() => u.abandoned === 1, 3000);
   await waitFor(() => sink.events.length === 1, 3000);
   const event = sink.events[0];
-  assert.ok(event.schema === "routeplane.routing/v1");
+  assert.ok(event.schema === "routeplane.routing/v2");
   assert.equal(event.status, 499, "logged as closed by the client");
 });
 

@@ -1,6 +1,6 @@
 // The decision engine: a bundle compiled into closures, then for each request
 // signals → route → model → plugins. Imports only bundle/, never the compiler.
-import { sidecarOwnedHeader, validateBundle, type Action, type Bundle, type Condition, type ModelSpec, type PluginUse, type Selection } from "../../bundle/index.ts";
+import { sharesProblem, sidecarOwnedHeader, validateBundle, type Action, type Bundle, type Condition, type ModelSpec, type PluginUse, type Selection } from "../../bundle/index.ts";
 import { loadTextModels, piiTypesOf, textModelsLoaded, type TextModelNeeds } from "./detectors.ts";
 import { KeywordIndex, RequestContext, compileSignal, type Extractor, type OutputValue, type SignalValue } from "./signals.ts";
 import type { Request } from "./request.ts";
@@ -40,6 +40,11 @@ export interface Decision {
   model: string | null;
   /** Models to try, in order, when the chosen one fails. */
   fallbacks: string[];
+  /**
+   * The probability with which `model` was picked: its share for weighted and adaptive selections
+   * (over request ids), 1 otherwise. Recorded in telemetry so that `replay` can weigh the outcome.
+   */
+  probability: number;
   /** Plugins that ran, in order (a plugin after a blocking one does not run). */
   plugins: string[];
   blocked: Blocked | null;
@@ -59,11 +64,14 @@ export interface EngineOptions {
   index?: boolean;
 }
 
-/** Runtime facts the engine may use: observed latency (fastest) and learned weights (adaptive). */
+/** Runtime facts the engine may use: observed latency (fastest) and learned shares (adaptive). */
 export interface Feedback {
   latencyMs?: Record<string, number>;
-  /** route → model → weight; projected into the policy's adaptation bounds before use. */
-  weights?: Record<string, Record<string, number>>;
+  /**
+   * route → model → share, learned by the adapter. Used for a route only when inside its bounds
+   * (sharesProblem); otherwise the route keeps the shares its priors give.
+   */
+  shares?: Record<string, Record<string, number>>;
 }
 
 type Pred = (ctx: Evaluation) => boolean;
@@ -249,7 +257,7 @@ export class Engine {
     let decision: Decision;
     if (!action) {
       decision = {
-        route: null, model: null, fallbacks: [], plugins: [],
+        route: null, model: null, fallbacks: [], probability: 1, plugins: [],
         blocked: { plugin: "", status: 404, message: "no route matched this request and the policy has no default" },
         trace: evaluations && this.trace(ev, evaluations, "no route matched and there is no default", [], { algorithm: "none", candidates: [] }),
       };
@@ -267,6 +275,7 @@ export class Engine {
         route: routeName,
         model: chosen.model,
         fallbacks: chosen.fallbacks,
+        probability: chosen.shares ? chosen.shares[chosen.model] : 1,
         plugins: ran,
         blocked,
         trace: evaluations && this.trace(ev, evaluations, winner ? `route \`${winner.name}\` is the first, by priority, whose condition holds` : "no route's condition holds, so the default applies", outcomes, { algorithm: action.select.algorithm, candidates: action.select.models, shares: chosen.shares }),
@@ -346,8 +355,11 @@ export class Engine {
         return ordered(models, (m) => this.feedback.latencyMs?.[m] ?? this.models.get(m)?.latency_ms ?? Infinity);
       case "weighted":
         return { shares: normalize(models, sel.weights) };
-      case "adaptive":
-        return { shares: adaptiveShares(sel, this.feedback.weights?.[route], (m) => this.models.get(m)) };
+      case "adaptive": {
+        const learned = this.feedback.shares?.[route];
+        if (learned && sharesProblem(sel, learned) === null) return { shares: Object.fromEntries(sel.models.map((m) => [m, learned[m]])) };
+        return { shares: adaptiveShares(sel, (m) => this.models.get(m)) };
+      }
     }
   }
 
@@ -535,18 +547,17 @@ function pick(models: string[], shares: Record<string, number>, key: string): { 
 }
 
 /**
- * Shares for an adaptive selection, always inside the policy's bounds: every
- * candidate keeps at least `floor`, and at most `explore` of the traffic goes
- * to candidates other than the best by objective (plus their floors).
+ * Shares for an adaptive selection before anything is learned (or when what was
+ * learned is outside the bounds): the best by the objective over the models'
+ * declared priors gets what `explore` and the floors leave, the others share
+ * `explore` — the same split the adapter starts from (adapter/learner.ts).
  */
 export function adaptiveShares(
   sel: Extract<Selection, { algorithm: "adaptive" }>,
-  learned: Record<string, number> | undefined,
   model: (name: string) => ModelSpec | undefined,
 ): Record<string, number> {
   const n = sel.models.length;
   const score = (m: string): number => {
-    if (learned && typeof learned[m] === "number") return learned[m];
     const spec = model(m);
     const cost = spec?.cost ? (spec.cost.input + spec.cost.output) / 2 : 0;
     return sel.objective.quality * (spec?.quality ?? 0.5) + sel.objective.cost_usd * cost + sel.objective.latency_ms * (spec?.latency_ms ?? 0);

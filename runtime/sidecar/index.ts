@@ -1,8 +1,8 @@
 // The sidecar's entry point: the OpenAI-compatible proxy that enforces a
 // bundle, its bundle store, upstream client, telemetry sinks and
 // observability, and the demo model server. What other parts use.
-export { createSidecar, keyEnvAllowed, weightsProblem } from "./server.ts";
-export type { Sidecar, SidecarOptions, WeightsOverlay } from "./server.ts";
+export { createSidecar, keyEnvAllowed } from "./server.ts";
+export type { Sidecar, SidecarOptions } from "./server.ts";
 export { BundleStore } from "./bundle-store.ts";
 export { Upstreams, UpstreamError, forwardAllowList } from "./upstream.ts";
 export { createHttpServer } from "./http-server.ts";

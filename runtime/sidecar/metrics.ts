@@ -75,7 +75,7 @@ export class SidecarMetrics {
   readonly upstreamSeconds = new Histogram("routeplane_upstream_seconds", "Time to the upstream's response headers, by model.", [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30]);
   readonly fallbacks = new Counter("routeplane_fallbacks_total", "Attempts that failed over to the next model, by model and reason.");
   /** Read at scrape time: telemetry sink figures and the active revision. */
-  gauges: () => { revision: string | null; rejections?: number; persistFailures?: number; telemetry: { sent: number; dropped: number; queued: number; failures?: number; problem?: string | null }; semantic?: Record<string, number>; controller?: { connected: boolean; polls: Record<string, number> } } = () => ({ revision: null, telemetry: { sent: 0, dropped: 0, queued: 0 } });
+  gauges: () => { revision: string | null; rejections?: number; persistFailures?: number; sharesRefused?: number; telemetry: { sent: number; dropped: number; queued: number; failures?: number; problem?: string | null }; semantic?: Record<string, number>; controller?: { connected: boolean; polls: Record<string, number> } } = () => ({ revision: null, telemetry: { sent: 0, dropped: 0, queued: 0 } });
 
   render(): string {
     const g = this.gauges();
@@ -86,6 +86,7 @@ export class SidecarMetrics {
       this.fallbacks.render(),
       // Figures read at scrape time.
       family("routeplane_bundle_rejections_total", "counter", "Bundles that failed verification and were not activated.", [[{}, g.rejections ?? 0]]),
+      family("routeplane_shares_refused_total", "counter", "Learned shares of adaptive routes refused: malformed, for another policy revision, or outside a route's bounds (the reason is in /readyz and the log).", [[{}, g.sharesRefused ?? 0]]),
       family("routeplane_bundle_persist_failures_total", "counter", "Activated bundles that could not be kept as the last known good (state directory unusable).", [[{}, g.persistFailures ?? 0]]),
       family("routeplane_telemetry_events_total", "counter", "Telemetry events handed to the sink, by outcome.", [[{ outcome: "sent" }, g.telemetry.sent], [{ outcome: "dropped" }, g.telemetry.dropped]]),
       family("routeplane_telemetry_queued", "gauge", "Telemetry events waiting for the sink.", [[{}, g.telemetry.queued]]),

@@ -28,7 +28,7 @@ export interface PathConfig {
   endpointOverride?: string;
   semantic?: SemanticSignals;
   /** Brings the engine's feedback (observed latencies, learned weights) up to date before it decides. */
-  refreshFeedback(active: ActiveBundle, now: number): void;
+  refreshFeedback(active: ActiveBundle, now: number): string | null;
 }
 
 /** One request on its way through the stages. */
@@ -88,7 +88,7 @@ const decide: Stage = async (p) => {
   const { bundle, engine } = active;
   const rec = (p.rec = new RequestRecorder(config.sinks, { requestId: p.requestId, revision: bundle.manifest.revision, endpoint: p.endpoint, stream: p.body!.stream === true, started: p.started, startedAt: p.startedAt }));
   const span = rec.stage("decide");
-  config.refreshFeedback(active, p.started);
+  const sharesVersion = config.refreshFeedback(active, p.started);
   // Weighted and adaptive splits spread by the request id (docs/language.md): the same id, the same model.
   const request = requestOf(p.body!, p.req.headers);
   request.id = p.requestId;
@@ -105,7 +105,7 @@ const decide: Stage = async (p) => {
       if (answered) decision = engine.decide({ ...request, signals: { ...request.signals, ...given } }, { signals: true });
     }
   }
-  rec.decided(decision, span);
+  rec.decided(decision, span, sharesVersion);
   p.decision = decision;
   p.base = { "x-request-id": p.requestId, "x-routeplane-revision": bundle.manifest.revision, "x-routeplane-route": decision.route ?? "none" };
   if (decision.blocked || decision.model === null) {

@@ -45,6 +45,7 @@ export class RequestRecorder {
       model: null,
       attempts: [],
       signals: {},
+      selection: { probability: 1, sharesVersion: null },
       plugins: [],
       blocked: null,
       redacted: {},
@@ -67,7 +68,7 @@ export class RequestRecorder {
     span?.end();
   }
 
-  decided(decision: Decision, span: StageSpan | undefined): void {
+  decided(decision: Decision, span: StageSpan | undefined, sharesVersion: string | null): void {
     this.decision = decision;
     this.decidedAt = performance.now();
     const seconds = (this.decidedAt - this.started) / 1000;
@@ -77,6 +78,7 @@ export class RequestRecorder {
     span?.end();
     const e = this.event;
     e.route = decision.route;
+    e.selection = { probability: decision.probability, sharesVersion };
     e.plugins = decision.plugins;
     e.blocked = decision.blocked ? { plugin: decision.blocked.plugin, status: decision.blocked.status } : null;
     e.latencyMs.decision = this.decidedAt - this.started;

@@ -10,10 +10,11 @@
 //   POST /v1/feedback                                  { request_id, rating | label }
 //   GET  /healthz, /readyz, /metrics                   liveness, a verified bundle, Prometheus text
 //   POST /debug/explain                                the decision with its trace (loopback only)
+//   PUT  /debug/weights                                learned shares of adaptive routes (loopback only)
 import { randomUUID } from "node:crypto";
 import { inspect } from "node:util";
 import type { AddressInfo } from "node:net";
-import type { ModelSpec } from "../../bundle/index.ts";
+import { overlayProblem, overlayShapeProblem, type ModelSpec, type SharesOverlay } from "../../bundle/index.ts";
 import type { BundleStore } from "./bundle-store.ts";
 import { createHttpServer, type HttpServer, type SidecarRequest, type SidecarResponse } from "./http-server.ts";
 import { SidecarMetrics } from "./metrics.ts";
@@ -57,19 +58,8 @@ export interface SidecarOptions {
   observability?: Observability;
   /** The controller subscription (serve --controller): its state in /readyz and /metrics. */
   controller?: { status(): ControllerStatus };
-}
-
-/** Learned weights for adaptive routes: route → model → weight (kept inside the policy's bounds by the engine). */
-export type WeightsOverlay = Record<string, Record<string, number>>;
-
-/** Checks an overlay's shape; returns what is wrong, or null. */
-export function weightsProblem(value: unknown): string | null {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return "the weights must be a JSON object: { \"<route>\": { \"<model>\": <weight> } }";
-  for (const [route, models] of Object.entries(value)) {
-    if (typeof models !== "object" || models === null || Array.isArray(models)) return `weights for route \`${route}\` must be an object of model → number`;
-    for (const [model, w] of Object.entries(models)) if (typeof w !== "number" || !Number.isFinite(w)) return `weight of \`${model}\` on route \`${route}\` must be a number`;
-  }
-  return null;
+  /** Where the sidecar says what an operator should know (a refused overlay). */
+  log?: (line: string) => void;
 }
 
 /**
@@ -88,8 +78,12 @@ export interface Sidecar {
   http: HttpServer;
   metrics: SidecarMetrics;
   upstreams: Upstreams;
-  /** Replaces the adaptive weights overlay (from a file or PUT /debug/weights); applies from the next request. */
-  setWeights(weights: WeightsOverlay): void;
+  /**
+   * Replaces the learned shares of adaptive routes (from --weights, PUT /debug/weights); applies from
+   * the next request. Refused (and counted) when its shape is wrong or a route is outside the active
+   * policy's bounds: returns why, and the previous overlay stays.
+   */
+  setShares(overlay: unknown): string | null;
   listen(port: number, host?: string): Promise<AddressInfo>;
   close(): Promise<void>;
 }
@@ -129,14 +123,30 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   // A policy names the variable; the operator decides which variables may be read (keyEnvAllowed).
   const credential = (m: ModelSpec) => options.credentials?.[m.name] ?? (m.api_key_env && keyEnvAllowed(m.api_key_env, options.keyEnv) ? process.env[m.api_key_env] : undefined);
   const feedbackAt = new WeakMap<object, number>();
-  const weightsVersionOf = new WeakMap<object, number>();
-  let weights: WeightsOverlay = {};
-  let weightsVersion = 0;
-  const setWeights = (w: WeightsOverlay) => {
-    weights = w;
-    weightsVersion++;
+  // The learned shares (docs/adaptation.md): checked against the active policy when set, and again
+  // against each newly activated policy (an overlay for another revision or outside the new bounds is
+  // not applied, and counted once).
+  let overlay: SharesOverlay | null = null;
+  let overlayEpoch = 0;
+  const overlayStats = { refused: 0, last: null as { at: string; problem: string } | null };
+  const refuse = (problem: string) => {
+    overlayStats.refused++;
+    overlayStats.last = { at: new Date().toISOString(), problem };
+    options.log?.(`learned shares refused: ${problem}`);
   };
-  metrics.gauges = () => ({ revision: store.current?.bundle.manifest.revision ?? null, rejections: store.rejections, persistFailures: store.persistFailures, telemetry: telemetry.stats(), ...(options.semantic ? { semantic: options.semantic.outcomes } : {}), ...(options.controller ? { controller: options.controller.status() } : {}) });
+  const setShares = (value: unknown): string | null => {
+    const problem = overlayShapeProblem(value) ?? (store.current ? overlayProblem(value as SharesOverlay, store.current.bundle) : null);
+    if (problem) {
+      refuse(problem);
+      return problem;
+    }
+    overlay = value as SharesOverlay;
+    overlayEpoch++;
+    return null;
+  };
+  /** Per engine: the overlay epoch it was given, and the overlay version it applies (null: none). */
+  const appliedOf = new WeakMap<object, { epoch: number; version: string | null }>();
+  metrics.gauges = () => ({ revision: store.current?.bundle.manifest.revision ?? null, rejections: store.rejections, persistFailures: store.persistFailures, telemetry: telemetry.stats(), sharesRefused: overlayStats.refused, ...(options.semantic ? { semantic: options.semantic.outcomes } : {}), ...(options.controller ? { controller: options.controller.status() } : {}) });
 
   const activeBundle = () => {
     const active = store.current;
@@ -157,12 +167,20 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     semantic: options.semantic,
     // Observed latencies reach the engine (for `fastest`) at most every 250 ms, new weights at once:
     // each update resets the engine's cached orders and shares.
-    refreshFeedback: ({ engine }, now) => {
-      if (now - (feedbackAt.get(engine) ?? -Infinity) > 250 || weightsVersionOf.get(engine) !== weightsVersion) {
-        feedbackAt.set(engine, now);
-        weightsVersionOf.set(engine, weightsVersion);
-        engine.setFeedback({ latencyMs: upstreams.latencies(), weights });
+    refreshFeedback: ({ engine, bundle }, now) => {
+      let applied = appliedOf.get(engine);
+      if (applied?.epoch !== overlayEpoch) {
+        const problem = overlay && overlayProblem(overlay, bundle);
+        if (problem) refuse(problem);
+        applied = { epoch: overlayEpoch, version: overlay && !problem ? overlay.version : null };
+        appliedOf.set(engine, applied);
+        feedbackAt.delete(engine);
       }
+      if (now - (feedbackAt.get(engine) ?? -Infinity) > 250) {
+        feedbackAt.set(engine, now);
+        engine.setFeedback({ latencyMs: upstreams.latencies(), ...(applied.version !== null ? { shares: overlay!.routes } : {}) });
+      }
+      return applied.version;
     },
   };
 
@@ -202,7 +220,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           // Telemetry that cannot be delivered shows here (readiness stays with the bundle: lost telemetry does not stop routing).
           const t = telemetry.stats();
           const telemetryDetail = { delivering: !t.problem, problem: t.problem ?? null, since: t.problemSince ?? null, sent: t.sent, dropped: t.dropped, queued: t.queued };
-          const detail = { ready: active !== null, revision: active?.bundle.manifest.revision ?? null, source: active?.source ?? null, lastRejection: rejected ? { at: rejected.at.toISOString(), source: rejected.source, reason: rejected.reason } : null, telemetry: telemetryDetail, ...(options.controller ? { controller: controllerDetail(options.controller.status()) } : {}) };
+          const detail = { ready: active !== null, revision: active?.bundle.manifest.revision ?? null, source: active?.source ?? null, lastRejection: rejected ? { at: rejected.at.toISOString(), source: rejected.source, reason: rejected.reason } : null, telemetry: telemetryDetail, shares: { version: overlay?.version ?? null, refused: overlayStats.refused, lastRefusal: overlayStats.last }, ...(options.controller ? { controller: controllerDetail(options.controller.status()) } : {}) };
           res.send(active ? 200 : 503, { "content-type": "application/json" }, JSON.stringify(detail));
           return;
         }
@@ -212,9 +230,8 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         case "PUT /debug/weights": {
           loopbackOnly(req, "/debug/weights");
           const body = await readJson(req, 1024 * 1024);
-          const problem = weightsProblem(body);
-          if (problem) throw new HttpError(400, problem);
-          setWeights(body as unknown as WeightsOverlay);
+          const problem = setShares(body);
+          if (problem) throw new HttpError(overlayShapeProblem(body) ? 400 : 422, problem);
           res.send(204, {}, "");
           return;
         }
@@ -224,7 +241,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           const body = await readJson(req, maxBody);
           const problem = body.messages !== undefined || typeof body.prompt !== "string" ? chatProblem(body) : completionsProblem(body);
           if (problem) throw new HttpError(400, problem);
-          active.engine.setFeedback({ latencyMs: upstreams.latencies(), weights });
+          pathConfig.refreshFeedback(active, performance.now());
           const d = active.engine.decide(requestOf(body, req.headers), { trace: true });
           res.send(200, { "content-type": "application/json" }, JSON.stringify(d));
           return;
@@ -254,7 +271,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     http,
     metrics,
     upstreams,
-    setWeights,
+    setShares,
     listen: (port, host = "127.0.0.1") => http.listen(port, host),
     // Stops accepting, lets requests in flight finish (streams end with their [DONE]) within drainMs, then closes.
     close: async () => {

@@ -6,7 +6,7 @@
 import { createWriteStream, type WriteStream } from "node:fs";
 import type { Producer } from "kafkajs";
 
-export const ROUTING_EVENT_SCHEMA_VERSION = "routeplane.routing/v1";
+export const ROUTING_EVENT_SCHEMA_VERSION = "routeplane.routing/v2";
 export const FEEDBACK_EVENT_SCHEMA_VERSION = "routeplane.feedback/v1";
 
 export interface RoutingEvent {
@@ -21,6 +21,12 @@ export interface RoutingEvent {
   attempts: { model: string; outcome: "ok" | "client-error" | "timeout" | "connect" | "status" | "circuit-open"; status: number | null; ms: number }[];
   /** The values of the signals the decision evaluated. */
   signals: Record<string, boolean>;
+  /**
+   * How the model was picked: the probability the route's split gave it (1 when the choice is not a
+   * split), and the version of the learned shares in effect (null: the policy's own). What
+   * `replay` needs to weigh this outcome for another split.
+   */
+  selection: { probability: number; sharesVersion: string | null };
   plugins: string[];
   blocked: { plugin: string; status: number } | null;
   redacted: Record<string, number>;
@@ -47,10 +53,10 @@ const nullable = (t: object) => ({ anyOf: [t, { type: "null" }] });
 /** JSON Schemas of the events (draft 2020-12), for consumers and for the tests. */
 export const ROUTING_EVENT_SCHEMA = {
   $schema: "https://json-schema.org/draft/2020-12/schema",
-  $id: "https://routeplane.dev/schemas/routing-event/v1.json",
+  $id: "https://routeplane.dev/schemas/routing-event/v2.json",
   type: "object",
   additionalProperties: false,
-  required: ["schema", "time", "requestId", "revision", "endpoint", "route", "model", "attempts", "signals", "plugins", "blocked", "redacted", "status", "stream", "latencyMs", "tokens", "costUsd"],
+  required: ["schema", "time", "requestId", "revision", "endpoint", "route", "model", "attempts", "signals", "selection", "plugins", "blocked", "redacted", "status", "stream", "latencyMs", "tokens", "costUsd"],
   properties: {
     schema: { const: ROUTING_EVENT_SCHEMA_VERSION },
     time: { type: "string", format: "date-time" },
@@ -74,6 +80,12 @@ export const ROUTING_EVENT_SCHEMA = {
       },
     },
     signals: { type: "object", additionalProperties: { type: "boolean" } },
+    selection: {
+      type: "object",
+      additionalProperties: false,
+      required: ["probability", "sharesVersion"],
+      properties: { probability: { type: "number", exclusiveMinimum: 0, maximum: 1 }, sharesVersion: nullable(str) },
+    },
     plugins: { type: "array", items: str },
     blocked: nullable({ type: "object", additionalProperties: false, required: ["plugin", "status"], properties: { plugin: str, status: { type: "integer" } } }),
     redacted: { type: "object", additionalProperties: { type: "integer", minimum: 0 } },
