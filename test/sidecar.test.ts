@@ -339,7 +339,7 @@ model b { provider: vllm, endpoint: "${u.url}", quality: 0.5, cost: { input: 1, 
 route learn priority 1 { when true; select adaptive { models: [a, b], objective: quality, explore: 0.2, floor: 0.1 } }
 default { use a }
 `;
-  const { url, sink } = await serve(text);
+  const { url, sink, store } = await serve(text);
   const shares = async () => ((await (await fetch(`${url}/debug/explain`, { method: "POST", body: JSON.stringify({ messages: [{ role: "user", content: "hi" }] }) })).json()) as { trace: { selection: { shares: Record<string, number> } } }).trace.selection.shares;
   const put = (body: unknown) => fetch(`${url}/debug/weights`, { method: "PUT", body: JSON.stringify(body) });
   const before = await shares();
@@ -370,6 +370,13 @@ default { use a }
   const ready = (await (await fetch(`${url}/readyz`)).json()) as { shares: { version: string; refused: number; lastRefusal: { problem: string } } };
   assert.equal(ready.shares.version, "v7");
   assert.match(ready.shares.lastRefusal.problem, /must be a number/);
+  // A new policy narrows the route's bounds: the shares in effect are outside them, so the route
+  // goes back to its priors, and that is counted and said too.
+  assert.equal(await store.offer(serializeBundle(compileBundle(text.replace("explore: 0.2", "explore: 0.1"))), "test", { requireSignature: false }), null);
+  assert.deepEqual(await shares(), { a: 0.1 + 0.8 * 0.9, b: 0.1 + 0.8 * 0.1 });
+  assert.match(await (await fetch(`${url}/metrics`)).text(), /^routeplane_shares_refused_total 7$/m);
+  const after = (await (await fetch(`${url}/readyz`)).json()) as { shares: { lastRefusal: { problem: string } } };
+  assert.match(after.shares.lastRefusal.problem, /route `learn`: the top candidate has 0.74; with explore 0.1 and floor 0.1 it keeps at least 0.82/);
 });
 
 test("pii_redact with on_response: true cleans the model's answer too", async () => {
