@@ -11,7 +11,7 @@
 // The adapter publishes learned splits as a SharesOverlay; the sidecar applies
 // one only when every route in it is an adaptive route of the active bundle
 // and its split is inside that route's bounds.
-import type { Bundle } from "./types.ts";
+import type { Bundle, ModelSpec, Selection } from "./types.ts";
 
 /** The bounds of one adaptive route, as the bundle lowers them. */
 export interface AdaptiveBounds {
@@ -123,4 +123,64 @@ export function overlayProblem(overlay: SharesOverlay, bundle: Bundle): string |
     if (problem) return `route \`${route}\`: ${problem}`;
   }
   return null;
+}
+
+/**
+ * An adaptive route's split before anything is learned (or when what was learned is refused): the
+ * best by the objective over the models' declared priors gets what `explore` and the floors leave,
+ * the others share `explore`. The sidecar's engine, `replay` and the controller's status use it.
+ */
+export function priorShares(sel: Extract<Selection, { algorithm: "adaptive" }>, model: (name: string) => ModelSpec | undefined): Record<string, number> {
+  const n = sel.models.length;
+  const score = (m: string): number => {
+    const spec = model(m);
+    const cost = spec?.cost ? (spec.cost.input + spec.cost.output) / 2 : 0;
+    return sel.objective.quality * (spec?.quality ?? 0.5) + sel.objective.cost_usd * cost + sel.objective.latency_ms * (spec?.latency_ms ?? 0);
+  };
+  let best = sel.models[0];
+  for (const m of sel.models) if (score(m) > score(best)) best = m;
+  const free = 1 - sel.floor * n;
+  const shares: Record<string, number> = {};
+  for (const m of sel.models) {
+    const extra = m === best ? free * (1 - sel.explore) + (n > 1 ? 0 : free * sel.explore) : (free * sel.explore) / (n - 1);
+    shares[m] = sel.floor + extra;
+  }
+  return shares;
+}
+
+/**
+ * With which probability a policy picks each model on a route (by name; "default" for the default
+ * action): a weighted or adaptive split (learned shares when inside the bounds), else the one model
+ * a static, cheapest or fastest choice makes — fastest by the declared `latency_ms`, as the sidecar
+ * does before it has observed any. Null when the policy has no such route.
+ */
+export function routeShares(bundle: Bundle, route: string, learned?: Readonly<Record<string, number>>): Record<string, number> | null {
+  const action = route === "default" ? bundle.policy.default : bundle.policy.routes.find((r) => r.name === route)?.action;
+  if (!action) return null;
+  const sel = action.select;
+  const specs = new Map(bundle.policy.models.map((m) => [m.name, m]));
+  const first = (order: (m: string) => number) => {
+    let best = sel.models[0];
+    for (const m of sel.models) if (order(m) < order(best)) best = m;
+    return { [best]: 1 };
+  };
+  switch (sel.algorithm) {
+    case "use":
+    case "static":
+      return { [sel.models[0]]: 1 };
+    case "cheapest":
+      return first((m) => {
+        const c = specs.get(m)?.cost;
+        return c ? c.input + c.output : Infinity;
+      });
+    case "fastest":
+      return first((m) => specs.get(m)?.latency_ms ?? Infinity);
+    case "weighted": {
+      const total = sel.weights.reduce((a, b) => a + b, 0);
+      return Object.fromEntries(sel.models.map((m, i) => [m, sel.weights[i] / total]));
+    }
+    case "adaptive":
+      if (learned && sharesProblem(sel, learned) === null) return Object.fromEntries(sel.models.map((m) => [m, learned[m]]));
+      return priorShares(sel, (m) => specs.get(m));
+  }
 }

@@ -23,5 +23,5 @@ export {
   bundlePath, parseBundlePath, bundleEtag, nackHeader, parseNackHeader, preferredWait,
 } from "./distribution.ts";
 export type { DistributionError } from "./distribution.ts";
-export { sharesProblem, withinBounds, adaptiveRoutesOf, overlayShapeProblem, overlayProblem, SHARE_TOLERANCE } from "./adaptation.ts";
+export { sharesProblem, withinBounds, adaptiveRoutesOf, overlayShapeProblem, overlayProblem, priorShares, routeShares, SHARE_TOLERANCE } from "./adaptation.ts";
 export type { AdaptiveBounds, SharesOverlay } from "./adaptation.ts";

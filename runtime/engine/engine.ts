@@ -1,6 +1,6 @@
 // The decision engine: a bundle compiled into closures, then for each request
 // signals → route → model → plugins. Imports only bundle/, never the compiler.
-import { sharesProblem, sidecarOwnedHeader, validateBundle, type Action, type Bundle, type Condition, type ModelSpec, type PluginUse, type Selection } from "../../bundle/index.ts";
+import { priorShares, sharesProblem, sidecarOwnedHeader, validateBundle, type Action, type Bundle, type Condition, type ModelSpec, type PluginUse, type Selection } from "../../bundle/index.ts";
 import { loadTextModels, piiTypesOf, textModelsLoaded, type TextModelNeeds } from "./detectors.ts";
 import { KeywordIndex, RequestContext, compileSignal, type Extractor, type OutputValue, type SignalValue } from "./signals.ts";
 import type { Request } from "./request.ts";
@@ -358,7 +358,7 @@ export class Engine {
       case "adaptive": {
         const learned = this.feedback.shares?.[route];
         if (learned && sharesProblem(sel, learned) === null) return { shares: Object.fromEntries(sel.models.map((m) => [m, learned[m]])) };
-        return { shares: adaptiveShares(sel, (m) => this.models.get(m)) };
+        return { shares: priorShares(sel, (m) => this.models.get(m)) };
       }
     }
   }
@@ -544,33 +544,6 @@ function pick(models: string[], shares: Record<string, number>, key: string): { 
   }
   const rest = models.filter((m) => m !== chosen).sort((a, b) => shares[b] - shares[a]);
   return { model: chosen, fallbacks: rest, shares };
-}
-
-/**
- * Shares for an adaptive selection before anything is learned (or when what was
- * learned is outside the bounds): the best by the objective over the models'
- * declared priors gets what `explore` and the floors leave, the others share
- * `explore` — the same split the adapter starts from (adapter/learner.ts).
- */
-export function adaptiveShares(
-  sel: Extract<Selection, { algorithm: "adaptive" }>,
-  model: (name: string) => ModelSpec | undefined,
-): Record<string, number> {
-  const n = sel.models.length;
-  const score = (m: string): number => {
-    const spec = model(m);
-    const cost = spec?.cost ? (spec.cost.input + spec.cost.output) / 2 : 0;
-    return sel.objective.quality * (spec?.quality ?? 0.5) + sel.objective.cost_usd * cost + sel.objective.latency_ms * (spec?.latency_ms ?? 0);
-  };
-  let best = sel.models[0];
-  for (const m of sel.models) if (score(m) > score(best)) best = m;
-  const free = 1 - sel.floor * n;
-  const shares: Record<string, number> = {};
-  for (const m of sel.models) {
-    const extra = m === best ? free * (1 - sel.explore) + (n > 1 ? 0 : free * sel.explore) : (free * sel.explore) / (n - 1);
-    shares[m] = sel.floor + extra;
-  }
-  return shares;
 }
 
 /** Runs the plugins in order; `detailed` adds the human-readable details a trace shows. */
