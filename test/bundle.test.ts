@@ -5,13 +5,13 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import {
   BUNDLE_SCHEMA, canonicalJson, computeRevision, generateKeyPair, readBundle, serializeBundle, signBundle,
-  validateBundle, verifyBundleSignature, type Bundle,
+  validateBundle, verifyBundleSignature, type Bundle, checkFeedbackEvent, checkRoutingEvent, FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA_VERSION,
 } from "../bundle/index.ts";
 import { compile } from "../compiler/index.ts";
 import canonicalizeLib from "canonicalize";
 import { collectRouteFiles, fsHost } from "../cli/files.ts";
 import { REPO } from "./support/golden.ts";
-import { generateFieldValidatorsSource, generateValidatorSource } from "../scripts/validator-source.ts";
+import { generateEventValidatorsSource, generateFieldValidatorsSource, generateValidatorSource } from "../scripts/validator-source.ts";
 import { FIELD_SCHEMAS } from "../compiler/schemas.ts";
 import { exportName } from "../compiler/fields.ts";
 
@@ -28,6 +28,18 @@ test("bundle.schema.json and the generated validator are up to date with bundle/
   assert.deepEqual(onDisk, JSON.parse(JSON.stringify(BUNDLE_SCHEMA)), "run `npm run build:schema` and commit the result");
   assert.equal(readFileSync(path.join(REPO, "bundle/validate.generated.js"), "utf8"), generateValidatorSource(), "run `npm run build:schema` and commit the result");
   assert.equal(readFileSync(path.join(REPO, "compiler/fields.generated.js"), "utf8"), generateFieldValidatorsSource(FIELD_SCHEMAS, exportName), "run `npm run build:schema` and commit the result");
+  assert.equal(readFileSync(path.join(REPO, "bundle/events.generated.js"), "utf8"), generateEventValidatorsSource(), "run `npm run build:schema` and commit the result");
+});
+
+test("telemetry events are checked against their schemas, the problem naming the place", () => {
+  const feedback = { schema: FEEDBACK_EVENT_SCHEMA_VERSION, time: "2026-12-03T10:00:00.123Z", requestId: "r1", rating: 0.5, label: null };
+  assert.deepEqual(checkFeedbackEvent(feedback), { ok: true, event: feedback });
+  assert.deepEqual(checkFeedbackEvent({ ...feedback, rating: 3 }), { ok: false, problem: "/rating: must be <= 1" });
+  assert.deepEqual(checkFeedbackEvent({ ...feedback, time: "yesterday" }), { ok: false, problem: '/time: must match format "date-time"' });
+  assert.equal(checkFeedbackEvent("not an object").ok, false);
+  const routing = checkRoutingEvent({ schema: ROUTING_EVENT_SCHEMA_VERSION, requestId: "r1" });
+  assert.equal(routing.ok, false);
+  assert.match(routing.ok ? "" : routing.problem, /^\/: must have required property/);
 });
 
 test("compiled bundles validate; broken ones are rejected with a JSON pointer", () => {
