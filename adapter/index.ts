@@ -4,3 +4,5 @@
 export { Learner, LEARNER_DEFAULTS } from "./learner.ts";
 export type { AdaptiveRoute, CandidateEstimate, CandidatePrior, LearnerOptions, LearnerState, Objective, Observation } from "./learner.ts";
 export { seededRandom, betaDraw, gammaDraw } from "./random.ts";
+export { replay, qualityOf } from "./replay.ts";
+export type { Estimate, LoggedDecision, LoggedFeedback, ReplayResult, TargetPolicy } from "./replay.ts";

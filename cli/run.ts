@@ -25,6 +25,7 @@ const diff = () => import("./diff-command.ts");
 const serve = () => import("./serve-command.ts");
 const controller = () => import("./controller-command.ts");
 const manifest = () => import("./manifest-command.ts");
+const replayer = () => import("./replay-command.ts");
 
 const COMMANDS: Record<string, CommandSpec> = {
   compile: {
@@ -80,6 +81,16 @@ const COMMANDS: Record<string, CommandSpec> = {
     usage: "routeplane test <files|dirs> [--format json] [--notes]",
     options: { format, notes: { type: "boolean", help: "also show notes (severity info), as lint does" } },
     run: async (io, p, v) => (await runner()).cmdTest(io, need(p, "test"), v as never),
+  },
+  replay: {
+    summary: "estimate from recorded telemetry how another policy or set of learned shares would have done",
+    usage: "routeplane replay <telemetry.jsonl…> --policy <dir> [--weights shares.json] [--format json]",
+    options: {
+      policy: { type: "string", help: "the policy to estimate: the current one, or a change to how its routes split traffic" },
+      weights: { type: "string", help: "learned shares {version, routes: {route: {model: share}}} to estimate instead of the policy's priors" },
+      format,
+    },
+    run: async (io, p, v) => (await replayer()).cmdReplay(io, need(p, "replay"), v as never),
   },
   explain: {
     summary: "show how the policy decides one request, with the trace",
