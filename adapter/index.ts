@@ -6,3 +6,5 @@ export type { AdaptiveRoute, CandidateEstimate, CandidatePrior, LearnerOptions, 
 export { seededRandom, betaDraw, gammaDraw } from "./random.ts";
 export { replay, qualityOf } from "./replay.ts";
 export type { Estimate, LoggedDecision, LoggedFeedback, ReplayResult, TargetPolicy } from "./replay.ts";
+export { Adapter, ADAPTER_DEFAULTS, adaptiveRoutesFromBundle, adapterStateProblem } from "./adapter.ts";
+export type { AdapterCounters, AdapterOptions, AdapterState } from "./adapter.ts";

@@ -24,7 +24,7 @@ export function cmdKeygen(io: Io, opts: { out?: string; force?: boolean }): numb
   return EXIT.ok;
 }
 
-function loadBundleFile(io: Io, file: string) {
+export function loadBundleFile(io: Io, file: string) {
   const read = readBundle(readTextFile(file, "bundle"));
   if (!read.ok) io.err(`${file}: ${describeBundleReadError(read.error)}`);
   return read.ok ? read.bundle : null;

@@ -26,6 +26,7 @@ const serve = () => import("./serve-command.ts");
 const controller = () => import("./controller-command.ts");
 const manifest = () => import("./manifest-command.ts");
 const replayer = () => import("./replay-command.ts");
+const adapt = () => import("./adapt-command.ts");
 
 const COMMANDS: Record<string, CommandSpec> = {
   compile: {
@@ -81,6 +82,25 @@ const COMMANDS: Record<string, CommandSpec> = {
     usage: "routeplane test <files|dirs> [--format json] [--notes]",
     options: { format, notes: { type: "boolean", help: "also show notes (severity info), as lint does" } },
     run: async (io, p, v) => (await runner()).cmdTest(io, need(p, "test"), v as never),
+  },
+  adapt: {
+    summary: "run the adapter: learn shares of adaptive routes from telemetry and feedback in Kafka, publish them to the sidecars",
+    usage: "routeplane adapt --kafka-brokers h:p[,…] (--policy <dir> | --bundle b.json --public-key k.pub) [--mode on|observe] [--publish-interval 1] [--listen 127.0.0.1:9465]",
+    options: {
+      "kafka-brokers": { type: "string", help: "the brokers (comma-separated host:port)" },
+      "kafka-topic": { type: "string", help: "the routing events' topic (default routeplane.routing; feedback from <topic>.feedback, invalid events to <topic>.dead-letter)" },
+      "shares-topic": { type: "string", help: "the compacted topic learned shares go to, keyed by policy (default routeplane.shares)" },
+      "state-topic": { type: "string", help: "the compacted topic the adapter's state is saved to (default routeplane.adapter-state)" },
+      group: { type: "string", help: "the consumer group (default routeplane-adapter)" },
+      policy: { type: "string", help: "the policy directory (compiled here: the same revision the controller makes)" },
+      bundle: { type: "string", help: "or a signed bundle, verified with --public-key" },
+      "public-key": { type: "string", multiple: true, help: "a trusted public key (PEM); repeatable" },
+      mode: { type: "string", help: "on (default): sidecars apply the shares; observe: publish under <policy>/observe, which no sidecar applies" },
+      "publish-interval": { type: "string", help: "seconds between publications of new shares and saves of the state (default 1)" },
+      "join-window": { type: "string", help: "seconds a routing event waits for its feedback and feedback for its routing event (default 600)" },
+      listen: { type: "string", help: "[host:]port of /healthz, /status and /metrics (default 127.0.0.1:9465)" },
+    },
+    run: async (io, _p, v) => (await adapt()).cmdAdapt(io, v as never),
   },
   replay: {
     summary: "estimate from recorded telemetry how another policy or set of learned shares would have done",
@@ -141,6 +161,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       telemetry: { type: "string", help: "JSONL file for telemetry events (default routeplane-telemetry.jsonl)" },
       "kafka-brokers": { type: "string", help: "send telemetry to Kafka instead (comma-separated host:port)" },
       "kafka-topic": { type: "string", help: "topic for routing events (default routeplane.routing; feedback goes to <topic>.feedback)" },
+      "shares-topic": { type: "string", help: "with --kafka-brokers: follow the adapter's learned shares in this compacted topic (e.g. routeplane.shares); refused outside the policy's bounds" },
       credentials: { type: "string", help: "JSON file { model: api key } (otherwise each model's api_key_env)" },
       "upstream-ca": { type: "string", help: "PEM file of extra certificate authorities for https model servers (e.g. an on-prem CA)" },
       demo: { type: "boolean", help: "send every model's requests to a built-in demo model server" },

@@ -15,6 +15,7 @@ import {
   BundleStore, ControllerSubscription, DEFAULT_TOKEN_FILE, JsonlSink, KafkaSink, Observability, SemanticSignals, Upstreams, createSidecar, forwardAllowList, keyEnvAllowed, startDemoUpstream,
   controllerUrlProblem, parsePolicyRef, type ControllerTiming, type TelemetrySink,
 } from "../runtime/sidecar/index.ts";
+import { CompactedTopic } from "../runtime/index.ts";
 import { readJsonFile, readTextFile, UsageError } from "./usage.ts";
 import { EXIT, type Io } from "./io.ts";
 
@@ -34,6 +35,7 @@ export interface ServeOptions {
   telemetry?: string;
   "kafka-brokers"?: string;
   "kafka-topic"?: string;
+  "shares-topic"?: string;
   credentials?: string;
   "upstream-ca"?: string;
   demo?: boolean;
@@ -64,7 +66,7 @@ export interface RunningSidecar {
   stop(): Promise<void>;
 }
 
-function parseListen(listen: string): { host: string; port: number } {
+export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:(\[[^\]]+\]|[^:]+):)?(\d+)$/.exec(listen);
   if (!m) throw new UsageError(`--listen takes [host:]port, not ${listen}`);
   return { host: (m[1] ?? "127.0.0.1").replace(/^\[|\]$/g, ""), port: Number(m[2]) };
@@ -88,6 +90,60 @@ function watchShares(io: Io, file: string, apply: (overlay: unknown) => string |
   };
   load();
   return watch(path.dirname(path.resolve(file)), (_e, name) => name === path.basename(file) && load());
+}
+
+/**
+ * Follows the adapter's compacted shares topic (docs/adaptation.md "Delivery"): the latest shares
+ * under the active policy's name are applied (and re-checked, as every overlay); a new policy gets
+ * its own latest shares. The broker being away at start or later never stops the sidecar: it keeps
+ * the shares it has and tries again.
+ */
+function followShares(io: Io, brokers: string[], topic: string, store: BundleStore, apply: (overlay: unknown) => string | null) {
+  const latest = new Map<string, string>();
+  let applied: string | null = null;
+  let closed = false;
+  let stop: (() => Promise<void>) | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  const shares = new CompactedTopic({ brokers, topic, clientId: "routeplane-sidecar" });
+  const reapply = () => {
+    const policy = store.current?.bundle.manifest.policy;
+    const value = policy === undefined ? undefined : latest.get(policy);
+    if (value === undefined || value === applied) return;
+    applied = value;
+    let overlay: unknown;
+    try {
+      overlay = JSON.parse(value);
+    } catch {
+      io.err(`routeplane serve: ignoring shares from ${topic} that are not JSON; keeping the last ones`);
+      return;
+    }
+    const problem = apply(overlay);
+    if (problem) io.err(`routeplane serve: ignoring shares from ${topic}: ${problem}`);
+  };
+  let warned = false;
+  const start = async () => {
+    try {
+      stop = await shares.follow((key, value) => {
+        latest.set(key, value);
+        reapply();
+      });
+      if (closed) await stop?.();
+    } catch (err) {
+      if (!warned) io.err(`routeplane serve: cannot follow the shares topic ${topic} on ${brokers.join(",")} (${(err as Error).message}); keeping the shares in effect and trying again every 5 s`);
+      warned = true;
+      if (!closed) timer = setTimeout(() => void start(), 5000);
+    }
+  };
+  void start();
+  return {
+    reapply,
+    close: async () => {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      await stop?.();
+      await shares.close();
+    },
+  };
 }
 
 /**
@@ -170,6 +226,8 @@ export async function startServe(io: Io, opts: ServeOptions, tuning: ServeTuning
   const upstreamCa = opts["upstream-ca"] ? readCaFile("--upstream-ca", opts["upstream-ca"], "upstream CA file") : undefined;
   const allowUnproved = opts["allow-unproved"] === true;
   const limits = { maxBodyBytes: byteLimit(opts, "max-body-bytes"), maxInflightBodyBytes: byteLimit(opts, "max-inflight-body-bytes"), maxResponseBufferBytes: byteLimit(opts, "max-response-buffer-bytes") };
+  if (opts["shares-topic"] !== undefined && !opts["kafka-brokers"]) throw new UsageError("--shares-topic needs --kafka-brokers: the shares are read from Kafka");
+  if (opts["shares-topic"] !== undefined && opts.weights !== undefined) throw new UsageError("give the learned shares one way: --weights <file> or --shares-topic <topic>, not both");
   const forwardHeaders = opts["forward-header"];
   if (forwardHeaders) {
     try {
@@ -183,12 +241,15 @@ export async function startServe(io: Io, opts: ServeOptions, tuning: ServeTuning
   /** Models whose api_key_env the sidecar will not read: said once per activated bundle. */
   const refusedKeyEnv = (models: { name: string; api_key_env: string | null }[]) =>
     models.filter((m) => m.api_key_env !== null && !keyEnvAllowed(m.api_key_env, keyEnv) && !(m.name in credentials));
+  /** Called when a bundle activates (the shares follower applies the new policy's latest shares). */
+  let onActivated: (() => void) | null = null;
   const store = new BundleStore({
     trustedKeys,
     stateDir: opts.policy === undefined ? (opts["state-dir"] ?? ".routeplane-sidecar") : undefined,
     policy: opts["expect-policy"],
     allowUnproved,
     onChange: (a) => {
+      onActivated?.();
       io.err(`routeplane serve: active bundle ${a.bundle.manifest.revision.slice(0, 19)} (policy ${a.bundle.manifest.policy}, serial ${a.bundle.manifest.serial}${a.bundle.manifest.rollback ? " rollback" : ""}, ${a.bundle.policy.routes.length} routes) from ${a.source}`);
       for (const m of refusedKeyEnv(a.bundle.policy.models)) {
         io.err(`routeplane serve: model ${m.name} names api_key_env ${m.api_key_env}, which the sidecar does not read (only *_API_KEY, or names given with --key-env): its requests carry no key`);
@@ -246,11 +307,14 @@ export async function startServe(io: Io, opts: ServeOptions, tuning: ServeTuning
     ...(subscription ? { controller: subscription } : {}),
   });
   const weightsWatcher = opts.weights ? watchShares(io, opts.weights, (o) => sidecar.setShares(o)) : null;
+  const sharesFollower = opts["shares-topic"] ? followShares(io, opts["kafka-brokers"]!.split(","), opts["shares-topic"], store, (o) => sidecar.setShares(o)) : null;
+  if (sharesFollower) onActivated = sharesFollower.reapply;
   /** Releases everything started here; nothing may keep the process alive afterwards. */
   const release = async () => {
     await subscription?.close();
     policyWatcher?.close();
     weightsWatcher?.close();
+    await sharesFollower?.close();
     store.close();
     await sidecar.close().catch(() => undefined);
     await telemetry.close();

@@ -1,5 +1,5 @@
-// The runtime: the decision engine (runtime/engine/index.ts) and the sidecar
-// (runtime/sidecar/index.ts). Other parts import either entry point, or this
+// The runtime: the decision engine (runtime/engine/index.ts), the sidecar
+// (runtime/sidecar/index.ts) and Kafka for the adaptation loop (runtime/kafka/index.ts). Other parts import either entry point, or this
 // one for both; each exports only what other parts use.
 export { Engine, requestFromChat, requestFromSignals, findPii, jailbreakScore } from "./engine/index.ts";
 export type { Decision, DecisionTrace, DecideOptions, EngineOptions, Feedback, Request, ChatMessage } from "./engine/index.ts";
@@ -8,3 +8,5 @@ export {
   JsonlSink, KafkaSink, NullSink, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SCHEMA, Observability, SemanticSignals, startDemoUpstream,
 } from "./sidecar/index.ts";
 export type { Sidecar, SidecarOptions, TelemetrySink, TelemetryEvent, DemoUpstream } from "./sidecar/index.ts";
+export { TelemetryConsumer, CompactedTopic, parseTelemetryMessage, MAX_EVENT_BYTES } from "./kafka/index.ts";
+export type { TelemetryConsumerOptions, TelemetryHandlers, ConsumerStats, ConsumerCheckpoint } from "./kafka/index.ts";
