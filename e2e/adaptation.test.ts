@@ -1,0 +1,211 @@
+// The feedback loop end to end (issue 13), on the real Kafka broker with real
+// sidecar and adapter processes: sidecars → routing and feedback events →
+// `routeplane adapt` → learned shares in a compacted topic → sidecars shift
+// traffic to the model users rate better. Observe mode changes nothing; a
+// killed adapter resumes from its saved state and counts nothing twice;
+// invalid events go to the dead-letter topic and the adapter goes on.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Kafka, logLevel } from "kafkajs";
+import { startDemoUpstream, type DemoUpstream } from "../runtime/index.ts";
+import { freePort } from "./infra/ports.ts";
+import { eventually, kafkaBrokers, uniqueName } from "./support.ts";
+
+const MAIN = path.join(import.meta.dirname, "..", "cli", "main.ts");
+const procs = new Map<string, { child: ChildProcess; log: () => string }>();
+let dir: string;
+let upstream: DemoUpstream;
+const topic = uniqueName("routing");
+const sharesTopic = uniqueName("shares");
+const stateTopic = uniqueName("adapter-state");
+const group = uniqueName("adapter");
+const sidecarUrls: string[] = [];
+let adapterUrl = "";
+
+const POLICY = `package loop
+
+model cheap { provider: openai_compatible, endpoint: "http://127.0.0.1:9/cheap", quality: 0.5, latency_ms: 100 }
+model smart { provider: openai_compatible, endpoint: "http://127.0.0.1:9/smart", quality: 0.5, latency_ms: 100 }
+
+signal keyword code { any: ["code"] }
+
+route coding priority 10 {
+  when code
+  select adaptive {
+    models: [cheap, smart]
+    objective: quality
+    explore: 0.1
+    floor: 0.05
+  }
+}
+default { use cheap }
+`;
+
+function start(name: string, args: string[]): void {
+  let out = "";
+  const child = spawn(process.execPath, [MAIN, ...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  procs.set(name, { child, log: () => out });
+}
+
+async function stop(name: string, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  const p = procs.get(name);
+  if (!p) return;
+  procs.delete(name);
+  if (p.child.exitCode !== null) return;
+  const exited = new Promise((r) => p.child.once("exit", r));
+  p.child.kill(signal);
+  await exited;
+}
+
+const logs = () => [...procs].map(([n, p]) => `--- ${n}\n${p.log().slice(-3000)}`).join("\n");
+
+async function startAdapter(mode: "on" | "observe"): Promise<void> {
+  const port = await freePort();
+  adapterUrl = `http://127.0.0.1:${port}`;
+  start("adapter", ["adapt", "--kafka-brokers", kafkaBrokers().join(","), "--kafka-topic", topic, "--shares-topic", sharesTopic, "--state-topic", stateTopic, "--group", group, "--policy", path.join(dir, "policy"), "--mode", mode, "--publish-interval", "0.3", "--listen", `127.0.0.1:${port}`]);
+  await eventually(`adapter up\n${logs()}`, async () => ((await fetch(`${adapterUrl}/healthz`).catch(() => null))?.ok ? true : undefined), 60_000);
+}
+
+interface AdapterStatus {
+  mode: string;
+  shares: { overlay: { version: string; routes: Record<string, Record<string, number>> } } | null;
+  counters: { routing: number; feedback: number; joined: number; duplicateRouting: number; duplicateFeedback: number };
+  consumer: { deadLettered: number };
+}
+const adapterStatus = async (): Promise<AdapterStatus> => (await (await fetch(`${adapterUrl}/status`)).json()) as AdapterStatus;
+const sidecarShares = async (url: string): Promise<string | null> => ((await (await fetch(`${url}/readyz`)).json()) as { shares: { version: string | null } }).shares.version;
+
+let sent = 0;
+/** One request and its feedback: users like smart's answers 9 times in 10, cheap's 2 in 10. */
+async function ask(): Promise<string> {
+  const i = sent++;
+  const url = sidecarUrls[i % sidecarUrls.length];
+  const id = `${topic}-${i}`;
+  const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", "x-request-id": id }, body: JSON.stringify({ messages: [{ role: "user", content: `code question ${i}` }] }) });
+  assert.equal(res.status, 200, await res.text());
+  const model = res.headers.get("x-routeplane-model")!;
+  const good = model === "smart" ? i % 10 < 9 : i % 10 < 2;
+  const fb = await fetch(`${url}/v1/feedback`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ request_id: id, rating: good ? 1 : -1 }) });
+  assert.equal(fb.status, 202);
+  return model;
+}
+
+before(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), "routeplane-adapt-e2e-"));
+  upstream = await startDemoUpstream();
+  const admin = new Kafka({ clientId: "routeplane-e2e-admin", brokers: kafkaBrokers(), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  const compacted = [{ name: "cleanup.policy", value: "compact" }];
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [
+      { topic, numPartitions: 3 },
+      { topic: `${topic}.feedback`, numPartitions: 3 },
+      { topic: `${topic}.dead-letter`, numPartitions: 1 },
+      { topic: sharesTopic, numPartitions: 1, configEntries: compacted },
+      { topic: stateTopic, numPartitions: 1, configEntries: compacted },
+    ],
+  });
+  await admin.disconnect();
+  const policyDir = path.join(dir, "policy");
+  mkdirSync(policyDir);
+  writeFileSync(path.join(policyDir, "main.route"), POLICY);
+  for (const name of ["sidecar-a", "sidecar-b"]) {
+    const port = await freePort();
+    start(name, ["serve", "--policy", policyDir, "--listen", `127.0.0.1:${port}`, "--upstream", upstream.url, "--kafka-brokers", kafkaBrokers().join(","), "--kafka-topic", topic, "--shares-topic", sharesTopic, "--state-dir", path.join(dir, name)]);
+    const url = `http://127.0.0.1:${port}`;
+    sidecarUrls.push(url);
+    await eventually(`${name} up\n${logs()}`, async () => ((await fetch(`${url}/readyz`).catch(() => null))?.ok ? true : undefined), 60_000);
+  }
+});
+
+after(async () => {
+  for (const name of [...procs.keys()]) await stop(name);
+  await upstream?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("observe mode learns and reports what it would do, and changes no decision", { timeout: 120_000 }, async () => {
+  await startAdapter("observe");
+  for (let i = 0; i < 120; i++) await ask();
+  const s = await eventually(`observe-mode shares\n${logs()}`, async () => {
+    const st = await adapterStatus();
+    return st.counters.joined >= 120 && st.shares ? st : undefined;
+  });
+  assert.equal(s.mode, "observe");
+  assert.ok(s.shares!.overlay.routes.coding.smart > 0.5, `it would move traffic to smart: ${JSON.stringify(s.shares)}`);
+  for (const url of sidecarUrls) assert.equal(await sidecarShares(url), null, "no sidecar applies observe-mode shares");
+  await stop("adapter");
+});
+
+test("on: shares reach both sidecars within 2 s of the feedback that moves them (p90), and traffic moves to the better model", { timeout: 180_000 }, async () => {
+  await startAdapter("on");
+  // The state saved in observe mode carries over: the adapter already knows smart is better.
+  const restored = await adapterStatus();
+  assert.ok(restored.counters.joined >= 120, `state restored: ${JSON.stringify(restored.counters)}`);
+  const delays: number[] = [];
+  for (let round = 0; round < 12; round++) {
+    const before = await Promise.all(sidecarUrls.map(sidecarShares));
+    const t0 = performance.now();
+    for (let i = 0; i < 5; i++) await ask();
+    await eventually(`new shares on every sidecar\n${logs()}`, async () => {
+      const now = await Promise.all(sidecarUrls.map(sidecarShares));
+      return now.every((v, i) => v !== null && v !== before[i]) ? true : undefined;
+    }, 10_000);
+    delays.push(performance.now() - t0);
+  }
+  delays.sort((a, b) => a - b);
+  const p90 = delays[Math.ceil(delays.length * 0.9) - 1];
+  console.log(`event-to-shares-applied on 2 sidecars: p50 ${delays[Math.floor(delays.length / 2)].toFixed(0)} ms, p90 ${p90.toFixed(0)} ms (publish interval 300 ms)`);
+  assert.ok(p90 < 2000, `p90 ${p90.toFixed(0)} ms`);
+  const picks: string[] = [];
+  for (let i = 0; i < 100; i++) picks.push(await ask());
+  const smart = picks.filter((m) => m === "smart").length;
+  assert.ok(smart >= 75, `smart got ${smart} of 100 requests (bounds allow up to 95)`);
+  assert.ok(smart <= 99, "the floor keeps cheap explored");
+});
+
+test("invalid events go to the dead-letter topic with the reason; the adapter goes on", { timeout: 120_000 }, async () => {
+  const producer = new Kafka({ clientId: "routeplane-e2e", brokers: kafkaBrokers(), logLevel: logLevel.NOTHING }).producer();
+  await producer.connect();
+  await producer.send({ topic, messages: [{ key: "coding", value: "{not json" }, { key: "coding", value: JSON.stringify({ schema: "routeplane.routing/v2", requestId: "x" }) }] });
+  await producer.send({ topic: `${topic}.feedback`, messages: [{ key: "r", value: JSON.stringify({ schema: "routeplane.feedback/v1", time: "now", requestId: "r", rating: 5, label: null }) }] });
+  await producer.disconnect();
+  await eventually(`3 dead letters\n${logs()}`, async () => ((await adapterStatus()).consumer.deadLettered >= 3 ? true : undefined));
+  const consumer = new Kafka({ clientId: "routeplane-e2e", brokers: kafkaBrokers(), logLevel: logLevel.NOTHING }).consumer({ groupId: uniqueName("dlq-reader") });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [`${topic}.dead-letter`], fromBeginning: true });
+  const reasons: string[] = [];
+  await consumer.run({ eachMessage: async ({ message }) => void reasons.push(String(message.headers?.reason)) });
+  await eventually("dead letters read", () => (reasons.length >= 3 ? true : undefined));
+  await consumer.disconnect();
+  assert.deepEqual(reasons.sort(), ["/: must have required property 'time'", "/rating: must be <= 1", "not JSON"].sort());
+  const before = (await adapterStatus()).counters.joined;
+  await ask();
+  await eventually("the adapter still learns", async () => ((await adapterStatus()).counters.joined > before ? true : undefined));
+  const metrics = await (await fetch(`${adapterUrl}/metrics`)).text();
+  assert.match(metrics, /^routeplane_adapter_dead_letters_total 3$/m);
+});
+
+test("an adapter killed mid-stream restarts from its saved state: every feedback counted once", { timeout: 180_000 }, async () => {
+  const load = Array.from({ length: 60 }, () => ask());
+  await new Promise((r) => setTimeout(r, 200));
+  await stop("adapter", "SIGKILL");
+  await Promise.all(load);
+  for (let i = 0; i < 40; i++) await ask();
+  await startAdapter("on");
+  const s = await eventually(`all ${sent} feedback events joined\n${logs()}`, async () => {
+    const st = await adapterStatus();
+    return st.counters.joined >= sent ? st : undefined;
+  }, 60_000);
+  await new Promise((r) => setTimeout(r, 1000));
+  const final = await adapterStatus();
+  assert.equal(final.counters.joined, sent, `every one of the ${sent} rated requests learned exactly once (duplicates seen: ${s.counters.duplicateFeedback})`);
+  assert.equal(final.counters.routing, sent, "every routing event counted once");
+});
