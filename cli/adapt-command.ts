@@ -84,7 +84,6 @@ function restoredState(io: Io, saved: string | null): AdapterState | null {
 
 export interface RunningAdapter {
   url: string;
-  adapter: Adapter;
   stop(): Promise<void>;
 }
 
@@ -103,19 +102,26 @@ export async function startAdapt(io: Io, flags: AdaptFlags): Promise<RunningAdap
 
   const stateTopic = new CompactedTopic({ brokers, topic: flags["state-topic"] ?? ADAPT_DEFAULTS.stateTopic, clientId: "routeplane-adapter" });
   const sharesTopic = new CompactedTopic({ brokers, topic: flags["shares-topic"] ?? ADAPT_DEFAULTS.sharesTopic, clientId: "routeplane-adapter" });
-  let saved: string | null;
-  try {
-    saved = await stateTopic.readLatest(policy);
-  } catch (err) {
-    await stateTopic.close();
-    log(`cannot read the saved state from topic ${stateTopic.topic} on ${brokers.join(",")}: ${(err as Error).message} (is the broker up, and does the topic exist? docs/adaptation.md lists the topics)`);
-    return EXIT.failed;
-  }
-  const adapter = new Adapter(bundle, { joinWindowMs }, restoredState(io, saved) ?? undefined);
+  // Until this replica is the active one, it knows only the priors; becoming active loads the saved state.
+  let adapter = new Adapter(bundle, { joinWindowMs });
   if (!adapter.adaptive) log(`policy ${policy} has no adaptive route: nothing to learn; the adapter counts events only`);
-  log(`policy ${policy} revision ${bundle.manifest.revision.slice(0, 19)}, mode ${mode}${saved ? ", state restored" : ", no saved state: starting from the priors"}`);
+  log(`policy ${policy} revision ${bundle.manifest.revision.slice(0, 19)}, mode ${mode}`);
+  /** Loads what the previous active replica saved (retrying while the broker is away): nothing is handled before. */
+  const becomeActive = async () => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const saved = await stateTopic.readLatest(policy);
+        adapter = new Adapter(bundle, { joinWindowMs }, restoredState(io, saved) ?? undefined);
+        log(saved ? `state restored: ${adapter.counters.joined} ratings learned so far` : "no saved state: starting from the policy's priors");
+        return;
+      } catch (err) {
+        if (attempt === 0) log(`cannot read the saved state from topic ${stateTopic.topic} (${(err as Error).message}); trying again every 2 s before reading any event`);
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+  };
 
-  const consumer = new TelemetryConsumer({ brokers, groupId: flags.group ?? ADAPT_DEFAULTS.group, topic: flags["kafka-topic"] ?? ADAPT_DEFAULTS.topic, log });
+  const consumer = new TelemetryConsumer({ brokers, groupId: flags.group ?? ADAPT_DEFAULTS.group, topic: flags["kafka-topic"] ?? ADAPT_DEFAULTS.topic, log, onActive: becomeActive });
   let last: { overlay: SharesOverlay; at: string } | null = null;
   let committed = "";
   let failures = 0;
@@ -123,6 +129,8 @@ export async function startAdapt(io: Io, flags: AdaptFlags): Promise<RunningAdap
 
   /** Publishes new shares (if anything was learned), saves the state, then commits the offsets it covers. */
   const tick = async () => {
+    // A standby neither publishes nor saves: only the active replica's state is the truth.
+    if (!consumer.active) return;
     // Taken together, with no await between: the offsets, the overlay and the state they belong to.
     const checkpoint: ConsumerCheckpoint = consumer.checkpoint();
     const overlay = adapter.adaptive && adapter.pending > 0 ? adapter.overlay() : null;
@@ -146,7 +154,7 @@ export async function startAdapt(io: Io, flags: AdaptFlags): Promise<RunningAdap
 
   const server = createServer((req, res) => {
     const status = () => ({
-      policy, revision: bundle.manifest.revision, mode, shares: last, counters: adapter.counters, consumer: consumer.stats, publishFailures: failures,
+      policy, revision: bundle.manifest.revision, mode, role: consumer.active ? "active" : "standby", shares: last, counters: adapter.counters, consumer: consumer.stats, publishFailures: failures,
       routes: adapter.estimates(),
     });
     if (req.url === "/healthz") res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
@@ -173,7 +181,7 @@ export async function startAdapt(io: Io, flags: AdaptFlags): Promise<RunningAdap
   const address = server.address() as { address: string; port: number };
   const url = `http://${address.address}:${address.port}`;
   log(`consuming ${consumer.topics.join(" and ")} as group ${flags.group ?? ADAPT_DEFAULTS.group}; shares to ${sharesTopic.topic} key ${sharesKey(policy, mode)} every ${publishIntervalMs / 1000} s; status on ${url}/status`);
-  return { url, adapter, stop };
+  return { url, stop };
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

@@ -65,20 +65,23 @@ async function stop(name: string, signal: NodeJS.Signals = "SIGTERM"): Promise<v
 
 const logs = () => [...procs].map(([n, p]) => `--- ${n}\n${p.log().slice(-3000)}`).join("\n");
 
-async function startAdapter(mode: "on" | "observe"): Promise<void> {
+async function startAdapter(mode: "on" | "observe", name = "adapter"): Promise<string> {
   const port = await freePort();
-  adapterUrl = `http://127.0.0.1:${port}`;
-  start("adapter", ["adapt", "--kafka-brokers", kafkaBrokers().join(","), "--kafka-topic", topic, "--shares-topic", sharesTopic, "--state-topic", stateTopic, "--group", group, "--policy", path.join(dir, "policy"), "--mode", mode, "--publish-interval", "0.3", "--listen", `127.0.0.1:${port}`]);
-  await eventually(`adapter up\n${logs()}`, async () => ((await fetch(`${adapterUrl}/healthz`).catch(() => null))?.ok ? true : undefined), 60_000);
+  const url = `http://127.0.0.1:${port}`;
+  if (name === "adapter") adapterUrl = url;
+  start(name, ["adapt", "--kafka-brokers", kafkaBrokers().join(","), "--kafka-topic", topic, "--shares-topic", sharesTopic, "--state-topic", stateTopic, "--group", group, "--policy", path.join(dir, "policy"), "--mode", mode, "--publish-interval", "0.3", "--listen", `127.0.0.1:${port}`]);
+  await eventually(`${name} up\n${logs()}`, async () => ((await fetch(`${url}/healthz`).catch(() => null))?.ok ? true : undefined), 60_000);
+  return url;
 }
 
 interface AdapterStatus {
   mode: string;
+  role: "active" | "standby";
   shares: { overlay: { version: string; routes: Record<string, Record<string, number>> } } | null;
   counters: { routing: number; feedback: number; joined: number; duplicateRouting: number; duplicateFeedback: number };
   consumer: { deadLettered: number };
 }
-const adapterStatus = async (): Promise<AdapterStatus> => (await (await fetch(`${adapterUrl}/status`)).json()) as AdapterStatus;
+const adapterStatus = async (url = adapterUrl): Promise<AdapterStatus> => (await (await fetch(`${url}/status`)).json()) as AdapterStatus;
 const sidecarShares = async (url: string): Promise<string | null> => ((await (await fetch(`${url}/readyz`)).json()) as { shares: { version: string | null } }).shares.version;
 
 let sent = 0;
@@ -193,19 +196,24 @@ test("invalid events go to the dead-letter topic with the reason; the adapter go
   assert.match(metrics, /^routeplane_adapter_dead_letters_total 3$/m);
 });
 
-test("an adapter killed mid-stream restarts from its saved state: every feedback counted once", { timeout: 180_000 }, async () => {
+test("replicas: one active, one standby; the active one killed mid-stream, the standby takes over from its saved state and counts every feedback once", { timeout: 180_000 }, async () => {
+  const standbyUrl = await startAdapter("on", "standby");
+  await eventually(`roles\n${logs()}`, async () => ((await adapterStatus()).role === "active" && (await adapterStatus(standbyUrl)).role === "standby" ? true : undefined));
   const load = Array.from({ length: 60 }, () => ask());
   await new Promise((r) => setTimeout(r, 200));
   await stop("adapter", "SIGKILL");
   await Promise.all(load);
   for (let i = 0; i < 40; i++) await ask();
-  await startAdapter("on");
-  const s = await eventually(`all ${sent} feedback events joined\n${logs()}`, async () => {
-    const st = await adapterStatus();
-    return st.counters.joined >= sent ? st : undefined;
+  // The group notices the dead member after its session timeout (10 s) and hands everything to the standby.
+  await eventually(`all ${sent} feedback events joined by the standby\n${logs()}`, async () => {
+    const st = await adapterStatus(standbyUrl);
+    return st.role === "active" && st.counters.joined >= sent ? st : undefined;
   }, 60_000);
   await new Promise((r) => setTimeout(r, 1000));
-  const final = await adapterStatus();
-  assert.equal(final.counters.joined, sent, `every one of the ${sent} rated requests learned exactly once (duplicates seen: ${s.counters.duplicateFeedback})`);
+  const final = await adapterStatus(standbyUrl);
+  assert.equal(final.counters.joined, sent, `every one of the ${sent} rated requests learned exactly once (duplicates seen: ${final.counters.duplicateFeedback})`);
   assert.equal(final.counters.routing, sent, "every routing event counted once");
+  // And its shares reach the sidecars.
+  const version = await eventually("the new active replica publishes", async () => (await adapterStatus(standbyUrl)).shares?.overlay.version);
+  await eventually(`sidecars on ${version}`, async () => ((await Promise.all(sidecarUrls.map(sidecarShares))).every((v) => v === version) ? true : undefined));
 });

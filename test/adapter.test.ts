@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { Adapter, adapterStateProblem, adaptiveRoutesFromBundle, type AdapterState } from "../adapter/index.ts";
 import { overlayProblem, sharesProblem, FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA_VERSION, type Bundle, type FeedbackEvent, type RoutingEvent } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
-import { parseTelemetryMessage, MAX_EVENT_BYTES } from "../runtime/index.ts";
+import { chooseActive, parseTelemetryMessage, MAX_EVENT_BYTES } from "../runtime/index.ts";
 
 const POLICY = `package adapt
 
@@ -105,19 +105,28 @@ test("a restart from the saved state counts nothing twice: replayed events withi
   const first = new Adapter(b, { learner: { seed: 1 } });
   const events: [RoutingEvent, FeedbackEvent][] = [];
   for (let i = 0; i < 50; i++) events.push([routing(`q${i}`, i % 2 ? "smart" : "cheap"), feedback(`q${i}`, 1)]);
-  for (const [r, f] of events.slice(0, 30)) (first.routing(r), first.feedback(f));
+  for (const [r, f] of events.slice(0, 30)) {
+    first.routing(r);
+    first.feedback(f);
+  }
   const saved: AdapterState = JSON.parse(JSON.stringify(first.snapshot()));
   assert.equal(adapterStateProblem(saved), null);
   const second = new Adapter(b, { learner: { seed: 1 } }, saved);
   // The consumer replays from the last committed offset, which may be before the save: 20 again, then 20 new.
-  for (const [r, f] of events.slice(10)) (second.routing(r), second.feedback(f));
+  for (const [r, f] of events.slice(10)) {
+    second.routing(r);
+    second.feedback(f);
+  }
   assert.equal(second.counters.routing, 50);
   assert.equal(second.counters.joined, 50);
   assert.equal(second.counters.duplicateRouting, 20);
   assert.equal(second.counters.duplicateFeedback, 20);
   assert.deepEqual(second.estimates(), (() => {
     const once = new Adapter(b, { learner: { seed: 1 } });
-    for (const [r, f] of events) (once.routing(r), once.feedback(f));
+    for (const [r, f] of events) {
+    once.routing(r);
+    once.feedback(f);
+  }
     return once.estimates();
   })(), "the same beliefs as an adapter that saw every event once");
 });
@@ -137,4 +146,12 @@ test("messages from the topics: the wrong schema for the topic, not JSON, too bi
   assert.match((parseTelemetryMessage(Buffer.alloc(MAX_EVENT_BYTES + 1, 32), "t", "t") as { problem: string }).problem, /over the 262144-byte limit/);
   const bad = Buffer.from(JSON.stringify({ ...routing("1", "smart"), selection: { probability: 2, sharesVersion: null } }));
   assert.deepEqual(parseTelemetryMessage(bad, "t", "t"), { problem: "/selection/probability: must be <= 1" });
+});
+
+test("the active-standby assigner keeps the active member, else the earliest started; a member without a claim ranks last", () => {
+  assert.equal(chooseActive([{ memberId: "b", claim: { startedAt: 5, active: false } }, { memberId: "a", claim: { startedAt: 9, active: true } }]), "a");
+  assert.equal(chooseActive([{ memberId: "b", claim: { startedAt: 5, active: false } }, { memberId: "a", claim: { startedAt: 9, active: false } }]), "b");
+  assert.equal(chooseActive([{ memberId: "x", claim: null }, { memberId: "y", claim: { startedAt: 1e15, active: false } }]), "y");
+  assert.equal(chooseActive([{ memberId: "d", claim: { startedAt: 1, active: false } }, { memberId: "c", claim: { startedAt: 1, active: false } }]), "c");
+  assert.equal(chooseActive([]), null);
 });

@@ -5,3 +5,4 @@ export { TelemetryConsumer, parseTelemetryMessage, MAX_EVENT_BYTES } from "./tel
 export type { TelemetryConsumerOptions, TelemetryHandlers, ConsumerStats, ConsumerCheckpoint } from "./telemetry-consumer.ts";
 export { CompactedTopic } from "./compacted-topic.ts";
 export type { CompactedTopicOptions } from "./compacted-topic.ts";
+export { chooseActive, activeStandbyAssigner } from "./active-standby-assigner.ts";

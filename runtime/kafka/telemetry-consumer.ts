@@ -7,6 +7,7 @@
 import type { Consumer, EachBatchPayload, Kafka, Producer } from "kafkajs";
 import { checkFeedbackEvent, checkRoutingEvent, FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA_VERSION, type FeedbackEvent, type RoutingEvent } from "../../bundle/index.ts";
 import { kafkaClient } from "./client.ts";
+import { activeStandbyAssigner } from "./active-standby-assigner.ts";
 
 export interface TelemetryConsumerOptions {
   brokers: string[];
@@ -17,6 +18,11 @@ export interface TelemetryConsumerOptions {
   deadLetterTopic?: string;
   clientId?: string;
   log?: (line: string) => void;
+  /**
+   * Called when this member becomes the active one (at start, or taking over from another), before
+   * it handles any message: the owner reloads the state the previous active member saved.
+   */
+  onActive?: () => Promise<void>;
 }
 
 export interface TelemetryHandlers {
@@ -60,7 +66,10 @@ export const MAX_EVENT_BYTES = 256 * 1024;
 
 export class TelemetryConsumer {
   readonly stats: ConsumerStats = { consumed: 0, deadLettered: 0, deadLetterFailures: 0, committed: 0 };
-  private readonly options: Required<Omit<TelemetryConsumerOptions, "log" | "clientId">> & Pick<TelemetryConsumerOptions, "log" | "clientId">;
+  private readonly options: Required<Omit<TelemetryConsumerOptions, "log" | "clientId" | "onActive">> & Pick<TelemetryConsumerOptions, "log" | "clientId" | "onActive">;
+  private assigned = false;
+  /** Batches wait for this: the owner's reload when this member became active. */
+  private gate: Promise<void> = Promise.resolve();
   private kafka: Kafka | null = null;
   private consumer: Consumer | null = null;
   private producer: Producer | null = null;
@@ -79,16 +88,37 @@ export class TelemetryConsumer {
     this.kafka = await kafkaClient(this.options.brokers, this.options.clientId ?? "routeplane-adapter");
     this.producer = this.kafka.producer({ allowAutoTopicCreation: false });
     await this.producer.connect();
-    this.consumer = this.kafka.consumer({ groupId: this.options.groupId, allowAutoTopicCreation: false, retry: { retries: 1000, initialRetryTime: 300, maxRetryTime: 5000 } });
+    const k = await import("kafkajs");
+    this.consumer = this.kafka.consumer({
+      groupId: this.options.groupId,
+      allowAutoTopicCreation: false,
+      // One active member, the others standbys; a dead active member is replaced after the session timeout.
+      partitionAssigners: [activeStandbyAssigner(k, Date.now(), () => this.assigned)],
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1000,
+      retry: { retries: 1000, initialRetryTime: 300, maxRetryTime: 5000 },
+    });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: this.topics, fromBeginning: true });
-    // A rebalance hands partitions to another member: what this one handled but has not committed is
-    // replayed there, and the dedupe window (in the saved state) keeps it from counting twice.
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => this.handled.clear());
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      // A rebalance may hand the partitions to another member: what this one handled but has not
+      // committed is replayed there, and the dedupe window (in the saved state) keeps it from counting twice.
+      this.handled.clear();
+      const has = Object.values(e.payload.memberAssignment).some((ps) => ps.length > 0);
+      if (has && !this.assigned && this.options.onActive) this.gate = this.options.onActive();
+      if (has !== this.assigned) this.options.log?.(has ? "active: this replica reads the telemetry" : "standby: another replica is active");
+      this.assigned = has;
+    });
     await this.consumer.run({ autoCommit: false, eachBatch: (p) => this.batch(p, handlers) });
   }
 
+  /** Whether this member holds the partitions (the active learner) rather than standing by. */
+  get active(): boolean {
+    return this.assigned;
+  }
+
   private async batch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload, handlers: TelemetryHandlers): Promise<void> {
+    await this.gate;
     const dead: { key: string | null; value: Buffer | null; headers: Record<string, string> }[] = [];
     for (const m of batch.messages) {
       if (!isRunning() || isStale()) break;
