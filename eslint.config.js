@@ -66,7 +66,7 @@ function restrictions(part) {
 }
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "dist/**", "reports/**", ".stryker-tmp/**", "grammar/policy.generated.js", "bundle/validate.generated.js", "compiler/fields.generated.js", "**/*.d.ts"] },
+  { ignores: ["node_modules/**", "dist/**", "reports/**", ".stryker-tmp/**", "grammar/policy.generated.js", "bundle/validate.generated.js", "bundle/events.generated.js", "compiler/fields.generated.js", "**/*.d.ts"] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -1,6 +1,7 @@
 // The runtime: the decision engine (runtime/engine/index.ts), the sidecar
-// (runtime/sidecar/index.ts) and Kafka for the adaptation loop (runtime/kafka/index.ts). Other parts import either entry point, or this
-// one for both; each exports only what other parts use.
+// (runtime/sidecar/index.ts) and Kafka for the adaptation loop
+// (runtime/kafka/index.ts). Other parts import an entry point, or this
+// one for all; each exports only what other parts use.
 export { Engine, requestFromChat, requestFromSignals, findPii, jailbreakScore } from "./engine/index.ts";
 export type { Decision, DecisionTrace, DecideOptions, EngineOptions, Feedback, Request, ChatMessage } from "./engine/index.ts";
 export {
