@@ -13,6 +13,7 @@ import path from "node:path";
 import { Kafka, logLevel } from "kafkajs";
 import { startDemoUpstream, type DemoUpstream } from "../runtime/index.ts";
 import { freePort } from "./infra/ports.ts";
+import { provisionKafka, startKafka } from "./infra/kafka.ts";
 import { eventually, kafkaBrokers, uniqueName } from "./support.ts";
 
 const MAIN = path.join(import.meta.dirname, "..", "cli", "main.ts");
@@ -65,11 +66,11 @@ async function stop(name: string, signal: NodeJS.Signals = "SIGTERM"): Promise<v
 
 const logs = () => [...procs].map(([n, p]) => `--- ${n}\n${p.log().slice(-3000)}`).join("\n");
 
-async function startAdapter(mode: "on" | "observe", name = "adapter"): Promise<string> {
+async function startAdapter(mode: "on" | "observe", name = "adapter", brokers = kafkaBrokers().join(",")): Promise<string> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   if (name === "adapter") adapterUrl = url;
-  start(name, ["adapt", "--kafka-brokers", kafkaBrokers().join(","), "--kafka-topic", topic, "--shares-topic", sharesTopic, "--state-topic", stateTopic, "--group", group, "--policy", path.join(dir, "policy"), "--mode", mode, "--publish-interval", "0.3", "--listen", `127.0.0.1:${port}`]);
+  start(name, ["adapt", "--kafka-brokers", brokers, "--kafka-topic", topic, "--shares-topic", sharesTopic, "--state-topic", stateTopic, "--group", group, "--policy", path.join(dir, "policy"), "--mode", mode, "--publish-interval", "0.3", "--listen", `127.0.0.1:${port}`]);
   await eventually(`${name} up\n${logs()}`, async () => ((await fetch(`${url}/healthz`).catch(() => null))?.ok ? true : undefined), 60_000);
   return url;
 }
@@ -85,11 +86,15 @@ const adapterStatus = async (url = adapterUrl): Promise<AdapterStatus> => (await
 const sidecarShares = async (url: string): Promise<string | null> => ((await (await fetch(`${url}/readyz`)).json()) as { shares: { version: string | null } }).shares.version;
 
 let sent = 0;
-/** One request and its feedback: users like smart's answers 9 times in 10, cheap's 2 in 10. */
+/** One request and its feedback on the shared sidecars. */
 async function ask(): Promise<string> {
   const i = sent++;
-  const url = sidecarUrls[i % sidecarUrls.length];
-  const id = `${topic}-${i}`;
+  return askOn(sidecarUrls[i % sidecarUrls.length], topic, i);
+}
+
+/** One request and its feedback: users like smart's answers 9 times in 10, cheap's 2 in 10. */
+async function askOn(url: string, prefix: string, i: number): Promise<string> {
+  const id = `${prefix}-${i}`;
   const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", "x-request-id": id }, body: JSON.stringify({ messages: [{ role: "user", content: `code question ${i}` }] }) });
   assert.equal(res.status, 200, await res.text());
   const model = res.headers.get("x-routeplane-model")!;
@@ -99,10 +104,8 @@ async function ask(): Promise<string> {
   return model;
 }
 
-before(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), "routeplane-adapt-e2e-"));
-  upstream = await startDemoUpstream();
-  const admin = new Kafka({ clientId: "routeplane-e2e-admin", brokers: kafkaBrokers(), logLevel: logLevel.NOTHING }).admin();
+async function createTopics(brokers: string[]): Promise<void> {
+  const admin = new Kafka({ clientId: "routeplane-e2e-admin", brokers, logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   const compacted = [{ name: "cleanup.policy", value: "compact" }];
   await admin.createTopics({
@@ -116,16 +119,23 @@ before(async () => {
     ],
   });
   await admin.disconnect();
-  const policyDir = path.join(dir, "policy");
-  mkdirSync(policyDir);
-  writeFileSync(path.join(policyDir, "main.route"), POLICY);
-  for (const name of ["sidecar-a", "sidecar-b"]) {
-    const port = await freePort();
-    start(name, ["serve", "--policy", policyDir, "--listen", `127.0.0.1:${port}`, "--upstream", upstream.url, "--kafka-brokers", kafkaBrokers().join(","), "--kafka-topic", topic, "--shares-topic", sharesTopic, "--state-dir", path.join(dir, name)]);
-    const url = `http://127.0.0.1:${port}`;
-    sidecarUrls.push(url);
-    await eventually(`${name} up\n${logs()}`, async () => ((await fetch(`${url}/readyz`).catch(() => null))?.ok ? true : undefined), 60_000);
-  }
+}
+
+async function startSidecar(name: string, brokers = kafkaBrokers().join(",")): Promise<string> {
+  const port = await freePort();
+  start(name, ["serve", "--policy", path.join(dir, "policy"), "--listen", `127.0.0.1:${port}`, "--upstream", upstream.url, "--kafka-brokers", brokers, "--kafka-topic", topic, "--shares-topic", sharesTopic, "--state-dir", path.join(dir, name)]);
+  const url = `http://127.0.0.1:${port}`;
+  await eventually(`${name} up\n${logs()}`, async () => ((await fetch(`${url}/readyz`).catch(() => null))?.ok ? true : undefined), 60_000);
+  return url;
+}
+
+before(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), "routeplane-adapt-e2e-"));
+  upstream = await startDemoUpstream();
+  await createTopics(kafkaBrokers());
+  mkdirSync(path.join(dir, "policy"));
+  writeFileSync(path.join(dir, "policy", "main.route"), POLICY);
+  for (const name of ["sidecar-a", "sidecar-b"]) sidecarUrls.push(await startSidecar(name));
 });
 
 after(async () => {
@@ -216,4 +226,40 @@ test("replicas: one active, one standby; the active one killed mid-stream, the s
   // And its shares reach the sidecars.
   const version = await eventually("the new active replica publishes", async () => (await adapterStatus(standbyUrl)).shares?.overlay.version);
   await eventually(`sidecars on ${version}`, async () => ((await Promise.all(sidecarUrls.map(sidecarShares))).every((v) => v === version) ? true : undefined));
+});
+
+test("the broker stops mid-run: requests go on with the last shares; when it returns, the adapter catches up on what the sidecars held", { timeout: 300_000 }, async () => {
+  // A broker of its own, so stopping it leaves the shared one alone.
+  const broker = await startKafka(await provisionKafka());
+  try {
+    await createTopics([broker.brokers]);
+    const url = await startSidecar("outage-sidecar", broker.brokers);
+    const statusUrl = await startAdapter("on", "outage-adapter", broker.brokers);
+    const prefix = uniqueName("outage");
+    let n = 0;
+    for (; n < 40; n++) await askOn(url, prefix, n);
+    const before = await eventually(`shares before the outage\n${logs()}`, async () => {
+      const [st, v] = [await adapterStatus(statusUrl), await sidecarShares(url)];
+      return st.counters.joined >= 40 && v !== null && v === st.shares?.overlay.version ? v : undefined;
+    }, 60_000);
+    await broker.halt();
+    const t0 = performance.now();
+    for (; n < 80; n++) await askOn(url, prefix, n); // each asserts 200
+    assert.ok((performance.now() - t0) / 40 < 200, "requests stay fast without the broker");
+    assert.equal(await sidecarShares(url), before, "the sidecar keeps the last shares");
+    await broker.resume();
+    const after = await eventually(`the adapter catches up\n${logs()}`, async () => {
+      const st = await adapterStatus(statusUrl);
+      return st.counters.joined >= 80 ? st : undefined;
+    }, 120_000);
+    assert.equal(after.counters.joined, 80, "every rating held by the sidecar during the outage arrived and was learned once");
+    await eventually("new shares reach the sidecar", async () => {
+      const v = await sidecarShares(url);
+      return v !== null && v !== before ? true : undefined;
+    }, 60_000);
+  } finally {
+    await stop("outage-adapter");
+    await stop("outage-sidecar");
+    await broker.stop();
+  }
 });

@@ -42,6 +42,10 @@ export interface KafkaBroker extends Started {
   brokers: string; // host:port
   dataDir: string;
   stop(): Promise<void>;
+  /** Stops the broker process and keeps its data: an outage. */
+  halt(): Promise<void>;
+  /** Starts it again on the same port and data: the outage ends. */
+  resume(): Promise<void>;
 }
 
 const LOG4J_CONFIG = `status = warn
@@ -93,7 +97,7 @@ export async function startKafka(lib: string, options: { heapMb?: number; startT
     run("java", java("kafka.tools.StorageTool", ["format", "--standalone", "-t", clusterId, "-c", props]), { what: "kafka storage format" });
   });
   const logFile = path.join(dataDir, "kafka.log");
-  const proc = startProcess("kafka", "java", java("kafka.Kafka", [props]), logFile);
+  let proc = startProcess("kafka", "java", java("kafka.Kafka", [props]), logFile);
   const broker: KafkaBroker = {
     ...proc,
     brokers: `127.0.0.1:${port}`,
@@ -101,6 +105,12 @@ export async function startKafka(lib: string, options: { heapMb?: number; startT
     stop: async () => {
       await stopProcess(proc.pid);
       rmSync(dataDir, { recursive: true, force: true });
+    },
+    halt: () => stopProcess(proc.pid),
+    resume: async () => {
+      proc = startProcess("kafka", "java", java("kafka.Kafka", [props]), logFile);
+      broker.pid = proc.pid;
+      await waitFor(proc, () => accepts(port), options.startTimeoutMs ?? 90_000);
     },
   };
   try {
