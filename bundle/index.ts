@@ -3,7 +3,7 @@
 export { BUNDLE_FORMAT, BUNDLE_SCHEMA_ID } from "./types.ts";
 export type {
   Bundle, Manifest, SourceDigest, LoweredPolicy, SignalSpec, ModelSpec, PluginSpec, RouteSpec, Condition, CmpOp,
-  Selection, Action, PluginUse, Verification, CheckRecord, Signature, JsonValue, JsonObject,
+  Selection, Action, PluginUse, Verification, CheckRecord, Signature, JsonValue, JsonObject, AdaptationMode,
 } from "./types.ts";
 export {
   SIGNAL_TYPES, PLUGIN_TYPES, MODEL_SCHEMA, SELECT_SCHEMAS, OBJECTIVE_METRICS, PII_TYPES, PII_DETECTION_ORDER, MODALITIES, PROVIDERS,

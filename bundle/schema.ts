@@ -95,7 +95,8 @@ export const BUNDLE_SCHEMA: JsonSchema = {
       sources: { type: "array", items: closed({ path: { type: "string" }, sha256: { type: "string", pattern: "^[0-9a-f]{64}$" } }) },
       serial: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
       rollback: { type: "boolean" },
-    }),
+      adaptation: { enum: ["off", "observe", "on"] },
+    }, ["policy", "package", "revision", "compiler", "sources", "serial", "rollback"]),
     policy: closed({
       signals: { type: "array", items: typedConfigs(SIGNAL_TYPES) },
       models: { type: "array", items: model },

@@ -31,7 +31,17 @@ export interface Manifest {
    * place of the bundle with the same serial, and only that place.
    */
   rollback: boolean;
+  /**
+   * Whether sidecars apply learned shares of adaptive routes (docs/adaptation.md "Modes"): `on`,
+   * `observe` (the adapter learns, sidecars keep the policy's priors) or `off`. The controller sets
+   * it from `RoutingPolicy.spec.adaptation.mode`, so it is signed and rolled out like any change;
+   * absent (a bundle from `routeplane compile`), shares the operator gives the sidecar apply.
+   * Not part of the revision: the policy decides the same; only whether it learns changes.
+   */
+  adaptation?: AdaptationMode;
 }
+
+export type AdaptationMode = "off" | "observe" | "on";
 
 export interface SignalSpec {
   name: string;

@@ -3,7 +3,7 @@
 import path from "node:path";
 import {
   BUNDLE_FORMAT, computeRevision, sha256Hex, validateBundle,
-  type Bundle, type CheckRecord, type LoweredPolicy, type Verification,
+  type AdaptationMode, type Bundle, type CheckRecord, type LoweredPolicy, type Verification,
 } from "../bundle/index.ts";
 import type { CheckedPolicy } from "./check.ts";
 import type { Analysis } from "./analysis/analyze.ts";
@@ -16,6 +16,8 @@ export interface EmitOptions {
   serial?: number;
   /** `manifest.rollback`: the bundle deliberately takes the place of the one with the same serial. */
   rollback?: boolean;
+  /** `manifest.adaptation`: whether sidecars apply learned shares (the controller sets it from the spec); absent when not given. */
+  adaptation?: AdaptationMode;
 }
 
 export function emitBundle(checked: CheckedPolicy, analysis: Analysis, options: EmitOptions = {}): Bundle {
@@ -53,6 +55,7 @@ export function emitBundle(checked: CheckedPolicy, analysis: Analysis, options: 
         .sort((a, b) => (a.path < b.path ? -1 : 1)),
       serial: options.serial ?? 0,
       rollback: options.rollback ?? false,
+      ...(options.adaptation ? { adaptation: options.adaptation } : {}),
     },
     policy,
     verification,

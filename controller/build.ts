@@ -129,6 +129,7 @@ async function compilePolicy(s: State): Promise<boolean> {
     files: s.build.files,
     policyName: policyNameOf(s.rp),
     serial: serialOf(s.rp),
+    adaptation: s.rp.spec.adaptation?.mode ?? "off",
     allowUnproved: s.rp.spec.allowUnproved === true,
     emit: s.sign,
   });

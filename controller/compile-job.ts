@@ -2,12 +2,14 @@
 // policy's files in; diagnostics, the unsigned bundle and the rendered code frames
 // of its errors out — plain data, so it crosses the thread boundary by structured clone.
 import { compile, memoryHost, renderDiagnostic, type Diagnostic } from "../compiler/index.ts";
-import type { Bundle } from "../bundle/index.ts";
+import type { AdaptationMode, Bundle } from "../bundle/index.ts";
 
 export interface CompileJob {
   files: Record<string, string>;
   policyName: string;
   serial: number;
+  /** spec.adaptation.mode, recorded in the manifest (signed, rolled out). */
+  adaptation: AdaptationMode;
   allowUnproved: boolean;
   /** Emit the bundle (the reconcile); admission only checks. */
   emit: boolean;
@@ -27,6 +29,7 @@ export function runCompileJob(job: CompileJob): CompileOutcome {
   const result = compile(memoryHost(job.files), Object.keys(job.files).sort(), {
     policyName: job.policyName,
     serial: job.serial,
+    adaptation: job.adaptation,
     allowUnproved: job.allowUnproved,
     emit: job.emit,
     // The sources are a bag of files: those others import (shared models) are not roots.

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { CompileWorker, buildPolicy, reviewPolicy, statusOf, type CompileJob, type RoutingPolicy } from "../controller/index.ts";
 import { generatePolicy } from "../bench/generate.ts";
 
-const job = (routes: number): CompileJob => ({ files: { "p.route": generatePolicy(routes).source }, policyName: "team/p", serial: 1, allowUnproved: false, emit: true });
+const job = (routes: number): CompileJob => ({ files: { "p.route": generatePolicy(routes).source }, policyName: "team/p", serial: 1, adaptation: "off", allowUnproved: false, emit: true });
 const small = job(5);
 const workers: CompileWorker[] = [];
 const worker = (o: ConstructorParameters<typeof CompileWorker>[0]) => {

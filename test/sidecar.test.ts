@@ -379,6 +379,52 @@ default { use a }
   assert.match(after.shares.lastRefusal.problem, /route `learn`: the top candidate has 0.74; with explore 0.1 and floor 0.1 it keeps at least 0.82/);
 });
 
+test("the signed policy's adaptation mode decides whether learned shares apply: observe and off keep the priors, on applies them", async () => {
+  const u = await upstream();
+  const text = `package mode
+model a { provider: vllm, endpoint: "${u.url}", quality: 0.9 }
+model b { provider: vllm, endpoint: "${u.url}", quality: 0.5 }
+route learn priority 1 { when true; select adaptive { models: [a, b], objective: quality, explore: 0.2, floor: 0.1 } }
+default { use a }
+`;
+  const withMode = (mode: "off" | "observe" | "on", serial: number) => {
+    const r = compile(memoryHost({ "p.route": text }), ["p.route"], { serial, adaptation: mode });
+    assert.ok(r.bundle);
+    assert.equal(r.bundle.manifest.adaptation, mode);
+    return r.bundle;
+  };
+  const store = new BundleStore({ trustedKeys: [] });
+  assert.equal(await store.offer(serializeBundle(withMode("observe", 1)), "test", { requireSignature: false }), null);
+  const sink = new MemorySink();
+  const sidecar = createSidecar({ store, telemetry: sink });
+  const { port } = await sidecar.listen(0);
+  cleanups.push(() => sidecar.close());
+  const url = `http://127.0.0.1:${port}`;
+  const overlay = { version: "v1", routes: { learn: { a: 0.26, b: 0.74 } } };
+  assert.equal(sidecar.setShares(overlay), null, "kept: the overlay is valid");
+  const readyz = async () => ((await (await fetch(`${url}/readyz`)).json()) as { shares: { version: string | null; mode: string | null; applied: boolean } }).shares;
+  const picked = async (id: string) => {
+    assert.equal((await chat(url, "hi", { headers: { "x-request-id": id } })).res.status, 200);
+    const e = sink.events.find((x) => x.requestId === id);
+    assert.ok(e && e.schema === "routeplane.routing/v2");
+    return e.selection;
+  };
+  const priors = { a: 0.1 + 0.8 * 0.8, b: 0.1 + 0.8 * 0.2 };
+  for (const [mode, serial] of [["observe", 1], ["off", 2]] as const) {
+    if (serial > 1) assert.equal(await store.offer(serializeBundle(withMode(mode, serial)), "test", { requireSignature: false }), null);
+    assert.deepEqual(await readyz(), { version: "v1", mode, applied: false, refused: 0, lastRefusal: null });
+    const sel = await picked(`${mode}-1`);
+    assert.equal(sel.sharesVersion, null, `${mode}: no learned shares in the decision`);
+    assert.ok(Math.abs(sel.probability - priors.a) < 1e-9 || Math.abs(sel.probability - priors.b) < 1e-9, `${mode}: the priors decide`);
+  }
+  // The same policy with adaptation on (a new bundle, same revision): the shares apply at once.
+  assert.equal(await store.offer(serializeBundle(withMode("on", 3)), "test", { requireSignature: false }), null);
+  assert.deepEqual(await readyz(), { version: "v1", mode: "on", applied: true, refused: 0, lastRefusal: null });
+  const on = await picked("on-1");
+  assert.equal(on.sharesVersion, "v1");
+  assert.ok(on.probability === 0.26 || on.probability === 0.74);
+});
+
 test("pii_redact with on_response: true cleans the model's answer too", async () => {
   const u = await upstream({ reply: "Sure, write to ann@example.com or call card 4111 1111 1111 1111" });
   const text = `package resp

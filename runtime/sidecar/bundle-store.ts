@@ -108,7 +108,7 @@ export class BundleStore {
           return this.reject(source, `the bundle (${position(manifest)}) does not come after the active bundle (${position(active)}): replayed or out of order; compile a newer bundle with a higher --serial, or a rollback with --serial ${active.serial} --rollback`);
         }
       }
-    } else if (this.active?.bundle.manifest.revision === manifest.revision) return null;
+    } else if (this.active?.bundle.manifest.revision === manifest.revision && this.active.bundle.manifest.adaptation === manifest.adaptation) return null;
     const unproved = bundle.verification.guarantees.filter((g) => g.status !== "proved");
     const failed = unproved.filter((g) => g.status === "failed");
     if (failed.length > 0) return this.reject(source, `the bundle records failed guarantees (${failed.map((g) => `"${g.name}"`).join(", ")}); no flag accepts a guarantee known not to hold`);

@@ -172,7 +172,10 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       if (applied?.epoch !== overlayEpoch) {
         const problem = overlay && overlayProblem(overlay, bundle);
         if (problem) refuse(problem);
-        applied = { epoch: overlayEpoch, version: overlay && !problem ? overlay.version : null };
+        // The signed policy says whether learned shares apply (manifest.adaptation): in observe and off
+        // modes the overlay is kept, shown in /readyz, and not used.
+        const mode = bundle.manifest.adaptation ?? "on";
+        applied = { epoch: overlayEpoch, version: overlay && !problem && mode === "on" ? overlay.version : null };
         appliedOf.set(engine, applied);
         feedbackAt.delete(engine);
       }
@@ -220,7 +223,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           // Telemetry that cannot be delivered shows here (readiness stays with the bundle: lost telemetry does not stop routing).
           const t = telemetry.stats();
           const telemetryDetail = { delivering: !t.problem, problem: t.problem ?? null, since: t.problemSince ?? null, sent: t.sent, dropped: t.dropped, queued: t.queued };
-          const detail = { ready: active !== null, revision: active?.bundle.manifest.revision ?? null, source: active?.source ?? null, lastRejection: rejected ? { at: rejected.at.toISOString(), source: rejected.source, reason: rejected.reason } : null, telemetry: telemetryDetail, shares: { version: overlay?.version ?? null, refused: overlayStats.refused, lastRefusal: overlayStats.last }, ...(options.controller ? { controller: controllerDetail(options.controller.status()) } : {}) };
+          const detail = { ready: active !== null, revision: active?.bundle.manifest.revision ?? null, source: active?.source ?? null, lastRejection: rejected ? { at: rejected.at.toISOString(), source: rejected.source, reason: rejected.reason } : null, telemetry: telemetryDetail, shares: { version: overlay?.version ?? null, mode: active?.bundle.manifest.adaptation ?? null, applied: overlay !== null && (active?.bundle.manifest.adaptation ?? "on") === "on" && overlayProblem(overlay, active!.bundle) === null, refused: overlayStats.refused, lastRefusal: overlayStats.last }, ...(options.controller ? { controller: controllerDetail(options.controller.status()) } : {}) };
           res.send(active ? 200 : 503, { "content-type": "application/json" }, JSON.stringify(detail));
           return;
         }
