@@ -61,3 +61,41 @@ export function preferredWait(prefer: string | undefined): number {
 export interface DistributionError {
   error: { code: "unauthenticated" | "forbidden" | "not-found" | "not-ready" | "bad-request"; message: string; retryable: boolean };
 }
+
+/**
+ * What a sidecar saw since it activated a revision, reported with every poll (`routeplane-health`)
+ * for the controller's canary analysis: requests, server-side failures (5xx), summed latency, and
+ * feedback ratings with their summed quality (0–1, as `qualityOf` reads them).
+ */
+export const HEALTH_HEADER = "routeplane-health";
+
+export interface RevisionHealth {
+  requests: number;
+  errors: number;
+  latencyMs: number;
+  ratings: number;
+  quality: number;
+}
+
+export const emptyHealth = (): RevisionHealth => ({ requests: 0, errors: 0, latencyMs: 0, ratings: 0, quality: 0 });
+
+export function addHealth(a: RevisionHealth, b: RevisionHealth): RevisionHealth {
+  return { requests: a.requests + b.requests, errors: a.errors + b.errors, latencyMs: a.latencyMs + b.latencyMs, ratings: a.ratings + b.ratings, quality: a.quality + b.quality };
+}
+
+/** The health header's value: the ETag the figures are about, then the figures. */
+export function healthHeader(etag: string, h: RevisionHealth): string {
+  return `${etag}; requests=${h.requests}; errors=${h.errors}; latency_ms=${Math.round(h.latencyMs)}; ratings=${h.ratings}; quality=${h.quality.toFixed(3)}`;
+}
+
+/** Figures above this are not believed (a sidecar cannot have served more requests). */
+const MAX_FIGURE = 1e13;
+
+/** `{ etag, health }` from a health header, or null when it is malformed or inconsistent (errors > requests, quality > ratings). */
+export function parseHealthHeader(value: string): { etag: string; health: RevisionHealth } | null {
+  const m = /^("[0-9a-f]{64}");\s*requests=(\d{1,14});\s*errors=(\d{1,14});\s*latency_ms=(\d{1,14});\s*ratings=(\d{1,14});\s*quality=(\d{1,14}(?:\.\d{1,6})?)$/.exec(value);
+  if (!m) return null;
+  const [requests, errors, latencyMs, ratings, quality] = m.slice(2).map(Number);
+  if ([requests, errors, latencyMs, ratings, quality].some((x) => !(x <= MAX_FIGURE)) || errors > requests || quality > ratings) return null;
+  return { etag: m[1], health: { requests, errors, latencyMs, ratings, quality } };
+}

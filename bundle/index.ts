@@ -21,11 +21,12 @@ export type { BundleReadError } from "./bundle-file.ts";
 export {
   TOKEN_AUDIENCE, SIDECAR_HEADER, NACK_HEADER, MAX_WAIT_SECONDS, MAX_NACK_REASON,
   bundlePath, parseBundlePath, bundleEtag, nackHeader, parseNackHeader, preferredWait,
+  HEALTH_HEADER, emptyHealth, addHealth, healthHeader, parseHealthHeader,
 } from "./distribution.ts";
-export type { DistributionError } from "./distribution.ts";
+export type { DistributionError, RevisionHealth } from "./distribution.ts";
 export { sharesProblem, withinBounds, adaptiveRoutesOf, overlayShapeProblem, overlayProblem, priorShares, routeShares, SHARE_TOLERANCE } from "./adaptation.ts";
 export type { AdaptiveBounds, SharesOverlay } from "./adaptation.ts";
 export {
-  ROUTING_EVENT_SCHEMA_VERSION, FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SCHEMA, checkRoutingEvent, checkFeedbackEvent,
+  ROUTING_EVENT_SCHEMA_VERSION, FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SCHEMA, checkRoutingEvent, checkFeedbackEvent, qualityOf,
 } from "./telemetry.ts";
 export type { RoutingEvent, FeedbackEvent, TelemetryEvent, EventCheck } from "./telemetry.ts";

@@ -133,3 +133,15 @@ export function checkRoutingEvent(value: unknown): EventCheck<RoutingEvent> {
 export function checkFeedbackEvent(value: unknown): EventCheck<FeedbackEvent> {
   return check<FeedbackEvent>(validateFeedback, value);
 }
+
+const POSITIVE = new Set(["good", "up", "positive", "yes", "correct", "thumbs_up", "accept", "accepted", "helpful"]);
+const NEGATIVE = new Set(["bad", "down", "negative", "no", "incorrect", "thumbs_down", "reject", "rejected", "unhelpful"]);
+
+/** Quality in [0, 1] from feedback: a rating in [-1, 1] scaled, a known label 1 or 0; null when neither. */
+export function qualityOf(f: { rating: number | null; label: string | null }): number | null {
+  if (typeof f.rating === "number" && Number.isFinite(f.rating) && f.rating >= -1 && f.rating <= 1) return (f.rating + 1) / 2;
+  const label = typeof f.label === "string" ? f.label.trim().toLowerCase() : "";
+  if (POSITIVE.has(label)) return 1;
+  if (NEGATIVE.has(label)) return 0;
+  return null;
+}

@@ -152,6 +152,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       "token-file": { type: "string", help: "with --controller: the service-account token (audience routeplane), re-read for every poll (default /var/run/secrets/routeplane/token)" },
       "sidecar-id": { type: "string", help: "with --controller: this sidecar's name in the controller's status (default $POD_NAME, else host name-pid)" },
       "controller-ca": { type: "string", help: "with --controller: PEM certificate authorities for the controller's certificate (instead of the system ones)" },
+      "poll-wait": { type: "string", help: "with --controller: seconds the controller may hold a poll (1–60, default 30); each poll reports this sidecar's health for canary analysis" },
       policy: { type: "string", help: "a policy directory, compiled in process (unsigned; for development)" },
       listen: { type: "string", help: "[host:]port to listen on (default 127.0.0.1:8080)" },
       "public-key": { type: "string", multiple: true, help: "a trusted public key (PEM); repeatable" },

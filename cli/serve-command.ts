@@ -27,6 +27,7 @@ export interface ServeOptions {
   "token-file"?: string;
   "sidecar-id"?: string;
   "controller-ca"?: string;
+  "poll-wait"?: string;
   listen?: string;
   "public-key"?: string[];
   "state-dir"?: string;
@@ -188,7 +189,7 @@ function readCaFile(flag: string, file: string, what: string): string {
 
 /** The controller subscription's settings from the flags, checked; null without --controller. */
 function controllerSettings(opts: ServeOptions) {
-  const only = ["policy-ref", "token-file", "sidecar-id", "controller-ca"] as const;
+  const only = ["policy-ref", "token-file", "sidecar-id", "controller-ca", "poll-wait"] as const;
   if (opts.controller === undefined) {
     const stray = only.find((f) => opts[f] !== undefined);
     if (stray) throw new UsageError(`--${stray} is for subscribing to a controller: give it with --controller <url> --policy-ref <namespace>/<name>`);
@@ -201,9 +202,12 @@ function controllerSettings(opts: ServeOptions) {
   if (typeof ref === "string") throw new UsageError(`--policy-ref ${ref}`);
   const sidecarId = opts["sidecar-id"] ?? (process.env.POD_NAME || `${hostname()}-${process.pid}`);
   if (!/^[\x21-\x7e]{1,253}$/.test(sidecarId)) throw new UsageError(`--sidecar-id takes 1 to 253 visible ASCII characters, not ${JSON.stringify(sidecarId)}${opts["sidecar-id"] === undefined ? " (from $POD_NAME or the host name)" : ""}`);
+  const wait = opts["poll-wait"];
+  if (wait !== undefined && !/^(?:[1-9]|[1-5][0-9]|60)$/.test(wait)) throw new UsageError(`--poll-wait takes whole seconds from 1 to 60, not ${JSON.stringify(wait)}`);
   return {
     url: opts.controller,
     ...ref,
+    ...(wait !== undefined ? { waitSeconds: Number(wait) } : {}),
     tokenFile: opts["token-file"] ?? DEFAULT_TOKEN_FILE,
     sidecarId,
     ca: opts["controller-ca"] !== undefined ? readCaFile("--controller-ca", opts["controller-ca"], "controller CA file") : undefined,
@@ -263,7 +267,8 @@ export async function startServe(io: Io, opts: ServeOptions, tuning: ServeTuning
   if (subscribe) {
     // The last known good first: its ETag goes with the first poll, so an unchanged revision is not downloaded again.
     await store.restoreLastGood();
-    subscription = new ControllerSubscription({ ...subscribe, store, timing: tuning.controller, log: (line) => io.err(`routeplane serve: ${line}`) });
+    const { waitSeconds, ...settings } = subscribe;
+    subscription = new ControllerSubscription({ ...settings, store, timing: { ...(waitSeconds !== undefined ? { waitSeconds } : {}), ...tuning.controller }, log: (line) => io.err(`routeplane serve: ${line}`) });
   } else if (opts.policy) {
     const compiler = await import("./policy-commands.ts");
     const { compilePaths, reportDiagnostics } = compiler;

@@ -4,7 +4,10 @@
 // memory, per policy: sidecar id → what it runs, what it refused, when it was
 // last seen. A NACKed bundle is not offered again to that sidecar.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { NACK_HEADER, SIDECAR_HEADER, parseBundlePath, parseNackHeader, preferredWait, type DistributionError } from "../bundle/index.ts";
+import {
+  HEALTH_HEADER, NACK_HEADER, SIDECAR_HEADER, addHealth, emptyHealth, parseBundlePath, parseHealthHeader, parseNackHeader, preferredWait,
+  type DistributionError, type RevisionHealth,
+} from "../bundle/index.ts";
 import type { Publication } from "./build.ts";
 import { inStep, type StepCounts } from "./rollout.ts";
 import type { FleetCounts } from "./status.ts";
@@ -24,6 +27,8 @@ export interface SidecarState {
   lastSeen: number;
   /** Polls open now. */
   polling: number;
+  /** What the sidecar last reported seeing on the revision it runs (canary analysis). */
+  health: { etag: string; health: RevisionHealth } | null;
 }
 
 /** Who a token belongs to; null namespace: not a service account of any namespace. */
@@ -109,6 +114,13 @@ export class Distribution {
     const out: StepCounts = { inStep: 0, onRevision: 0, nacked: 0 };
     if (!t?.candidate) return out;
     let latest = "";
+    // What the sidecars running either side of the rollout saw: the canary analysis compares them.
+    const health = { candidate: emptyHealth(), stable: emptyHealth() };
+    for (const s of this.present(key)) {
+      if (s.health?.etag === t.candidate.etag) health.candidate = addHealth(health.candidate, s.health.health);
+      else if (t.stable && s.health?.etag === t.stable.etag) health.stable = addHealth(health.stable, s.health.health);
+    }
+    out.health = health;
     for (const s of this.present(key)) {
       if (this.targetFor(key, s.id) !== t.candidate) continue;
       out.inStep++;
@@ -208,12 +220,20 @@ export class Distribution {
       fail(res, 400, "bad-request", `malformed ${NACK_HEADER} header: expected "<etag>"; reason="<percent-encoded text>"`, false);
       return true;
     }
+    const healthValue = req.headers[HEALTH_HEADER];
+    const health = typeof healthValue === "string" ? parseHealthHeader(healthValue) : null;
+    if (typeof healthValue === "string" && !health) {
+      fail(res, 400, "bad-request", `malformed ${HEALTH_HEADER} header: expected "<etag>"; requests=N; errors=N; latency_ms=N; ratings=N; quality=X`, false);
+      return true;
+    }
     const known = this.fleets.get(key);
     if (known && !known.has(id) && known.size >= this.options.maxSidecarsPerPolicy) {
       fail(res, 503, "not-ready", `policy ${key} already has ${known.size} sidecars; ids of sidecars that stopped polling are forgotten after ${this.options.presenceMs / 1000} s`, true);
       return true;
     }
     const state = this.track(key, id, active, nack);
+    // Only figures about the revision the sidecar says it runs count.
+    if (health && health.etag === active) state.health = health;
     const prefer = req.headers.prefer;
     const wait = preferredWait(Array.isArray(prefer) ? prefer.join(", ") : prefer);
     state.polling++;
@@ -269,7 +289,7 @@ export class Distribution {
     const fleet = this.fleets.get(key) ?? this.fleets.set(key, new Map()).get(key)!;
     let state = fleet.get(id);
     const isNew = !state;
-    if (!state) fleet.set(id, (state = { id, active: null, nack: null, lastSeen: Date.now(), polling: 0 }));
+    if (!state) fleet.set(id, (state = { id, active: null, nack: null, lastSeen: Date.now(), polling: 0, health: null }));
     const changed = isNew || state.active !== active || (nack !== null && state.nack?.etag !== nack.etag);
     state.active = active;
     if (nack) state.nack = { ...nack, time: state.nack?.etag === nack.etag ? state.nack.time : new Date() };

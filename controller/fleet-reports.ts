@@ -6,6 +6,7 @@
 // (ETag), so a report made before a publish never counts for the new one.
 import { createHash } from "node:crypto";
 import * as k8s from "@kubernetes/client-node";
+import { addHealth } from "../bundle/index.ts";
 import type { Distribution } from "./distribution.ts";
 import { statusCode } from "./kube.ts";
 import type { StepCounts } from "./rollout.ts";
@@ -144,6 +145,7 @@ export class FleetReports {
         step.onRevision += p.step.onRevision;
         step.nacked += p.step.nacked;
         if (p.step.lastNack && !step.lastNack) step.lastNack = p.step.lastNack;
+        if (p.step.health && step.health) step.health = { candidate: addHealth(step.health.candidate, p.step.health.candidate), stable: addHealth(step.health.stable, p.step.health.stable) };
       }
     }
     return { fleet, step };

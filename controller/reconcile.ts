@@ -7,7 +7,7 @@ import { SpanStatusCode, trace, type Tracer } from "@opentelemetry/api";
 import { buildPolicy, type PolicyBuild, type Publication } from "./build.ts";
 import type { Compile } from "./compile-worker.ts";
 import type { Distribution, Targets } from "./distribution.ts";
-import { advanceRollout, rollbackPublication, rolloutPlan, type RolloutGate, type RolloutStatus, type StepCounts } from "./rollout.ts";
+import { advanceRollout, canaryAnalysis, rollbackPublication, rolloutPlan, type AnalysisStatus, type RolloutGate, type RolloutStatus, type StepCounts } from "./rollout.ts";
 import type { FleetCounts } from "./status.ts";
 import type { EventReason, EventRecorder } from "./events.ts";
 import type { ResilientInformer } from "./kube.ts";
@@ -207,8 +207,18 @@ function rollout(s: Scope): void {
   if (stored?.phase === "RolledBack" && stored.etag === newest.etag) next = stored; // refused once: never again
   else if (s.deps.leading()) {
     const plan = rolloutPlan(s.rp!.spec);
-    const gate = stored && stored.etag === newest.etag && s.deps.rolloutGate ? s.deps.rolloutGate(s.key, stored) : undefined;
+    const judging = stored && stored.etag === newest.etag && stored.phase === "Progressing";
+    let gate = judging && s.deps.rolloutGate ? s.deps.rolloutGate(s.key, stored) : undefined;
+    // Canary analysis while the candidate runs beside the stable revision: not at the last, 100% step, and
+    // not in a step the hash put no sidecar in (it is acknowledged as empty, as without analysis).
+    let analysis: AnalysisStatus | undefined;
+    if (!gate && judging && plan.analysis && stored.stableEtag && stored.percent < 100 && s.counts!.step.inStep > 0 && s.counts!.step.health && !s.counts!.step.pending) {
+      const judged = canaryAnalysis(plan.analysis, s.counts!.step.health);
+      gate = judged.gate;
+      analysis = judged.analysis;
+    }
     next = advanceRollout(stored, newest, stored?.etag === newest.etag ? hist(stored.stableEtag) : stableOf(stored), plan, s.counts!.step, new Date(), gate);
+    if (analysis && next.etag === stored!.etag) next = { ...next, analysis };
     // A pause ends without any event to say so: look again then.
     if (next.phase === "Progressing" && next.stepAcked) s.result.requeueAfterMs = Math.max(10, Date.parse(next.stepAcked) + plan.pauseMs - Date.now() + 10);
     // Progress is judged on the counts of what is published now: look again soon even if no sidecar moves

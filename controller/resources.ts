@@ -1,7 +1,7 @@
 // The RoutingPolicy custom resource (crds/routingpolicies.yaml) as types, and
 // the names the controller uses for it.
 import type { KubernetesObject } from "@kubernetes/client-node";
-import type { RolloutStatus } from "./rollout.ts";
+import type { CanaryAnalysis, RolloutStatus } from "./rollout.ts";
 
 export const GROUP = "routeplane.dev";
 export const VERSION = "v1alpha1";
@@ -17,7 +17,7 @@ export interface RoutingPolicySpec {
   signingKey: { secretName: string; key?: string };
   selector?: { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] };
   allowUnproved?: boolean;
-  rollout?: { steps?: number[]; pauseSeconds?: number; maxNackPercent?: number };
+  rollout?: { steps?: number[]; pauseSeconds?: number; maxNackPercent?: number; analysis?: Partial<CanaryAnalysis> };
   adaptation?: { mode?: "off" | "observe" | "on" };
 }
 

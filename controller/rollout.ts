@@ -6,7 +6,7 @@
 // The state lives in status.rollout: the leader advances it, every replica
 // serves from it. Pure functions: the reconcile calls them, tests drive them.
 import { createHash } from "node:crypto";
-import { bundleEtag, readBundle, serializeBundle, signBundle } from "../bundle/index.ts";
+import { bundleEtag, readBundle, serializeBundle, signBundle, type RevisionHealth } from "../bundle/index.ts";
 import type { Publication } from "./build.ts";
 import type { RoutingPolicySpec } from "./resources.ts";
 
@@ -14,6 +14,40 @@ export interface RolloutPlan {
   steps: number[];
   pauseMs: number;
   maxNackPercent: number;
+  /** Canary analysis (spec.rollout.analysis); null: steps advance on ACKs alone. */
+  analysis: CanaryAnalysis | null;
+}
+
+/** When a canary revision is judged worse than the stable one (spec.rollout.analysis, with its defaults). */
+export interface CanaryAnalysis {
+  /** Requests each side needs before anything is judged (the step is held until then). */
+  minRequests: number;
+  /** Roll back when the candidate's 5xx rate exceeds the stable one's by more than this many percentage points (and the difference is significant, z ≥ 2). */
+  maxErrorRatePoints: number;
+  /** Roll back when the candidate's mean latency exceeds the stable one's by more than this percent. */
+  maxLatencyIncreasePercent: number;
+  /** Roll back when the candidate's mean feedback quality (0–1) is lower by more than this, once each side has minRatings ratings. */
+  maxQualityDrop: number;
+  minRatings: number;
+}
+
+export const CANARY_DEFAULTS: CanaryAnalysis = { minRequests: 100, maxErrorRatePoints: 5, maxLatencyIncreasePercent: 50, maxQualityDrop: 0.1, minRatings: 30 };
+
+/** One side of the comparison, as status shows it. */
+export interface RevisionSummary {
+  requests: number;
+  /** 5xx share, 0–1. */
+  errorRate: number;
+  latencyMs: number | null;
+  ratings: number;
+  quality: number | null;
+}
+
+export interface AnalysisStatus {
+  candidate: RevisionSummary;
+  stable: RevisionSummary;
+  verdict: "proceed" | "hold" | "rollback";
+  reason: string;
 }
 
 export interface RolloutStatus {
@@ -31,6 +65,8 @@ export interface RolloutStatus {
   stepAcked?: string;
   phase: "Progressing" | "Complete" | "RolledBack";
   message: string;
+  /** The last canary analysis of this revision (spec.rollout.analysis). */
+  analysis?: AnalysisStatus;
 }
 
 /** What a step's sidecars say about the revision being rolled out. */
@@ -41,11 +77,58 @@ export interface StepCounts {
   lastNack?: { sidecar: string; reason: string };
   /** Another replica has not yet reported on this revision: the counts are not whole, so nothing is judged. */
   pending?: boolean;
+  /** What sidecars on the candidate and on the stable revision saw since they activated it (canary analysis). */
+  health?: { candidate: RevisionHealth; stable: RevisionHealth };
 }
 
 export function rolloutPlan(spec: RoutingPolicySpec): RolloutPlan {
   const r = spec.rollout ?? {};
-  return { steps: r.steps?.length ? r.steps : [100], pauseMs: (r.pauseSeconds ?? 0) * 1000, maxNackPercent: r.maxNackPercent ?? 0 };
+  const analysis = r.analysis ? { ...CANARY_DEFAULTS, ...Object.fromEntries(Object.entries(r.analysis).filter(([, v]) => v !== undefined)) } : null;
+  return { steps: r.steps?.length ? r.steps : [100], pauseMs: (r.pauseSeconds ?? 0) * 1000, maxNackPercent: r.maxNackPercent ?? 0, analysis };
+}
+
+function summary(h: RevisionHealth): RevisionSummary {
+  return {
+    requests: h.requests,
+    errorRate: h.requests > 0 ? h.errors / h.requests : 0,
+    latencyMs: h.requests > 0 ? h.latencyMs / h.requests : null,
+    ratings: h.ratings,
+    quality: h.ratings > 0 ? h.quality / h.ratings : null,
+  };
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+/**
+ * Canary analysis: the candidate's sidecars against the stable revision's, from what each side
+ * reported since it activated its revision (5xx rate, mean latency, feedback quality). Holds the
+ * step until both sides have `minRequests`; rolls back when the candidate is worse beyond a limit.
+ */
+export function canaryAnalysis(a: CanaryAnalysis, health: { candidate: RevisionHealth; stable: RevisionHealth }): { gate: RolloutGate; analysis: AnalysisStatus } {
+  const c = summary(health.candidate);
+  const s = summary(health.stable);
+  const judged = (verdict: AnalysisStatus["verdict"], reason: string) => ({
+    gate: verdict === "proceed" ? ({ verdict } as RolloutGate) : { verdict, reason: verdict === "hold" ? `canary analysis ${reason}` : reason },
+    analysis: { candidate: c, stable: s, verdict, reason },
+  });
+  if (c.requests < a.minRequests || s.requests < a.minRequests) {
+    return judged("hold", `waiting for ${a.minRequests} requests on each side (candidate ${c.requests}, stable ${s.requests})`);
+  }
+  // Errors: a two-proportion z-test keeps a few unlucky requests from rolling back a good revision.
+  const pooled = (health.candidate.errors + health.stable.errors) / (c.requests + s.requests);
+  const se = Math.sqrt(pooled * (1 - pooled) * (1 / c.requests + 1 / s.requests));
+  const diff = c.errorRate - s.errorRate;
+  const z = se > 0 ? diff / se : diff > 0 ? Infinity : 0;
+  if (diff * 100 > a.maxErrorRatePoints && z >= 2) {
+    return judged("rollback", `5xx rate ${pct(c.errorRate)} on the candidate against ${pct(s.errorRate)} on the stable revision (+${(diff * 100).toFixed(1)} points, more than ${a.maxErrorRatePoints})`);
+  }
+  if (c.latencyMs !== null && s.latencyMs !== null && s.latencyMs > 0 && ((c.latencyMs - s.latencyMs) / s.latencyMs) * 100 > a.maxLatencyIncreasePercent) {
+    return judged("rollback", `mean latency ${c.latencyMs.toFixed(0)} ms on the candidate against ${s.latencyMs.toFixed(0)} ms (more than +${a.maxLatencyIncreasePercent}%)`);
+  }
+  if (c.quality !== null && s.quality !== null && c.ratings >= a.minRatings && s.ratings >= a.minRatings && s.quality - c.quality > a.maxQualityDrop) {
+    return judged("rollback", `feedback quality ${c.quality.toFixed(2)} on the candidate against ${s.quality.toFixed(2)} (a drop of more than ${a.maxQualityDrop})`);
+  }
+  return judged("proceed", `5xx ${pct(c.errorRate)} vs ${pct(s.errorRate)}, latency ${c.latencyMs!.toFixed(0)} vs ${s.latencyMs!.toFixed(0)} ms${c.quality !== null && s.quality !== null ? `, quality ${c.quality.toFixed(2)} vs ${s.quality.toFixed(2)}` : ""}: within the limits`);
 }
 
 /** Whether a sidecar is among the first `percent` percent of a policy's sidecars (stable per identity). */

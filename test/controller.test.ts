@@ -6,8 +6,8 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Distribution, EventRecorder, RECONCILE_STAGES, WorkQueue, advanceRollout, buildPolicy, CompileWorker, controllerTracing, inStep, injectSidecar, reconcile, reviewPolicy, rollbackPublication, rolloutPlan, selects, statusOf, type BuildInputs, type PolicyBuild, type ReconcileDeps, type RoutingPolicy } from "../controller/index.ts";
-import { bundleEtag, bundlePath, generateKeyPair, nackHeader, readBundle, verifyBundleSignature } from "../bundle/index.ts";
+import { CANARY_DEFAULTS, Distribution, EventRecorder, RECONCILE_STAGES, WorkQueue, advanceRollout, canaryAnalysis, buildPolicy, CompileWorker, controllerTracing, inStep, injectSidecar, reconcile, reviewPolicy, rollbackPublication, rolloutPlan, selects, statusOf, type BuildInputs, type PolicyBuild, type ReconcileDeps, type RoutingPolicy } from "../controller/index.ts";
+import { bundleEtag, bundlePath, generateKeyPair, healthHeader, nackHeader, parseHealthHeader, readBundle, verifyBundleSignature } from "../bundle/index.ts";
 
 const keys = generateKeyPair();
 const MODELS = 'package shared\nmodel m { provider: openai, endpoint: "https://api.openai.com/v1" }\nmodel local { provider: vllm, endpoint: "http://local:8000/v1", tags: [onprem] }\n';
@@ -285,6 +285,69 @@ test("distribution: during a rollout the step's sidecars get the candidate and t
   assert.ok(ids.every((id) => d.targetFor("team/p", id) === v2));
   assert.equal(d.current("team/p"), v2);
   d.close();
+});
+
+test("canary analysis: held until both sides have enough requests; a worse 5xx rate (significantly), latency or feedback quality rolls back; within the limits proceeds", () => {
+  const a = { ...CANARY_DEFAULTS, minRequests: 100 };
+  const h = (requests: number, errors: number, latencyMs: number, ratings = 0, quality = 0) => ({ requests, errors, latencyMs: latencyMs * requests, ratings, quality: quality * ratings });
+  const judge = (candidate: ReturnType<typeof h>, stable: ReturnType<typeof h>) => canaryAnalysis(a, { candidate, stable });
+  const waiting = judge(h(40, 0, 100), h(500, 5, 100));
+  assert.equal(waiting.gate.verdict, "hold");
+  assert.match(waiting.analysis.reason, /waiting for 100 requests on each side \(candidate 40, stable 500\)/);
+  const errors = judge(h(200, 30, 100), h(2000, 20, 100));
+  assert.equal(errors.gate.verdict, "rollback");
+  assert.match(errors.analysis.reason, /5xx rate 15\.0% on the candidate against 1\.0% on the stable revision \(\+14\.0 points, more than 5\)/);
+  assert.equal(errors.analysis.candidate.errorRate, 0.15);
+  // 7 errors in 100 against 1 in 100: 6 points and significant (z 2.2): rolled back. 10 against 4: 6 points, but z 1.7: luck, not judged.
+  assert.equal(judge(h(100, 7, 100), h(100, 1, 100)).gate.verdict, "rollback");
+  assert.equal(judge(h(100, 10, 100), h(100, 4, 100)).gate.verdict, "proceed");
+  assert.equal(judge(h(100, 4, 100), h(100, 0, 100)).gate.verdict, "proceed", "4 points: within the limit");
+  const slow = judge(h(200, 0, 400), h(200, 0, 100));
+  assert.equal(slow.gate.verdict, "rollback");
+  assert.match(slow.analysis.reason, /mean latency 400 ms on the candidate against 100 ms/);
+  const disliked = judge(h(200, 0, 100, 50, 0.5), h(200, 0, 100, 50, 0.8));
+  assert.equal(disliked.gate.verdict, "rollback");
+  assert.match(disliked.analysis.reason, /feedback quality 0\.50 on the candidate against 0\.80/);
+  assert.equal(judge(h(200, 0, 100, 10, 0.1), h(200, 0, 100, 50, 0.8)).gate.verdict, "proceed", "too few ratings to judge quality");
+  const fine = judge(h(200, 1, 110, 40, 0.8), h(2000, 10, 100, 400, 0.82));
+  assert.equal(fine.gate.verdict, "proceed");
+  assert.match(fine.analysis.reason, /within the limits/);
+  assert.deepEqual(rolloutPlan({ signingKey: { secretName: "k" }, rollout: { analysis: { minRequests: 20 } } }).analysis, { ...CANARY_DEFAULTS, minRequests: 20 });
+  assert.equal(rolloutPlan({ signingKey: { secretName: "k" } }).analysis, null);
+});
+
+test("health reports: parsed strictly, counted only for the revision the sidecar runs, summed per side of a rollout", async () => {
+  const etag = `"${"a".repeat(64)}"`;
+  const health = { requests: 10, errors: 2, latencyMs: 1234.4, ratings: 3, quality: 2.5 };
+  assert.deepEqual(parseHealthHeader(healthHeader(etag, health)), { etag, health: { ...health, latencyMs: 1234 } });
+  for (const bad of ["", `${etag}; requests=1; errors=2; latency_ms=0; ratings=0; quality=0`, `${etag}; requests=1; errors=0; latency_ms=0; ratings=1; quality=1.5`, `${etag}; requests=-1; errors=0; latency_ms=0; ratings=0; quality=0`, `"x"; requests=1; errors=0; latency_ms=0; ratings=0; quality=0`]) {
+    assert.equal(parseHealthHeader(bad), null, bad);
+  }
+  const d = new Distribution({ authenticate: async () => ({ ok: true, namespace: "team", user: "u" }) });
+  const { server, url } = await serve(d);
+  try {
+    const v1 = (await build(policy(), inputs())).publication!;
+    const v2 = (await build(policy({}, { generation: 4 }), inputs())).publication!;
+    d.setTargets("team/p", { stable: v1, candidate: v2, percent: 50 });
+    const path = url + bundlePath("team", "p");
+    const report = async (id: string, runs: string, h: typeof health, about = runs) => (await get(path, { authorization: "Bearer t", "routeplane-sidecar": id, "if-none-match": runs, prefer: "wait=0", "routeplane-health": healthHeader(about, h) })).status;
+    const ids = Array.from({ length: 40 }, (_, i) => `pod-${i}`);
+    let onCandidate = 0;
+    for (const id of ids) {
+      const candidate = inStep("team/p", id, 50);
+      if (candidate) onCandidate++;
+      assert.ok([200, 304].includes(await report(id, candidate ? v2.etag : v1.etag, { requests: 10, errors: candidate ? 2 : 0, latencyMs: 1000, ratings: 0, quality: 0 })));
+    }
+    // A report about another revision than the one the sidecar runs does not count.
+    await report("pod-0", v1.etag, { requests: 1000, errors: 1000, latencyMs: 0, ratings: 0, quality: 0 }, v2.etag);
+    const step = d.stepCounts("team/p");
+    assert.deepEqual(step.health!.candidate, { requests: 10 * onCandidate, errors: 2 * onCandidate, latencyMs: 1000 * onCandidate, ratings: 0, quality: 0 });
+    assert.equal(step.health!.stable.requests, 10 * (ids.length - onCandidate));
+    assert.equal((await get(path, { authorization: "Bearer t", "routeplane-sidecar": "pod-x", "routeplane-health": "lots" })).status, 400);
+  } finally {
+    d.close();
+    server.close();
+  }
 });
 
 test("injection: the policy named by label, else the one whose selector matches; none or several → no sidecar and a warning", () => {

@@ -8,7 +8,7 @@
 // broken, missing or replayed bundle file still serves the newest policy.
 import { mkdirSync, readFileSync, renameSync, watch, writeFileSync, type FSWatcher } from "node:fs";
 import path from "node:path";
-import { describeBundleReadError, readBundle, serializeBundle, verifyBundleSignature, type Action, type Bundle, type Manifest, type ModelSpec } from "../../bundle/index.ts";
+import { describeBundleReadError, emptyHealth, readBundle, serializeBundle, verifyBundleSignature, type Action, type Bundle, type Manifest, type ModelSpec, type RevisionHealth } from "../../bundle/index.ts";
 import { Engine } from "../engine/engine.ts";
 
 export interface ActiveBundle {
@@ -22,6 +22,8 @@ export interface ActiveBundle {
   activatedAt: Date;
   /** Verified by a trusted key (false: a policy compiled in process, which is neither pinned nor ordered). */
   signed: boolean;
+  /** What this sidecar saw since it activated the bundle: reported to the controller for canary analysis. */
+  health: RevisionHealth;
 }
 
 export interface Rejection {
@@ -126,7 +128,7 @@ export class BundleStore {
     const { policy } = bundle;
     const actions = new Map<string, Action>(policy.routes.map((r) => [r.name, r.action]));
     if (policy.default) actions.set("default", policy.default);
-    this.active = { bundle, engine, models: new Map(policy.models.map((m) => [m.name, m])), actions, source, activatedAt: new Date(), signed: requireSignature };
+    this.active = { bundle, engine, models: new Map(policy.models.map((m) => [m.name, m])), actions, source, activatedAt: new Date(), signed: requireSignature, health: emptyHealth() };
     if (requireSignature) {
       this.policy ??= manifest.policy;
       this.persist(bundle);

@@ -15,7 +15,8 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { readFileSync } from "node:fs";
 import {
-  MAX_WAIT_SECONDS, NACK_HEADER, SIDECAR_HEADER, bundleEtag, bundlePath, nackHeader, serializeBundle, type Bundle, type DistributionError,
+  HEALTH_HEADER, MAX_WAIT_SECONDS, NACK_HEADER, SIDECAR_HEADER, bundleEtag, bundlePath, healthHeader, nackHeader, serializeBundle,
+  type Bundle, type DistributionError, type RevisionHealth,
 } from "../../bundle/index.ts";
 
 /** Where a projected service-account token (audience "routeplane") is mounted by default. */
@@ -48,7 +49,7 @@ const DEFAULT_TIMING: ControllerTiming = { waitSeconds: 30, graceMs: 15_000, bac
  * The sidecar's BundleStore; the benchmark's simulated sidecars use a lighter one.
  */
 export interface SubscriptionStore {
-  readonly current: { bundle: Bundle; signed: boolean } | null;
+  readonly current: { bundle: Bundle; signed: boolean; health?: RevisionHealth } | null;
   offer(text: string, source: string): Promise<string | null>;
 }
 
@@ -358,6 +359,9 @@ export class ControllerSubscription {
     };
     if (etag !== null) headers["if-none-match"] = etag;
     if (this.refused) headers[NACK_HEADER] = nackHeader(this.refused.etag, this.refused.reason);
+    // What this sidecar saw on the revision it runs: the controller's canary analysis compares revisions by it.
+    const health = this.options.store.current?.health;
+    if (etag !== null && health) headers[HEALTH_HEADER] = healthHeader(etag, health);
     try {
       return await this.exchange(headers, wait);
     } catch (err) {

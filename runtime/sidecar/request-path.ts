@@ -86,7 +86,7 @@ const read: Stage = async (p) => {
 const decide: Stage = async (p) => {
   const { config, active } = p;
   const { bundle, engine } = active;
-  const rec = (p.rec = new RequestRecorder(config.sinks, { requestId: p.requestId, revision: bundle.manifest.revision, endpoint: p.endpoint, stream: p.body!.stream === true, started: p.started, startedAt: p.startedAt }));
+  const rec = (p.rec = new RequestRecorder(config.sinks, { requestId: p.requestId, revision: bundle.manifest.revision, endpoint: p.endpoint, stream: p.body!.stream === true, started: p.started, startedAt: p.startedAt, health: active.health }));
   const span = rec.stage("decide");
   const sharesVersion = config.refreshFeedback(active, p.started);
   // Weighted and adaptive splits spread by the request id (docs/language.md): the same id, the same model.

@@ -3,7 +3,7 @@
 // OpenTelemetry spans (one per stage), and the routing event (telemetry). A
 // stage says what happened once; this is the only place that knows where it
 // goes.
-import type { ModelSpec } from "../../bundle/index.ts";
+import type { ModelSpec, RevisionHealth } from "../../bundle/index.ts";
 import type { Decision } from "../engine/engine.ts";
 import type { SidecarMetrics } from "./metrics.ts";
 import type { Observability, RequestTrace } from "./observability.ts";
@@ -29,9 +29,11 @@ export class RequestRecorder {
   private decidedAt = 0;
   private span: StageSpan | undefined;
   private finished = false;
+  private readonly health: RevisionHealth | null;
 
-  constructor(sinks: RecorderSinks, request: { requestId: string; revision: string; endpoint: "chat" | "completions"; stream: boolean; started: number; startedAt: number }) {
+  constructor(sinks: RecorderSinks, request: { requestId: string; revision: string; endpoint: "chat" | "completions"; stream: boolean; started: number; startedAt: number; health?: RevisionHealth }) {
     this.sinks = sinks;
+    this.health = request.health ?? null;
     this.started = request.started;
     this.startedAt = request.startedAt;
     this.trace = sinks.observability?.startRequest(request.endpoint === "chat" ? "POST /v1/chat/completions" : "POST /v1/completions", { "routeplane.request_id": request.requestId, "routeplane.revision": request.revision }) ?? null;
@@ -141,6 +143,12 @@ export class RequestRecorder {
     e.status = status;
     e.model = model;
     e.latencyMs.total = performance.now() - this.started;
+    // The revision's health for canary analysis: failures are the sidecar's and the models' (5xx), not the client's.
+    if (this.health) {
+      this.health.requests++;
+      if (status >= 500) this.health.errors++;
+      this.health.latencyMs += e.latencyMs.total;
+    }
     this.sinks.metrics.requests.inc({ route, model: model ?? "none", status: String(status) });
     this.sinks.observability?.instruments?.request({ route, model: model ?? "none", status });
     this.trace?.end(status, { "routeplane.route": route, "routeplane.model": model ?? "none" });

@@ -14,7 +14,7 @@
 import { randomUUID } from "node:crypto";
 import { inspect } from "node:util";
 import type { AddressInfo } from "node:net";
-import { overlayProblem, overlayShapeProblem, type ModelSpec, type SharesOverlay } from "../../bundle/index.ts";
+import { overlayProblem, overlayShapeProblem, qualityOf, type ModelSpec, type SharesOverlay } from "../../bundle/index.ts";
 import type { BundleStore } from "./bundle-store.ts";
 import { createHttpServer, type HttpServer, type SidecarRequest, type SidecarResponse } from "./http-server.ts";
 import { SidecarMetrics } from "./metrics.ts";
@@ -211,6 +211,13 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           if (rating !== null && (typeof rating !== "number" || rating < -1 || rating > 1)) throw new HttpError(400, "`rating` must be a number from -1 to 1");
           if (label !== null && typeof label !== "string") throw new HttpError(400, "`label` must be a string");
           telemetry.emit({ schema: FEEDBACK_EVENT_SCHEMA_VERSION, time: new Date().toISOString(), requestId: id, rating: rating as number | null, label: label as string | null });
+          // Counted for the revision active now (the one the controller's canary analysis asks about).
+          const quality = qualityOf({ rating: rating as number | null, label: label as string | null });
+          const health = store.current?.health;
+          if (quality !== null && health) {
+            health.ratings++;
+            health.quality += quality;
+          }
           res.send(202, { "content-type": "application/json", "x-request-id": requestId }, JSON.stringify({ accepted: true }));
           return;
         }

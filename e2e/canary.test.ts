@@ -1,0 +1,180 @@
+// Canary analysis end to end (issue 13): a controller process, a RoutingPolicy
+// with `spec.rollout.analysis`, and four real sidecars subscribed to it that
+// report what they see on each poll. A new revision whose model fails is
+// compared with the stable one while half the sidecars run it, and rolled
+// back automatically, with the comparison in status and a RolledBack event; a
+// healthy revision is held until both sides have enough requests, then
+// promoted.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { generateKeyPair } from "../bundle/index.ts";
+import { inStep } from "../controller/index.ts";
+import { startDemoUpstream, type DemoUpstream } from "../runtime/index.ts";
+import { freePort } from "./infra/ports.ts";
+import { eventually, kubeconfigPath, kubectl, uniqueName } from "./support.ts";
+
+const MAIN = path.join(import.meta.dirname, "..", "cli", "main.ts");
+const ns = uniqueName("canary");
+const keys = generateKeyPair();
+const procs = new Map<string, { child: ChildProcess; log: () => string }>();
+let dir: string;
+let good: DemoUpstream;
+let failing: DemoUpstream;
+const sidecarPorts: number[] = [];
+
+const k = (args: string[], input?: string) => kubectl(args, { input, cacheDir: path.join(dir, "kubectl-cache") });
+
+function start(name: string, args: string[]): void {
+  let out = "";
+  const child = spawn(process.execPath, [MAIN, ...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  procs.set(name, { child, log: () => out });
+}
+
+const logs = () => [...procs].map(([n, p]) => `--- ${n}\n${p.log().slice(-2000)}`).join("\n");
+
+function policyYaml(endpoint: string, served: string): string {
+  const source = `package canary\nmodel m { provider: openai_compatible, endpoint: "${endpoint}", served_name: "${served}" }\ndefault { use m }\n`;
+  return `apiVersion: routeplane.dev/v1alpha1
+kind: RoutingPolicy
+metadata:
+  name: canary
+  namespace: ${ns}
+spec:
+  signingKey:
+    secretName: signing
+  rollout:
+    steps: [50, 100]
+    analysis:
+      minRequests: 20
+  sources:
+    main.route: ${JSON.stringify(source)}
+`;
+}
+
+interface Status {
+  revision?: string;
+  rollout?: { phase: string; revision: string; message: string; analysis?: { verdict: string; reason: string; candidate: { requests: number; errorRate: number }; stable: { requests: number; errorRate: number } } };
+  conditions: { type: string; status: string; reason: string; message: string }[];
+}
+const status = async (): Promise<Status> => JSON.parse((await k(["get", "rp", "canary", "-n", ns, "-o", "json"])).stdout).status ?? { conditions: [] };
+
+/** Requests to every sidecar until stopped: the traffic the analysis judges. */
+function traffic(): { stop: () => Promise<{ ok: number; failed: number }> } {
+  let running = true;
+  const tally = { ok: 0, failed: 0 };
+  const loop = (async () => {
+    while (running) {
+      for (const port of sidecarPorts) {
+        const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ messages: [{ role: "user", content: "hello" }] }) }).catch(() => null);
+        if (res) await res.arrayBuffer();
+        if (res?.status === 200) tally.ok++;
+        else tally.failed++;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return { stop: async () => ((running = false), await loop, tally) };
+}
+
+before(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), "routeplane-canary-"));
+  good = await startDemoUpstream();
+  failing = await startDemoUpstream({ failWith: 503 });
+  const { makeServingCertificate } = await import("../controller/index.ts");
+  const cert = makeServingCertificate(["127.0.0.1", "localhost"]);
+  writeFileSync(path.join(dir, "tls.crt"), cert.certPem);
+  writeFileSync(path.join(dir, "tls.key"), cert.keyPem);
+  writeFileSync(path.join(dir, "ca.crt"), cert.caPem);
+  writeFileSync(path.join(dir, "team.key"), keys.privateKeyPem, { mode: 0o600 });
+  writeFileSync(path.join(dir, "team.pub"), keys.publicKeyPem);
+  for (const args of [["apply", "-f", path.join(import.meta.dirname, "..", "crds/routingpolicies.yaml")], ["wait", "--for=condition=Established", "--timeout=60s", "crd/routingpolicies.routeplane.dev"], ["create", "namespace", ns], ["create", "serviceaccount", "sidecar", "-n", ns], ["create", "secret", "generic", "signing", "-n", ns, `--from-file=signing.key=${path.join(dir, "team.key")}`]]) {
+    const r = await k(args);
+    assert.equal(r.code, 0, `kubectl ${args.join(" ")}: ${r.stderr}`);
+  }
+  const port = await freePort();
+  start("controller", ["controller", "--kubeconfig", kubeconfigPath(), "--listen", `127.0.0.1:${port}`, "--namespace", ns, "--lease-namespace", ns, "--tls-cert", "tls.crt", "--tls-key", "tls.key", "--tls-ca", "ca.crt", "--webhook-url", `https://127.0.0.1:${port}/validate`]);
+  await eventually("the controller serving", () => (procs.get("controller")?.log().includes("serving on") ? true : undefined), 120_000).catch((err: Error) => assert.fail(`${err.message}\n${logs()}`));
+  assert.equal((await k(["apply", "-f", "-"], policyYaml(good.url, "v1"))).code, 0);
+  const token = await k(["create", "token", "sidecar", "-n", ns, "--audience", "routeplane", "--duration", "1h"]);
+  writeFileSync(path.join(dir, "sidecar.token"), token.stdout.trim());
+  // Two sidecars the 50% step takes and two it leaves (the step is a hash of the identity).
+  const inHalf = (id: string) => inStep(`${ns}/canary`, id, 50);
+  const candidates = Array.from({ length: 64 }, (_, i) => `sidecar-${i}`);
+  const ids = [...candidates.filter(inHalf).slice(0, 2), ...candidates.filter((id) => !inHalf(id)).slice(0, 2)];
+  for (const [i, id] of ids.entries()) {
+    const p = await freePort();
+    mkdirSync(path.join(dir, `state-${i}`));
+    start(id, ["serve", "--controller", `https://127.0.0.1:${port}`, "--policy-ref", `${ns}/canary`, "--controller-ca", "ca.crt", "--token-file", "sidecar.token", "--sidecar-id", id, "--public-key", "team.pub", "--state-dir", `state-${i}`, "--listen", `127.0.0.1:${p}`, "--telemetry", `${id}.jsonl`, "--poll-wait", "1"]);
+    sidecarPorts.push(p);
+  }
+  await eventually("4/4 sidecars on the first revision", async () => {
+    const s = await status();
+    return s.rollout?.phase === "Complete" && (await k(["get", "rp", "canary", "-n", ns, "-o", "jsonpath={.status.sidecars.summary}"])).stdout === "4/4" ? true : undefined;
+  }, 90_000).catch((err: Error) => assert.fail(`${err.message}\n${logs()}`));
+});
+
+after(async () => {
+  for (const [, p] of procs) if (p.child.exitCode === null) p.child.kill("SIGTERM");
+  await Promise.all([...procs.values()].map((p) => (p.child.exitCode === null ? new Promise((r) => p.child.once("exit", r)) : null)));
+  await k(["delete", "validatingwebhookconfiguration", "routeplane-policies", "--ignore-not-found"]);
+  await k(["delete", "mutatingwebhookconfiguration", "routeplane-sidecar-injector", "--ignore-not-found"]);
+  await k(["delete", "namespace", ns, "--wait=false"]);
+  await good?.close();
+  await failing?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("a canary whose model fails is rolled back by the analysis: the comparison in status, a RolledBack event, every sidecar back on the stable revision", { timeout: 240_000 }, async () => {
+  const stable = (await status()).revision!;
+  const load = traffic();
+  try {
+    assert.equal((await k(["apply", "-f", "-"], policyYaml(failing.url, "v2"))).code, 0);
+    const rolled = await eventually("RolledBack by the analysis", async () => {
+      const s = await status();
+      return s.rollout?.phase === "RolledBack" ? s : undefined;
+    }, 150_000).catch(async (err: Error) => assert.fail(`${err.message}\n${JSON.stringify(await status(), null, 1)}\n${logs()}`));
+    assert.match(rolled.rollout!.message, /failed its canary analysis \(5xx rate 100\.0% on the candidate against 0\.0% on the stable revision/);
+    assert.equal(rolled.rollout!.analysis!.verdict, "rollback");
+    assert.ok(rolled.rollout!.analysis!.candidate.requests >= 20 && rolled.rollout!.analysis!.stable.requests >= 20);
+    assert.equal(rolled.rollout!.analysis!.candidate.errorRate, 1);
+    const events = JSON.parse((await k(["get", "events", "-n", ns, "-o", "json"])).stdout).items as { reason: string; message: string }[];
+    assert.ok(events.some((e) => e.reason === "RolledBack" && /canary analysis/.test(e.message)), "a RolledBack event naming the analysis");
+    // Every sidecar answers from the stable revision's content again.
+    await eventually("every sidecar on the stable revision", async () => {
+      const revisions = await Promise.all(sidecarPorts.map(async (port) => {
+        const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ messages: [{ role: "user", content: "hi" }] }) });
+        await res.arrayBuffer();
+        return res.status === 200 ? res.headers.get("x-routeplane-revision") : null;
+      }));
+      return revisions.every((r) => r === stable) ? true : undefined;
+    }, 60_000);
+  } finally {
+    await load.stop();
+  }
+});
+
+test("a healthy canary is held until both sides have enough requests, then promoted", { timeout: 240_000 }, async () => {
+  assert.equal((await k(["apply", "-f", "-"], policyYaml(good.url, "v3"))).code, 0);
+  const held = await eventually("held for requests", async () => {
+    const s = await status();
+    return s.rollout?.revision !== undefined && s.rollout.phase === "Progressing" && s.rollout.analysis?.verdict === "hold" ? s : undefined;
+  }, 90_000).catch(async (err: Error) => assert.fail(`${err.message}\n${JSON.stringify(await status(), null, 1)}\n${logs()}`));
+  assert.match(held.rollout!.message, /held: canary analysis waiting for 20 requests on each side/);
+  const load = traffic();
+  try {
+    const done = await eventually("promoted", async () => {
+      const s = await status();
+      return s.rollout?.phase === "Complete" && s.rollout.revision === held.rollout!.revision ? s : undefined;
+    }, 150_000).catch(async (err: Error) => assert.fail(`${err.message}\n${JSON.stringify(await status(), null, 1)}\n${logs()}`));
+    assert.equal(done.rollout!.analysis?.verdict, "proceed");
+  } finally {
+    const tally = await load.stop();
+    assert.equal(tally.failed, 0, "no request failed during a healthy rollout");
+  }
+});
