@@ -7,10 +7,9 @@
 // and its whole state — the learner's and the join's — is one JSON value
 // kept in a compacted topic, so a restarted adapter counts nothing twice.
 import {
-  adaptiveRoutesOf, overlayProblem, type Bundle, type FeedbackEvent, type RoutingEvent, type SharesOverlay,
+  adaptiveRoutesOf, overlayProblem, qualityOf, type Bundle, type FeedbackEvent, type RoutingEvent, type SharesOverlay,
 } from "../bundle/index.ts";
 import { Learner, type AdaptiveRoute, type LearnerOptions, type LearnerState } from "./learner.ts";
-import { qualityOf } from "./replay.ts";
 
 export interface AdapterOptions {
   /** How long a routing event waits for its feedback, and a feedback event for its routing event (default 10 minutes). */

@@ -4,7 +4,8 @@
 export { Learner, LEARNER_DEFAULTS } from "./learner.ts";
 export type { AdaptiveRoute, CandidateEstimate, CandidatePrior, LearnerOptions, LearnerState, Objective, Observation } from "./learner.ts";
 export { seededRandom, betaDraw, gammaDraw } from "./random.ts";
-export { replay, qualityOf } from "./replay.ts";
+export { replay } from "./replay.ts";
+export { qualityOf } from "../bundle/index.ts";
 export type { Estimate, LoggedDecision, LoggedFeedback, ReplayResult, TargetPolicy } from "./replay.ts";
 export { Adapter, ADAPTER_DEFAULTS, adaptiveRoutesFromBundle, adapterStateProblem } from "./adapter.ts";
 export type { AdapterCounters, AdapterOptions, AdapterState } from "./adapter.ts";

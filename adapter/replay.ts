@@ -14,6 +14,7 @@
 // shares, adaptive bounds, candidates) with the same route conditions — a
 // request's route is taken from its event. Telemetry keeps no request text,
 // so a policy whose conditions differ cannot be replayed on it.
+import { qualityOf } from "../bundle/index.ts";
 
 /** What replay reads of a routing event. */
 export interface LoggedDecision {
@@ -57,18 +58,6 @@ export interface ReplayResult {
   effectiveSampleSize: number;
   /** Mean target probability on (route, model) pairs never rated in the log: what only the model part of DR can speak for. */
   unsupported: number;
-}
-
-const POSITIVE = new Set(["good", "up", "positive", "yes", "correct", "thumbs_up", "accept", "accepted", "helpful"]);
-const NEGATIVE = new Set(["bad", "down", "negative", "no", "incorrect", "thumbs_down", "reject", "rejected", "unhelpful"]);
-
-/** Quality in [0, 1] from feedback: a rating in [-1, 1] scaled, a known label 1 or 0; null when neither. */
-export function qualityOf(f: { rating: number | null; label: string | null }): number | null {
-  if (typeof f.rating === "number" && Number.isFinite(f.rating) && f.rating >= -1 && f.rating <= 1) return (f.rating + 1) / 2;
-  const label = typeof f.label === "string" ? f.label.trim().toLowerCase() : "";
-  if (POSITIVE.has(label)) return 1;
-  if (NEGATIVE.has(label)) return 0;
-  return null;
 }
 
 function interval(xs: number[]): Estimate | null {
