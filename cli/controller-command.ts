@@ -1,6 +1,6 @@
 // controller: run the Kubernetes controller (docs/kubernetes.md).
 import { writeFileSync } from "node:fs";
-import { startController } from "../controller/index.ts";
+import { MAX_TIMER_MS, startController } from "../controller/index.ts";
 import { readTextFile, UsageError } from "./usage.ts";
 import { EXIT, type Io } from "./io.ts";
 
@@ -27,6 +27,9 @@ export interface ControllerCommandOptions {
   "compile-memory"?: string;
 }
 
+// Node's timers take at most 2^31-1 ms; a longer delay fires at once, so every compile would time out immediately.
+const MAX_COMPILE_TIMEOUT_S = Math.floor(MAX_TIMER_MS / 1000);
+
 function positive(opts: ControllerCommandOptions, name: "compile-timeout" | "compile-memory", unit: string): number | undefined {
   const text = opts[name];
   if (text === undefined) return undefined;
@@ -50,6 +53,7 @@ export async function cmdController(io: Io, opts: ControllerCommandOptions): Pro
     throw new UsageError(`--configmap-selector takes labels like key=value[,key2=value2], not ${JSON.stringify(selector)}`);
   }
   const timeout = positive(opts, "compile-timeout", "seconds");
+  if (timeout !== undefined && timeout > MAX_COMPILE_TIMEOUT_S) throw new UsageError(`--compile-timeout is at most ${MAX_COMPILE_TIMEOUT_S} seconds (about 24 days), not ${opts["compile-timeout"]}`);
   const memoryMb = positive(opts, "compile-memory", "MB");
   const running = await startController({
     kubeconfig: opts.kubeconfig,

@@ -28,6 +28,9 @@ export interface CompileWorkerOptions {
 
 export const COMPILE_DEFAULTS = { timeoutMs: 60_000, memoryMb: 1024, idleMs: 15_000 } as const;
 
+/** The longest delay Node's timers take (2^31-1 ms, about 24.8 days): a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 // The entry point next to this file: .ts when running from sources, .js in the package.
 const ENTRY = new URL(`./compile-worker-entry.${import.meta.url.endsWith(".ts") ? "ts" : "js"}`, import.meta.url);
 
@@ -50,6 +53,10 @@ export class CompileWorker {
 
   constructor(options: CompileWorkerOptions = {}) {
     this.options = { ...COMPILE_DEFAULTS, ...options };
+    // Past MAX_TIMER_MS the time limit would fire at once and stop every compile (the CLI refuses such a --compile-timeout).
+    const { timeoutMs, idleMs } = this.options;
+    if (!(timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) throw new RangeError(`the compile timeout is ${timeoutMs} ms; it must be above 0 and at most ${MAX_TIMER_MS} ms`);
+    if (!(idleMs >= 0 && idleMs <= MAX_TIMER_MS)) throw new RangeError(`the compile worker's idle time is ${idleMs} ms; it must be at least 0 and at most ${MAX_TIMER_MS} ms`);
   }
 
   /** Compiles `job` in the worker; never rejects (a failure is an outcome). */

@@ -5,7 +5,7 @@ export type { ControllerOptions, RunningController } from "./controller.ts";
 export { buildPolicy, diagnosticLine } from "./build.ts";
 export type { PolicyBuild, Publication, BuildInputs } from "./build.ts";
 export { reviewPolicy } from "./admission.ts";
-export { CompileWorker, COMPILE_DEFAULTS } from "./compile-worker.ts";
+export { CompileWorker, COMPILE_DEFAULTS, MAX_TIMER_MS } from "./compile-worker.ts";
 export type { Compile, CompileWorkerOptions } from "./compile-worker.ts";
 export type { CompileJob, CompileOutcome } from "./compile-job.ts";
 export { statusOf, shortRevision } from "./status.ts";

@@ -375,6 +375,11 @@ test("demo compiles the embedded policy and explains sample requests", () => {
 test("controller: limits and the ConfigMap selector are checked before anything starts, naming the flag", () => {
   for (const [args, message] of [
     [["--compile-timeout", "soon"], /--compile-timeout takes a positive number of seconds, not "soon"/],
+    [["--compile-timeout", "0"], /--compile-timeout takes a positive number of seconds, not "0"/],
+    [["--compile-timeout=-5"], /--compile-timeout takes a positive number of seconds, not "-5"/],
+    // Past 2^31-1 ms Node's timers fire at once: every compile would time out immediately.
+    [["--compile-timeout", "2147484"], /--compile-timeout is at most 2147483 seconds \(about 24 days\), not 2147484/],
+    [["--compile-timeout", "1e10"], /--compile-timeout takes a positive number of seconds, not "1e10"/],
     [["--compile-memory", "0"], /--compile-memory takes a positive number of MB, not "0"/],
     [["--configmap-selector", "tier in (gold)"], /--configmap-selector takes labels like key=value\[,key2=value2\], not "tier in \(gold\)"/],
   ] as const) {

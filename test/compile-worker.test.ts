@@ -4,7 +4,7 @@
 // controller, the next compile works, and the thread exits when idle.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { CompileWorker, buildPolicy, reviewPolicy, statusOf, type CompileJob, type RoutingPolicy } from "../controller/index.ts";
+import { CompileWorker, MAX_TIMER_MS, buildPolicy, reviewPolicy, statusOf, type CompileJob, type RoutingPolicy } from "../controller/index.ts";
 import { generatePolicy } from "../bench/generate.ts";
 
 const job = (routes: number): CompileJob => ({ files: { "p.route": generatePolicy(routes).source }, policyName: "team/p", serial: 1, allowUnproved: false, emit: true });
@@ -83,6 +83,14 @@ test("admission refuses a policy whose compile hits a limit, saying which; the r
   const compiled = status.conditions!.find((c) => c.type === "Compiled")!;
   assert.deepEqual([compiled.status, compiled.reason], ["False", "CompileOutOfMemory"]);
   assert.match(compiled.message, /--compile-memory/);
+});
+
+test("a time limit Node's timers cannot hold (over 2^31-1 ms: it would fire at once) is refused, not a worker that times out every compile", () => {
+  assert.throws(() => new CompileWorker({ timeoutMs: MAX_TIMER_MS + 1 }), /the compile timeout is 2147483648 ms; it must be above 0 and at most 2147483647 ms/);
+  assert.throws(() => new CompileWorker({ timeoutMs: 0 }), /must be above 0/);
+  assert.throws(() => new CompileWorker({ timeoutMs: Number.NaN }), /must be above 0/);
+  assert.throws(() => new CompileWorker({ idleMs: 2 ** 31 }), /idle time is 2147483648 ms/);
+  assert.doesNotThrow(() => new CompileWorker({ timeoutMs: MAX_TIMER_MS }));
 });
 
 test("a closed worker answers at once and leaves no thread", async () => {
