@@ -7,7 +7,13 @@
 // (serving-tls.ts), so neither the caBundle nor the sidecars' trust changes.
 // In production cert-manager can issue the certificate and inject the
 // caBundle instead (docs/kubernetes.md).
+// node-forge makes the controller's own (RSA) certificates; any certificate
+// the controller reads — files from cert-manager, the shared Secret — is read
+// with node:crypto, which reads every key type (forge reads only RSA, and
+// cert-manager issues ECDSA as readily).
+import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
 import { isIP } from "node:net";
+import { createSecureContext } from "node:tls";
 import forge from "node-forge";
 
 export interface ServingCertificate {
@@ -65,10 +71,82 @@ export function makeServingCertificate(hosts: string[], { validityMs = CERT_VALI
   return issueServingCertificate({ caPem: forge.pki.certificateToPem(ca), caKeyPem: forge.pki.privateKeyToPem(caKeys.privateKey) }, hosts, validityMs, commonName);
 }
 
-/** When a certificate (PEM) starts and stops being valid. */
+/** When a certificate (PEM; the first of a chain) starts and stops being valid. */
 export function certificateValidity(pem: string): { notBefore: Date; notAfter: Date } {
-  const cert = forge.pki.certificateFromPem(pem);
-  return { notBefore: cert.validity.notBefore, notAfter: cert.validity.notAfter };
+  const cert = new X509Certificate(pem);
+  return { notBefore: cert.validFromDate, notAfter: cert.validToDate };
+}
+
+/** Where the parts of a serving certificate come from, to name them in a problem (file paths, a Secret's keys). */
+export interface CertificatePlaces {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+const errorText = (err: unknown) => (err as Error).message.replace(/^error:[0-9A-F]+:/, "");
+
+/** Every certificate in a PEM text (a chain, a CA bundle); throws on a block that is not one. */
+function certificatesIn(pem: string): X509Certificate[] {
+  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((block) => new X509Certificate(block));
+}
+
+const signedBy = (cert: X509Certificate, issuer: X509Certificate) => cert.raw.equals(issuer.raw) || (cert.checkIssued(issuer) && cert.verify(issuer.publicKey));
+
+/** Whether the chain (leaf first, then intermediates) leads to one of the CAs. */
+function chainsTo(chain: X509Certificate[], cas: X509Certificate[]): boolean {
+  let cert = chain[0];
+  for (let step = 0; step < chain.length; step++) {
+    if (cas.some((ca) => signedBy(cert, ca))) return true;
+    const next = chain.find((c) => c !== cert && signedBy(cert, c));
+    if (!next) return false;
+    cert = next;
+  }
+  return false;
+}
+
+/**
+ * What is wrong with a serving certificate the controller did not just make itself (files from
+ * cert-manager, the shared Secret), naming the part at fault: undefined when it can be served now —
+ * the certificate and key are PEM and belong together, it is valid at `now`, and it is issued by the
+ * CA clients are given. An empty CA is accepted (an ACME issuer leaves cert-manager's ca.crt empty:
+ * the apiserver then trusts its system roots).
+ */
+export function certificateProblem(tls: { certPem: string; keyPem: string; caPem: string }, places: CertificatePlaces, { now = new Date() }: { now?: Date } = {}): string | undefined {
+  let chain: X509Certificate[];
+  try {
+    chain = certificatesIn(tls.certPem);
+  } catch (err) {
+    return `${places.cert} holds a certificate that cannot be read (${errorText(err)})`;
+  }
+  if (chain.length === 0) return `${places.cert} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`;
+  const leaf = chain[0];
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(tls.keyPem);
+  } catch (err) {
+    return `${places.key} holds no PEM private key that can be read (${errorText(err)})`;
+  }
+  if (!leaf.checkPrivateKey(key)) return `the key in ${places.key} does not belong to the certificate in ${places.cert}`;
+  if (now < leaf.validFromDate) return `the certificate in ${places.cert} is not valid before ${leaf.validFromDate.toISOString()}`;
+  if (now > leaf.validToDate) return `the certificate in ${places.cert} expired at ${leaf.validToDate.toISOString()}`;
+  if (tls.caPem.trim() !== "") {
+    let cas: X509Certificate[];
+    try {
+      cas = certificatesIn(tls.caPem);
+    } catch (err) {
+      return `${places.ca} holds a CA certificate that cannot be read (${errorText(err)})`;
+    }
+    if (cas.length === 0) return `${places.ca} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`;
+    if (!chainsTo(chain, cas)) return `the certificate in ${places.cert} is not issued by the CA in ${places.ca} (clients given that CA would refuse it)`;
+  }
+  // What the HTTPS server does with them: a last check for anything node:crypto reads but TLS does not.
+  try {
+    createSecureContext({ cert: tls.certPem, key: tls.keyPem });
+  } catch (err) {
+    return `the certificate in ${places.cert} and the key in ${places.key} do not load together (${errorText(err)})`;
+  }
+  return undefined;
 }
 
 /** Whether a certificate is in the last third of its life (when cert-manager renews, by default). */

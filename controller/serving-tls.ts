@@ -13,8 +13,7 @@
 // (the HTTPS server's setSecureContext, the webhooks' caBundle) hear of every
 // change.
 import { readFileSync } from "node:fs";
-import { createSecureContext } from "node:tls";
-import { certificateValidity, dueForRenewal, issueServingCertificate, makeServingCertificate, type ServingCertificate } from "./certs.ts";
+import { certificateProblem, certificateValidity, dueForRenewal, issueServingCertificate, makeServingCertificate, type ServingCertificate } from "./certs.ts";
 import { readTlsSecret, writeTlsSecret, type KubeClients } from "./kube.ts";
 
 export type TlsSource =
@@ -59,8 +58,13 @@ export class ServingTls {
         return new ServingTls(source, options, make());
       case "given":
         return new ServingTls(source, options, source.tls);
-      case "files":
-        return new ServingTls(source, options, readFiles(source));
+      case "files": {
+        // Checked now, so a pair that cannot be served is said naming the file, not as the HTTPS server's OpenSSL error.
+        const tls = readFiles(source);
+        const problem = certificateProblem(tls, source);
+        if (problem) throw new Error(`the serving certificate cannot be used: ${problem}`);
+        return new ServingTls(source, options, tls);
+      }
       case "secret": {
         const c = options.clients!;
         for (let attempt = 0; attempt < 3; attempt++) {
@@ -112,11 +116,10 @@ export class ServingTls {
     if (s.kind === "files") {
       const read = readFiles(s);
       if (read.certPem !== this.current.certPem || read.keyPem !== this.current.keyPem || read.caPem !== this.current.caPem) {
-        // Files caught between two writes (a certificate without its key) wait for the next check.
-        try {
-          createSecureContext({ cert: read.certPem, key: read.keyPem });
-        } catch (err) {
-          this.warnOnce(`the certificate and key in ${s.cert} and ${s.key} do not load together (${(err as Error).message}); still serving the previous ones`);
+        // Files caught between two writes (a certificate without its key) wait for the next check; so do files that cannot be served.
+        const problem = certificateProblem(read, s, { now });
+        if (problem) {
+          this.warnOnce(`${problem}; still serving the previous ones`);
           return "unchanged";
         }
         return this.adopt(read, "reloaded");

@@ -363,6 +363,21 @@ test("serve: a port in use is a clear error and a prompt exit, not a hang", asyn
   }
 });
 
+test("controller: --tls-cert files that cannot be served are a usage error naming the flag, before anything starts", async () => {
+  const { makeServingCertificate } = await import("../controller/index.ts");
+  const dir = mkdtempSync(path.join(tmpdir(), "routeplane-cli-tls-"));
+  workdirs.push(dir);
+  const [a, b] = [makeServingCertificate(["localhost"]), makeServingCertificate(["localhost"])];
+  const files = { cert: path.join(dir, "tls.crt"), key: path.join(dir, "tls.key"), ca: path.join(dir, "ca.crt") };
+  writeFileSync(files.cert, a.certPem);
+  writeFileSync(files.key, b.keyPem);
+  writeFileSync(files.ca, a.caPem);
+  const r = rp(["controller", "--listen", "127.0.0.1:0", "--tls-cert", files.cert, "--tls-key", files.key, "--tls-ca", files.ca]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /the key in --tls-key .*tls\.key does not belong to the certificate in --tls-cert .*tls\.crt; give a certificate, its key and the CA that issued it/);
+  noStackTrace(r.stderr);
+});
+
 test("demo compiles the embedded policy and explains sample requests", () => {
   const r = rp(["demo"]);
   assert.equal(r.code, 0, r.stderr);
