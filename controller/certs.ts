@@ -108,11 +108,11 @@ function chainsTo(chain: X509Certificate[], cas: X509Certificate[]): boolean {
 /**
  * What is wrong with a serving certificate the controller did not just make itself (files from
  * cert-manager, the shared Secret), naming the part at fault: undefined when it can be served now —
- * the certificate and key are PEM and belong together, it is valid at `now`, and it is issued by the
- * CA clients are given. An empty CA is accepted (an ACME issuer leaves cert-manager's ca.crt empty:
- * the apiserver then trusts its system roots).
+ * the certificate and key are PEM and belong together, it is valid at `now`, it is for every name in
+ * `hosts`, and it is issued by the CA clients are given. An empty CA is accepted (an ACME issuer
+ * leaves cert-manager's ca.crt empty: the apiserver then trusts its system roots).
  */
-export function certificateProblem(tls: { certPem: string; keyPem: string; caPem: string }, places: CertificatePlaces, { now = new Date() }: { now?: Date } = {}): string | undefined {
+export function certificateProblem(tls: { certPem: string; keyPem: string; caPem: string }, places: CertificatePlaces, { now = new Date(), hosts = [] }: { now?: Date; hosts?: string[] } = {}): string | undefined {
   let chain: X509Certificate[];
   try {
     chain = certificatesIn(tls.certPem);
@@ -130,6 +130,8 @@ export function certificateProblem(tls: { certPem: string; keyPem: string; caPem
   if (!leaf.checkPrivateKey(key)) return `the key in ${places.key} does not belong to the certificate in ${places.cert}`;
   if (now < leaf.validFromDate) return `the certificate in ${places.cert} is not valid before ${leaf.validFromDate.toISOString()}`;
   if (now > leaf.validToDate) return `the certificate in ${places.cert} expired at ${leaf.validToDate.toISOString()}`;
+  const missing = hosts.filter((h) => (isIP(h) ? leaf.checkIP(h) : leaf.checkHost(h)) === undefined);
+  if (missing.length > 0) return `the certificate in ${places.cert} is not for ${missing.join(", ")} (it is for ${leaf.subjectAltName ?? leaf.subject.replace(/\n/g, ", ")})`;
   if (tls.caPem.trim() !== "") {
     let cas: X509Certificate[];
     try {
@@ -153,4 +155,15 @@ export function certificateProblem(tls: { certPem: string; keyPem: string; caPem
 export function dueForRenewal(pem: string, now = new Date()): boolean {
   const { notBefore, notAfter } = certificateValidity(pem);
   return notAfter.getTime() - now.getTime() < (notAfter.getTime() - notBefore.getTime()) / 3;
+}
+
+/** Whether a CA (PEM, with its key) can issue a certificate now: a valid CA certificate, and the key is its own. */
+export function canIssue(ca: { caPem: string; caKeyPem?: string }, now = new Date()): ca is { caPem: string; caKeyPem: string } {
+  if (!ca.caKeyPem) return false;
+  try {
+    const cert = new X509Certificate(ca.caPem);
+    return cert.ca && cert.checkPrivateKey(createPrivateKey(ca.caKeyPem)) && cert.validFromDate <= now && now < cert.validToDate;
+  } catch {
+    return false;
+  }
 }

@@ -200,3 +200,10 @@ test("certificate files that cannot be served are refused at start naming the fi
   assert.equal(certificateProblem(opensslEcdsa("ec-4", { intermediate: true }), { cert: "tls.crt", key: "tls.key", ca: "ca.crt" }), undefined, "a chain through an intermediate to the root in ca.crt");
   assert.equal(certificateProblem({ ...good, caPem: "" }, { cert: "tls.crt", key: "tls.key", ca: "ca.crt" }), undefined, "no CA (an ACME issuer): the apiserver's system roots");
 });
+
+test("a certificate read from the shared Secret must be for every name the controller is reached by (DNS names and IP addresses)", () => {
+  const places = { cert: "tls.crt", key: "tls.key", ca: "ca.crt" };
+  const made = makeServingCertificate(["routeplane-controller.routeplane-system.svc", "127.0.0.1"]);
+  assert.equal(certificateProblem(made, places, { hosts: ["routeplane-controller.routeplane-system.svc", "127.0.0.1"] }), undefined);
+  assert.match(certificateProblem(made, places, { hosts: ["routeplane-controller.routeplane-system.svc", "localhost", "::1"] }) ?? "", /^the certificate in tls\.crt is not for localhost, ::1 \(it is for DNS:routeplane-controller\.routeplane-system\.svc, IP Address:127\.0\.0\.1\)$/);
+});
