@@ -54,6 +54,16 @@ export class ServingTls {
   }
 
   static async start(source: TlsSource, options: ServingTlsOptions): Promise<ServingTls> {
+    const serving = await ServingTls.open(source, options);
+    // Already due (the replicas were down when it fell due, files nobody renewed): renewed, or said, now — the first
+    // periodic check may be an hour away, and the certificate may not last that long.
+    if (dueForRenewal(serving.current.certPem)) {
+      await serving.check().catch((err: Error) => options.log(`serving certificate: ${err.message}; retrying at the next check`));
+    }
+    return serving;
+  }
+
+  private static async open(source: TlsSource, options: ServingTlsOptions): Promise<ServingTls> {
     const make = () => makeServingCertificate(options.hosts, { validityMs: options.validityMs });
     switch (source.kind) {
       case "generated":

@@ -125,3 +125,17 @@ test("a Secret holding what cannot be served is not adopted: replaced at the ver
   assert.match(logs.join("\n"), new RegExp(`the Secret ${ns}/overwritten could not be used \\(the key in tls\\.key does not belong to the certificate in tls\\.crt\\); replaced it with a new certificate`));
   assert.equal(await serving.check(), "unchanged");
 });
+
+test("a certificate already due for renewal when a replica starts (the replicas were down when it fell due) is renewed at once, not at the first periodic check", async () => {
+  // Valid for 20 more seconds of 80: in its last third, not expired.
+  const due = makeServingCertificate(["localhost"], { validityMs: 20_000 });
+  await putSecret("due", asSecret(due));
+  const logs: string[] = [];
+  const serving = await ServingTls.start(secret("due"), { hosts: ["localhost"], clients: kubeClients(kubeconfigPath()), log: (l) => logs.push(l) });
+  assert.notEqual(serving.current.certPem, due.certPem, "not the certificate due for renewal");
+  assert.equal(serving.counts.renewed, 1);
+  assert.equal(serving.current.caPem, due.caPem, "renewed with the same CA");
+  assert.ok(serving.notAfter.getTime() > Date.now() + 364 * DAY);
+  assert.equal((await stored("due")).tls["tls.crt"], serving.current.certPem, "written to the Secret for the other replicas");
+  assert.match(logs.join("\n"), /serving certificate renewed: valid until/);
+});

@@ -207,3 +207,16 @@ test("a certificate read from the shared Secret must be for every name the contr
   assert.equal(certificateProblem(made, places, { hosts: ["routeplane-controller.routeplane-system.svc", "127.0.0.1"] }), undefined);
   assert.match(certificateProblem(made, places, { hosts: ["routeplane-controller.routeplane-system.svc", "localhost", "::1"] }) ?? "", /^the certificate in tls\.crt is not for localhost, ::1 \(it is for DNS:routeplane-controller\.routeplane-system\.svc, IP Address:127\.0\.0\.1\)$/);
 });
+
+test("certificate files already due for renewal when the controller starts are said at once, not at the first periodic check", async () => {
+  const files = { cert: path.join(dir, "due.crt"), key: path.join(dir, "due.key"), ca: path.join(dir, "due-ca.crt") };
+  // Valid for 20 more seconds of 80: in its last third, not expired.
+  const due = makeServingCertificate(["localhost"], { validityMs: 20_000 });
+  writeFileSync(files.cert, due.certPem);
+  writeFileSync(files.key, due.keyPem);
+  writeFileSync(files.ca, due.caPem);
+  const lines: string[] = [];
+  const serving = await ServingTls.start({ kind: "files", ...files }, { hosts: [], log: (l) => lines.push(l) });
+  assert.equal(serving.current.certPem, due.certPem, "still served: nothing else to serve");
+  assert.match(lines.join("\n"), /due\.crt expires at .*has not renewed it yet/);
+});
