@@ -28,9 +28,14 @@ const DAY_MS = 24 * 3600 * 1000;
 export const CA_VALIDITY_MS = 10 * 365 * DAY_MS;
 export const CERT_VALIDITY_MS = 365 * DAY_MS;
 
-function serial(): string {
-  // Positive, 16 bytes: the first hex digit below 8.
-  return "0" + forge.util.bytesToHex(forge.random.getBytesSync(15));
+/**
+ * A serial number from 16 random bytes: a positive DER integer in its shortest form, so the first
+ * byte is 01–7f. (OpenSSL refuses a serial padded with zeros — "illegal padding" — so one
+ * certificate in 256 of the former "0" + 15 random bytes could not be served.)
+ */
+export function certificateSerial(random = forge.random.getBytesSync(16)): string {
+  const first = random.charCodeAt(0) & 0x7f || 0x01;
+  return forge.util.bytesToHex(String.fromCharCode(first) + random.slice(1, 16));
 }
 
 const caName = (commonName: string) => [{ name: "commonName", value: `${commonName} CA` }];
@@ -40,7 +45,7 @@ function certificate(publicKey: forge.pki.PublicKey, subject: forge.pki.Certific
   const cert = forge.pki.createCertificate();
   const from = new Date(Date.now() - 60_000);
   cert.publicKey = publicKey;
-  cert.serialNumber = serial();
+  cert.serialNumber = certificateSerial();
   cert.validity.notBefore = from;
   cert.validity.notAfter = new Date(from.getTime() + 60_000 + validityMs);
   cert.setSubject(subject);

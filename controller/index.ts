@@ -14,7 +14,7 @@ export type { Targets } from "./distribution.ts";
 export { advanceRollout, inStep, rollbackPublication, rolloutPlan } from "./rollout.ts";
 export type { RolloutGate, RolloutPlan, RolloutStatus, StepCounts } from "./rollout.ts";
 export { WorkQueue } from "./work-queue.ts";
-export { makeServingCertificate, issueServingCertificate, certificateValidity, certificateProblem, dueForRenewal } from "./certs.ts";
+export { makeServingCertificate, issueServingCertificate, certificateValidity, certificateProblem, certificateSerial, dueForRenewal } from "./certs.ts";
 export type { CertificatePlaces, ServingCertificate } from "./certs.ts";
 export { ServingTls } from "./serving-tls.ts";
 export type { TlsSource } from "./serving-tls.ts";

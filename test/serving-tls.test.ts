@@ -11,8 +11,10 @@ import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { connect } from "node:tls";
-import { ServingTls, certificateProblem, certificateValidity, dueForRenewal, makeServingCertificate, type ServingCertificate } from "../controller/index.ts";
+import { connect, createSecureContext } from "node:tls";
+import { X509Certificate } from "node:crypto";
+import forge from "node-forge";
+import { ServingTls, certificateProblem, certificateSerial, certificateValidity, dueForRenewal, makeServingCertificate, type ServingCertificate } from "../controller/index.ts";
 
 const DAY = 24 * 3600 * 1000;
 const dir = mkdtempSync(path.join(tmpdir(), "routeplane-tls-"));
@@ -72,6 +74,28 @@ test("certificates: a CA of ten years, a serving certificate of a year, due for 
   assert.ok(made.caKeyPem, "the CA key comes along, to renew with");
   assert.equal(dueForRenewal(made.certPem, new Date(Date.now() + 200 * DAY)), false);
   assert.equal(dueForRenewal(made.certPem, new Date(Date.now() + 250 * DAY)), true);
+});
+
+test("serial numbers are positive DER integers in their shortest form, whatever the random bytes (OpenSSL refuses a certificate whose serial starts 00 00: \"illegal padding\")", () => {
+  const bytes = (first: number[]) => String.fromCharCode(...first, ...new Array(16 - first.length).fill(0xab));
+  for (const random of [bytes([0, 0]), bytes([0, 0x5e]), bytes([0x80]), bytes([0xff]), bytes([1])]) {
+    const serial = certificateSerial(random);
+    assert.match(serial, /^[0-9a-f]{32}$/, serial);
+    const first = parseInt(serial.slice(0, 2), 16);
+    assert.ok(first >= 0x01 && first <= 0x7f, `${serial}: the first byte is neither 00 (padding) nor ≥ 80 (negative)`);
+  }
+  assert.notEqual(certificateSerial(), certificateSerial());
+  // The one in 256 that used to break: random bytes starting 00, in a certificate OpenSSL (TLS, X509Certificate) reads.
+  const keys = forge.pki.rsa.generateKeyPair(2048);
+  const cert = forge.pki.createCertificate();
+  Object.assign(cert, { publicKey: keys.publicKey, serialNumber: certificateSerial(bytes([0, 0])) });
+  cert.validity.notAfter = new Date(Date.now() + DAY);
+  cert.setSubject([{ name: "commonName", value: "localhost" }]);
+  cert.setIssuer([{ name: "commonName", value: "localhost" }]);
+  cert.sign(keys.privateKey, forge.md.sha256.create());
+  const pem = forge.pki.certificateToPem(cert);
+  assert.doesNotThrow(() => new X509Certificate(pem));
+  assert.doesNotThrow(() => createSecureContext({ cert: pem, key: forge.pki.privateKeyToPem(keys.privateKey) }));
 });
 
 test("a generated certificate is renewed in its last third with the same CA: new connections get it, clients trusting the CA accept it", async () => {
