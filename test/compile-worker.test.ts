@@ -93,6 +93,32 @@ test("a time limit Node's timers cannot hold (over 2^31-1 ms: it would fire at o
   assert.doesNotThrow(() => new CompileWorker({ timeoutMs: MAX_TIMER_MS }));
 });
 
+test("a compile whose caller went away (an admission request the apiserver gave up on) is dropped from the queue, or stopped while it runs; the next compile works", async () => {
+  const w = worker({});
+  const [first, second] = [new AbortController(), new AbortController()];
+  const running = w.compile(job(2000), first.signal);
+  const queued = w.compile(job(2000), second.signal);
+  const next = w.compile(small);
+  await new Promise((r) => setTimeout(r, 50));
+  second.abort();
+  first.abort();
+  for (const outcome of await Promise.all([running, queued])) {
+    assert.equal(!outcome.ok && outcome.reason, "CompileAbandoned", JSON.stringify(outcome).slice(0, 200));
+  }
+  assert.ok((await next).ok);
+  // Only the small policy compiled: neither 2,000-route compile ran to its end.
+  assert.deepEqual([w.counts.abandonedQueued, w.counts.abandonedRunning, w.counts.ok], [1, 1, 1]);
+  assert.equal(w.counts.starts, 2, "the abandoned compile's thread was ended and replaced");
+
+  // Gone before it was queued: no compile, no thread. Gone after the answer: nothing more.
+  const gone = AbortSignal.abort();
+  assert.equal(((o) => !o.ok && o.reason)(await w.compile(small, gone)), "CompileAbandoned");
+  const late = new AbortController();
+  assert.ok((await w.compile(small, late.signal)).ok);
+  late.abort();
+  assert.deepEqual([w.counts.abandonedQueued, w.counts.abandonedRunning, w.counts.ok], [2, 1, 2]);
+});
+
 test("a closed worker answers at once and leaves no thread", async () => {
   const w = worker({});
   const pending = w.compile(job(2000));
