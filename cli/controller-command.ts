@@ -1,6 +1,6 @@
 // controller: run the Kubernetes controller (docs/kubernetes.md).
 import { writeFileSync } from "node:fs";
-import { startController } from "../controller/index.ts";
+import { certificateProblem, MAX_TIMER_MS, startController } from "../controller/index.ts";
 import { readTextFile, UsageError } from "./usage.ts";
 import { EXIT, type Io } from "./io.ts";
 
@@ -27,6 +27,9 @@ export interface ControllerCommandOptions {
   "compile-memory"?: string;
 }
 
+// Node's timers take at most 2^31-1 ms; a longer delay fires at once, so every compile would time out immediately.
+const MAX_COMPILE_TIMEOUT_S = Math.floor(MAX_TIMER_MS / 1000);
+
 function positive(opts: ControllerCommandOptions, name: "compile-timeout" | "compile-memory", unit: string): number | undefined {
   const text = opts[name];
   if (text === undefined) return undefined;
@@ -50,7 +53,16 @@ export async function cmdController(io: Io, opts: ControllerCommandOptions): Pro
     throw new UsageError(`--configmap-selector takes labels like key=value[,key2=value2], not ${JSON.stringify(selector)}`);
   }
   const timeout = positive(opts, "compile-timeout", "seconds");
+  if (timeout !== undefined && timeout > MAX_COMPILE_TIMEOUT_S) throw new UsageError(`--compile-timeout is at most ${MAX_COMPILE_TIMEOUT_S} seconds (about 24 days), not ${opts["compile-timeout"]}`);
   const memoryMb = positive(opts, "compile-memory", "MB");
+  let servingFiles: { cert: string; key: string; ca: string } | undefined;
+  if (opts["tls-cert"]) {
+    servingFiles = { cert: opts["tls-cert"], key: opts["tls-key"]!, ca: opts["tls-ca"]! };
+    // Read and checked here for a clear error now; the controller reads them again when they change (cert-manager renewing).
+    const read = { certPem: readTextFile(servingFiles.cert, "TLS certificate"), keyPem: readTextFile(servingFiles.key, "TLS key"), caPem: readTextFile(servingFiles.ca, "TLS CA") };
+    const problem = certificateProblem(read, { cert: `--tls-cert ${servingFiles.cert}`, key: `--tls-key ${servingFiles.key}`, ca: `--tls-ca ${servingFiles.ca}` });
+    if (problem) throw new UsageError(`${problem}; give a certificate, its key and the CA that issued it (or none of the three: a certificate is then generated)`);
+  }
   const running = await startController({
     kubeconfig: opts.kubeconfig,
     namespace: opts.namespace,
@@ -58,9 +70,7 @@ export async function cmdController(io: Io, opts: ControllerCommandOptions): Pro
     host: (m[1] ?? "0.0.0.0").replace(/^\[|\]$/g, ""),
     port: Number(m[2]),
     hosts: opts.host,
-    // Read here for a clear error now; the controller reads them again when they change (cert-manager renewing).
-    tlsFiles: opts["tls-cert"] && [readTextFile(opts["tls-cert"], "TLS certificate"), readTextFile(opts["tls-key"]!, "TLS key"), readTextFile(opts["tls-ca"]!, "TLS CA")]
-      ? { cert: opts["tls-cert"], key: opts["tls-key"]!, ca: opts["tls-ca"]! } : undefined,
+    tlsFiles: servingFiles,
     webhookUrl: opts["webhook-url"],
     webhookService: opts["webhook-service"],
     webhookFailurePolicy: policy,

@@ -212,7 +212,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       "sidecar-image": { type: "string", help: "the image of sidecars the injection webhook adds (default ghcr.io/routeplane/routeplane:0.1.0)" },
       "sidecar-controller-url": { type: "string", help: "the controller's URL as injected sidecars reach it (default https://routeplane-controller.routeplane-system.svc)" },
       "otlp-endpoint": { type: "string", help: "export a span per reconcile and stage over OTLP/HTTP (default $OTEL_EXPORTER_OTLP_ENDPOINT)" },
-      "compile-timeout": { type: "string", help: "seconds one policy may take to compile and analyse before it is refused (default 60)" },
+      "compile-timeout": { type: "string", help: "seconds one policy may take to compile and analyse before it is refused (default 60, at most 2147483)" },
       "compile-memory": { type: "string", help: "MB of heap one compile may use before it is refused (default 1024)" },
     },
     run: async (io, _p, v) => (await controller()).cmdController(io, v as never),

@@ -15,8 +15,11 @@ export interface CompileJob {
   emit: boolean;
 }
 
-/** Why a compile gave no answer: the policy exhausted a limit, or the compiler failed. */
-export type CompileFailureReason = "CompileTimedOut" | "CompileOutOfMemory" | "CompilerFailed";
+/**
+ * Why a compile gave no answer: the policy exhausted a limit, the compiler failed, or the caller went
+ * away first (an admission request the apiserver gave up on).
+ */
+export type CompileFailureReason = "CompileTimedOut" | "CompileOutOfMemory" | "CompilerFailed" | "CompileAbandoned";
 
 export type CompileOutcome =
   | { ok: true; diagnostics: Diagnostic[]; bundle: Bundle | null; errorFrames: string }

@@ -10,12 +10,15 @@
 //     than the memory limit — costs that compile (a CompileTimedOut or
 //     CompileOutOfMemory outcome naming the limit), not the controller.
 // Jobs run one at a time, in order: the reconcile and the admission webhook
-// share the worker.
+// share the worker. A job whose caller went away (its signal aborted: the
+// apiserver gave up on an admission request) is dropped from the queue, or
+// stopped if it runs, so abandoned requests cannot pile up compile work ahead
+// of everyone else's.
 import { Worker } from "node:worker_threads";
 import type { CompileJob, CompileOutcome } from "./compile-job.ts";
 
-/** A compile, wherever it runs. */
-export type Compile = (job: CompileJob) => Promise<CompileOutcome>;
+/** A compile, wherever it runs; `signal` aborted: its caller no longer wants the answer. */
+export type Compile = (job: CompileJob, signal?: AbortSignal) => Promise<CompileOutcome>;
 
 export interface CompileWorkerOptions {
   /** A compile that takes longer is stopped (the worker is ended and started afresh). Default 60 s. */
@@ -27,6 +30,11 @@ export interface CompileWorkerOptions {
 }
 
 export const COMPILE_DEFAULTS = { timeoutMs: 60_000, memoryMb: 1024, idleMs: 15_000 } as const;
+
+/** The longest delay Node's timers take (2^31-1 ms, about 24.8 days): a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const ABANDONED: CompileOutcome = { ok: false, reason: "CompileAbandoned", message: "the compile was abandoned: whoever asked for it went away before it finished" };
 
 // The entry point next to this file: .ts when running from sources, .js in the package.
 const ENTRY = new URL(`./compile-worker-entry.${import.meta.url.endsWith(".ts") ? "ts" : "js"}`, import.meta.url);
@@ -45,18 +53,36 @@ export class CompileWorker {
   private idleTimer: NodeJS.Timeout | null = null;
   private nextId = 1;
   private closed = false;
-  /** Outcomes so far, and how many times a worker started (metrics). */
-  readonly counts = { ok: 0, timedOut: 0, outOfMemory: 0, failed: 0, starts: 0 };
+  /** Outcomes so far, compiles abandoned by their caller (before they ran, while they ran), and how many times a worker started (metrics). */
+  readonly counts = { ok: 0, timedOut: 0, outOfMemory: 0, failed: 0, abandonedQueued: 0, abandonedRunning: 0, starts: 0 };
 
   constructor(options: CompileWorkerOptions = {}) {
     this.options = { ...COMPILE_DEFAULTS, ...options };
+    // Past MAX_TIMER_MS the time limit would fire at once and stop every compile (the CLI refuses such a --compile-timeout).
+    const { timeoutMs, idleMs } = this.options;
+    if (!(timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) throw new RangeError(`the compile timeout is ${timeoutMs} ms; it must be above 0 and at most ${MAX_TIMER_MS} ms`);
+    if (!(idleMs >= 0 && idleMs <= MAX_TIMER_MS)) throw new RangeError(`the compile worker's idle time is ${idleMs} ms; it must be at least 0 and at most ${MAX_TIMER_MS} ms`);
   }
 
   /** Compiles `job` in the worker; never rejects (a failure is an outcome). */
-  readonly compile: Compile = (job) => {
+  readonly compile: Compile = (job, signal) => {
     if (this.closed) return Promise.resolve({ ok: false, reason: "CompilerFailed", message: "the controller is shutting down" });
+    if (signal?.aborted) {
+      this.counts.abandonedQueued++;
+      return Promise.resolve(ABANDONED);
+    }
     return new Promise((resolve) => {
-      this.waiting.push({ id: this.nextId++, job, resolve });
+      const p: Pending = {
+        id: this.nextId++,
+        job,
+        resolve: (o) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(o);
+        },
+      };
+      const onAbort = () => this.abandon(p);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.waiting.push(p);
       this.next();
     });
   };
@@ -88,6 +114,22 @@ export class CompileWorker {
     }, this.options.timeoutMs);
     this.running = { ...p, timer };
     worker.postMessage({ id: p.id, job: p.job });
+  }
+
+  /** The caller of `p` went away: out of the queue, or, if it runs, the compile is stopped. */
+  private abandon(p: Pending): void {
+    const at = this.waiting.indexOf(p);
+    if (at >= 0) {
+      this.waiting.splice(at, 1);
+      this.counts.abandonedQueued++;
+      p.resolve(ABANDONED);
+      return;
+    }
+    if (this.running?.id !== p.id) return;
+    this.counts.abandonedRunning++;
+    this.finish(ABANDONED);
+    // The thread is busy in the compiler: only ending it stops the compile.
+    void this.stop().then(() => this.next());
   }
 
   private start(): Worker {

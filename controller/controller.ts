@@ -220,16 +220,22 @@ export async function startController(options: ControllerOptions = {}): Promise<
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "https://controller");
     if (await distribution.handle(req, res, url.pathname)) return;
-    const admission = url.pathname === "/validate" ? (r: unknown) => reviewPolicy(r as AdmissionReview, inputs, compiler.compile)
+    const admission = url.pathname === "/validate" ? (r: unknown, gone: AbortSignal) => reviewPolicy(r as AdmissionReview, inputs, (job) => compiler.compile(job, gone))
       : url.pathname === "/inject" ? (r: unknown) => injectSidecar(r as PodReview, policies.informer.list(), injection)
       : null;
     if (admission && req.method === "POST") {
+      // The apiserver gives up on a webhook after its timeout and closes the connection: the compile for a request
+      // nobody waits for is dropped from the queue (or stopped), so abandoned requests cannot pile up compile work.
+      const gone = new AbortController();
+      res.on("close", () => {
+        if (!res.writableFinished) gone.abort();
+      });
       // Both webhooks: a bounded AdmissionReview in, its answer out; anything malformed is a 400 naming why.
       const body = await readBody(req, MAX_ADMISSION_BYTES);
       let answer: unknown;
       try {
         if (body === null) throw new Error(`the AdmissionReview is over ${MAX_ADMISSION_BYTES} bytes`);
-        answer = await admission(JSON.parse(body));
+        answer = await admission(JSON.parse(body), gone.signal);
       } catch (err) {
         res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "bad-request", message: (err as Error).message, retryable: false } }));
         return;
@@ -264,6 +270,8 @@ export async function startController(options: ControllerOptions = {}): Promise<
     family("routeplane_controller_polls_total", "counter", "Sidecar polls, by outcome.", [['{outcome="bundle"}', distribution.polls.served], ['{outcome="not_modified"}', distribution.polls.notModified], ['{outcome="refused"}', distribution.polls.refused]]);
     family("routeplane_controller_compiles_total", "counter", "Compiles in the compile worker, by outcome (timed_out and out_of_memory: the policy hit --compile-timeout or --compile-memory).", [
       ['{outcome="ok"}', compiler.counts.ok], ['{outcome="timed_out"}', compiler.counts.timedOut], ['{outcome="out_of_memory"}', compiler.counts.outOfMemory], ['{outcome="failed"}', compiler.counts.failed]]);
+    family("routeplane_controller_admission_compiles_abandoned_total", "counter", "Admission compiles whose request went away first (the apiserver's webhook timeout, a closed connection): dropped from the queue, or stopped while running.", [
+      ['{when="queued"}', compiler.counts.abandonedQueued], ['{when="running"}', compiler.counts.abandonedRunning]]);
     family("routeplane_controller_compile_worker_starts_total", "counter", "Compile worker threads started (one exits after a quiet spell).", [["", compiler.counts.starts]]);
     family("routeplane_controller_compile_worker_alive", "gauge", "1 while a compile worker thread is alive.", [["", compiler.alive ? 1 : 0]]);
     const sidecars: [string, number][] = [];

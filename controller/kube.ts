@@ -211,32 +211,42 @@ export async function ensureMutatingWebhook(c: KubeClients, clientConfig: k8s.Ad
 export interface TlsSecret {
   tls: ServingCertificate;
   resourceVersion: string;
+  /** The Secret's type, kept when it is replaced (the apiserver refuses to change it). */
+  type: string;
 }
 
-/** The shared certificate's Secret: undefined when missing, "incomplete" without tls.crt, tls.key or ca.crt. */
-export async function readTlsSecret(c: KubeClients, namespace: string, name: string): Promise<TlsSecret | "incomplete" | undefined> {
+/** A Secret without tls.crt, tls.key or ca.crt: `incomplete` names what it lacks. */
+export interface IncompleteTlsSecret {
+  incomplete: string;
+  resourceVersion: string;
+  type: string;
+}
+
+/** The shared certificate's Secret: undefined when missing. */
+export async function readTlsSecret(c: KubeClients, namespace: string, name: string): Promise<TlsSecret | IncompleteTlsSecret | undefined> {
   const secret = await readSecret(c, namespace, name);
   if (!secret) return undefined;
   const d = secret.data ?? {};
   const decode = (v: string | undefined) => (v === undefined ? undefined : Buffer.from(v, "base64").toString("utf8"));
   const [certPem, keyPem, caPem, caKeyPem] = [decode(d["tls.crt"]), decode(d["tls.key"]), decode(d["ca.crt"]), decode(d["ca.key"])];
-  if (!certPem || !keyPem || !caPem) return "incomplete";
-  return { tls: { certPem, keyPem, caPem, ...(caKeyPem ? { caKeyPem } : {}) }, resourceVersion: secret.metadata?.resourceVersion ?? "" };
+  const at = { resourceVersion: secret.metadata?.resourceVersion ?? "", type: secret.type ?? "Opaque" };
+  if (!certPem || !keyPem || !caPem) return { incomplete: (["tls.crt", "tls.key", "ca.crt"] as const).filter((k) => !d[k]).join(", "), ...at };
+  return { tls: { certPem, keyPem, caPem, ...(caKeyPem ? { caKeyPem } : {}) }, ...at };
 }
 
 /**
- * Stores `tls` in the Secret: created when `resourceVersion` is null, else replaced if still at that
- * version. False when another replica got there first (409): read it again.
+ * Stores `tls` in the Secret: created when `at` is null, else replaced if still at the version read
+ * (keeping its type). False when another replica got there first (409): read it again.
  */
-export async function writeTlsSecret(c: KubeClients, namespace: string, name: string, tls: ServingCertificate, resourceVersion: string | null): Promise<boolean> {
+export async function writeTlsSecret(c: KubeClients, namespace: string, name: string, tls: ServingCertificate, at: { resourceVersion: string; type: string } | null): Promise<boolean> {
   const b64 = (s: string) => Buffer.from(s).toString("base64");
   const body: k8s.V1Secret = {
-    metadata: { name, namespace, labels: { "app.kubernetes.io/part-of": "routeplane" }, ...(resourceVersion !== null ? { resourceVersion } : {}) },
-    type: "kubernetes.io/tls",
+    metadata: { name, namespace, labels: { "app.kubernetes.io/part-of": "routeplane" }, ...(at !== null ? { resourceVersion: at.resourceVersion } : {}) },
+    type: at?.type ?? "kubernetes.io/tls",
     data: { "tls.crt": b64(tls.certPem), "tls.key": b64(tls.keyPem), "ca.crt": b64(tls.caPem), ...(tls.caKeyPem ? { "ca.key": b64(tls.caKeyPem) } : {}) },
   };
   try {
-    if (resourceVersion === null) await c.core.createNamespacedSecret({ namespace, body });
+    if (at === null) await c.core.createNamespacedSecret({ namespace, body });
     else await c.core.replaceNamespacedSecret({ namespace, name, body });
     return true;
   } catch (err) {

@@ -1,7 +1,9 @@
 // The controller's serving certificate over time. Where it comes from:
 //   generated  — made at start (a CA and a certificate), kept in memory;
 //   secret     — shared by the replicas in a Secret (--tls-secret): the first
-//                to start makes it, the others read it;
+//                to start makes it, the others read it; one holding what cannot
+//                be served (not a pair, expired, for other names) is replaced,
+//                never adopted;
 //   files      — --tls-cert/--tls-key/--tls-ca, e.g. cert-manager's Secret
 //                mounted into the pod;
 //   given      — PEM handed to startController (tests, benchmarks).
@@ -13,9 +15,8 @@
 // (the HTTPS server's setSecureContext, the webhooks' caBundle) hear of every
 // change.
 import { readFileSync } from "node:fs";
-import { createSecureContext } from "node:tls";
-import { certificateValidity, dueForRenewal, issueServingCertificate, makeServingCertificate, type ServingCertificate } from "./certs.ts";
-import { readTlsSecret, writeTlsSecret, type KubeClients } from "./kube.ts";
+import { canIssue, certificateProblem, certificateValidity, dueForRenewal, issueServingCertificate, makeServingCertificate, type ServingCertificate } from "./certs.ts";
+import { readTlsSecret, writeTlsSecret, type IncompleteTlsSecret, type KubeClients, type TlsSecret } from "./kube.ts";
 
 export type TlsSource =
   | { kind: "generated" }
@@ -53,23 +54,47 @@ export class ServingTls {
   }
 
   static async start(source: TlsSource, options: ServingTlsOptions): Promise<ServingTls> {
+    const serving = await ServingTls.open(source, options);
+    // Already due (the replicas were down when it fell due, files nobody renewed): renewed, or said, now — the first
+    // periodic check may be an hour away, and the certificate may not last that long.
+    if (dueForRenewal(serving.current.certPem)) {
+      await serving.check().catch((err: Error) => options.log(`serving certificate: ${err.message}; retrying at the next check`));
+    }
+    return serving;
+  }
+
+  private static async open(source: TlsSource, options: ServingTlsOptions): Promise<ServingTls> {
     const make = () => makeServingCertificate(options.hosts, { validityMs: options.validityMs });
     switch (source.kind) {
       case "generated":
         return new ServingTls(source, options, make());
       case "given":
         return new ServingTls(source, options, source.tls);
-      case "files":
-        return new ServingTls(source, options, readFiles(source));
+      case "files": {
+        // Checked now, so a pair that cannot be served is said naming the file, not as the HTTPS server's OpenSSL error.
+        const tls = readFiles(source);
+        const problem = certificateProblem(tls, source);
+        if (problem) throw new Error(`the serving certificate cannot be used: ${problem}`);
+        return new ServingTls(source, options, tls);
+      }
       case "secret": {
         const c = options.clients!;
         for (let attempt = 0; attempt < 3; attempt++) {
           const found = await readTlsSecret(c, source.namespace, source.name);
-          if (found === "incomplete") throw new Error(`the Secret ${source.namespace}/${source.name} lacks tls.crt, tls.key or ca.crt; delete it and the controller makes a new one`);
-          if (found) return new ServingTls(source, options, found.tls);
-          const made = make();
-          if (await writeTlsSecret(c, source.namespace, source.name, made, null)) return new ServingTls(source, options, made);
-          // Another replica created it first: read theirs.
+          if (found === undefined) {
+            const made = make();
+            if (await writeTlsSecret(c, source.namespace, source.name, made, null)) return new ServingTls(source, options, made);
+            // Another replica created it first: read theirs.
+            continue;
+          }
+          const problem = checkSecret(found, options.hosts, new Date());
+          if (typeof problem !== "string") return new ServingTls(source, options, problem.tls);
+          // Never served: replaced at the version read, so of replicas starting together one replaces it and the others read theirs.
+          const made = freshCertificate("tls" in found ? [found.tls] : [], options);
+          if (await writeTlsSecret(c, source.namespace, source.name, made, found)) {
+            options.log(replacedLine(source, problem, made, "tls" in found ? found.tls : undefined));
+            return new ServingTls(source, options, made);
+          }
         }
         throw new Error(`the Secret ${source.namespace}/${source.name} could not be created or read`);
       }
@@ -112,11 +137,10 @@ export class ServingTls {
     if (s.kind === "files") {
       const read = readFiles(s);
       if (read.certPem !== this.current.certPem || read.keyPem !== this.current.keyPem || read.caPem !== this.current.caPem) {
-        // Files caught between two writes (a certificate without its key) wait for the next check.
-        try {
-          createSecureContext({ cert: read.certPem, key: read.keyPem });
-        } catch (err) {
-          this.warnOnce(`the certificate and key in ${s.cert} and ${s.key} do not load together (${(err as Error).message}); still serving the previous ones`);
+        // Files caught between two writes (a certificate without its key) wait for the next check; so do files that cannot be served.
+        const problem = certificateProblem(read, s, { now });
+        if (problem) {
+          this.warnOnce(`${problem}; still serving the previous ones`);
           return "unchanged";
         }
         return this.adopt(read, "reloaded");
@@ -130,10 +154,20 @@ export class ServingTls {
     }
     // The Secret: adopt what another replica stored; renew when due.
     const c = this.options.clients!;
-    const found = await readTlsSecret(c, s.namespace, s.name);
-    if (found === undefined || found === "incomplete") {
-      this.warnOnce(`the Secret ${s.namespace}/${s.name} is ${found === undefined ? "gone" : "incomplete"}; serving the certificate in memory (a restarted replica makes a new one)`);
+    const read = await readTlsSecret(c, s.namespace, s.name);
+    if (read === undefined) {
+      this.warnOnce(`the Secret ${s.namespace}/${s.name} is gone; serving the certificate in memory (a restarted replica makes a new one)`);
       return "unchanged";
+    }
+    const found = checkSecret(read, this.options.hosts, now);
+    if (typeof found === "string") {
+      // Not adopted: keep serving ours and put a fresh one in its place, from the CA served until now when it can
+      // issue (the caBundle and the sidecars' trust stay valid), else the Secret's, else a new one.
+      const made = freshCertificate([this.current, "tls" in read ? read.tls : undefined], this.options, now);
+      // At the version read: if another replica replaced it meanwhile, this write fails and the next check adopts theirs.
+      if (!(await writeTlsSecret(c, s.namespace, s.name, made, read))) return "unchanged";
+      this.options.log(replacedLine(s, found, made, this.current));
+      return this.adopt(made, "renewed");
     }
     let result: CheckResult = "unchanged";
     if (found.tls.certPem !== this.current.certPem) result = this.adopt(found.tls, "reloaded");
@@ -142,9 +176,13 @@ export class ServingTls {
       this.warnOnce(`the certificate in Secret ${s.namespace}/${s.name} expires at ${this.notAfter.toISOString()} and cannot be renewed: the Secret has no ca.key (an older routeplane made it); delete the Secret and restart the replicas, then update each namespace's routeplane-trust with the new CA`);
       return result;
     }
+    if (!canIssue(found.tls, now)) {
+      this.warnOnce(`the certificate in Secret ${s.namespace}/${s.name} expires at ${this.notAfter.toISOString()} and cannot be renewed: its ca.key is not the key of ca.crt, or that CA has expired; delete the Secret and restart the replicas, then update each namespace's routeplane-trust with the new CA`);
+      return result;
+    }
     const renewed = this.renew(found.tls);
     // At the version read: if another replica renewed meanwhile, this write fails and the next check adopts theirs.
-    if (!(await writeTlsSecret(c, s.namespace, s.name, renewed, found.resourceVersion))) return result;
+    if (!(await writeTlsSecret(c, s.namespace, s.name, renewed, found))) return result;
     return this.adopt(renewed, "renewed");
   }
 
@@ -168,6 +206,39 @@ export class ServingTls {
     this.warned = line;
     this.options.log(line);
   }
+}
+
+// A Secret's parts, as a problem names them.
+const SECRET_PLACES = { cert: "tls.crt", key: "tls.key", ca: "ca.crt" };
+
+/**
+ * Why the Secret must not be served (it is replaced instead): it lacks a part, or holds what cannot be
+ * served now for the controller's names — edited by hand, another tool's, expired, made for other
+ * names. The Secret itself when it can be served.
+ */
+function checkSecret(found: TlsSecret | IncompleteTlsSecret, hosts: string[], now: Date): string | TlsSecret {
+  if ("incomplete" in found) return `it lacks ${found.incomplete}`;
+  return certificateProblem(found.tls, SECRET_PLACES, { now, hosts }) ?? found;
+}
+
+/**
+ * A new certificate for the controller's names, issued by the first of `from` whose CA can still issue
+ * (so the webhooks' caBundle and the sidecars' trust stay valid), else with a new CA.
+ */
+function freshCertificate(from: (ServingCertificate | undefined)[], options: ServingTlsOptions, now = new Date()): ServingCertificate {
+  for (const ca of from) {
+    if (!ca || !canIssue(ca, now)) continue;
+    try {
+      return issueServingCertificate(ca, options.hosts, options.validityMs);
+    } catch {
+      // A CA node-forge cannot sign with (not RSA): the next one, or a new CA.
+    }
+  }
+  return makeServingCertificate(options.hosts, { validityMs: options.validityMs });
+}
+
+function replacedLine(s: { namespace: string; name: string }, problem: string, made: ServingCertificate, was: ServingCertificate | undefined): string {
+  return `the Secret ${s.namespace}/${s.name} could not be used (${problem}); replaced it with a new certificate ${made.caPem === was?.caPem ? "from the same CA" : "and a new CA"}`;
 }
 
 function readFiles(s: { cert: string; key: string; ca: string }): ServingCertificate {

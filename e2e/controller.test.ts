@@ -254,3 +254,42 @@ spec:
   const plain = JSON.parse((await k(["get", "pod", "orphan", "-n", ns, "-o", "json"])).stdout);
   assert.equal((plain.spec.initContainers ?? []).length, 0);
 });
+
+test("an admission request the apiserver gives up on (its connection closed before the answer) drops its compile: counted in /metrics, and the next request is answered", async () => {
+  // A policy of `routes` routes: 8,000 take seconds to compile and analyse.
+  const source = (routes: number) => ["package big", 'model m { provider: openai, endpoint: "https://api.openai.com/v1" }', 'model n { provider: openai, endpoint: "https://api.openai.com/v1" }',
+    ...Array.from({ length: routes }, (_, r) => `signal keyword k${r} { any: ["w${r}", "v${r % 97}"] }\nsignal context c${r} { min_tokens: ${(r % 10) * 100}, max_tokens: ${(r % 10) * 100 + 2000} }\nroute r${r} priority ${r + 1} { when k${r} and c${r}; use ${r % 2 ? "m" : "n"} }`),
+    "default { use m }", ""].join("\n");
+  const review = (name: string, routes: number) => JSON.stringify({
+    apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview",
+    request: { uid: name, operation: "CREATE", object: { apiVersion: "routeplane.dev/v1alpha1", kind: "RoutingPolicy", metadata: { name, namespace: ns }, spec: { signingKey: { secretName: "signing" }, sources: { "p.route": source(routes) } } } },
+  });
+  const abandoned = async () => {
+    const metrics = (await get(`${controller.url}/metrics`, {})).body;
+    const samples = [...metrics.matchAll(/^routeplane_controller_admission_compiles_abandoned_total\{when="(queued|running)"\} (\d+)$/gm)];
+    assert.equal(samples.length, 2, "queued and running");
+    return samples.reduce((sum, m) => sum + Number(m[2]), 0);
+  };
+  const before = await abandoned();
+  // Two large policies (seconds to compile each): one compiling, one queued behind it, when their requests go away.
+  const requests = await Promise.all(["big-a", "big-b"].map((name) => new Promise<ReturnType<typeof request>>((resolve) => {
+    const req = request(`${controller.url}/validate`, { method: "POST", ca: controller.caPem, headers: { "content-type": "application/json" } });
+    req.on("error", () => undefined);
+    req.end(review(name, 8000), () => resolve(req));
+  })));
+  await new Promise((r) => setTimeout(r, 500));
+  for (const req of requests) req.destroy();
+  await eventually("both abandoned compiles counted", async () => ((await abandoned()) === before + 2 ? true : undefined), 10_000);
+
+  const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request(`${controller.url}/validate`, { method: "POST", ca: controller.caPem, headers: { "content-type": "application/json" } }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end(review("small", 5));
+  });
+  assert.equal(answer.status, 200, answer.body);
+  assert.equal(JSON.parse(answer.body).response.allowed, true, answer.body);
+});

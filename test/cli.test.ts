@@ -363,6 +363,21 @@ test("serve: a port in use is a clear error and a prompt exit, not a hang", asyn
   }
 });
 
+test("controller: --tls-cert files that cannot be served are a usage error naming the flag, before anything starts", async () => {
+  const { makeServingCertificate } = await import("../controller/index.ts");
+  const dir = mkdtempSync(path.join(tmpdir(), "routeplane-cli-tls-"));
+  workdirs.push(dir);
+  const [a, b] = [makeServingCertificate(["localhost"]), makeServingCertificate(["localhost"])];
+  const files = { cert: path.join(dir, "tls.crt"), key: path.join(dir, "tls.key"), ca: path.join(dir, "ca.crt") };
+  writeFileSync(files.cert, a.certPem);
+  writeFileSync(files.key, b.keyPem);
+  writeFileSync(files.ca, a.caPem);
+  const r = rp(["controller", "--listen", "127.0.0.1:0", "--tls-cert", files.cert, "--tls-key", files.key, "--tls-ca", files.ca]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /the key in --tls-key .*tls\.key does not belong to the certificate in --tls-cert .*tls\.crt; give a certificate, its key and the CA that issued it/);
+  noStackTrace(r.stderr);
+});
+
 test("demo compiles the embedded policy and explains sample requests", () => {
   const r = rp(["demo"]);
   assert.equal(r.code, 0, r.stderr);
@@ -375,6 +390,11 @@ test("demo compiles the embedded policy and explains sample requests", () => {
 test("controller: limits and the ConfigMap selector are checked before anything starts, naming the flag", () => {
   for (const [args, message] of [
     [["--compile-timeout", "soon"], /--compile-timeout takes a positive number of seconds, not "soon"/],
+    [["--compile-timeout", "0"], /--compile-timeout takes a positive number of seconds, not "0"/],
+    [["--compile-timeout=-5"], /--compile-timeout takes a positive number of seconds, not "-5"/],
+    // Past 2^31-1 ms Node's timers fire at once: every compile would time out immediately.
+    [["--compile-timeout", "2147484"], /--compile-timeout is at most 2147483 seconds \(about 24 days\), not 2147484/],
+    [["--compile-timeout", "1e10"], /--compile-timeout takes a positive number of seconds, not "1e10"/],
     [["--compile-memory", "0"], /--compile-memory takes a positive number of MB, not "0"/],
     [["--configmap-selector", "tier in (gold)"], /--configmap-selector takes labels like key=value\[,key2=value2\], not "tier in \(gold\)"/],
   ] as const) {

@@ -4,7 +4,7 @@
 // controller, the next compile works, and the thread exits when idle.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { CompileWorker, buildPolicy, reviewPolicy, statusOf, type CompileJob, type RoutingPolicy } from "../controller/index.ts";
+import { CompileWorker, MAX_TIMER_MS, buildPolicy, reviewPolicy, statusOf, type CompileJob, type RoutingPolicy } from "../controller/index.ts";
 import { generatePolicy } from "../bench/generate.ts";
 
 const job = (routes: number): CompileJob => ({ files: { "p.route": generatePolicy(routes).source }, policyName: "team/p", serial: 1, adaptation: "off", allowUnproved: false, emit: true });
@@ -83,6 +83,40 @@ test("admission refuses a policy whose compile hits a limit, saying which; the r
   const compiled = status.conditions!.find((c) => c.type === "Compiled")!;
   assert.deepEqual([compiled.status, compiled.reason], ["False", "CompileOutOfMemory"]);
   assert.match(compiled.message, /--compile-memory/);
+});
+
+test("a time limit Node's timers cannot hold (over 2^31-1 ms: it would fire at once) is refused, not a worker that times out every compile", () => {
+  assert.throws(() => new CompileWorker({ timeoutMs: MAX_TIMER_MS + 1 }), /the compile timeout is 2147483648 ms; it must be above 0 and at most 2147483647 ms/);
+  assert.throws(() => new CompileWorker({ timeoutMs: 0 }), /must be above 0/);
+  assert.throws(() => new CompileWorker({ timeoutMs: Number.NaN }), /must be above 0/);
+  assert.throws(() => new CompileWorker({ idleMs: 2 ** 31 }), /idle time is 2147483648 ms/);
+  assert.doesNotThrow(() => new CompileWorker({ timeoutMs: MAX_TIMER_MS }));
+});
+
+test("a compile whose caller went away (an admission request the apiserver gave up on) is dropped from the queue, or stopped while it runs; the next compile works", async () => {
+  const w = worker({});
+  const [first, second] = [new AbortController(), new AbortController()];
+  const running = w.compile(job(2000), first.signal);
+  const queued = w.compile(job(2000), second.signal);
+  const next = w.compile(small);
+  await new Promise((r) => setTimeout(r, 50));
+  second.abort();
+  first.abort();
+  for (const outcome of await Promise.all([running, queued])) {
+    assert.equal(!outcome.ok && outcome.reason, "CompileAbandoned", JSON.stringify(outcome).slice(0, 200));
+  }
+  assert.ok((await next).ok);
+  // Only the small policy compiled: neither 2,000-route compile ran to its end.
+  assert.deepEqual([w.counts.abandonedQueued, w.counts.abandonedRunning, w.counts.ok], [1, 1, 1]);
+  assert.equal(w.counts.starts, 2, "the abandoned compile's thread was ended and replaced");
+
+  // Gone before it was queued: no compile, no thread. Gone after the answer: nothing more.
+  const gone = AbortSignal.abort();
+  assert.equal(((o) => !o.ok && o.reason)(await w.compile(small, gone)), "CompileAbandoned");
+  const late = new AbortController();
+  assert.ok((await w.compile(small, late.signal)).ok);
+  late.abort();
+  assert.deepEqual([w.counts.abandonedQueued, w.counts.abandonedRunning, w.counts.ok], [2, 1, 2]);
 });
 
 test("a closed worker answers at once and leaves no thread", async () => {
