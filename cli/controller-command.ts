@@ -63,6 +63,12 @@ export async function cmdController(io: Io, opts: ControllerCommandOptions): Pro
     const problem = certificateProblem(read, { cert: `--tls-cert ${servingFiles.cert}`, key: `--tls-key ${servingFiles.key}`, ca: `--tls-ca ${servingFiles.ca}` });
     if (problem) throw new UsageError(`${problem}; give a certificate, its key and the CA that issued it (or none of the three: a certificate is then generated)`);
   }
+  const listenProblem = (err: NodeJS.ErrnoException) => {
+    const where = `${m[1] ?? "0.0.0.0"}:${m[2]}`;
+    if (err.code === "EADDRINUSE") return `cannot listen on ${where}: the address is in use (is another controller running?); choose another with --listen [host:]port`;
+    if (err.code === "EACCES") return `cannot listen on ${where}: permission denied (ports below 1024 need privileges); choose another with --listen [host:]port`;
+    return null;
+  };
   const running = await startController({
     kubeconfig: opts.kubeconfig,
     namespace: opts.namespace,
@@ -81,7 +87,15 @@ export async function cmdController(io: Io, opts: ControllerCommandOptions): Pro
     tlsSecret: opts["tls-secret"],
     compile: { ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}), ...(memoryMb !== undefined ? { memoryMb } : {}) },
     log: (line) => io.err(`routeplane controller: ${line}`),
+  }).catch((err: NodeJS.ErrnoException) => {
+    const problem = listenProblem(err);
+    if (problem) {
+      io.err(`routeplane controller: ${problem}`);
+      return null;
+    }
+    throw err;
   });
+  if (!running) return EXIT.failed;
   if (opts["write-ca"]) writeFileSync(opts["write-ca"], running.caPem);
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);

@@ -210,7 +210,20 @@ export async function startController(options: ControllerOptions = {}): Promise<
     : options.tlsFiles ? { kind: "files", ...options.tlsFiles }
     : options.tlsSecret ? secretSource(options.tlsSecret)
     : { kind: "generated" };
-  const serving = await ServingTls.start(source, { hosts, clients, log, validityMs: options.certificateValidityMs });
+  // A start that fails from here on (no certificate, the port taken, webhooks not registrable) releases what
+  // already runs — informers, timers, the compile worker — so the process ends instead of hanging.
+  const abandon = async (err: unknown, also: () => unknown = () => undefined): Promise<never> => {
+    stopping = true;
+    await also();
+    clearInterval(resync);
+    queue.close();
+    distribution.close();
+    await Promise.all([policies.stop(), configMaps.stop()]).catch(() => undefined);
+    await tracing?.shutdown().catch(() => undefined);
+    await compiler.close();
+    throw err;
+  };
+  const serving = await ServingTls.start(source, { hosts, clients, log, validityMs: options.certificateValidityMs }).catch((err: unknown) => abandon(err));
   const tls = serving.current;
   const injection = {
     image: options.sidecarImage ?? "ghcr.io/routeplane/routeplane:0.1.0",
@@ -303,7 +316,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 8443, options.host ?? "127.0.0.1", () => resolve());
-  });
+  }).catch((err: unknown) => abandon(err, () => serving.stop()));
   const address = server.address() as AddressInfo;
   const url = `https://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
 
@@ -321,7 +334,11 @@ export async function startController(options: ControllerOptions = {}): Promise<
     await ensureValidatingWebhook(clients, at("/validate"), options.webhookFailurePolicy ?? "Fail");
     await ensureMutatingWebhook(clients, at("/inject"));
   };
-  await registerWebhooks(tls.caPem);
+  await registerWebhooks(tls.caPem).catch((err: unknown) => abandon(err, () => {
+    serving.stop();
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  }));
   serving.onChange((next, previous) => {
     // New connections get the new certificate; open ones keep theirs.
     server.setSecureContext({ cert: next.certPem, key: next.keyPem });

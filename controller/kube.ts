@@ -56,8 +56,10 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
   let timer: NodeJS.Timeout | null = null;
   let resolveSynced: () => void = () => {};
   const syncedPromise = new Promise<void>((resolve) => (resolveSynced = resolve));
+  /** The start in progress (its list, then the watch it opens). */
+  let starting: Promise<unknown> = Promise.resolve();
   const start = () => {
-    informer.start().then(() => {
+    starting = informer.start().then(() => {
       synced = true;
       delay = 500;
       resolveSynced();
@@ -85,6 +87,10 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
     stop: async () => {
       stopped = true;
       if (timer) clearTimeout(timer);
+      await informer.stop().catch(() => undefined);
+      // client-node's ListWatch opens its watch once a list in flight returns, even after stop(): wait for
+      // that start to finish and stop again, or the watch keeps the process alive (a failed start hung 30 s).
+      await starting.catch(() => undefined);
       await informer.stop().catch(() => undefined);
     },
   };

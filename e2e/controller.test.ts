@@ -6,6 +6,8 @@
 // 200/304/401/403 and waking on an edit; status and events.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
@@ -292,4 +294,21 @@ test("an admission request the apiserver gives up on (its connection closed befo
   });
   assert.equal(answer.status, 200, answer.body);
   assert.equal(JSON.parse(answer.body).response.allowed, true, answer.body);
+});
+
+test("a controller that cannot start (its port taken) exits with the reason instead of hanging on its informers", { timeout: 90_000 }, async () => {
+  const busy = createNetServer();
+  await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
+  const port = (busy.address() as AddressInfo).port;
+  try {
+    const t0 = performance.now();
+    const r = spawnSync(process.execPath, [path.join(REPO, "cli/main.ts"), "controller", "--kubeconfig", kubeconfigPath(), "--listen", `127.0.0.1:${port}`, "--no-leader-election", "--namespace", ns], { encoding: "utf8", timeout: 60_000 });
+    assert.notEqual(r.signal, "SIGTERM", `still running after 60 s:\n${r.stderr}`);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`routeplane controller: cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use .*choose another with --listen`));
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+    assert.ok(performance.now() - t0 < 30_000, "it ends promptly");
+  } finally {
+    busy.close();
+  }
 });
