@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { Adapter, adapterStateProblem, adaptiveRoutesFromBundle, type AdapterState } from "../adapter/index.ts";
 import { overlayProblem, sharesProblem, FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA_VERSION, type Bundle, type FeedbackEvent, type RoutingEvent } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
-import { chooseActive, parseTelemetryMessage, MAX_EVENT_BYTES } from "../runtime/index.ts";
+import { Engine, chooseActive, findPii, parseTelemetryMessage, requestFromChat, MAX_EVENT_BYTES } from "../runtime/index.ts";
 
 const POLICY = `package adapt
 
@@ -154,4 +154,49 @@ test("the active-standby assigner keeps the active member, else the earliest sta
   assert.equal(chooseActive([{ memberId: "x", claim: null }, { memberId: "y", claim: { startedAt: 1e15, active: false } }]), "y");
   assert.equal(chooseActive([{ memberId: "d", claim: { startedAt: 1, active: false } }, { memberId: "c", claim: { startedAt: 1, active: false } }]), "c");
   assert.equal(chooseActive([]), null);
+});
+
+test("a guarantee still holds after adaptation moved the weights: learned shares that send most PII traffic to the cloud model keep it redacted", async () => {
+  const text = `package guarded
+model local { provider: vllm, endpoint: "http://local.invalid/v1", tags: [onprem], quality: 0.6 }
+model cloud { provider: openai, endpoint: "https://api.openai.com/v1", quality: 0.6 }
+signal pii pii { types: [email] }
+plugin pii_redact redact { types: [email] }
+route help priority 1 {
+  when true
+  select adaptive { models: [local, cloud], objective: quality, explore: 0.2, floor: 0.05 }
+  apply redact
+}
+default { use local }
+guarantee "PII never reaches a cloud model unredacted" {
+  when pii
+  require model.tags has onprem or applies pii_redact
+}
+`;
+  const b = bundle(text);
+  assert.deepEqual(b.verification.guarantees.map((g) => g.status), ["proved"], "proved for every split inside the bounds");
+  // Users rate the cloud model far better: the adapter moves traffic there, as far as the bounds allow.
+  const a = new Adapter(b, { learner: { seed: 9 } });
+  for (let i = 0; i < 300; i++) {
+    const model = i % 2 ? "cloud" : "local";
+    a.routing(routing(`g${i}`, model, { route: "help" }));
+    a.feedback(feedback(`g${i}`, model === "cloud" ? 1 : -1));
+  }
+  const overlay = a.overlay();
+  assert.ok(overlay.routes.help.cloud > 0.9, JSON.stringify(overlay.routes.help));
+  const engine = await Engine.load(b);
+  engine.setFeedback({ shares: overlay.routes });
+  let cloud = 0;
+  for (let i = 0; i < 400; i++) {
+    const content = `my address is user${i}@example.com, can you help?`;
+    assert.equal(findPii(content, new Set(["email"])).length, 1, "every request carries PII");
+    const request = requestFromChat({ messages: [{ role: "user", content }] });
+    request.id = `req-${i}`;
+    const d = engine.decide(request);
+    if (d.model === "cloud") {
+      cloud++;
+      assert.ok(d.plugins.includes("redact"), `request ${i} reached the cloud model without redaction`);
+    }
+  }
+  assert.ok(cloud > 300, `the learned shares decided: ${cloud}/400 to the cloud model`);
 });
