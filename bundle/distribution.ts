@@ -99,3 +99,45 @@ export function parseHealthHeader(value: string): { etag: string; health: Revisi
   if ([requests, errors, latencyMs, ratings, quality].some((x) => !(x <= MAX_FIGURE)) || errors > requests || quality > ratings) return null;
   return { etag: m[1], health: { requests, errors, latencyMs, ratings, quality } };
 }
+
+/**
+ * The learned shares a sidecar applies (reported with every poll, `routeplane-shares`), so the
+ * policy's status can show the adaptation state: `"<version>"; <route>=<model>:<share>,…; …`.
+ * Routes that do not fit in MAX_SHARES_HEADER characters are left out.
+ */
+export const SHARES_HEADER = "routeplane-shares";
+export const MAX_SHARES_HEADER = 4096;
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,127}$/;
+
+export function sharesHeader(version: string, routes: Readonly<Record<string, Readonly<Record<string, number>>>>): string {
+  let out = JSON.stringify(version.slice(0, 128).replace(/[^\x20-\x7e]|["\\]/g, "?"));
+  for (const [route, shares] of Object.entries(routes)) {
+    if (!NAME.test(route) || Object.keys(shares).some((m) => !NAME.test(m))) continue;
+    const part = `; ${route}=${Object.entries(shares).map(([m, s]) => `${m}:${s.toFixed(3)}`).join(",")}`;
+    if (out.length + part.length > MAX_SHARES_HEADER) break;
+    out += part;
+  }
+  return out;
+}
+
+/** `{ version, routes }` from a shares header, or null when it is malformed. */
+export function parseSharesHeader(value: string): { version: string; routes: Record<string, Record<string, number>> } | null {
+  if (value.length > MAX_SHARES_HEADER) return null;
+  const m = /^"([\x20-\x21\x23-\x5b\x5d-\x7e]{0,128})"((?:;\s*[^;]+)*)$/.exec(value);
+  if (!m) return null;
+  const routes: Record<string, Record<string, number>> = {};
+  for (const part of m[2].split(";").slice(1)) {
+    const r = /^\s*([A-Za-z_][A-Za-z0-9_-]{0,127})=((?:[A-Za-z_][A-Za-z0-9_-]{0,127}:(?:0|1)(?:\.\d{1,6})?,?)+)$/.exec(part);
+    if (!r || r[2].endsWith(",")) return null;
+    const shares: Record<string, number> = {};
+    for (const pair of r[2].split(",")) {
+      const [model, share] = pair.split(":");
+      const n = Number(share);
+      if (!(n >= 0 && n <= 1)) return null;
+      shares[model] = n;
+    }
+    routes[r[1]] = shares;
+  }
+  return { version: m[1], routes };
+}

@@ -21,7 +21,7 @@ export type { BundleReadError } from "./bundle-file.ts";
 export {
   TOKEN_AUDIENCE, SIDECAR_HEADER, NACK_HEADER, MAX_WAIT_SECONDS, MAX_NACK_REASON,
   bundlePath, parseBundlePath, bundleEtag, nackHeader, parseNackHeader, preferredWait,
-  HEALTH_HEADER, emptyHealth, addHealth, healthHeader, parseHealthHeader,
+  HEALTH_HEADER, emptyHealth, addHealth, healthHeader, parseHealthHeader, SHARES_HEADER, MAX_SHARES_HEADER, sharesHeader, parseSharesHeader,
 } from "./distribution.ts";
 export type { DistributionError, RevisionHealth } from "./distribution.ts";
 export { sharesProblem, withinBounds, adaptiveRoutesOf, overlayShapeProblem, overlayProblem, priorShares, routeShares, SHARE_TOLERANCE } from "./adaptation.ts";

@@ -5,12 +5,12 @@
 // last seen. A NACKed bundle is not offered again to that sidecar.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
-  HEALTH_HEADER, NACK_HEADER, SIDECAR_HEADER, addHealth, emptyHealth, parseBundlePath, parseHealthHeader, parseNackHeader, preferredWait,
+  HEALTH_HEADER, NACK_HEADER, SHARES_HEADER, SIDECAR_HEADER, addHealth, emptyHealth, parseBundlePath, parseHealthHeader, parseNackHeader, parseSharesHeader, preferredWait,
   type DistributionError, type RevisionHealth,
 } from "../bundle/index.ts";
 import type { Publication } from "./build.ts";
 import { inStep, type StepCounts } from "./rollout.ts";
-import type { FleetCounts } from "./status.ts";
+import type { FleetCounts, SharesReport } from "./status.ts";
 
 /** What a policy's sidecars get: the candidate for those in the rollout step, the stable revision for the rest. */
 export interface Targets {
@@ -29,6 +29,8 @@ export interface SidecarState {
   polling: number;
   /** What the sidecar last reported seeing on the revision it runs (canary analysis). */
   health: { etag: string; health: RevisionHealth } | null;
+  /** The learned shares it applies (null: none), and when this replica first heard of that version. */
+  shares: { version: string; routes: Record<string, Record<string, number>>; since: string } | null;
 }
 
 /** Who a token belongs to; null namespace: not a service account of any namespace. */
@@ -151,7 +153,21 @@ export class Distribution {
         if (!lastNack || lastNack.time < s.nack.time.toISOString()) lastNack = { sidecar: s.id, revision: pub.revision, reason: s.nack.reason, time: s.nack.time.toISOString() };
       }
     }
-    return { total, onRevision, nacked, ...(lastNack ? { lastNack } : {}) };
+    const shares: Record<string, SharesReport> = {};
+    for (const s of this.present(key)) {
+      if (!s.shares) continue;
+      const r = (shares[s.shares.version] ??= { sidecars: 0, routes: s.shares.routes, since: s.shares.since });
+      r.sidecars++;
+      if (s.shares.since < r.since) r.since = s.shares.since;
+    }
+    return { total, onRevision, nacked, ...(lastNack ? { lastNack } : {}), ...(Object.keys(shares).length ? { shares } : {}) };
+  }
+
+  /** When a shares version was first reported by any sidecar of the policy (now, for a new one). */
+  private firstHeard(key: string, version: string): string {
+    let first: string | null = null;
+    for (const s of this.fleets.get(key)?.values() ?? []) if (s.shares?.version === version && (first === null || s.shares.since < first)) first = s.shares.since;
+    return first ?? new Date().toISOString();
   }
 
   private present(key: string): SidecarState[] {
@@ -226,6 +242,12 @@ export class Distribution {
       fail(res, 400, "bad-request", `malformed ${HEALTH_HEADER} header: expected "<etag>"; requests=N; errors=N; latency_ms=N; ratings=N; quality=X`, false);
       return true;
     }
+    const sharesValue = req.headers[SHARES_HEADER];
+    const shares = typeof sharesValue === "string" ? parseSharesHeader(sharesValue) : null;
+    if (typeof sharesValue === "string" && !shares) {
+      fail(res, 400, "bad-request", `malformed ${SHARES_HEADER} header: expected "<version>"; <route>=<model>:<share>,…`, false);
+      return true;
+    }
     const known = this.fleets.get(key);
     if (known && !known.has(id) && known.size >= this.options.maxSidecarsPerPolicy) {
       fail(res, 503, "not-ready", `policy ${key} already has ${known.size} sidecars; ids of sidecars that stopped polling are forgotten after ${this.options.presenceMs / 1000} s`, true);
@@ -234,6 +256,10 @@ export class Distribution {
     const state = this.track(key, id, active, nack);
     // Only figures about the revision the sidecar says it runs count.
     if (health && health.etag === active) state.health = health;
+    const sharesBefore = state.shares?.version ?? null;
+    state.shares = shares ? { ...shares, since: state.shares?.version === shares.version ? state.shares.since : this.firstHeard(key, shares.version) } : null;
+    // New learned shares on a sidecar change the policy's status (adaptation): look again.
+    if ((state.shares?.version ?? null) !== sharesBefore) this.options.onFleetChange(key);
     const prefer = req.headers.prefer;
     const wait = preferredWait(Array.isArray(prefer) ? prefer.join(", ") : prefer);
     state.polling++;
@@ -289,7 +315,7 @@ export class Distribution {
     const fleet = this.fleets.get(key) ?? this.fleets.set(key, new Map()).get(key)!;
     let state = fleet.get(id);
     const isNew = !state;
-    if (!state) fleet.set(id, (state = { id, active: null, nack: null, lastSeen: Date.now(), polling: 0, health: null }));
+    if (!state) fleet.set(id, (state = { id, active: null, nack: null, lastSeen: Date.now(), polling: 0, health: null, shares: null }));
     const changed = isNew || state.active !== active || (nack !== null && state.nack?.etag !== nack.etag);
     state.active = active;
     if (nack) state.nack = { ...nack, time: state.nack?.etag === nack.etag ? state.nack.time : new Date() };

@@ -133,6 +133,10 @@ export class FleetReports {
       const p = r[key];
       if (!p) continue;
       fleet.total += p.fleet.total;
+      for (const [version, r] of Object.entries(p.fleet.shares ?? {})) {
+        const mine = (fleet.shares ??= {})[version];
+        fleet.shares[version] = mine ? { ...mine, sidecars: mine.sidecars + r.sidecars, since: r.since < mine.since ? r.since : mine.since } : r;
+      }
       if (p.newest === newest) {
         fleet.onRevision += p.fleet.onRevision;
         fleet.nacked += p.fleet.nacked;

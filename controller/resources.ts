@@ -50,6 +50,8 @@ export interface RoutingPolicyStatus {
   findings?: { errors: number; warnings: number; notes: number; summary: string; items: Finding[] };
   sidecars?: { total: number; onRevision: number; nacked: number; summary: string; lastNack?: { sidecar: string; revision: string; reason: string; time: string } };
   rollout?: RolloutStatus;
+  /** spec.adaptation.mode and the learned shares the sidecars apply (docs/adaptation.md). */
+  adaptation?: { mode: "off" | "observe" | "on"; version: string | null; sidecars: string; since?: string; routes?: Record<string, Record<string, number>>; otherVersions?: number };
 }
 
 export interface RoutingPolicy extends KubernetesObject {

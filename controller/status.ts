@@ -16,6 +16,14 @@ export interface FleetCounts {
   onRevision: number;
   nacked: number;
   lastNack?: { sidecar: string; revision: string; reason: string; time: string };
+  /** Learned shares the sidecars apply, by version: how many apply it, its per-route shares, when it was first reported. */
+  shares?: Record<string, SharesReport>;
+}
+
+export interface SharesReport {
+  sidecars: number;
+  routes: Record<string, Record<string, number>>;
+  since: string;
 }
 
 /** The first 12 hex digits of a revision (`sha256:…`), as `kubectl get rp` shows it. */
@@ -77,7 +85,8 @@ export function statusOf(rp: RoutingPolicy, build: PolicyBuild, served: Publicat
   else if (signProblem) set("Signed", "False", signProblem.reason, signProblem.message + keeping);
   else if (build.publication) set("Signed", "True", "Signed", `revision ${shortRevision(build.publication.revision)}, serial ${build.publication.serial}`);
   // RolledOut: the rollout of the served revision is complete (status.rollout says where it stands).
-  const sidecars = { ...fleet, summary: `${fleet.onRevision}/${fleet.total}` };
+  const { shares, ...counts } = fleet;
+  const sidecars = { ...counts, summary: `${fleet.onRevision}/${fleet.total}` };
   if (!served || !rollout) set("RolledOut", "Unknown", "NothingToServe", "no revision has been signed yet");
   else if (rollout.phase === "Complete") set("RolledOut", "True", fleet.total === 0 ? "NoSidecars" : "RolledOut", fleet.total === 0 ? `revision ${shortRevision(served.revision)} is served; no sidecar is subscribed` : rollout.message);
   else if (rollout.phase === "RolledBack") set("RolledOut", "False", "RolledBack", rollout.message);
@@ -97,6 +106,27 @@ export function statusOf(rp: RoutingPolicy, build: PolicyBuild, served: Publicat
     findings,
     sidecars,
     ...(rollout ? { rollout } : {}),
+    ...adaptationOf(rp, shares ?? {}, fleet.total),
+  };
+}
+
+/**
+ * The adaptation state: the mode the spec asks for, and the learned shares most sidecars apply
+ * (version, how many, per-route shares, since when) — from what the sidecars report with their polls.
+ */
+function adaptationOf(rp: RoutingPolicy, shares: Record<string, SharesReport>, total: number): Pick<RoutingPolicyStatus, "adaptation"> {
+  const mode = rp.spec.adaptation?.mode ?? "off";
+  const versions = Object.entries(shares).sort(([va, a], [vb, b]) => b.sidecars - a.sidecars || (va < vb ? 1 : -1));
+  if (mode === "off" && versions.length === 0) return {};
+  const top = versions[0];
+  return {
+    adaptation: {
+      mode,
+      version: top?.[0] ?? null,
+      sidecars: `${top?.[1].sidecars ?? 0}/${total}`,
+      ...(top ? { since: top[1].since, routes: top[1].routes } : {}),
+      ...(versions.length > 1 ? { otherVersions: versions.length - 1 } : {}),
+    },
   };
 }
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { CANARY_DEFAULTS, Distribution, EventRecorder, RECONCILE_STAGES, WorkQueue, advanceRollout, canaryAnalysis, buildPolicy, CompileWorker, controllerTracing, inStep, injectSidecar, reconcile, reviewPolicy, rollbackPublication, rolloutPlan, selects, statusOf, type BuildInputs, type PolicyBuild, type ReconcileDeps, type RoutingPolicy } from "../controller/index.ts";
-import { bundleEtag, bundlePath, generateKeyPair, healthHeader, nackHeader, parseHealthHeader, readBundle, verifyBundleSignature } from "../bundle/index.ts";
+import { MAX_SHARES_HEADER, bundleEtag, bundlePath, generateKeyPair, healthHeader, nackHeader, parseHealthHeader, parseSharesHeader, readBundle, sharesHeader, verifyBundleSignature } from "../bundle/index.ts";
 
 const keys = generateKeyPair();
 const MODELS = 'package shared\nmodel m { provider: openai, endpoint: "https://api.openai.com/v1" }\nmodel local { provider: vllm, endpoint: "http://local:8000/v1", tags: [onprem] }\n';
@@ -344,6 +344,39 @@ test("health reports: parsed strictly, counted only for the revision the sidecar
     assert.deepEqual(step.health!.candidate, { requests: 10 * onCandidate, errors: 2 * onCandidate, latencyMs: 1000 * onCandidate, ratings: 0, quality: 0 });
     assert.equal(step.health!.stable.requests, 10 * (ids.length - onCandidate));
     assert.equal((await get(path, { authorization: "Bearer t", "routeplane-sidecar": "pod-x", "routeplane-health": "lots" })).status, 400);
+  } finally {
+    d.close();
+    server.close();
+  }
+});
+
+test("shares reports: the header round-trips and is bounded; the fleet counts sidecars per version; status shows the mode and what most sidecars apply", async () => {
+  const routes = { help: { local: 0.05, cloud: 0.95 }, code: { a: 0.5, b: 0.5 } };
+  assert.deepEqual(parseSharesHeader(sharesHeader("abc.7", routes)), { version: "abc.7", routes });
+  const many = Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`route_${i}`, { a: 0.5, b: 0.5 }]));
+  const big = sharesHeader("v", many);
+  assert.ok(big.length <= MAX_SHARES_HEADER && Object.keys(parseSharesHeader(big)!.routes).length > 10, "routes past the limit are left out");
+  for (const bad of ["v1", '"v"; r=a:2', '"v"; r=', '"v"; 1r=a:0.5', `"${"x".repeat(5000)}"`]) assert.equal(parseSharesHeader(bad), null, bad);
+  const d = new Distribution({ authenticate: async () => ({ ok: true, namespace: "team", user: "u" }) });
+  const { server, url } = await serve(d);
+  try {
+    const v1 = (await build(policy(), inputs())).publication!;
+    d.publish("team/p", v1);
+    const path = url + bundlePath("team", "p");
+    const poll = async (id: string, shares?: string) => (await get(path, { authorization: "Bearer t", "routeplane-sidecar": id, "if-none-match": v1.etag, prefer: "wait=0", ...(shares ? { "routeplane-shares": shares } : {}) })).status;
+    for (const id of ["a", "b", "c"]) assert.equal(await poll(id, sharesHeader("v7", routes)), 304);
+    assert.equal(await poll("d", sharesHeader("v6", routes)), 304);
+    assert.equal(await poll("e"), 304);
+    assert.equal(await poll("f", "garbage"), 400);
+    const fleet = d.counts("team/p");
+    assert.equal(fleet.shares!.v7.sidecars, 3);
+    assert.equal(fleet.shares!.v6.sidecars, 1);
+    const rp = policy({ adaptation: { mode: "on" } });
+    const built = await build(rp, inputs());
+    const st = statusOf(rp, built, built.publication, fleet, undefined, new Date());
+    assert.deepEqual({ ...st.adaptation, since: undefined }, { mode: "on", version: "v7", sidecars: "3/5", routes, otherVersions: 1, since: undefined });
+    assert.equal("shares" in st.sidecars!, false, "the per-version counts are not repeated under sidecars");
+    assert.equal(statusOf(policy(), built, built.publication, { total: 1, onRevision: 1, nacked: 0 }, undefined, new Date()).adaptation, undefined, "mode off and nothing applied: no adaptation status");
   } finally {
     d.close();
     server.close();

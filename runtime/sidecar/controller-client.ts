@@ -15,7 +15,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { readFileSync } from "node:fs";
 import {
-  HEALTH_HEADER, MAX_WAIT_SECONDS, NACK_HEADER, SIDECAR_HEADER, bundleEtag, bundlePath, healthHeader, nackHeader, serializeBundle,
+  HEALTH_HEADER, MAX_WAIT_SECONDS, NACK_HEADER, SHARES_HEADER, SIDECAR_HEADER, bundleEtag, bundlePath, healthHeader, nackHeader, serializeBundle, sharesHeader,
   type Bundle, type DistributionError, type RevisionHealth,
 } from "../../bundle/index.ts";
 
@@ -148,6 +148,13 @@ const STRONG_ETAG = /^"[0-9a-f]{64}"$/;
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 export class ControllerSubscription {
+  /** The learned shares the sidecar applies now (set by the sidecar), reported with every poll for the policy's status. */
+  private sharesInEffect: (() => { version: string; routes: Record<string, Record<string, number>> } | null) | null = null;
+
+  reportShares(provider: () => { version: string; routes: Record<string, Record<string, number>> } | null): void {
+    this.sharesInEffect = provider;
+  }
+
   private readonly options: ControllerSubscriptionOptions;
   private readonly timing: ControllerTiming;
   private readonly endpoint: URL;
@@ -362,6 +369,8 @@ export class ControllerSubscription {
     // What this sidecar saw on the revision it runs: the controller's canary analysis compares revisions by it.
     const health = this.options.store.current?.health;
     if (etag !== null && health) headers[HEALTH_HEADER] = healthHeader(etag, health);
+    const shares = this.sharesInEffect?.();
+    if (shares) headers[SHARES_HEADER] = sharesHeader(shares.version, shares.routes);
     try {
       return await this.exchange(headers, wait);
     } catch (err) {

@@ -57,7 +57,7 @@ export interface SidecarOptions {
   /** OpenTelemetry traces and metrics (OTLP); none: only /metrics. */
   observability?: Observability;
   /** The controller subscription (serve --controller): its state in /readyz and /metrics. */
-  controller?: { status(): ControllerStatus };
+  controller?: { status(): ControllerStatus; reportShares?(provider: () => SharesOverlay | null): void };
   /** Where the sidecar says what an operator should know (a refused overlay). */
   log?: (line: string) => void;
 }
@@ -144,6 +144,11 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     overlayEpoch++;
     return null;
   };
+  // The controller shows in the policy's status which shares its sidecars apply.
+  options.controller?.reportShares?.(() => {
+    const active = store.current;
+    return overlay && active && (active.bundle.manifest.adaptation ?? "on") === "on" && overlayProblem(overlay, active.bundle) === null ? overlay : null;
+  });
   /** Per engine: the overlay epoch it was given, and the overlay version it applies (null: none). */
   const appliedOf = new WeakMap<object, { epoch: number; version: string | null }>();
   metrics.gauges = () => ({ revision: store.current?.bundle.manifest.revision ?? null, rejections: store.rejections, persistFailures: store.persistFailures, telemetry: telemetry.stats(), sharesRefused: overlayStats.refused, ...(options.semantic ? { semantic: options.semantic.outcomes } : {}), ...(options.controller ? { controller: options.controller.status() } : {}) });
