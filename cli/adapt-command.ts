@@ -9,7 +9,7 @@
 import { createServer, type Server } from "node:http";
 import { verifyBundleSignature, type Bundle, type SharesOverlay } from "../bundle/index.ts";
 import { Adapter, adapterStateProblem, type AdapterState } from "../adapter/index.ts";
-import { CompactedTopic, TelemetryConsumer, type ConsumerCheckpoint } from "../runtime/index.ts";
+import { CompactedTopic, TelemetryConsumer, atMost, type ConsumerCheckpoint } from "../runtime/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { loadBundleFile } from "./key-commands.ts";
 import { parseListen } from "./serve-command.ts";
@@ -164,8 +164,12 @@ export async function startAdapt(io: Io, flags: AdaptFlags): Promise<RunningAdap
   });
   const stop = async () => {
     clearInterval(timer);
-    await busy;
-    await tick();
+    // The last publication and save, within 15 s: a broker that is away must not keep the adapter from exiting
+    // (what was not saved is read again from the last committed offsets by the next active replica).
+    await atMost(15_000, (async () => {
+      await busy;
+      await tick();
+    })());
     await consumer.stop();
     await Promise.all([stateTopic.close(), sharesTopic.close()]);
     await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -54,14 +54,18 @@ function start(name: string, args: string[]): void {
   procs.set(name, { child, log: () => out });
 }
 
-async function stop(name: string, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+/** Stops a process; false when it ignored SIGTERM for 30 s (then it is killed, so the suite never hangs on it). */
+async function stop(name: string, signal: NodeJS.Signals = "SIGTERM"): Promise<boolean> {
   const p = procs.get(name);
-  if (!p) return;
+  if (!p) return true;
   procs.delete(name);
-  if (p.child.exitCode !== null) return;
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return true;
   const exited = new Promise((r) => p.child.once("exit", r));
   p.child.kill(signal);
+  const timer = setTimeout(() => p.child.kill("SIGKILL"), 30_000);
   await exited;
+  clearTimeout(timer);
+  return p.child.signalCode !== "SIGKILL" || signal === "SIGKILL";
 }
 
 const logs = () => [...procs].map(([n, p]) => `--- ${n}\n${p.log().slice(-3000)}`).join("\n");
@@ -159,9 +163,12 @@ test("observe mode learns and reports what it would do, and changes no decision"
 
 test("on: shares reach both sidecars within 2 s of the feedback that moves them (p90), and traffic moves to the better model", { timeout: 180_000 }, async () => {
   await startAdapter("on");
-  // The state saved in observe mode carries over: the adapter already knows smart is better.
-  const restored = await adapterStatus();
-  assert.ok(restored.counters.joined >= 120, `state restored: ${JSON.stringify(restored.counters)}`);
+  // The state saved in observe mode carries over (loaded once this replica is the active one): the adapter already knows smart is better.
+  const restored = await eventually(`state restored\n${logs()}`, async () => {
+    const st = await adapterStatus();
+    return st.role === "active" && st.counters.joined >= 120 ? st : undefined;
+  });
+  assert.equal(restored.counters.joined, 120, "nothing counted twice across the restart");
   const delays: number[] = [];
   for (let round = 0; round < 12; round++) {
     const before = await Promise.all(sidecarUrls.map(sidecarShares));
@@ -258,8 +265,9 @@ test("the broker stops mid-run: requests go on with the last shares; when it ret
       return v !== null && v !== before ? true : undefined;
     }, 60_000);
   } finally {
-    await stop("outage-adapter");
-    await stop("outage-sidecar");
+    const adapterStopped = await stop("outage-adapter");
+    const sidecarStopped = await stop("outage-sidecar");
     await broker.stop();
+    assert.ok(adapterStopped && sidecarStopped, `a process ignored SIGTERM for 30 s after the outage (adapter ${adapterStopped}, sidecar ${sidecarStopped})\n${logs()}`);
   }
 });

@@ -4,7 +4,8 @@
 // compared with the stable one while half the sidecars run it, and rolled
 // back automatically, with the comparison in status and a RolledBack event; a
 // healthy revision is held until both sides have enough requests, then
-// promoted.
+// promoted. And the adaptation mode: from the spec to the sidecars in the
+// signed bundle, with the shares they apply back in status.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -38,8 +39,10 @@ function start(name: string, args: string[]): void {
 
 const logs = () => [...procs].map(([n, p]) => `--- ${n}\n${p.log().slice(-2000)}`).join("\n");
 
-function policyYaml(endpoint: string, served: string): string {
-  const source = `package canary\nmodel m { provider: openai_compatible, endpoint: "${endpoint}", served_name: "${served}" }\ndefault { use m }\n`;
+function policyYaml(endpoint: string, served: string, { adaptive = false, mode }: { adaptive?: boolean; mode?: string } = {}): string {
+  const source = adaptive
+    ? `package canary\nmodel m { provider: openai_compatible, endpoint: "${endpoint}", served_name: "${served}" }\nmodel m2 { provider: openai_compatible, endpoint: "${endpoint}", served_name: "${served}-2" }\nroute learn priority 1 { when true; select adaptive { models: [m, m2], objective: quality, explore: 0.2, floor: 0.05 } }\ndefault { use m }\n`
+    : `package canary\nmodel m { provider: openai_compatible, endpoint: "${endpoint}", served_name: "${served}" }\ndefault { use m }\n`;
   return `apiVersion: routeplane.dev/v1alpha1
 kind: RoutingPolicy
 metadata:
@@ -52,13 +55,14 @@ spec:
     steps: [50, 100]
     analysis:
       minRequests: 20
-  sources:
+${mode ? `  adaptation:\n    mode: "${mode}"\n` : ""}  sources:
     main.route: ${JSON.stringify(source)}
 `;
 }
 
 interface Status {
   revision?: string;
+  adaptation?: { mode: string; version: string | null; sidecars: string; routes?: Record<string, Record<string, number>> };
   rollout?: { phase: string; revision: string; message: string; analysis?: { verdict: string; reason: string; candidate: { requests: number; errorRate: number }; stable: { requests: number; errorRate: number } } };
   conditions: { type: string; status: string; reason: string; message: string }[];
 }
@@ -176,5 +180,42 @@ test("a healthy canary is held until both sides have enough requests, then promo
   } finally {
     const tally = await load.stop();
     assert.equal(tally.failed, 0, "no request failed during a healthy rollout");
+  }
+});
+
+test("adaptation: spec.adaptation.mode reaches the sidecars in the signed bundle; status shows the shares they apply, and observe mode stops them applying", { timeout: 300_000 }, async () => {
+  const load = traffic();
+  try {
+    const complete = async (what: string, check: (s: Status) => boolean) => eventually(what, async () => {
+      const s = await status();
+      return s.rollout?.phase === "Complete" && check(s) ? s : undefined;
+    }, 150_000).catch(async (err: Error) => assert.fail(`${err.message}\n${JSON.stringify(await status(), null, 1)}\n${logs()}`));
+    const applyOn = await k(["apply", "-f", "-"], policyYaml(good.url, "v4", { adaptive: true, mode: "on" }));
+    assert.equal(applyOn.code, 0, applyOn.stderr);
+    const on = await complete("mode on rolled out", (s) => s.adaptation?.mode === "on");
+    assert.deepEqual(on.adaptation, { mode: "on", version: null, sidecars: "0/4" }, "no shares yet");
+    // The adapter's shares, given to every sidecar (as the shares topic would): applied, and reported.
+    const routes = { learn: { m: 0.1, m2: 0.9 } };
+    for (const port of sidecarPorts) {
+      const put = await fetch(`http://127.0.0.1:${port}/debug/weights`, { method: "PUT", body: JSON.stringify({ version: "e2e.1", routes }) });
+      assert.equal(put.status, 204, await put.text());
+    }
+    const applied = await eventually("status.adaptation with the shares", async () => {
+      const s = await status();
+      return s.adaptation?.version === "e2e.1" && s.adaptation.sidecars === "4/4" ? s : undefined;
+    }, 60_000).catch(async (err: Error) => assert.fail(`${err.message}\n${JSON.stringify(await status(), null, 1)}`));
+    assert.deepEqual(applied.adaptation!.routes, routes);
+    assert.match((await k(["get", "rp", "canary", "-n", ns, "-o", "wide"])).stdout, /SHARES[\s\S]*e2e\.1/);
+    // Observe: the same policy (same revision), a new signed bundle that says not to apply learned shares.
+    const applyObserve = await k(["apply", "-f", "-"], policyYaml(good.url, "v4", { adaptive: true, mode: "observe" }));
+    assert.equal(applyObserve.code, 0, applyObserve.stderr);
+    const observe = await complete("mode observe rolled out", (s) => s.adaptation?.mode === "observe" && s.adaptation.sidecars === "0/4");
+    assert.equal(observe.revision, on.revision, "the mode is not part of the revision");
+    for (const port of sidecarPorts) {
+      const ready = (await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()) as { shares: { version: string; mode: string; applied: boolean } };
+      assert.deepEqual([ready.shares.version, ready.shares.mode, ready.shares.applied], ["e2e.1", "observe", false]);
+    }
+  } finally {
+    await load.stop();
   }
 });

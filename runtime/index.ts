@@ -9,5 +9,5 @@ export {
   JsonlSink, KafkaSink, NullSink, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SCHEMA, Observability, SemanticSignals, startDemoUpstream,
 } from "./sidecar/index.ts";
 export type { Sidecar, SidecarOptions, TelemetrySink, TelemetryEvent, DemoUpstream } from "./sidecar/index.ts";
-export { TelemetryConsumer, CompactedTopic, parseTelemetryMessage, MAX_EVENT_BYTES, chooseActive } from "./kafka/index.ts";
+export { TelemetryConsumer, CompactedTopic, parseTelemetryMessage, MAX_EVENT_BYTES, chooseActive, atMost } from "./kafka/index.ts";
 export type { TelemetryConsumerOptions, TelemetryHandlers, ConsumerStats, ConsumerCheckpoint } from "./kafka/index.ts";

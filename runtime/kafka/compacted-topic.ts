@@ -6,7 +6,7 @@
 // nothing: the group is empty once it leaves and the broker forgets it.
 import { randomUUID } from "node:crypto";
 import type { Consumer, Kafka, Producer } from "kafkajs";
-import { kafkaClient } from "./client.ts";
+import { DISCONNECT_MS, atMost, kafkaClient } from "./client.ts";
 
 export interface CompactedTopicOptions {
   brokers: string[];
@@ -107,12 +107,12 @@ export class CompactedTopic {
 
   private async release(consumer: Consumer): Promise<void> {
     this.consumers.delete(consumer);
-    await consumer.disconnect().catch(() => undefined);
+    await atMost(DISCONNECT_MS, consumer.disconnect());
   }
 
   async close(): Promise<void> {
     for (const c of [...this.consumers]) await this.release(c);
-    await this.producer?.disconnect().catch(() => undefined);
+    if (this.producer) await atMost(DISCONNECT_MS, this.producer.disconnect());
     this.producer = null;
   }
 }

@@ -6,3 +6,4 @@ export type { TelemetryConsumerOptions, TelemetryHandlers, ConsumerStats, Consum
 export { CompactedTopic } from "./compacted-topic.ts";
 export type { CompactedTopicOptions } from "./compacted-topic.ts";
 export { chooseActive, activeStandbyAssigner } from "./active-standby-assigner.ts";
+export { atMost, DISCONNECT_MS } from "./client.ts";

@@ -6,7 +6,7 @@
 // them (commit()), so a restart resumes exactly after what was saved.
 import type { Consumer, EachBatchPayload, Kafka, Producer } from "kafkajs";
 import { checkFeedbackEvent, checkRoutingEvent, FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA_VERSION, type FeedbackEvent, type RoutingEvent } from "../../bundle/index.ts";
-import { kafkaClient } from "./client.ts";
+import { DISCONNECT_MS, atMost, kafkaClient } from "./client.ts";
 import { activeStandbyAssigner } from "./active-standby-assigner.ts";
 
 export interface TelemetryConsumerOptions {
@@ -157,8 +157,8 @@ export class TelemetryConsumer {
   }
 
   async stop(): Promise<void> {
-    await this.consumer?.disconnect().catch(() => undefined);
-    await this.producer?.disconnect().catch(() => undefined);
+    if (this.consumer) await atMost(DISCONNECT_MS, this.consumer.disconnect());
+    if (this.producer) await atMost(DISCONNECT_MS, this.producer.disconnect());
     this.consumer = null;
     this.producer = null;
   }

@@ -6,6 +6,10 @@
 import { createWriteStream, type WriteStream } from "node:fs";
 import type { Producer } from "kafkajs";
 import { ROUTING_EVENT_SCHEMA_VERSION, type TelemetryEvent } from "../../bundle/index.ts";
+import { atMost } from "../kafka/client.ts";
+
+/** How long closing the Kafka sink may take (a last send, the disconnect). */
+const CLOSE_MS = 10_000;
 
 export { ROUTING_EVENT_SCHEMA_VERSION, FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SCHEMA } from "../../bundle/index.ts";
 export type { RoutingEvent, FeedbackEvent, TelemetryEvent } from "../../bundle/index.ts";
@@ -468,11 +472,14 @@ export class KafkaSink implements TelemetrySink {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
-    await this.started.catch(() => undefined);
-    // Let a run in progress finish (disconnecting under a send hangs kafkajs), then send what is left once.
-    await this.current;
-    await this.flush();
-    await this.producer?.disconnect().catch(() => undefined);
+    // Let a run in progress finish (disconnecting under a send hangs kafkajs), then send what is left once —
+    // within CLOSE_MS: a broker that does not answer must not keep a stopping sidecar alive.
+    await atMost(CLOSE_MS, (async () => {
+      await this.started.catch(() => undefined);
+      await this.current;
+      await this.flush();
+      await this.producer?.disconnect().catch(() => undefined);
+    })());
   }
 }
 
