@@ -14,7 +14,7 @@ import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { loadBundleFile } from "./key-commands.ts";
 import { parseListen } from "./serve-command.ts";
 import { readTextFile, UsageError } from "./usage.ts";
-import { EXIT, type Io } from "./io.ts";
+import { EXIT, exitSoonAfterShutdown, type Io } from "./io.ts";
 
 export interface AdaptFlags {
   "kafka-brokers"?: string;
@@ -226,5 +226,5 @@ export async function cmdAdapt(io: Io, flags: AdaptFlags): Promise<number> {
   });
   io.err("routeplane adapt: shutting down (publishing and saving what was learned)");
   await running.stop();
-  return EXIT.ok;
+  return exitSoonAfterShutdown(EXIT.ok);
 }

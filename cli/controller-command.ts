@@ -2,7 +2,7 @@
 import { writeFileSync } from "node:fs";
 import { certificateProblem, MAX_TIMER_MS, startController } from "../controller/index.ts";
 import { readTextFile, UsageError } from "./usage.ts";
-import { EXIT, type Io } from "./io.ts";
+import { EXIT, exitSoonAfterShutdown, type Io } from "./io.ts";
 
 export interface ControllerCommandOptions {
   kubeconfig?: string;
@@ -103,5 +103,5 @@ export async function cmdController(io: Io, opts: ControllerCommandOptions): Pro
   });
   io.err("routeplane controller: shutting down");
   await running.stop();
-  return EXIT.ok;
+  return exitSoonAfterShutdown(EXIT.ok);
 }

@@ -29,3 +29,14 @@ export function bufferIo(): Io & { stdout: string; stderr: string } {
 }
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+/**
+ * After a server command (serve, adapt, controller) has shut down gracefully: if something a library
+ * left behind (a Kafka connection whose disconnect was given up on) still holds the process 2 s
+ * later, exit anyway with the command's code — a stopped server must never linger. The timer does
+ * not itself keep the process alive.
+ */
+export function exitSoonAfterShutdown(code: number, graceMs = 2000): number {
+  setTimeout(() => process.exit(code), graceMs).unref();
+  return code;
+}

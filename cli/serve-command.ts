@@ -17,7 +17,7 @@ import {
 } from "../runtime/sidecar/index.ts";
 import { CompactedTopic } from "../runtime/index.ts";
 import { readJsonFile, readTextFile, UsageError } from "./usage.ts";
-import { EXIT, type Io } from "./io.ts";
+import { EXIT, exitSoonAfterShutdown, type Io } from "./io.ts";
 
 export interface ServeOptions {
   bundle?: string;
@@ -384,5 +384,5 @@ export async function cmdServe(io: Io, opts: ServeOptions): Promise<number> {
   });
   io.err("routeplane serve: shutting down (finishing requests in flight, flushing telemetry)");
   await running.stop();
-  return EXIT.ok;
+  return exitSoonAfterShutdown(EXIT.ok);
 }
