@@ -138,6 +138,7 @@ async function main(): Promise<void> {
     let version = 0;
     await kubectl(["apply", "-f", "-"], JSON.stringify(policyJson(ns, "support", version)));
     const activations = new Map<string, Map<string, number>>(); // sidecar → revision prefix → time
+    let firstSidecarLog = "";
     for (let i = 0; i < N; i++) {
       const sport = await freePort();
       const id = `sidecar-${i}`;
@@ -150,6 +151,7 @@ async function main(): Promise<void> {
       let buf = "";
       child.stderr!.on("data", (d: Buffer) => {
         const now = performance.now();
+        if (i === 0) firstSidecarLog += d;
         buf += d;
         for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
           const line = buf.slice(0, nl);
@@ -162,7 +164,9 @@ async function main(): Promise<void> {
     const revisionNow = async () => JSON.parse(await kubectl(["get", "rp", "support", "-n", ns, "-o", "json"])).status?.revision as string | undefined;
     const allOn = (prefix: string) => [...activations.values()].every((s) => [...s.keys()].some((k) => prefix.startsWith(k) || k.startsWith(prefix.slice(0, 19))));
     const first = await waitFor("the first revision", revisionNow, 60_000);
-    await waitFor(`${N} sidecars on the first revision`, () => (allOn(first) ? true : undefined), 120_000);
+    await waitFor(`${N} sidecars on the first revision`, () => (allOn(first) ? true : undefined), 120_000).catch((err: Error) => {
+      throw new Error(`${err.message}; sidecar-0 said:\n${firstSidecarLog.slice(-3000)}`);
+    });
     const times: number[] = [];
     for (let c = 1; c <= CHANGES; c++) {
       version++;
