@@ -246,5 +246,30 @@ export function adapterStateProblem(value: unknown): string | null {
   if (typeof s.learner !== "object" || s.learner === null) return "no learner state";
   if (!Number.isSafeInteger(s.published)) return "no publication counter";
   if (!Array.isArray(s.seen) || !Array.isArray(s.waiting)) return "no join window";
+  const text = (x: unknown) => typeof x === "string" || x === null;
+  if (!s.seen.every((e) => Array.isArray(e) && typeof e[0] === "string" && Number.isFinite(e[1]) && text(e[2]) && text(e[3]) && typeof e[4] === "boolean")) return "a malformed entry in the join window";
+  if (!s.waiting.every((e) => Array.isArray(e) && typeof e[0] === "string" && Number.isFinite(e[1]) && Number.isFinite(e[2]))) return "a malformed waiting feedback";
   return null;
+}
+
+/**
+ * The adapter as saved (`saved`: the state topic's latest value, null for none), or from the priors
+ * when the saved value cannot be used — then `ignored` says why. Never throws: a broken or hostile
+ * state must not keep the adapter from running.
+ */
+export function restoreAdapter(bundle: Bundle, options: AdapterOptions, saved: string | null): { adapter: Adapter; ignored: string | null } {
+  if (saved === null) return { adapter: new Adapter(bundle, options), ignored: null };
+  let value: unknown;
+  try {
+    value = JSON.parse(saved);
+  } catch {
+    return { adapter: new Adapter(bundle, options), ignored: "the saved state is not JSON" };
+  }
+  const problem = adapterStateProblem(value);
+  if (problem) return { adapter: new Adapter(bundle, options), ignored: `the saved state (${problem})` };
+  try {
+    return { adapter: new Adapter(bundle, options, value as AdapterState), ignored: null };
+  } catch (err) {
+    return { adapter: new Adapter(bundle, options), ignored: `the saved state cannot be restored (${(err as Error).message})` };
+  }
 }

@@ -7,5 +7,5 @@ export { seededRandom, betaDraw, gammaDraw } from "./random.ts";
 export { replay } from "./replay.ts";
 export { qualityOf } from "../bundle/index.ts";
 export type { Estimate, LoggedDecision, LoggedFeedback, ReplayResult, TargetPolicy } from "./replay.ts";
-export { Adapter, ADAPTER_DEFAULTS, adaptiveRoutesFromBundle, adapterStateProblem } from "./adapter.ts";
+export { Adapter, ADAPTER_DEFAULTS, adaptiveRoutesFromBundle, adapterStateProblem, restoreAdapter } from "./adapter.ts";
 export type { AdapterCounters, AdapterOptions, AdapterState } from "./adapter.ts";

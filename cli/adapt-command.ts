@@ -8,7 +8,7 @@
 // restarted adapter resumes where its saved state ends and counts nothing twice.
 import { createServer, type Server } from "node:http";
 import { verifyBundleSignature, type Bundle, type SharesOverlay } from "../bundle/index.ts";
-import { Adapter, adapterStateProblem, type AdapterState } from "../adapter/index.ts";
+import { Adapter, restoreAdapter } from "../adapter/index.ts";
 import { CompactedTopic, TelemetryConsumer, atMost, type ConsumerCheckpoint } from "../runtime/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { loadBundleFile } from "./key-commands.ts";
@@ -67,21 +67,6 @@ function loadPolicy(io: Io, flags: AdaptFlags): Bundle | null {
   return bundle;
 }
 
-/** The adapter's state as saved, or null (with the reason logged) when there is none or it cannot be used. */
-function restoredState(io: Io, saved: string | null): AdapterState | null {
-  if (saved === null) return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(saved);
-  } catch {
-    io.err("routeplane adapt: the saved state is not JSON; starting from the policy's priors");
-    return null;
-  }
-  const problem = adapterStateProblem(value);
-  if (problem) io.err(`routeplane adapt: ignoring the saved state (${problem}); starting from the policy's priors`);
-  return problem ? null : (value as AdapterState);
-}
-
 export interface RunningAdapter {
   url: string;
   stop(): Promise<void>;
@@ -111,8 +96,10 @@ export async function startAdapt(io: Io, flags: AdaptFlags): Promise<RunningAdap
     for (let attempt = 0; ; attempt++) {
       try {
         const saved = await stateTopic.readLatest(policy);
-        adapter = new Adapter(bundle, { joinWindowMs }, restoredState(io, saved) ?? undefined);
-        log(saved ? `state restored: ${adapter.counters.joined} ratings learned so far` : "no saved state: starting from the policy's priors");
+        // A state that cannot be used is said and set aside (not retried): the priors are the start then.
+        const restored = restoreAdapter(bundle, { joinWindowMs }, saved);
+        adapter = restored.adapter;
+        log(restored.ignored ? `ignoring ${restored.ignored}; starting from the policy's priors` : saved ? `state restored: ${adapter.counters.joined} ratings learned so far` : "no saved state: starting from the policy's priors");
         return;
       } catch (err) {
         if (attempt === 0) log(`cannot read the saved state from topic ${stateTopic.topic} (${(err as Error).message}); trying again every 2 s before reading any event`);

@@ -3,7 +3,7 @@
 // counting anything twice, and shares inside the policy's bounds.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Adapter, adapterStateProblem, adaptiveRoutesFromBundle, type AdapterState } from "../adapter/index.ts";
+import { Adapter, adapterStateProblem, adaptiveRoutesFromBundle, restoreAdapter, type AdapterState } from "../adapter/index.ts";
 import { overlayProblem, sharesProblem, FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA_VERSION, type Bundle, type FeedbackEvent, type RoutingEvent } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
 import { Engine, chooseActive, findPii, parseTelemetryMessage, requestFromChat, MAX_EVENT_BYTES } from "../runtime/index.ts";
@@ -135,6 +135,28 @@ test("a stored state that is not one is named, not trusted", () => {
   assert.match(adapterStateProblem({ version: 2 })!, /version 2/);
   assert.match(adapterStateProblem(null)!, /not an object/);
   assert.match(adapterStateProblem({ version: 1, revision: "r", learner: {}, published: 1, seen: [] })!, /join window/);
+});
+
+test("attack: a broken or hostile saved state is set aside, not retried forever — the adapter starts from the priors and says why", () => {
+  const b = bundle();
+  const good = new Adapter(b);
+  good.routing(routing("1", "smart"));
+  const state = good.snapshot();
+  const cases: [string, RegExp][] = [
+    ["{not json", /not JSON/],
+    [JSON.stringify({ ...state, seen: [7] }), /malformed entry in the join window/],
+    [JSON.stringify({ ...state, waiting: [["x", "soon", 1]] }), /malformed waiting feedback/],
+    [JSON.stringify({ ...state, learner: { version: 2 } }), /cannot be restored \(not a learner state of version 1\)/],
+  ];
+  for (const [saved, why] of cases) {
+    const { adapter, ignored } = restoreAdapter(b, {}, saved);
+    assert.match(ignored ?? "", why);
+    adapter.routing(routing("2", "cheap"));
+    assert.equal(adapter.counters.routing, 1, "a fresh adapter that works");
+  }
+  const restored = restoreAdapter(b, {}, JSON.stringify(state));
+  assert.equal(restored.ignored, null);
+  assert.equal(restored.adapter.counters.routing, 1);
 });
 
 test("messages from the topics: the wrong schema for the topic, not JSON, too big and invalid events are problems, with the place", () => {
