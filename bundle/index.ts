@@ -27,6 +27,6 @@ export type { DistributionError, RevisionHealth } from "./distribution.ts";
 export { sharesProblem, withinBounds, adaptiveRoutesOf, overlayShapeProblem, overlayProblem, priorShares, routeShares, SHARE_TOLERANCE } from "./adaptation.ts";
 export type { AdaptiveBounds, SharesOverlay } from "./adaptation.ts";
 export {
-  ROUTING_EVENT_SCHEMA_VERSION, FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SCHEMA, checkRoutingEvent, checkFeedbackEvent, qualityOf,
+  ROUTING_EVENT_SCHEMA_VERSION, FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SCHEMA, checkRoutingEvent, checkFeedbackEvent, qualityOf, REQUEST_ID_PATTERN,
 } from "./telemetry.ts";
 export type { RoutingEvent, FeedbackEvent, TelemetryEvent, EventCheck } from "./telemetry.ts";

@@ -47,6 +47,8 @@ export interface FeedbackEvent {
 export type TelemetryEvent = RoutingEvent | FeedbackEvent;
 
 const str = { type: "string" };
+/** A request id: what the sidecar accepts in x-request-id, else the UUID it makes (REQUEST_ID_PATTERN). */
+const requestIdSchema = { type: "string", minLength: 1, maxLength: 128 };
 const nullable = (t: object) => ({ anyOf: [t, { type: "null" }] });
 
 /** JSON Schemas of the events (draft 2020-12), for consumers and for the tests. */
@@ -59,7 +61,7 @@ export const ROUTING_EVENT_SCHEMA = {
   properties: {
     schema: { const: ROUTING_EVENT_SCHEMA_VERSION },
     time: { type: "string", format: "date-time" },
-    requestId: str,
+    requestId: requestIdSchema,
     revision: str,
     endpoint: { enum: ["chat", "completions"] },
     route: nullable(str),
@@ -110,7 +112,7 @@ export const FEEDBACK_EVENT_SCHEMA = {
   properties: {
     schema: { const: FEEDBACK_EVENT_SCHEMA_VERSION },
     time: { type: "string", format: "date-time" },
-    requestId: str,
+    requestId: requestIdSchema,
     rating: nullable({ type: "number", minimum: -1, maximum: 1 }),
     label: nullable(str),
   },
@@ -145,3 +147,10 @@ export function qualityOf(f: { rating: number | null; label: string | null }): n
   if (NEGATIVE.has(label)) return 0;
   return null;
 }
+
+/**
+ * The x-request-id values a sidecar keeps (1–128 visible ASCII characters); others are replaced by a
+ * UUID, which the response's x-request-id returns. Ids are remembered downstream (the adapter's join
+ * window), so their size must be bounded where they enter.
+ */
+export const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;

@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Ajv2020 } from "ajv/dist/2020.js";
-import { generateKeyPair, serializeBundle, signBundle, type Bundle } from "../bundle/index.ts";
+import { checkFeedbackEvent, checkRoutingEvent, generateKeyPair, serializeBundle, signBundle, type Bundle } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
 import {
   BundleStore, JsonlSink, Observability, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SCHEMA, SemanticSignals, Upstreams, createSidecar, startDemoUpstream,
@@ -423,6 +423,24 @@ default { use a }
   const on = await picked("on-1");
   assert.equal(on.sharesVersion, "v1");
   assert.ok(on.probability === 0.26 || on.probability === 0.74);
+});
+
+test("attack: an oversized x-request-id is replaced by a UUID (ids are remembered downstream: the adapter's join window), and feedback names only ids the sidecar could have given", async () => {
+  const h = await harness();
+  const huge = "r".repeat(10_000);
+  const { res } = await chat(h.url, "hello", { headers: { "x-request-id": huge } });
+  assert.equal(res.status, 200);
+  const id = res.headers.get("x-request-id")!;
+  assert.match(id, /^[0-9a-f-]{36}$/, "a generated id, returned to the client for its feedback");
+  const event = h.sink.events.find((e) => e.requestId === id);
+  assert.ok(event, "the event carries the id the client was given");
+  assert.equal(checkRoutingEvent(event).ok, true);
+  const kept = await chat(h.url, "hello", { headers: { "x-request-id": "order-77/attempt-2" } });
+  assert.equal(kept.res.headers.get("x-request-id"), "order-77/attempt-2", "a normal id is kept");
+  const feedback = (request_id: string) => fetch(`${h.url}/v1/feedback`, { method: "POST", body: JSON.stringify({ request_id, rating: 1 }) });
+  assert.equal((await feedback("x".repeat(129))).status, 400);
+  assert.equal((await feedback(id)).status, 202);
+  assert.equal(checkFeedbackEvent({ schema: "routeplane.feedback/v1", time: new Date().toISOString(), requestId: "x".repeat(129), rating: 1, label: null }).ok, false, "a consumer refuses such an id too");
 });
 
 test("pii_redact with on_response: true cleans the model's answer too", async () => {

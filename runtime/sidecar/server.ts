@@ -14,7 +14,7 @@
 import { randomUUID } from "node:crypto";
 import { inspect } from "node:util";
 import type { AddressInfo } from "node:net";
-import { overlayProblem, overlayShapeProblem, qualityOf, type ModelSpec, type SharesOverlay } from "../../bundle/index.ts";
+import { REQUEST_ID_PATTERN, overlayProblem, overlayShapeProblem, qualityOf, type ModelSpec, type SharesOverlay } from "../../bundle/index.ts";
 import type { BundleStore } from "./bundle-store.ts";
 import { createHttpServer, type HttpServer, type SidecarRequest, type SidecarResponse } from "./http-server.ts";
 import { SidecarMetrics } from "./metrics.ts";
@@ -193,7 +193,8 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   };
 
   async function handle(req: SidecarRequest, res: SidecarResponse): Promise<void> {
-    const requestId = (typeof req.headers["x-request-id"] === "string" && req.headers["x-request-id"]) || randomUUID();
+    const given = req.headers["x-request-id"];
+    const requestId = typeof given === "string" && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
     const route = `${req.method} ${req.path}`;
     try {
       switch (route) {
@@ -211,7 +212,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           const id = body.request_id;
           const rating = body.rating ?? null;
           const label = body.label ?? null;
-          if (typeof id !== "string" || id === "") throw new HttpError(400, "`request_id` must be the x-request-id of an earlier response");
+          if (typeof id !== "string" || !REQUEST_ID_PATTERN.test(id)) throw new HttpError(400, "`request_id` must be the x-request-id of an earlier response (1 to 128 visible ASCII characters)");
           if (rating === null && label === null) throw new HttpError(400, "give a `rating` (a number from -1 to 1) or a `label`");
           if (rating !== null && (typeof rating !== "number" || rating < -1 || rating > 1)) throw new HttpError(400, "`rating` must be a number from -1 to 1");
           if (label !== null && typeof label !== "string") throw new HttpError(400, "`label` must be a string");
