@@ -93,6 +93,8 @@ export class Adapter {
   private readonly bundle: Bundle;
   private readonly learner: Learner;
   private readonly routes: AdaptiveRoute[];
+  /** route → its candidates: the per-event check of whether a decision is one to learn from. */
+  private readonly candidates: Map<string, Set<string>>;
   private readonly windowMs: number;
   private readonly maxRemembered: number;
   private readonly now: () => number;
@@ -107,6 +109,7 @@ export class Adapter {
     this.bundle = bundle;
     this.revision = bundle.manifest.revision;
     this.routes = adaptiveRoutesFromBundle(bundle);
+    this.candidates = new Map(this.routes.map((r) => [r.route, new Set(r.models)]));
     this.windowMs = options.joinWindowMs ?? ADAPTER_DEFAULTS.joinWindowMs;
     this.maxRemembered = options.maxRemembered ?? ADAPTER_DEFAULTS.maxRemembered;
     this.now = options.now ?? Date.now;
@@ -130,7 +133,7 @@ export class Adapter {
       return;
     }
     this.counters.routing++;
-    const adaptive = e.route !== null && e.model !== null && this.routes.some((r) => r.route === e.route && r.models.includes(e.model!));
+    const adaptive = e.route !== null && e.model !== null && this.candidates.get(e.route)?.has(e.model) === true;
     const entry: Remembered = { at: this.now(), route: adaptive ? e.route : null, model: adaptive ? e.model : null, rated: false };
     this.remember(entry, e.requestId);
     if (!adaptive) {

@@ -14,7 +14,7 @@
 import { randomUUID } from "node:crypto";
 import { inspect } from "node:util";
 import type { AddressInfo } from "node:net";
-import { REQUEST_ID_PATTERN, overlayProblem, overlayShapeProblem, qualityOf, type ModelSpec, type SharesOverlay } from "../../bundle/index.ts";
+import { REQUEST_ID_PATTERN, overlayProblem, overlayShapeProblem, qualityOf, type Bundle, type ModelSpec, type SharesOverlay } from "../../bundle/index.ts";
 import type { BundleStore } from "./bundle-store.ts";
 import { createHttpServer, type HttpServer, type SidecarRequest, type SidecarResponse } from "./http-server.ts";
 import { SidecarMetrics } from "./metrics.ts";
@@ -144,11 +144,13 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     overlayEpoch++;
     return null;
   };
+  // The signed policy says whether learned shares apply (manifest.adaptation; absent: a CLI bundle, they do):
+  // in observe and off modes the overlay is kept, shown in /readyz, and not used.
+  const learning = (bundle: Bundle) => (bundle.manifest.adaptation ?? "on") === "on";
+  /** The overlay a bundle applies: learning on, and inside its bounds. */
+  const appliedOverlay = (bundle: Bundle | undefined): SharesOverlay | null => (overlay && bundle && learning(bundle) && overlayProblem(overlay, bundle) === null ? overlay : null);
   // The controller shows in the policy's status which shares its sidecars apply.
-  options.controller?.reportShares?.(() => {
-    const active = store.current;
-    return overlay && active && (active.bundle.manifest.adaptation ?? "on") === "on" && overlayProblem(overlay, active.bundle) === null ? overlay : null;
-  });
+  options.controller?.reportShares?.(() => appliedOverlay(store.current?.bundle));
   /** Per engine: the overlay epoch it was given, and the overlay version it applies (null: none). */
   const appliedOf = new WeakMap<object, { epoch: number; version: string | null }>();
   metrics.gauges = () => ({ revision: store.current?.bundle.manifest.revision ?? null, rejections: store.rejections, persistFailures: store.persistFailures, telemetry: telemetry.stats(), sharesRefused: overlayStats.refused, ...(options.semantic ? { semantic: options.semantic.outcomes } : {}), ...(options.controller ? { controller: options.controller.status() } : {}) });
@@ -177,10 +179,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       if (applied?.epoch !== overlayEpoch) {
         const problem = overlay && overlayProblem(overlay, bundle);
         if (problem) refuse(problem);
-        // The signed policy says whether learned shares apply (manifest.adaptation): in observe and off
-        // modes the overlay is kept, shown in /readyz, and not used.
-        const mode = bundle.manifest.adaptation ?? "on";
-        applied = { epoch: overlayEpoch, version: overlay && !problem && mode === "on" ? overlay.version : null };
+        applied = { epoch: overlayEpoch, version: overlay && !problem && learning(bundle) ? overlay.version : null };
         appliedOf.set(engine, applied);
         feedbackAt.delete(engine);
       }
@@ -236,7 +235,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           // Telemetry that cannot be delivered shows here (readiness stays with the bundle: lost telemetry does not stop routing).
           const t = telemetry.stats();
           const telemetryDetail = { delivering: !t.problem, problem: t.problem ?? null, since: t.problemSince ?? null, sent: t.sent, dropped: t.dropped, queued: t.queued };
-          const detail = { ready: active !== null, revision: active?.bundle.manifest.revision ?? null, source: active?.source ?? null, lastRejection: rejected ? { at: rejected.at.toISOString(), source: rejected.source, reason: rejected.reason } : null, telemetry: telemetryDetail, shares: { version: overlay?.version ?? null, mode: active?.bundle.manifest.adaptation ?? null, applied: overlay !== null && (active?.bundle.manifest.adaptation ?? "on") === "on" && overlayProblem(overlay, active!.bundle) === null, refused: overlayStats.refused, lastRefusal: overlayStats.last }, ...(options.controller ? { controller: controllerDetail(options.controller.status()) } : {}) };
+          const detail = { ready: active !== null, revision: active?.bundle.manifest.revision ?? null, source: active?.source ?? null, lastRejection: rejected ? { at: rejected.at.toISOString(), source: rejected.source, reason: rejected.reason } : null, telemetry: telemetryDetail, shares: { version: overlay?.version ?? null, mode: active?.bundle.manifest.adaptation ?? null, applied: appliedOverlay(active?.bundle) !== null, refused: overlayStats.refused, lastRefusal: overlayStats.last }, ...(options.controller ? { controller: controllerDetail(options.controller.status()) } : {}) };
           res.send(active ? 200 : 503, { "content-type": "application/json" }, JSON.stringify(detail));
           return;
         }
