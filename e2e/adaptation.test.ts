@@ -6,18 +6,17 @@
 // invalid events go to the dead-letter topic and the adapter goes on.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Kafka, logLevel } from "kafkajs";
 import { startDemoUpstream, type DemoUpstream } from "../runtime/index.ts";
 import { freePort } from "./infra/ports.ts";
+import { Processes } from "./processes.ts";
 import { provisionKafka, startKafka } from "./infra/kafka.ts";
 import { eventually, kafkaBrokers, uniqueName } from "./support.ts";
 
-const MAIN = path.join(import.meta.dirname, "..", "cli", "main.ts");
-const procs = new Map<string, { child: ChildProcess; log: () => string }>();
+const procs = new Processes(() => dir);
 let dir: string;
 let upstream: DemoUpstream;
 const topic = uniqueName("routing");
@@ -46,36 +45,12 @@ route coding priority 10 {
 default { use cheap }
 `;
 
-function start(name: string, args: string[]): void {
-  let out = "";
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  procs.set(name, { child, log: () => out });
-}
-
-/** Stops a process; false when it ignored SIGTERM for 30 s (then it is killed, so the suite never hangs on it). */
-async function stop(name: string, signal: NodeJS.Signals = "SIGTERM"): Promise<boolean> {
-  const p = procs.get(name);
-  if (!p) return true;
-  procs.delete(name);
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return true;
-  const exited = new Promise((r) => p.child.once("exit", r));
-  p.child.kill(signal);
-  const timer = setTimeout(() => p.child.kill("SIGKILL"), 30_000);
-  await exited;
-  clearTimeout(timer);
-  return p.child.signalCode !== "SIGKILL" || signal === "SIGKILL";
-}
-
-const logs = () => [...procs].map(([n, p]) => `--- ${n}\n${p.log().slice(-3000)}`).join("\n");
-
 async function startAdapter(mode: "on" | "observe", name = "adapter", brokers = kafkaBrokers().join(",")): Promise<string> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   if (name === "adapter") adapterUrl = url;
-  start(name, ["adapt", "--kafka-brokers", brokers, "--kafka-topic", topic, "--shares-topic", sharesTopic, "--state-topic", stateTopic, "--group", group, "--policy", path.join(dir, "policy"), "--mode", mode, "--publish-interval", "0.3", "--listen", `127.0.0.1:${port}`]);
-  await eventually(`${name} up\n${logs()}`, async () => ((await fetch(`${url}/healthz`).catch(() => null))?.ok ? true : undefined), 60_000);
+  procs.start(name, ["adapt", "--kafka-brokers", brokers, "--kafka-topic", topic, "--shares-topic", sharesTopic, "--state-topic", stateTopic, "--group", group, "--policy", path.join(dir, "policy"), "--mode", mode, "--publish-interval", "0.3", "--listen", `127.0.0.1:${port}`]);
+  await eventually(`${name} up\n${procs.logs()}`, async () => ((await fetch(`${url}/healthz`).catch(() => null))?.ok ? true : undefined), 60_000);
   return url;
 }
 
@@ -127,9 +102,9 @@ async function createTopics(brokers: string[]): Promise<void> {
 
 async function startSidecar(name: string, brokers = kafkaBrokers().join(",")): Promise<string> {
   const port = await freePort();
-  start(name, ["serve", "--policy", path.join(dir, "policy"), "--listen", `127.0.0.1:${port}`, "--upstream", upstream.url, "--kafka-brokers", brokers, "--kafka-topic", topic, "--shares-topic", sharesTopic, "--state-dir", path.join(dir, name)]);
+  procs.start(name, ["serve", "--policy", path.join(dir, "policy"), "--listen", `127.0.0.1:${port}`, "--upstream", upstream.url, "--kafka-brokers", brokers, "--kafka-topic", topic, "--shares-topic", sharesTopic, "--state-dir", path.join(dir, name)]);
   const url = `http://127.0.0.1:${port}`;
-  await eventually(`${name} up\n${logs()}`, async () => ((await fetch(`${url}/readyz`).catch(() => null))?.ok ? true : undefined), 60_000);
+  await eventually(`${name} up\n${procs.logs()}`, async () => ((await fetch(`${url}/readyz`).catch(() => null))?.ok ? true : undefined), 60_000);
   return url;
 }
 
@@ -143,7 +118,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const name of [...procs.keys()]) await stop(name);
+  await procs.stopAll();
   await upstream?.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -151,20 +126,20 @@ after(async () => {
 test("observe mode learns and reports what it would do, and changes no decision", { timeout: 120_000 }, async () => {
   await startAdapter("observe");
   for (let i = 0; i < 120; i++) await ask();
-  const s = await eventually(`observe-mode shares\n${logs()}`, async () => {
+  const s = await eventually(`observe-mode shares\n${procs.logs()}`, async () => {
     const st = await adapterStatus();
     return st.counters.joined >= 120 && st.shares ? st : undefined;
   });
   assert.equal(s.mode, "observe");
   assert.ok(s.shares!.overlay.routes.coding.smart > 0.5, `it would move traffic to smart: ${JSON.stringify(s.shares)}`);
   for (const url of sidecarUrls) assert.equal(await sidecarShares(url), null, "no sidecar applies observe-mode shares");
-  await stop("adapter");
+  await procs.stop("adapter");
 });
 
 test("on: shares reach both sidecars within 2 s of the feedback that moves them (p90), and traffic moves to the better model", { timeout: 180_000 }, async () => {
   await startAdapter("on");
   // The state saved in observe mode carries over (loaded once this replica is the active one): the adapter already knows smart is better.
-  const restored = await eventually(`state restored\n${logs()}`, async () => {
+  const restored = await eventually(`state restored\n${procs.logs()}`, async () => {
     const st = await adapterStatus();
     return st.role === "active" && st.counters.joined >= 120 ? st : undefined;
   });
@@ -174,7 +149,7 @@ test("on: shares reach both sidecars within 2 s of the feedback that moves them 
     const before = await Promise.all(sidecarUrls.map(sidecarShares));
     const t0 = performance.now();
     for (let i = 0; i < 5; i++) await ask();
-    await eventually(`new shares on every sidecar\n${logs()}`, async () => {
+    await eventually(`new shares on every sidecar\n${procs.logs()}`, async () => {
       const now = await Promise.all(sidecarUrls.map(sidecarShares));
       return now.every((v, i) => v !== null && v !== before[i]) ? true : undefined;
     }, 10_000);
@@ -197,7 +172,7 @@ test("invalid events go to the dead-letter topic with the reason; the adapter go
   await producer.send({ topic, messages: [{ key: "coding", value: "{not json" }, { key: "coding", value: JSON.stringify({ schema: "routeplane.routing/v2", requestId: "x" }) }] });
   await producer.send({ topic: `${topic}.feedback`, messages: [{ key: "r", value: JSON.stringify({ schema: "routeplane.feedback/v1", time: "now", requestId: "r", rating: 5, label: null }) }] });
   await producer.disconnect();
-  await eventually(`3 dead letters\n${logs()}`, async () => ((await adapterStatus()).consumer.deadLettered >= 3 ? true : undefined));
+  await eventually(`3 dead letters\n${procs.logs()}`, async () => ((await adapterStatus()).consumer.deadLettered >= 3 ? true : undefined));
   const consumer = new Kafka({ clientId: "routeplane-e2e", brokers: kafkaBrokers(), logLevel: logLevel.NOTHING }).consumer({ groupId: uniqueName("dlq-reader") });
   await consumer.connect();
   await consumer.subscribe({ topics: [`${topic}.dead-letter`], fromBeginning: true });
@@ -215,14 +190,14 @@ test("invalid events go to the dead-letter topic with the reason; the adapter go
 
 test("replicas: one active, one standby; the active one killed mid-stream, the standby takes over from its saved state and counts every feedback once", { timeout: 180_000 }, async () => {
   const standbyUrl = await startAdapter("on", "standby");
-  await eventually(`roles\n${logs()}`, async () => ((await adapterStatus()).role === "active" && (await adapterStatus(standbyUrl)).role === "standby" ? true : undefined));
+  await eventually(`roles\n${procs.logs()}`, async () => ((await adapterStatus()).role === "active" && (await adapterStatus(standbyUrl)).role === "standby" ? true : undefined));
   const load = Array.from({ length: 60 }, () => ask());
   await new Promise((r) => setTimeout(r, 200));
-  await stop("adapter", "SIGKILL");
+  await procs.stop("adapter", "SIGKILL");
   await Promise.all(load);
   for (let i = 0; i < 40; i++) await ask();
   // The group notices the dead member after its session timeout (10 s) and hands everything to the standby.
-  await eventually(`all ${sent} feedback events joined by the standby\n${logs()}`, async () => {
+  await eventually(`all ${sent} feedback events joined by the standby\n${procs.logs()}`, async () => {
     const st = await adapterStatus(standbyUrl);
     return st.role === "active" && st.counters.joined >= sent ? st : undefined;
   }, 60_000);
@@ -245,7 +220,7 @@ test("the broker stops mid-run: requests go on with the last shares; when it ret
     const prefix = uniqueName("outage");
     let n = 0;
     for (; n < 40; n++) await askOn(url, prefix, n);
-    await eventually(`shares before the outage\n${logs()}`, async () => {
+    await eventually(`shares before the outage\n${procs.logs()}`, async () => {
       const [st, v] = [await adapterStatus(statusUrl), await sidecarShares(url)];
       return st.counters.joined >= 40 && v !== null && v === st.shares?.overlay.version ? v : undefined;
     }, 60_000);
@@ -258,7 +233,7 @@ test("the broker stops mid-run: requests go on with the last shares; when it ret
     assert.ok((performance.now() - t0) / 40 < 200, "requests stay fast without the broker");
     assert.equal(await sidecarShares(url), held, "the sidecar keeps the last shares");
     await broker.resume();
-    const after = await eventually(`the adapter catches up\n${logs()}`, async () => {
+    const after = await eventually(`the adapter catches up\n${procs.logs()}`, async () => {
       const st = await adapterStatus(statusUrl);
       return st.counters.joined >= 80 ? st : undefined;
     }, 120_000);
@@ -268,9 +243,9 @@ test("the broker stops mid-run: requests go on with the last shares; when it ret
       return v !== null && v !== held ? true : undefined;
     }, 60_000);
   } finally {
-    const adapterStopped = await stop("outage-adapter");
-    const sidecarStopped = await stop("outage-sidecar");
+    const adapterStopped = await procs.stop("outage-adapter");
+    const sidecarStopped = await procs.stop("outage-sidecar");
     await broker.stop();
-    assert.ok(adapterStopped && sidecarStopped, `a process ignored SIGTERM for 30 s after the outage (adapter ${adapterStopped}, sidecar ${sidecarStopped})\n${logs()}`);
+    assert.ok(adapterStopped && sidecarStopped, `a process ignored SIGTERM for 30 s after the outage (adapter ${adapterStopped}, sidecar ${sidecarStopped})\n${procs.logs()}`);
   }
 });

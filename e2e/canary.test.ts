@@ -8,7 +8,6 @@
 // signed bundle, with the shares they apply back in status.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -16,28 +15,18 @@ import { generateKeyPair } from "../bundle/index.ts";
 import { inStep } from "../controller/index.ts";
 import { startDemoUpstream, type DemoUpstream } from "../runtime/index.ts";
 import { freePort } from "./infra/ports.ts";
+import { Processes } from "./processes.ts";
 import { eventually, kubeconfigPath, kubectl, uniqueName } from "./support.ts";
 
-const MAIN = path.join(import.meta.dirname, "..", "cli", "main.ts");
 const ns = uniqueName("canary");
 const keys = generateKeyPair();
-const procs = new Map<string, { child: ChildProcess; log: () => string }>();
+const procs = new Processes(() => dir);
 let dir: string;
 let good: DemoUpstream;
 let failing: DemoUpstream;
 const sidecarPorts: number[] = [];
 
 const k = (args: string[], input?: string) => kubectl(args, { input, cacheDir: path.join(dir, "kubectl-cache") });
-
-function start(name: string, args: string[]): void {
-  let out = "";
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  procs.set(name, { child, log: () => out });
-}
-
-const logs = () => [...procs].map(([n, p]) => `--- ${n}\n${p.log().slice(-2000)}`).join("\n");
 
 function policyYaml(endpoint: string, served: string, { adaptive = false, mode }: { adaptive?: boolean; mode?: string } = {}): string {
   const source = adaptive
@@ -102,8 +91,8 @@ before(async () => {
     assert.equal(r.code, 0, `kubectl ${args.join(" ")}: ${r.stderr}`);
   }
   const port = await freePort();
-  start("controller", ["controller", "--kubeconfig", kubeconfigPath(), "--listen", `127.0.0.1:${port}`, "--namespace", ns, "--lease-namespace", ns, "--tls-cert", "tls.crt", "--tls-key", "tls.key", "--tls-ca", "ca.crt", "--webhook-url", `https://127.0.0.1:${port}/validate`]);
-  await eventually("the controller serving", () => (procs.get("controller")?.log().includes("serving on") ? true : undefined), 120_000).catch((err: Error) => assert.fail(`${err.message}\n${logs()}`));
+  procs.start("controller", ["controller", "--kubeconfig", kubeconfigPath(), "--listen", `127.0.0.1:${port}`, "--namespace", ns, "--lease-namespace", ns, "--tls-cert", "tls.crt", "--tls-key", "tls.key", "--tls-ca", "ca.crt", "--webhook-url", `https://127.0.0.1:${port}/validate`]);
+  await eventually("the controller serving", () => (procs.log("controller").includes("serving on") ? true : undefined), 120_000).catch((err: Error) => assert.fail(`${err.message}\n${procs.logs(2000)}`));
   assert.equal((await k(["apply", "-f", "-"], policyYaml(good.url, "v1"))).code, 0);
   const token = await k(["create", "token", "sidecar", "-n", ns, "--audience", "routeplane", "--duration", "1h"]);
   writeFileSync(path.join(dir, "sidecar.token"), token.stdout.trim());
@@ -114,18 +103,17 @@ before(async () => {
   for (const [i, id] of ids.entries()) {
     const p = await freePort();
     mkdirSync(path.join(dir, `state-${i}`));
-    start(id, ["serve", "--controller", `https://127.0.0.1:${port}`, "--policy-ref", `${ns}/canary`, "--controller-ca", "ca.crt", "--token-file", "sidecar.token", "--sidecar-id", id, "--public-key", "team.pub", "--state-dir", `state-${i}`, "--listen", `127.0.0.1:${p}`, "--telemetry", `${id}.jsonl`, "--poll-wait", "1"]);
+    procs.start(id, ["serve", "--controller", `https://127.0.0.1:${port}`, "--policy-ref", `${ns}/canary`, "--controller-ca", "ca.crt", "--token-file", "sidecar.token", "--sidecar-id", id, "--public-key", "team.pub", "--state-dir", `state-${i}`, "--listen", `127.0.0.1:${p}`, "--telemetry", `${id}.jsonl`, "--poll-wait", "1"]);
     sidecarPorts.push(p);
   }
   await eventually("4/4 sidecars on the first revision", async () => {
     const s = await status();
     return s.rollout?.phase === "Complete" && (await k(["get", "rp", "canary", "-n", ns, "-o", "jsonpath={.status.sidecars.summary}"])).stdout === "4/4" ? true : undefined;
-  }, 90_000).catch((err: Error) => assert.fail(`${err.message}\n${logs()}`));
+  }, 90_000).catch((err: Error) => assert.fail(`${err.message}\n${procs.logs(2000)}`));
 });
 
 after(async () => {
-  for (const [, p] of procs) if (p.child.exitCode === null) p.child.kill("SIGTERM");
-  await Promise.all([...procs.values()].map((p) => (p.child.exitCode === null ? new Promise((r) => p.child.once("exit", r)) : null)));
+  await procs.stopAll();
   await k(["delete", "validatingwebhookconfiguration", "routeplane-policies", "--ignore-not-found"]);
   await k(["delete", "mutatingwebhookconfiguration", "routeplane-sidecar-injector", "--ignore-not-found"]);
   await k(["delete", "namespace", ns, "--wait=false"]);
@@ -142,7 +130,7 @@ test("a canary whose model fails is rolled back by the analysis: the comparison 
     const rolled = await eventually("RolledBack by the analysis", async () => {
       const s = await status();
       return s.rollout?.phase === "RolledBack" ? s : undefined;
-    }, 150_000).catch(async (err: Error) => assert.fail(`${err.message}\n${JSON.stringify(await status(), null, 1)}\n${logs()}`));
+    }, 150_000).catch(async (err: Error) => assert.fail(`${err.message}\n${JSON.stringify(await status(), null, 1)}\n${procs.logs(2000)}`));
     assert.match(rolled.rollout!.message, /failed its canary analysis \(5xx rate 100\.0% on the candidate against 0\.0% on the stable revision/);
     assert.equal(rolled.rollout!.analysis!.verdict, "rollback");
     assert.ok(rolled.rollout!.analysis!.candidate.requests >= 20 && rolled.rollout!.analysis!.stable.requests >= 20);
@@ -168,14 +156,14 @@ test("a healthy canary is held until both sides have enough requests, then promo
   const held = await eventually("held for requests", async () => {
     const s = await status();
     return s.rollout?.revision !== undefined && s.rollout.phase === "Progressing" && s.rollout.analysis?.verdict === "hold" ? s : undefined;
-  }, 90_000).catch(async (err: Error) => assert.fail(`${err.message}\n${JSON.stringify(await status(), null, 1)}\n${logs()}`));
+  }, 90_000).catch(async (err: Error) => assert.fail(`${err.message}\n${JSON.stringify(await status(), null, 1)}\n${procs.logs(2000)}`));
   assert.match(held.rollout!.message, /held: canary analysis waiting for 20 requests on each side/);
   const load = traffic();
   try {
     const done = await eventually("promoted", async () => {
       const s = await status();
       return s.rollout?.phase === "Complete" && s.rollout.revision === held.rollout!.revision ? s : undefined;
-    }, 150_000).catch(async (err: Error) => assert.fail(`${err.message}\n${JSON.stringify(await status(), null, 1)}\n${logs()}`));
+    }, 150_000).catch(async (err: Error) => assert.fail(`${err.message}\n${JSON.stringify(await status(), null, 1)}\n${procs.logs(2000)}`));
     assert.equal(done.rollout!.analysis?.verdict, "proceed");
   } finally {
     const tally = await load.stop();
@@ -189,7 +177,7 @@ test("adaptation: spec.adaptation.mode reaches the sidecars in the signed bundle
     const complete = async (what: string, check: (s: Status) => boolean) => eventually(what, async () => {
       const s = await status();
       return s.rollout?.phase === "Complete" && check(s) ? s : undefined;
-    }, 150_000).catch(async (err: Error) => assert.fail(`${err.message}\n${JSON.stringify(await status(), null, 1)}\n${logs()}`));
+    }, 150_000).catch(async (err: Error) => assert.fail(`${err.message}\n${JSON.stringify(await status(), null, 1)}\n${procs.logs(2000)}`));
     const applyOn = await k(["apply", "-f", "-"], policyYaml(good.url, "v4", { adaptive: true, mode: "on" }));
     assert.equal(applyOn.code, 0, applyOn.stderr);
     const on = await complete("mode on rolled out", (s) => s.adaptation?.mode === "on");

@@ -8,48 +8,27 @@
 // the leader mid-rollout lets the other replica finish it.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateKeyPair } from "../bundle/index.ts";
 import { freePort } from "./infra/ports.ts";
+import { Processes } from "./processes.ts";
 import { eventually, kubeconfigPath, kubectl, uniqueName } from "./support.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const MAIN = path.join(REPO, "cli/main.ts");
 const ns = uniqueName("fleet");
 const keys = generateKeyPair();
 const stranger = generateKeyPair();
 let dir: string;
-const procs = new Map<string, { child: ChildProcess; log: () => string }>();
+const procs = new Processes(() => dir, { ...process.env, ROUTEPLANE_DEBUG: "1" });
 const SUPPORT = {
   "support/main.route": readFileSync(path.join(REPO, "examples/support/main.route"), "utf8"),
   "shared/models.route": readFileSync(path.join(REPO, "examples/shared/models.route"), "utf8"),
 };
 
 const k = (args: string[], input?: string) => kubectl(args, { input, cacheDir: path.join(dir, "kubectl-cache") });
-
-function start(name: string, args: string[]): void {
-  let out = "";
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ROUTEPLANE_DEBUG: "1" } });
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  procs.set(name, { child, log: () => out });
-}
-
-async function stop(name: string, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-  const p = procs.get(name);
-  if (!p) return;
-  procs.delete(name);
-  if (p.child.exitCode !== null) return;
-  const exited = new Promise((r) => p.child.once("exit", r));
-  p.child.kill(signal);
-  await exited;
-}
-
-const logs = () => [...procs].map(([n, p]) => `--- ${n}\n${p.log().slice(-3000)}`).join("\n");
 
 function policyYaml(files: Record<string, string>, rollout = ""): string {
   const sources = Object.entries(files).map(([f, text]) => `    ${JSON.stringify(f)}: ${JSON.stringify(text)}`).join("\n");
@@ -75,11 +54,11 @@ const condition = (s: Awaited<ReturnType<typeof status>>, type: string) => s.con
 let controllerPorts: number[] = [];
 
 async function startController(name: string, port: number): Promise<void> {
-  start(name, ["controller", "--kubeconfig", kubeconfigPath(), "--listen", `127.0.0.1:${port}`, "--namespace", ns, "--lease-namespace", ns,
+  procs.start(name, ["controller", "--kubeconfig", kubeconfigPath(), "--listen", `127.0.0.1:${port}`, "--namespace", ns, "--lease-namespace", ns,
     "--tls-cert", "tls.crt", "--tls-key", "tls.key", "--tls-ca", "ca.crt", "--webhook-url", `https://127.0.0.1:${controllerPorts[0]}/validate`]);
   // Say what the process printed when it does not come up (a CI run once timed out here without a clue).
-  await eventually(`${name} to be serving`, () => (procs.get(name)?.log().includes("serving on") ? true : undefined), 120_000)
-    .catch((err: Error) => assert.fail(`${err.message} (exit code ${procs.get(name)?.child.exitCode})\n${logs()}`));
+  await eventually(`${name} to be serving`, () => (procs.log(name).includes("serving on") ? true : undefined), 120_000)
+    .catch((err: Error) => assert.fail(`${err.message} (exit code ${procs.exitCode(name)})\n${procs.logs()}`));
 }
 
 async function sidecar(name: string, controllerPort: number, publicKey: string): Promise<number> {
@@ -89,7 +68,7 @@ async function sidecar(name: string, controllerPort: number, publicKey: string):
   writeFileSync(path.join(dir, `${name}.token`), token.stdout.trim());
   writeFileSync(path.join(dir, `${name}.pub`), publicKey);
   mkdirSync(path.join(dir, `${name}-state`), { recursive: true });
-  start(name, ["serve", "--controller", `https://127.0.0.1:${controllerPort}`, "--policy-ref", `${ns}/support`, "--controller-ca", "ca.crt",
+  procs.start(name, ["serve", "--controller", `https://127.0.0.1:${controllerPort}`, "--policy-ref", `${ns}/support`, "--controller-ca", "ca.crt",
     "--token-file", `${name}.token`, "--sidecar-id", name, "--public-key", `${name}.pub`, "--state-dir", `${name}-state`,
     "--listen", `127.0.0.1:${port}`, "--demo", "--telemetry", `${name}.jsonl`]);
   return port;
@@ -121,7 +100,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const name of [...procs.keys()]) await stop(name);
+  await procs.stopAll();
   await k(["delete", "validatingwebhookconfiguration", "routeplane-policies", "--ignore-not-found"]);
   await k(["delete", "mutatingwebhookconfiguration", "routeplane-sidecar-injector", "--ignore-not-found"]);
   await k(["delete", "namespace", ns, "--wait=false"]);
@@ -135,11 +114,11 @@ test("three sidecars subscribed to two replicas run the revision status names, a
   assert.equal(applied.code, 0, applied.stderr);
   for (const [i, name] of ["sidecar-1", "sidecar-2", "sidecar-3"].entries()) sidecarPorts.push(await sidecar(name, controllerPorts[i % 2], keys.publicKeyPem));
   const wait = await k(["wait", "--for=condition=Ready", "--timeout=90s", "-n", ns, "rp/support"]);
-  assert.equal(wait.code, 0, `${wait.stderr}\n${logs()}`);
+  assert.equal(wait.code, 0, `${wait.stderr}\n${procs.logs()}`);
   const s = await eventually("3/3 sidecars in status", async () => {
     const st = await status();
     return st.sidecars?.summary === "3/3" ? st : undefined;
-  }, 60_000).catch((err) => assert.fail(`${err.message}\n${logs()}`));
+  }, 60_000).catch((err) => assert.fail(`${err.message}\n${procs.logs()}`));
   for (const port of sidecarPorts) assert.equal(await eventually("the sidecar to answer", () => revisionOf(port).then((r) => r ?? undefined), 60_000), s.revision);
   assert.match((await k(["get", "rp", "-n", ns])).stdout, /^support\s+[0-9a-f]{12}\s+True\s+3\/3\s+0 errors, 0 warnings/m);
 });
@@ -151,7 +130,7 @@ test("an edit reaches every sidecar", async () => {
   const after = await eventually("a new revision in status", async () => {
     const s = await status();
     return s.revision !== before && condition(s, "Ready")?.status === "True" ? s.revision : undefined;
-  }, 60_000).catch((err) => assert.fail(`${err.message}\n${logs()}`));
+  }, 60_000).catch((err) => assert.fail(`${err.message}\n${procs.logs()}`));
   for (const port of sidecarPorts) await eventually("the sidecar on the new revision", async () => ((await revisionOf(port)) === after ? true : undefined), 60_000);
 });
 
@@ -184,7 +163,7 @@ test("a sidecar that cannot verify NACKs: status names it, and the rollout rolls
   const s = await eventually("the NACK in status", async () => {
     const st = await status();
     return (st.sidecars?.nacked ?? 0) >= 1 ? st : undefined;
-  }, 60_000).catch((err) => assert.fail(`${err.message}\n${logs()}`));
+  }, 60_000).catch((err) => assert.fail(`${err.message}\n${procs.logs()}`));
   assert.match(s.sidecars!.lastNack!.reason, /signature/);
   // A new revision with one in ten allowed to refuse: the stranger refuses it too, and 1 of 4 is over 10 %.
   const v3 = { ...SUPPORT, "support/main.route": SUPPORT["support/main.route"].replace('"chargeback"', '"chargeback", "money back"') };
@@ -192,14 +171,14 @@ test("a sidecar that cannot verify NACKs: status names it, and the rollout rolls
   const rolled = await eventually("RolledBack", async () => {
     const st = await status();
     return condition(st, "RolledOut")?.reason === "RolledBack" ? st : undefined;
-  }, 90_000).catch(async (err) => assert.fail(`${err.message}\n${JSON.stringify(await status(), null, 1)}\n${logs()}`));
+  }, 90_000).catch(async (err) => assert.fail(`${err.message}\n${JSON.stringify(await status(), null, 1)}\n${procs.logs()}`));
   assert.match(condition(rolled, "RolledOut")!.message, /refused revision .*signature/);
   assert.equal(rolled.rollout!.phase, "RolledBack");
   // Every good sidecar runs the stable revision's content again (the rollback bundle: same revision).
   for (const port of sidecarPorts) await eventually("sidecars back on the stable revision", async () => ((await revisionOf(port)) === stable ? true : undefined), 60_000);
   const events = JSON.parse((await k(["get", "events", "-n", ns, "-o", "json"])).stdout).items as { reason: string }[];
   assert.ok(events.some((e) => e.reason === "RolledBack"), "a RolledBack event");
-  await stop("sidecar-stranger");
+  await procs.stop("sidecar-stranger");
 });
 
 test("the leader killed mid-rollout: the other replica takes the lease and finishes the rollout", async () => {
@@ -208,13 +187,13 @@ test("the leader killed mid-rollout: the other replica takes the lease and finis
   assert.equal((await k(["apply", "-f", "-"], policyYaml(v4, "  rollout:\n    steps: [34, 100]\n    pauseSeconds: 5\n"))).code, 0);
   await eventually("the rollout to start", async () => ((await status()).rollout?.phase === "Progressing" ? true : undefined), 60_000);
   const lease = JSON.parse((await k(["get", "lease", "routeplane-controller", "-n", ns, "-o", "json"])).stdout);
-  const leader = [...procs.keys()].find((n) => n.startsWith("controller-") && procs.get(n)!.log().includes(`${lease.spec.holderIdentity} is the leader`));
+  const leader = procs.names().find((n) => n.startsWith("controller-") && procs.log(n).includes(`${lease.spec.holderIdentity} is the leader`));
   assert.ok(leader, `the leader ${lease.spec.holderIdentity} is one of the replicas`);
-  await stop(leader!, "SIGKILL");
+  await procs.stop(leader!, "SIGKILL");
   const done = await eventually("the other replica to finish the rollout", async () => {
     const s = await status();
     return s.rollout?.phase === "Complete" && condition(s, "Ready")?.status === "True" ? s : undefined;
-  }, 120_000).catch((err) => assert.fail(`${err.message}\n${logs()}`));
+  }, 120_000).catch((err) => assert.fail(`${err.message}\n${procs.logs()}`));
   const after = JSON.parse((await k(["get", "lease", "routeplane-controller", "-n", ns, "-o", "json"])).stdout);
   assert.notEqual(after.spec.holderIdentity, lease.spec.holderIdentity);
   // Sidecars that polled the dead replica reconnect to … nothing: they keep their bundle. Those on the live one move.
