@@ -24,14 +24,16 @@ export interface CanaryAnalysis {
   minRequests: number;
   /** Roll back when the candidate's 5xx rate exceeds the stable one's by more than this many percentage points (and the difference is significant, z ≥ 2). */
   maxErrorRatePoints: number;
-  /** Roll back when the candidate's mean latency exceeds the stable one's by more than this percent. */
+  /** Roll back when the candidate's mean latency exceeds the stable one's by more than this percent … */
   maxLatencyIncreasePercent: number;
+  /** … and by more than this many milliseconds (a few ms more on answers of a few ms is noise, not a regression). */
+  minLatencyIncreaseMs: number;
   /** Roll back when the candidate's mean feedback quality (0–1) is lower by more than this, once each side has minRatings ratings. */
   maxQualityDrop: number;
   minRatings: number;
 }
 
-export const CANARY_DEFAULTS: CanaryAnalysis = { minRequests: 100, maxErrorRatePoints: 5, maxLatencyIncreasePercent: 50, maxQualityDrop: 0.1, minRatings: 30 };
+export const CANARY_DEFAULTS: CanaryAnalysis = { minRequests: 100, maxErrorRatePoints: 5, maxLatencyIncreasePercent: 50, minLatencyIncreaseMs: 50, maxQualityDrop: 0.1, minRatings: 30 };
 
 /** One side of the comparison, as status shows it. */
 export interface RevisionSummary {
@@ -122,8 +124,9 @@ export function canaryAnalysis(a: CanaryAnalysis, health: { candidate: RevisionH
   if (diff * 100 > a.maxErrorRatePoints && z >= 2) {
     return judged("rollback", `5xx rate ${pct(c.errorRate)} on the candidate against ${pct(s.errorRate)} on the stable revision (+${(diff * 100).toFixed(1)} points, more than ${a.maxErrorRatePoints})`);
   }
-  if (c.latencyMs !== null && s.latencyMs !== null && s.latencyMs > 0 && ((c.latencyMs - s.latencyMs) / s.latencyMs) * 100 > a.maxLatencyIncreasePercent) {
-    return judged("rollback", `mean latency ${c.latencyMs.toFixed(0)} ms on the candidate against ${s.latencyMs.toFixed(0)} ms (more than +${a.maxLatencyIncreasePercent}%)`);
+  const slower = c.latencyMs !== null && s.latencyMs !== null ? c.latencyMs - s.latencyMs : 0;
+  if (slower > a.minLatencyIncreaseMs && (slower / s.latencyMs!) * 100 > a.maxLatencyIncreasePercent) {
+    return judged("rollback", `mean latency ${c.latencyMs!.toFixed(0)} ms on the candidate against ${s.latencyMs!.toFixed(0)} ms (more than +${a.maxLatencyIncreasePercent}% and +${a.minLatencyIncreaseMs} ms)`);
   }
   if (c.quality !== null && s.quality !== null && c.ratings >= a.minRatings && s.ratings >= a.minRatings && s.quality - c.quality > a.maxQualityDrop) {
     return judged("rollback", `feedback quality ${c.quality.toFixed(2)} on the candidate against ${s.quality.toFixed(2)} (a drop of more than ${a.maxQualityDrop})`);
