@@ -7,7 +7,7 @@
 // and its whole state — the learner's and the join's — is one JSON value
 // kept in a compacted topic, so a restarted adapter counts nothing twice.
 import {
-  adaptiveRoutesOf, overlayProblem, qualityOf, type Bundle, type FeedbackEvent, type RoutingEvent, type SharesOverlay,
+  adaptiveRoutesOf, contextCells, overlayProblem, qualityOf, type Bundle, type FeedbackEvent, type RoutingEvent, type SharesOverlay,
 } from "../bundle/index.ts";
 import { Learner, type AdaptiveRoute, type LearnerOptions, type LearnerState } from "./learner.ts";
 
@@ -46,6 +46,8 @@ interface Remembered {
   /** For a routing event: the adaptive route and model, null when not adaptive. */
   route: string | null;
   model: string | null;
+  /** The route's cell (selection.context) when it has context signals. */
+  cell: string | null;
   /** Whether feedback for it was learned already. */
   rated: boolean;
 }
@@ -61,8 +63,8 @@ export interface AdapterState {
   revision: string;
   learner: LearnerState;
   published: number;
-  /** requestId → [at, route, model, rated] of routing events in the window. */
-  seen: [string, number, string | null, string | null, boolean][];
+  /** requestId → [at, route, model, rated, cell] of routing events in the window (cell absent when null). */
+  seen: ([string, number, string | null, string | null, boolean] | [string, number, string | null, string | null, boolean, string | null])[];
   /** requestId → [at, quality] of feedback waiting for its routing event. */
   waiting: [string, number, number][];
   counters: AdapterCounters;
@@ -95,6 +97,11 @@ export class Adapter {
   private readonly routes: AdaptiveRoute[];
   /** route → its candidates: the per-event check of whether a decision is one to learn from. */
   private readonly candidates: Map<string, Set<string>>;
+  /**
+   * route → its cells, each mapped to the policy's own string: an event's cell is kept only when the
+   * route has it, and as that string, so the join window holds no client-sized text.
+   */
+  private readonly cells: Map<string, Map<string, string>>;
   private readonly windowMs: number;
   private readonly maxRemembered: number;
   private readonly now: () => number;
@@ -110,6 +117,7 @@ export class Adapter {
     this.revision = bundle.manifest.revision;
     this.routes = adaptiveRoutesFromBundle(bundle);
     this.candidates = new Map(this.routes.map((r) => [r.route, new Set(r.models)]));
+    this.cells = new Map(this.routes.filter((r) => r.context).map((r) => [r.route, new Map(contextCells(r.context!).map((c) => [c, c]))]));
     this.windowMs = options.joinWindowMs ?? ADAPTER_DEFAULTS.joinWindowMs;
     this.maxRemembered = options.maxRemembered ?? ADAPTER_DEFAULTS.maxRemembered;
     this.now = options.now ?? Date.now;
@@ -117,7 +125,7 @@ export class Adapter {
     this.learner = new Learner(this.routes, options.learner, state?.learner);
     this.published = state?.published ?? 0;
     this.counters = { ...zeroCounters(), ...(state?.counters ?? {}) };
-    for (const [id, at, route, model, rated] of state?.seen ?? []) this.seen.set(id, { at, route, model, rated });
+    for (const [id, at, route, model, rated, cell] of state?.seen ?? []) this.seen.set(id, { at, route, model, rated, cell: route === null ? null : this.cellOf(route, cell ?? undefined) });
     for (const [id, at, quality] of state?.waiting ?? []) this.waiting.set(id, { at, quality });
   }
 
@@ -134,7 +142,7 @@ export class Adapter {
     }
     this.counters.routing++;
     const adaptive = e.route !== null && e.model !== null && this.candidates.get(e.route)?.has(e.model) === true;
-    const entry: Remembered = { at: this.now(), route: adaptive ? e.route : null, model: adaptive ? e.model : null, rated: false };
+    const entry: Remembered = { at: this.now(), route: adaptive ? e.route : null, model: adaptive ? e.model : null, cell: adaptive ? this.cellOf(e.route!, e.selection.context) : null, rated: false };
     this.remember(entry, e.requestId);
     if (!adaptive) {
       this.counters.notAdaptive++;
@@ -147,7 +155,7 @@ export class Adapter {
       this.counters.failures++;
       entry.rated = true;
     }
-    this.learner.observe({ route: e.route!, model: e.model!, costUsd: e.costUsd, latencyMs: e.latencyMs.upstream, quality: failed ? 0 : null });
+    this.learner.observe({ route: e.route!, cell: entry.cell, model: e.model!, costUsd: e.costUsd, latencyMs: e.latencyMs.upstream, quality: failed ? 0 : null });
     this.fresh++;
     const pending = this.waiting.get(e.requestId);
     if (pending) {
@@ -179,10 +187,15 @@ export class Adapter {
     this.learnFeedback(entry, quality);
   }
 
+  /** The route's own string for an event's cell, or null when the route has no such cell. */
+  private cellOf(route: string, cell: string | undefined): string | null {
+    return cell === undefined ? null : (this.cells.get(route)?.get(cell) ?? null);
+  }
+
   private learnFeedback(entry: Remembered, quality: number): void {
     entry.rated = true;
     this.counters.joined++;
-    this.learner.observe({ route: entry.route!, model: entry.model!, quality });
+    this.learner.observe({ route: entry.route!, cell: entry.cell, model: entry.model!, quality });
     this.fresh++;
   }
 
@@ -215,7 +228,13 @@ export class Adapter {
     this.fresh = 0;
     this.published++;
     const routes = Object.fromEntries(this.routes.map((r) => [r.route, this.learner.shares(r.route)]));
-    const overlay: SharesOverlay = { version: `${this.revision.replace(/^sha256:/, "").slice(0, 12)}.${this.published}`, revision: this.revision, routes };
+    const cells: NonNullable<SharesOverlay["cells"]> = {};
+    for (const r of this.routes) {
+      if (!r.context) continue;
+      const learned = this.learner.cellShares(r.route);
+      if (Object.keys(learned).length > 0) cells[r.route] = learned;
+    }
+    const overlay: SharesOverlay = { version: `${this.revision.replace(/^sha256:/, "").slice(0, 12)}.${this.published}`, revision: this.revision, routes, ...(Object.keys(cells).length > 0 ? { cells } : {}) };
     const problem = overlayProblem(overlay, this.bundle);
     // The learner keeps shares inside the bounds by construction; if that ever broke, publishing would be refused by every sidecar.
     if (problem) throw new Error(`adapter produced shares outside the policy's bounds: ${problem}`);
@@ -233,7 +252,7 @@ export class Adapter {
       revision: this.revision,
       learner: this.learner.snapshot(),
       published: this.published,
-      seen: [...this.seen].map(([id, r]) => [id, r.at, r.route, r.model, r.rated]),
+      seen: [...this.seen].map(([id, r]) => (r.cell === null ? [id, r.at, r.route, r.model, r.rated] : [id, r.at, r.route, r.model, r.rated, r.cell])),
       waiting: [...this.waiting].map(([id, p]) => [id, p.at, p.quality]),
       counters: { ...this.counters },
     };
@@ -250,7 +269,7 @@ export function adapterStateProblem(value: unknown): string | null {
   if (!Number.isSafeInteger(s.published)) return "no publication counter";
   if (!Array.isArray(s.seen) || !Array.isArray(s.waiting)) return "no join window";
   const text = (x: unknown) => typeof x === "string" || x === null;
-  if (!s.seen.every((e) => Array.isArray(e) && typeof e[0] === "string" && Number.isFinite(e[1]) && text(e[2]) && text(e[3]) && typeof e[4] === "boolean")) return "a malformed entry in the join window";
+  if (!s.seen.every((e) => Array.isArray(e) && typeof e[0] === "string" && Number.isFinite(e[1]) && text(e[2]) && text(e[3]) && typeof e[4] === "boolean" && (e[5] === undefined || text(e[5])))) return "a malformed entry in the join window";
   if (!s.waiting.every((e) => Array.isArray(e) && typeof e[0] === "string" && Number.isFinite(e[1]) && Number.isFinite(e[2]))) return "a malformed waiting feedback";
   return null;
 }

@@ -14,7 +14,7 @@
 // candidate's probability of being the best by the route's objective, moved
 // inside the bounds; before a route has enough evidence, its traffic stays
 // where the priors put it.
-import { withinBounds, type AdaptiveBounds } from "../bundle/index.ts";
+import { contextCells, withinBounds, type AdaptiveBounds } from "../bundle/index.ts";
 import { betaDraw, seededRandom } from "./random.ts";
 
 /** A route's objective: score = quality·q + cost_usd·cost + latency_ms·latency (the compiler lowers `objective` to these). */
@@ -40,6 +40,8 @@ export interface AdaptiveRoute extends AdaptiveBounds {
 /** One request's outcome on a route, joined with its feedback if any. */
 export interface Observation {
   route: string;
+  /** The route's cell (contextCell) when the route has context signals: learned there and in the route. */
+  cell?: string | null;
   model: string;
   /** The answer's rating in [0, 1] (a label counts 1 or 0); absent without feedback. */
   quality?: number | null;
@@ -104,6 +106,8 @@ interface Shift {
 export interface LearnerState {
   version: 1;
   routes: Record<string, RouteState>;
+  /** route → cell → what the route's requests in that cell taught (routes with context signals). */
+  cells?: Record<string, Record<string, RouteState>>;
   shifts: Record<string, Shift>;
 }
 
@@ -120,6 +124,8 @@ const DEFAULT_QUALITY = 0.5;
 
 export class Learner {
   private readonly routes = new Map<string, AdaptiveRoute>();
+  /** route → its cells, for routes with context signals. */
+  private readonly cellsOf = new Map<string, Set<string>>();
   private readonly options: Required<Omit<LearnerOptions, "seed">>;
   private readonly rand: () => number;
   private readonly decay: number;
@@ -127,7 +133,10 @@ export class Learner {
   private state: LearnerState;
 
   constructor(routes: readonly AdaptiveRoute[], options: LearnerOptions = {}, state?: LearnerState) {
-    for (const r of routes) this.routes.set(r.route, r);
+    for (const r of routes) {
+      this.routes.set(r.route, r);
+      if (r.context?.length) this.cellsOf.set(r.route, new Set(contextCells(r.context)));
+    }
     this.options = { ...LEARNER_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
     this.rand = seededRandom(options.seed ?? 1);
     this.decay = 2 ** (-1 / this.options.halfLife);
@@ -136,44 +145,75 @@ export class Learner {
     if (state) this.restore(state);
   }
 
-  /** Learns from one observation; false when its route or model is not an adaptive candidate here. */
+  /**
+   * Learns from one observation; false when its route or model is not an adaptive candidate here.
+   * An observation in a cell of the route teaches both the cell and the route (the route's split
+   * serves the cells that have too little evidence of their own); a cell the route does not have is
+   * learned by the route only.
+   */
   observe(o: Observation): boolean {
     const route = this.routes.get(o.route);
     if (!route || !route.models.includes(o.model)) return false;
     const rs = this.routeState(route);
     const rated = isFiniteNumber(o.quality);
-    // Older evidence of every candidate of the route fades (towards the priors): costs and latencies
-    // with each request, quality with each rated one (feedback may be sparse).
-    for (const m of route.models) this.fade(route, m, rs.arms[m], rated);
-    const arm = rs.arms[o.model];
-    rs.observations++;
-    if (isFiniteNumber(o.costUsd)) add(arm.cost, o.costUsd);
-    if (isFiniteNumber(o.latencyMs) && o.latencyMs >= 0) add(arm.latency, o.latencyMs);
-    if (rated) {
-      const q = Math.min(1, Math.max(0, o.quality!));
+    const q = rated ? Math.min(1, Math.max(0, o.quality!)) : null;
+    if (q !== null) {
       // The model-wide shift: a fast-discounted mean of how far the model's answers fall from what
       // each route expected of it. A model that degrades everywhere is seen after a few dozen answers
       // on any routes; a route that has not seen it yet moves anyway. As the routes learn the new
       // level themselves, the shift returns to zero.
+      const arm = rs.arms[o.model];
       const shift = (this.state.shifts[o.model] ??= { value: 0, sq: 0, w: 0 });
       const residual = q - arm.a / (arm.a + arm.b);
       shift.w = shift.w * this.shiftDecay + 1;
       shift.value += (residual - shift.value) / shift.w;
       shift.sq = shift.sq * this.shiftDecay + residual * residual;
-      arm.a += q;
-      arm.b += 1 - q;
-      rs.evidence++;
       // Every other model's shift fades slowly with every rating: a model no route picks any more is tried again.
       for (const [m, other] of Object.entries(this.state.shifts)) if (m !== o.model) other.value *= this.decay;
     }
+    this.learn(route, rs, o, q);
+    const cell = typeof o.cell === "string" && this.cellsOf.get(route.route)?.has(o.cell) ? o.cell : null;
+    if (cell !== null) this.learn(route, this.cellState(route, cell), o, q);
     return true;
   }
 
-  /** The share of the route's traffic each candidate should get now, inside the route's bounds. */
-  shares(routeName: string): Record<string, number> {
+  /** One observation into a route's or a cell's arms. */
+  private learn(route: AdaptiveRoute, rs: RouteState, o: Observation, q: number | null): void {
+    // Older evidence of every candidate fades (towards the priors): costs and latencies with each
+    // request, quality with each rated one (feedback may be sparse).
+    for (const m of route.models) this.fade(route, m, rs.arms[m], q !== null);
+    const arm = rs.arms[o.model];
+    rs.observations++;
+    if (isFiniteNumber(o.costUsd)) add(arm.cost, o.costUsd);
+    if (isFiniteNumber(o.latencyMs) && o.latencyMs >= 0) add(arm.latency, o.latencyMs);
+    if (q !== null) {
+      arm.a += q;
+      arm.b += 1 - q;
+      rs.evidence++;
+    }
+  }
+
+  /**
+   * The share of the route's traffic each candidate should get now, inside the route's bounds; with
+   * `cell`, the cell's own split once it has the minimum evidence, the route's until then.
+   */
+  shares(routeName: string, cell?: string): Record<string, number> {
     const route = this.routes.get(routeName);
     if (!route) throw new Error(`no adaptive route ${routeName}`);
-    const rs = this.routeState(route);
+    const own = cell === undefined ? undefined : this.state.cells?.[routeName]?.[cell];
+    if (own && own.evidence >= this.options.minEvidence) return this.thompson(route, own);
+    return this.thompson(route, this.routeState(route));
+  }
+
+  /** The cells of a route with enough evidence of their own, and their shares. */
+  cellShares(routeName: string): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const [cell, cs] of Object.entries(this.state.cells?.[routeName] ?? {})) if (cs.evidence >= this.options.minEvidence) out[cell] = this.shares(routeName, cell);
+    return out;
+  }
+
+  /** Thompson sampling's probability matching over one route's or cell's arms, inside the route's bounds. */
+  private thompson(route: AdaptiveRoute, rs: RouteState): Record<string, number> {
     const n = route.models.length;
     const wanted: Record<string, number> = {};
     if (rs.evidence < this.options.minEvidence || n === 1) {
@@ -189,7 +229,7 @@ export class Learner {
       return withinBounds(route, wanted);
     }
     for (const m of route.models) wanted[m] = 0;
-    const means = Object.fromEntries(route.models.map((m) => [m, this.meansOf(route, m)]));
+    const means = Object.fromEntries(route.models.map((m) => [m, meansOf(rs.arms[m])]));
     const shifts = Object.fromEntries(route.models.map((m) => [m, this.shiftOf(m)]));
     for (let i = 0; i < this.options.samples; i++) {
       let best = route.models[0];
@@ -218,15 +258,15 @@ export class Learner {
       const arm = rs.arms[m];
       const shift = this.shiftOf(m);
       const quality = arm.a / (arm.a + arm.b);
-      const { cost, latency } = this.meansOf(route, m);
+      const { cost, latency } = meansOf(arm);
       out[m] = { quality, shift, costUsd: cost, latencyMs: latency, score: route.objective.quality * (quality + shift) + route.objective.cost_usd * cost + route.objective.latency_ms * latency };
     }
     return out;
   }
 
-  /** Quality observations of a route so far. */
-  evidence(routeName: string): number {
-    return this.state.routes[routeName]?.evidence ?? 0;
+  /** Quality observations of a route (or of one of its cells) so far. */
+  evidence(routeName: string, cell?: string): number {
+    return (cell === undefined ? this.state.routes[routeName] : this.state.cells?.[routeName]?.[cell])?.evidence ?? 0;
   }
 
   snapshot(): LearnerState {
@@ -236,16 +276,26 @@ export class Learner {
   private restore(state: LearnerState): void {
     if (state?.version !== 1 || typeof state.routes !== "object" || typeof state.shifts !== "object") throw new Error("not a learner state of version 1");
     const next: LearnerState = { version: 1, routes: {}, shifts: {} };
-    for (const [name, rs] of Object.entries(state.routes)) {
-      const route = this.routes.get(name);
-      // A route or candidate the policy no longer has is dropped; a new one starts from its priors.
-      if (!route) continue;
+    // A route, cell or candidate the policy no longer has is dropped; a new one starts from its priors.
+    const restored = (route: AdaptiveRoute, rs: RouteState): RouteState => {
       const arms: Record<string, Arm> = {};
       for (const m of route.models) {
-        const arm = rs.arms?.[m];
+        const arm = rs?.arms?.[m];
         arms[m] = arm && validArm(arm) ? structuredClone(arm) : this.priorArm(route, m);
       }
-      next.routes[name] = { arms, evidence: Number(rs.evidence) || 0, observations: Number(rs.observations) || 0 };
+      return { arms, evidence: Number(rs?.evidence) || 0, observations: Number(rs?.observations) || 0 };
+    };
+    for (const [name, rs] of Object.entries(state.routes)) {
+      const route = this.routes.get(name);
+      if (route) next.routes[name] = restored(route, rs);
+    }
+    if (typeof state.cells === "object" && state.cells !== null) {
+      for (const [name, cells] of Object.entries(state.cells)) {
+        const route = this.routes.get(name);
+        const known = this.cellsOf.get(name);
+        if (!route || !known || typeof cells !== "object" || cells === null) continue;
+        for (const [cell, cs] of Object.entries(cells)) if (known.has(cell)) ((next.cells ??= {})[name] ??= {})[cell] = restored(route, cs);
+      }
     }
     for (const [m, s] of Object.entries(state.shifts)) if ([s?.value, s?.sq, s?.w].every(isFiniteNumber)) next.shifts[m] = { ...s };
     this.state = next;
@@ -259,6 +309,17 @@ export class Learner {
       this.state.routes[route.route] = rs;
     }
     return rs;
+  }
+
+  private cellState(route: AdaptiveRoute, cell: string): RouteState {
+    const cells = ((this.state.cells ??= {})[route.route] ??= {});
+    let cs = cells[cell];
+    if (!cs) {
+      cs = { arms: {}, evidence: 0, observations: 0 };
+      for (const m of route.models) cs.arms[m] = this.priorArm(route, m);
+      cells[cell] = cs;
+    }
+    return cs;
   }
 
   private priorArm(route: AdaptiveRoute, m: string): Arm {
@@ -286,11 +347,6 @@ export class Learner {
     arm.latency = { sum: prior.latency.sum + (arm.latency.sum - prior.latency.sum) * d, w: prior.latency.w + (arm.latency.w - prior.latency.w) * d };
   }
 
-  private meansOf(route: AdaptiveRoute, m: string): { cost: number; latency: number } {
-    const arm = this.routeState(route).arms[m];
-    return { cost: arm.cost.w > 0 ? arm.cost.sum / arm.cost.w : 0, latency: arm.latency.w > 0 ? arm.latency.sum / arm.latency.w : 0 };
-  }
-
   /** The model-wide quality shift, or 0 while it is within `shiftZ` standard errors of zero (noise). */
   private shiftOf(m: string): number {
     const s = this.state.shifts[m];
@@ -302,6 +358,10 @@ export class Learner {
 
 function isFiniteNumber(v: unknown): v is number {
   return typeof v === "number" && Number.isFinite(v);
+}
+
+function meansOf(arm: Arm): { cost: number; latency: number } {
+  return { cost: arm.cost.w > 0 ? arm.cost.sum / arm.cost.w : 0, latency: arm.latency.w > 0 ? arm.latency.sum / arm.latency.w : 0 };
 }
 
 function add(mean: Mean, v: number): void {

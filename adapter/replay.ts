@@ -23,6 +23,8 @@ export interface LoggedDecision {
   model: string | null;
   /** The probability the logging policy picked `model` with (selection.probability). */
   probability: number;
+  /** The route's cell (selection.context) when the route has context signals. */
+  context?: string;
   costUsd: number | null;
   latencyMs: number;
 }
@@ -34,8 +36,8 @@ export interface LoggedFeedback {
   label: string | null;
 }
 
-/** A target policy: with which probability it picks each model on a route; null when it has no such route. */
-export type TargetPolicy = (route: string) => Readonly<Record<string, number>> | null;
+/** A target policy: with which probability it picks each model on a route (in a cell of it); null when it has no such route. */
+export type TargetPolicy = (route: string, context?: string) => Readonly<Record<string, number>> | null;
 
 /** A value with a 95% confidence interval (normal approximation). */
 export interface Estimate {
@@ -123,7 +125,7 @@ export function replay(decisions: readonly LoggedDecision[], feedback: readonly 
       result.skipped.badProbability++;
       continue;
     }
-    const pi = target(d.route);
+    const pi = target(d.route, d.context);
     if (!pi) {
       result.skipped.routeNotInTarget++;
       continue;

@@ -28,7 +28,7 @@ import { gunzipSync } from "node:zlib";
 import { Adapter, Learner, betaDraw, seededRandom, type AdaptiveRoute, type LearnerOptions } from "../adapter/index.ts";
 import { FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA_VERSION, sharesProblem, type RoutingEvent } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
-import { parseTelemetryMessage } from "../runtime/index.ts";
+import { Engine, parseTelemetryMessage, requestFromChat } from "../runtime/index.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values: args } = parseArgs({
@@ -42,6 +42,7 @@ const { values: args } = parseArgs({
     window: { type: "string", default: "500" },
     svg: { type: "string", default: path.join(REPO, "docs/adaptation-drift.svg") },
     "learner-options": { type: "string", default: "{}" },
+    context: { type: "string", default: String.raw`signal regex numeric_options { pattern: "\\nA\\. *[-$]?[0-9]" }` },
   },
 });
 /** Learner options to compare (adapter/learner.ts LearnerOptions), e.g. '{"halfLife": 500}'. */
@@ -93,6 +94,25 @@ const accuracy = Object.fromEntries(models.map((m) => [m, mean(questions.map((q)
 const [cheap, strong] = [...models].sort((a, b) => accuracy[a] - accuracy[b]);
 const subjects = [...new Set(questions.map((q) => q.subject))];
 
+/**
+ * Each question's cell for the contextual learner, as the sidecar's engine computes it: a policy
+ * whose adaptive route learns by the `--context` signals (default: answer options that are numbers —
+ * a regex signal), each question decided as a chat request with the question as the user's message.
+ */
+const CONTEXT_SIGNALS = [...args.context!.matchAll(/signal\s+\w+\s+(\w+)/g)].map((m) => m[1]);
+const cells = await (async () => {
+  const policy = `package bench
+model cheap { provider: vllm, endpoint: "http://cheap.local" }
+model strong { provider: vllm, endpoint: "http://strong.local" }
+${args.context}
+default { select adaptive { models: [cheap, strong], objective: quality - 0.1 * cost_usd, context: [${CONTEXT_SIGNALS.join(", ")}] } }
+`;
+  const compiled = compile(memoryHost({ "p.route": policy }), ["p.route"]);
+  if (!compiled.bundle) throw new Error(`--context: ${compiled.diagnostics.map((d) => d.message).join("; ")}`);
+  const engine = await Engine.load(compiled.bundle);
+  return new Map(questions.map((q) => [q, engine.decide(requestFromChat({ messages: [{ role: "user", content: q.prompt }] })).context!]));
+})();
+
 function shuffle<T>(xs: readonly T[], rand: () => number): T[] {
   const a = [...xs];
   for (let i = a.length - 1; i > 0; i--) {
@@ -116,9 +136,10 @@ interface Router {
   violations: number;
 }
 
-function adaptiveRoutes(cost: Record<string, number>): AdaptiveRoute[] {
+function adaptiveRoutes(cost: Record<string, number>, context?: string[]): AdaptiveRoute[] {
   return subjects.map((s) => ({
     route: s,
+    ...(context ? { context } : {}),
     models: [cheap, strong],
     objective: { quality: 1, cost_usd: -1, latency_ms: 0 },
     explore: EXPLORE,
@@ -127,30 +148,39 @@ function adaptiveRoutes(cost: Record<string, number>): AdaptiveRoute[] {
   }));
 }
 
+/**
+ * The learner as the sidecar uses it: shares published every few observations of a route (or of a
+ * cell, with context signals), a model picked by share, every published split checked against the
+ * route's bounds as the sidecar checks it.
+ */
+function learnerRouter(cost: Record<string, number>, seed: number, context?: string[]): Router {
+  const routes = adaptiveRoutes(cost, context);
+  const bounds = new Map(routes.map((r) => [r.route, r]));
+  const learner = new Learner(routes, { ...LEARNER_OPTIONS, seed });
+  const published = new Map<string, { shares: Record<string, number>; age: number }>();
+  const key = (q: Question) => (context ? `${q.subject}\u0000${cells.get(q)}` : q.subject);
+  const router: Router = {
+    violations: 0,
+    pick(q, rand) {
+      let p = published.get(key(q));
+      if (!p || p.age >= PUBLISH_EVERY) {
+        p = { shares: learner.shares(q.subject, context ? cells.get(q) : undefined), age: 0 };
+        published.set(key(q), p);
+        if (sharesProblem(bounds.get(q.subject)!, p.shares) !== null) router.violations++;
+      }
+      return rand() < p.shares[cheap] ? cheap : strong;
+    },
+    learn(q, model, correct) {
+      learner.observe({ route: q.subject, cell: context ? cells.get(q) : null, model, quality: correct ? 1 : 0, costUsd: cost[model] });
+      published.get(key(q))!.age++;
+    },
+  };
+  return router;
+}
+
 const ROUTERS: Record<string, (cost: Record<string, number>, seed: number) => Router> = {
-  "routeplane learner": (cost, seed) => {
-    const routes = adaptiveRoutes(cost);
-    const bounds = new Map(routes.map((r) => [r.route, r]));
-    const learner = new Learner(routes, { ...LEARNER_OPTIONS, seed });
-    const published = new Map<string, { shares: Record<string, number>; age: number }>();
-    const router: Router = {
-      violations: 0,
-      pick(q, rand) {
-        let p = published.get(q.subject);
-        if (!p || p.age >= PUBLISH_EVERY) {
-          p = { shares: learner.shares(q.subject), age: 0 };
-          published.set(q.subject, p);
-          if (sharesProblem(bounds.get(q.subject)!, p.shares) !== null) router.violations++;
-        }
-        return rand() < p.shares[cheap] ? cheap : strong;
-      },
-      learn(q, model, correct) {
-        learner.observe({ route: q.subject, model, quality: correct ? 1 : 0, costUsd: cost[model] });
-        published.get(q.subject)!.age++;
-      },
-    };
-    return router;
-  },
+  "routeplane learner": (cost, seed) => learnerRouter(cost, seed),
+  [`routeplane learner, context: ${CONTEXT_SIGNALS.join(", ")}`]: (cost, seed) => learnerRouter(cost, seed, CONTEXT_SIGNALS),
   "Thompson, undiscounted (vLLM SR)": (cost) => thompson(cost, Infinity),
   "freeze after 200 (LiteLLM)": (cost) => thompson(cost, 200),
 };
@@ -308,7 +338,7 @@ function stationary(costWeight: number): void {
       rewards.push(mean(run(router, makeWorld(seed, cost, false), seed)));
       violations += router.violations;
     }
-    row(name, rewards, name === "routeplane learner" ? violations : null);
+    row(name, rewards, name.startsWith("routeplane learner") ? violations : null);
   }
 }
 

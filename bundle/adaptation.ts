@@ -18,6 +18,29 @@ export interface AdaptiveBounds {
   models: readonly string[];
   explore: number;
   floor: number;
+  /** The route's context signals (`context: [...]`), whose truth values name its cells; absent: one split. */
+  context?: readonly string[];
+}
+
+/** Signals one adaptive route may split its learning by: 2⁴ = 16 cells at most. */
+export const MAX_CONTEXT_SIGNALS = 4;
+
+/**
+ * The cell of an adaptive route a request falls in: each context signal's name, prefixed with `!`
+ * when it does not hold, in the policy's order — `long,!code`. The sidecar records it in the routing
+ * event (`selection.context`), the adapter learns per cell, an overlay may give shares per cell.
+ */
+export function contextCell(context: readonly string[], holds: readonly boolean[]): string {
+  let out = "";
+  for (let i = 0; i < context.length; i++) out += (i > 0 ? "," : "") + (holds[i] ? "" : "!") + context[i];
+  return out;
+}
+
+/** Every cell of a route with these context signals, in a fixed order (all hold first). */
+export function contextCells(context: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let bits = 0; bits < 1 << context.length; bits++) out.push(contextCell(context, context.map((_, i) => (bits & (1 << i)) === 0)));
+  return out;
 }
 
 /** Shares that sum to 1 and are off by at most this much are accepted (floating point). */
@@ -79,8 +102,10 @@ export interface SharesOverlay {
   version: string;
   /** The policy revision the shares were learned for; an overlay for another revision is not applied. */
   revision?: string;
-  /** route → model → share. */
+  /** route → model → share. For a route with context signals: the split of a cell the overlay has no shares for. */
   routes: Record<string, Record<string, number>>;
+  /** route → cell (contextCell) → model → share: per-cell splits of routes with context signals. */
+  cells?: Record<string, Record<string, Record<string, number>>>;
 }
 
 /** The adaptive routes of a bundle and their bounds, by route name (the default action is "default"). */
@@ -89,23 +114,33 @@ export function adaptiveRoutesOf(bundle: Bundle): Map<string, AdaptiveBounds> {
   const actions = [...bundle.policy.routes.map((r) => [r.name, r.action] as const), ...(bundle.policy.default ? [["default", bundle.policy.default] as const] : [])];
   for (const [name, action] of actions) {
     const sel = action.select;
-    if (sel.algorithm === "adaptive") out.set(name, { models: sel.models, explore: sel.explore, floor: sel.floor });
+    if (sel.algorithm === "adaptive") out.set(name, { models: sel.models, explore: sel.explore, floor: sel.floor, ...(sel.context?.length ? { context: sel.context } : {}) });
   }
   return out;
 }
 
 /** What is wrong with an overlay's shape (before any bundle is known), or null. */
 export function overlayShapeProblem(value: unknown): string | null {
-  const shape = 'an overlay is {"version": "<text>", "revision": "<policy revision, optional>", "routes": {"<route>": {"<model>": <share>}}}';
+  const shape = 'an overlay is {"version": "<text>", "revision": "<policy revision, optional>", "routes": {"<route>": {"<model>": <share>}}, "cells": {"<route>": {"<cell>": {"<model>": <share>}}} (optional)}';
   if (typeof value !== "object" || value === null || Array.isArray(value)) return shape;
   const o = value as Record<string, unknown>;
-  for (const key of Object.keys(o)) if (!["version", "revision", "routes"].includes(key)) return `unknown field \`${key}\`: ${shape}`;
+  for (const key of Object.keys(o)) if (!["version", "revision", "routes", "cells"].includes(key)) return `unknown field \`${key}\`: ${shape}`;
   if (typeof o.version !== "string" || o.version.length === 0 || o.version.length > 200) return `\`version\` must be a non-empty string (at most 200 characters): ${shape}`;
   if (o.revision !== undefined && typeof o.revision !== "string") return "`revision` must be a string";
   if (typeof o.routes !== "object" || o.routes === null || Array.isArray(o.routes)) return `\`routes\` must be an object: ${shape}`;
   for (const [route, models] of Object.entries(o.routes)) {
     if (typeof models !== "object" || models === null || Array.isArray(models)) return `the shares of route \`${route}\` must be an object of model → number`;
     for (const [model, share] of Object.entries(models)) if (typeof share !== "number" || !Number.isFinite(share)) return `the share of \`${model}\` on route \`${route}\` must be a number`;
+  }
+  if (o.cells !== undefined) {
+    if (typeof o.cells !== "object" || o.cells === null || Array.isArray(o.cells)) return `\`cells\` must be an object: ${shape}`;
+    for (const [route, cells] of Object.entries(o.cells)) {
+      if (typeof cells !== "object" || cells === null || Array.isArray(cells)) return `the cells of route \`${route}\` must be an object of cell → shares`;
+      for (const [cell, models] of Object.entries(cells)) {
+        if (typeof models !== "object" || models === null || Array.isArray(models)) return `the shares of cell \`${cell}\` of route \`${route}\` must be an object of model → number`;
+        for (const [model, share] of Object.entries(models)) if (typeof share !== "number" || !Number.isFinite(share)) return `the share of \`${model}\` in cell \`${cell}\` of route \`${route}\` must be a number`;
+      }
+    }
   }
   return null;
 }
@@ -121,6 +156,17 @@ export function overlayProblem(overlay: SharesOverlay, bundle: Bundle): string |
     if (!bounds) return `route \`${route}\` is not an adaptive route of the active policy`;
     const problem = sharesProblem(bounds, shares);
     if (problem) return `route \`${route}\`: ${problem}`;
+  }
+  for (const [route, cells] of Object.entries(overlay.cells ?? {})) {
+    const bounds = adaptive.get(route);
+    if (!bounds) return `route \`${route}\` is not an adaptive route of the active policy`;
+    if (!bounds.context) return `route \`${route}\` has no context signals, so it has no cells`;
+    const known = contextCells(bounds.context);
+    for (const [cell, shares] of Object.entries(cells)) {
+      if (!known.includes(cell)) return `route \`${route}\` has no cell \`${cell.slice(0, 200)}\` (its cells are ${known.join(" ")})`;
+      const problem = sharesProblem(bounds, shares);
+      if (problem) return `route \`${route}\`, cell \`${cell}\`: ${problem}`;
+    }
   }
   return null;
 }
@@ -154,7 +200,7 @@ export function priorShares(sel: Extract<Selection, { algorithm: "adaptive" }>, 
  * a static, cheapest or fastest choice makes — fastest by the declared `latency_ms`, as the sidecar
  * does before it has observed any. Null when the policy has no such route.
  */
-export function routeShares(bundle: Bundle, route: string, learned?: Readonly<Record<string, number>>): Record<string, number> | null {
+export function routeShares(bundle: Bundle, route: string, learned?: Readonly<Record<string, number>> | null): Record<string, number> | null {
   const action = route === "default" ? bundle.policy.default : bundle.policy.routes.find((r) => r.name === route)?.action;
   if (!action) return null;
   const sel = action.select;

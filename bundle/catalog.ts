@@ -3,6 +3,8 @@
 // compiler validates source fields against these schemas, the bundle schema
 // embeds them, and the runtime relies on the shapes they guarantee.
 
+import { MAX_CONTEXT_SIGNALS } from "./adaptation.ts";
+
 export type JsonSchema = Record<string, unknown>;
 
 /** A value a signal exposes to conditions. */
@@ -243,6 +245,7 @@ export const SELECT_SCHEMAS: Record<string, JsonSchema> = {
       objective: obj(Object.fromEntries(OBJECTIVE_METRICS.map((m) => [m, { type: "number" }])), []),
       explore: unit,
       floor: unit,
+      context: { type: "array", items: { type: "string" }, minItems: 1, maxItems: MAX_CONTEXT_SIGNALS, uniqueItems: true },
     },
     ["models", "objective"],
   ),

@@ -24,7 +24,7 @@ export {
   HEALTH_HEADER, emptyHealth, addHealth, healthHeader, parseHealthHeader, SHARES_HEADER, MAX_SHARES_HEADER, sharesHeader, parseSharesHeader,
 } from "./distribution.ts";
 export type { DistributionError, RevisionHealth } from "./distribution.ts";
-export { sharesProblem, withinBounds, adaptiveRoutesOf, overlayShapeProblem, overlayProblem, priorShares, routeShares, SHARE_TOLERANCE } from "./adaptation.ts";
+export { sharesProblem, withinBounds, adaptiveRoutesOf, contextCell, contextCells, MAX_CONTEXT_SIGNALS, overlayShapeProblem, overlayProblem, priorShares, routeShares, SHARE_TOLERANCE } from "./adaptation.ts";
 export type { AdaptiveBounds, SharesOverlay } from "./adaptation.ts";
 export {
   ROUTING_EVENT_SCHEMA_VERSION, FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA, FEEDBACK_EVENT_SCHEMA, checkRoutingEvent, checkFeedbackEvent, qualityOf, REQUEST_ID_PATTERN,

@@ -3,6 +3,7 @@
 // a test fails when that file is stale.
 import { BUNDLE_FORMAT, BUNDLE_SCHEMA_ID } from "./types.ts";
 import { MODEL_SCHEMA, PLUGIN_TYPES, SIGNAL_TYPES, type JsonSchema } from "./catalog.ts";
+import { MAX_CONTEXT_SIGNALS } from "./adaptation.ts";
 
 const name = { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" };
 const names = { type: "array", items: name };
@@ -36,7 +37,8 @@ const selection: JsonSchema = {
       objective: closed({ quality: { type: "number" }, cost_usd: { type: "number" }, latency_ms: { type: "number" } }),
       explore: unit,
       floor: unit,
-    }),
+      context: { type: "array", items: name, minItems: 1, maxItems: MAX_CONTEXT_SIGNALS, uniqueItems: true },
+    }, ["algorithm", "models", "objective", "explore", "floor"]),
   ],
 };
 

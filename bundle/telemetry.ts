@@ -25,7 +25,8 @@ export interface RoutingEvent {
    * split), and the version of the learned shares in effect (null: the policy's own). What
    * `replay` needs to weigh this outcome for another split.
    */
-  selection: { probability: number; sharesVersion: string | null };
+  /** `context`: the cell of an adaptive route with context signals (contextCell), absent otherwise. */
+  selection: { probability: number; sharesVersion: string | null; context?: string };
   plugins: string[];
   blocked: { plugin: string; status: number } | null;
   redacted: Record<string, number>;
@@ -85,7 +86,7 @@ export const ROUTING_EVENT_SCHEMA = {
       type: "object",
       additionalProperties: false,
       required: ["probability", "sharesVersion"],
-      properties: { probability: { type: "number", exclusiveMinimum: 0, maximum: 1 }, sharesVersion: nullable(str) },
+      properties: { probability: { type: "number", exclusiveMinimum: 0, maximum: 1 }, sharesVersion: nullable(str), context: { type: "string", maxLength: 1024 } },
     },
     plugins: { type: "array", items: str },
     blocked: nullable({ type: "object", additionalProperties: false, required: ["plugin", "status"], properties: { plugin: str, status: { type: "integer" } } }),

@@ -93,6 +93,11 @@ export type Selection =
       /** Share of traffic that may explore, and the least share each candidate keeps. */
       explore: number;
       floor: number;
+      /**
+       * Signals whose truth values split the route's traffic into cells that learn separately
+       * (`context: [long, code]`); absent or empty: one split for the route. See contextCell.
+       */
+      context?: string[];
     };
 
 export interface PluginUse {

@@ -62,7 +62,7 @@ export async function readTelemetry(files: string[]): Promise<TelemetryRead> {
       if (schema === ROUTING_EVENT_SCHEMA_VERSION) {
         const c = checkRoutingEvent(value);
         if (!c.ok) bad(`${file}:${n}`, c.problem);
-        else read.decisions.push({ requestId: c.event.requestId, route: c.event.route, model: c.event.model, probability: c.event.selection.probability, costUsd: c.event.costUsd, latencyMs: c.event.latencyMs.total });
+        else read.decisions.push({ requestId: c.event.requestId, route: c.event.route, model: c.event.model, probability: c.event.selection.probability, ...(c.event.selection.context !== undefined ? { context: c.event.selection.context } : {}), costUsd: c.event.costUsd, latencyMs: c.event.latencyMs.total });
       } else if (schema === FEEDBACK_EVENT_SCHEMA_VERSION) {
         const c = checkFeedbackEvent(value);
         if (!c.ok) bad(`${file}:${n}`, c.problem);
@@ -79,7 +79,7 @@ function readOverlay(file: string, bundle: Bundle): SharesOverlay {
   try {
     value = JSON.parse(readFileSync(file, "utf8"));
   } catch (e) {
-    throw new UsageError(`${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "not JSON"} (--weights takes {version, revision?, routes: {route: {model: share}}})`);
+    throw new UsageError(`${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "not JSON"} (--weights takes {version, revision?, routes: {route: {model: share}}, cells?: {route: {cell: {model: share}}}})`);
   }
   const shape = overlayShapeProblem(value);
   if (shape) throw new UsageError(`${file}: ${shape}`);
@@ -103,7 +103,7 @@ export async function cmdReplay(io: Io, files: string[], flags: ReplayFlags): Pr
   const bundle = compiled.bundle;
   const overlay = flags.weights ? readOverlay(flags.weights, bundle) : undefined;
   const telemetry = await readTelemetry(files);
-  const result = replay(telemetry.decisions, telemetry.feedback, (route) => routeShares(bundle, route, overlay?.routes[route]));
+  const result = replay(telemetry.decisions, telemetry.feedback, (route, cell) => routeShares(bundle, route, (cell !== undefined ? overlay?.cells?.[route]?.[cell] : undefined) ?? overlay?.routes[route]));
   if (format === "json") {
     io.out(JSON.stringify({ policy: bundle.manifest.policy, revision: bundle.manifest.revision, weights: overlay?.version ?? null, telemetry: { ...telemetry, decisions: telemetry.decisions.length, feedback: telemetry.feedback.length }, ...result }, null, 2));
   } else io.out(renderReplay(result, telemetry, `${bundle.manifest.policy} ${bundle.manifest.revision.replace(/^sha256:/, "").slice(0, 12)}${overlay ? ` with shares ${overlay.version}` : ""}`));

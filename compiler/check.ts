@@ -134,7 +134,7 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
     plugins.set(name, { name, type: decl.type.name, config });
   }
 
-  const ctx: ActionContext = { models, plugins, quiet, diags };
+  const ctx: ActionContext = { models, plugins, signals, quiet, diags };
 
   // ---- routes
   const routes: RouteSpec[] = [];
@@ -225,6 +225,8 @@ function checkRegex(config: JsonObject, body: ObjectValue, file: string, diags: 
 
 interface ActionContext {
   models: Map<string, ModelSpec>;
+  /** Declared signals: an adaptive selection's `context` names some. */
+  signals: Map<string, CheckedSignal>;
   plugins: Map<string, PluginSpec>;
   quiet: Set<string>;
   diags: DiagnosticBag;
@@ -334,6 +336,19 @@ function checkSelection(stmt: UseStmt | SelectStmt, file: string, ctx: ActionCon
         });
         return null;
       }
+      const context = c.context as string[] | undefined;
+      if (context) {
+        const items = stmt.body.fields.find((f) => f.key.name === "context")?.value;
+        let known = true;
+        context.forEach((signal, i) => {
+          if (ctx.signals.has(signal)) return;
+          known = false;
+          if (ctx.quiet.has(signal)) return;
+          const span = items?.kind === "list" ? items.items[i].span : stmt.span;
+          ctx.diags.add("RP0204", file, span, `undefined signal \`${signal}\``, didYouMeanOr(signal, ctx.signals.keys(), span, `a context entry is a declared signal whose truth splits the route's learning: \`signal <type> ${signal} { ... }\``));
+        });
+        if (!known) return null;
+      }
       const o = objective ?? {};
       return {
         algorithm,
@@ -341,6 +356,7 @@ function checkSelection(stmt: UseStmt | SelectStmt, file: string, ctx: ActionCon
         objective: { quality: o.quality ?? 0, cost_usd: o.cost_usd ?? 0, latency_ms: o.latency_ms ?? 0 },
         explore,
         floor,
+        ...(context ? { context } : {}),
       };
     }
     default:

@@ -347,6 +347,7 @@ function unusedDefinitions(s: Scope): void {
   const collect = (a: Action | null) => {
     if (!a) return;
     for (const m of a.select.models) usedModels.add(m);
+    if (a.select.algorithm === "adaptive") for (const sig of a.select.context ?? []) usedSignals.add(sig);
     for (const p of a.plugins) usedPlugins.add(p.plugin);
   };
   for (const r of policy.routes) collect(r.action);

@@ -1,6 +1,6 @@
 // The decision engine: a bundle compiled into closures, then for each request
 // signals → route → model → plugins. Imports only bundle/, never the compiler.
-import { priorShares, sharesProblem, sidecarOwnedHeader, validateBundle, type Action, type Bundle, type Condition, type ModelSpec, type PluginUse, type Selection } from "../../bundle/index.ts";
+import { contextCell, priorShares, sharesProblem, sidecarOwnedHeader, validateBundle, type Action, type Bundle, type Condition, type ModelSpec, type PluginUse, type Selection } from "../../bundle/index.ts";
 import { loadTextModels, piiTypesOf, textModelsLoaded, type TextModelNeeds } from "./detectors.ts";
 import { KeywordIndex, RequestContext, compileSignal, type Extractor, type OutputValue, type SignalValue } from "./signals.ts";
 import type { Request } from "./request.ts";
@@ -31,7 +31,7 @@ export interface DecisionTrace {
   routes: RouteEvaluation[];
   reason: string;
   plugins: PluginOutcome[];
-  selection: { algorithm: string; candidates: string[]; shares?: Record<string, number> };
+  selection: { algorithm: string; candidates: string[]; shares?: Record<string, number>; context?: string };
 }
 
 export interface Decision {
@@ -45,6 +45,8 @@ export interface Decision {
    * (over request ids), 1 otherwise. Recorded in telemetry so that `replay` can weigh the outcome.
    */
   probability: number;
+  /** The cell of an adaptive route with context signals (`long,!code`: contextCell) whose shares picked the model. */
+  context?: string;
   /** Plugins that ran, in order (a plugin after a blocking one does not run). */
   plugins: string[];
   blocked: Blocked | null;
@@ -72,6 +74,8 @@ export interface Feedback {
    * (sharesProblem); otherwise the route keeps the shares its priors give.
    */
   shares?: Record<string, Record<string, number>>;
+  /** route → cell → model → share: per-cell splits of routes with context signals, checked the same way; a cell without one uses the route's. */
+  cells?: Record<string, Record<string, Record<string, number>>>;
 }
 
 type Pred = (ctx: Evaluation) => boolean;
@@ -138,6 +142,8 @@ export class Engine {
   private readonly models: Map<string, ModelSpec>;
   private feedback: Feedback = {};
   private readonly selections = new Map<Selection, Chosen | { shares: Record<string, number> }>();
+  /** Per adaptive selection with context signals: their conditions, and the shares of each cell seen since the last feedback. */
+  private readonly contexts = new Map<Selection, { names: string[]; holds: Pred[]; cells: Map<string, Record<string, number>> }>();
   private readonly keywords: KeywordIndex;
   private readonly useIndex: boolean;
   get keywordIndex(): KeywordIndex {
@@ -187,6 +193,13 @@ export class Engine {
       action: r.action,
       trigger: triggers(r.when, index, indexed),
     }));
+    for (const action of [...bundle.policy.routes.map((r) => r.action), ...(bundle.policy.default ? [bundle.policy.default] : [])]) {
+      const sel = action.select;
+      if (sel.algorithm !== "adaptive" || !sel.context?.length) continue;
+      // A context signal holds exactly when `when <signal>` would.
+      const holds = sel.context.map((signal) => compileCondition({ op: "signal", signal }, index, contextBands, (x) => types.get(x)));
+      this.contexts.set(sel, { names: sel.context, holds, cells: new Map() });
+    }
     this.routesBySignal = Array.from({ length: this.signalCount }, () => []);
     this.routes.forEach((r, i) => {
       if (r.trigger === null) this.alwaysRoutes.push(i);
@@ -217,6 +230,7 @@ export class Engine {
   setFeedback(feedback: Feedback): void {
     this.feedback = feedback;
     this.selections.clear();
+    for (const c of this.contexts.values()) c.cells.clear();
   }
 
   decide(request: Request, options: DecideOptions = {}): Decision {
@@ -262,7 +276,7 @@ export class Engine {
         trace: evaluations && this.trace(ev, evaluations, "no route matched and there is no default", [], { algorithm: "none", candidates: [] }),
       };
     } else {
-      const chosen = this.select(action.select, routeName!, request, ev.ctx.lastUser);
+      const chosen = this.select(action.select, routeName!, request, ev);
       const outcomes = runPlugins(action.plugins, ev, evaluations !== null);
       const ran: string[] = [];
       let blocked: Blocked | null = null;
@@ -276,9 +290,10 @@ export class Engine {
         model: chosen.model,
         fallbacks: chosen.fallbacks,
         probability: chosen.shares ? chosen.shares[chosen.model] : 1,
+        ...(chosen.context !== undefined ? { context: chosen.context } : {}),
         plugins: ran,
         blocked,
-        trace: evaluations && this.trace(ev, evaluations, winner ? `route \`${winner.name}\` is the first, by priority, whose condition holds` : "no route's condition holds, so the default applies", outcomes, { algorithm: action.select.algorithm, candidates: action.select.models, shares: chosen.shares }),
+        trace: evaluations && this.trace(ev, evaluations, winner ? `route \`${winner.name}\` is the first, by priority, whose condition holds` : "no route's condition holds, so the default applies", outcomes, { algorithm: action.select.algorithm, candidates: action.select.models, shares: chosen.shares, ...(chosen.context !== undefined ? { context: chosen.context } : {}) }),
       };
     }
     // Added last rather than spread in: one object, built once.
@@ -329,7 +344,22 @@ export class Engine {
     return { revision: this.revision, signals: this.computedSignals(ev), routes, reason, plugins, selection };
   }
 
-  private select(sel: Selection, route: string, request: Request, text: string): { model: string; fallbacks: string[]; shares?: Record<string, number> } {
+  private select(sel: Selection, route: string, request: Request, ev: Evaluation): { model: string; fallbacks: string[]; shares?: Record<string, number>; context?: string } {
+    const context = this.contexts.get(sel);
+    if (context) {
+      // An adaptive route with context signals: the cell's shares (computed once per cell and feedback change).
+      const holds: boolean[] = [];
+      for (const h of context.holds) holds.push(h(ev));
+      const cell = contextCell(context.names, holds);
+      let shares = context.cells.get(cell);
+      if (!shares) {
+        const adaptive = sel as Extract<Selection, { algorithm: "adaptive" }>;
+        const own = this.feedback.cells?.[route]?.[cell];
+        shares = this.adaptiveShares(adaptive, own && sharesProblem(adaptive, own) === null ? own : this.feedback.shares?.[route]);
+        context.cells.set(cell, shares);
+      }
+      return { ...pick(sel.models, shares, request.id ?? ev.ctx.lastUser), context: cell };
+    }
     // Orders and shares depend only on the policy and the feedback: computed once per feedback change.
     let cached = this.selections.get(sel);
     if (!cached) {
@@ -337,7 +367,13 @@ export class Engine {
       this.selections.set(sel, cached);
     }
     if ("model" in cached) return cached;
-    return pick(sel.models, cached.shares, request.id ?? text);
+    return pick(sel.models, cached.shares, request.id ?? ev.ctx.lastUser);
+  }
+
+  /** Learned shares when inside the selection's bounds, else the shares its priors give. */
+  private adaptiveShares(sel: Extract<Selection, { algorithm: "adaptive" }>, learned: Record<string, number> | undefined): Record<string, number> {
+    if (learned && sharesProblem(sel, learned) === null) return Object.fromEntries(sel.models.map((m) => [m, learned[m]]));
+    return priorShares(sel, (m) => this.models.get(m));
   }
 
   private prepareSelection(sel: Selection, route: string): Chosen | { shares: Record<string, number> } {
@@ -355,11 +391,8 @@ export class Engine {
         return ordered(models, (m) => this.feedback.latencyMs?.[m] ?? this.models.get(m)?.latency_ms ?? Infinity);
       case "weighted":
         return { shares: normalize(models, sel.weights) };
-      case "adaptive": {
-        const learned = this.feedback.shares?.[route];
-        if (learned && sharesProblem(sel, learned) === null) return { shares: Object.fromEntries(sel.models.map((m) => [m, learned[m]])) };
-        return { shares: priorShares(sel, (m) => this.models.get(m)) };
-      }
+      case "adaptive":
+        return { shares: this.adaptiveShares(sel, this.feedback.shares?.[route]) };
     }
   }
 
@@ -447,6 +480,7 @@ export function referencesProblem(policy: Bundle["policy"]): string | null {
   }
   if (policy.routes.some((r) => r.name === "default")) return "a route is named `default`, the name of the default's decisions";
   const models = new Set(policy.models.map((m) => m.name));
+  const signals = new Set(policy.signals.map((s) => s.name));
   const plugins = new Map(policy.plugins.map((p) => [p.name, p.type]));
   const actions: [string, Action][] = [...policy.routes.map((r): [string, Action] => [`route \`${r.name}\``, r.action]), ...(policy.default ? [["the default", policy.default] as [string, Action]] : [])];
   for (const [where, action] of actions) {
@@ -456,6 +490,7 @@ export function referencesProblem(policy: Bundle["policy"]): string | null {
       return `${where} has ${sel.weights.length} weights for ${sel.models.length} models${sel.weights.length === sel.models.length ? ", all zero" : ""}`;
     }
     if (sel.algorithm === "adaptive" && sel.floor * sel.models.length > 1) return `${where} has an adaptive floor of ${sel.floor} for each of ${sel.models.length} models`;
+    if (sel.algorithm === "adaptive") for (const s of sel.context ?? []) if (!signals.has(s)) return `${where} learns by undefined context signal \`${s}\``;
     for (const use of action.plugins) {
       const type = plugins.get(use.plugin);
       if (type === undefined) return `${where} applies undefined plugin \`${use.plugin}\``;

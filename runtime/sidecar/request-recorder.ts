@@ -80,7 +80,7 @@ export class RequestRecorder {
     span?.end();
     const e = this.event;
     e.route = decision.route;
-    e.selection = { probability: decision.probability, sharesVersion };
+    e.selection = decision.context === undefined ? { probability: decision.probability, sharesVersion } : { probability: decision.probability, sharesVersion, context: decision.context };
     e.plugins = decision.plugins;
     e.blocked = decision.blocked ? { plugin: decision.blocked.plugin, status: decision.blocked.status } : null;
     e.latencyMs.decision = this.decidedAt - this.started;

@@ -185,7 +185,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
       }
       if (now - (feedbackAt.get(engine) ?? -Infinity) > 250) {
         feedbackAt.set(engine, now);
-        engine.setFeedback({ latencyMs: upstreams.latencies(), ...(applied.version !== null ? { shares: overlay!.routes } : {}) });
+        engine.setFeedback({ latencyMs: upstreams.latencies(), ...(applied.version !== null ? { shares: overlay!.routes, cells: overlay!.cells } : {}) });
       }
       return applied.version;
     },
