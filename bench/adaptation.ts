@@ -7,7 +7,9 @@
 //   - best static model, per-subject oracle, per-question oracle (the ceiling);
 //   - the learner, as the sidecar would use it: shares published every few
 //     observations of a route, a model picked by share, always checked
-//     against the route's bounds;
+//     against the route's bounds; and the same learner on routes with context
+//     signals (`--context`, a policy signal declaration; each question's cell
+//     computed by the sidecar's engine, docs/adaptation.md "Context");
 //   - Thompson sampling per subject without discounting (vLLM Semantic
 //     Router's router learning) and a learner that freezes after 200
 //     observations per route (LiteLLM's adaptive router);
@@ -19,7 +21,7 @@
 // per-subject oracle, plotted as an SVG.
 // Usage: node bench/adaptation.ts [--data file.jsonl[.gz]] [--seeds 20] [--costs 0.1,0.2]
 //        [--explore 0.2] [--publish-every 10] [--drift-loss 0.3] [--window 500] [--svg docs/adaptation-drift.svg]
-//        [--learner-options '{"halfLife": 2000}']
+//        [--learner-options '{"halfLife": 2000}'] [--context 'signal keyword hard { any: ["NOT", "EXCEPT"] }']
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -319,9 +321,9 @@ function stationary(costWeight: number): void {
   const oracleQuestion = mean(world0.order.map((_, i) => Math.max(...[cheap, strong].map((m) => (world0.correct(i, m) ? 1 : 0) - cost[m]))));
   const gap = (x: number) => ((x - staticBest) / (oracleSubject - staticBest)) * 100;
   console.log(`\ncost weight ${costWeight} (reward = correct − ${costWeight} for ${strong}), ${n} questions, ${subjects.length} subjects, ${SEEDS} seeds, explore ≤ ${EXPLORE}:`);
-  console.log(`  ${"".padEnd(36)} reward/request      gap closed   outside bounds`);
+  console.log(`  ${"".padEnd(46)} reward/request      gap closed   outside bounds`);
   const row = (name: string, xs: number[], violations: number | null) =>
-    console.log(`  ${name.padEnd(36)} ${mean(xs).toFixed(4)} ± ${sd(xs).toFixed(4)}   ${gap(mean(xs)).toFixed(1).padStart(6)}%   ${violations === null ? "—" : String(violations)}`);
+    console.log(`  ${name.padEnd(46)} ${mean(xs).toFixed(4)} ± ${sd(xs).toFixed(4)}   ${gap(mean(xs)).toFixed(1).padStart(6)}%   ${violations === null ? "—" : String(violations)}`);
   row(`best static (${staticBest === mean(world0.order.map((_, i) => (world0.correct(i, strong) ? 1 : 0) - cost[strong])) ? strong : cheap})`, [staticBest], null);
   row("per-subject oracle", [oracleSubject], null);
   row("per-question oracle (ceiling)", [oracleQuestion], null);
@@ -366,7 +368,7 @@ function driftRun(costWeight: number): void {
   const o = mean(oracleAfter);
   console.log(`\ndrift (cost weight ${costWeight}): after request ${half}, ${strong} loses ${(DRIFT_LOSS * 100).toFixed(0)}% of its correct answers;`);
   console.log(`  reward over requests ${WINDOW}–1000 after the drift (the window of ${WINDOW} ending 1,000 requests after it), against the post-drift per-subject oracle ${o.toFixed(4)}:`);
-  for (const name of names) console.log(`  ${name.padEnd(36)} ${mean(after[name]).toFixed(4)}   ${((mean(after[name]) / o) * 100).toFixed(1)}% of the oracle   (target ≥ 95%)`);
+  for (const name of names) console.log(`  ${name.padEnd(46)} ${mean(after[name]).toFixed(4)}   ${((mean(after[name]) / o) * 100).toFixed(1)}% of the oracle   (target ≥ 95%)`);
   writeFileSync(args.svg!, svg(series, half, costWeight));
   console.log(`  plot: ${path.relative(process.cwd(), args.svg!)}`);
 }

@@ -32,6 +32,7 @@ model cheap { provider: openai_compatible, endpoint: "http://127.0.0.1:9/cheap",
 model smart { provider: openai_compatible, endpoint: "http://127.0.0.1:9/smart", quality: 0.5, latency_ms: 100 }
 
 signal keyword code { any: ["code"] }
+signal keyword urgent { any: ["urgent"] }
 
 route coding priority 10 {
   when code
@@ -40,6 +41,7 @@ route coding priority 10 {
     objective: quality
     explore: 0.1
     floor: 0.05
+    context: [urgent]
   }
 }
 default { use cheap }
@@ -57,7 +59,7 @@ async function startAdapter(mode: "on" | "observe", name = "adapter", brokers = 
 interface AdapterStatus {
   mode: string;
   role: "active" | "standby";
-  shares: { overlay: { version: string; routes: Record<string, Record<string, number>> } } | null;
+  shares: { overlay: { version: string; routes: Record<string, Record<string, number>>; cells?: Record<string, Record<string, Record<string, number>>> } } | null;
   counters: { routing: number; feedback: number; joined: number; duplicateRouting: number; duplicateFeedback: number };
   consumer: { deadLettered: number };
 }
@@ -65,19 +67,25 @@ const adapterStatus = async (url = adapterUrl): Promise<AdapterStatus> => (await
 const sidecarShares = async (url: string): Promise<string | null> => ((await (await fetch(`${url}/readyz`)).json()) as { shares: { version: string | null } }).shares.version;
 
 let sent = 0;
+/** Requests sent without feedback (routing events only). */
+let unrated = 0;
 /** One request and its feedback on the shared sidecars. */
 async function ask(): Promise<string> {
   const i = sent++;
   return askOn(sidecarUrls[i % sidecarUrls.length], topic, i);
 }
 
-/** One request and its feedback: users like smart's answers 9 times in 10, cheap's 2 in 10. */
-async function askOn(url: string, prefix: string, i: number): Promise<string> {
+/**
+ * One request and its feedback: users like smart's answers 9 times in 10, cheap's 2 in 10 — except
+ * for urgent questions (`urgent: true`), where it is the other way round.
+ */
+async function askOn(url: string, prefix: string, i: number, urgent = false): Promise<string> {
   const id = `${prefix}-${i}`;
-  const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", "x-request-id": id }, body: JSON.stringify({ messages: [{ role: "user", content: `code question ${i}` }] }) });
+  const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", "x-request-id": id }, body: JSON.stringify({ messages: [{ role: "user", content: `${urgent ? "urgent " : ""}code question ${i}` }] }) });
   assert.equal(res.status, 200, await res.text());
   const model = res.headers.get("x-routeplane-model")!;
-  const good = model === "smart" ? i % 10 < 9 : i % 10 < 2;
+  const liked = urgent ? "cheap" : "smart";
+  const good = model === liked ? i % 10 < 9 : i % 10 < 2;
   const fb = await fetch(`${url}/v1/feedback`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ request_id: id, rating: good ? 1 : -1 }) });
   assert.equal(fb.status, 202);
   return model;
@@ -166,6 +174,37 @@ test("on: shares reach both sidecars within 2 s of the feedback that moves them 
   assert.ok(smart <= 99, "the floor keeps cheap explored");
 });
 
+test("context: the route's `urgent` cell learns its own split through Kafka — urgent questions move to cheap, the others stay with smart", { timeout: 180_000 }, async () => {
+  const prefix = `${topic}-urgent`;
+  for (let i = 0; i < 80; i++) {
+    const n = sent++;
+    await askOn(sidecarUrls[n % sidecarUrls.length], topic, n, true);
+  }
+  const learned = await eventually(`a split for the urgent cell\n${procs.logs()}`, async () => {
+    const st = await adapterStatus();
+    const cell = st.shares?.overlay.cells?.coding?.urgent;
+    return cell && cell.cheap > 0.5 ? st.shares!.overlay : undefined;
+  }, 30_000);
+  assert.ok(learned.routes.coding.smart > 0.5, `the route's own split still favours smart: ${JSON.stringify(learned.routes)}`);
+  assert.ok(learned.cells!.coding["!urgent"].smart > 0.5, `the other cell favours smart: ${JSON.stringify(learned.cells)}`);
+  await eventually(`the sidecars apply ${learned.version} or later\n${procs.logs()}`, async () => {
+    const now = await Promise.all(sidecarUrls.map(sidecarShares));
+    return now.every((v) => v !== null && Number(v.split(".")[1]) >= Number(learned.version.split(".")[1])) ? true : undefined;
+  }, 10_000);
+  const picks = { urgent: 0, other: 0 };
+  for (let i = 0; i < 60; i++) {
+    const url = sidecarUrls[i % sidecarUrls.length];
+    const ask = (content: string, id: string) => fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", "x-request-id": id }, body: JSON.stringify({ messages: [{ role: "user", content }] }) });
+    const u = await ask("urgent code question", `${prefix}-pick-u${i}`);
+    const o = await ask("code question", `${prefix}-pick-o${i}`);
+    unrated += 2;
+    if (u.headers.get("x-routeplane-model") === "cheap") picks.urgent++;
+    if (o.headers.get("x-routeplane-model") === "smart") picks.other++;
+  }
+  assert.ok(picks.urgent >= 42, `cheap got ${picks.urgent} of 60 urgent requests`);
+  assert.ok(picks.other >= 42, `smart got ${picks.other} of 60 other requests`);
+});
+
 test("invalid events go to the dead-letter topic with the reason; the adapter goes on", { timeout: 120_000 }, async () => {
   const producer = new Kafka({ clientId: "routeplane-e2e", brokers: kafkaBrokers(), logLevel: logLevel.NOTHING }).producer();
   await producer.connect();
@@ -204,7 +243,7 @@ test("replicas: one active, one standby; the active one killed mid-stream, the s
   await new Promise((r) => setTimeout(r, 1000));
   const final = await adapterStatus(standbyUrl);
   assert.equal(final.counters.joined, sent, `every one of the ${sent} rated requests learned exactly once (duplicates seen: ${final.counters.duplicateFeedback})`);
-  assert.equal(final.counters.routing, sent, "every routing event counted once");
+  assert.equal(final.counters.routing, sent + unrated, "every routing event counted once");
   // And its shares reach the sidecars.
   const version = await eventually("the new active replica publishes", async () => (await adapterStatus(standbyUrl)).shares?.overlay.version);
   await eventually(`sidecars on ${version}`, async () => ((await Promise.all(sidecarUrls.map(sidecarShares))).every((v) => v === version) ? true : undefined));
