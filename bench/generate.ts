@@ -12,7 +12,14 @@ export interface GeneratedPolicy {
   signals: number;
 }
 
-export function generatePolicy(routes: number): GeneratedPolicy {
+/**
+ * With `scores` > 0: that many derived scores over the shared jailbreak, complexity and topic
+ * scores (three inputs each, bands low/mid/high), and one route in three also requires a band of
+ * one of them or a threshold on its value — what vLLM Semantic Router policies do with their
+ * weighted signal sums.
+ */
+export function generatePolicy(routes: number, options: { scores?: number } = {}): GeneratedPolicy {
+  const scores = options.scores ?? 0;
   const lines: string[] = ["package bench", ""];
   const models = 10;
   for (let m = 0; m < models; m++) {
@@ -23,6 +30,15 @@ export function generatePolicy(routes: number): GeneratedPolicy {
   lines.push('signal jailbreak jb { threshold: 0.8 }', "signal pii pii { types: [email, phone, credit_card] }", 'signal header tier { name: "x-tier", values: ["free", "pro", "enterprise"] }');
   const signalsPerRoute = 5;
   let signalCount = 3;
+  if (scores > 0) {
+    lines.push("signal complexity cx {}", "signal domain topic { classes: [code, math, law, medicine] }");
+    const classes = ["code", "math", "law", "medicine"];
+    for (let s = 0; s < scores; s++) {
+      const w = [0.2 + 0.05 * (s % 5), 0.3, 0.5 - 0.05 * (s % 5)];
+      lines.push(`signal score risk${s} { value: ${w[0].toFixed(2)} * jb.score + ${w[1]} * cx.score + ${w[2].toFixed(2)} * topic.${classes[s % 4]}, min: 0, max: 1, bands: { low: { max: 0.3 }, mid: { min: 0.3, max: 0.6 }, high: { min: 0.6 } } }`);
+    }
+    signalCount += 2 + scores;
+  }
   for (let r = 0; r < routes; r++) {
     const w = (k: number) => `${WORDS[(r + k) % WORDS.length]}${Math.floor(r / WORDS.length)}`;
     lines.push(`signal keyword kw${r} { any: ["${w(0)}", "${w(1)}", "${w(2)} now"] }`);
@@ -46,7 +62,9 @@ export function generatePolicy(routes: number): GeneratedPolicy {
       ? `select adaptive { models: [m${r % 10}, m${(r + 3) % 10}], objective: quality - 2 * cost_usd, explore: 0.05, floor: 0.1 }`
       : r % 5 === 1 ? `select cheapest { models: [m${r % 10}, m${(r + 1) % 10}, m${(r + 2) % 10}] }`
       : `use m${r % 10} fallback m${(r + 1) % 10}`;
-    lines.push(`route r${r} priority ${routes - r} {`, `  when ${variants[r % variants.length]}`, `  ${action}`, `  apply ${r % 2 ? "redact, polite" : "redact"}`, "}");
+    const band = ["low", "mid", "high"][r % 3];
+    const derived = scores > 0 && r % 3 === 0 ? ` and ${r % 2 ? `risk${r % scores}.${band}` : `risk${r % scores}.value >= ${(0.1 * (r % 9)).toFixed(1)}`}${r % 4 === 0 ? " and cx.score < 0.5" : ""}` : "";
+    lines.push(`route r${r} priority ${routes - r} {`, `  when (${variants[r % variants.length]})${derived}`, `  ${action}`, `  apply ${r % 2 ? "redact, polite" : "redact"}`, "}");
   }
   lines.push("", "default { use m0; apply redact, polite }", "");
   // Guarantees the analysis proves over every request (bench/analysis measures it).

@@ -45,6 +45,10 @@ function obj(properties: Record<string, JsonSchema>, required: string[] = [], ex
   return { type: "object", properties, required, additionalProperties: false, ...extra };
 }
 
+/** Inputs of one derived score, and its bands, at most. */
+export const MAX_SCORE_TERMS = 16;
+export const MAX_SCORE_BANDS = 16;
+
 export const SIGNAL_TYPES: Record<string, SignalTypeInfo> = {
   keyword: {
     summary: "matches when the last user message contains the listed words or phrases",
@@ -166,7 +170,74 @@ export const SIGNAL_TYPES: Record<string, SignalTypeInfo> = {
     primary: null,
     deterministic: true,
   },
+  score: {
+    summary: "a derived score: a weighted sum of other signals' numeric outputs plus a constant, clamped to [min, max], with named bands",
+    // In source, `value: 0.6 * jb.score + 0.4 * topic.code + 0.1`; the compiler lowers it to `terms` and `constant`.
+    schema: obj(
+      {
+        terms: {
+          type: "array",
+          minItems: 1,
+          maxItems: MAX_SCORE_TERMS,
+          items: obj({ signal: { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }, output: { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }, weight: { type: "number" } }, ["signal", "output", "weight"]),
+        },
+        constant: { type: "number" },
+        min: { type: "number" },
+        max: { type: "number" },
+        threshold: { type: "number" },
+        bands: {
+          type: "object",
+          maxProperties: MAX_SCORE_BANDS,
+          propertyNames: { pattern: "^[A-Za-z_][A-Za-z0-9_]*$", not: { enum: ["value", "matched"] } },
+          additionalProperties: obj({ min: { type: "number" }, max: { type: "number" } }),
+        },
+      },
+      ["terms"],
+    ),
+    // `value`'s range is the score's own (scoreRange); each band is a boolean output too.
+    outputs: { value: { type: "number", min: Number.NEGATIVE_INFINITY, max: null } },
+    primary: null,
+    deterministic: true,
+  },
 };
+
+/** One input of a derived score: `weight × signal.output`. */
+export interface ScoreTerm {
+  signal: string;
+  output: string;
+  weight: number;
+}
+
+/** A score signal's config as the bundle holds it. */
+export interface ScoreConfig {
+  terms: ScoreTerm[];
+  constant?: number;
+  min?: number;
+  max?: number;
+  threshold?: number;
+  bands?: Record<string, { min?: number; max?: number }>;
+}
+
+/**
+ * A derived score's value, as the engine computes it: the constant plus each weight times its
+ * input (an input that is absent or not a finite number counts 0), in the order written, then
+ * clamped to [min, max].
+ */
+export function scoreValue(c: ScoreConfig, input: (signal: string, output: string) => unknown): number {
+  let v = c.constant ?? 0;
+  for (const t of c.terms) {
+    const x = input(t.signal, t.output);
+    v += t.weight * (typeof x === "number" && Number.isFinite(x) ? x : 0);
+  }
+  if (c.min !== undefined && v < c.min) v = c.min;
+  if (c.max !== undefined && v > c.max) v = c.max;
+  return v;
+}
+
+/** Whether a score value is in a band: at least its `min` (when given) and below its `max` (when given). */
+export function inBand(v: number, band: { min?: number; max?: number }): boolean {
+  return (band.min === undefined || v >= band.min) && (band.max === undefined || v < band.max);
+}
 
 export interface PluginTypeInfo {
   summary: string;

@@ -13,6 +13,7 @@ import {
 import { didYouMean, didYouMeanOr, type DiagnosticBag } from "./diagnostics.ts";
 import { checkFields, valueToJson } from "./fields.ts";
 import { lowerCondition, type CheckedSignal, type ConditionEnv } from "./conditions.ts";
+import { checkScores, lowerLinear, lowerScoreValue, type ScoreSources } from "./scores.ts";
 import { lowerRequire, type DecisionPredicate } from "./guarantees.ts";
 import type { ResolvedProgram } from "./resolve.ts";
 
@@ -85,13 +86,23 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
 
   // ---- signals
   const signals = new Map<string, CheckedSignal>();
+  const scoreSources: ScoreSources = new Map();
   for (const [name, { decl, file }] of program.signals) {
     const info = SIGNAL_TYPES[decl.type.name];
     if (!info) {
       quiet.add(name);
       continue;
     }
-    const config = checkFields(decl.body, `signal.${decl.type.name}`, `${decl.type.name} signal \`${name}\``, decl.name.span, file, diags);
+    let inject: JsonObject | undefined;
+    if (decl.type.name === "score") {
+      const lowered = lowerScoreValue(decl.body, name, decl.name.span, file, diags, scoreSources);
+      if (!lowered) {
+        quiet.add(name);
+        continue;
+      }
+      inject = { terms: lowered.terms.map((t) => ({ ...t })), constant: lowered.constant };
+    }
+    const config = checkFields(decl.body, `signal.${decl.type.name}`, `${decl.type.name} signal \`${name}\``, decl.name.span, file, diags, inject && new Set(["value"]), inject);
     if (!config) {
       quiet.add(name);
       continue;
@@ -99,6 +110,7 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
     if (decl.type.name === "regex") checkRegex(config, decl.body, file, diags);
     signals.set(name, { name, type: decl.type.name, config, span: decl.name.span, file });
   }
+  checkScores(signals, scoreSources, quiet, diags);
 
   // ---- models
   const models = new Map<string, ModelSpec>();
@@ -366,46 +378,15 @@ function checkSelection(stmt: UseStmt | SelectStmt, file: string, ctx: ActionCon
 
 /** `quality - 2.0 * cost_usd - 0.0005 * latency_ms` → coefficients per metric. */
 function lowerObjective(value: Value, file: string, diags: DiagnosticBag): Record<string, number> | null {
-  type Lin = { coef: Record<string, number>; constant: number };
   const fail = (span: Span, message: string, extra: object = {}): null => {
     diags.add("RP0505", file, span, message, { help: `an objective is a weighted sum of ${OBJECTIVE_METRICS.join(", ")}`, ...extra });
     return null;
   };
-  const scale = (l: Lin, k: number): Lin => ({ coef: Object.fromEntries(Object.entries(l.coef).map(([m, c]) => [m, c * k])), constant: l.constant * k });
-  const isConst = (l: Lin) => Object.values(l.coef).every((c) => c === 0);
-  const lin = (v: Value): Lin | null => {
-    switch (v.kind) {
-      case "number":
-        return { coef: {}, constant: v.value };
-      case "ident":
-        if ((OBJECTIVE_METRICS as readonly string[]).includes(v.name)) return { coef: { [v.name]: 1 }, constant: 0 };
-        return fail(v.span, `unknown metric \`${v.name}\``, didYouMean(v.name, OBJECTIVE_METRICS, v.span));
-      case "arith": {
-        const a = lin(v.left);
-        const b = lin(v.right);
-        if (!a || !b) return null;
-        if (v.op === "+" || v.op === "-") {
-          const sign = v.op === "+" ? 1 : -1;
-          const coef: Record<string, number> = { ...a.coef };
-          for (const [m, c] of Object.entries(b.coef)) coef[m] = (coef[m] ?? 0) + sign * c;
-          return { coef, constant: a.constant + sign * b.constant };
-        }
-        if (v.op === "*") {
-          if (isConst(a)) return scale(b, a.constant);
-          if (isConst(b)) return scale(a, b.constant);
-          return fail(v.span, "an objective must be linear: multiply metrics by numbers, not by each other");
-        }
-        if (!isConst(b) || b.constant === 0) return fail(v.span, "divide only by a non-zero number");
-        return scale(a, 1 / b.constant);
-      }
-      default:
-        return fail(v.span, "an objective is an arithmetic expression over metrics");
-    }
-  };
-  const l = lin(value);
+  const known = (name: string, span: Span) => (OBJECTIVE_METRICS as readonly string[]).includes(name) || fail(span, `unknown metric \`${name}\``, didYouMean(name, OBJECTIVE_METRICS, span)) !== null;
+  const l = lowerLinear(value, known, fail, "an objective", "metrics");
   if (!l) return null;
-  if (isConst(l)) return fail(value.span, "the objective does not depend on any metric, so it cannot rank models");
-  return l.coef;
+  if ([...l.coef.values()].every((c) => c === 0)) return fail(value.span, "the objective does not depend on any metric, so it cannot rank models");
+  return Object.fromEntries(l.coef);
 }
 
 function checkApply(stmt: ApplyStmt, file: string, ctx: ActionContext): PluginUse[] | null {

@@ -12,6 +12,8 @@ export interface CheckedSignal {
   config: JsonObject;
   span: Span;
   file: string;
+  /** Outputs that depend on other signals (a derived score's: compiler/scores.ts); else the type's. */
+  outputs?: Record<string, Output>;
 }
 
 export interface ConditionEnv {
@@ -26,6 +28,7 @@ export interface ConditionEnv {
 
 /** Everything `sig.<output>` can name for this signal, with its type. */
 export function outputsOf(signal: CheckedSignal): Record<string, Output> {
+  if (signal.outputs) return signal.outputs;
   const info = SIGNAL_TYPES[signal.type];
   const out: Record<string, Output> = { ...(info?.outputs ?? {}) };
   if (signal.type === "domain") {

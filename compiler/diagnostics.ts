@@ -66,6 +66,7 @@ export const CATALOG = {
   RP0305: { severity: "error", title: "duplicate field" },
   RP0306: { severity: "error", title: "expression not allowed here" },
   RP0307: { severity: "error", title: "value unsafe to send upstream" },
+  RP0308: { severity: "error", title: "invalid derived score" },
   RP0401: { severity: "error", title: "unknown signal output" },
   RP0402: { severity: "error", title: "type mismatch in condition" },
   RP0403: { severity: "error", title: "value the signal can never have" },

@@ -34,6 +34,7 @@ export interface BoolLit {
 }
 export interface IdentValue {
   kind: "ident";
+  /** A name; `jb.score` (with dots) names a signal's output in a derived score's `value`. */
   name: string;
   span: Span;
 }
@@ -47,7 +48,7 @@ export interface ObjectValue {
   fields: Field[];
   span: Span;
 }
-/** Arithmetic over names and numbers; only meaningful in `objective`. */
+/** Arithmetic over names and numbers; only meaningful in `objective` and a score signal's `value`. */
 export interface ArithValue {
   kind: "arith";
   op: "+" | "-" | "*" | "/";

@@ -192,7 +192,14 @@ let ParserRules = [
     {"name": "unary", "symbols": [(lexer.has("number") ? {type: "number"} : number)], "postprocess": (d) => num(d[0])},
     {"name": "unary", "symbols": [{"literal":"true"}], "postprocess": (d) => ({ kind: "bool", value: true, span: tokSpan(d[0]) })},
     {"name": "unary", "symbols": [{"literal":"false"}], "postprocess": (d) => ({ kind: "bool", value: false, span: tokSpan(d[0]) })},
-    {"name": "unary", "symbols": [(lexer.has("ident") ? {type: "ident"} : ident)], "postprocess": (d) => ({ kind: "ident", name: d[0].value, span: tokSpan(d[0]) })},
+    {"name": "unary$ebnf$1", "symbols": []},
+    {"name": "unary$ebnf$1$subexpression$1", "symbols": [{"literal":"."}, (lexer.has("ident") ? {type: "ident"} : ident)]},
+    {"name": "unary$ebnf$1", "symbols": ["unary$ebnf$1", "unary$ebnf$1$subexpression$1"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
+    {"name": "unary", "symbols": [(lexer.has("ident") ? {type: "ident"} : ident), "unary$ebnf$1"], "postprocess":  (d) => {
+          // `jb.score` in a derived score's `value`: one name with its dots.
+          const parts = [d[0], ...d[1].map((x) => x[1])];
+          return { kind: "ident", name: parts.map((t) => t.value).join("."), span: spanOf(d[0], parts[parts.length - 1]) };
+        } },
     {"name": "unary", "symbols": ["list"], "postprocess": id},
     {"name": "unary", "symbols": ["object"], "postprocess": id},
     {"name": "unary", "symbols": [{"literal":"("}, "sum", {"literal":")"}], "postprocess": (d) => d[1]},

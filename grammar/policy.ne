@@ -172,7 +172,7 @@ expectItem -> "route" %ident
   | "allowed"
     {% (d) => ({ kind: "allowed", span: tokSpan(d[0]) }) %}
 
-# ---- values: objects, lists and arithmetic (arithmetic only in `objective`)
+# ---- values: objects, lists and arithmetic (arithmetic only in `objective` and a score's `value`)
 
 object -> "{" field:* "}"
   {% (d) => ({ kind: "object", fields: d[1], span: spanOf(d[0], d[2]) }) %}
@@ -204,7 +204,12 @@ unary -> "-" %number
   | %number {% (d) => num(d[0]) %}
   | "true" {% (d) => ({ kind: "bool", value: true, span: tokSpan(d[0]) }) %}
   | "false" {% (d) => ({ kind: "bool", value: false, span: tokSpan(d[0]) }) %}
-  | %ident {% (d) => ({ kind: "ident", name: d[0].value, span: tokSpan(d[0]) }) %}
+  | %ident ("." %ident):*
+    {% (d) => {
+      // `jb.score` in a derived score's `value`: one name with its dots.
+      const parts = [d[0], ...d[1].map((x) => x[1])];
+      return { kind: "ident", name: parts.map((t) => t.value).join("."), span: spanOf(d[0], parts[parts.length - 1]) };
+    } %}
   | list {% id %}
   | object {% id %}
   | "(" sum ")" {% (d) => d[1] %}

@@ -4,7 +4,7 @@
 // region contains a request that breaks it. Findings carry a witness: a
 // concrete valuation of the signals, which callers run through the decision
 // engine (the compiler cannot import the runtime).
-import type { Action } from "../../bundle/index.ts";
+import type { Action, ScoreConfig } from "../../bundle/index.ts";
 import type { CheckedPolicy } from "../check.ts";
 import type { DecisionPredicate } from "../guarantees.ts";
 import { DiagnosticBag, FILE_START, type Diagnostic } from "../diagnostics.ts";
@@ -129,6 +129,12 @@ const CHECKS: { name: string; run: (s: Scope) => void }[] = [
 function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: number): Analysis {
   const model = new RequestModel(policy, maxNodes);
   const b = model.bdd;
+  for (const name of model.approximated) {
+    const s = policy.signals.find((x) => x.name === name)!;
+    diags.add("RP1009", s.file, s.span, `derived score \`${name}\` has too many combinations of its inputs' thresholds to model exactly; the analysis takes its value as free within its range`, {
+      help: "findings that depend on it may be spurious (their witnesses are still checked), dead routes and proofs still hold; compare its inputs with fewer thresholds, or give it fewer inputs",
+    });
+  }
   const witnesses: WitnessCheck[] = [];
   // Each witness belongs to the finding just reported (every finding is added before its witness).
   const record = (w: WitnessCheck) => {
@@ -355,6 +361,8 @@ function unusedDefinitions(s: Scope): void {
   collect(policy.default);
   for (const g of policy.guarantees) for (const c of [g.when, ...requestConditions(g.require)]) signalsOf(c, usedSignals);
   for (const t of policy.tests) for (const s of Object.keys(t.request.signals)) usedSignals.add(s);
+  // A derived score reads its inputs, whether or not a route reads it.
+  for (const sig of policy.signals) if (sig.type === "score") for (const t of (sig.config as unknown as ScoreConfig).terms) usedSignals.add(t.signal);
   const unused = (code: "RP1005" | "RP1006" | "RP1007", what: string, names: string[], used: Set<string>, origins: Map<string, { file: string; span: import("../../grammar/index.ts").Span }>) => {
     for (const n of names) {
       const o = origins.get(n);

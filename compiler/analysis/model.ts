@@ -6,7 +6,7 @@
 // types and the PII match) are constraints. docs/analysis.md lists them and
 // where the model over-approximates.
 import type { CmpOp, Condition, JsonObject, JsonValue, PluginUse } from "../../bundle/index.ts";
-import { PII_DETECTION_ORDER, SIGNAL_TYPES, type Output } from "../../bundle/index.ts";
+import { PII_DETECTION_ORDER, SIGNAL_TYPES, scoreValue, type Output, type ScoreConfig } from "../../bundle/index.ts";
 import { categoryValues, outputsOf, type CheckedSignal } from "../conditions.ts";
 import type { CheckedPolicy } from "../check.ts";
 import type { DecisionPredicate } from "../guarantees.ts";
@@ -41,6 +41,42 @@ export interface Witness {
 }
 
 const THRESHOLDED = new Set(["jailbreak", "complexity", "embedding"]);
+
+/** Combinations of input cells a derived score's link may take; beyond, its value is free (scoreLink). */
+const SCORE_COMBINATIONS = 20_000;
+
+/** An interval of numbers, each end included or not (∞ never included). */
+interface Interval {
+  lo: number;
+  loC: boolean;
+  hi: number;
+  hiC: boolean;
+}
+
+/** Sums are rounded to 12 significant digits: the engine's floating-point order is not the analysis'. */
+const round = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(12)) : x);
+
+function scale(r: Interval, w: number): Interval {
+  if (w === 0) return { lo: 0, loC: true, hi: 0, hiC: true };
+  const a = { x: round(r.lo * w), c: r.loC };
+  const z = { x: round(r.hi * w), c: r.hiC };
+  return w > 0 ? { lo: a.x, loC: a.c, hi: z.x, hiC: z.c } : { lo: z.x, loC: z.c, hi: a.x, hiC: a.c };
+}
+
+function add(a: Interval, b: Interval): Interval {
+  return { lo: round(a.lo + b.lo), loC: a.loC && b.loC, hi: round(a.hi + b.hi), hiC: a.hiC && b.hiC };
+}
+
+/** Whether two intervals share a number. */
+function overlaps(a: Interval, b: Interval): boolean {
+  const lo = Math.max(a.lo, b.lo);
+  const hi = Math.min(a.hi, b.hi);
+  if (lo < hi) return true;
+  if (lo > hi) return false;
+  const inA = (x: number) => (x > a.lo || (x === a.lo && a.loC)) && (x < a.hi || (x === a.hi && a.hiC));
+  const inB = (x: number) => (x > b.lo || (x === b.lo && b.loC)) && (x < b.hi || (x === b.hi && b.hiC));
+  return inA(lo) && inB(lo);
+}
 
 /**
  * The quantity a signal output measures. Different signals that measure the
@@ -154,6 +190,10 @@ export class RequestModel {
         if (typeof c.max_tokens === "number") mention(`${s.name}.tokens`, c.max_tokens);
       }
       if (THRESHOLDED.has(s.type)) mention(`${s.name}.score`, (c.threshold as number | undefined) ?? 0.5);
+      if (s.type === "score") {
+        mention(`${s.name}.value`, (c.threshold as number | undefined) ?? 0.5);
+        for (const band of Object.values((c as unknown as ScoreConfig).bands ?? {})) for (const t of [band.min, band.max]) if (t !== undefined) mention(`${s.name}.value`, t);
+      }
       if (s.type === "keyword") mention(`${s.name}.count`, 1);
       for (const v of [...((c.values as string[] | undefined) ?? []), ...((c.languages as string[] | undefined) ?? [])]) mention(`${s.name}.${SIGNAL_TYPES[s.type].primary}`, v);
     }
@@ -239,6 +279,11 @@ export class RequestModel {
       if (s !== undefined) signals.add(s);
       const q = this.quantityOfVar.get(v);
       if (q !== undefined) quantities.add(q);
+    }
+    // A derived score's value and bands mean something only with its fact (the link to its inputs).
+    for (const q of quantities) {
+      const score = this.scoreOfQuantity.get(q);
+      if (score !== undefined) signals.add(score);
     }
     for (const s of signals) for (const q of this.factQuantities.get(s)!) quantities.add(q);
     const parts = [this.assumed, ...[...signals].map((s) => this.factOf.get(s)!), ...[...quantities].flatMap((q) => this.structure.get(q)!)];
@@ -331,10 +376,116 @@ export class RequestModel {
       case "feedback":
         facts.push(b.iff(m, b.not(this.eq(s.name, "label", "none"))));
         break;
+      case "score": {
+        const sc = c as unknown as ScoreConfig;
+        for (const out of Object.keys(outputsOf(s))) this.scoreOfQuantity.set(`${s.name}.${out}`, s.name);
+        facts.push(b.iff(m, this.cmp(s.name, "value", ">=", sc.threshold ?? 0.5)));
+        for (const [band, range] of Object.entries(sc.bands ?? {})) {
+          const lo = range.min === undefined ? TRUE : this.cmp(s.name, "value", ">=", range.min);
+          const hi = range.max === undefined ? TRUE : this.cmp(s.name, "value", "<", range.max);
+          facts.push(b.iff(this.boolOut(s.name, band), b.and(lo, hi)));
+        }
+        facts.push(this.scoreLink(s, sc));
+        break;
+      }
       default:
         break;
     }
     return b.andAll(facts);
+  }
+
+  /**
+   * What a derived score's value can be given its inputs, exactly: each input's thresholds cut it
+   * into cells (a point or an open interval between thresholds, whole numbers for counts); over a
+   * combination of cells the weighted sum ranges over an interval (the image of a box), clamped;
+   * the score's value is in one of its own cells that meet that interval. The relation is built
+   * by recursion over the inputs, each combination once — at most SCORE_COMBINATIONS of them;
+   * beyond that the value is left free within its range (sound: more requests, never fewer),
+   * and `approximated` names the score.
+   */
+  private scoreLink(s: CheckedSignal, sc: ScoreConfig): Node {
+    const b = this.bdd;
+    const value = this.numbers.get(`${s.name}.value`);
+    if (!value) return TRUE;
+    const inputs = sc.terms.map((t) => {
+      const input = this.signals.get(t.signal)!;
+      const key = quantityKey(input, t.output);
+      const v = key === null ? undefined : this.numbers.get(key);
+      const out = outputsOf(input)[t.output] as Output & { type: "number" };
+      return { weight: t.weight, cells: v ? this.cells(v) : [{ pred: TRUE, range: { lo: out.min, loC: true, hi: out.max ?? Infinity, hiC: out.max !== null } }] };
+    });
+    const combinations = inputs.reduce((n, i) => n * i.cells.length, 1);
+    if (combinations > SCORE_COMBINATIONS) {
+      this.approximated.push(s.name);
+      return TRUE;
+    }
+    const valueCells = this.cells(value);
+    const clamp = (r: Interval): Interval => {
+      let { lo, loC, hi, hiC } = r;
+      if (sc.min !== undefined) {
+        if (hi < sc.min || (hi === sc.min && !hiC)) return { lo: sc.min, loC: true, hi: sc.min, hiC: true };
+        if (lo < sc.min || (lo === sc.min && !loC)) [lo, loC] = [sc.min, true];
+      }
+      if (sc.max !== undefined) {
+        if (lo > sc.max || (lo === sc.max && !loC)) return { lo: sc.max, loC: true, hi: sc.max, hiC: true };
+        if (hi > sc.max || (hi === sc.max && !hiC)) [hi, hiC] = [sc.max, true];
+      }
+      return { lo, loC, hi, hiC };
+    };
+    const memo = new Map<string, Node>();
+    const go = (i: number, acc: Interval): Node => {
+      if (i === inputs.length) {
+        const r = clamp(acc);
+        return b.orAll(valueCells.filter((c) => overlaps(c.range, r)).map((c) => c.pred));
+      }
+      const key = `${i}|${acc.lo}|${acc.loC}|${acc.hi}|${acc.hiC}`;
+      const hit = memo.get(key);
+      if (hit !== undefined) return hit;
+      const parts = inputs[i].cells.map((c) => b.and(c.pred, go(i + 1, add(acc, scale(c.range, inputs[i].weight)))));
+      const n = b.orAll(parts);
+      memo.set(key, n);
+      return n;
+    };
+    const k = sc.constant ?? 0;
+    return go(0, { lo: k, loC: true, hi: k, hiC: true });
+  }
+
+  /** A derived score's output quantities (value, bands) → the score. */
+  private readonly scoreOfQuantity = new Map<string, string>();
+
+  /** Derived scores whose link to their inputs was too large to model (docs/analysis.md). */
+  readonly approximated: string[] = [];
+
+  /** A numeric quantity's cells: each a predicate over its variables and the values it allows. */
+  private cells(v: NumericVar): { pred: Node; range: Interval }[] {
+    const b = this.bdd;
+    const ts = v.thresholds;
+    const hiMax = v.max ?? Infinity;
+    const out: { pred: Node; range: Interval }[] = [];
+    const push = (pred: Node, r: Interval) => {
+      let range = r;
+      if (v.integer) {
+        // Whole numbers only: an open end moves to the next whole number inside.
+        const lo = r.loC && Number.isInteger(r.lo) ? r.lo : Math.floor(r.lo) + 1;
+        const hi = !Number.isFinite(r.hi) ? r.hi : r.hiC && Number.isInteger(r.hi) ? r.hi : Math.ceil(r.hi) - 1;
+        if (lo > hi) return;
+        range = { lo, loC: true, hi, hiC: Number.isFinite(hi) };
+      }
+      if (range.lo > range.hi || (range.lo === range.hi && !(range.loC && range.hiC))) return;
+      out.push({ pred, range });
+    };
+    if (ts.length === 0) {
+      push(TRUE, { lo: v.min, loC: true, hi: hiMax, hiC: v.max !== null });
+      return out;
+    }
+    push(b.not(v.ge.get(ts[0])!), { lo: v.min, loC: true, hi: Math.min(ts[0], hiMax), hiC: ts[0] > hiMax });
+    ts.forEach((t, i) => {
+      push(b.and(v.ge.get(t)!, b.not(v.gt.get(t)!)), { lo: t, loC: true, hi: t, hiC: true });
+      const next = ts[i + 1];
+      if (next !== undefined) push(b.and(v.gt.get(t)!, b.not(v.ge.get(next)!)), { lo: t, loC: false, hi: next, hiC: false });
+      else push(v.gt.get(t)!, { lo: t, loC: false, hi: hiMax, hiC: v.max !== null });
+    });
+    return out;
   }
 
   private key(signal: string, output: string): string | null {
@@ -497,7 +648,91 @@ export class RequestModel {
       signals[p.name] = given;
       if (line) description.push(line);
     }
+    const full = new Map([...base.sat, ...sat]);
+    this.unpinScores(signals, (n) => this.bdd.evaluate(n, full));
     return { signals, description };
+  }
+
+  /**
+   * A witness fixes each signal's values, a derived score's too. Where it can, it gives the score's
+   * inputs values (each in the cell the witness chose for it) whose weighted sum lands in the cell
+   * chosen for the score, and leaves the score out, so the engine computes it as it would for a
+   * request: along the segment from the inputs' lowest-sum corner to their highest, the sum moves
+   * linearly, so one point of it is in the score's cell when the model says the cells go together.
+   * Whole-number inputs are rounded and checked; when a score cannot be met that way (or another
+   * score shares its inputs and moves them), its value stays given.
+   */
+  private unpinScores(signals: JsonObject, holds: (n: Node) => boolean): void {
+    const scores = [...this.signals.values()].filter((s) => s.type === "score");
+    if (scores.length === 0) return;
+    const cellOf = (v: NumericVar) => this.cells(v).find((c) => holds(c.pred))?.range ?? null;
+    const readersOf = (key: string) => this.witnessPlan().flatMap((p) => p.outs.filter((o) => quantityKey(p.s, o.name) === key).map((o) => ({ signal: p.name, output: o.name })));
+    const read = (signal: string, output: string) => (signals[signal] as JsonObject | undefined)?.[output];
+    const inCell = (x: number, r: Interval) => (x > r.lo || (x === r.lo && r.loC)) && (x < r.hi || (x === r.hi && r.hiC));
+    const solved: string[] = [];
+    for (const s of scores) {
+      const sc = s.config as unknown as ScoreConfig;
+      const target = this.numbers.get(`${s.name}.value`);
+      const goal = target && cellOf(target);
+      if (!goal) continue;
+      const inputs = sc.terms.map((t) => {
+        const key = quantityKey(this.signals.get(t.signal)!, t.output);
+        const v = key === null ? undefined : this.numbers.get(key);
+        return { t, key, v, cell: v ? cellOf(v) : null };
+      });
+      if (inputs.some((i) => !i.v || !i.cell || i.key === null)) continue;
+      const ends = inputs.map((i) => {
+        const r = i.cell!;
+        // Ends inside the cell: open ends moved in a little, an unbounded end some way above the other.
+        const hiEnd = Number.isFinite(r.hi) ? r.hi : Math.max(r.lo, 0) + 1e6;
+        const width = hiEnd - r.lo;
+        const lo = r.loC ? r.lo : r.lo + Math.min(1e-6, width / 4);
+        const hi = r.hiC && Number.isFinite(r.hi) ? r.hi : hiEnd - Math.min(1e-6, width / 4);
+        return i.t.weight >= 0 ? [lo, hi] : [hi, lo];
+      });
+      const at = (lambda: number) => inputs.map((i, k) => {
+        const x = ends[k][0] + lambda * (ends[k][1] - ends[k][0]);
+        return i.v!.integer ? Math.round(x) : x;
+      });
+      const sum = (xs: number[]) => scoreValue(sc, (signal, output) => xs[sc.terms.findIndex((t) => t.signal === signal && t.output === output)]);
+      const [low, high] = [sum(at(0)), sum(at(1))];
+      // The point of the segment whose sum is the middle of what the goal and the segment share.
+      const from = Math.max(goal.lo, Math.min(low, high));
+      const to = Math.min(Number.isFinite(goal.hi) ? goal.hi : Math.max(low, high), Math.max(low, high));
+      const want = (from + to) / 2;
+      const lambdas = high === low ? [0, 0.5, 1] : [(want - low) / (high - low)].map((l) => Math.min(1, Math.max(0, l)));
+      const candidates = lambdas.map(at);
+      // A goal that is one number (`s.value == 0.7`, or a band's edge): each real-valued input whose
+      // cell is not a point solved for it in turn (the sum before the clamp), then nudged by a few
+      // units in the last place until the engine's sum is exact.
+      if (goal.lo === goal.hi) {
+        const raw: ScoreConfig = { ...sc, min: undefined, max: undefined };
+        for (let j = 0; j < inputs.length; j++) {
+          if (inputs[j].v!.integer || inputs[j].cell!.lo === inputs[j].cell!.hi) continue;
+          for (const xs of lambdas.map(at)) {
+            const rest = scoreValue(raw, (signal, output) => {
+              const k = sc.terms.findIndex((t) => t.signal === signal && t.output === output);
+              return k === j ? 0 : xs[k];
+            });
+            const x0 = (goal.lo - rest) / inputs[j].t.weight;
+            const step = Number.EPSILON * Math.max(1, Math.abs(x0));
+            for (let ulp = 0; ulp <= 16 && Number.isFinite(x0); ulp++) for (const x of [x0 + ulp * step, x0 - ulp * step]) candidates.push(xs.map((y, k) => (k === j ? x : y)));
+          }
+        }
+      }
+      const found = candidates.find((xs) => inCell(sum(xs), goal) && xs.every((x, k) => inCell(x, inputs[k].cell!)));
+      if (!found) continue;
+      inputs.forEach((i, k) => {
+        for (const r of readersOf(i.key!)) if (signals[r.signal]) (signals[r.signal] as JsonObject)[r.output] = found[k];
+      });
+      solved.push(s.name);
+    }
+    // Unpinned only when every solved score still lands in its cell with the inputs as they ended up.
+    for (const name of solved) {
+      const sc = this.signals.get(name)!.config as unknown as ScoreConfig;
+      const goal = cellOf(this.numbers.get(`${name}.value`)!)!;
+      if (inCell(scoreValue(sc, read), goal)) delete signals[name];
+    }
   }
 
   /** One signal's given values under an assignment, and how a witness describes it (null: not worth saying). */

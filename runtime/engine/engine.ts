@@ -1,6 +1,6 @@
 // The decision engine: a bundle compiled into closures, then for each request
 // signals → route → model → plugins. Imports only bundle/, never the compiler.
-import { contextCell, priorShares, sharesProblem, sidecarOwnedHeader, validateBundle, type Action, type Bundle, type Condition, type ModelSpec, type PluginUse, type Selection } from "../../bundle/index.ts";
+import { contextCell, priorShares, sharesProblem, sidecarOwnedHeader, type ScoreConfig, validateBundle, type Action, type Bundle, type Condition, type ModelSpec, type PluginUse, type Selection } from "../../bundle/index.ts";
 import { loadTextModels, piiTypesOf, textModelsLoaded, type TextModelNeeds } from "./detectors.ts";
 import { KeywordIndex, RequestContext, compileSignal, type Extractor, type OutputValue, type SignalValue } from "./signals.ts";
 import type { Request } from "./request.ts";
@@ -111,6 +111,10 @@ class Evaluation {
   constructor(engine: Engine, request: Request, memo: { values: SignalValue[]; stamps: Uint32Array; epoch: number }) {
     this.extractors = engine.extractors;
     this.ctx = new RequestContext(request, engine.keywordIndex);
+    if (engine.hasScores) {
+      const index = engine.signalIndex;
+      this.ctx.output = (signal, output) => this.signal(index.get(signal)!).outputs[output];
+    }
     this.values = memo.values;
     this.stamps = memo.stamps;
     this.epoch = memo.epoch;
@@ -138,6 +142,9 @@ export class Engine {
   readonly extractors: Extractor[] = [];
   readonly signalNames: string[] = [];
   readonly signalCount: number;
+  /** Signal name → its index; and whether any signal is a derived score (reads the others). */
+  readonly signalIndex: ReadonlyMap<string, number>;
+  readonly hasScores: boolean;
   private readonly routes: CompiledRoute[];
   private readonly models: Map<string, ModelSpec>;
   private feedback: Feedback = {};
@@ -177,6 +184,8 @@ export class Engine {
       this.signalNames.push(spec.name);
       this.extractors.push(compileSignal(spec, keywords, this.extractors.length));
     }
+    this.signalIndex = index;
+    this.hasScores = bundle.policy.signals.some((s) => s.type === "score");
     const indexed = keywords.indexedSignals();
     this.signalCount = this.extractors.length;
     this.memo = { values: new Array(this.signalCount), stamps: new Uint32Array(this.signalCount), epoch: 0 };
@@ -481,6 +490,16 @@ export function referencesProblem(policy: Bundle["policy"]): string | null {
   if (policy.routes.some((r) => r.name === "default")) return "a route is named `default`, the name of the default's decisions";
   const models = new Set(policy.models.map((m) => m.name));
   const signals = new Set(policy.signals.map((s) => s.name));
+  const types = new Map(policy.signals.map((s) => [s.name, s.type]));
+  for (const s of policy.signals) {
+    if (s.type !== "score") continue;
+    // A score reads other signals, never a score (no cycle can make evaluation recurse).
+    for (const t of (s.config as unknown as ScoreConfig).terms) {
+      const type = types.get(t.signal);
+      if (type === undefined) return `score \`${s.name}\` reads undefined signal \`${t.signal}\``;
+      if (type === "score") return `score \`${s.name}\` reads score \`${t.signal}\`: a score reads other signals' outputs only`;
+    }
+  }
   const plugins = new Map(policy.plugins.map((p) => [p.name, p.type]));
   const actions: [string, Action][] = [...policy.routes.map((r): [string, Action] => [`route \`${r.name}\``, r.action]), ...(policy.default ? [["the default", policy.default] as [string, Action]] : [])];
   for (const [where, action] of actions) {

@@ -4,7 +4,7 @@
 import { RE2JS } from "re2js";
 // The tokenizer's own pre-tokenization pattern (a small module of regexes; the BPE tables load with Engine.load).
 import { O200K_TOKEN_SPLIT_REGEX } from "gpt-tokenizer/esm/encodingParams/constants";
-import type { JsonObject, JsonValue, SignalSpec } from "../../bundle/index.ts";
+import { inBand, scoreValue, type JsonObject, type JsonValue, type ScoreConfig, type SignalSpec } from "../../bundle/index.ts";
 import { AhoCorasick } from "./aho-corasick.ts";
 import {
   DEFAULT_NEGATIVE, DEFAULT_POSITIVE, complexityScore, countTokens, detectLanguage, feedbackLabel, findPii,
@@ -38,6 +38,12 @@ export class RequestContext {
 
   /** Whether the caller gave any signal values (most requests give none). */
   readonly hasGiven: boolean;
+
+  /**
+   * Another signal's output for this request, computed (once) by the engine's evaluation: what a
+   * derived score reads. Null outside an evaluation.
+   */
+  output: ((signal: string, output: string) => OutputValue | undefined) | null = null;
 
   private readonly keywords: KeywordIndex | null;
 
@@ -551,6 +557,10 @@ function compileComputed(spec: SignalSpec, keywords: KeywordIndex, index: number
         return { matched: score >= threshold, outputs: { score }, source: "computed" };
       };
     }
+    case "score": {
+      const config = c as unknown as ScoreConfig;
+      return (ctx) => scoreSignal(config, scoreValue(config, (signal, output) => ctx.output?.(signal, output)), "computed");
+    }
     default:
       throw new Error(`bundle names unknown signal type ${spec.type}; the schema should have rejected it`);
   }
@@ -573,8 +583,20 @@ function round(x: number): number {
  * comparison decides (NaN would make both `>= t` and `< t` false, which no
  * analysis models).
  */
+/** A derived score's signal value: `value`, each band, a match at the threshold (default 0.5). */
+function scoreSignal(c: ScoreConfig, value: number, source: SignalValue["source"]): SignalValue {
+  const outputs: Record<string, OutputValue> = { value };
+  for (const band in c.bands) outputs[band] = inBand(value, c.bands[band]);
+  return { matched: value >= (c.threshold ?? 0.5), outputs, source };
+}
+
 function fromGiven(spec: SignalSpec, given: JsonValue): SignalValue {
   const c = spec.config;
+  if (spec.type === "score") {
+    // A pinned score: its value (a number, or `{ value }`); its bands and match follow from it.
+    const v = typeof given === "number" ? given : given !== null && typeof given === "object" && !Array.isArray(given) ? given.value : undefined;
+    return scoreSignal(c as unknown as ScoreConfig, typeof v === "number" && Number.isFinite(v) ? v : 0, "given");
+  }
   const threshold = (c.threshold as number | undefined) ?? 0.5;
   const finite = (x: number) => (Number.isFinite(x) ? x : 0);
   if (typeof given === "boolean") return { matched: given, outputs: {}, source: "given" };

@@ -1,0 +1,198 @@
+// Derived scores (`signal score`, docs/language.md "Derived scores"): lowered by
+// the compiler, computed by the engine from the other signals, refused when a
+// bundle makes them read a score, and understood by the analysis exactly —
+// a route is dead when no input values reach it, and every witness, with the
+// score left for the engine to compute from its inputs, lands where the
+// analysis says.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { Bundle, JsonObject } from "../bundle/index.ts";
+import { emitBundle } from "../compiler/index.ts";
+import { FALSE } from "../compiler/analysis/bdd.ts";
+import { RequestModel } from "../compiler/analysis/model.ts";
+import { Engine, requestFromChat, requestFromSignals } from "../runtime/index.ts";
+import { codes, compileText } from "./support/policy.ts";
+
+const POLICY = `
+signal jailbreak jb { threshold: 0.8 }
+signal complexity cx {}
+signal keyword code { any: ["python", "code"] }
+signal score risk {
+  value: 0.5 * jb.score + 0.5 * cx.score + 0.1 * code.count - 0.05
+  min: 0
+  max: 1
+  threshold: 0.6
+  bands: { low: { max: 0.3 }, high: { min: 0.6 } }
+}
+route careful priority 10 { when risk.high; use m }
+route quick priority 5 { when risk.low; use local }
+default { use m }
+`;
+
+function bundleOf(text: string): Bundle {
+  const r = compileText(text);
+  assert.ok(r.bundle, r.diagnostics.map((d) => `${d.code} ${d.message}`).join("\n"));
+  return r.bundle;
+}
+
+test("the compiler lowers `value` to weighted terms and a constant, and gives the score the range its inputs and clamp allow", () => {
+  const r = compileText(POLICY);
+  const risk = r.checked!.signals.find((s) => s.name === "risk")!;
+  assert.deepEqual(risk.config.terms, [
+    { signal: "jb", output: "score", weight: 0.5 },
+    { signal: "cx", output: "score", weight: 0.5 },
+    { signal: "code", output: "count", weight: 0.1 },
+  ]);
+  assert.equal(risk.config.constant, -0.05);
+  assert.deepEqual(risk.outputs?.value, { type: "number", min: 0, max: 1 });
+  assert.deepEqual(risk.outputs?.high, { type: "bool" });
+  const unclamped = compileText(POLICY.replace("  min: 0\n  max: 1\n", ""));
+  assert.deepEqual(unclamped.checked!.signals.find((s) => s.name === "risk")!.outputs?.value, { type: "number", min: -0.05, max: null }, "a count has no upper bound");
+  assert.deepEqual(codes(compileText(POLICY.replace("risk.high", "risk.value > 1.5"))).filter((c) => c.startsWith("RP04") || c === "RP1001").sort(), ["RP0404", "RP1001"], "above the clamp: out of range, and the route is dead");
+});
+
+test("the engine computes a score from the signals it reads, clamps it, and derives its bands and match; a pinned score decides alone", async () => {
+  const engine = await Engine.load(bundleOf(POLICY));
+  const score = (signals: JsonObject) => engine.decide(requestFromSignals(signals), { signals: true }).signals!.risk;
+  // 0.5·0.9 + 0.5·0.5 + 0.1·2 − 0.05 = 0.85
+  const high = score({ jb: 0.9, cx: 0.5, code: { matched: true, count: 2 } }).outputs;
+  assert.ok(Math.abs((high.value as number) - 0.85) < 1e-12 && high.low === false && high.high === true, JSON.stringify(high));
+  assert.equal(score({ jb: 0.9, cx: 0.5, code: { matched: true, count: 2 } }).matched, true);
+  assert.deepEqual(score({ jb: 1, cx: 1, code: { matched: true, count: 9 } }).outputs.value, 1, "clamped at max");
+  assert.deepEqual(score({ jb: 0, cx: 0, code: { matched: false, count: 0 } }).outputs, { value: 0, low: true, high: false }, "clamped at min");
+  assert.deepEqual(score({ risk: 0.45, jb: 1 }).outputs, { value: 0.45, low: false, high: false });
+  // From real requests: a greeting is low risk; code words raise it.
+  const from = (content: string) => engine.decide(requestFromChat({ messages: [{ role: "user", content }] }), { signals: true });
+  assert.equal(from("hello").route, "quick");
+  const greeting = from("hello").signals!.risk.outputs.value as number;
+  const code = from("python code please").signals!;
+  assert.ok((code.risk.outputs.value as number) > greeting, `${JSON.stringify(code.risk)} vs ${greeting}`);
+  assert.ok(Math.abs((code.risk.outputs.value as number) - (0.5 * (code.jb.outputs.score as number) + 0.5 * (code.cx.outputs.score as number) + 0.1 * (code.code.outputs.count as number) - 0.05)) < 1e-12);
+});
+
+test("attack: a bundle whose score reads a score, itself or an undefined signal is refused at load (no recursion to exhaust)", async () => {
+  const bundle = bundleOf(POLICY);
+  const variant = (terms: object[]): Bundle => {
+    const b = structuredClone(bundle);
+    b.policy.signals.find((s) => s.name === "risk")!.config.terms = terms as JsonObject[];
+    return b;
+  };
+  await assert.rejects(Engine.load(variant([{ signal: "risk", output: "value", weight: 1 }])), /score `risk` reads score `risk`: a score reads other signals' outputs only/);
+  await assert.rejects(Engine.load(variant([{ signal: "ghost", output: "score", weight: 1 }])), /score `risk` reads undefined signal `ghost`/);
+});
+
+test("the analysis keeps the link to the inputs: a band the inputs cannot reach is dead, one they can is reached by a witness the engine computes", async () => {
+  const text = `
+signal jailbreak jb { threshold: 0.8 }
+signal complexity cx {}
+signal score s { value: 0.5 * jb.score + 0.5 * cx.score }
+route unreachable priority 10 { when s.value >= 0.9 and jb.score < 0.5; use m }
+route reachable priority 9 { when s.value >= 0.7 and jb.score < 0.5; use local }
+route both priority 8 { when s.value < 0.2 and jb and cx.score <= 1; use m }
+default { use m }
+`;
+  const r = compileText(text);
+  const dead = r.diagnostics.filter((d) => d.code === "RP1001").map((d) => d.message);
+  assert.equal(dead.length, 2, dead.join("\n"));
+  assert.match(dead[0], /`unreachable` can never match/);
+  assert.match(dead[1], /`both` can never match/, "jb ≥ 0.8 puts s at 0.4 at least");
+  const model = new RequestModel(r.checked!);
+  const cond = model.condition(r.checked!.routes.find((x) => x.name === "reachable")!.when);
+  const w = model.witness(model.constrain(cond))!;
+  assert.equal(w.signals.s, undefined, "the score is left to the engine");
+  const engine = await Engine.load(r.bundle ?? emitBundle(r.checked!, r.analysis!));
+  assert.equal(engine.decide(requestFromSignals(w.signals)).route, "reachable", JSON.stringify(w.signals));
+});
+
+test("exact on random policies: a route the analysis calls unreachable is never taken by sampled inputs, and every reachable one is taken by its witness", async () => {
+  let seed = 20261203;
+  const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+  const pick = <T>(xs: readonly T[]) => xs[rand(xs.length)];
+  const weights = [-1, -0.5, 0.25, 0.5, 1, 2];
+  const ts = [0, 0.2, 0.3, 0.5, 0.6, 0.8, 1, 1.5];
+  let unreachable = 0;
+  let reached = 0;
+  let unpinned = 0;
+  for (let p = 0; p < 60; p++) {
+    const clamp = rand(2) === 0 ? "min: 0\n  max: 1" : "";
+    const score = (name: string) => {
+      // Two or three different inputs (the same input twice could cancel out, which the compiler refuses).
+      const inputs = ["jb.score", "cx.score", "k.count"].sort(() => rand(3) - 1).slice(0, 2 + rand(2));
+      return `signal score ${name} {
+  value: ${inputs.map((i) => `${pick(weights)} * ${i}`).join(" + ")}
+  ${clamp}
+  threshold: ${pick(ts)}
+  bands: { lo: { max: ${pick([0.2, 0.4])} }, hi: { min: ${pick([0.5, 0.7, 1.2])} } }
+}`;
+    };
+    const atoms = ["s.value >= 0.6", "s.value < 0.3", "s.hi", "s.lo", "s", "t.value > 0.5", "t.hi", "jb.score > 0.5", "cx.score <= 0.3", "k.count >= 2", "jb", "not k"];
+    const cond = (depth: number): string => {
+      const r = rand(depth > 0 ? 5 : 2);
+      if (r <= 1) return pick(atoms);
+      if (r === 2) return `not (${cond(depth - 1)})`;
+      return `(${cond(depth - 1)}) ${r % 2 ? "and" : "or"} (${cond(depth - 1)})`;
+    };
+    const text = `
+signal jailbreak jb { threshold: 0.8 }
+signal complexity cx { threshold: 0.3 }
+signal keyword k { any: ["a"] }
+${score("s")}
+${score("t")}
+${Array.from({ length: 4 }, (_, i) => `route r${i} priority ${10 - i} { when ${cond(2)}; use ${i % 2 ? "m" : "local"} }`).join("\n")}
+default { use m }
+`;
+    const result = compileText(text);
+    assert.ok(result.checked && result.analysis, `policy ${p}: ${result.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.message}`).join("\n")}\n${text}`);
+    const checked = result.checked;
+    const model = new RequestModel(checked);
+    const b = model.bdd;
+    const engine = await Engine.load(result.bundle ?? emitBundle(checked, result.analysis!));
+    // Inputs at and between every threshold the policy uses.
+    const samples: JsonObject[] = [];
+    for (let i = 0; i < 400; i++) {
+      const count = pick([0, 1, 2, 3, 5]);
+      samples.push({ jb: pick([0, 0.2, 0.3, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 1, rand(1000) / 1000]), cx: pick([0, 0.1, 0.2, 0.3, 0.35, 0.5, 0.6, 0.8, 1, rand(1000) / 1000]), k: { matched: count > 0, count } });
+    }
+    const taken = new Set(samples.map((s) => engine.decide(requestFromSignals(s)).route));
+    let earlier = FALSE;
+    for (const route of checked.routes) {
+      const c = model.condition(route.when);
+      const region = model.constrain(b.and(c, b.not(earlier)));
+      if (region === FALSE) {
+        unreachable++;
+        assert.ok(!taken.has(route.name), `policy ${p}: ${route.name} is unreachable for the analysis, yet sampled inputs reach it\n${text}`);
+      } else {
+        const w = model.witness(region)!;
+        unpinned += (w.signals.s === undefined ? 1 : 0) + (w.signals.t === undefined ? 1 : 0);
+        assert.equal(engine.decide(requestFromSignals(w.signals)).route, route.name, `policy ${p}: witness for ${route.name}: ${JSON.stringify(w.signals)}\n${text}`);
+        reached++;
+      }
+      earlier = b.or(earlier, c);
+    }
+  }
+  assert.ok(unreachable > 20 && reached > 100, `unreachable ${unreachable}, reached ${reached}`);
+  // The rest are mostly exact edges (`value == 0.2`, a band's bound) that two scores sharing their
+  // inputs both need: their values stay given (docs/analysis.md "Derived scores").
+  assert.ok(unpinned > 1.2 * reached, `scores in witnesses left for the engine to compute from their inputs: ${unpinned} of ${2 * reached}`);
+});
+
+test("a score whose inputs are cut into too many combinations is left free within its range, and the compile says so", () => {
+  const ts = Array.from({ length: 12 }, (_, i) => (i + 1) / 13);
+  const text = `
+signal jailbreak jb { threshold: 0.8 }
+signal complexity cx {}
+signal domain topic { classes: [code, math] }
+signal score s { value: jb.score + cx.score + topic.code + topic.math }
+${ts.map((t, i) => `route r${i} priority ${100 - i} { when jb.score > ${t} and cx.score > ${t} and topic.code > ${t} and topic.math > ${t}; use m }`).join("\n")}
+route unreachable priority 1 { when s.value > 4.5; use m }
+route wide priority 2 { when s.value > 3.9 and jb.score < 0.5; use m }
+default { use m }
+`;
+  const r = compileText(text);
+  const warning = r.diagnostics.find((d) => d.code === "RP1009");
+  assert.ok(warning, r.diagnostics.map((d) => d.code).join(" "));
+  assert.match(warning.message, /derived score `s` has too many combinations/);
+  const dead = r.diagnostics.filter((d) => d.code === "RP1001").map((d) => d.message);
+  assert.ok(dead.some((m) => /`unreachable`/.test(m)), "the value's range (at most 4) still decides");
+  assert.ok(!dead.some((m) => /`wide`/.test(m)), "without the link, 3.9 with jb.score < 0.5 is not found dead (sound, not exact)");
+});
