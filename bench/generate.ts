@@ -16,7 +16,8 @@ export interface GeneratedPolicy {
  * With `scores` > 0: that many derived scores over the shared jailbreak, complexity and topic
  * scores (three inputs each, bands low/mid/high), and one route in three also requires a band of
  * one of them or a threshold on its value — what vLLM Semantic Router policies do with their
- * weighted signal sums.
+ * weighted signal sums; one of those in six can never hold, which only the link between a score
+ * and its inputs shows.
  */
 export function generatePolicy(routes: number, options: { scores?: number } = {}): GeneratedPolicy {
   const scores = options.scores ?? 0;
@@ -62,8 +63,14 @@ export function generatePolicy(routes: number, options: { scores?: number } = {}
       ? `select adaptive { models: [m${r % 10}, m${(r + 3) % 10}], objective: quality - 2 * cost_usd, explore: 0.05, floor: 0.1 }`
       : r % 5 === 1 ? `select cheapest { models: [m${r % 10}, m${(r + 1) % 10}, m${(r + 2) % 10}] }`
       : `use m${r % 10} fallback m${(r + 1) % 10}`;
-    const band = ["low", "mid", "high"][r % 3];
-    const derived = scores > 0 && r % 3 === 0 ? ` and ${r % 2 ? `risk${r % scores}.${band}` : `risk${r % scores}.value >= ${(0.1 * (r % 9)).toFixed(1)}`}${r % 4 === 0 ? " and cx.score < 0.5" : ""}` : "";
+    let derived = "";
+    if (scores > 0 && r % 3 === 0) {
+      const j = (r / 3) % scores;
+      const cls = ["code", "math", "law", "medicine"][j % 4];
+      // The fifth kind can never hold: with all three inputs below 0.2 the score stays below 0.6.
+      derived = " and " + [`risk${j}.high`, `risk${j}.mid`, `risk${j}.low and cx.score > 0.5`, `risk${j}.value >= ${(0.1 * (r % 9)).toFixed(1)}`,
+        `risk${j}.high and jb.score < 0.2 and cx.score < 0.2 and topic.${cls} < 0.2`, `not risk${j}.low and cx.score < 0.5`][(r / 3) % 6];
+    }
     lines.push(`route r${r} priority ${routes - r} {`, `  when (${variants[r % variants.length]})${derived}`, `  ${action}`, `  apply ${r % 2 ? "redact, polite" : "redact"}`, "}");
   }
   lines.push("", "default { use m0; apply redact, polite }", "");

@@ -12,7 +12,7 @@ export type { DecisionPredicate } from "./guarantees.ts";
 export { emitBundle } from "./emit.ts";
 export { analyzePolicy } from "./analysis/analyze.ts";
 // The analysis's decision procedure, for benchmarks that compare it with others (bench/solvers.ts).
-export { RequestModel } from "./analysis/model.ts";
+export { RequestModel, quantityKey } from "./analysis/model.ts";
 export { RouteRegions, type RegionQuery } from "./analysis/regions.ts";
 export { FALSE as BDD_FALSE, TRUE as BDD_TRUE, type Node as BddNode } from "./analysis/bdd.ts";
 export type { Analysis, WitnessCheck, GuaranteeResult } from "./analysis/analyze.ts";

@@ -136,7 +136,11 @@ export class RequestModel {
   private readonly numbers = new Map<string, NumericVar>();
   private readonly categories = new Map<string, CategoryVar>();
 
-  constructor(policy: CheckedPolicy, maxNodes = Infinity) {
+  /** Whether derived scores are tied to their inputs (off only for bench/solvers, which gives that part to Z3). */
+  private readonly scoreLinks: boolean;
+
+  constructor(policy: CheckedPolicy, maxNodes = Infinity, options: { scoreLinks?: boolean } = {}) {
+    this.scoreLinks = options.scoreLinks !== false;
     this.bdd = new Bdd(maxNodes);
     this.signals = new Map(policy.signals.map((s) => [s.name, s]));
     // Pass 1: what the conditions mention.
@@ -406,7 +410,7 @@ export class RequestModel {
   private scoreLink(s: CheckedSignal, sc: ScoreConfig): Node {
     const b = this.bdd;
     const value = this.numbers.get(`${s.name}.value`);
-    if (!value) return TRUE;
+    if (!value || !this.scoreLinks) return TRUE;
     const inputs = sc.terms.map((t) => {
       const input = this.signals.get(t.signal)!;
       const key = quantityKey(input, t.output);
@@ -452,6 +456,14 @@ export class RequestModel {
 
   /** A derived score's output quantities (value, bands) → the score. */
   private readonly scoreOfQuantity = new Map<string, string>();
+
+  /** Each numeric quantity's variables, by threshold (bench/solvers hands their meaning to another solver). */
+  numericQuantities(): { key: string; integer: boolean; min: number; max: number | null; atoms: { threshold: number; ge: number; gt: number }[] }[] {
+    return [...this.numbers].map(([key, v]) => ({
+      key, integer: v.integer, min: v.min, max: v.max,
+      atoms: v.thresholds.map((t) => ({ threshold: t, ge: this.bdd.varOf(v.ge.get(t)!), gt: this.bdd.varOf(v.gt.get(t)!) })),
+    }));
+  }
 
   /** Derived scores whose link to their inputs was too large to model (docs/analysis.md). */
   readonly approximated: string[] = [];
