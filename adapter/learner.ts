@@ -141,7 +141,7 @@ export class Learner {
     this.rand = seededRandom(options.seed ?? 1);
     this.decay = 2 ** (-1 / this.options.halfLife);
     this.shiftDecay = 2 ** (-1 / this.options.modelHalfLife);
-    this.state = { version: 1, routes: {}, shifts: {} };
+    this.state = { version: 1, routes: dict(), shifts: dict() };
     if (state) this.restore(state);
   }
 
@@ -275,10 +275,10 @@ export class Learner {
 
   private restore(state: LearnerState): void {
     if (state?.version !== 1 || typeof state.routes !== "object" || typeof state.shifts !== "object") throw new Error("not a learner state of version 1");
-    const next: LearnerState = { version: 1, routes: {}, shifts: {} };
+    const next: LearnerState = { version: 1, routes: dict(), shifts: dict() };
     // A route, cell or candidate the policy no longer has is dropped; a new one starts from its priors.
     const restored = (route: AdaptiveRoute, rs: RouteState): RouteState => {
-      const arms: Record<string, Arm> = {};
+      const arms: Record<string, Arm> = dict();
       for (const m of route.models) {
         const arm = rs?.arms?.[m];
         arms[m] = arm && validArm(arm) ? structuredClone(arm) : this.priorArm(route, m);
@@ -294,7 +294,7 @@ export class Learner {
         const route = this.routes.get(name);
         const known = this.cellsOf.get(name);
         if (!route || !known || typeof cells !== "object" || cells === null) continue;
-        for (const [cell, cs] of Object.entries(cells)) if (known.has(cell)) ((next.cells ??= {})[name] ??= {})[cell] = restored(route, cs);
+        for (const [cell, cs] of Object.entries(cells)) if (known.has(cell)) ((next.cells ??= dict())[name] ??= dict())[cell] = restored(route, cs);
       }
     }
     for (const [m, s] of Object.entries(state.shifts)) if ([s?.value, s?.sq, s?.w].every(isFiniteNumber)) next.shifts[m] = { ...s };
@@ -304,7 +304,7 @@ export class Learner {
   private routeState(route: AdaptiveRoute): RouteState {
     let rs = this.state.routes[route.route];
     if (!rs) {
-      rs = { arms: {}, evidence: 0, observations: 0 };
+      rs = { arms: dict(), evidence: 0, observations: 0 };
       for (const m of route.models) rs.arms[m] = this.priorArm(route, m);
       this.state.routes[route.route] = rs;
     }
@@ -312,10 +312,10 @@ export class Learner {
   }
 
   private cellState(route: AdaptiveRoute, cell: string): RouteState {
-    const cells = ((this.state.cells ??= {})[route.route] ??= {});
+    const cells = ((this.state.cells ??= dict())[route.route] ??= dict());
     let cs = cells[cell];
     if (!cs) {
-      cs = { arms: {}, evidence: 0, observations: 0 };
+      cs = { arms: dict(), evidence: 0, observations: 0 };
       for (const m of route.models) cs.arms[m] = this.priorArm(route, m);
       cells[cell] = cs;
     }
@@ -354,6 +354,14 @@ export class Learner {
     const se = Math.sqrt(Math.max(1e-6, s.sq / s.w) / s.w);
     return Math.abs(s.value) > this.options.shiftZ * se ? s.value : 0;
   }
+}
+
+/**
+ * An object keyed by names from the policy (routes, cells, models) without a prototype, so a name
+ * like `__proto__` or `constructor` is a key like any other.
+ */
+function dict<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
 }
 
 function isFiniteNumber(v: unknown): v is number {

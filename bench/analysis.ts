@@ -2,7 +2,8 @@
 // signals, threshold ladders, context bands; bench/generate.ts), printing its
 // time, diagram size, peak memory and whether it completed; then, in a
 // process of its own (so each peak memory is its own), the same with derived
-// scores (10 scores over shared inputs, one route in three reading one).
+// scores (10 scores over shared inputs, one route in three reading one) and
+// partitions (5, of three embedding signals each; one route in six needs a winner).
 // Usage: npm run bench:analysis [-- 10 25 100 1000] [--scores 10]
 import { spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
@@ -15,7 +16,7 @@ const sizes = positionals.map(Number).filter((n) => n > 0);
 if (scores === 0) {
   console.log("bench/analysis: analyze stage on generated policies (5 signals per route)");
 } else {
-  console.log(`with ${scores} derived scores (each over 3 shared scores, bands low/mid/high; one route in three reads one, one in eighteen can never match):`);
+  console.log(`with ${scores} derived scores (each over 3 shared scores, bands low/mid/high; one route in three reads one, one in eighteen can never match) and ${Math.max(1, Math.floor(scores / 2))} partitions of three intent classifiers (one route in six needs a winner):`);
 }
 console.log(" routes  analyze ms  growth  diagram nodes  complete  guarantees  findings");
 let previous: { n: number; ms: number } | null = null;

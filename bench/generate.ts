@@ -17,7 +17,8 @@ export interface GeneratedPolicy {
  * scores (three inputs each, bands low/mid/high), and one route in three also requires a band of
  * one of them or a threshold on its value — what vLLM Semantic Router policies do with their
  * weighted signal sums; one of those in six can never hold, which only the link between a score
- * and its inputs shows.
+ * and its inputs shows. And one partition per two scores, over three intent classifiers each (the
+ * most similar wins), one route in six requiring a winner (a quarter of those impossibly).
  */
 export function generatePolicy(routes: number, options: { scores?: number } = {}): GeneratedPolicy {
   const scores = options.scores ?? 0;
@@ -38,7 +39,12 @@ export function generatePolicy(routes: number, options: { scores?: number } = {}
       const w = [0.2 + 0.05 * (s % 5), 0.3, 0.5 - 0.05 * (s % 5)];
       lines.push(`signal score risk${s} { value: ${w[0].toFixed(2)} * jb.score + ${w[1]} * cx.score + ${w[2].toFixed(2)} * topic.${classes[s % 4]}, min: 0, max: 1, bands: { low: { max: 0.3 }, mid: { min: 0.3, max: 0.6 }, high: { min: 0.6 } } }`);
     }
-    signalCount += 2 + scores;
+    // Exclusive groups of three intent classifiers each: the most similar wins.
+    for (let k = 0; k < partitionsOf(scores); k++) {
+      for (let j = 0; j < 3; j++) lines.push(`signal embedding intent${k}_${j} { candidates: ["intent ${k} example ${j}"], threshold: ${(0.6 + 0.05 * j).toFixed(2)} }`);
+      lines.push(`signal partition lane${k} { members: [intent${k}_0, intent${k}_1, intent${k}_2], default: intent${k}_0 }`);
+    }
+    signalCount += 2 + scores + 4 * partitionsOf(scores);
   }
   for (let r = 0; r < routes; r++) {
     const w = (k: number) => `${WORDS[(r + k) % WORDS.length]}${Math.floor(r / WORDS.length)}`;
@@ -64,6 +70,12 @@ export function generatePolicy(routes: number, options: { scores?: number } = {}
       : r % 5 === 1 ? `select cheapest { models: [m${r % 10}, m${(r + 1) % 10}, m${(r + 2) % 10}] }`
       : `use m${r % 10} fallback m${(r + 1) % 10}`;
     let derived = "";
+    if (scores > 0 && r % 6 === 1) {
+      const k = Math.floor(r / 6) % partitionsOf(scores);
+      const j = Math.floor(r / 6) % 3;
+      // One in four of these can never hold: a member that wins while another matches with a higher score.
+      derived = ` and lane${k}.intent${k}_${j}${r % 24 === 7 ? ` and intent${k}_${(j + 1) % 3}.score > 0.9 and intent${k}_${j}.score < 0.8` : ""}`;
+    }
     if (scores > 0 && r % 3 === 0) {
       const j = (r / 3) % scores;
       const cls = ["code", "math", "law", "medicine"][j % 4];
@@ -78,6 +90,11 @@ export function generatePolicy(routes: number, options: { scores?: number } = {}
   lines.push('guarantee "PII never reaches a cloud model unredacted" {', "  when pii", "  require model.tags has onprem or applies redact", "}");
   lines.push('guarantee "jailbreak attempts meet the guard" {', "  when jb", "  require applies guard", "}", "");
   return { source: lines.join("\n"), routes, signals: signalCount };
+}
+
+/** Partitions generated with `scores` derived scores: one per two scores. */
+function partitionsOf(scores: number): number {
+  return Math.max(1, Math.floor(scores / 2));
 }
 
 /** Requests that exercise early, late and no matches. */

@@ -53,6 +53,8 @@ export function sharesProblem(bounds: AdaptiveBounds, shares: Readonly<Record<st
   for (const m of bounds.models) {
     const s = shares[m];
     if (typeof s !== "number" || !Number.isFinite(s)) return `no share for candidate \`${m}\``;
+    // A share is a probability: recorded in routing events, whose schema takes (0, 1].
+    if (s < 0 || s > 1) return `\`${m}\` has ${round(s)}, outside [0, 1]`;
     if (s < bounds.floor - SHARE_TOLERANCE) return `\`${m}\` has ${round(s)}, below the floor ${bounds.floor}`;
   }
   const total = bounds.models.reduce((t, m) => t + shares[m], 0);
@@ -90,7 +92,8 @@ export function withinBounds(bounds: AdaptiveBounds, wanted: Readonly<Record<str
     extra[top] = free - allowed;
   }
   const shares: Record<string, number> = {};
-  for (const m of models) shares[m] = floor + extra[m];
+  // Kept within [0, 1]: a sum of floats may pass 1 by a unit in the last place.
+  for (const m of models) shares[m] = Math.min(1, Math.max(0, floor + extra[m]));
   return shares;
 }
 

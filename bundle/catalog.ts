@@ -45,9 +45,13 @@ function obj(properties: Record<string, JsonSchema>, required: string[] = [], ex
   return { type: "object", properties, required, additionalProperties: false, ...extra };
 }
 
-/** Inputs of one derived score, and its bands, at most. */
+/** Members of one partition at most. */
+export const MAX_PARTITION_MEMBERS = 32;
+
+/** Inputs of one derived score, and its bands, at most; and the largest weight and constant (no sum overflows). */
 export const MAX_SCORE_TERMS = 16;
 export const MAX_SCORE_BANDS = 16;
+export const MAX_SCORE_WEIGHT = 1e6;
 
 export const SIGNAL_TYPES: Record<string, SignalTypeInfo> = {
   keyword: {
@@ -179,9 +183,9 @@ export const SIGNAL_TYPES: Record<string, SignalTypeInfo> = {
           type: "array",
           minItems: 1,
           maxItems: MAX_SCORE_TERMS,
-          items: obj({ signal: { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }, output: { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }, weight: { type: "number" } }, ["signal", "output", "weight"]),
+          items: obj({ signal: { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }, output: { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }, weight: { type: "number", minimum: -MAX_SCORE_WEIGHT, maximum: MAX_SCORE_WEIGHT } }, ["signal", "output", "weight"]),
         },
-        constant: { type: "number" },
+        constant: { type: "number", minimum: -MAX_SCORE_WEIGHT, maximum: MAX_SCORE_WEIGHT },
         min: { type: "number" },
         max: { type: "number" },
         threshold: { type: "number" },
@@ -199,7 +203,48 @@ export const SIGNAL_TYPES: Record<string, SignalTypeInfo> = {
     primary: null,
     deterministic: true,
   },
+  partition: {
+    summary: "an exclusive group: of its member signals that match, the one with the highest score wins (ties: the first listed); at most one wins",
+    schema: obj(
+      {
+        members: { type: "array", items: { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$", not: { enum: ["winner", "matched", "none"] } }, minItems: 2, maxItems: MAX_PARTITION_MEMBERS, uniqueItems: true },
+        default: { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" },
+      },
+      ["members"],
+    ),
+    // `winner` is one of the members or "none"; each member is a boolean output (it won).
+    outputs: { winner: { type: "category", values: "open" } },
+    primary: "winner",
+    deterministic: true,
+  },
 };
+
+/**
+ * A partition's winner, as the engine decides it: of the members that match, the one with the
+ * highest confidence (its `score`, or a derived score's `value`; 1 for a member without either),
+ * the first listed among equals; with none matching, `default` when given, else "none".
+ */
+export function partitionWinner(members: readonly string[], fallback: string | undefined, member: (name: string) => { matched: boolean; confidence: number }): string {
+  let best = "none";
+  let bestScore = -Infinity;
+  for (const m of members) {
+    const v = member(m);
+    if (v.matched && v.confidence > bestScore) {
+      best = m;
+      bestScore = v.confidence;
+    }
+  }
+  return best === "none" && fallback !== undefined ? fallback : best;
+}
+
+/** A member's confidence in a partition: its `score`, else its `value`, else 1. */
+export function memberConfidence(outputs: Readonly<Record<string, unknown>>): number {
+  for (const k of ["score", "value"]) {
+    const x = outputs[k];
+    if (typeof x === "number" && Number.isFinite(x)) return x;
+  }
+  return 1;
+}
 
 /** One input of a derived score: `weight × signal.output`. */
 export interface ScoreTerm {
@@ -221,7 +266,7 @@ export interface ScoreConfig {
 /**
  * A derived score's value, as the engine computes it: the constant plus each weight times its
  * input (an input that is absent or not a finite number counts 0), in the order written, then
- * clamped to [min, max].
+ * clamped to [min, max]; a sum that is not a number (∞ − ∞, from given inputs near 1e308) counts 0.
  */
 export function scoreValue(c: ScoreConfig, input: (signal: string, output: string) => unknown): number {
   let v = c.constant ?? 0;
@@ -229,6 +274,8 @@ export function scoreValue(c: ScoreConfig, input: (signal: string, output: strin
     const x = input(t.signal, t.output);
     v += t.weight * (typeof x === "number" && Number.isFinite(x) ? x : 0);
   }
+  // Only inputs far outside what signals compute (given values near 1e308) can overflow: such a sum counts 0.
+  if (Number.isNaN(v)) v = 0;
   if (c.min !== undefined && v < c.min) v = c.min;
   if (c.max !== undefined && v > c.max) v = c.max;
   return v;

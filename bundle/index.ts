@@ -7,7 +7,7 @@ export type {
 } from "./types.ts";
 export {
   SIGNAL_TYPES, PLUGIN_TYPES, MODEL_SCHEMA, SELECT_SCHEMAS, OBJECTIVE_METRICS, PII_TYPES, PII_DETECTION_ORDER, MODALITIES, PROVIDERS,
-  MAX_SCORE_TERMS, MAX_SCORE_BANDS, scoreValue, inBand,
+  MAX_SCORE_TERMS, MAX_SCORE_BANDS, MAX_SCORE_WEIGHT, scoreValue, inBand, MAX_PARTITION_MEMBERS, partitionWinner, memberConfidence,
 } from "./catalog.ts";
 export type { JsonSchema, Output, SignalTypeInfo, PluginTypeInfo, ScoreTerm, ScoreConfig } from "./catalog.ts";
 export { BUNDLE_SCHEMA } from "./schema.ts";

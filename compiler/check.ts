@@ -14,6 +14,7 @@ import { didYouMean, didYouMeanOr, type DiagnosticBag } from "./diagnostics.ts";
 import { checkFields, valueToJson } from "./fields.ts";
 import { lowerCondition, type CheckedSignal, type ConditionEnv } from "./conditions.ts";
 import { checkScores, lowerLinear, lowerScoreValue, type ScoreSources } from "./scores.ts";
+import { checkPartitions, notePartitionSources, type PartitionSources } from "./partitions.ts";
 import { lowerRequire, type DecisionPredicate } from "./guarantees.ts";
 import type { ResolvedProgram } from "./resolve.ts";
 
@@ -87,6 +88,7 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
   // ---- signals
   const signals = new Map<string, CheckedSignal>();
   const scoreSources: ScoreSources = new Map();
+  const partitionSources: PartitionSources = new Map();
   for (const [name, { decl, file }] of program.signals) {
     const info = SIGNAL_TYPES[decl.type.name];
     if (!info) {
@@ -108,9 +110,11 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
       continue;
     }
     if (decl.type.name === "regex") checkRegex(config, decl.body, file, diags);
+    if (decl.type.name === "partition") notePartitionSources(decl.body, name, partitionSources);
     signals.set(name, { name, type: decl.type.name, config, span: decl.name.span, file });
   }
   checkScores(signals, scoreSources, quiet, diags);
+  checkPartitions(signals, partitionSources, quiet, diags);
 
   // ---- models
   const models = new Map<string, ModelSpec>();

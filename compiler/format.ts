@@ -279,7 +279,8 @@ const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const KEYWORDS = new Set(["package", "import", "model", "signal", "plugin", "route", "default", "guarantee", "assume", "test", "when", "use", "fallback", "select", "apply", "and", "or", "not", "in", "true", "false"]);
 
 function key(k: string): string {
-  return IDENT.test(k) && !KEYWORDS.has(k) ? k : str(k);
+  // `default` is a keyword the grammar also takes as a field name (a partition's).
+  return IDENT.test(k) && (!KEYWORDS.has(k) || k === "default") ? k : str(k);
 }
 
 /**

@@ -48,6 +48,11 @@ export function resolveProgram(sources: SourceSet, diags: DiagnosticBag): Resolv
   let rootPackage: { name: string; file: string } | null = null;
 
   const define = <T extends { name: { name: string; span: Span } }>(table: Map<string, Located<T>>, what: string, decl: T, file: string): void => {
+    if (decl.name.name === "__proto__") {
+      // Names become keys of JSON objects everywhere (bundles, shares, telemetry): this one is not a key in JavaScript.
+      diags.add("RP0208", file, decl.name.span, `\`__proto__\` is reserved: it cannot name a ${what}`, { help: "choose another name" });
+      return;
+    }
     const prior = table.get(decl.name.name);
     if (prior) {
       diags.add("RP0201", file, decl.name.span, `${what} \`${decl.name.name}\` is defined twice`, {

@@ -3,7 +3,7 @@
 // weighted terms, the inputs checked once every signal is known (another
 // signal's numeric output, not a score), and the score's outputs — `value`
 // with the range its inputs and clamp give it, and one boolean per band.
-import type { Output, ScoreConfig, ScoreTerm } from "../bundle/index.ts";
+import { MAX_SCORE_WEIGHT, type Output, type ScoreConfig, type ScoreTerm } from "../bundle/index.ts";
 import type { ObjectValue, Span, Value } from "../grammar/index.ts";
 import { outputsOf, type CheckedSignal } from "./conditions.ts";
 import { didYouMean, didYouMeanOr, type DiagnosticBag } from "./diagnostics.ts";
@@ -91,6 +91,11 @@ export function lowerScoreValue(body: ObjectValue, name: string, anchor: Span, f
   };
   const lin = lowerLinear(field.value, known, fail, "a score's value", "signal outputs");
   if (!lin || !ok) return null;
+  const big = (x: number) => !Number.isFinite(x) || Math.abs(x) > MAX_SCORE_WEIGHT;
+  if (big(lin.constant) || [...lin.coef.values()].some(big)) {
+    fail(field.value.span, `a weight or constant beyond ±${MAX_SCORE_WEIGHT} (or not a finite number): the sum could overflow`);
+    return null;
+  }
   const terms: ScoreTerm[] = [];
   for (const [ref, weight] of lin.coef) {
     if (weight === 0) continue;
@@ -133,6 +138,10 @@ export function checkScores(signals: Map<string, CheckedSignal>, sources: ScoreS
       }
       if (input.type === "score") {
         bad(span, `\`${t.signal}\` is a score: a score's inputs are other signals' outputs`, `write \`${t.signal}\`'s terms into this score's value instead`);
+        continue;
+      }
+      if (input.type === "partition") {
+        bad(span, `\`${t.signal}\` is a partition: it has no numeric output`, "a score adds numeric outputs (scores, counts, token counts)");
         continue;
       }
       const out = outputsOf(input)[t.output];

@@ -171,6 +171,7 @@ let ParserRules = [
     {"name": "field", "symbols": ["fieldKey", {"literal":":"}, "value", "field$ebnf$1"], "postprocess": (d) => ({ key: d[0], value: d[2], span: spanOf(d[0], d[2]) })},
     {"name": "fieldKey", "symbols": [(lexer.has("ident") ? {type: "ident"} : ident)], "postprocess": (d) => ident(d[0])},
     {"name": "fieldKey", "symbols": [(lexer.has("string") ? {type: "string"} : string)], "postprocess": (d) => ({ name: unquote(d[0].text), span: tokSpan(d[0]) })},
+    {"name": "fieldKey", "symbols": [{"literal":"default"}], "postprocess": (d) => ident(d[0])},
     {"name": "list", "symbols": [{"literal":"["}, {"literal":"]"}], "postprocess": (d) => ({ kind: "list", items: [], span: spanOf(d[0], d[1]) })},
     {"name": "list$ebnf$1", "symbols": []},
     {"name": "list$ebnf$1$subexpression$1", "symbols": [{"literal":","}, "value"]},

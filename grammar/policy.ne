@@ -182,6 +182,8 @@ field -> fieldKey ":" value ("," | ";"):?
 
 fieldKey -> %ident {% (d) => ident(d[0]) %}
   | %string {% (d) => ({ name: unquote(d[0].text), span: tokSpan(d[0]) }) %}
+  # `default` is a keyword, and a partition's field too.
+  | "default" {% (d) => ident(d[0]) %}
 
 list -> "[" "]"
     {% (d) => ({ kind: "list", items: [], span: spanOf(d[0], d[1]) }) %}

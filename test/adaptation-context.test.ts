@@ -229,3 +229,32 @@ test("replay weighs each logged decision by the target's split for its cell", ()
   const flat = replay(decisions, feedback, () => ({ cheap: 0.1, smart: 0.9 })).target.doublyRobust!;
   assert.ok(flat.high < dr.low, `${JSON.stringify(flat)} below ${JSON.stringify(dr)}`);
 });
+
+test("attack: `__proto__` cannot name anything (RP0208); `constructor` is a key like any other in the learner; shares outside [0, 1] are refused", () => {
+  const reserved = compile(memoryHost({ "p.route": `package ctx\nmodel cheap { provider: vllm, endpoint: "http://m.local" }\nsignal keyword __proto__ { any: ["python"] }\nroute ad priority 10 { when true; use cheap }\n` }), ["p.route"]);
+  assert.deepEqual(reserved.diagnostics.map((d) => d.code), ["RP0208"]);
+  const text = `package ctx
+model cheap { provider: vllm, endpoint: "http://m.local" }
+model constructor { provider: vllm, endpoint: "http://m.local" }
+signal keyword toString { any: ["python"] }
+route ad priority 10 { when true; select adaptive { models: [cheap, constructor], objective: quality, explore: 0.2, context: [toString] } }
+`;
+  const b = bundle(text);
+  const a = new Adapter(b, { learner: { seed: 1 } });
+  for (let i = 0; i < 60; i++) {
+    const e = event(`p${i}`, i % 2 ? "cheap" : "constructor", i % 3 ? "toString" : "!toString");
+    a.routing({ ...e, route: "ad" });
+    a.feedback({ schema: FEEDBACK_EVENT_SCHEMA_VERSION, time: new Date(0).toISOString(), requestId: `p${i}`, rating: i % 2 ? 1 : -1, label: null });
+  }
+  assert.equal(a.counters.joined, 60);
+  const overlay = a.overlay();
+  assert.equal(overlayProblem(overlay, b), null);
+  assert.deepEqual(Object.keys(overlay.cells!.ad).sort(), ["!toString", "toString"]);
+  const cell: string = "toString";
+  assert.ok(overlay.cells!.ad[cell].cheap > 0.5, JSON.stringify(overlay.cells));
+  const restored = new Adapter(b, { learner: { seed: 1 } }, JSON.parse(JSON.stringify(a.snapshot())));
+  assert.equal(restored.counters.joined, 60);
+
+  const plain = bundle(policy().replace("floor: 0.05", "floor: 0"));
+  assert.match(overlayProblem({ version: "1", routes: {}, cells: { ask: { "long,code": { cheap: -9e-7, smart: 1.0000009 } } } }, plain)!, /outside \[0, 1\]/);
+});

@@ -6,12 +6,14 @@
 // analysis says.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Bundle, JsonObject } from "../bundle/index.ts";
-import { emitBundle } from "../compiler/index.ts";
+import { scoreValue, type Bundle, type JsonObject } from "../bundle/index.ts";
+import { DiagnosticBag, checkProgram, emitBundle, loadSources, memoryHost, resolveProgram } from "../compiler/index.ts";
+import { ANALYSIS_MAX_NODES, analysisBudget } from "../compiler/analysis/analyze.ts";
+import { unconfirmedWitnesses } from "../cli/lint-command.ts";
 import { FALSE } from "../compiler/analysis/bdd.ts";
 import { RequestModel } from "../compiler/analysis/model.ts";
 import { Engine, requestFromChat, requestFromSignals } from "../runtime/index.ts";
-import { codes, compileText } from "./support/policy.ts";
+import { PRELUDE, codes, compileText } from "./support/policy.ts";
 
 const POLICY = `
 signal jailbreak jb { threshold: 0.8 }
@@ -195,4 +197,65 @@ default { use m }
   const dead = r.diagnostics.filter((d) => d.code === "RP1001").map((d) => d.message);
   assert.ok(dead.some((m) => /`unreachable`/.test(m)), "the value's range (at most 4) still decides");
   assert.ok(!dead.some((m) => /`wide`/.test(m)), "without the link, 3.9 with jb.score < 0.5 is not found dead (sound, not exact)");
+});
+
+test("attack: floating point — a route the engine reaches by rounding is not called dead (the analysis widens each sum by more than the engine's error)", async () => {
+  const text = `
+signal keyword py { any: ["python"] }
+signal keyword sql { any: ["sql"] }
+signal jailbreak jb { threshold: 0.8 }
+signal complexity cx {}
+signal score s { value: 0.1 * py.count + 0.2 * sql.count }
+signal score h { value: 0.5 * jb.score + 0.5 * cx.score }
+signal score tiny { value: 0.000000001 * jb.score }
+route mixed priority 10 { when s.value > 0.3 and py.count <= 1 and sql.count <= 1; use local }
+route half priority 9 { when h.value >= 0.5 and jb.score < 0.5 and cx.score <= 0.5; use local }
+default { use m }
+`;
+  const r = compileText(text);
+  assert.deepEqual(r.diagnostics.filter((d) => d.code === "RP1001").map((d) => d.message), [], "0.1 + 0.2 > 0.3 in floating point; 0.5 · 0.49999999999999994 + 0.25 = 0.5");
+  const engine = await Engine.load(r.bundle!);
+  assert.equal(engine.decide(requestFromChat({ messages: [{ role: "user", content: "python sql" }] })).route, "mixed");
+  assert.equal(engine.decide(requestFromSignals({ jb: 0.49999999999999994, cx: 0.5 })).route, "half");
+  assert.deepEqual(await unconfirmedWitnesses(r), []);
+});
+
+test("attack: weights that overflow are refused with the place, never a crash; a sum that is not a number counts 0", () => {
+  for (const value of ["jb.score / 0.00000000000000000001", "1e308 * 10 * jb.score", "2000000 * jb.score", "jb.score + 10000000"]) {
+    const r = compileText(`signal jailbreak jb {}\nsignal score s { value: ${value} }\nroute r priority 1 { when s; use m }\ndefault { use m }`);
+    const d = r.diagnostics.find((x) => x.code === "RP0308");
+    assert.ok(d, `${value}: ${r.diagnostics.map((x) => `${x.code} ${x.message}`).join("; ")}`);
+    assert.match(d.message, /beyond ±1000000/);
+    assert.equal(r.bundle, null);
+  }
+  assert.equal(scoreValue({ terms: [{ signal: "a", output: "count", weight: 1e6 }, { signal: "b", output: "count", weight: -1e6 }], min: 0, max: 1 }, () => 1e308), 0);
+});
+
+test("attack: a witness below an unbounded input's first threshold is a finite number, and lint confirms every witness", async () => {
+  const r = compileText(`
+signal keyword k2 { any: ["b"] }
+signal context long { min_tokens: 100 }
+signal score s { value: long.tokens - 2 * k2.count - 1 }
+route a priority 10 { when s.value < 0 and k2.count <= 1; use m }
+route b priority 9 { when s.value < 0; use local }
+default { use m }
+`);
+  assert.deepEqual(await unconfirmedWitnesses(r), []);
+  for (const w of r.analysis!.witnesses) assert.ok(!JSON.stringify(w.witness.signals).includes("null"), JSON.stringify(w.witness.signals));
+});
+
+test("attack: a hand-made bundle with a score whose min is above its max, or an empty band, is refused at load; the analysis budget has a ceiling", async () => {
+  const bundle = bundleOf(POLICY);
+  const variant = (patch: JsonObject): Bundle => {
+    const b = structuredClone(bundle);
+    Object.assign(b.policy.signals.find((s) => s.name === "risk")!.config, patch);
+    return b;
+  };
+  await assert.rejects(Engine.load(variant({ min: 2, max: 1 })), /score `risk` has min 2 above max 1/);
+  await assert.rejects(Engine.load(variant({ bands: { odd: { min: 0.5, max: 0.5 } } })), /band `odd` of score `risk` is empty/);
+  // Checked only (the analysis itself is not what is measured here).
+  const diags = new DiagnosticBag();
+  const source = `${PRELUDE}\nsignal jailbreak jb {}\nsignal score s { value: jb.score }\n${Array.from({ length: 400 }, (_, i) => `route r${i} priority ${i + 1} { when s.value > ${i / 400}; use m }`).join("\n")}\ndefault { use m }`;
+  const many = checkProgram(resolveProgram(loadSources(memoryHost({ "p.route": source }), ["p.route"], diags), diags), diags);
+  assert.equal(analysisBudget(many), ANALYSIS_MAX_NODES, "400 routes reading a score would ask for 8.9 million nodes");
 });

@@ -54,7 +54,7 @@ export interface Analysis {
 export const ANALYSIS_NODES_PER_ROUTE = 2_000;
 export const ANALYSIS_NODE_BASE = 100_000;
 /**
- * More per route that reads a derived score: scores share their inputs (the same jailbreak,
+ * More per route that reads a derived score or a partition: scores share their inputs (the same jailbreak,
  * complexity and class scores), so such routes are never private to themselves, and the link of
  * each score to its inputs travels with them (bench/analysis: 100 routes, 34 reading one of 10
  * scores, make 395,000 nodes; 1,000 routes 4.4 million, in 3 s and 660 MB).
@@ -63,14 +63,17 @@ export const ANALYSIS_NODES_PER_SCORE_ROUTE = 20_000;
 
 /** The node budget of one analysis (see the constants above). */
 export function analysisBudget(policy: CheckedPolicy): number {
-  const scores = new Set(policy.signals.filter((s) => s.type === "score").map((s) => s.name));
+  const scores = new Set(policy.signals.filter((s) => s.type === "score" || s.type === "partition").map((s) => s.name));
   const readers = scores.size === 0 ? 0 : policy.routes.filter((r) => {
     const used = new Set<string>();
     signalsOf(r.when, used);
     return [...used].some((s) => scores.has(s));
   }).length;
-  return ANALYSIS_NODE_BASE + ANALYSIS_NODES_PER_ROUTE * policy.routes.length + ANALYSIS_NODES_PER_SCORE_ROUTE * readers;
+  return Math.min(ANALYSIS_MAX_NODES, ANALYSIS_NODE_BASE + ANALYSIS_NODES_PER_ROUTE * policy.routes.length + ANALYSIS_NODES_PER_SCORE_ROUTE * readers);
 }
+
+/** Never more than this, whatever the policy: about 1 GB of diagram at the most. */
+export const ANALYSIS_MAX_NODES = 6_000_000;
 
 export function analyzePolicy(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes = analysisBudget(policy)): Analysis {
   // Findings are collected aside and only reported when the analysis completes.

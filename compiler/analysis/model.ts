@@ -6,7 +6,7 @@
 // types and the PII match) are constraints. docs/analysis.md lists them and
 // where the model over-approximates.
 import type { CmpOp, Condition, JsonObject, JsonValue, PluginUse } from "../../bundle/index.ts";
-import { PII_DETECTION_ORDER, SIGNAL_TYPES, scoreValue, type Output, type ScoreConfig } from "../../bundle/index.ts";
+import { PII_DETECTION_ORDER, SIGNAL_TYPES, memberConfidence, partitionWinner, scoreValue, type Output, type ScoreConfig } from "../../bundle/index.ts";
 import { categoryValues, outputsOf, type CheckedSignal } from "../conditions.ts";
 import type { CheckedPolicy } from "../check.ts";
 import type { DecisionPredicate } from "../guarantees.ts";
@@ -53,18 +53,38 @@ interface Interval {
   hiC: boolean;
 }
 
-/** Sums are rounded to 12 significant digits: the engine's floating-point order is not the analysis'. */
-const round = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(12)) : x);
+/**
+ * The engine adds and multiplies in floating point: each result may be off from the exact one by
+ * half a unit in the last place, and a tiny product may underflow to 0. So every end the analysis
+ * computes is moved outwards by more than that and included: the interval then holds every value
+ * the engine can compute (sound: the model may only grow), at the price of calling reachable a
+ * threshold that only exact arithmetic would miss by a rounding error.
+ */
+function widen(r: Interval): Interval {
+  const slack = (x: number) => Math.abs(x) * 2 ** -50 + 2 ** -1020;
+  return {
+    lo: Number.isFinite(r.lo) ? r.lo - slack(r.lo) : r.lo,
+    loC: Number.isFinite(r.lo),
+    hi: Number.isFinite(r.hi) ? r.hi + slack(r.hi) : r.hi,
+    hiC: Number.isFinite(r.hi),
+  };
+}
 
 function scale(r: Interval, w: number): Interval {
   if (w === 0) return { lo: 0, loC: true, hi: 0, hiC: true };
-  const a = { x: round(r.lo * w), c: r.loC };
-  const z = { x: round(r.hi * w), c: r.hiC };
-  return w > 0 ? { lo: a.x, loC: a.c, hi: z.x, hiC: z.c } : { lo: z.x, loC: z.c, hi: a.x, hiC: a.c };
+  const a = { x: r.lo * w, c: r.loC };
+  const z = { x: r.hi * w, c: r.hiC };
+  return widen(w > 0 ? { lo: a.x, loC: a.c, hi: z.x, hiC: z.c } : { lo: z.x, loC: z.c, hi: a.x, hiC: a.c });
 }
 
 function add(a: Interval, b: Interval): Interval {
-  return { lo: round(a.lo + b.lo), loC: a.loC && b.loC, hi: round(a.hi + b.hi), hiC: a.hiC && b.hiC };
+  return widen({ lo: a.lo + b.lo, loC: a.loC && b.loC, hi: a.hi + b.hi, hiC: a.hiC && b.hiC });
+}
+
+/** Whether some number of `a` is above some number of `b` (or equal to it, when `tie` wins ties). */
+function exceeds(a: Interval, b: Interval, tie: boolean): boolean {
+  if (a.hi > b.lo) return true;
+  return tie && a.hi === b.lo && a.hiC && b.loC;
 }
 
 /** Whether two intervals share a number. */
@@ -284,12 +304,24 @@ export class RequestModel {
       const q = this.quantityOfVar.get(v);
       if (q !== undefined) quantities.add(q);
     }
-    // A derived score's value and bands mean something only with its fact (the link to its inputs).
-    for (const q of quantities) {
-      const score = this.scoreOfQuantity.get(q);
-      if (score !== undefined) signals.add(score);
+    // A derived score's value and bands, and a partition's winner, mean something only with their
+    // fact (the link to their inputs or members); a partition's fact reads its members' matches, so
+    // their facts come too.
+    // Until nothing changes: a partition's member may be a derived score, whose link then comes too.
+    for (let grew = true; grew; ) {
+      grew = false;
+      const before = signals.size;
+      if (this.derivedOfQuantity.size > 0) {
+        for (const q of quantities) {
+          const derived = this.derivedOfQuantity.get(q);
+          if (derived !== undefined) signals.add(derived);
+        }
+        for (const s of [...signals]) for (const m of this.factSignals.get(s) ?? []) signals.add(m);
+      }
+      const quantitiesBefore = quantities.size;
+      for (const s of signals) for (const q of this.factQuantities.get(s)!) quantities.add(q);
+      grew = this.derivedOfQuantity.size > 0 && (signals.size > before || quantities.size > quantitiesBefore);
     }
-    for (const s of signals) for (const q of this.factQuantities.get(s)!) quantities.add(q);
     const parts = [this.assumed, ...[...signals].map((s) => this.factOf.get(s)!), ...[...quantities].flatMap((q) => this.structure.get(q)!)];
     // Conjoin from the bottom of the variable order up: intermediate diagrams stay small.
     const b = this.bdd;
@@ -327,6 +359,7 @@ export class RequestModel {
     // is unsure chooses no label (""): that value always has a variable.
     if ((s.type === "header" || s.type === "metadata" || s.type === "domain") && !values.includes("")) values.push("");
     if (s.type === "feedback") for (const v of ["negative", "positive", "none"]) if (!values.includes(v)) values.push(v);
+    if (s.type === "partition" && domain) for (const v of domain) if (!values.includes(v)) values.push(v);
     // Closed: the engine can produce no value outside `values` (docs/analysis.md, "What the model assumes").
     const closed = domain !== null && domain.every((d) => values.includes(d)) && s.type !== "header" && s.type !== "metadata" && s.type !== "language";
     const c: CategoryVar = { values, eq: new Map(values.map((v) => [v, this.quantityVar(key)])), closed };
@@ -382,7 +415,7 @@ export class RequestModel {
         break;
       case "score": {
         const sc = c as unknown as ScoreConfig;
-        for (const out of Object.keys(outputsOf(s))) this.scoreOfQuantity.set(`${s.name}.${out}`, s.name);
+        for (const out of Object.keys(outputsOf(s))) this.derivedOfQuantity.set(`${s.name}.${out}`, s.name);
         facts.push(b.iff(m, this.cmp(s.name, "value", ">=", sc.threshold ?? 0.5)));
         for (const [band, range] of Object.entries(sc.bands ?? {})) {
           const lo = range.min === undefined ? TRUE : this.cmp(s.name, "value", ">=", range.min);
@@ -392,9 +425,67 @@ export class RequestModel {
         facts.push(this.scoreLink(s, sc));
         break;
       }
+      case "partition": {
+        for (const out of Object.keys(outputsOf(s))) this.derivedOfQuantity.set(`${s.name}.${out}`, s.name);
+        facts.push(this.partitionFact(s));
+        break;
+      }
       default:
         break;
     }
+    return b.andAll(facts);
+  }
+
+  /**
+   * A partition, as the engine decides it: exactly one winner (a member, or "none" without a
+   * default); a member wins only when it matches (or is the default and no member matches), and
+   * only when no matching member has a higher confidence (or an equal one and comes first); the
+   * partition matches when some member won. Confidences are compared cell against cell: a wins
+   * over b in their current cells when some value of a's cell exceeds some value of b's (or equals
+   * it, a listed first); both read one quantity (two jailbreak signals): a wins only if listed first.
+   */
+  private partitionFact(s: CheckedSignal): Node {
+    const b = this.bdd;
+    const members = s.config.members as string[];
+    const fallback = s.config.default as string | undefined;
+    // Members' facts come with the partition's (an embedding's match is its score reaching the threshold).
+    this.factSignals.set(s.name, members);
+    const won = (m: string) => this.eq(s.name, "winner", m);
+    const anyMatch = b.orAll(members.map((m) => this.matched.get(m)!));
+    const facts: Node[] = [b.iff(this.matched.get(s.name)!, fallback === undefined ? b.not(won("none")) : TRUE)];
+    if (fallback === undefined) facts.push(b.iff(won("none"), b.not(anyMatch)));
+    else facts.push(b.implies(b.not(anyMatch), won(fallback)));
+    const confidence = (m: string): { key: string | null; derived: boolean; cells: { pred: Node; range: Interval }[] } => {
+      const member = this.signals.get(m)!;
+      const out = ["score", "value"].find((o) => outputsOf(member)[o]?.type === "number");
+      const key = out === undefined ? null : quantityKey(member, out);
+      const v = key === null ? undefined : this.numbers.get(key);
+      return { key, derived: member.type === "score", cells: v ? this.cells(v) : [{ pred: TRUE, range: out === undefined ? { lo: 1, loC: true, hi: 1, hiC: true } : { lo: -Infinity, loC: false, hi: Infinity, hiC: false } }] };
+    };
+    const conf = new Map(members.map((m) => [m, confidence(m)]));
+    members.forEach((a, i) => {
+      facts.push(b.iff(this.boolOut(s.name, a), won(a)));
+      const self = a === fallback ? b.or(this.matched.get(a)!, b.not(anyMatch)) : this.matched.get(a)!;
+      facts.push(b.implies(won(a), self));
+      members.forEach((o, j) => {
+        if (o === a) return;
+        const ca = conf.get(a)!;
+        const co = conf.get(o)!;
+        const first = i < j;
+        let beats: Node;
+        if (ca.key !== null && ca.key === co.key) beats = first ? TRUE : FALSE;
+        // Which of two derived scores over shared inputs is higher is one large relation (16.9
+        // million nodes for the 100-route benchmark against 3.9 without it): not modelled (sound:
+        // more requests, never fewer; docs/analysis.md "Partitions").
+        else if (ca.derived || co.derived) beats = TRUE;
+        else {
+          const pairs: Node[] = [];
+          for (const x of ca.cells) for (const y of co.cells) if (exceeds(x.range, y.range, first)) pairs.push(b.and(x.pred, y.pred));
+          beats = b.orAll(pairs);
+        }
+        facts.push(b.implies(b.and(won(a), this.matched.get(o)!), beats));
+      });
+    });
     return b.andAll(facts);
   }
 
@@ -454,8 +545,10 @@ export class RequestModel {
     return go(0, { lo: k, loC: true, hi: k, hiC: true });
   }
 
-  /** A derived score's output quantities (value, bands) → the score. */
-  private readonly scoreOfQuantity = new Map<string, string>();
+  /** A derived score's or a partition's output quantities (value, bands; winner, members) → the signal. */
+  private readonly derivedOfQuantity = new Map<string, string>();
+  /** A partition → its members, whose facts its own fact needs. */
+  private readonly factSignals = new Map<string, string[]>();
 
   /** Each numeric quantity's variables, by threshold (bench/solvers hands their meaning to another solver). */
   numericQuantities(): { key: string; integer: boolean; min: number; max: number | null; atoms: { threshold: number; ge: number; gt: number }[] }[] {
@@ -676,7 +769,10 @@ export class RequestModel {
    */
   private unpinScores(signals: JsonObject, holds: (n: Node) => boolean): void {
     const scores = [...this.signals.values()].filter((s) => s.type === "score");
-    if (scores.length === 0) return;
+    if (scores.length === 0) {
+      this.unpinPartitions(signals);
+      return;
+    }
     const cellOf = (v: NumericVar) => this.cells(v).find((c) => holds(c.pred))?.range ?? null;
     const readersOf = (key: string) => this.witnessPlan().flatMap((p) => p.outs.filter((o) => quantityKey(p.s, o.name) === key).map((o) => ({ signal: p.name, output: o.name })));
     const read = (signal: string, output: string) => (signals[signal] as JsonObject | undefined)?.[output];
@@ -702,9 +798,9 @@ export class RequestModel {
         const hi = r.hiC && Number.isFinite(r.hi) ? r.hi : hiEnd - Math.min(1e-6, width / 4);
         return i.t.weight >= 0 ? [lo, hi] : [hi, lo];
       });
-      const at = (lambda: number) => inputs.map((i, k) => {
+      const at = (lambda: number, round: (x: number) => number = Math.round) => inputs.map((i, k) => {
         const x = ends[k][0] + lambda * (ends[k][1] - ends[k][0]);
-        return i.v!.integer ? Math.round(x) : x;
+        return i.v!.integer ? round(x) : x;
       });
       const sum = (xs: number[]) => scoreValue(sc, (signal, output) => xs[sc.terms.findIndex((t) => t.signal === signal && t.output === output)]);
       const [low, high] = [sum(at(0)), sum(at(1))];
@@ -713,7 +809,8 @@ export class RequestModel {
       const to = Math.min(Number.isFinite(goal.hi) ? goal.hi : Math.max(low, high), Math.max(low, high));
       const want = (from + to) / 2;
       const lambdas = high === low ? [0, 0.5, 1] : [(want - low) / (high - low)].map((l) => Math.min(1, Math.max(0, l)));
-      const candidates = lambdas.map(at);
+      // Whole numbers: rounded, and towards either end (the nearest whole number may leave the goal).
+      const candidates = lambdas.flatMap((l) => [at(l), at(l, Math.floor), at(l, Math.ceil)]);
       // A goal that is one number (`s.value == 0.7`, or a band's edge): each real-valued input whose
       // cell is not a point solved for it in turn (the sum before the clamp), then nudged by a few
       // units in the last place until the engine's sum is exact.
@@ -721,7 +818,7 @@ export class RequestModel {
         const raw: ScoreConfig = { ...sc, min: undefined, max: undefined };
         for (let j = 0; j < inputs.length; j++) {
           if (inputs[j].v!.integer || inputs[j].cell!.lo === inputs[j].cell!.hi) continue;
-          for (const xs of lambdas.map(at)) {
+          for (const xs of lambdas.map((l) => at(l))) {
             const rest = scoreValue(raw, (signal, output) => {
               const k = sc.terms.findIndex((t) => t.signal === signal && t.output === output);
               return k === j ? 0 : xs[k];
@@ -744,6 +841,24 @@ export class RequestModel {
       const sc = this.signals.get(name)!.config as unknown as ScoreConfig;
       const goal = cellOf(this.numbers.get(`${name}.value`)!)!;
       if (inCell(scoreValue(sc, read), goal)) delete signals[name];
+    }
+    this.unpinPartitions(signals);
+  }
+
+  /** A partition's winner is left to the engine when its members' values in the witness elect it. */
+  private unpinPartitions(signals: JsonObject): void {
+    for (const s of this.signals.values()) {
+      if (s.type !== "partition" || !signals[s.name]) continue;
+      const pinned = (signals[s.name] as JsonObject).winner;
+      const member = (m: string) => {
+        const given = signals[m] as JsonObject | undefined;
+        if (given === undefined) return { matched: false, confidence: 0 };
+        // A member left to the engine (a score) is judged by what it will compute: not known here.
+        return { matched: given.matched === true, confidence: memberConfidence(given) };
+      };
+      const members = s.config.members as string[];
+      if (members.some((m) => signals[m] === undefined)) continue;
+      if (partitionWinner(members, s.config.default as string | undefined, member) === pinned) delete signals[s.name];
     }
   }
 
@@ -844,8 +959,9 @@ export class RequestModel {
     const above = (t: number) => v.thresholds.find((x) => x > t);
     if (lo === null) {
       const first = v.thresholds[0];
-      if (first === undefined) return v.min;
-      const x = v.integer ? Math.ceil(first) - 1 : (v.min + first) / 2;
+      if (first === undefined) return Number.isFinite(v.min) ? v.min : 0;
+      // Below the first threshold: halfway from the least value, or one below when there is none.
+      const x = v.integer ? Math.ceil(first) - 1 : Number.isFinite(v.min) ? (v.min + first) / 2 : first - 1;
       return Math.max(v.min, x);
     }
     if (!strict) return lo;

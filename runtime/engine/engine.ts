@@ -111,9 +111,9 @@ class Evaluation {
   constructor(engine: Engine, request: Request, memo: { values: SignalValue[]; stamps: Uint32Array; epoch: number }) {
     this.extractors = engine.extractors;
     this.ctx = new RequestContext(request, engine.keywordIndex);
-    if (engine.hasScores) {
+    if (engine.hasDerived) {
       const index = engine.signalIndex;
-      this.ctx.output = (signal, output) => this.signal(index.get(signal)!).outputs[output];
+      this.ctx.signalValue = (signal) => this.signal(index.get(signal)!);
     }
     this.values = memo.values;
     this.stamps = memo.stamps;
@@ -142,9 +142,9 @@ export class Engine {
   readonly extractors: Extractor[] = [];
   readonly signalNames: string[] = [];
   readonly signalCount: number;
-  /** Signal name → its index; and whether any signal is a derived score (reads the others). */
+  /** Signal name → its index; and whether any signal reads others (a derived score, a partition). */
   readonly signalIndex: ReadonlyMap<string, number>;
-  readonly hasScores: boolean;
+  readonly hasDerived: boolean;
   private readonly routes: CompiledRoute[];
   private readonly models: Map<string, ModelSpec>;
   private feedback: Feedback = {};
@@ -185,7 +185,7 @@ export class Engine {
       this.extractors.push(compileSignal(spec, keywords, this.extractors.length));
     }
     this.signalIndex = index;
-    this.hasScores = bundle.policy.signals.some((s) => s.type === "score");
+    this.hasDerived = bundle.policy.signals.some((s) => s.type === "score" || s.type === "partition");
     const indexed = keywords.indexedSignals();
     this.signalCount = this.extractors.length;
     this.memo = { values: new Array(this.signalCount), stamps: new Uint32Array(this.signalCount), epoch: 0 };
@@ -492,12 +492,26 @@ export function referencesProblem(policy: Bundle["policy"]): string | null {
   const signals = new Set(policy.signals.map((s) => s.name));
   const types = new Map(policy.signals.map((s) => [s.name, s.type]));
   for (const s of policy.signals) {
-    if (s.type !== "score") continue;
-    // A score reads other signals, never a score (no cycle can make evaluation recurse).
-    for (const t of (s.config as unknown as ScoreConfig).terms) {
-      const type = types.get(t.signal);
-      if (type === undefined) return `score \`${s.name}\` reads undefined signal \`${t.signal}\``;
-      if (type === "score") return `score \`${s.name}\` reads score \`${t.signal}\`: a score reads other signals' outputs only`;
+    // A score reads other signals, never a score or a partition; a partition reads signals and
+    // scores, never a partition: no cycle can make evaluation recurse.
+    if (s.type === "score") {
+      const c = s.config as unknown as ScoreConfig;
+      if (c.min !== undefined && c.max !== undefined && c.min > c.max) return `score \`${s.name}\` has min ${c.min} above max ${c.max}`;
+      for (const [band, r] of Object.entries(c.bands ?? {})) if (r.min !== undefined && r.max !== undefined && r.min >= r.max) return `band \`${band}\` of score \`${s.name}\` is empty`;
+      for (const t of c.terms) {
+        const type = types.get(t.signal);
+        if (type === undefined) return `score \`${s.name}\` reads undefined signal \`${t.signal}\``;
+        if (type === "score" || type === "partition") return `score \`${s.name}\` reads ${type} \`${t.signal}\`: a score reads other signals' outputs only`;
+      }
+    }
+    if (s.type === "partition") {
+      const members = s.config.members as string[];
+      for (const m of members) {
+        const type = types.get(m);
+        if (type === undefined) return `partition \`${s.name}\` has undefined member \`${m}\``;
+        if (type === "partition") return `partition \`${s.name}\` has partition \`${m}\` as a member: members are other signals`;
+      }
+      if (s.config.default !== undefined && !members.includes(s.config.default as string)) return `partition \`${s.name}\`'s default \`${String(s.config.default)}\` is not one of its members`;
     }
   }
   const plugins = new Map(policy.plugins.map((p) => [p.name, p.type]));

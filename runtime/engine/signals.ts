@@ -4,7 +4,7 @@
 import { RE2JS } from "re2js";
 // The tokenizer's own pre-tokenization pattern (a small module of regexes; the BPE tables load with Engine.load).
 import { O200K_TOKEN_SPLIT_REGEX } from "gpt-tokenizer/esm/encodingParams/constants";
-import { inBand, scoreValue, type JsonObject, type JsonValue, type ScoreConfig, type SignalSpec } from "../../bundle/index.ts";
+import { inBand, memberConfidence, partitionWinner, scoreValue, type JsonObject, type JsonValue, type ScoreConfig, type SignalSpec } from "../../bundle/index.ts";
 import { AhoCorasick } from "./aho-corasick.ts";
 import {
   DEFAULT_NEGATIVE, DEFAULT_POSITIVE, complexityScore, countTokens, detectLanguage, feedbackLabel, findPii,
@@ -40,10 +40,10 @@ export class RequestContext {
   readonly hasGiven: boolean;
 
   /**
-   * Another signal's output for this request, computed (once) by the engine's evaluation: what a
-   * derived score reads. Null outside an evaluation.
+   * Another signal's value for this request, computed (once) by the engine's evaluation: what a
+   * derived score or a partition reads. Null outside an evaluation.
    */
-  output: ((signal: string, output: string) => OutputValue | undefined) | null = null;
+  signalValue: ((signal: string) => SignalValue) | null = null;
 
   private readonly keywords: KeywordIndex | null;
 
@@ -559,7 +559,15 @@ function compileComputed(spec: SignalSpec, keywords: KeywordIndex, index: number
     }
     case "score": {
       const config = c as unknown as ScoreConfig;
-      return (ctx) => scoreSignal(config, scoreValue(config, (signal, output) => ctx.output?.(signal, output)), "computed");
+      return (ctx) => scoreSignal(config, scoreValue(config, (signal, output) => ctx.signalValue?.(signal).outputs[output]), "computed");
+    }
+    case "partition": {
+      const members = c.members as string[];
+      const fallback = c.default as string | undefined;
+      return (ctx) => partitionSignal(members, partitionWinner(members, fallback, (m) => {
+        const v = ctx.signalValue?.(m);
+        return v ? { matched: v.matched, confidence: memberConfidence(v.outputs) } : { matched: false, confidence: 0 };
+      }), "computed");
     }
     default:
       throw new Error(`bundle names unknown signal type ${spec.type}; the schema should have rejected it`);
@@ -590,8 +598,21 @@ function scoreSignal(c: ScoreConfig, value: number, source: SignalValue["source"
   return { matched: value >= (c.threshold ?? 0.5), outputs, source };
 }
 
+/** A partition's signal value: `winner`, one boolean per member, a match when some member won. */
+function partitionSignal(members: readonly string[], winner: string, source: SignalValue["source"]): SignalValue {
+  const outputs: Record<string, OutputValue> = { winner };
+  for (const m of members) outputs[m] = m === winner;
+  return { matched: winner !== "none", outputs, source };
+}
+
 function fromGiven(spec: SignalSpec, given: JsonValue): SignalValue {
   const c = spec.config;
+  if (spec.type === "partition") {
+    // A pinned winner (a member's name, or `{ winner }`); anything else is "none".
+    const members = c.members as string[];
+    const w = typeof given === "string" ? given : given !== null && typeof given === "object" && !Array.isArray(given) ? given.winner : undefined;
+    return partitionSignal(members, typeof w === "string" && members.includes(w) ? w : "none", "given");
+  }
   if (spec.type === "score") {
     // A pinned score: its value (a number, or `{ value }`); its bands and match follow from it.
     const v = typeof given === "number" ? given : given !== null && typeof given === "object" && !Array.isArray(given) ? given.value : undefined;
