@@ -502,13 +502,20 @@ export class RequestModel {
     const b = this.bdd;
     const value = this.numbers.get(`${s.name}.value`);
     if (!value || !this.scoreLinks) return TRUE;
-    const inputs = sc.terms.map((t) => {
+    // Terms that read one quantity (two jailbreak signals: the engine scans once) are one input
+    // with their weights added: `jb1.score - jb2.score` is always 0.
+    const byQuantity = new Map<string, { weight: number; cells: { pred: Node; range: Interval }[] }>();
+    sc.terms.forEach((t, i) => {
       const input = this.signals.get(t.signal)!;
       const key = quantityKey(input, t.output);
       const v = key === null ? undefined : this.numbers.get(key);
       const out = outputsOf(input)[t.output] as Output & { type: "number" };
-      return { weight: t.weight, cells: v ? this.cells(v) : [{ pred: TRUE, range: { lo: out.min, loC: true, hi: out.max ?? Infinity, hiC: out.max !== null } }] };
+      const id = v ? key! : `#${i}`;
+      const known = byQuantity.get(id);
+      if (known) known.weight += t.weight;
+      else byQuantity.set(id, { weight: t.weight, cells: v ? this.cells(v) : [{ pred: TRUE, range: { lo: out.min, loC: true, hi: out.max ?? Infinity, hiC: out.max !== null } }] });
     });
+    const inputs = [...byQuantity.values()];
     const combinations = inputs.reduce((n, i) => n * i.cells.length, 1);
     if (combinations > SCORE_COMBINATIONS) {
       this.approximated.push(s.name);
