@@ -74,6 +74,15 @@ export function lowerScoreValue(body: ObjectValue, name: string, anchor: Span, f
       return null;
     }
   }
+  const bandsValue = body.fields.find((f) => f.key.name === "bands")?.value;
+  if (bandsValue?.kind === "object") {
+    for (const f of bandsValue.fields) {
+      if (f.key.name === "value" || f.key.name === "matched") {
+        diags.add("RP0308", file, f.key.span, `a band cannot be named \`${f.key.name}\`: \`${name}.${f.key.name}\` is the score's own`, { help: "name the band for what it means: `low`, `high`, …" });
+        return null;
+      }
+    }
+  }
   const field = body.fields.find((f) => f.key.name === "value");
   if (!field) {
     diags.add("RP0303", file, anchor, `score signal \`${name}\` has no \`value\``, { help: "give it one: `value: 0.6 * jb.score + 0.4 * topic.code`" });
