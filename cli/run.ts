@@ -107,7 +107,7 @@ const COMMANDS: Record<string, CommandSpec> = {
     usage: "routeplane replay <telemetry.jsonl…> --policy <dir> [--weights shares.json] [--format json]",
     options: {
       policy: { type: "string", help: "the policy to estimate: the current one, or a change to how its routes split traffic" },
-      weights: { type: "string", help: "learned shares {version, routes: {route: {model: share}}} to estimate instead of the policy's priors" },
+      weights: { type: "string", help: "learned shares {version, routes: {route: {model: share}}, cells?: {route: {cell: {model: share}}}} to estimate instead of the policy's priors" },
       format,
     },
     run: async (io, p, v) => (await replayer()).cmdReplay(io, need(p, "replay"), v as never),
@@ -170,7 +170,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       embeddings: { type: "string", help: "OpenAI-compatible base URL for embedding and domain signals (key: $ROUTEPLANE_EMBEDDINGS_API_KEY)" },
       "embeddings-model": { type: "string", help: "embedding model name (default text-embedding-3-small)" },
       "otlp-endpoint": { type: "string", help: "export OpenTelemetry traces and metrics over OTLP/HTTP (default $OTEL_EXPORTER_OTLP_ENDPOINT)" },
-      weights: { type: "string", help: "learned shares of adaptive routes {version, revision?, routes: {route: {model: share}}}; watched (also PUT /debug/weights); refused outside the policy's bounds" },
+      weights: { type: "string", help: "learned shares of adaptive routes {version, revision?, routes: {route: {model: share}}, cells?: {route: {cell: {model: share}}}}; watched (also PUT /debug/weights); refused outside the policy's bounds" },
       "forward-header": { type: "string", multiple: true, help: "a client header to pass on to model servers; repeatable; replaces the default (traceparent, tracestate); credentials are never forwarded" },
       "key-env": { type: "string", multiple: true, help: "an environment variable a model's api_key_env may name besides *_API_KEY; repeatable" },
       "max-body-bytes": { type: "string", help: "largest request body, in bytes (default 10485760; 413 past it)" },

@@ -110,6 +110,13 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
       continue;
     }
     if (decl.type.name === "regex") checkRegex(config, decl.body, file, diags);
+    // Class names become outputs, keys of JSON objects: `__proto__` is not a key in JavaScript.
+    if (decl.type.name === "domain" && (config.classes as string[] | undefined)?.includes("__proto__")) {
+      const span = decl.body.fields.find((f) => f.key.name === "classes")?.value.span ?? decl.name.span;
+      diags.add("RP0208", file, span, "`__proto__` is reserved: it cannot name a class", { help: "choose another name" });
+      quiet.add(name);
+      continue;
+    }
     if (decl.type.name === "partition") notePartitionSources(decl.body, name, partitionSources);
     signals.set(name, { name, type: decl.type.name, config, span: decl.name.span, file });
   }

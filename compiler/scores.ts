@@ -77,6 +77,10 @@ export function lowerScoreValue(body: ObjectValue, name: string, anchor: Span, f
   const bandsValue = body.fields.find((f) => f.key.name === "bands")?.value;
   if (bandsValue?.kind === "object") {
     for (const f of bandsValue.fields) {
+      if (f.key.name === "__proto__") {
+        diags.add("RP0208", file, f.key.span, "`__proto__` is reserved: it cannot name a band", { help: "choose another name" });
+        return null;
+      }
       if (f.key.name === "value" || f.key.name === "matched") {
         diags.add("RP0308", file, f.key.span, `a band cannot be named \`${f.key.name}\`: \`${name}.${f.key.name}\` is the score's own`, { help: "name the band for what it means: `low`, `high`, …" });
         return null;

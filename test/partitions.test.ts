@@ -146,3 +146,8 @@ default { use local }
   // hard's value is below 0.2 there, under its threshold: it cannot match, so it cannot win.
   assert.deepEqual(dead, ["r1"]);
 });
+
+test("a partition's members are used by it: no `never used` warning for a signal only the partition reads", () => {
+  const r = compileText(`${SIGNALS}\nroute code priority 10 { when intent.code_help; use m }\ndefault { use local }`);
+  assert.deepEqual(r.diagnostics.filter((d) => d.code === "RP1005").map((d) => d.message), []);
+});

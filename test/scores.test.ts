@@ -281,3 +281,20 @@ test("a band named like the score's own outputs is refused with the place and th
   assert.match(d.message, /a band cannot be named `value`: `s.value` is the score's own/);
   assert.equal(d.span.start.col, 44, "at the band's name");
 });
+
+test("attack: `__proto__` cannot name a class or a band (RP0208), never an internal error", () => {
+  const cls = compileText(`signal domain topic { classes: [__proto__, other] }\nroute r priority 1 { when topic.__proto__ > 0.5; use m }\ndefault { use m }`);
+  assert.ok(cls.diagnostics.some((d) => d.code === "RP0208" && /cannot name a class/.test(d.message)), cls.diagnostics.map((d) => `${d.code} ${d.message}`).join("; "));
+  const band = compileText(`signal jailbreak jb {}\nsignal score s { value: jb.score, bands: { __proto__: { min: 0.5 } } }\nroute r priority 1 { when s; use m }\ndefault { use m }`);
+  assert.ok(band.diagnostics.some((d) => d.code === "RP0208" && /cannot name a band/.test(d.message)), band.diagnostics.map((d) => `${d.code} ${d.message}`).join("; "));
+});
+
+test("a finding's example describes a score as the engine computes it from the example's inputs", () => {
+  const r = compileText(`signal jailbreak jb { threshold: 0.8 }\nsignal score s { value: 2 * jb.score, min: 0, max: 1, bands: { low: { max: 0.5 } } }\nroute r priority 1 { when s.high_enough; use m }\n`.replace("s.high_enough", "s.value >= 0.9"));
+  const coverage = r.diagnostics.find((d) => d.code === "RP1004");
+  assert.ok(coverage, r.diagnostics.map((d) => `${d.code} ${d.message}`).join("; "));
+  const jb = Number(/jb \(score=([0-9.]+)/.exec(coverage.message)?.[1] ?? 0);
+  const s = /s \(value=([0-9.]+)/.exec(coverage.message);
+  assert.ok(s, coverage.message);
+  assert.ok(Math.abs(Number(s[1]) - Math.min(1, 2 * jb)) < 1e-6, coverage.message);
+});

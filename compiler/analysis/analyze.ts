@@ -384,6 +384,8 @@ function unusedDefinitions(s: Scope): void {
   for (const t of policy.tests) for (const s of Object.keys(t.request.signals)) usedSignals.add(s);
   // A derived score reads its inputs, whether or not a route reads it.
   for (const sig of policy.signals) if (sig.type === "score") for (const t of (sig.config as unknown as ScoreConfig).terms) usedSignals.add(t.signal);
+  // A partition reads its members, whether or not a route names them.
+  for (const sig of policy.signals) if (sig.type === "partition") for (const m of sig.config.members as string[]) usedSignals.add(m);
   const unused = (code: "RP1005" | "RP1006" | "RP1007", what: string, names: string[], used: Set<string>, origins: Map<string, { file: string; span: import("../../grammar/index.ts").Span }>) => {
     for (const n of names) {
       const o = origins.get(n);

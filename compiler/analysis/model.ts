@@ -6,7 +6,7 @@
 // types and the PII match) are constraints. docs/analysis.md lists them and
 // where the model over-approximates.
 import type { CmpOp, Condition, JsonObject, JsonValue, PluginUse } from "../../bundle/index.ts";
-import { PII_DETECTION_ORDER, SIGNAL_TYPES, memberConfidence, partitionWinner, scoreValue, type Output, type ScoreConfig } from "../../bundle/index.ts";
+import { PII_DETECTION_ORDER, SIGNAL_TYPES, inBand, memberConfidence, partitionWinner, scoreValue, type Output, type ScoreConfig } from "../../bundle/index.ts";
 import { categoryValues, outputsOf, type CheckedSignal } from "../conditions.ts";
 import type { CheckedPolicy } from "../check.ts";
 import type { DecisionPredicate } from "../guarantees.ts";
@@ -79,6 +79,25 @@ function scale(r: Interval, w: number): Interval {
 
 function add(a: Interval, b: Interval): Interval {
   return widen({ lo: a.lo + b.lo, loC: a.loC && b.loC, hi: a.hi + b.hi, hiC: a.hiC && b.hiC });
+}
+
+/** How a witness describes one signal's given values (null: not worth saying). */
+function lineOf(p: WitnessPlan, given: JsonObject): string | null {
+  let telling = "";
+  for (const o of p.outs) {
+    const v = given[o.name];
+    if (v !== undefined && v !== false && v !== 0 && v !== "" && v !== "none" && v !== "(other)" && v !== "und") telling += `${telling ? ", " : ""}${o.name}=${JSON.stringify(typeof v === "number" ? Number(v.toPrecision(6)) : v)}`;
+  }
+  // Signals that match, with their telling outputs; and scores or labels that matter without a match (a class score in a condition).
+  if (given.matched === true) return telling ? `${p.name} (${telling})` : p.name;
+  return telling && p.s.type !== "context" ? `${p.name} (${telling}, no match)` : null;
+}
+
+/** A score's outputs for a value: the value and each band. */
+function scoreOutputs(sc: ScoreConfig, v: number): JsonObject {
+  const out: JsonObject = { value: v };
+  for (const [band, r] of Object.entries(sc.bands ?? {})) out[band] = inBand(v, r);
+  return out;
 }
 
 /** Whether some number of `a` is above some number of `b` (or equal to it, when `tie` wins ties). */
@@ -754,14 +773,24 @@ export class RequestModel {
     this.complete(sat, quantities, touched, base.sat);
     const value = (n: Node): boolean => sat.get(this.bdd.varOf(n)) ?? base.sat.get(this.bdd.varOf(n)) ?? false;
     const signals: JsonObject = {};
-    const description: string[] = [];
-    for (const p of this.witnessPlan()) {
-      const { given, line } = touched.has(p.name) ? this.describe(p, value) : base.signals.get(p.name)!;
-      signals[p.name] = given;
-      if (line) description.push(line);
-    }
+    for (const p of this.witnessPlan()) signals[p.name] = touched.has(p.name) ? this.describe(p, value).given : base.signals.get(p.name)!.given;
+    const pinned = { ...signals };
     const full = new Map([...base.sat, ...sat]);
     this.unpinScores(signals, (n) => this.bdd.evaluate(n, full));
+    // Described from the values given in the end (the solver may have moved a score's inputs); a
+    // score left to the engine as the engine computes it from them.
+    const description: string[] = [];
+    for (const p of this.witnessPlan()) {
+      let line: string | null;
+      if (!touched.has(p.name)) line = base.signals.get(p.name)!.line;
+      else if (signals[p.name] !== undefined || p.s.type !== "score") line = lineOf(p, (signals[p.name] ?? pinned[p.name]) as JsonObject);
+      else {
+        const sc = p.s.config as unknown as ScoreConfig;
+        const v = scoreValue(sc, (signal, output) => (signals[signal] as JsonObject | undefined)?.[output]);
+        line = lineOf(p, { ...scoreOutputs(sc, v), matched: v >= (sc.threshold ?? 0.5) });
+      }
+      if (line) description.push(line);
+    }
     return { signals, description };
   }
 
@@ -872,15 +901,8 @@ export class RequestModel {
   /** One signal's given values under an assignment, and how a witness describes it (null: not worth saying). */
   private describe(p: WitnessPlan, value: (n: Node) => boolean): { given: JsonObject; line: string | null } {
     const given: Record<string, JsonValue> = { matched: value(p.matched) };
-    let telling = "";
-    for (const o of p.outs) {
-      const v = o.bool !== undefined ? value(o.bool) : o.number ? this.pickNumber(o.number, value) : o.category ? this.pickCategory(o.category, value, p.s) : false;
-      given[o.name] = v;
-      if (v !== false && v !== 0 && v !== "" && v !== "none" && v !== "(other)" && v !== "und") telling += `${telling ? ", " : ""}${o.name}=${JSON.stringify(v)}`;
-    }
-    // Signals that match, with their telling outputs; and scores or labels that matter without a match (a class score in a condition).
-    if (given.matched === true) return { given, line: telling ? `${p.name} (${telling})` : p.name };
-    return { given, line: telling && p.s.type !== "context" ? `${p.name} (${telling}, no match)` : null };
+    for (const o of p.outs) given[o.name] = o.bool !== undefined ? value(o.bool) : o.number ? this.pickNumber(o.number, value) : o.category ? this.pickCategory(o.category, value, p.s) : false;
+    return { given, line: lineOf(p, given) };
   }
 
   /** The completion of the empty assignment, and each signal's values under it: shared by every witness. */
@@ -968,8 +990,8 @@ export class RequestModel {
       const first = v.thresholds[0];
       if (first === undefined) return Number.isFinite(v.min) ? v.min : 0;
       // Below the first threshold: halfway from the least value, or one below when there is none.
-      const x = v.integer ? Math.ceil(first) - 1 : Number.isFinite(v.min) ? (v.min + first) / 2 : first - 1;
-      return Math.max(v.min, x);
+      const x = v.integer ? Math.ceil(first) - 1 : Number.isFinite(v.min) ? (v.min + Math.min(first, v.max ?? first)) / 2 : first - 1;
+      return Math.min(Math.max(v.min, x), v.max ?? Infinity);
     }
     if (!strict) return lo;
     const next = above(lo) ?? (v.max ?? lo + 2);
