@@ -60,9 +60,13 @@ export class LeaderElector {
     const tick = async () => {
       if (this.stopped) return;
       try {
-        await this.tryAcquireOrRenew();
+        // Kept so that stop() waits for it: a renewal landing after the release would hold the lease again.
+        this.inflight = this.tryAcquireOrRenew();
+        await this.inflight;
       } catch (err) {
         this.o.log?.(`leader election: ${(err as Error).message}`);
+      } finally {
+        this.inflight = null;
       }
       // A leader that could not renew within the deadline steps down (another may hold the lease by now).
       if (this.leading && Date.now() - this.lastRenew > this.o.renewDeadlineMs) this.setLeading(false);
@@ -136,19 +140,32 @@ export class LeaderElector {
     this.setLeading(true);
   }
 
-  /** Stops electing; a leader releases the lease so another replica takes over at once. */
+  /** The renewal in flight, if any (stop() waits for it before releasing). */
+  private inflight: Promise<void> | null = null;
+
+  /**
+   * Stops electing; a leader releases the lease so another replica takes over at once. A renewal
+   * in flight is waited for first (else it could land after the release and hold the lease again,
+   * as a CI run once saw), and a release that meets a conflict reads the lease again and retries.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    await this.inflight?.catch(() => {});
     const wasLeading = this.leading;
     this.setLeading(false);
     if (!wasLeading) return;
-    try {
-      const lease = await this.api.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace });
-      if (lease.spec?.holderIdentity !== this.identity) return;
-      await this.api.replaceNamespacedLease({ name: this.o.name, namespace: this.o.namespace, body: { ...lease, spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: new k8s.V1MicroTime() } } });
-    } catch (err) {
-      this.o.log?.(`leader election: releasing the lease: ${(err as Error).message}`);
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        const lease = await this.api.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace });
+        if (lease.spec?.holderIdentity !== this.identity) return;
+        await this.api.replaceNamespacedLease({ name: this.o.name, namespace: this.o.namespace, body: { ...lease, spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1, renewTime: new k8s.V1MicroTime() } } });
+        return;
+      } catch (err) {
+        if (statusCode(err) === 409 && attempt < 3) continue;
+        this.o.log?.(`leader election: releasing the lease: ${(err as Error).message}`);
+        return;
+      }
     }
   }
 }
