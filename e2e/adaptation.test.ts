@@ -185,7 +185,7 @@ test("context: the route's `urgent` cell learns its own split through Kafka — 
     const cell = st.shares?.overlay.cells?.coding?.urgent;
     return cell && cell.cheap > 0.5 ? st.shares!.overlay : undefined;
   }, 30_000);
-  assert.ok(learned.routes.coding.smart > 0.5, `the route's own split still favours smart: ${JSON.stringify(learned.routes)}`);
+  // (The route's own split learns from both cells, so after 80 urgent ratings it may lean either way: not asserted.)
   assert.ok(learned.cells!.coding["!urgent"].smart > 0.5, `the other cell favours smart: ${JSON.stringify(learned.cells)}`);
   await eventually(`the sidecars apply ${learned.version} or later\n${procs.logs()}`, async () => {
     const now = await Promise.all(sidecarUrls.map(sidecarShares));
