@@ -8,10 +8,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Bundle, JsonObject } from "../bundle/index.ts";
 import { emitBundle } from "../compiler/index.ts";
-import { FALSE } from "../compiler/analysis/bdd.ts";
 import { RequestModel } from "../compiler/analysis/model.ts";
 import { Engine, requestFromSignals } from "../runtime/index.ts";
 import { compileText } from "./support/policy.ts";
+import { checkRouteRegions } from "./support/regions.ts";
 
 const SIGNALS = `
 signal embedding code_help { candidates: ["write a function", "fix this bug"], threshold: 0.7 }
@@ -104,27 +104,14 @@ default { use m }
     assert.ok(result.checked && result.analysis, `policy ${p}: ${result.diagnostics.filter((d) => d.severity === "error").map((d) => d.message).join("\n")}\n${text}`);
     const checked = result.checked;
     const model = new RequestModel(checked);
-    const b = model.bdd;
     const engine = await Engine.load(result.bundle ?? emitBundle(checked, result.analysis!));
     const score = () => pick([0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, rand(1000) / 1000]);
     const samples: JsonObject[] = [];
     for (let i = 0; i < 400; i++) samples.push({ e1: score(), e2: score(), e3: score(), jb: score(), k: rand(2) ? { matched: true, count: 1 } : { matched: false, count: 0 } });
-    const taken = new Set(samples.map((s) => engine.decide(requestFromSignals(s)).route));
-    let earlier = FALSE;
-    for (const route of checked.routes) {
-      const c = model.condition(route.when);
-      const region = model.constrain(b.and(c, b.not(earlier)));
-      if (region === FALSE) {
-        unreachable++;
-        assert.ok(!taken.has(route.name), `policy ${p}: ${route.name} is unreachable for the analysis, yet sampled inputs reach it\n${text}`);
-      } else {
-        const w = model.witness(region)!;
-        if (w.signals.g === undefined) unpinned++;
-        assert.equal(engine.decide(requestFromSignals(w.signals)).route, route.name, `policy ${p}: witness for ${route.name}: ${JSON.stringify(w.signals)}\n${text}`);
-        reached++;
-      }
-      earlier = b.or(earlier, c);
-    }
+    const found = checkRouteRegions(model, engine, checked, samples, `policy ${p}\n${text}`);
+    unreachable += found.unreachable;
+    reached += found.witnesses.length;
+    for (const w of found.witnesses) unpinned += w.signals.g === undefined ? 1 : 0;
   }
   assert.ok(unreachable > 15 && reached > 100, `unreachable ${unreachable}, reached ${reached}`);
   assert.ok(unpinned > reached * 0.6, `witnesses whose winner the engine elects from the members: ${unpinned} of ${reached}`);

@@ -10,10 +10,10 @@ import { scoreValue, type Bundle, type JsonObject } from "../bundle/index.ts";
 import { DiagnosticBag, checkProgram, emitBundle, loadSources, memoryHost, resolveProgram } from "../compiler/index.ts";
 import { ANALYSIS_MAX_NODES, analysisBudget } from "../compiler/analysis/analyze.ts";
 import { unconfirmedWitnesses } from "../cli/lint-command.ts";
-import { FALSE } from "../compiler/analysis/bdd.ts";
 import { RequestModel } from "../compiler/analysis/model.ts";
 import { Engine, requestFromChat, requestFromSignals } from "../runtime/index.ts";
 import { PRELUDE, codes, compileText } from "./support/policy.ts";
+import { checkRouteRegions } from "./support/regions.ts";
 
 const POLICY = `
 signal jailbreak jb { threshold: 0.8 }
@@ -147,7 +147,6 @@ default { use m }
     assert.ok(result.checked && result.analysis, `policy ${p}: ${result.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.message}`).join("\n")}\n${text}`);
     const checked = result.checked;
     const model = new RequestModel(checked);
-    const b = model.bdd;
     const engine = await Engine.load(result.bundle ?? emitBundle(checked, result.analysis!));
     // Inputs at and between every threshold the policy uses.
     const samples: JsonObject[] = [];
@@ -155,22 +154,10 @@ default { use m }
       const count = pick([0, 1, 2, 3, 5]);
       samples.push({ jb: pick([0, 0.2, 0.3, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 1, rand(1000) / 1000]), cx: pick([0, 0.1, 0.2, 0.3, 0.35, 0.5, 0.6, 0.8, 1, rand(1000) / 1000]), k: { matched: count > 0, count } });
     }
-    const taken = new Set(samples.map((s) => engine.decide(requestFromSignals(s)).route));
-    let earlier = FALSE;
-    for (const route of checked.routes) {
-      const c = model.condition(route.when);
-      const region = model.constrain(b.and(c, b.not(earlier)));
-      if (region === FALSE) {
-        unreachable++;
-        assert.ok(!taken.has(route.name), `policy ${p}: ${route.name} is unreachable for the analysis, yet sampled inputs reach it\n${text}`);
-      } else {
-        const w = model.witness(region)!;
-        unpinned += (w.signals.s === undefined ? 1 : 0) + (w.signals.t === undefined ? 1 : 0);
-        assert.equal(engine.decide(requestFromSignals(w.signals)).route, route.name, `policy ${p}: witness for ${route.name}: ${JSON.stringify(w.signals)}\n${text}`);
-        reached++;
-      }
-      earlier = b.or(earlier, c);
-    }
+    const found = checkRouteRegions(model, engine, checked, samples, `policy ${p}\n${text}`);
+    unreachable += found.unreachable;
+    reached += found.witnesses.length;
+    for (const w of found.witnesses) unpinned += (w.signals.s === undefined ? 1 : 0) + (w.signals.t === undefined ? 1 : 0);
   }
   assert.ok(unreachable > 20 && reached > 100, `unreachable ${unreachable}, reached ${reached}`);
   // The rest are mostly exact edges (`value == 0.2`, a band's bound) that two scores sharing their
