@@ -346,6 +346,43 @@ export const MODEL_SCHEMA: JsonSchema = obj(
   ["provider", "endpoint"],
 );
 
+/** Reasoning effort levels a route may ask of a model (`effort: high`). */
+export const EFFORTS = ["minimal", "low", "medium", "high"] as const;
+
+/** Most tokens a `max_tokens` cap may name (no model's window is larger). */
+export const MAX_TOKENS_CAP = 10_000_000;
+
+/**
+ * Parameters a route sets where it uses a model (`use qwen { reasoning: false, max_tokens: 1024 }`),
+ * instead of declaring the model twice. `max_tokens` and `temperature` are caps: the sidecar lowers
+ * a client's larger value to them and sets them when the client gave none (docs/sidecar.md, "Per-use
+ * model parameters", for what each becomes on each provider).
+ */
+export const MODEL_PARAMS_SCHEMA: JsonSchema = obj(
+  {
+    reasoning: { type: "boolean" },
+    effort: { enum: [...EFFORTS] },
+    // A LoRA adapter is the name the model server serves it under (vLLM `--lora-modules name=path`).
+    lora: { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$" },
+    max_tokens: { type: "integer", minimum: 1, maximum: MAX_TOKENS_CAP },
+    temperature: { type: "number", minimum: 0, maximum: 2 },
+  },
+  [],
+  { minProperties: 1 },
+);
+
+/** A route's parameters for one model, as the bundle holds them. */
+export interface ModelParams {
+  reasoning?: boolean;
+  effort?: (typeof EFFORTS)[number];
+  lora?: string;
+  max_tokens?: number;
+  temperature?: number;
+}
+
+/** Per-model parameters in `select { params: { model: { ... } } }`. */
+const paramsByModel = { type: "object", propertyNames: { pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }, additionalProperties: MODEL_PARAMS_SCHEMA, minProperties: 1 };
+
 /** Metrics an adaptive objective may weigh. */
 export const OBJECTIVE_METRICS = ["quality", "cost_usd", "latency_ms"] as const;
 
@@ -353,10 +390,10 @@ const modelList = { type: "array", items: { type: "string" }, minItems: 1, uniqu
 
 /** Fields of `select <algorithm> { ... }` in source. `objective` arrives already lowered. */
 export const SELECT_SCHEMAS: Record<string, JsonSchema> = {
-  static: obj({ models: modelList }, ["models"]),
-  weighted: obj({ models: modelList, weights: { type: "array", items: { type: "number", minimum: 0 }, minItems: 1 } }, ["models", "weights"]),
-  cheapest: obj({ models: modelList }, ["models"]),
-  fastest: obj({ models: modelList }, ["models"]),
+  static: obj({ models: modelList, params: paramsByModel }, ["models"]),
+  weighted: obj({ models: modelList, weights: { type: "array", items: { type: "number", minimum: 0 }, minItems: 1 }, params: paramsByModel }, ["models", "weights"]),
+  cheapest: obj({ models: modelList, params: paramsByModel }, ["models"]),
+  fastest: obj({ models: modelList, params: paramsByModel }, ["models"]),
   adaptive: obj(
     {
       models: { ...modelList, minItems: 2 },
@@ -364,6 +401,7 @@ export const SELECT_SCHEMAS: Record<string, JsonSchema> = {
       explore: unit,
       floor: unit,
       context: { type: "array", items: { type: "string" }, minItems: 1, maxItems: MAX_CONTEXT_SIGNALS, uniqueItems: true },
+      params: paramsByModel,
     },
     ["models", "objective"],
   ),

@@ -2,7 +2,7 @@
 // `npm run build:schema` writes it to bundle.schema.json for other tools;
 // a test fails when that file is stale.
 import { BUNDLE_FORMAT, BUNDLE_SCHEMA_ID } from "./types.ts";
-import { MODEL_SCHEMA, PLUGIN_TYPES, SIGNAL_TYPES, type JsonSchema } from "./catalog.ts";
+import { MODEL_PARAMS_SCHEMA, MODEL_SCHEMA, PLUGIN_TYPES, SIGNAL_TYPES, type JsonSchema } from "./catalog.ts";
 import { MAX_CONTEXT_SIGNALS } from "./adaptation.ts";
 
 const name = { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" };
@@ -49,7 +49,9 @@ const pluginUse: JsonSchema = {
   discriminator: { propertyName: "type" },
   oneOf: Object.entries(PLUGIN_TYPES).map(([type, info]) => closed({ plugin: name, type: { const: type }, config: info.schema })),
 };
-const action = closed({ select: { $ref: "#/$defs/selection" }, plugins: { type: "array", items: pluginUse } });
+/** Parameters per model the route uses (`use qwen { reasoning: false }`); each key is one of `select.models` (checked when the bundle is loaded). */
+const params = { type: "object", propertyNames: name, additionalProperties: MODEL_PARAMS_SCHEMA, minProperties: 1 };
+const action = closed({ select: { $ref: "#/$defs/selection" }, plugins: { type: "array", items: pluginUse }, params }, ["select", "plugins"]);
 
 const condition: JsonSchema = {
   type: "object",

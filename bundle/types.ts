@@ -5,6 +5,8 @@
 export const BUNDLE_SCHEMA_ID = "https://routeplane.dev/schemas/bundle/v1.json";
 export const BUNDLE_FORMAT = "routeplane.bundle/v1";
 
+import type { ModelParams } from "./catalog.ts";
+
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 
@@ -110,6 +112,8 @@ export interface PluginUse {
 export interface Action {
   select: Selection;
   plugins: PluginUse[];
+  /** Parameters per model of `select.models` (`use qwen { reasoning: false }`); absent: none. */
+  params?: Record<string, ModelParams>;
 }
 
 export interface RouteSpec {

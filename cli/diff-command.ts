@@ -7,13 +7,14 @@ import path from "node:path";
 import { diffPolicies, exampleRequest, insideRoot, trimExample, type CheckedPolicy, type DecisionChange, type ExampleRequest, type Outcome } from "../compiler/index.ts";
 import { Engine, requestFromChat, requestFromSignals } from "../runtime/engine/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
+import { withParams } from "./run-commands.ts";
 import { UsageError } from "./usage.ts";
 import { EXIT, type Io } from "./io.ts";
 
 function describe(o: Outcome): string {
   if (o.route === null) return "rejected (no route, no default)";
   const where = o.route === "default" ? "the default" : `route ${o.route}`;
-  return `${where} → ${o.models.join(" / ")}${o.plugins.length ? ` [${o.plugins.join(", ")}]` : ""}`;
+  return `${where} → ${o.models.map((m) => withParams(m, o.params[m])).join(" / ")}${o.plugins.length ? ` [${o.plugins.join(", ")}]` : ""}`;
 }
 
 /** A change, with a request to paste into `routeplane explain` when one can be written down and both engines agree. */

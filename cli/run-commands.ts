@@ -1,12 +1,17 @@
 // test and explain: run requests through the decision engine and show why it
 // decided what it did.
 import { existsSync, statSync } from "node:fs";
-import { readBundle, describeBundleReadError, type Bundle, type JsonObject } from "../bundle/index.ts";
+import { readBundle, describeBundleReadError, type Bundle, type JsonObject, type ModelParams } from "../bundle/index.ts";
 import { Engine, requestFromChat, type Decision, type Request } from "../runtime/engine/index.ts";
 import type { CheckedTest, CompileResult } from "../compiler/index.ts";
 import { compilePaths, reportDiagnostics, checkFormat } from "./policy-commands.ts";
 import { readJsonFile, readTextFile, UsageError } from "./usage.ts";
 import { EXIT, type Io } from "./io.ts";
+
+/** A model with the route's parameters for it, as written in source: `qwen { max_tokens: 512 }`. */
+export function withParams(model: string, params: ModelParams | undefined): string {
+  return params ? `${model} { ${Object.entries(params).map(([k, v]) => `${k}: ${v}`).join(", ")} }` : model;
+}
 
 export function renderDecision(d: Decision, priorities: Map<string, number>): string {
   const lines: string[] = [];
@@ -15,6 +20,7 @@ export function renderDecision(d: Decision, priorities: Map<string, number>): st
   if (d.fallbacks.length) lines.push(`  fallbacks: ${d.fallbacks.join(" → ")}`);
   const t = d.trace;
   if (!t) return lines.join("\n");
+  if (t.selection.params) lines.push(`  parameters: ${Object.entries(t.selection.params).map(([m, p]) => withParams(m, p)).join(", ")}`);
   if (t.selection.shares) lines.push(`  ${t.selection.algorithm} shares: ${Object.entries(t.selection.shares).map(([m, s]) => `${m} ${(s * 100).toFixed(1)}%`).join(", ")}`);
   if (t.plugins.length) lines.push(`  plugins: ${t.plugins.map((p) => `${p.plugin} (${p.effect}${p.detail ? `: ${p.detail}` : ""})`).join(", ")}`);
   lines.push(`  why: ${t.reason}`);

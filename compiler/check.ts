@@ -8,7 +8,7 @@ import type {
 import {
   OBJECTIVE_METRICS, PLUGIN_TYPES, SELECT_SCHEMAS, SIGNAL_TYPES, sidecarOwnedHeader,
   type Action, type Condition, type JsonObject, type ModelSpec, type PluginSpec, type PluginUse,
-  type RouteSpec, type Selection,
+  type RouteSpec, type Selection, type ModelParams,
 } from "../bundle/index.ts";
 import { didYouMean, didYouMeanOr, type DiagnosticBag } from "./diagnostics.ts";
 import { checkFields, valueToJson } from "./fields.ts";
@@ -299,8 +299,57 @@ function checkAction(body: RouteStmt[], what: string, anchor: Span, file: string
   }
   const select = checkSelection(choosers[0], file, ctx);
   const plugins = applies.length ? checkApply(applies[0], file, ctx) : [];
-  if (!select || !plugins) return null;
-  return { select, plugins };
+  const params = checkParams(choosers[0], file, ctx);
+  if (!select || !plugins || params === null) return null;
+  return params ? { select, plugins, params } : { select, plugins };
+}
+
+/**
+ * The per-use model parameters: `use a { … } fallback b { … }`, or `select … { params: { a: { … } } }`
+ * (each key a model the selection lists). undefined: none given; null: an error was reported.
+ */
+function checkParams(stmt: UseStmt | SelectStmt, file: string, ctx: ActionContext): Record<string, ModelParams> | undefined | null {
+  const out: Record<string, ModelParams> = {};
+  let ok = true;
+  const one = (model: string, value: ObjectValue, anchor: Span) => {
+    const c = checkFields(value, "params", `the parameters of model \`${model}\``, anchor, file, ctx.diags);
+    if (c) out[model] = c as ModelParams;
+    else ok = false;
+  };
+  if (stmt.kind === "use") {
+    const seen = new Set<string>();
+    stmt.models.forEach((m, i) => {
+      const p = stmt.params[i];
+      if (seen.has(m.name) && p) {
+        ctx.diags.add("RP0305", file, p.span, `model \`${m.name}\` appears twice in this chain with parameters`, { help: "a model takes one set of parameters per route: give them where it first appears" });
+        ok = false;
+        return;
+      }
+      seen.add(m.name);
+      if (p) one(m.name, p, m.span);
+    });
+  } else {
+    const field = stmt.body.fields.find((f) => f.key.name === "params");
+    if (!field) return undefined;
+    const models = stmt.body.fields.find((f) => f.key.name === "models")?.value;
+    const listed = new Set(models?.kind === "list" ? models.items.map((i) => (i.kind === "ident" ? i.name : i.kind === "string" ? i.value : "")) : []);
+    if (field.value.kind !== "object") {
+      ctx.diags.add("RP0301", file, field.value.span, "`params` must be a block of models and their parameters", { help: "e.g. `params: { qwen: { reasoning: false } }`" });
+      return null;
+    }
+    for (const f of field.value.fields) {
+      if (!listed.has(f.key.name)) {
+        ctx.diags.add("RP0205", file, f.key.span, `\`${f.key.name}\` is not one of this selection's models, so it takes no parameters here`, didYouMeanOr(f.key.name, listed, f.key.span, "name a model from `models: [...]`"));
+        ok = false;
+      } else if (f.value.kind === "object") one(f.key.name, f.value, f.key.span);
+      else {
+        ctx.diags.add("RP0301", file, f.value.span, `the parameters of model \`${f.key.name}\` must be a block`, { help: "e.g. `{ reasoning: false, max_tokens: 1024 }`" });
+        ok = false;
+      }
+    }
+  }
+  if (!ok) return null;
+  return Object.keys(out).length ? out : undefined;
 }
 
 function modelRef(name: { name: string; span: Span }, file: string, ctx: ActionContext): boolean {
@@ -329,7 +378,8 @@ function checkSelection(stmt: UseStmt | SelectStmt, file: string, ctx: ActionCon
     objective = lowerObjective(objField.value, file, ctx.diags) ?? undefined;
     if (!objective) return null;
   }
-  const c = checkFields(stmt.body, `select.${algorithm}`, `\`select ${algorithm}\``, stmt.algorithm.span, file, ctx.diags, new Set(["objective"]), objective ? { objective } : undefined);
+  // `params` is checked per model by checkParams.
+  const c = checkFields(stmt.body, `select.${algorithm}`, `\`select ${algorithm}\``, stmt.algorithm.span, file, ctx.diags, new Set(["objective", "params"]), objective ? { objective } : undefined);
   if (!c) return null;
   const listField = stmt.body.fields.find((f) => f.key.name === "models")?.value;
   const modelNames = c.models as string[];

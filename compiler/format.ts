@@ -250,7 +250,7 @@ function routeStmt(s: RouteStmt, src: string): string {
     case "when":
       return `when ${expr(s.expr, src)}`;
     case "use":
-      return `use ${s.models.map((m) => m.name).join(" fallback ")}`;
+      return `use ${s.models.map((m, i) => (s.params[i] ? `${m.name} ${value(s.params[i]!, src)}` : m.name)).join(" fallback ")}`;
     case "select":
       return `select ${s.algorithm.name} ${value(s.body, src)}`;
     case "apply":

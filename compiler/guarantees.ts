@@ -1,7 +1,7 @@
 // A guarantee's `require` speaks about the decision: which model, which
 // route, which plugins, blocked or not; it may also mention request signals.
 import type { Expr, Span } from "../grammar/index.ts";
-import type { Condition, ModelSpec, PluginSpec } from "../bundle/index.ts";
+import { EFFORTS, type CmpOp, type Condition, type ModelParams, type ModelSpec, type PluginSpec } from "../bundle/index.ts";
 import { didYouMean, type DiagnosticBag } from "./diagnostics.ts";
 import { lowerCondition, type ConditionEnv } from "./conditions.ts";
 import type { CheckedPolicy } from "./check.ts";
@@ -30,12 +30,40 @@ export function reportUnproved(policy: CheckedPolicy, analysis: Analysis, diags:
   }
 }
 
+type ModelParam = keyof ModelParams;
+const PARAM_KINDS: Record<ModelParam, "bool" | "number" | "name"> = { reasoning: "bool", effort: "name", lora: "name", max_tokens: "number", temperature: "number" };
+const PARAM_HELP = "per-use parameters: `model.reasoning` (set on), `model.reasoning == false` (set off), `model.effort == high`, `model.lora == \"name\"`, `model.max_tokens <= 4096`, `model.temperature <= 0.7`; a parameter the route does not set is absent (no cap)";
+
+/**
+ * Whether a route's parameters for a model satisfy a `model-param` test. A parameter the route does
+ * not set is absent: the model's own default, which the analysis does not know. So an absent cap is
+ * no cap (`max_tokens <= 4096` fails, `> 4096` holds), and an absent flag or name equals nothing
+ * (`reasoning == false` fails, `reasoning != true` holds).
+ */
+export function paramHolds(params: ModelParams | undefined, param: ModelParam, cmp: CmpOp, value: number | string | boolean): boolean {
+  const v = params?.[param];
+  if (typeof value === "number") {
+    const x = typeof v === "number" ? v : Infinity;
+    switch (cmp) {
+      case "==": return x === value;
+      case "!=": return x !== value;
+      case ">": return x > value;
+      case ">=": return x >= value;
+      case "<": return x < value;
+      case "<=": return x <= value;
+    }
+  }
+  return cmp === "==" ? v === value : v !== value;
+}
+
 export type DecisionPredicate =
   | { op: "and" | "or"; args: DecisionPredicate[] }
   | { op: "not"; arg: DecisionPredicate }
   | { op: "model-is"; models: string[] }
   | { op: "model-tag"; tag: string }
   | { op: "model-field"; field: "provider"; value: string }
+  /** A per-use parameter of the chosen model on this route (`model.max_tokens <= 4096`); one the route does not set is absent. */
+  | { op: "model-param"; param: "reasoning" | "effort" | "lora" | "max_tokens" | "temperature"; cmp: CmpOp; value: number | string | boolean }
   | { op: "route-is"; routes: string[] }
   | { op: "applies"; plugin: string } // a plugin name or a plugin type
   | { op: "blocked" }
@@ -50,7 +78,7 @@ interface DecisionScope {
 export function lowerRequire(expr: Expr, env: ConditionEnv, scope: DecisionScope): DecisionPredicate | null {
   const fail = (span: Span, message: string, extra: object = {}): null => {
     env.diags.add("RP0601", env.file, span, message, {
-      help: "a requirement tests `model`, `model.tags has <tag>`, `model.provider`, `route`, `applies <plugin>`, `blocked`, or request signals",
+      help: "a requirement tests `model`, `model.tags has <tag>`, `model.provider`, the route's parameters for the model (`model.max_tokens <= 4096`, `model.reasoning`), `route`, `applies <plugin>`, `blocked`, or request signals",
       ...extra,
     });
     return null;
@@ -100,6 +128,7 @@ export function lowerRequire(expr: Expr, env: ConditionEnv, scope: DecisionScope
       }
       case "ref":
         if (e.path.length === 1 && e.path[0].name === "blocked" && !env.signals.has("blocked")) return { op: "blocked" };
+        if (e.path.length === 2 && e.path[0].name === "model" && e.path[1].name === "reasoning") return { op: "model-param", param: "reasoning", cmp: "==", value: true };
         if (e.path[0].name === "model" || e.path[0].name === "route") {
           return fail(e.span, `\`${e.path.map((p) => p.name).join(".")}\` must be compared`, { help: "e.g. `model == local` or `model.tags has onprem`" });
         }
@@ -114,6 +143,17 @@ export function lowerRequire(expr: Expr, env: ConditionEnv, scope: DecisionScope
           if (!known(names, scope.models, "model")) return null;
           const p: DecisionPredicate = { op: "model-is", models: names.names };
           return e.op === "!=" ? { op: "not", arg: p } : p;
+        }
+        if (head === "model" && field !== undefined && field in PARAM_KINDS && e.left.path.length === 2 && e.op !== "has" && e.op !== "in") {
+          const kind = PARAM_KINDS[field as ModelParam];
+          const v = e.right.kind === "literal" ? e.right.value : e.right.kind === "ref" && e.right.path.length === 1 ? { kind: "string" as const, value: e.right.path[0].name } : null;
+          const ordered = kind === "number";
+          if (v === null || (kind === "number" ? v.kind !== "number" : kind === "bool" ? v.kind !== "bool" : v.kind !== "string") || (!ordered && e.op !== "==" && e.op !== "!=")) {
+            return fail(e.span, `\`model.${field}\` ${ordered ? "is compared with a number" : kind === "bool" ? "is `true` or `false`" : "is compared with `==` or `!=` and a name"}`, { help: PARAM_HELP });
+          }
+          const value = (v as { value: string | number | boolean }).value;
+          if (field === "effort" && !(EFFORTS as readonly unknown[]).includes(value)) return fail(e.right.span, `effort is one of ${EFFORTS.join(", ")}`);
+          return { op: "model-param", param: field as ModelParam, cmp: e.op as CmpOp, value };
         }
         if (head === "model" && field === "tags" && e.left.path.length === 2 && e.op === "has") {
           const tag = e.right.kind === "ref" && e.right.path.length === 1 ? e.right.path[0].name : e.right.kind === "literal" && e.right.value.kind === "string" ? e.right.value.value : null;

@@ -147,10 +147,12 @@ export interface WhenStmt {
   expr: Expr;
   span: Span;
 }
-/** `use a fallback b fallback c` */
+/** `use a fallback b { max_tokens: 512 } fallback c` */
 export interface UseStmt {
   kind: "use";
   models: Name[];
+  /** Per model, in the same order: its `{ ... }` parameters, or null. */
+  params: (ObjectValue | null)[];
   span: Span;
 }
 export interface SelectStmt {

@@ -102,11 +102,12 @@ let ParserRules = [
     {"name": "routeStmt", "symbols": ["routeStmtBody", "routeStmt$ebnf$1"], "postprocess": id},
     {"name": "routeStmtBody", "symbols": [{"literal":"when"}, "expr"], "postprocess": (d) => ({ kind: "when", expr: d[1], span: spanOf(d[0], d[1]) })},
     {"name": "routeStmtBody$ebnf$1", "symbols": []},
-    {"name": "routeStmtBody$ebnf$1$subexpression$1", "symbols": [{"literal":"fallback"}, (lexer.has("ident") ? {type: "ident"} : ident)]},
+    {"name": "routeStmtBody$ebnf$1$subexpression$1", "symbols": [{"literal":"fallback"}, "useItem"]},
     {"name": "routeStmtBody$ebnf$1", "symbols": ["routeStmtBody$ebnf$1", "routeStmtBody$ebnf$1$subexpression$1"], "postprocess": function arrpush(d) {return d[0].concat([d[1]]);}},
-    {"name": "routeStmtBody", "symbols": [{"literal":"use"}, (lexer.has("ident") ? {type: "ident"} : ident), "routeStmtBody$ebnf$1"], "postprocess":  (d) => {
-          const models = [ident(d[1]), ...d[2].map((x) => ident(x[1]))];
-          return { kind: "use", models, span: spanOf(d[0], models[models.length - 1]) };
+    {"name": "routeStmtBody", "symbols": [{"literal":"use"}, "useItem", "routeStmtBody$ebnf$1"], "postprocess":  (d) => {
+          const items = [d[1], ...d[2].map((x) => x[1])];
+          const last = items[items.length - 1];
+          return { kind: "use", models: items.map((i) => i.name), params: items.map((i) => i.params), span: spanOf(d[0], last.params || last.name) };
         } },
     {"name": "routeStmtBody", "symbols": [{"literal":"select"}, (lexer.has("ident") ? {type: "ident"} : ident), "object"], "postprocess": (d) => ({ kind: "select", algorithm: ident(d[1]), body: d[2], span: spanOf(d[0], d[2]) })},
     {"name": "routeStmtBody$ebnf$2", "symbols": []},
@@ -116,6 +117,9 @@ let ParserRules = [
           const plugins = [d[1], ...d[2].map((x) => x[1])];
           return { kind: "apply", plugins, span: spanOf(d[0], plugins[plugins.length - 1]) };
         } },
+    {"name": "useItem$ebnf$1", "symbols": ["object"], "postprocess": id},
+    {"name": "useItem$ebnf$1", "symbols": [], "postprocess": function(d) {return null;}},
+    {"name": "useItem", "symbols": [(lexer.has("ident") ? {type: "ident"} : ident), "useItem$ebnf$1"], "postprocess": (d) => ({ name: ident(d[0]), params: d[1] })},
     {"name": "applyItem$ebnf$1", "symbols": ["object"], "postprocess": id},
     {"name": "applyItem$ebnf$1", "symbols": [], "postprocess": function(d) {return null;}},
     {"name": "applyItem", "symbols": [(lexer.has("ident") ? {type: "ident"} : ident), "applyItem$ebnf$1"], "postprocess": (d) => ({ name: ident(d[0]), overrides: d[1], span: d[1] ? spanOf(d[0], d[1]) : tokSpan(d[0]) })},

@@ -116,10 +116,11 @@ routeStmt -> routeStmtBody ";":? {% id %}
 
 routeStmtBody -> "when" expr
     {% (d) => ({ kind: "when", expr: d[1], span: spanOf(d[0], d[1]) }) %}
-  | "use" %ident ("fallback" %ident):*
+  | "use" useItem ("fallback" useItem):*
     {% (d) => {
-      const models = [ident(d[1]), ...d[2].map((x) => ident(x[1]))];
-      return { kind: "use", models, span: spanOf(d[0], models[models.length - 1]) };
+      const items = [d[1], ...d[2].map((x) => x[1])];
+      const last = items[items.length - 1];
+      return { kind: "use", models: items.map((i) => i.name), params: items.map((i) => i.params), span: spanOf(d[0], last.params || last.name) };
     } %}
   | "select" %ident object
     {% (d) => ({ kind: "select", algorithm: ident(d[1]), body: d[2], span: spanOf(d[0], d[2]) }) %}
@@ -128,6 +129,10 @@ routeStmtBody -> "when" expr
       const plugins = [d[1], ...d[2].map((x) => x[1])];
       return { kind: "apply", plugins, span: spanOf(d[0], plugins[plugins.length - 1]) };
     } %}
+
+# `use qwen { reasoning: false, max_tokens: 1024 }`: parameters where the route uses the model.
+useItem -> %ident object:?
+  {% (d) => ({ name: ident(d[0]), params: d[1] }) %}
 
 applyItem -> %ident object:?
   {% (d) => ({ name: ident(d[0]), overrides: d[1], span: d[1] ? spanOf(d[0], d[1]) : tokSpan(d[0]) }) %}

@@ -9,14 +9,14 @@ import { compile, diffPolicies, memoryHost, type CheckedPolicy, type DecisionCha
 import { FALSE, type Node } from "../compiler/analysis/bdd.ts";
 import { RequestModel } from "../compiler/analysis/model.ts";
 import { Engine, requestFromSignals, type Decision } from "../runtime/index.ts";
-import type { Action, Condition } from "../bundle/index.ts";
+import { canonicalJson, type Action, type Condition } from "../bundle/index.ts";
 import { genPolicy, genProbe, mulberry, mutatePolicy, policySource } from "./support/policy-gen.ts";
 
 const PAIRS = Number(process.env.ROUTEPLANE_DIFF_PAIRS ?? 150);
 const SEED = Number(process.env.ROUTEPLANE_DIFF_SEED ?? 20261202);
 
-const key = (route: string | null, models: string[], plugins: string[]) => `${route}|${models.join(",")}|${plugins.join(",")}`;
-const changeKey = (c: DecisionChange) => `${key(c.before.route, c.before.models, c.before.plugins)} → ${key(c.after.route, c.after.models, c.after.plugins)}`;
+const key = (route: string | null, models: string[], plugins: string[], params: Action["params"] = {}) => `${route}|${models.join(",")}|${plugins.join(",")}|${canonicalJson(params)}`;
+const changeKey = (c: DecisionChange) => `${key(c.before.route, c.before.models, c.before.plugins, c.before.params)} → ${key(c.after.route, c.after.models, c.after.plugins, c.after.params)}`;
 
 /**
  * The reference: both versions' regions as plain diagrams (no projection), every
@@ -46,10 +46,10 @@ function plainChanges(before: CheckedPolicy, after: CheckedPolicy): Set<string> 
     let earlier = FALSE;
     for (const r of routes) {
       const c = model.condition(r.when);
-      out.push({ k: key(r.name, r.action.select.models, r.action.plugins.map((p) => p.plugin)), region: b.and(c, b.not(earlier)) });
+      out.push({ k: key(r.name, r.action.select.models, r.action.plugins.map((p) => p.plugin), r.action.params), region: b.and(c, b.not(earlier)) });
       earlier = b.or(earlier, c);
     }
-    out.push({ k: key(fallback ? "default" : null, fallback?.select.models ?? [], fallback?.plugins.map((p) => p.plugin) ?? []), region: b.not(earlier) });
+    out.push({ k: key(fallback ? "default" : null, fallback?.select.models ?? [], fallback?.plugins.map((p) => p.plugin) ?? [], fallback?.params), region: b.not(earlier) });
     return out;
   };
   const found = new Set<string>();
@@ -64,7 +64,7 @@ function plainChanges(before: CheckedPolicy, after: CheckedPolicy): Set<string> 
 function outcomeKey(policy: CheckedPolicy, d: Decision): string {
   if (d.route === null) return key(null, [], []);
   const action = d.route === "default" ? policy.default! : policy.routes.find((r) => r.name === d.route)!.action;
-  return key(d.route, action.select.models, action.plugins.map((p) => p.plugin));
+  return key(d.route, action.select.models, action.plugins.map((p) => p.plugin), action.params);
 }
 
 test(`diff is exact: ${PAIRS} random policies with random edits, against the plain all-pairs encoding and both engines`, async () => {

@@ -61,6 +61,14 @@ function requirementHolds(p: DecisionPredicate, d: Decision, model: string | nul
       return spec?.tags.includes(p.tag) ?? false;
     case "model-field":
       return spec?.provider === p.value;
+    case "model-param": {
+      // What the route sets for the model; an absent cap is no cap, an absent flag or name equals nothing.
+      const action = d.route === null ? null : d.route === "default" ? engine.bundle.policy.default! : engine.bundle.policy.routes.find((r) => r.name === d.route)!.action;
+      const v = model === null ? undefined : action?.params?.[model]?.[p.param];
+      if (typeof p.value !== "number") return p.cmp === "==" ? v === p.value : v !== p.value;
+      const x = typeof v === "number" ? v : Infinity;
+      return { "==": x === p.value, "!=": x !== p.value, ">": x > p.value, ">=": x >= p.value, "<": x < p.value, "<=": x <= p.value }[p.cmp];
+    }
     case "route-is":
       return d.route !== null && p.routes.includes(d.route);
     case "applies": {

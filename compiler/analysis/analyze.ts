@@ -6,7 +6,7 @@
 // engine (the compiler cannot import the runtime).
 import type { Action, ScoreConfig } from "../../bundle/index.ts";
 import type { CheckedPolicy } from "../check.ts";
-import type { DecisionPredicate } from "../guarantees.ts";
+import { paramHolds, type DecisionPredicate } from "../guarantees.ts";
 import { DiagnosticBag, FILE_START, type Diagnostic } from "../diagnostics.ts";
 import { BddBudgetExceeded, FALSE, TRUE, type Node } from "./bdd.ts";
 import { RouteRegions, type RegionQuery } from "./regions.ts";
@@ -580,6 +580,8 @@ function requirement(p: DecisionPredicate, route: string | null, modelName: stri
       return spec?.tags.includes(p.tag) ? TRUE : FALSE;
     case "model-field":
       return spec?.provider === p.value ? TRUE : FALSE;
+    case "model-param":
+      return modelName !== null && paramHolds(action?.params?.[modelName], p.param, p.cmp, p.value) ? TRUE : FALSE;
     case "route-is":
       return route !== null && p.routes.includes(route) ? TRUE : FALSE;
     case "applies": {

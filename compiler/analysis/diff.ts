@@ -3,7 +3,7 @@
 // example request. Both versions are encoded over one request model; a signal
 // whose definition changed becomes two signals (old and new), related only
 // by what the model knows about their shared quantities.
-import type { Action, Condition, JsonObject } from "../../bundle/index.ts";
+import { canonicalJson, type Action, type Condition, type JsonObject, type ModelParams } from "../../bundle/index.ts";
 import type { CheckedPolicy } from "../check.ts";
 import type { CheckedSignal } from "../conditions.ts";
 import type { Node } from "./bdd.ts";
@@ -14,6 +14,8 @@ export interface Outcome {
   route: string | null; // null: rejected (no route, no default)
   models: string[];
   plugins: string[];
+  /** The route's per-use parameters by model ({} when none): a changed cap is a changed decision. */
+  params: Record<string, ModelParams>;
 }
 
 export interface DecisionChange {
@@ -51,10 +53,10 @@ function renamed(c: Condition, names: Map<string, string>): Condition {
 }
 
 function outcomeOf(route: string | null, action: Action | null): Outcome {
-  return { route, models: action ? action.select.models : [], plugins: action ? action.plugins.map((p) => p.plugin) : [] };
+  return { route, models: action ? action.select.models : [], plugins: action ? action.plugins.map((p) => p.plugin) : [], params: action?.params ?? {} };
 }
 
-const same = (a: Outcome, b: Outcome) => a.route === b.route && a.models.join() === b.models.join() && a.plugins.join() === b.plugins.join();
+const same = (a: Outcome, b: Outcome) => a.route === b.route && a.models.join() === b.models.join() && a.plugins.join() === b.plugins.join() && canonicalJson(a.params) === canonicalJson(b.params);
 
 /** A joint witness split into what each version's engine is given, under its own signal names. */
 function sides(w: Witness): { example: string[]; signalsBefore: JsonObject; signalsAfter: JsonObject } {

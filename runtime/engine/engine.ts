@@ -1,6 +1,6 @@
 // The decision engine: a bundle compiled into closures, then for each request
 // signals → route → model → plugins. Imports only bundle/, never the compiler.
-import { contextCell, priorShares, sharesProblem, sidecarOwnedHeader, type ScoreConfig, validateBundle, type Action, type Bundle, type Condition, type ModelSpec, type PluginUse, type Selection } from "../../bundle/index.ts";
+import { contextCell, priorShares, sharesProblem, sidecarOwnedHeader, type ScoreConfig, validateBundle, type Action, type Bundle, type Condition, type ModelSpec, type ModelParams, type PluginUse, type Selection } from "../../bundle/index.ts";
 import { loadTextModels, piiTypesOf, textModelsLoaded, type TextModelNeeds } from "./detectors.ts";
 import { KeywordIndex, RequestContext, compileSignal, type Extractor, type OutputValue, type SignalValue } from "./signals.ts";
 import type { Request } from "./request.ts";
@@ -31,7 +31,7 @@ export interface DecisionTrace {
   routes: RouteEvaluation[];
   reason: string;
   plugins: PluginOutcome[];
-  selection: { algorithm: string; candidates: string[]; shares?: Record<string, number>; context?: string };
+  selection: { algorithm: string; candidates: string[]; shares?: Record<string, number>; context?: string; params?: Record<string, ModelParams> };
 }
 
 export interface Decision {
@@ -302,7 +302,7 @@ export class Engine {
         ...(chosen.context !== undefined ? { context: chosen.context } : {}),
         plugins: ran,
         blocked,
-        trace: evaluations && this.trace(ev, evaluations, winner ? `route \`${winner.name}\` is the first, by priority, whose condition holds` : "no route's condition holds, so the default applies", outcomes, { algorithm: action.select.algorithm, candidates: action.select.models, shares: chosen.shares, ...(chosen.context !== undefined ? { context: chosen.context } : {}) }),
+        trace: evaluations && this.trace(ev, evaluations, winner ? `route \`${winner.name}\` is the first, by priority, whose condition holds` : "no route's condition holds, so the default applies", outcomes, { algorithm: action.select.algorithm, candidates: action.select.models, shares: chosen.shares, ...(chosen.context !== undefined ? { context: chosen.context } : {}), ...(action.params ? { params: action.params } : {}) }),
       };
     }
     // Added last rather than spread in: one object, built once.
@@ -519,6 +519,7 @@ export function referencesProblem(policy: Bundle["policy"]): string | null {
   for (const [where, action] of actions) {
     const sel = action.select;
     for (const m of sel.models) if (!models.has(m)) return `${where} selects undefined model \`${m}\``;
+    for (const m in action.params ?? {}) if (!sel.models.includes(m)) return `${where} sets parameters for model \`${m}\`, which it does not use`;
     if (sel.algorithm === "weighted" && (sel.weights.length !== sel.models.length || sel.weights.every((w) => w === 0))) {
       return `${where} has ${sel.weights.length} weights for ${sel.models.length} models${sel.weights.length === sel.models.length ? ", all zero" : ""}`;
     }

@@ -11,6 +11,7 @@ import type { ActiveBundle } from "./bundle-store.ts";
 import { ClientError, type ClientResponse } from "./http-client.ts";
 import type { SidecarRequest, SidecarResponse } from "./http-server.ts";
 import { HttpError, chatProblem, metadataProblem, readJson, sendError } from "./openai.ts";
+import { bodyForModel } from "./model-params.ts";
 import { redactResponse, rewriteRequest, streamRedactor } from "./plugins.ts";
 import { RequestRecorder, type RecorderSinks } from "./request-recorder.ts";
 import type { SemanticSignals } from "./semantic.ts";
@@ -132,12 +133,13 @@ const forward: Stage = async (p) => {
   // Only allow-listed client headers are passed on (upstream.ts): never the client's credentials.
   const headers = upstreamHeaders(p.req.headers, config.forwardable, p.rewritten!, p.requestId);
   const chain = [decision.model!, ...decision.fallbacks].slice(0, config.maxAttempts);
+  const action = p.active.actions.get(decision.route!)!;
   let lastError: UpstreamError | null = null;
   for (const name of chain) {
     const declared = p.active.models.get(name)!;
     const spec = config.endpointOverride ? { ...declared, endpoint: config.endpointOverride } : declared;
     const key = config.credential(spec);
-    const payload = JSON.stringify({ ...p.rewritten!.body, model: spec.served_name });
+    const payload = JSON.stringify(bodyForModel(p.rewritten!.body, spec, action.params?.[name], p.endpoint));
     const t0 = performance.now();
     const span = rec.stage("upstream", { "routeplane.model": name, "server.address": new URL(spec.endpoint).host });
     try {

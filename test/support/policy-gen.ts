@@ -153,6 +153,7 @@ function genAction(r: Rand): string {
   const sel = pick(r, [
     () => `use ${pick(r, ["local", "cloud", "big_local", "cloud2"])}`,
     () => `use ${pick(r, ["local", "cloud"])} fallback ${pick(r, ["big_local", "cloud2"])}`,
+    () => `use ${pick(r, ["local", "cloud"])} ${pick(r, ["{ max_tokens: 512 }", "{ reasoning: false, max_tokens: 4096 }", "{ reasoning: true, effort: high }"])} fallback ${pick(r, ["big_local", "cloud2"])}${r(2) ? " { max_tokens: 1024 }" : ""}`,
     () => "select weighted { models: [local, cloud], weights: [1, 1] }",
     () => "select cheapest { models: [cloud, local] }",
     () => "select adaptive { models: [local, big_local], objective: quality - cost_usd }",
@@ -161,7 +162,7 @@ function genAction(r: Rand): string {
   return plugins.length ? `${sel}\n  apply ${plugins.join(", ")}` : sel;
 }
 
-const REQUIREMENTS = ["model.tags has onprem", "applies pii_redact", "not blocked", "blocked", "model != cloud", "model.provider == \"vllm\" or applies redact", "route != default"] as const;
+const REQUIREMENTS = ["model.tags has onprem", "applies pii_redact", "not blocked", "blocked", "model != cloud", "model.provider == \"vllm\" or applies redact", "route != default", "model.max_tokens <= 1024", "model.reasoning == false or model.tags has onprem"] as const;
 
 export function genPolicy(r: Rand): GenPolicy {
   const kinds: string[] = subset(r, SIGNAL_KINDS, 2).slice(0, 2 + r(4));
