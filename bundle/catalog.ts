@@ -10,7 +10,7 @@ export type JsonSchema = Record<string, unknown>;
 /** A value a signal exposes to conditions. */
 export type Output =
   | { type: "bool" }
-  | { type: "number"; min: number; max: number | null }
+  | { type: "number"; min: number; max: number | null; /** Whole numbers only (counts). */ integer?: boolean }
   | { type: "category"; values: "open" | "languages" | { fromConfig: string } | string[] };
 
 export interface SignalTypeInfo {
@@ -36,6 +36,31 @@ export const PII_TYPES = ["email", "phone", "credit_card", "iban", "ssn", "ip_ad
  */
 export const PII_DETECTION_ORDER = ["email", "credit_card", "iban", "ssn", "phone", "ip_address"] as const;
 export const MODALITIES = ["image", "audio", "file"] as const;
+
+/** A conversation's `response_format`: absent (`none`), one of OpenAI's types, or anything else (`other`). */
+export const RESPONSE_FORMATS = ["none", "text", "json_object", "json_schema", "other"] as const;
+
+/** The bounds a conversation signal's fields set, as the engine and the analysis both read them. */
+export const CONVERSATION_BOUNDS = [
+  ["messages", "min_messages", "max_messages"],
+  ["user_turns", "min_user_turns", "max_user_turns"],
+  ["tools", "min_tools", "max_tools"],
+  ["tool_calls", "min_tool_calls", "max_tool_calls"],
+  ["tool_repeats", "min_tool_repeats", "max_tool_repeats"],
+] as const;
+
+/** Whether a shape meets a conversation signal's fields: every bound given, `system`, and `response_format` (one of the listed). */
+export function conversationMatches(config: Record<string, unknown>, shape: Readonly<Record<string, unknown>>): boolean {
+  for (const [out, min, max] of CONVERSATION_BOUNDS) {
+    const v = typeof shape[out] === "number" ? (shape[out] as number) : 0;
+    if (typeof config[min] === "number" && v < config[min]) return false;
+    if (typeof config[max] === "number" && v > config[max]) return false;
+  }
+  if (typeof config.system === "boolean" && (shape.system === true) !== config.system) return false;
+  if (Array.isArray(config.response_format) && !config.response_format.includes(shape.response_format ?? "none")) return false;
+  return true;
+}
+
 
 const stringList = { type: "array", items: { type: "string", minLength: 1 } };
 const unit = { type: "number", minimum: 0, maximum: 1 };
@@ -165,6 +190,25 @@ export const SIGNAL_TYPES: Record<string, SignalTypeInfo> = {
     schema: obj({ negative: { ...stringList, minItems: 1 }, positive: { ...stringList, minItems: 1 } }),
     outputs: { label: { type: "category", values: ["negative", "positive", "none"] } },
     primary: "label",
+    deterministic: true,
+  },
+  conversation: {
+    summary: "the conversation's shape: messages, user turns, tools offered and called, one tool call repeated, a system prompt, the response format",
+    schema: obj(
+      {
+        ...Object.fromEntries(CONVERSATION_BOUNDS.flatMap(([, min, max]) => [[min, count], [max, count]])),
+        system: { type: "boolean" },
+        response_format: { type: "array", items: { enum: [...RESPONSE_FORMATS] }, minItems: 1, uniqueItems: true },
+      },
+      [],
+      { minProperties: 1 },
+    ),
+    outputs: {
+      ...Object.fromEntries(CONVERSATION_BOUNDS.map(([out]) => [out, { type: "number", min: 0, max: null, integer: true } as Output])),
+      system: { type: "bool" },
+      response_format: { type: "category", values: [...RESPONSE_FORMATS] },
+    },
+    primary: null,
     deterministic: true,
   },
   complexity: {

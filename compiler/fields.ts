@@ -201,6 +201,11 @@ function reportSchemaError(e: ErrorObject, root: ObjectValue, schema: JsonSchema
       });
       return;
     }
+    case "minProperties": {
+      const known = Object.keys(props);
+      diags.add("RP0303", file, e.instancePath === "" ? anchor : node.span, `${where} needs at least one field`, known.length ? { help: `its fields are: ${known.join(", ")}` } : {});
+      return;
+    }
     case "type": {
       const expected = String(p.type).split(",").map((t) => TYPE_WORDS[t] ?? t).join(" or ");
       diags.add("RP0301", file, node.span, `${where} must be ${expected}, not ${describe(node)}`);

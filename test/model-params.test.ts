@@ -48,7 +48,7 @@ test("bad parameters are errors at the field, with the fix", () => {
   assert.match(codes(`${MODELS}default { use qwen { effort: extreme } }\n`)[0], /^RP0301 `effort` .* cannot be `extreme`/);
   assert.match(codes(`${MODELS}default { use qwen { temprature: 0.1 } }\n`)[0], /^RP0302 .* no field `temprature`/);
   assert.match(codes(`${MODELS}default { use qwen { temperature: 3 } }\n`)[0], /^RP0301 `temperature` .* <= 2/);
-  assert.match(codes(`${MODELS}default { use qwen {} }\n`)[0], /^RP0301 .*fewer than 1/);
+  assert.match(codes(`${MODELS}default { use qwen {} }\n`)[0], /^RP0303 the parameters of model `qwen` needs at least one field/);
   // A LoRA name goes into the upstream body's `model`: no spaces, quotes or control characters.
   assert.match(codes(`${MODELS}default { use qwen { lora: "a b" } }\n`)[0], /^RP0301 `lora`/);
   assert.match(codes(`${MODELS}default { select cheapest { models: [qwen, gpt], params: { llama: { effort: low } } } }\n`)[0], /^RP0205 `llama` is not one of this selection's models/);

@@ -6,7 +6,7 @@
 // types and the PII match) are constraints. docs/analysis.md lists them and
 // where the model over-approximates.
 import type { CmpOp, Condition, JsonObject, JsonValue, PluginUse } from "../../bundle/index.ts";
-import { PII_DETECTION_ORDER, SIGNAL_TYPES, inBand, memberConfidence, partitionWinner, scoreValue, type Output, type ScoreConfig } from "../../bundle/index.ts";
+import { CONVERSATION_BOUNDS, PII_DETECTION_ORDER, SIGNAL_TYPES, inBand, memberConfidence, partitionWinner, scoreValue, type Output, type ScoreConfig } from "../../bundle/index.ts";
 import { categoryValues, outputsOf, type CheckedSignal } from "../conditions.ts";
 import type { CheckedPolicy } from "../check.ts";
 import type { DecisionPredicate } from "../guarantees.ts";
@@ -139,6 +139,8 @@ export function quantityKey(s: CheckedSignal, output: string): string | null {
       return `@metadata:${String(s.config.key)}`;
     case "modality":
       return `@modality.${output}`; // the engine reports every modality, whatever the signal looks for
+    case "conversation":
+      return `@conversation.${output}`; // one shape per request, whatever the signal's bounds
     case "pii":
       if (output === "count") return `${s.name}.${output}`;
       return (s.config.types as string[]).includes(output) ? piiKey(output, s.config.types as string[]) : null;
@@ -238,6 +240,10 @@ export class RequestModel {
         for (const band of Object.values((c as unknown as ScoreConfig).bands ?? {})) for (const t of [band.min, band.max]) if (t !== undefined) mention(`${s.name}.value`, t);
       }
       if (s.type === "keyword") mention(`${s.name}.count`, 1);
+      if (s.type === "conversation") {
+        for (const [out, min, max] of CONVERSATION_BOUNDS) for (const k of [min, max]) if (typeof c[k] === "number") mention(`${s.name}.${out}`, c[k] as number);
+        for (const f of (c.response_format as string[] | undefined) ?? []) mention(`${s.name}.response_format`, f);
+      }
       for (const v of [...((c.values as string[] | undefined) ?? []), ...((c.languages as string[] | undefined) ?? [])]) mention(`${s.name}.${SIGNAL_TYPES[s.type].primary}`, v);
     }
     // What plugins and models compare with: a guard's jailbreak threshold, a model's context window.
@@ -254,7 +260,7 @@ export class RequestModel {
         if (key === null || this.bools.has(key) || this.numbers.has(key) || this.categories.has(key)) continue;
         this.structure.set(key, []);
         if (out.type === "bool") this.bools.set(key, this.quantityVar(key));
-        else if (out.type === "number") this.numbers.set(key, this.numeric(key, out, [...(mentions.get(key) ?? [])].filter((v): v is number => typeof v === "number"), name === "tokens" || name === "count"));
+        else if (out.type === "number") this.numbers.set(key, this.numeric(key, out, [...(mentions.get(key) ?? [])].filter((v): v is number => typeof v === "number"), out.integer === true || name === "tokens" || name === "count"));
         else this.categories.set(key, this.category(key, s, out, [...(mentions.get(key) ?? [])].map(String)));
       }
     }
@@ -432,6 +438,19 @@ export class RequestModel {
       case "feedback":
         facts.push(b.iff(m, b.not(this.eq(s.name, "label", "none"))));
         break;
+      case "conversation": {
+        // The match is every bound given (catalog conversationMatches); the outputs themselves are
+        // independent quantities (docs/analysis.md: user turns ≤ messages is not modelled).
+        const parts: Node[] = [];
+        for (const [out, min, max] of CONVERSATION_BOUNDS) {
+          if (typeof c[min] === "number") parts.push(this.cmp(s.name, out, ">=", c[min] as number));
+          if (typeof c[max] === "number") parts.push(this.cmp(s.name, out, "<=", c[max] as number));
+        }
+        if (typeof c.system === "boolean") parts.push(c.system ? this.boolOut(s.name, "system") : b.not(this.boolOut(s.name, "system")));
+        if (Array.isArray(c.response_format)) parts.push(b.orAll((c.response_format as string[]).map((f) => this.eq(s.name, "response_format", f))));
+        facts.push(b.iff(m, b.andAll(parts)));
+        break;
+      }
       case "score": {
         const sc = c as unknown as ScoreConfig;
         for (const out of Object.keys(outputsOf(s))) this.derivedOfQuantity.set(`${s.name}.${out}`, s.name);

@@ -4,7 +4,8 @@
 import { RE2JS } from "re2js";
 // The tokenizer's own pre-tokenization pattern (a small module of regexes; the BPE tables load with Engine.load).
 import { O200K_TOKEN_SPLIT_REGEX } from "gpt-tokenizer/esm/encodingParams/constants";
-import { inBand, memberConfidence, partitionWinner, scoreValue, type JsonObject, type JsonValue, type ScoreConfig, type SignalSpec } from "../../bundle/index.ts";
+import { conversationMatches, inBand, memberConfidence, partitionWinner, scoreValue, type JsonObject, type JsonValue, type ScoreConfig, type SignalSpec } from "../../bundle/index.ts";
+import { conversationShape } from "./conversation.ts";
 import { AhoCorasick } from "./aho-corasick.ts";
 import {
   DEFAULT_NEGATIVE, DEFAULT_POSITIVE, complexityScore, countTokens, detectLanguage, feedbackLabel, findPii,
@@ -533,6 +534,11 @@ function compileComputed(spec: SignalSpec, keywords: KeywordIndex, index: number
         return { matched: types.some((t) => present[t as keyof typeof present]), outputs: present, source: "computed" };
       };
     }
+    case "conversation":
+      return (ctx) => {
+        const shape = conversationShape(ctx.request);
+        return { matched: conversationMatches(c, shape as unknown as Record<string, unknown>), outputs: { ...shape }, source: "computed" };
+      };
     case "reask": {
       const window = (c.window as number | undefined) ?? 3;
       const similarity = (c.similarity as number | undefined) ?? 0.6;
@@ -617,6 +623,12 @@ function fromGiven(spec: SignalSpec, given: JsonValue): SignalValue {
     // A pinned score: its value (a number, or `{ value }`); its bands and match follow from it.
     const v = typeof given === "number" ? given : given !== null && typeof given === "object" && !Array.isArray(given) ? given.value : undefined;
     return scoreSignal(c as unknown as ScoreConfig, typeof v === "number" && Number.isFinite(v) ? v : 0, "given");
+  }
+  if (spec.type === "conversation" && given !== null && typeof given === "object" && !Array.isArray(given)) {
+    // Pinned counts (`{ tool_calls: 3 }`): the match follows from them, as the analysis reads it, unless pinned too.
+    const outputs: Record<string, OutputValue> = { messages: 0, user_turns: 0, tools: 0, tool_calls: 0, tool_repeats: 0, system: false, response_format: "none" };
+    for (const [k, v] of Object.entries(given)) if (k !== "matched" && (typeof v === "number" || typeof v === "string" || typeof v === "boolean")) outputs[k] = typeof v === "number" && !Number.isFinite(v) ? 0 : v;
+    return { matched: typeof given.matched === "boolean" ? given.matched : conversationMatches(c, outputs), outputs, source: "given" };
   }
   const threshold = (c.threshold as number | undefined) ?? 0.5;
   const finite = (x: number) => (Number.isFinite(x) ? x : 0);

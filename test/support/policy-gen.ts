@@ -134,12 +134,16 @@ function genSignal(r: Rand, type: string, name: string): GenSignal {
       return { name, type, body: "", atoms: [name, `${name} == ${q(pick(r, ["negative", "positive", "none"]))}`] };
     case "complexity":
       return { name, type, body: r(2) ? `threshold: ${num(pick(r, [0.1, 0.3, 0.5]))}` : "", atoms: [name, `${name}.score >= ${num(pick(r, [0, 0.2, 0.4]))}`] };
+    case "conversation": {
+      const bounds = pick(r, ["min_tool_calls: 1", "min_tool_repeats: 2", "min_user_turns: 2, max_messages: 6", "min_tools: 1", "system: true", "response_format: [json_object, json_schema]", "max_user_turns: 1, system: false"]);
+      return { name, type, body: bounds, atoms: [name, `${name}.tool_calls >= ${pick(r, [1, 2, 3])}`, `${name}.tool_repeats > 1`, `${name}.messages <= ${pick(r, [1, 3, 5])}`, `${name}.response_format == ${q(pick(r, ["none", "json_object", "text"]))}`, `${name}.system`] };
+    }
     default:
       throw new Error(type);
   }
 }
 
-export const SIGNAL_KINDS = ["keyword", "regex", "context", "language", "embedding", "domain", "pii", "jailbreak", "header", "metadata", "modality", "reask", "feedback", "complexity"] as const;
+export const SIGNAL_KINDS = ["keyword", "regex", "context", "language", "embedding", "domain", "pii", "jailbreak", "header", "metadata", "modality", "reask", "feedback", "complexity", "conversation"] as const;
 
 function genCondition(r: Rand, atoms: string[], depth: number): string {
   const k = depth <= 0 ? 0 : r(6);
@@ -326,6 +330,16 @@ export function genProbe(r: Rand, signals: GenSignal[]): Probe {
     const last = messages[messages.length - 1];
     last.content = [{ type: "text", text: String(last.content) }, pick(r, [{ type: "image_url", image_url: { url: "data:," } }, { type: "input_audio", input_audio: {} }, { type: "file", file: {} }])];
   }
+  // Agents: tools offered, calls in the history (sometimes the same call again), a response format.
+  let body: Record<string, unknown> | undefined;
+  if (r(3) === 0) {
+    const calls = r(4);
+    for (let i = 0; i < calls; i++) {
+      const fn = { name: pick(r, ["ls", "cat"]), arguments: pick(r, ["{}", "{\"path\": \"/\"}"]) };
+      messages.splice(messages.length - 1, 0, { role: "assistant", content: null, tool_calls: [{ id: `c${i}`, type: "function", function: fn }] }, { role: "tool", content: "ok", tool_call_id: `c${i}` });
+    }
+    body = { messages, ...(r(2) ? { tools: [{ type: "function", function: { name: "ls" } }] } : {}), ...(r(2) ? { response_format: { type: pick(r, ["text", "json_object", "json_schema", "xml"]) } } : {}) };
+  }
   const headers: Record<string, string> = {};
   if (r(2)) headers["x-tenant"] = pick(r, [...HEADER_VALUES, "", "other"]);
   const metadata: JsonObject = {};
@@ -333,5 +347,5 @@ export function genProbe(r: Rand, signals: GenSignal[]): Probe {
   const semantic = r(2) === 0 ? "offline" : "endpoint";
   const thresholds = signals.flatMap((s) => [...s.body.matchAll(/threshold: ([0-9.]+)/g), ...s.atoms.join(" ").matchAll(/(?:score|\.(?:billing|code|math)) (?:>=|>|<|<=) ([0-9.]+)/g)].map((m) => Number(m[1])));
   const signalsGiven = semantic === "endpoint" ? semanticValues(r, signals, thresholds.length ? thresholds : [0.5]) : {};
-  return { request: { messages, headers, metadata, signals: signalsGiven, id: `req-${r(1e9)}` }, semantic };
+  return { request: { messages, headers, metadata, signals: signalsGiven, id: `req-${r(1e9)}`, ...(body ? { body } : {}) }, semantic };
 }
