@@ -78,6 +78,16 @@ export const MAX_SCORE_TERMS = 16;
 export const MAX_SCORE_BANDS = 16;
 export const MAX_SCORE_WEIGHT = 1e6;
 
+/** Named bands over a score (`{ low: { max: 0.3 }, high: { min: 0.7 } }`), each a boolean output; `reserved` are the type's own outputs. */
+function bandsSchema(reserved: string[]): JsonSchema {
+  return {
+    type: "object",
+    maxProperties: MAX_SCORE_BANDS,
+    propertyNames: { pattern: "^[A-Za-z_][A-Za-z0-9_]*$", not: { enum: reserved } },
+    additionalProperties: obj({ min: { type: "number" }, max: { type: "number" } }),
+  };
+}
+
 export const SIGNAL_TYPES: Record<string, SignalTypeInfo> = {
   keyword: {
     summary: "matches when the last user message contains the listed words or phrases",
@@ -133,7 +143,7 @@ export const SIGNAL_TYPES: Record<string, SignalTypeInfo> = {
   domain: {
     summary: "classifies the last user message into one of the listed classes, with a score per class",
     schema: obj(
-      { classes: { type: "array", items: { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }, minItems: 1, uniqueItems: true }, threshold: unit },
+      { classes: { type: "array", items: { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }, minItems: 1, uniqueItems: true }, threshold: unit, multi_label: { type: "boolean" } },
       ["classes"],
     ),
     outputs: { label: { type: "category", values: { fromConfig: "classes" } } },
@@ -212,8 +222,9 @@ export const SIGNAL_TYPES: Record<string, SignalTypeInfo> = {
     deterministic: true,
   },
   complexity: {
-    summary: "a heuristic score of how demanding the request is (length, code, constraints, steps)",
-    schema: obj({ threshold: unit }),
+    summary: "a heuristic score of how demanding the request is (length, code, constraints, steps), with named levels",
+    // Each level is a boolean output: the score in its band.
+    schema: obj({ threshold: unit, levels: bandsSchema(["score", "matched"]) }),
     outputs: { score: { type: "number", min: 0, max: 1 } },
     primary: null,
     deterministic: true,
@@ -233,12 +244,7 @@ export const SIGNAL_TYPES: Record<string, SignalTypeInfo> = {
         min: { type: "number" },
         max: { type: "number" },
         threshold: { type: "number" },
-        bands: {
-          type: "object",
-          maxProperties: MAX_SCORE_BANDS,
-          propertyNames: { pattern: "^[A-Za-z_][A-Za-z0-9_]*$", not: { enum: ["value", "matched"] } },
-          additionalProperties: obj({ min: { type: "number" }, max: { type: "number" } }),
-        },
+        bands: bandsSchema(["value", "matched"]),
       },
       ["terms"],
     ),

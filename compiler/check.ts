@@ -117,6 +117,10 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
       quiet.add(name);
       continue;
     }
+    if (decl.type.name === "complexity" && !checkLevels(config, decl.body, name, file, diags)) {
+      quiet.add(name);
+      continue;
+    }
     if (decl.type.name === "partition") notePartitionSources(decl.body, name, partitionSources);
     signals.set(name, { name, type: decl.type.name, config, span: decl.name.span, file });
   }
@@ -232,6 +236,21 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
       default: program.default ? { file: program.default.file, span: program.default.decl.span } : null,
     },
   };
+}
+
+/** A complexity signal's levels: each a band with a min or a max, not empty, not named `__proto__`. */
+function checkLevels(config: JsonObject, body: ObjectValue, name: string, file: string, diags: DiagnosticBag): boolean {
+  const field = body.fields.find((f) => f.key.name === "levels")?.value;
+  let ok = true;
+  for (const [level, range] of Object.entries((config.levels as Record<string, { min?: number; max?: number }> | undefined) ?? {})) {
+    const span = (field?.kind === "object" ? field.fields.find((f) => f.key.name === level)?.span : undefined) ?? body.span;
+    if (level === "__proto__") diags.add("RP0208", file, span, "`__proto__` is reserved: it cannot name a level", { help: "choose another name" });
+    else if (range.min === undefined && range.max === undefined) diags.add("RP0301", file, span, `level \`${level}\` of complexity signal \`${name}\` has neither min nor max`, { help: "a level is `{ min: a }`, `{ max: b }` or `{ min: a, max: b }`: a score of at least a, below b" });
+    else if (range.min !== undefined && range.max !== undefined && range.min >= range.max) diags.add("RP0301", file, span, `level \`${level}\` of complexity signal \`${name}\` is empty: min ${range.min} is not below max ${range.max}`, { help: "a level holds from its min (included) up to its max (excluded)" });
+    else continue;
+    ok = false;
+  }
+  return ok;
 }
 
 function checkRegex(config: JsonObject, body: ObjectValue, file: string, diags: DiagnosticBag): void {

@@ -34,6 +34,9 @@ export function outputsOf(signal: CheckedSignal): Record<string, Output> {
   if (signal.type === "domain") {
     for (const cls of (signal.config.classes as string[] | undefined) ?? []) out[cls] = { type: "number", min: 0, max: 1 };
   }
+  if (signal.type === "complexity") {
+    for (const level of Object.keys((signal.config.levels as object | undefined) ?? {})) out[level] = { type: "bool" };
+  }
   return out;
 }
 
@@ -176,6 +179,8 @@ function lowerCompare(expr: CompareExpr, env: ConditionEnv): Condition | null {
     op = FLIP[op];
   }
   if (op === "has") {
+    const head = left.kind === "ref" && left.path.length === 1 ? env.signals.get(left.path[0].name) : undefined;
+    if (head?.type === "domain") return lowerLabelTest(head, right, expr, env);
     env.diags.add("RP0405", env.file, expr.span, "`has` tests a model's tags, which a route condition cannot depend on", {
       help: "use `model.tags has …` in a guarantee's `require`",
     });
@@ -274,6 +279,32 @@ function lowerCompare(expr: CompareExpr, env: ConditionEnv): Condition | null {
       return { op: "cmp", signal: r.signal.name, output: output ?? "", cmp: op, value: value.value };
     }
   }
+}
+
+/**
+ * `topics has "math"` on a multi-label domain signal: the class scores at least the signal's
+ * threshold (every such class is one of its labels). Lowered to that comparison, which the engine
+ * and the analysis already read exactly.
+ */
+function lowerLabelTest(signal: CheckedSignal, right: Expr, expr: CompareExpr, env: ConditionEnv): Condition | null {
+  env.used.add(signal.name);
+  if (signal.config.multi_label !== true) {
+    env.diags.add("RP0402", env.file, expr.span, `\`${signal.name}\` chooses one label: test it with \`==\` or \`in\``, {
+      help: `write \`${signal.name} == "…"\`, or declare it with \`multi_label: true\` to test each label with \`has\``,
+    });
+    return null;
+  }
+  const label = right.kind === "literal" && right.value.kind === "string" ? { value: right.value.value, span: right.value.span } : right.kind === "ref" && right.path.length === 1 ? { value: right.path[0].name, span: right.span } : null;
+  if (label === null) {
+    env.diags.add("RP0402", env.file, right.span, "`has` takes one of the signal's classes", { help: `e.g. \`${signal.name} has "${(signal.config.classes as string[])[0]}"\`` });
+    return null;
+  }
+  const classes = signal.config.classes as string[];
+  if (!classes.includes(label.value)) {
+    checkCategory(label, classes, signal.name, env);
+    return null;
+  }
+  return { op: "cmp", signal: signal.name, output: label.value, cmp: ">=", value: (signal.config.threshold as number | undefined) ?? 0.5 };
 }
 
 function constantOutcome(op: CmpOp, v: number, min: number): boolean {

@@ -72,6 +72,12 @@ function objectToJson(value: ObjectValue, file: string, diags: DiagnosticBag, sk
       continue;
     }
     seen.set(key, field.key.span);
+    // A JSON object built here would take `__proto__` as its prototype, not as a key.
+    if (key === "__proto__") {
+      diags.add("RP0208", file, field.key.span, "`__proto__` is reserved: it cannot name a field, a band or a level", { help: "choose another name" });
+      ok = false;
+      continue;
+    }
     if (skip?.has(key)) continue;
     const j = valueToJson(field.value, file, diags);
     if (j === undefined) ok = false;

@@ -54,6 +54,8 @@ test("bad parameters are errors at the field, with the fix", () => {
   assert.match(codes(`${MODELS}default { select cheapest { models: [qwen, gpt], params: { llama: { effort: low } } } }\n`)[0], /^RP0205 `llama` is not one of this selection's models/);
   assert.match(codes(`${MODELS}default { select cheapest { models: [qwen, gpt], params: 3 } }\n`)[0], /^RP0301 `params` must be a block/);
   assert.match(codes(`${MODELS}default { use qwen fallback gpt fallback qwen { max_tokens: 5 } }\n`)[0], /^RP0305 model `qwen` appears twice/);
+  // A key that would become the block's prototype in JSON, not a field.
+  assert.match(codes(`${MODELS}default { use qwen { __proto__: { max_tokens: 1 } } }\n`)[0], /^RP0208 `__proto__` is reserved/);
 });
 
 test("the formatter keeps parameters where the route uses the model", () => {

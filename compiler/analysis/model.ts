@@ -131,8 +131,10 @@ export function quantityKey(s: CheckedSignal, output: string): string | null {
     case "language":
       return `@language.${output}`;
     case "jailbreak":
-    case "complexity":
       return `@${s.type}.${output}`;
+    case "complexity":
+      // One heuristic score per request; a level is this signal's own band over it.
+      return output === "score" ? "@complexity.score" : `${s.name}.${output}`;
     case "header":
       return `@header:${String(s.config.name).toLowerCase()}`;
     case "metadata":
@@ -240,6 +242,7 @@ export class RequestModel {
         for (const band of Object.values((c as unknown as ScoreConfig).bands ?? {})) for (const t of [band.min, band.max]) if (t !== undefined) mention(`${s.name}.value`, t);
       }
       if (s.type === "keyword") mention(`${s.name}.count`, 1);
+      for (const band of Object.values((c.levels as Record<string, { min?: number; max?: number }> | undefined) ?? {})) for (const t of [band.min, band.max]) if (t !== undefined) mention(`${s.name}.score`, t);
       if (s.type === "conversation") {
         for (const [out, min, max] of CONVERSATION_BOUNDS) for (const k of [min, max]) if (typeof c[k] === "number") mention(`${s.name}.${out}`, c[k] as number);
         for (const f of (c.response_format as string[] | undefined) ?? []) mention(`${s.name}.response_format`, f);
@@ -413,6 +416,13 @@ export class RequestModel {
       case "complexity":
       case "embedding":
         if (c.aggregation !== "any") facts.push(b.iff(m, this.cmp(s.name, "score", ">=", (c.threshold as number | undefined) ?? 0.5)));
+        for (const [level, range] of Object.entries((c.levels as Record<string, { min?: number; max?: number }> | undefined) ?? {})) {
+          // A level means something only with this fact (its band over the score): it comes with the level.
+          this.derivedOfQuantity.set(`${s.name}.${level}`, s.name);
+          const lo = range.min === undefined ? TRUE : this.cmp(s.name, "score", ">=", range.min);
+          const hi = range.max === undefined ? TRUE : this.cmp(s.name, "score", "<", range.max);
+          facts.push(b.iff(this.boolOut(s.name, level), b.and(lo, hi)));
+        }
         break;
       case "keyword":
         facts.push(b.implies(m, this.cmp(s.name, "count", ">=", 1)));

@@ -558,9 +558,12 @@ function compileComputed(spec: SignalSpec, keywords: KeywordIndex, index: number
     }
     case "complexity": {
       const threshold = (c.threshold as number | undefined) ?? 0.5;
+      const levels = Object.entries((c.levels as Record<string, { min?: number; max?: number }> | undefined) ?? {});
       return (ctx) => {
         const score = complexityScore(ctx.lastUser, ctx.tokens);
-        return { matched: score >= threshold, outputs: { score }, source: "computed" };
+        const outputs: Record<string, OutputValue> = { score };
+        for (const [level, band] of levels) outputs[level] = inBand(score, band);
+        return { matched: score >= threshold, outputs, source: "computed" };
       };
     }
     case "score": {
@@ -612,6 +615,18 @@ function partitionSignal(members: readonly string[], winner: string, source: Sig
 }
 
 function fromGiven(spec: SignalSpec, given: JsonValue): SignalValue {
+  const v = givenValue(spec, given);
+  // A complexity signal's levels follow from its score, as the analysis reads them.
+  if (spec.type === "complexity" && spec.config.levels) {
+    const score = typeof v.outputs.score === "number" ? v.outputs.score : 0;
+    const outputs: Record<string, OutputValue> = { ...v.outputs, score };
+    for (const [level, band] of Object.entries(spec.config.levels as Record<string, { min?: number; max?: number }>)) outputs[level] = inBand(score, band);
+    return { ...v, outputs };
+  }
+  return v;
+}
+
+function givenValue(spec: SignalSpec, given: JsonValue): SignalValue {
   const c = spec.config;
   if (spec.type === "partition") {
     // A pinned winner (a member's name, or `{ winner }`); anything else is "none".

@@ -104,7 +104,8 @@ function genSignal(r: Rand, type: string, name: string): GenSignal {
       const classes = subset(r, CLASSES, 2);
       const t = pick(r, THRESHOLDS.slice(1, 4));
       const c = pick(r, classes);
-      return { name, type, body: `classes: [${classes.join(", ")}]${r(2) ? `, threshold: ${num(t)}` : ""}`, atoms: [name, `${name} == ${q(c)}`, `${name} in [${subset(r, classes, 1).map(q).join(", ")}]`, `${name}.${c} > ${num(pick(r, THRESHOLDS.slice(0, 5)))}`] };
+      const multi = r(3) === 0;
+      return { name, type, body: `classes: [${classes.join(", ")}]${r(2) ? `, threshold: ${num(t)}` : ""}${multi ? ", multi_label: true" : ""}`, atoms: [name, `${name} == ${q(c)}`, `${name} in [${subset(r, classes, 1).map(q).join(", ")}]`, `${name}.${c} > ${num(pick(r, THRESHOLDS.slice(0, 5)))}`, ...(multi ? [`${name} has ${q(pick(r, classes))}`] : [])] };
     }
     case "pii": {
       const types = subset(r, PII, 1);
@@ -132,8 +133,11 @@ function genSignal(r: Rand, type: string, name: string): GenSignal {
       return { name, type, body: r(2) ? "window: 2" : "", atoms: [name, `${name}.count >= 1`] };
     case "feedback":
       return { name, type, body: "", atoms: [name, `${name} == ${q(pick(r, ["negative", "positive", "none"]))}`] };
-    case "complexity":
-      return { name, type, body: r(2) ? `threshold: ${num(pick(r, [0.1, 0.3, 0.5]))}` : "", atoms: [name, `${name}.score >= ${num(pick(r, [0, 0.2, 0.4]))}`] };
+    case "complexity": {
+      const levels = r(2) ? `levels: { low: { max: ${num(pick(r, [0.2, 0.3]))} }, high: { min: ${num(pick(r, [0.3, 0.5]))} } }` : "";
+      const threshold = r(2) ? `threshold: ${num(pick(r, [0.1, 0.3, 0.5]))}` : "";
+      return { name, type, body: [threshold, levels].filter(Boolean).join(", "), atoms: [name, `${name}.score >= ${num(pick(r, [0, 0.2, 0.4]))}`, ...(levels ? [`${name}.low`, `${name}.high`] : [])] };
+    }
     case "conversation": {
       const bounds = pick(r, ["min_tool_calls: 1", "min_tool_repeats: 2", "min_user_turns: 2, max_messages: 6", "min_tools: 1", "system: true", "response_format: [json_object, json_schema]", "max_user_turns: 1, system: false"]);
       return { name, type, body: bounds, atoms: [name, `${name}.tool_calls >= ${pick(r, [1, 2, 3])}`, `${name}.tool_repeats > 1`, `${name}.messages <= ${pick(r, [1, 3, 5])}`, `${name}.response_format == ${q(pick(r, ["none", "json_object", "text"]))}`, `${name}.system`] };
