@@ -70,6 +70,10 @@ function obj(properties: Record<string, JsonSchema>, required: string[] = [], ex
   return { type: "object", properties, required, additionalProperties: false, ...extra };
 }
 
+/** A knowledge base in a policy: labels, and example texts per label, at most (1,024 texts, each embedded once and cached). */
+export const MAX_KNOWLEDGE_LABELS = 32;
+export const MAX_KNOWLEDGE_TEXTS = 32;
+
 /** Members of one partition at most. */
 export const MAX_PARTITION_MEMBERS = 32;
 
@@ -167,6 +171,33 @@ export const SIGNAL_TYPES: Record<string, SignalTypeInfo> = {
     primary: null,
     deterministic: true,
   },
+  knowledge: {
+    summary: "the knowledge-base entry most similar to the last user message: its label and similarity",
+    schema: obj(
+      {
+        entries: {
+          type: "object",
+          minProperties: 1,
+          maxProperties: MAX_KNOWLEDGE_LABELS,
+          propertyNames: { pattern: "^[A-Za-z_][A-Za-z0-9_]*$", not: { const: "__proto__" } },
+          additionalProperties: { ...stringList, minItems: 1, maxItems: MAX_KNOWLEDGE_TEXTS },
+        },
+        threshold: unit,
+      },
+      ["entries"],
+    ),
+    // `label` is the best entry's label when its similarity reaches the threshold, else "".
+    outputs: { label: { type: "category", values: { fromConfig: "entries" } }, score: { type: "number", min: 0, max: 1 } },
+    primary: "label",
+    deterministic: false,
+  },
+  fact_check: {
+    summary: "how much the last user message asks for facts worth checking (similarity to fact-seeking questions)",
+    schema: obj({ threshold: unit, candidates: { ...stringList, minItems: 1 } }),
+    outputs: { score: { type: "number", min: 0, max: 1 } },
+    primary: null,
+    deterministic: false,
+  },
   header: {
     summary: "an HTTP request header: presence, equality, membership",
     schema: obj({ name: { type: "string", pattern: "^[A-Za-z0-9-]+$" }, values: { ...stringList, minItems: 1 } }, ["name"]),
@@ -197,7 +228,8 @@ export const SIGNAL_TYPES: Record<string, SignalTypeInfo> = {
   },
   feedback: {
     summary: "user feedback in the last turn: negative (\"that's wrong\") or positive (\"thanks, perfect\")",
-    schema: obj({ negative: { ...stringList, minItems: 1 }, positive: { ...stringList, minItems: 1 } }),
+    // `classifier: embeddings`: the phrases are examples, scored by similarity through the embeddings endpoint.
+    schema: obj({ negative: { ...stringList, minItems: 1 }, positive: { ...stringList, minItems: 1 }, classifier: { enum: ["phrases", "embeddings"] }, threshold: unit }),
     outputs: { label: { type: "category", values: ["negative", "positive", "none"] } },
     primary: "label",
     deterministic: true,

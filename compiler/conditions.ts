@@ -47,6 +47,8 @@ export function categoryValues(signal: CheckedSignal, output: Output & { type: "
   if (v === "languages") return LANGUAGE_CODES;
   if (Array.isArray(v)) return v;
   const fromConfig = signal.config[v.fromConfig];
+  // A list of values, or a block whose keys are the values (a knowledge base's labels).
+  if (fromConfig !== null && typeof fromConfig === "object" && !Array.isArray(fromConfig)) return Object.keys(fromConfig);
   return Array.isArray(fromConfig) ? (fromConfig as string[]) : null;
 }
 

@@ -40,7 +40,7 @@ export interface Witness {
   description: string[];
 }
 
-const THRESHOLDED = new Set(["jailbreak", "complexity", "embedding"]);
+const THRESHOLDED = new Set(["jailbreak", "complexity", "embedding", "fact_check", "knowledge"]);
 
 /** Combinations of input cells a derived score's link may take; beyond, its value is free (scoreLink). */
 const SCORE_COMBINATIONS = 20_000;
@@ -385,9 +385,10 @@ export class RequestModel {
     const values = [...new Set(mentioned)];
     // Header and metadata values are "" when absent, and a classifier that is offline, fails or
     // is unsure chooses no label (""): that value always has a variable.
-    if ((s.type === "header" || s.type === "metadata" || s.type === "domain") && !values.includes("")) values.push("");
+    if ((s.type === "header" || s.type === "metadata" || s.type === "domain" || s.type === "knowledge") && !values.includes("")) values.push("");
     if (s.type === "feedback") for (const v of ["negative", "positive", "none"]) if (!values.includes(v)) values.push(v);
-    if (s.type === "partition" && domain) for (const v of domain) if (!values.includes(v)) values.push(v);
+    // A partition's winner and a knowledge base's label are always one of theirs (or none): closed.
+    if ((s.type === "partition" || s.type === "knowledge") && domain) for (const v of domain) if (!values.includes(v)) values.push(v);
     // Closed: the engine can produce no value outside `values` (docs/analysis.md, "What the model assumes").
     const closed = domain !== null && domain.every((d) => values.includes(d)) && s.type !== "header" && s.type !== "metadata" && s.type !== "language";
     const c: CategoryVar = { values, eq: new Map(values.map((v) => [v, this.quantityVar(key)])), closed };
@@ -412,9 +413,17 @@ export class RequestModel {
         facts.push(b.iff(m, b.and(lo, hi)));
         break;
       }
+      case "knowledge":
+        // The label is an entry's exactly when the similarity reaches the threshold (runtime knowledgeValue):
+        // a fact between the outputs, so it comes with either of them.
+        for (const out of ["label", "score"]) this.derivedOfQuantity.set(`${s.name}.${out}`, s.name);
+        facts.push(b.iff(m, this.cmp(s.name, "score", ">=", (c.threshold as number | undefined) ?? 0.5)));
+        facts.push(b.iff(m, b.not(this.eq(s.name, "label", ""))));
+        break;
       case "jailbreak":
       case "complexity":
       case "embedding":
+      case "fact_check":
         if (c.aggregation !== "any") facts.push(b.iff(m, this.cmp(s.name, "score", ">=", (c.threshold as number | undefined) ?? 0.5)));
         for (const [level, range] of Object.entries((c.levels as Record<string, { min?: number; max?: number }> | undefined) ?? {})) {
           // A level means something only with this fact (its band over the score): it comes with the level.

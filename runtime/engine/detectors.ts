@@ -518,6 +518,55 @@ export function reaskCount(userTurns: string[], window: number, similarity: numb
   return n;
 }
 
+// ---------------------------------------------------------------- knowledge base & fact-check
+
+/**
+ * A knowledge signal's value from a similarity per entry text: the best entry's label when its
+ * similarity (rounded to 3 decimals, as conditions see it) reaches the threshold, else no label.
+ * The engine's offline stand-in and the sidecar's embeddings both decide through this.
+ */
+export function knowledgeValue(entries: Readonly<Record<string, readonly string[]>>, threshold: number, similarity: (text: string) => number): { matched: boolean; label: string; score: number } {
+  let best = "";
+  let top = -1;
+  for (const label in entries) {
+    for (const text of entries[label]) {
+      const x = similarity(text);
+      if (x > top) {
+        top = x;
+        best = label;
+      }
+    }
+  }
+  const score = Math.round(Math.max(0, Math.min(1, top)) * 1000) / 1000;
+  const matched = score >= threshold;
+  return { matched, label: matched ? best : "", score };
+}
+
+/** Questions a fact-check classifier scores against: facts about the world that a model may get wrong. */
+export const DEFAULT_FACT_CHECK = [
+  "what year did this happen",
+  "who was the president of the country",
+  "how many people live in the city",
+  "is it true that",
+  "what is the capital of",
+  "when was it founded and by whom",
+  "what are the latest statistics on",
+  "according to the study, what percentage",
+];
+
+const FACT_QUESTION = /^\s*(?:who|when|where|which|what year|what is the|how many|how much|is it true|did|was|were)\b/i;
+const FACT_MARKERS = /\b(?:according to|statistics?|percent(?:age)?|population|founded|born|died|capital of|president|in (?:1[5-9]|20)\d\d|since (?:1[5-9]|20)\d\d)\b/gi;
+const NOT_FACTUAL = /\b(?:write (?:a|me)|poem|story|imagine|pretend|brainstorm|opinion|what do you think|joke|translate|rewrite|summari[sz]e)\b/i;
+
+/** The offline stand-in for the fact-check classifier: a factual question, fact markers, years and figures; creative asks score 0. */
+export function factCheckScore(text: string): number {
+  if (text.length === 0 || NOT_FACTUAL.test(text)) return 0;
+  const question = FACT_QUESTION.test(text) ? 0.4 : /\?\s*$/.test(text) ? 0.15 : 0;
+  const markers = Math.min(1, (text.match(FACT_MARKERS)?.length ?? 0) / 2);
+  const figures = /\b\d{2,}(?:[.,]\d+)?\b/.test(text) ? 0.15 : 0;
+  return Math.round(Math.min(1, question + 0.45 * markers + figures) * 1000) / 1000;
+}
+
 // ---------------------------------------------------------------- offline embedding fallback
 
 /** Bag-of-words cosine similarity: the offline stand-in when no embedding server is configured. */

@@ -8,7 +8,7 @@ import { conversationMatches, inBand, memberConfidence, partitionWinner, scoreVa
 import { conversationShape } from "./conversation.ts";
 import { AhoCorasick } from "./aho-corasick.ts";
 import {
-  DEFAULT_NEGATIVE, DEFAULT_POSITIVE, complexityScore, countTokens, detectLanguage, feedbackLabel, findPii,
+  DEFAULT_NEGATIVE, DEFAULT_POSITIVE, complexityScore, factCheckScore, knowledgeValue, countTokens, detectLanguage, feedbackLabel, findPii,
   jailbreakScore, lexicalSimilarity, piiTypeSet, reaskCount, type LanguageGuess, type PiiMatch,
 } from "./detectors.ts";
 import { textOf, type Request } from "./request.ts";
@@ -551,9 +551,26 @@ function compileComputed(spec: SignalSpec, keywords: KeywordIndex, index: number
     case "feedback": {
       const negative = (c.negative ? str(c.negative) : DEFAULT_NEGATIVE).map((s) => s.toLowerCase());
       const positive = (c.positive ? str(c.positive) : DEFAULT_POSITIVE).map((s) => s.toLowerCase());
+      // With `classifier: embeddings` the phrase match is the stand-in until the sidecar's endpoint answers.
+      const source = c.classifier === "embeddings" ? "offline" : "computed";
       return (ctx) => {
         const label = feedbackLabel(ctx.lastUser, negative, positive);
-        return { matched: label !== "none", outputs: { label }, source: "computed" };
+        return { matched: label !== "none", outputs: { label }, source };
+      };
+    }
+    case "knowledge": {
+      const entries = c.entries as Record<string, string[]>;
+      const threshold = (c.threshold as number | undefined) ?? 0.5;
+      return (ctx) => {
+        const v = knowledgeValue(entries, threshold, (text) => lexicalSimilarity(ctx.lastUser, text));
+        return { matched: v.matched, outputs: { label: v.label, score: v.score }, source: "offline" };
+      };
+    }
+    case "fact_check": {
+      const threshold = (c.threshold as number | undefined) ?? 0.5;
+      return (ctx) => {
+        const score = factCheckScore(ctx.lastUser);
+        return { matched: score >= threshold, outputs: { score }, source: "offline" };
       };
     }
     case "complexity": {
@@ -584,7 +601,7 @@ function compileComputed(spec: SignalSpec, keywords: KeywordIndex, index: number
 }
 
 /** Signals whose match is exactly `score >= threshold` (the analysis relies on it). */
-const THRESHOLDED = new Set(["embedding", "jailbreak", "complexity"]);
+const THRESHOLDED = new Set(["embedding", "jailbreak", "complexity", "fact_check"]);
 
 function round(x: number): number {
   return Math.round(x * 1000) / 1000;
@@ -628,6 +645,16 @@ function fromGiven(spec: SignalSpec, given: JsonValue): SignalValue {
 
 function givenValue(spec: SignalSpec, given: JsonValue): SignalValue {
   const c = spec.config;
+  if (spec.type === "knowledge") {
+    // A similarity (a number, `{ score }`), or a label alone (similarity 1); the label follows from
+    // the similarity as when computed: a given label that is an entry's is kept, else the first entry's.
+    const entries = Object.keys(c.entries as object);
+    const o = given !== null && typeof given === "object" && !Array.isArray(given) ? given : null;
+    const raw = typeof given === "number" ? given : typeof given === "string" ? (entries.includes(given) ? 1 : 0) : typeof o?.score === "number" ? o.score : typeof o?.label === "string" && entries.includes(o.label) ? 1 : 0;
+    const named = typeof given === "string" ? given : typeof o?.label === "string" ? o.label : "";
+    const v = knowledgeValue({ [entries.includes(named) ? named : entries[0]]: [""] }, (c.threshold as number | undefined) ?? 0.5, () => (Number.isFinite(raw) ? raw : 0));
+    return { matched: v.matched, outputs: { label: v.label, score: v.score }, source: "given" };
+  }
   if (spec.type === "partition") {
     // A pinned winner (a member's name, or `{ winner }`); anything else is "none".
     const members = c.members as string[];

@@ -1,14 +1,14 @@
-// Embedding and domain signals through an OpenAI-compatible embeddings
-// endpoint: the last user message and the policy's phrases (embedding
-// candidates, domain class names) are embedded, and cosine similarity gives
-// the scores. Phrase vectors and recent messages are cached, bounded by count
+// Model-backed signals through an OpenAI-compatible embeddings endpoint:
+// the last user message and the policy's phrases (embedding candidates,
+// domain class names, knowledge-base entries, fact-check questions, feedback
+// examples) are embedded, and cosine similarity gives the scores. Phrase vectors and recent messages are cached, bounded by count
 // and by bytes, and texts over 8 KiB are never cached; every call has a time
 // budget, and when it is exceeded or the endpoint fails — an error status, a
 // malformed answer, a vector that is not finite numbers of one dimension —
 // the engine's offline stand-ins decide instead (counted in the metrics).
 import { OriginPool } from "./http-client.ts";
-import type { Bundle, JsonObject } from "../../bundle/index.ts";
-import { ALL_PII_TYPES } from "../engine/detectors.ts";
+import type { Bundle, JsonObject, JsonValue, SignalSpec } from "../../bundle/index.ts";
+import { ALL_PII_TYPES, DEFAULT_FACT_CHECK, DEFAULT_NEGATIVE, DEFAULT_POSITIVE, knowledgeValue } from "../engine/detectors.ts";
 import { redactText } from "./plugins.ts";
 
 export interface SemanticOptions {
@@ -48,15 +48,15 @@ export class SemanticSignals {
   }
 
   /**
-   * The policy's embedding and domain signals, as given values for the engine; {} when out of budget or failing.
+   * The policy's model-backed signals, as given values for the engine; {} when out of budget or failing.
    * The text leaves the process only redacted: every PII type the detectors know becomes `[EMAIL]`, `[CREDIT_CARD]`, …
    * whatever the policy says, since the endpoint (by default a cloud API) is not a model the policy routes to.
    */
   async valuesFor(bundle: Bundle, raw: string, wanted: ReadonlySet<string>): Promise<JsonObject> {
     const text = redactText(raw, ALL_PII_TYPES, "redact", {});
-    const signals = bundle.policy.signals.filter((s) => wanted.has(s.name) && (s.type === "embedding" || s.type === "domain"));
+    const signals = bundle.policy.signals.filter((s) => wanted.has(s.name) && phrasesOf(s) !== null);
     if (signals.length === 0) return {};
-    const phrases = signals.flatMap((s) => (s.type === "embedding" ? (s.config.candidates as string[]) : (s.config.classes as string[]).map(className)));
+    const phrases = signals.flatMap((s) => phrasesOf(s)!);
     let timer: NodeJS.Timeout | undefined;
     // Out of budget: answer without the endpoint, and cancel the call so it holds no connection.
     const abort = new AbortController();
@@ -73,17 +73,8 @@ export class SemanticSignals {
       const [query] = vectors;
       const byText = new Map(phrases.map((p, i) => [p, vectors[i + 1]]));
       const out: JsonObject = {};
-      for (const s of signals) {
-        if (s.type === "embedding") {
-          const sims = (s.config.candidates as string[]).map((c) => clamp(cosine(query, byText.get(c)!)));
-          const agg = (s.config.aggregation as string | undefined) ?? "max";
-          const score = agg === "mean" ? sims.reduce((a, b) => a + b, 0) / sims.length : Math.max(...sims);
-          const threshold = s.config.threshold as number;
-          out[s.name] = { score: round(score), matched: agg === "any" ? sims.some((x) => x >= threshold) : score >= threshold };
-        } else {
-          out[s.name] = Object.fromEntries((s.config.classes as string[]).map((c) => [c, round(clamp(cosine(query, byText.get(className(c))!)))]));
-        }
-      }
+      const similarity = (phrase: string) => clamp(cosine(query, byText.get(phrase)!));
+      for (const s of signals) out[s.name] = scored(s, similarity);
       this.outcomes.ok++;
       return out;
     } catch {
@@ -172,6 +163,55 @@ export class SemanticSignals {
       const [k, v] = this.cache.entries().next().value!;
       this.cache.delete(k);
       this.cachedBytes -= cacheEntryBytes(k, v);
+    }
+  }
+}
+
+/** The phrases a model-backed signal is scored against, or null for a signal the endpoint does not score. */
+function phrasesOf(s: SignalSpec): string[] | null {
+  const c = s.config;
+  switch (s.type) {
+    case "embedding":
+      return c.candidates as string[];
+    case "domain":
+      return (c.classes as string[]).map(className);
+    case "knowledge":
+      return Object.values(c.entries as Record<string, string[]>).flat();
+    case "fact_check":
+      return (c.candidates as string[] | undefined) ?? DEFAULT_FACT_CHECK;
+    case "feedback":
+      return c.classifier === "embeddings" ? [...feedbackPhrases(c, "negative"), ...feedbackPhrases(c, "positive")] : null;
+    default:
+      return null;
+  }
+}
+
+const feedbackPhrases = (c: JsonObject, side: "negative" | "positive") => (c[side] as string[] | undefined) ?? (side === "negative" ? DEFAULT_NEGATIVE : DEFAULT_POSITIVE);
+
+/** One signal's values from its phrases' similarities to the message, as given values for the engine. */
+function scored(s: SignalSpec, similarity: (phrase: string) => number): JsonValue {
+  const c = s.config;
+  const threshold = (c.threshold as number | undefined) ?? 0.5;
+  switch (s.type) {
+    case "embedding": {
+      const sims = (c.candidates as string[]).map(similarity);
+      const agg = (c.aggregation as string | undefined) ?? "max";
+      const score = agg === "mean" ? sims.reduce((a, b) => a + b, 0) / sims.length : Math.max(...sims);
+      return { score: round(score), matched: agg === "any" ? sims.some((x) => x >= threshold) : score >= threshold };
+    }
+    case "domain":
+      return Object.fromEntries((c.classes as string[]).map((k) => [k, round(similarity(className(k)))]));
+    case "knowledge": {
+      const v = knowledgeValue(c.entries as Record<string, string[]>, threshold, similarity);
+      return { label: v.label, score: v.score };
+    }
+    case "fact_check":
+      return { score: round(Math.max(...((c.candidates as string[] | undefined) ?? DEFAULT_FACT_CHECK).map(similarity))) };
+    default: {
+      // feedback: the closer side, when its best example reaches the threshold (default 0.5); ties are negative.
+      const neg = Math.max(...feedbackPhrases(c, "negative").map(similarity));
+      const pos = Math.max(...feedbackPhrases(c, "positive").map(similarity));
+      return neg >= pos && neg >= threshold ? "negative" : pos >= threshold ? "positive" : "none";
     }
   }
 }

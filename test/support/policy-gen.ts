@@ -132,12 +132,18 @@ function genSignal(r: Rand, type: string, name: string): GenSignal {
     case "reask":
       return { name, type, body: r(2) ? "window: 2" : "", atoms: [name, `${name}.count >= 1`] };
     case "feedback":
-      return { name, type, body: "", atoms: [name, `${name} == ${q(pick(r, ["negative", "positive", "none"]))}`] };
+      return { name, type, body: r(3) === 0 ? "classifier: embeddings" : "", atoms: [name, `${name} == ${q(pick(r, ["negative", "positive", "none"]))}`] };
     case "complexity": {
       const levels = r(2) ? `levels: { low: { max: ${num(pick(r, [0.2, 0.3]))} }, high: { min: ${num(pick(r, [0.3, 0.5]))} } }` : "";
       const threshold = r(2) ? `threshold: ${num(pick(r, [0.1, 0.3, 0.5]))}` : "";
       return { name, type, body: [threshold, levels].filter(Boolean).join(", "), atoms: [name, `${name}.score >= ${num(pick(r, [0, 0.2, 0.4]))}`, ...(levels ? [`${name}.low`, `${name}.high`] : [])] };
     }
+    case "knowledge": {
+      const t = pick(r, THRESHOLDS.slice(1, 5));
+      return { name, type, body: `entries: { refunds: ["refund my order", "money back"], deploys: ["deploy the service"] }${r(2) ? `, threshold: ${num(t)}` : ""}`, atoms: [name, `${name} == ${q(pick(r, ["refunds", "deploys"]))}`, `${name}.score >= ${num(pick(r, THRESHOLDS))}`, `${name} in ["refunds"]`] };
+    }
+    case "fact_check":
+      return { name, type, body: r(2) ? `threshold: ${num(pick(r, THRESHOLDS.slice(1, 5)))}` : "", atoms: [name, `${name}.score >= ${num(pick(r, THRESHOLDS))}`] };
     case "conversation": {
       const bounds = pick(r, ["min_tool_calls: 1", "min_tool_repeats: 2", "min_user_turns: 2, max_messages: 6", "min_tools: 1", "system: true", "response_format: [json_object, json_schema]", "max_user_turns: 1, system: false"]);
       return { name, type, body: bounds, atoms: [name, `${name}.tool_calls >= ${pick(r, [1, 2, 3])}`, `${name}.tool_repeats > 1`, `${name}.messages <= ${pick(r, [1, 3, 5])}`, `${name}.response_format == ${q(pick(r, ["none", "json_object", "text"]))}`, `${name}.system`] };
@@ -147,7 +153,7 @@ function genSignal(r: Rand, type: string, name: string): GenSignal {
   }
 }
 
-export const SIGNAL_KINDS = ["keyword", "regex", "context", "language", "embedding", "domain", "pii", "jailbreak", "header", "metadata", "modality", "reask", "feedback", "complexity", "conversation"] as const;
+export const SIGNAL_KINDS = ["keyword", "regex", "context", "language", "embedding", "domain", "pii", "jailbreak", "header", "metadata", "modality", "reask", "feedback", "complexity", "conversation", "knowledge", "fact_check"] as const;
 
 function genCondition(r: Rand, atoms: string[], depth: number): string {
   const k = depth <= 0 ? 0 : r(6);
@@ -313,6 +319,12 @@ function semanticValues(r: Rand, signals: GenSignal[], thresholds: number[]): Js
       const sc = score();
       const t = Number(/threshold: ([0-9.]+)/.exec(s.body)![1]);
       out[s.name] = { score: sc, matched: sc >= t };
+    } else if (s.type === "knowledge") {
+      out[s.name] = { label: pick(r, ["refunds", "deploys", "other"]), score: score() };
+    } else if (s.type === "fact_check") {
+      out[s.name] = { score: score() };
+    } else if (s.type === "feedback" && s.body.includes("embeddings")) {
+      out[s.name] = pick(r, ["negative", "positive", "none"]);
     } else if (s.type === "domain") {
       const classes = /classes: \[([^\]]*)\]/.exec(s.body)![1].split(", ");
       out[s.name] = Object.fromEntries(classes.map((c) => [c, r(3) === 0 ? 0 : score()]));
