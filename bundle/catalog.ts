@@ -74,6 +74,9 @@ function obj(properties: Record<string, JsonSchema>, required: string[] = [], ex
 export const MAX_KNOWLEDGE_LABELS = 32;
 export const MAX_KNOWLEDGE_TEXTS = 32;
 
+/** Answers one cache plugin keeps at most (per sidecar; each at most the sidecar's response buffer). */
+export const MAX_CACHE_ENTRIES = 100_000;
+
 /** Members of one partition at most. */
 export const MAX_PARTITION_MEMBERS = 32;
 
@@ -398,6 +401,25 @@ export const PLUGIN_TYPES: Record<string, PluginTypeInfo> = {
   system_prompt: {
     summary: "injects a system prompt",
     schema: obj({ text: { type: "string", minLength: 1 }, position: { enum: ["prepend", "append", "replace"] } }, ["text"]),
+    canBlock: false,
+  },
+  tools_filter: {
+    summary: "limits the tools a model is offered: an allow-list, none at all, or the tool calls stripped from the history",
+    schema: obj(
+      { allow: { type: "array", items: { type: "string", minLength: 1 }, uniqueItems: true }, none: { type: "boolean" }, strip_history: { type: "boolean" } },
+      [],
+      { minProperties: 1 },
+    ),
+    canBlock: false,
+  },
+  cache: {
+    summary: "answers a request the route answered before from a cache: the same request (exact), or with a similar last message (similarity), per tenant, never with personal data",
+    schema: obj({
+      ttl_s: { type: "integer", minimum: 1, maximum: 7 * 24 * 3600 },
+      max_entries: { type: "integer", minimum: 1, maximum: MAX_CACHE_ENTRIES },
+      similarity: { type: "number", exclusiveMinimum: 0, maximum: 1 },
+      tenant_header: { type: "string", pattern: "^[A-Za-z0-9-]+$" },
+    }),
     canBlock: false,
   },
   header_mutation: {

@@ -75,7 +75,7 @@ export class SidecarMetrics {
   readonly upstreamSeconds = new Histogram("routeplane_upstream_seconds", "Time to the upstream's response headers, by model.", [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30]);
   readonly fallbacks = new Counter("routeplane_fallbacks_total", "Attempts that failed over to the next model, by model and reason.");
   /** Read at scrape time: telemetry sink figures and the active revision. */
-  gauges: () => { revision: string | null; rejections?: number; persistFailures?: number; sharesRefused?: number; telemetry: { sent: number; dropped: number; queued: number; failures?: number; problem?: string | null }; semantic?: Record<string, number>; controller?: { connected: boolean; polls: Record<string, number> } } = () => ({ revision: null, telemetry: { sent: 0, dropped: 0, queued: 0 } });
+  gauges: () => { revision: string | null; rejections?: number; persistFailures?: number; sharesRefused?: number; telemetry: { sent: number; dropped: number; queued: number; failures?: number; problem?: string | null }; semantic?: Record<string, number>; cache?: { outcomes: Record<string, number>; entries: number; bytes: number }; controller?: { connected: boolean; polls: Record<string, number> } } = () => ({ revision: null, telemetry: { sent: 0, dropped: 0, queued: 0 } });
 
   render(): string {
     const g = this.gauges();
@@ -94,7 +94,14 @@ export class SidecarMetrics {
       family("routeplane_telemetry_failures_total", "counter", "Failed telemetry delivery attempts (writes, batches, connections).", [[{}, g.telemetry.failures ?? 0]]),
       family("routeplane_bundle_info", "gauge", "The active bundle (value 1), by revision.", g.revision ? [[{ revision: g.revision }, 1]] : []),
       ...(g.semantic
-        ? [family("routeplane_semantic_calls_total", "counter", "Embedding calls for embedding and domain signals, by outcome (timeout and error fall back to the offline stand-ins).", Object.entries(g.semantic).map(([outcome, n]) => [{ outcome }, n]))]
+        ? [family("routeplane_semantic_calls_total", "counter", "Embedding calls for model-backed signals and the response cache, by outcome (timeout and error fall back to the offline stand-ins).", Object.entries(g.semantic).map(([outcome, n]) => [{ outcome }, n]))]
+        : []),
+      ...(g.cache
+        ? [
+            family("routeplane_cache_lookups_total", "counter", "Requests whose route applies a cache plugin, by outcome: exact or similar hit, miss, or skipped (a stream, or personal data in the request).", Object.entries(g.cache.outcomes).map(([outcome, n]) => [{ outcome }, n])),
+            family("routeplane_cache_entries", "gauge", "Answers in the response cache.", [[{}, g.cache.entries]]),
+            family("routeplane_cache_bytes", "gauge", "Bytes the response cache holds (answers at 2 a UTF-16 unit, vectors at 8 a component).", [[{}, g.cache.bytes]]),
+          ]
         : []),
       ...(g.controller
         ? [

@@ -3,8 +3,8 @@
 // OpenAI request body and the upstream headers accordingly. Which fields are
 // text is decided in one place, runtime/engine/text-fields.ts, for detection
 // and redaction alike.
-import type { Action, JsonObject, PluginUse } from "../../bundle/index.ts";
-import { PII_ITEM_MAX, dropIgnored, findPii, normalizeText, piiTypesOf, type PiiMatch } from "../engine/detectors.ts";
+import type { Action, JsonObject, JsonValue, PluginUse } from "../../bundle/index.ts";
+import { ALL_PII_TYPES, PII_ITEM_MAX, dropIgnored, findPii, normalizeText, piiTypesOf, type PiiMatch } from "../engine/detectors.ts";
 import type { ChatMessage } from "../engine/request.ts";
 import { FIELD_JOIN, mapAnswerText, mapRequestText } from "../engine/text-fields.ts";
 
@@ -57,6 +57,16 @@ const modeOf = (use: PluginUse): Mode => ((use.config.mode as string | undefined
  * across fields or messages is found; each piece of it is replaced in its
  * own field.
  */
+/** Whether any text field of a request holds personal data of any type the detectors know. */
+export function hasPersonalData(body: JsonObject): boolean {
+  const texts: string[] = [];
+  mapRequestText(body, (t) => {
+    texts.push(t);
+    return t;
+  });
+  return texts.length > 0 && findPii(texts.join(FIELD_JOIN), ALL_PII_TYPES).length > 0;
+}
+
 function redactRequestBody(body: JsonObject, use: PluginUse, counts: Record<string, number>): JsonObject {
   const texts: string[] = [];
   mapRequestText(body, (t) => {
@@ -122,10 +132,71 @@ export function rewriteRequest(body: JsonObject, action: Action, applied: readon
         for (const k of (c.remove as string[] | undefined) ?? []) out.removeHeaders.push(k.toLowerCase());
         break;
       }
+      case "tools_filter":
+        out.body = filterTools(out.body, c);
+        break;
       default:
-        // jailbreak_guard in `flag` mode changes nothing; its score is in the telemetry.
+        // jailbreak_guard in `flag` mode changes nothing; its score is in the telemetry; `cache` acts in the request path.
         break;
     }
+  }
+  return out;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** A tool definition's function name (`{ type: "function", function: { name } }`, or a legacy `functions` entry's `name`). */
+const toolName = (t: unknown): string | undefined => {
+  if (!isObject(t)) return undefined;
+  const f = isObject(t.function) ? t.function : t;
+  return typeof f.name === "string" ? f.name : undefined;
+};
+
+/**
+ * tools_filter: `none` takes every tool away (and the choice among them); `allow` keeps the named
+ * ones (a `tool_choice` naming another becomes `auto`, or goes with the last tool); `strip_history`
+ * drops tool results and the calls in assistant turns (a turn left empty goes too).
+ */
+export function filterTools(body: JsonObject, c: JsonObject): JsonObject {
+  const out: JsonObject = { ...body };
+  const dropAll = () => {
+    for (const k of ["tools", "functions", "tool_choice", "function_call", "parallel_tool_calls"]) delete out[k];
+  };
+  if (c.none === true) dropAll();
+  else if (Array.isArray(c.allow)) {
+    const allow = new Set(c.allow as string[]);
+    const kept = (list: JsonValue | undefined) => (Array.isArray(list) ? list.filter((t) => allow.has(toolName(t) ?? "")) : undefined);
+    const tools = kept(out.tools);
+    const functions = kept(out.functions);
+    if (tools !== undefined) out.tools = tools;
+    if (functions !== undefined) out.functions = functions;
+    if ((tools?.length ?? 0) + (functions?.length ?? 0) === 0) dropAll();
+    else {
+      for (const k of ["tool_choice", "function_call"]) {
+        const choice = out[k];
+        const named = isObject(choice) ? toolName(choice) : undefined;
+        if (named !== undefined && !allow.has(named)) out[k] = "auto";
+      }
+    }
+  }
+  if (c.strip_history === true && Array.isArray(out.messages)) {
+    const messages: JsonValue[] = [];
+    for (const m of out.messages) {
+      if (!isObject(m)) {
+        messages.push(m);
+        continue;
+      }
+      if (m.role === "tool" || m.role === "function") continue;
+      if (m.tool_calls === undefined && m.function_call === undefined) {
+        messages.push(m);
+        continue;
+      }
+      const { tool_calls: _calls, function_call: _call, ...rest } = m;
+      const content = rest.content;
+      if (content === null || content === undefined || content === "" || (Array.isArray(content) && content.length === 0)) continue;
+      messages.push(rest as JsonObject);
+    }
+    out.messages = messages;
   }
   return out;
 }

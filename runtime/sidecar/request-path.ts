@@ -1,5 +1,5 @@
 // The sidecar's request path as a table of named stages, like the compiler's
-// (compiler/compile.ts): read → decide → rewrite → forward → relay, then
+// (compiler/compile.ts): read → decide → rewrite → cache → forward → relay, then
 // record. Each stage reads and extends one RequestPath; a stage that answers
 // the client itself (a 400 is thrown; a blocked request, every model failing)
 // ends the path early, and `record` runs last either way. What a stage did
@@ -12,7 +12,8 @@ import { ClientError, type ClientResponse } from "./http-client.ts";
 import type { SidecarRequest, SidecarResponse } from "./http-server.ts";
 import { HttpError, chatProblem, metadataProblem, readJson, sendError } from "./openai.ts";
 import { bodyForModel } from "./model-params.ts";
-import { redactResponse, rewriteRequest, streamRedactor } from "./plugins.ts";
+import { hasPersonalData, redactResponse, rewriteRequest, streamRedactor } from "./plugins.ts";
+import { ResponseCache, type CacheSlot } from "./response-cache.ts";
 import { RequestRecorder, type RecorderSinks } from "./request-recorder.ts";
 import type { SemanticSignals } from "./semantic.ts";
 import { StreamScrubber, UpstreamError, scrubSecret, upstreamHeaders, type Upstreams } from "./upstream.ts";
@@ -28,6 +29,8 @@ export interface PathConfig {
   credential(model: ModelSpec): string | undefined;
   endpointOverride?: string;
   semantic?: SemanticSignals;
+  /** The `cache` plugin's answers (response-cache.ts). */
+  responseCache: ResponseCache;
   /** Brings the engine's feedback (observed latencies, learned weights) up to date before it decides. */
   refreshFeedback(active: ActiveBundle, now: number): string | null;
 }
@@ -50,6 +53,8 @@ export interface RequestPath {
   rewritten?: ReturnType<typeof rewriteRequest>;
   /** The upstream answer being relayed, and the model that gave it. */
   answer?: { response: ClientResponse; model: string; spec: ModelSpec; key: string | undefined };
+  /** Where the answer goes in the response cache, when a `cache` plugin ran and the request may be cached. */
+  cacheSlot?: { slot: CacheSlot; vector: number[] | null };
   /** How the request ended, for `record`. */
   status: number;
   model: string | null;
@@ -125,6 +130,49 @@ const rewrite: Stage = async (p) => {
   p.rewritten = rewriteRequest(p.body!, action, p.decision!.plugins);
   p.rec!.rewritten(p.rewritten.redacted, span);
   return true;
+};
+
+/**
+ * cache: a `cache` plugin that ran answers from its store — the same request, or (with `similarity`
+ * and an embeddings endpoint) a similar last message in the same conversation — scoped to the
+ * revision, route, plugin, tenant header and client credential. Streams are not cached, and a
+ * request with personal data is neither answered from nor written to the cache.
+ */
+const cache: Stage = async (p) => {
+  const action = p.active.actions.get(p.decision!.route!)!;
+  const use = action.plugins.find((u) => u.type === "cache" && p.decision!.plugins.includes(u.plugin));
+  if (!use) return true;
+  const store = p.config.responseCache;
+  const body = p.rewritten!.body;
+  if (body.stream === true || hasPersonalData(body)) {
+    store.outcomes.skipped++;
+    return true;
+  }
+  const header = ((use.config.tenant_header as string | undefined) ?? "x-tenant").toLowerCase();
+  const value = (name: string) => [p.req.headers[name]].flat().join(", ");
+  const slot = ResponseCache.slot({ revision: p.active.bundle.manifest.revision, route: p.decision!.route!, plugin: use.plugin, tenant: value(header), credential: value("authorization") }, { endpoint: p.endpoint, ...body }, use.config);
+  const now = Date.now();
+  let hit = store.get(slot, now);
+  let kind: "exact" | "similar" = "exact";
+  let vector: number[] | null = null;
+  const threshold = use.config.similarity as number | undefined;
+  if (!hit && threshold !== undefined && p.config.semantic) {
+    vector = await p.config.semantic.vectorFor(lastUserText(requestOf(body, {}).messages));
+    if (vector) {
+      hit = store.similar(slot, vector, threshold, now);
+      kind = "similar";
+    }
+  }
+  if (!hit) {
+    store.outcomes.miss++;
+    p.cacheSlot = { slot, vector };
+    return true;
+  }
+  store.outcomes[kind]++;
+  p.res.send(200, { ...p.base!, "x-routeplane-model": hit.model, "x-routeplane-cache": kind, "content-type": hit.contentType }, hit.text);
+  p.status = 200;
+  p.model = hit.model;
+  return false;
 };
 
 /** forward: along the fallback chain (at most maxAttempts models) until one answers; 502/504 when none does. */
@@ -241,7 +289,8 @@ const relay: Stage = async (p) => {
   text = scrubSecret(text, key);
   const cleaned = redactResponse(text, action, plugins, rec.event.redacted);
   if (cleaned !== null) text = cleaned;
-  res.send(up.statusCode, answerHeaders, text);
+  res.send(up.statusCode, p.cacheSlot ? { ...answerHeaders, "x-routeplane-cache": "miss" } : answerHeaders, text);
+  if (p.cacheSlot && up.statusCode === 200) config.responseCache.put(p.cacheSlot.slot, { text, contentType, model: name }, p.cacheSlot.vector, Date.now());
   rec.usage(text, spec);
   p.status = up.statusCode;
   return true;
@@ -252,6 +301,7 @@ export const REQUEST_STAGES: readonly { name: string; run: Stage }[] = [
   { name: "read", run: read },
   { name: "decide", run: decide },
   { name: "rewrite", run: rewrite },
+  { name: "cache", run: cache },
   { name: "forward", run: forward },
   { name: "relay", run: relay },
 ];

@@ -85,6 +85,31 @@ export class SemanticSignals {
     }
   }
 
+  /**
+   * One text's vector within the time budget (the response cache's similarity), or null when out
+   * of budget or failing; the text is sent redacted, as for signals.
+   */
+  async vectorFor(raw: string): Promise<number[] | null> {
+    const text = redactText(raw, ALL_PII_TYPES, "redact", {});
+    const abort = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const budget = new Promise<null>((resolve) => (timer = setTimeout(() => {
+      abort.abort();
+      resolve(null);
+    }, this.options.budgetMs)));
+    try {
+      const v = await Promise.race([this.embed([text], abort.signal), budget]);
+      if (v === null) this.outcomes.timeout++;
+      else this.outcomes.ok++;
+      return v === null ? null : v[0];
+    } catch {
+      this.outcomes.error++;
+      return null;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** The cache's size: entries, and bytes as cacheEntryBytes counts them. */
   get cacheStats(): { entries: number; bytes: number } {
     return { entries: this.cache.size, bytes: this.cachedBytes };

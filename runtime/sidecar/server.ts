@@ -23,6 +23,7 @@ import { FEEDBACK_EVENT_SCHEMA_VERSION, type TelemetrySink } from "./telemetry.t
 import { Upstreams, forwardAllowList, scrubSecret } from "./upstream.ts";
 import { completionsProblem, requestOf, runRequestPath, type PathConfig } from "./request-path.ts";
 import type { SemanticSignals } from "./semantic.ts";
+import { ResponseCache } from "./response-cache.ts";
 import type { Observability } from "./observability.ts";
 import type { ControllerStatus } from "./controller-client.ts";
 
@@ -52,8 +53,10 @@ export interface SidecarOptions {
   drainMs?: number;
   /** Send every model's requests to this OpenAI-compatible base URL instead of its endpoint (the demo upstream). */
   endpointOverride?: string;
-  /** Embedding and domain signals through an embeddings endpoint; without it the engine's offline stand-ins decide. */
+  /** Model-backed signals (and the cache's similarity) through an embeddings endpoint; without it the engine's offline stand-ins decide. */
   semantic?: SemanticSignals;
+  /** The response cache's byte budget (default RESPONSE_CACHE_BYTES, 64 MiB). */
+  responseCacheBytes?: number;
   /** OpenTelemetry traces and metrics (OTLP); none: only /metrics. */
   observability?: Observability;
   /** The controller subscription (serve --controller): its state in /readyz and /metrics. */
@@ -153,7 +156,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   options.controller?.reportShares?.(() => appliedOverlay(store.current?.bundle));
   /** Per engine: the overlay epoch it was given, and the overlay version it applies (null: none). */
   const appliedOf = new WeakMap<object, { epoch: number; version: string | null }>();
-  metrics.gauges = () => ({ revision: store.current?.bundle.manifest.revision ?? null, rejections: store.rejections, persistFailures: store.persistFailures, telemetry: telemetry.stats(), sharesRefused: overlayStats.refused, ...(options.semantic ? { semantic: options.semantic.outcomes } : {}), ...(options.controller ? { controller: options.controller.status() } : {}) });
+  metrics.gauges = () => ({ revision: store.current?.bundle.manifest.revision ?? null, rejections: store.rejections, persistFailures: store.persistFailures, telemetry: telemetry.stats(), sharesRefused: overlayStats.refused, ...(options.semantic ? { semantic: options.semantic.outcomes } : {}), cache: { outcomes: responseCache.outcomes, ...responseCache.stats }, ...(options.controller ? { controller: options.controller.status() } : {}) });
 
   const activeBundle = () => {
     const active = store.current;
@@ -162,6 +165,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   };
 
   // The request path's fixed parts (request-path.ts): one object, made once.
+  const responseCache = new ResponseCache(options.responseCacheBytes);
   const pathConfig: PathConfig = {
     upstreams,
     sinks: { metrics, telemetry, observability: options.observability },
@@ -172,6 +176,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
     credential,
     endpointOverride: options.endpointOverride,
     semantic: options.semantic,
+    responseCache,
     // Observed latencies reach the engine (for `fastest`) at most every 250 ms, new weights at once:
     // each update resets the engine's cached orders and shares.
     refreshFeedback: ({ engine, bundle }, now) => {

@@ -1,0 +1,168 @@
+// The `cache` and `tools_filter` plugins: what a real sidecar answers from its
+// response cache (exact and similar hits, per tenant and credential, never
+// with personal data or for streams, within TTL and entry bounds) and what
+// the tools filter leaves of a request.
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { serializeBundle, type JsonObject } from "../bundle/index.ts";
+import { compile, memoryHost } from "../compiler/index.ts";
+import { BundleStore, SemanticSignals, createSidecar, startDemoUpstream } from "../runtime/index.ts";
+import { filterTools } from "../runtime/sidecar/plugins.ts";
+import { ResponseCache } from "../runtime/sidecar/response-cache.ts";
+import { MemorySink } from "./support/memory-sink.ts";
+
+const cleanups: (() => Promise<void> | void)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+const fn = (name: string) => ({ type: "function", function: { name, parameters: {} } });
+
+test("tools_filter: none, an allow-list (and the choice that named a removed tool), the history stripped", () => {
+  const body: JsonObject = {
+    messages: [
+      { role: "user", content: "find it" },
+      { role: "assistant", content: null, tool_calls: [{ id: "1", type: "function", function: { name: "search", arguments: "{}" } }] },
+      { role: "tool", content: "result", tool_call_id: "1" },
+      { role: "assistant", content: "Here it is.", tool_calls: [{ id: "2", type: "function", function: { name: "search", arguments: "{}" } }] },
+      { role: "user", content: "thanks" },
+    ],
+    tools: [fn("search"), fn("delete_account"), fn("calculator")],
+    tool_choice: { type: "function", function: { name: "delete_account" } },
+    parallel_tool_calls: true,
+  };
+  const none = filterTools(body, { none: true });
+  assert.deepEqual(["tools", "tool_choice", "parallel_tool_calls"].map((k) => k in none), [false, false, false]);
+  const allowed = filterTools(body, { allow: ["search", "calculator"] });
+  assert.deepEqual((allowed.tools as { function: { name: string } }[]).map((t) => t.function.name), ["search", "calculator"]);
+  assert.equal(allowed.tool_choice, "auto", "the choice named a tool that is gone");
+  assert.deepEqual(filterTools({ ...body, tool_choice: { type: "function", function: { name: "search" } } }, { allow: ["search"] }).tool_choice, { type: "function", function: { name: "search" } });
+  const nothingLeft = filterTools(body, { allow: ["missing"] });
+  assert.deepEqual(["tools", "tool_choice"].map((k) => k in nothingLeft), [false, false]);
+  const stripped = filterTools(body, { strip_history: true });
+  assert.deepEqual(stripped.messages, [{ role: "user", content: "find it" }, { role: "assistant", content: "Here it is." }, { role: "user", content: "thanks" }]);
+  assert.equal((stripped.tools as unknown[]).length, 3, "strip_history alone keeps the tools offered");
+  // The client's body is not changed.
+  assert.equal((body.messages as unknown[]).length, 5);
+  // Hostile shapes pass through without a throw.
+  assert.deepEqual(filterTools({ tools: "x", messages: [null, 3, { role: "tool" }] } as never, { allow: ["a"], strip_history: true }), { messages: [null, 3] });
+});
+
+const policy = (url: string) => `package cache
+model m { provider: vllm, endpoint: "${url}" }
+signal keyword tools_q { any: ["tools"] }
+plugin cache answers { ttl_s: 60, similarity: 0.9, max_entries: 2 }
+plugin cache short { ttl_s: 1 }
+plugin tools_filter safe_tools { allow: ["search"], strip_history: true }
+signal keyword brief { any: ["brief"] }
+route briefly priority 30 { when brief; use m; apply short }
+route with_tools priority 20 { when tools_q; use m; apply safe_tools }
+default { use m; apply answers }
+`;
+
+async function sidecarWith(text: string, semantic?: SemanticSignals) {
+  const r = compile(memoryHost({ "p.route": text }), ["p.route"]);
+  assert.ok(r.bundle, r.diagnostics.map((d) => d.message).join("\n"));
+  const store = new BundleStore({ trustedKeys: [] });
+  assert.equal(await store.offer(serializeBundle(r.bundle), "test", { requireSignature: false }), null);
+  const sidecar = createSidecar({ store, telemetry: new MemorySink(), ...(semantic ? { semantic } : {}) });
+  const { port } = await sidecar.listen(0);
+  cleanups.push(() => sidecar.close());
+  return `http://127.0.0.1:${port}`;
+}
+
+async function ask(url: string, content: string | object[], headers: Record<string, string> = {}, extra: object = {}) {
+  const messages = Array.isArray(content) ? content : [{ role: "user", content }];
+  const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ messages, ...extra }) });
+  return { status: res.status, cache: res.headers.get("x-routeplane-cache"), model: res.headers.get("x-routeplane-model"), text: await res.text() };
+}
+
+test("cache: the same request again is answered from the cache, per tenant and credential, never with personal data or for a stream", async () => {
+  const up = await startDemoUpstream();
+  cleanups.push(() => up.close());
+  const url = await sidecarWith(policy(up.url));
+  const calls = () => up.received.filter((r) => r.path.endsWith("/chat/completions")).length;
+  const first = await ask(url, "what is your refund policy");
+  assert.deepEqual([first.status, first.cache], [200, "miss"]);
+  const again = await ask(url, "what is your refund policy");
+  assert.deepEqual([again.status, again.cache, again.model, again.text], [200, "exact", "m", first.text]);
+  assert.equal(calls(), 1);
+  // Key order of the body does not matter; another tenant or credential does.
+  assert.equal((await ask(url, "what is your refund policy", { "x-tenant": "acme" })).cache, "miss");
+  assert.equal((await ask(url, "what is your refund policy", { "x-tenant": "acme" })).cache, "exact");
+  assert.equal((await ask(url, "what is your refund policy", { "x-tenant": "globex" })).cache, "miss");
+  assert.equal((await ask(url, "what is your refund policy", { authorization: "Bearer other-client" })).cache, "miss");
+  // Personal data: never read from or written to the cache.
+  const before = calls();
+  for (let i = 0; i < 2; i++) assert.equal((await ask(url, "my card is 4111 1111 1111 1111, refund it")).cache, null);
+  assert.equal(calls(), before + 2);
+  // A stream is not cached.
+  const s1 = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ stream: true, messages: [{ role: "user", content: "what is your refund policy" }] }) });
+  await s1.text();
+  assert.equal(s1.headers.get("x-routeplane-cache"), null);
+  // A route without the plugin never answers from it.
+  assert.equal((await ask(url, "which tools")).cache, null);
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  assert.match(metrics, /routeplane_cache_lookups_total\{outcome="exact"\} 2/);
+  assert.match(metrics, /routeplane_cache_lookups_total\{outcome="skipped"\} 3/);
+});
+
+test("cache: entries expire after ttl_s, and max_entries evicts the least recently used", async () => {
+  const up = await startDemoUpstream();
+  cleanups.push(() => up.close());
+  const url = await sidecarWith(policy(up.url));
+  assert.equal((await ask(url, "brief: one")).cache, "miss");
+  assert.equal((await ask(url, "brief: one")).cache, "exact");
+  await new Promise((r) => setTimeout(r, 1100));
+  assert.equal((await ask(url, "brief: one")).cache, "miss", "expired");
+  for (const q of ["a", "b"]) await ask(url, q);
+  assert.equal((await ask(url, "a")).cache, "exact");
+  await ask(url, "c"); // evicts b, the least recently used
+  assert.equal((await ask(url, "b")).cache, "miss");
+  assert.equal((await ask(url, "c")).cache, "exact");
+});
+
+test("cache: a similar last message in the same conversation is a hit through the embeddings endpoint", async () => {
+  const up = await startDemoUpstream();
+  cleanups.push(() => up.close());
+  const semantic = new SemanticSignals({ url: up.url, model: "embed-1", budgetMs: 500 });
+  cleanups.push(() => semantic.close());
+  const url = await sidecarWith(policy(up.url), semantic);
+  await ask(url, "what is the refund policy for my orders please");
+  const near = await ask(url, "what is the refund policy for my orders");
+  assert.equal(near.cache, "similar");
+  assert.equal((await ask(url, "how do I reset my password")).cache, "miss", "not similar");
+  // The same last message after another conversation is not the same request.
+  const other = [{ role: "system", content: "You are terse." }, { role: "user", content: "what is the refund policy for my orders" }];
+  assert.equal((await ask(url, other)).cache, "miss");
+});
+
+test("tools_filter through a real sidecar: the model gets only the allowed tools and no tool history", async () => {
+  const up = await startDemoUpstream();
+  cleanups.push(() => up.close());
+  const url = await sidecarWith(policy(up.url));
+  const messages = [
+    { role: "user", content: "use tools" },
+    { role: "assistant", content: null, tool_calls: [{ id: "1", type: "function", function: { name: "delete_account", arguments: "{}" } }] },
+    { role: "tool", content: "done", tool_call_id: "1" },
+    { role: "user", content: "tools again" },
+  ];
+  assert.equal((await ask(url, messages, {}, { tools: [fn("search"), fn("delete_account")] })).status, 200);
+  const sent = up.received.at(-1)!.body;
+  assert.deepEqual((sent.tools as { function: { name: string } }[]).map((t) => t.function.name), ["search"]);
+  assert.deepEqual((sent.messages as { role: string }[]).map((m) => m.role), ["user", "user"]);
+});
+
+test("the store's byte budget holds whatever the entry counts allow", () => {
+  const store = new ResponseCache(10_000);
+  for (let i = 0; i < 100; i++) {
+    const slot = ResponseCache.slot({ revision: "r", route: "x", plugin: `p${i % 3}`, tenant: "", credential: "" }, { messages: [{ role: "user", content: `q${i}` }] }, { max_entries: 1000 });
+    store.put(slot, { text: "y".repeat(1000), contentType: "application/json", model: "m" }, null, 0);
+  }
+  assert.ok(store.stats.bytes <= 10_000, `${store.stats.bytes}`);
+  assert.ok(store.stats.entries >= 3);
+  // One answer larger than the whole budget is not kept.
+  const big = ResponseCache.slot({ revision: "r", route: "x", plugin: "p", tenant: "", credential: "" }, { messages: [] }, {});
+  store.put(big, { text: "z".repeat(20_000), contentType: "", model: "m" }, null, 0);
+  assert.equal(store.get(big, 0), null);
+});
