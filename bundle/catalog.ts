@@ -422,6 +422,11 @@ export const PLUGIN_TYPES: Record<string, PluginTypeInfo> = {
     }),
     canBlock: false,
   },
+  capture: {
+    summary: "records a sample of the route's decisions with every signal value, for `routeplane replay` to decide them again under another policy",
+    schema: obj({ sample: { type: "number", exclusiveMinimum: 0, maximum: 1 } }),
+    canBlock: false,
+  },
   header_mutation: {
     summary: "sets or removes headers on the upstream request",
     schema: obj(

@@ -35,6 +35,8 @@ export interface RoutingEvent {
   latencyMs: { decision: number; plugins: number; upstream: number; total: number };
   tokens: { prompt: number | null; completion: number | null };
   costUsd: number | null;
+  /** A `capture` plugin's record: every computed signal's value (`{ matched, ...outputs }`), for replay. */
+  capture?: { signals: Record<string, Record<string, boolean | number | string>> };
 }
 
 export interface FeedbackEvent {
@@ -101,6 +103,18 @@ export const ROUTING_EVENT_SCHEMA = {
     },
     tokens: { type: "object", additionalProperties: false, required: ["prompt", "completion"], properties: { prompt: nullable({ type: "integer" }), completion: nullable({ type: "integer" }) } },
     costUsd: nullable({ type: "number", minimum: 0 }),
+    capture: {
+      type: "object",
+      additionalProperties: false,
+      required: ["signals"],
+      properties: {
+        signals: {
+          type: "object",
+          maxProperties: 4096,
+          additionalProperties: { type: "object", maxProperties: 64, additionalProperties: { type: ["boolean", "number", "string"], maxLength: 256 } },
+        },
+      },
+    },
   },
 } as const;
 

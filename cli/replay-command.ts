@@ -7,8 +7,9 @@ import { createReadStream, existsSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import {
   FEEDBACK_EVENT_SCHEMA_VERSION, ROUTING_EVENT_SCHEMA_VERSION, checkFeedbackEvent, checkRoutingEvent, overlayProblem, overlayShapeProblem, routeShares,
-  type Bundle, type SharesOverlay,
+  type Bundle, type RoutingEvent, type SharesOverlay,
 } from "../bundle/index.ts";
+import { Engine, requestFromSignals } from "../runtime/engine/index.ts";
 import { replay, type Estimate, type LoggedDecision, type LoggedFeedback, type ReplayResult } from "../adapter/index.ts";
 import { compilePaths, reportDiagnostics } from "./policy-commands.ts";
 import { UsageError } from "./files.ts";
@@ -33,13 +34,45 @@ export interface TelemetryRead {
   otherSchema: number;
   /** The first few invalid lines, as file:line: problem. */
   problems: string[];
+  /** Decisions a `capture` plugin recorded with their signal values: replayed through the target's engine. */
+  captured: { requestId: string; route: string | null; model: string | null; signals: NonNullable<RoutingEvent["capture"]>["signals"] }[];
+}
+
+/** How the target decides the captured requests, against what was recorded. */
+export interface CapturedReplay {
+  decisions: number;
+  changed: number;
+  /** Route → route (and model → model), by count, most first. */
+  transitions: { from: string; to: string; count: number }[];
+  /** Signals the target reads that the captures do not hold: decided as for an empty request. */
+  missingSignals: string[];
+}
+
+/** Decides each captured request again under the target bundle, from its recorded signal values. */
+export async function replayCaptured(bundle: Bundle, captured: TelemetryRead["captured"]): Promise<CapturedReplay> {
+  const engine = await Engine.load(bundle);
+  const counts = new Map<string, number>();
+  const missing = new Set<string>();
+  let changed = 0;
+  for (const c of captured) {
+    for (const s of bundle.policy.signals) if (!(s.name in c.signals)) missing.add(s.name);
+    const d = engine.decide({ ...requestFromSignals(c.signals), id: c.requestId });
+    const before = `${c.route ?? "rejected"} → ${c.model ?? "none"}`;
+    const after = `${d.route ?? "rejected"} → ${d.blocked ? "blocked" : (d.model ?? "none")}`;
+    if (before === after) continue;
+    changed++;
+    const k = `${before}\u0000${after}`;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  const transitions = [...counts].map(([k, count]) => ({ from: k.split("\u0000")[0], to: k.split("\u0000")[1], count })).sort((a, b) => b.count - a.count);
+  return { decisions: captured.length, changed, transitions, missingSignals: [...missing].sort() };
 }
 
 const SHOWN_PROBLEMS = 5;
 
 /** Reads JSONL telemetry files line by line (a file may be larger than memory would like as a string). */
 export async function readTelemetry(files: string[]): Promise<TelemetryRead> {
-  const read: TelemetryRead = { decisions: [], feedback: [], lines: 0, invalid: 0, withoutProbability: 0, otherSchema: 0, problems: [] };
+  const read: TelemetryRead = { decisions: [], feedback: [], lines: 0, invalid: 0, withoutProbability: 0, otherSchema: 0, problems: [], captured: [] };
   const bad = (where: string, problem: string) => {
     read.invalid++;
     if (read.problems.length < SHOWN_PROBLEMS) read.problems.push(`${where}: ${problem}`);
@@ -62,7 +95,10 @@ export async function readTelemetry(files: string[]): Promise<TelemetryRead> {
       if (schema === ROUTING_EVENT_SCHEMA_VERSION) {
         const c = checkRoutingEvent(value);
         if (!c.ok) bad(`${file}:${n}`, c.problem);
-        else read.decisions.push({ requestId: c.event.requestId, route: c.event.route, model: c.event.model, probability: c.event.selection.probability, ...(c.event.selection.context !== undefined ? { context: c.event.selection.context } : {}), costUsd: c.event.costUsd, latencyMs: c.event.latencyMs.total });
+        else {
+          if (c.event.capture) read.captured.push({ requestId: c.event.requestId, route: c.event.route, model: c.event.model, signals: c.event.capture.signals });
+          read.decisions.push({ requestId: c.event.requestId, route: c.event.route, model: c.event.model, probability: c.event.selection.probability, ...(c.event.selection.context !== undefined ? { context: c.event.selection.context } : {}), costUsd: c.event.costUsd, latencyMs: c.event.latencyMs.total });
+        }
       } else if (schema === FEEDBACK_EVENT_SCHEMA_VERSION) {
         const c = checkFeedbackEvent(value);
         if (!c.ok) bad(`${file}:${n}`, c.problem);
@@ -104,15 +140,26 @@ export async function cmdReplay(io: Io, files: string[], flags: ReplayFlags): Pr
   const overlay = flags.weights ? readOverlay(flags.weights, bundle) : undefined;
   const telemetry = await readTelemetry(files);
   const result = replay(telemetry.decisions, telemetry.feedback, (route, cell) => routeShares(bundle, route, (cell !== undefined ? overlay?.cells?.[route]?.[cell] : undefined) ?? overlay?.routes[route]));
+  const captured = telemetry.captured.length > 0 ? await replayCaptured(bundle, telemetry.captured) : null;
   if (format === "json") {
-    io.out(JSON.stringify({ policy: bundle.manifest.policy, revision: bundle.manifest.revision, weights: overlay?.version ?? null, telemetry: { ...telemetry, decisions: telemetry.decisions.length, feedback: telemetry.feedback.length }, ...result }, null, 2));
-  } else io.out(renderReplay(result, telemetry, `${bundle.manifest.policy} ${bundle.manifest.revision.replace(/^sha256:/, "").slice(0, 12)}${overlay ? ` with shares ${overlay.version}` : ""}`));
-  return result.rated === 0 ? EXIT.failed : EXIT.ok;
+    io.out(JSON.stringify({ policy: bundle.manifest.policy, revision: bundle.manifest.revision, weights: overlay?.version ?? null, telemetry: { ...telemetry, decisions: telemetry.decisions.length, feedback: telemetry.feedback.length, captured: telemetry.captured.length }, ...result, captured }, null, 2));
+  } else io.out(renderReplay(result, telemetry, `${bundle.manifest.policy} ${bundle.manifest.revision.replace(/^sha256:/, "").slice(0, 12)}${overlay ? ` with shares ${overlay.version}` : ""}`, captured));
+  return result.rated === 0 && captured === null ? EXIT.failed : EXIT.ok;
+}
+
+const SHOWN_TRANSITIONS = 10;
+
+function renderCaptured(c: CapturedReplay): string[] {
+  const lines = ["", `captured decisions, decided again by the target: ${c.changed} of ${c.decisions} change`];
+  for (const t of c.transitions.slice(0, SHOWN_TRANSITIONS)) lines.push(`  ${String(t.count).padStart(6)}  ${t.from}   now ${t.to}`);
+  if (c.transitions.length > SHOWN_TRANSITIONS) lines.push(`  … and ${c.transitions.length - SHOWN_TRANSITIONS} more kinds of change (--format json lists them all)`);
+  if (c.missingSignals.length) lines.push(`  signals some captures do not hold (the engine computes only what a decision needs; these are decided as for an empty request): ${c.missingSignals.join(", ")}`);
+  return lines;
 }
 
 const fmt = (e: Estimate | null, digits: number) => (e ? `${e.value.toFixed(digits)}  [${e.low.toFixed(digits)}, ${e.high.toFixed(digits)}]` : "n/a");
 
-export function renderReplay(r: ReplayResult, t: TelemetryRead, target: string): string {
+export function renderReplay(r: ReplayResult, t: TelemetryRead, target: string, captured: CapturedReplay | null = null): string {
   const lines = [`replay of ${target} on ${r.decisions} recorded decisions (${r.comparable} comparable, ${r.rated} with feedback)`, ""];
   const row = (what: string, logged: string, estimated: string) => lines.push(`  ${what.padEnd(24)}${logged.padEnd(34)}${estimated}`);
   row("", "recorded", "estimated for the target (95% CI)");
@@ -132,5 +179,6 @@ export function renderReplay(r: ReplayResult, t: TelemetryRead, target: string):
   if (t.invalid) lines.push(`  ${t.invalid} invalid lines left out, e.g. ${t.problems.join("; ")}`);
   if (t.otherSchema) lines.push(`  ${t.otherSchema} events of other schemas ignored`);
   if (r.rated === 0) lines.push("", "no decision with feedback on a route the target has: nothing to estimate from (send ratings to /v1/feedback)");
+  if (captured) lines.push(...renderCaptured(captured));
   return lines.join("\n");
 }

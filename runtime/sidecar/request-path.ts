@@ -12,6 +12,7 @@ import { ClientError, type ClientResponse } from "./http-client.ts";
 import type { SidecarRequest, SidecarResponse } from "./http-server.ts";
 import { HttpError, chatProblem, metadataProblem, readJson, sendError } from "./openai.ts";
 import { bodyForModel } from "./model-params.ts";
+import { capturedSignals, sampled } from "./capture.ts";
 import { hasPersonalData, redactResponse, rewriteRequest, streamRedactor } from "./plugins.ts";
 import { ResponseCache, type CacheSlot } from "./response-cache.ts";
 import { RequestRecorder, type RecorderSinks } from "./request-recorder.ts";
@@ -112,6 +113,8 @@ const decide: Stage = async (p) => {
     }
   }
   rec.decided(decision, span, sharesVersion);
+  const captures = decision.route === null ? undefined : p.active.actions.get(decision.route)?.plugins.find((u) => u.type === "capture" && decision.plugins.includes(u.plugin));
+  if (captures && sampled(p.requestId, captures.config)) rec.captured(capturedSignals(decision.signals ?? {}, bundle.policy.signals));
   p.decision = decision;
   p.base = { "x-request-id": p.requestId, "x-routeplane-revision": bundle.manifest.revision, "x-routeplane-route": decision.route ?? "none" };
   if (decision.blocked || decision.model === null) {

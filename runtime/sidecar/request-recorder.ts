@@ -86,6 +86,11 @@ export class RequestRecorder {
     e.latencyMs.decision = this.decidedAt - this.started;
   }
 
+  /** A `capture` plugin took this decision into its sample: its signal values go into the event. */
+  captured(signals: NonNullable<RoutingEvent["capture"]>["signals"]): void {
+    this.event.capture = { signals };
+  }
+
   rewritten(redacted: Record<string, number>, span: StageSpan | undefined): void {
     span?.setAttribute("routeplane.redacted", Object.values(redacted).reduce((a, b) => a + b, 0));
     span?.end();
