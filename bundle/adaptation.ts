@@ -231,5 +231,9 @@ export function routeShares(bundle: Bundle, route: string, learned?: Readonly<Re
     case "adaptive":
       if (learned && sharesProblem(sel, learned) === null) return Object.fromEntries(sel.models.map((m) => [m, learned[m]]));
       return priorShares(sel, (m) => specs.get(m));
+    case "cascade":
+    case "hedge":
+      // Which model answers depends on the answers' confidence or latency, not on a split: no estimate.
+      return null;
   }
 }

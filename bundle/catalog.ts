@@ -503,6 +503,14 @@ export const SELECT_SCHEMAS: Record<string, JsonSchema> = {
   weighted: obj({ models: modelList, weights: { type: "array", items: { type: "number", minimum: 0 }, minItems: 1 }, params: paramsByModel }, ["models", "weights"]),
   cheapest: obj({ models: modelList, params: paramsByModel }, ["models"]),
   fastest: obj({ models: modelList, params: paramsByModel }, ["models"]),
+  // Ask the first model; take its answer when its confidence (mean token log-probability, or a
+  // verifier model's grade) reaches min_confidence, else ask the next. Guarantees cover every model and the verifier.
+  cascade: obj(
+    { models: { ...modelList, minItems: 2 }, min_confidence: unit, verifier: { type: "string" }, params: paramsByModel },
+    ["models", "min_confidence"],
+  ),
+  // Ask the first model; when it has not answered after after_ms, ask the next too; the first answer wins, the rest are cancelled.
+  hedge: obj({ models: { ...modelList, minItems: 2 }, after_ms: { type: "integer", minimum: 1, maximum: 60_000 }, params: paramsByModel }, ["models", "after_ms"]),
   adaptive: obj(
     {
       models: { ...modelList, minItems: 2 },

@@ -31,6 +31,8 @@ const selection: JsonSchema = {
   oneOf: [
     closed({ algorithm: { enum: ["use", "static", "cheapest", "fastest"] }, models: { ...names, minItems: 1 } }),
     closed({ algorithm: { const: "weighted" }, models: { ...names, minItems: 1 }, weights: { type: "array", items: { type: "number", minimum: 0 } } }),
+    closed({ algorithm: { const: "cascade" }, models: { ...names, minItems: 2 }, min_confidence: unit, verifier: name }, ["algorithm", "models", "min_confidence"]),
+    closed({ algorithm: { const: "hedge" }, models: { ...names, minItems: 2 }, after_ms: { type: "integer", minimum: 1, maximum: 60_000 } }),
     closed({
       algorithm: { const: "adaptive" },
       models: { ...names, minItems: 2 },

@@ -17,7 +17,7 @@ export interface RoutingEvent {
   route: string | null;
   model: string | null;
   /** Every model tried, in order, with what happened. */
-  attempts: { model: string; outcome: "ok" | "client-error" | "timeout" | "connect" | "status" | "circuit-open"; status: number | null; ms: number }[];
+  attempts: { model: string; outcome: "ok" | "client-error" | "timeout" | "connect" | "status" | "circuit-open" | "cancelled" | "low-confidence"; status: number | null; ms: number }[];
   /** The values of the signals the decision evaluated. */
   signals: Record<string, boolean>;
   /**
@@ -77,7 +77,8 @@ export const ROUTING_EVENT_SCHEMA = {
         required: ["model", "outcome", "status", "ms"],
         properties: {
           model: str,
-          outcome: { enum: ["ok", "client-error", "timeout", "connect", "status", "circuit-open"] },
+          // cancelled: a hedge's loser, withdrawn; low-confidence: a cascade step whose answer was not taken.
+          outcome: { enum: ["ok", "client-error", "timeout", "connect", "status", "circuit-open", "cancelled", "low-confidence"] },
           status: nullable({ type: "integer" }),
           ms: { type: "number", minimum: 0 },
         },

@@ -88,6 +88,10 @@ export type Selection =
   | { algorithm: "weighted"; models: string[]; weights: number[] }
   | { algorithm: "cheapest"; models: string[] }
   | { algorithm: "fastest"; models: string[] }
+  /** The first model whose answer's confidence reaches `min_confidence`; the last one's otherwise. `verifier` grades answers instead of log-probabilities. */
+  | { algorithm: "cascade"; models: string[]; min_confidence: number; verifier?: string }
+  /** The first answer of the models, each asked `after_ms` after the one before it (or at once when it failed). */
+  | { algorithm: "hedge"; models: string[]; after_ms: number }
   | {
       algorithm: "adaptive";
       models: string[];

@@ -451,6 +451,16 @@ function checkSelection(stmt: UseStmt | SelectStmt, file: string, ctx: ActionCon
         ...(context ? { context } : {}),
       };
     }
+    case "cascade": {
+      const verifier = c.verifier as string | undefined;
+      if (verifier !== undefined) {
+        const field = stmt.body.fields.find((f) => f.key.name === "verifier")!;
+        if (!modelRef({ name: verifier, span: field.value.span }, file, ctx)) return null;
+      }
+      return { algorithm, models: modelNames, min_confidence: c.min_confidence as number, ...(verifier !== undefined ? { verifier } : {}) };
+    }
+    case "hedge":
+      return { algorithm, models: modelNames, after_ms: c.after_ms as number };
     default:
       return { algorithm: algorithm as "static" | "cheapest" | "fastest", models: modelNames };
   }

@@ -373,7 +373,7 @@ function unusedDefinitions(s: Scope): void {
   const usedPlugins = new Set<string>();
   const collect = (a: Action | null) => {
     if (!a) return;
-    for (const m of a.select.models) usedModels.add(m);
+    for (const m of modelsReached(a)) usedModels.add(m);
     if (a.select.algorithm === "adaptive") for (const sig of a.select.context ?? []) usedSignals.add(sig);
     for (const p of a.plugins) usedPlugins.add(p.plugin);
   };
@@ -489,7 +489,8 @@ function guarantees(s: Scope): void {
     for (const out of outcomes) {
       const here: RegionQuery = { ...out.region, extra: [scope] };
       if (!space.sat(here)) continue;
-      const models: (string | null)[] = out.action ? out.action.select.models : [null];
+      // A cascade's verifier reads the request and an answer: a guarantee about where requests go covers it.
+      const models: (string | null)[] = out.action ? modelsReached(out.action) : [null];
       for (const m of models) {
         const bad: RegionQuery = { ...here, extra: [scope, b.not(requirement(g.require, out.route, m, out.action, policy, model))] };
         if (space.sat(bad)) {
@@ -529,6 +530,11 @@ function later(code: string, subject: string, expectRoutes: (string | null)[], b
       return (witness ??= build());
     },
   };
+}
+
+/** Every model an action may send the request to: its models, and a cascade's verifier. */
+export function modelsReached(a: Action): string[] {
+  return a.select.algorithm === "cascade" && a.select.verifier !== undefined && !a.select.models.includes(a.select.verifier) ? [...a.select.models, a.select.verifier] : a.select.models;
 }
 
 function sameAction(a: Action, b: Action): boolean {

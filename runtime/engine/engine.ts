@@ -390,6 +390,9 @@ export class Engine {
     switch (sel.algorithm) {
       case "use":
       case "static":
+      case "cascade":
+      case "hedge":
+        // The sidecar asks them in order (a cascade by confidence, a hedge by time): the first, then the rest.
         return Object.freeze({ model: models[0], fallbacks: Object.freeze(models.slice(1)) as string[] });
       case "cheapest":
         return ordered(models, (m) => {
@@ -519,6 +522,7 @@ export function referencesProblem(policy: Bundle["policy"]): string | null {
   for (const [where, action] of actions) {
     const sel = action.select;
     for (const m of sel.models) if (!models.has(m)) return `${where} selects undefined model \`${m}\``;
+    if (sel.algorithm === "cascade" && sel.verifier !== undefined && !models.has(sel.verifier)) return `${where} grades answers with undefined model \`${sel.verifier}\``;
     for (const m in action.params ?? {}) if (!sel.models.includes(m)) return `${where} sets parameters for model \`${m}\`, which it does not use`;
     if (sel.algorithm === "weighted" && (sel.weights.length !== sel.models.length || sel.weights.every((w) => w === 0))) {
       return `${where} has ${sel.weights.length} weights for ${sel.models.length} models${sel.weights.length === sel.models.length ? ", all zero" : ""}`;

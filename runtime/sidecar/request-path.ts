@@ -11,7 +11,7 @@ import type { ActiveBundle } from "./bundle-store.ts";
 import { ClientError, type ClientResponse } from "./http-client.ts";
 import type { SidecarRequest, SidecarResponse } from "./http-server.ts";
 import { HttpError, chatProblem, metadataProblem, readJson, sendError } from "./openai.ts";
-import { bodyForModel } from "./model-params.ts";
+import { asEventStream, cascade, hedge, inOrder } from "./model-calls.ts";
 import { capturedSignals, sampled } from "./capture.ts";
 import { hasPersonalData, redactResponse, rewriteRequest, streamRedactor } from "./plugins.ts";
 import { ResponseCache, type CacheSlot } from "./response-cache.ts";
@@ -180,39 +180,25 @@ const cache: Stage = async (p) => {
 
 /** forward: along the fallback chain (at most maxAttempts models) until one answers; 502/504 when none does. */
 const forward: Stage = async (p) => {
-  const { config, decision, rec } = { config: p.config, decision: p.decision!, rec: p.rec! };
+  const { config, decision } = { config: p.config, decision: p.decision! };
   // Only allow-listed client headers are passed on (upstream.ts): never the client's credentials.
   const headers = upstreamHeaders(p.req.headers, config.forwardable, p.rewritten!, p.requestId);
   const chain = [decision.model!, ...decision.fallbacks].slice(0, config.maxAttempts);
-  const action = p.active.actions.get(decision.route!)!;
-  let lastError: UpstreamError | null = null;
-  for (const name of chain) {
-    const declared = p.active.models.get(name)!;
-    const spec = config.endpointOverride ? { ...declared, endpoint: config.endpointOverride } : declared;
-    const key = config.credential(spec);
-    const payload = JSON.stringify(bodyForModel(p.rewritten!.body, spec, action.params?.[name], p.endpoint));
-    const t0 = performance.now();
-    const span = rec.stage("upstream", { "routeplane.model": name, "server.address": new URL(spec.endpoint).host });
-    try {
-      const response = await config.upstreams.send({
-        model: spec,
-        path: p.endpoint === "chat" ? "/chat/completions" : "/completions",
-        body: payload,
-        headers,
-        key,
-      });
-      rec.answered(name, response.statusCode, performance.now() - t0, span);
-      p.answer = { response, model: name, spec, key };
-      return true;
-    } catch (err) {
-      if (!(err instanceof UpstreamError)) throw err;
-      lastError = err;
-      rec.failed(name, err, performance.now() - t0, span);
-    }
+  const sel = p.active.actions.get(decision.route!)!.select;
+  // model-calls.ts: a hedge races the models, a cascade asks them by confidence, the rest go in order on failure.
+  const result = sel.algorithm === "hedge" ? await hedge(p, chain, headers, sel.after_ms) : sel.algorithm === "cascade" ? await cascade(p, chain, headers, sel) : await inOrder(p, chain, headers);
+  if (result instanceof UpstreamError) {
+    p.status = result.kind === "timeout" ? 504 : 502;
+    sendError(p.res, new HttpError(p.status, `every model for route ${decision.route} failed; last: ${result.message}`, "upstream_error"), { ...p.base!, "x-routeplane-model": "none" });
+    return false;
   }
-  p.status = lastError?.kind === "timeout" ? 504 : 502;
-  sendError(p.res, new HttpError(p.status, `every model for route ${decision.route} failed; last: ${lastError?.message ?? "no attempt"}`, "upstream_error"), { ...p.base!, "x-routeplane-model": "none" });
-  return false;
+  if ("text" in result) {
+    // A cascade step's answer, held whole: relayed here (as one event for a client that streams).
+    sendWhole(p, result.text, result.status, result.contentType, result.answer);
+    return false;
+  }
+  p.answer = result;
+  return true;
 };
 
 /**
@@ -289,15 +275,30 @@ const relay: Stage = async (p) => {
     p.status = 502;
     return true;
   }
-  text = scrubSecret(text, key);
-  const cleaned = redactResponse(text, action, plugins, rec.event.redacted);
-  if (cleaned !== null) text = cleaned;
-  res.send(up.statusCode, p.cacheSlot ? { ...answerHeaders, "x-routeplane-cache": "miss" } : answerHeaders, text);
-  if (p.cacheSlot && up.statusCode === 200) config.responseCache.put(p.cacheSlot.slot, { text, contentType, model: name }, p.cacheSlot.vector, Date.now());
-  rec.usage(text, spec);
-  p.status = up.statusCode;
+  sendWhole(p, text, up.statusCode, contentType, { model: name, spec, key });
   return true;
 };
+
+/**
+ * A whole answer to the client: the model's credential scrubbed, the answer redacted, kept in the
+ * response cache when a cache plugin asked, its usage recorded. A client that asked to stream
+ * gets a whole chat answer as one event (a cascade step's, which was asked for whole).
+ */
+function sendWhole(p: RequestPath, raw: string, status: number, contentType: string, from: { model: string; spec: ModelSpec; key: string | undefined }): void {
+  const { res, config, rec } = { res: p.res, config: p.config, rec: p.rec! };
+  const action = p.active.actions.get(p.decision!.route!)!;
+  p.model = from.model;
+  let text = scrubSecret(raw, from.key);
+  const cleaned = redactResponse(text, action, p.decision!.plugins, rec.event.redacted);
+  if (cleaned !== null) text = cleaned;
+  const headers: Record<string, string> = { ...p.base!, "x-routeplane-model": from.model, "content-type": scrubSecret(contentType, from.key) };
+  if (p.cacheSlot) headers["x-routeplane-cache"] = "miss";
+  if (p.body!.stream === true && status === 200 && p.endpoint === "chat") res.send(status, { ...headers, "content-type": "text/event-stream", "cache-control": "no-cache" }, asEventStream(text));
+  else res.send(status, headers, text);
+  if (p.cacheSlot && status === 200) config.responseCache.put(p.cacheSlot.slot, { text, contentType, model: from.model }, p.cacheSlot.vector, Date.now());
+  rec.usage(text, from.spec);
+  p.status = status;
+}
 
 /** The stages in order; `record` (the recorder's finish) runs after the last one that ran. */
 export const REQUEST_STAGES: readonly { name: string; run: Stage }[] = [

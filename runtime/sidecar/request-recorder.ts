@@ -110,6 +110,13 @@ export class RequestRecorder {
     this.event.latencyMs.upstream = ms;
   }
 
+  /** A cascade did not take this model's answer: its confidence (null: none it could tell) was below the route's. */
+  declined(model: string, confidence: number | null): void {
+    const a = this.event.attempts.findLast((x) => x.model === model);
+    if (a) a.outcome = "low-confidence";
+    this.sinks.metrics.fallbacks.inc({ model, reason: confidence === null ? "no-confidence" : "low-confidence" });
+  }
+
   /** An attempt failed in a way the next model may not (timeout, connection, 429/5xx, open circuit). */
   failed(model: string, err: UpstreamError, ms: number, span: StageSpan | undefined): void {
     this.event.attempts.push({ model, outcome: err.kind, status: err.status, ms });

@@ -132,7 +132,8 @@ export class StreamScrubber {
   }
 }
 
-export type UpstreamFailure = "timeout" | "connect" | "status" | "circuit-open";
+/** `cancelled`: the sidecar withdrew the request itself (a hedge's loser): not the model's failure. */
+export type UpstreamFailure = "timeout" | "connect" | "status" | "circuit-open" | "cancelled";
 
 /**
  * A failed attempt that the next model of the chain may succeed at: a
@@ -187,6 +188,8 @@ export interface UpstreamCall {
   headers: Record<string, string>;
   /** The model's key, sent as `authorization: Bearer <key>` (and scrubbed from what the model server answers). */
   key?: string | null;
+  /** Withdraws the request (a hedge's loser); a withdrawn request does not count against the model's circuit. */
+  signal?: AbortSignal;
 }
 
 export class Upstreams {
@@ -245,9 +248,11 @@ export class Upstreams {
         body: call.body,
         headersTimeoutMs: this.options.headersTimeoutMs,
         bodyTimeoutMs: this.options.bodyTimeoutMs,
+        ...(call.signal ? { signal: call.signal } : {}),
       });
     } catch (err) {
       if (!(err instanceof ClientError)) throw err;
+      if (call.signal?.aborted) throw new UpstreamError("cancelled", `the request to ${name} was withdrawn`);
       this.failed(name);
       if (err.kind === "timeout") throw new UpstreamError("timeout", `${name} did not answer within ${this.options.headersTimeoutMs} ms`);
       throw new UpstreamError("connect", `${name} at ${url.origin}: ${err.message}`);
