@@ -18,12 +18,21 @@ export function isPlainName(s: string): boolean {
 
 /** The nearest routeplane name: other characters become `_`, a leading digit gets a `_`, a reserved word a trailing `_`. */
 export function toName(s: string): string {
-  let n = s.replace(/[^A-Za-z0-9_]+/g, "_").replace(/_{2,}/g, "_");
+  const n = toClass(s);
+  return RESERVED_WORDS.has(n) ? `${n}_` : n;
+}
+
+/**
+ * A domain class's name: a name, but reserved words are fine (classes are
+ * strings in `classes: [...]` and compared as `domains == "default"`); accents
+ * are dropped (`é` → `e`), other characters become `_`.
+ */
+export function toClass(s: string): string {
+  let n = s.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").replace(/[^A-Za-z0-9_]+/g, "_").replace(/_{2,}/g, "_");
   if (n !== "_" && n.length > 1) n = n.replace(/^_+(?=[A-Za-z0-9])|(?<=[A-Za-z0-9])_+$/g, "");
   if (n === "" || n === "_") n = "unnamed";
   if (/^[0-9]/.test(n)) n = `_${n}`;
-  if (s === "__proto__") n = "proto";
-  if (RESERVED_WORDS.has(n)) n = `${n}_`;
+  if (s === "__proto__" || n === "__proto__") n = "proto";
   return n.length > 64 ? n.slice(0, 64) : n;
 }
 

@@ -18,7 +18,7 @@ import {
   type SignalRow,
 } from "./vllm-sr-tables.ts";
 import { readVllmSrConfig, endpointUrl, providerFor, type VllmSrConfig, type ConfigModel } from "./vllm-sr-config.ts";
-import { Namespace, toName, isPlainName } from "./names.ts";
+import { Namespace, toName, toClass, isPlainName } from "./names.ts";
 import { BareName, commentLines, fieldLines, leaf, numberText, printExpr, valueText, type RExpr } from "./route-text.ts";
 import { renderImportReport } from "./import-report.ts";
 
@@ -173,6 +173,7 @@ class PolicyTranslator {
     for (const r of ns.renames.slice(before)) this.note(pos, "renamed", `${kind} \`${r.from}\``, `named \`${r.to}\`: ${r.why}`);
   }
 
+
   private claim(ns: Namespace, original: string, pos: VPos, kind: string): string {
     const n = ns.renames.length;
     const name = ns.claim(original);
@@ -188,9 +189,11 @@ class PolicyTranslator {
     if (name === undefined) {
       const n = this.models.renames.length;
       name = this.models.claim(original);
-      // Model names with `/` and `.` are the norm: their rename is part of the model note, not one each.
-      this.models.renames.splice(n);
-      if (name !== original && !/^[A-Za-z0-9_./:-]+$/.test(original)) this.note(pos, "renamed", `model \`${original}\``, `named \`${name}\` (its served_name stays \`${original}\`)`);
+      // Model names with `/`, `.` and `-` are the norm (`qwen/qwen3-8b`): only other renames are reported.
+      const why = this.models.renames.splice(n)[0]?.why;
+      if (why && (!/^[A-Za-z0-9_./:-]+$/.test(original) || !why.startsWith("routeplane names"))) {
+        this.note(this.shared.models.find((m) => m.name === original)?.pos ?? pos, "renamed", `model \`${original}\``, `named \`${name}\`: ${why} (its served_name stays \`${original}\`)`);
+      }
       this.modelNames.set(original, name);
     }
     this.usedModels.add(original);
@@ -273,7 +276,7 @@ class PolicyTranslator {
       this.signalInfo.push(info);
       const desc = fieldValue(d.fields, "description");
       if (!row) {
-        this.note(d.pos, "dropped", `SIGNAL ${d.signalType} \`${d.name}\``, `unknown signal type \`${d.signalType}\`: not translated`);
+        this.note(d.pos, "dropped", `SIGNAL ${d.signalType} \`${d.name}\``, `unknown signal type \`${d.signalType}\`: not translated${this.isReferenced(d) ? "; the conditions that test it read a `metadata` stand-in" : ""}`);
         continue;
       }
       if (row.status === "dropped") {
@@ -286,15 +289,15 @@ class PolicyTranslator {
           this.signals.reserve(this.domainSignal);
           this.note(d.pos, "approximate", "SIGNAL domain", row.why);
         }
-        let cls = toName(d.name);
-        for (let i = 2; this.domainClasses.includes(cls); i++) cls = `${toName(d.name)}_${i}`;
+        let cls = toClass(d.name);
+        for (let i = 2; this.domainClasses.includes(cls); i++) cls = `${toClass(d.name)}_${i}`;
         if (cls !== d.name) this.note(d.pos, "renamed", `domain \`${d.name}\``, `class \`${cls}\` of \`${this.domainSignal}\`: classes are names (letters, digits, \`_\`)`);
         this.domainClasses.push(cls);
         info.rpName = this.domainSignal;
         info.domainClass = cls;
         continue;
       }
-      const name = this.claim(this.signals, d.name, d.pos, `signal \`${d.name}\``);
+      const name = this.claim(this.signals, d.name, d.pos, "signal");
       info.rpName = name;
       const keys = d.fields.map((f) => f.key);
       const fm = fieldMap(d.fields);
@@ -309,7 +312,8 @@ class PolicyTranslator {
       }
       if (body.negate) this.note(d.pos, "approximate", `SIGNAL keyword \`${d.name}\``, "`operator: NOR`: the signal lists the words with `any`, and every condition that tests it tests `not` it");
       const lines = typeof desc === "string" ? commentLines(desc) : [];
-      this.signalDecls.push([...lines, `signal ${row.routeplane} ${name} {`, ...fieldLines(body.fields), "}"].join("\n"));
+      const block = Object.keys(body.fields).length ? [`signal ${row.routeplane} ${name} {`, ...fieldLines(body.fields), "}"] : [`signal ${row.routeplane} ${name} {}`];
+      this.signalDecls.push([...lines, ...block].join("\n"));
     }
     if (this.domainSignal !== null) {
       this.signalDecls.unshift(`signal domain ${this.domainSignal} {\n  classes: ${valueText(this.domainClasses)}\n}`);
@@ -349,7 +353,7 @@ class PolicyTranslator {
     const key = `vllm-sr/${type}/${name}`;
     let n = this.standIns.get(key);
     if (n === undefined) {
-      n = this.claim(this.signals, name, pos, `signal \`${name}\``);
+      n = this.claim(this.signals, name, pos, "signal");
       this.standIns.set(key, n);
       this.signalDecls.push(`# stand-in: vLLM-SR's ${type} signal \`${name}\` is not computed by routeplane (IMPORT.md)\nsignal metadata ${n} { key: ${JSON.stringify(key)} }`);
     }
@@ -398,7 +402,7 @@ class PolicyTranslator {
         this.note(decl.pos, "dropped", what, `${members2.length} member${members2.length === 1 ? "" : "s"} left: a routeplane partition has 2 to 32`);
         continue;
       }
-      const name = this.claim(this.signals, decl.name, decl.pos, `partition \`${decl.name}\``);
+      const name = this.claim(this.signals, decl.name, decl.pos, "partition");
       const fields: Record<string, unknown> = { members: members2.map((m) => new BareName(m)) };
       if (typeof dflt === "string") {
         const di = infos.find((x) => x.n === dflt)?.info;
@@ -447,7 +451,7 @@ class PolicyTranslator {
         if (info && info.decl.signalType === "domain" && this.domainSignal) ref = `${this.domainSignal}.${info.domainClass}`;
         else if (info && info.rpName && row?.scoreOutput && row.scoreOutput !== "class") ref = `${info.rpName}.${row.scoreOutput}`;
         if (!ref) {
-          droppedInputs.push(`${label}: ${!info ? "not a declared signal" : row?.status === "dropped" || !row ? `${type} signals are not computed by routeplane` : `a routeplane ${row.routeplane} signal has no numeric output`}`);
+          droppedInputs.push(`${label}: ${!info ? "not a declared signal" : row?.status === "dropped" || !row ? `${type} signals are not computed by routeplane` : `\`${row.routeplane}\` signals have no numeric output that stands for a match or a confidence`}`);
           continue;
         }
         if (w === 0) continue;
@@ -466,7 +470,7 @@ class PolicyTranslator {
         this.note(s.pos, "dropped", what, "none of its inputs has a routeplane numeric output: the bands that map it are `metadata` stand-ins where conditions test them");
         continue;
       }
-      const name = this.claim(this.signals, s.name, s.pos, `score \`${s.name}\``);
+      const name = this.claim(this.signals, s.name, s.pos, "score");
       const value = terms.map((t, i) => {
         const mag = Math.abs(t.w);
         const sign = t.w < 0 ? (i === 0 ? "-" : " - ") : i === 0 ? "" : " + ";
@@ -488,7 +492,7 @@ class PolicyTranslator {
           if (typeof out.name !== "string") continue;
           const n0 = bandNames.renames.length;
           const band = bandNames.claim(out.name);
-          for (const r of bandNames.renames.slice(n0)) this.note(m.pos, "renamed", `band \`${r.from}\``, `band \`${band}\` of \`${name}\`: ${r.why.replace("already taken", "already taken (or is a score's own output)")}`);
+          for (const r of bandNames.renames.slice(n0)) this.note(m.pos, "renamed", `band \`${r.from}\``, `band \`${band}\` of \`${name}\`: ${["value", "matched"].includes(r.from) ? `\`${name}.${r.from}\` is the score's own output` : r.why}`);
           const range: Record<string, number> = {};
           if (typeof out.gte === "number") range.min = out.gte;
           else if (typeof out.gt === "number") {
@@ -626,7 +630,7 @@ class PolicyTranslator {
       }
     }
     if (row.status === "approximate" || built.notes.length) this.note(pos, "approximate", what, [row.status === "approximate" ? row.why : null, ...built.notes].filter(Boolean).join("; "));
-    const name = this.claim(this.plugins, wanted, pos, `plugin \`${wanted}\``);
+    const name = this.claim(this.plugins, wanted, pos, "plugin");
     const fieldsOut: Record<string, unknown> = { ...built.fields };
     for (const k of ["mode", "position", "action"]) if (typeof fieldsOut[k] === "string") fieldsOut[k] = new BareName(fieldsOut[k] as string);
     if (Array.isArray(fieldsOut.types)) fieldsOut.types = (fieldsOut.types as string[]).map((t) => new BareName(t));
@@ -804,7 +808,7 @@ class PolicyTranslator {
     const key = (e: RouteEntry) => (useTiers ? e.tier : 0);
     // vLLM-SR's order: tier (when any route has one), catch-alls after matches, priority (highest first), name.
     const order = [...entries].sort((a, b) => key(a) - key(b) || Number(a.condition === null) - Number(b.condition === null) || b.priority - a.priority || (a.original < b.original ? -1 : a.original > b.original ? 1 : 0));
-    for (const e of entries) e.rp = this.claim(this.routes, e.original, e.pos, `route \`${e.original}\``);
+    for (const e of entries) e.rp = this.claim(this.routes, e.original, e.pos, "route");
     for (const e of entries) this.routeNames.set(e.original, e.rp!);
     // The first catch-all in that order: the default when nothing after it could match; later catch-alls never win.
     const catchAlls = order.filter((e) => e.condition === null);
@@ -843,7 +847,7 @@ class PolicyTranslator {
         for (const [e, m] of tie) local.set(e, m);
         continue;
       }
-      for (let i = 0; i + 1 < group.length; i++) before.set(group[i], [group[i + 1].rp!]);
+      for (let i = 0; i + 1 < group.length; i++) before.set(group[i], group.slice(i + 1).map((e) => e.rp!));
       this.note(group[0].pos, "approximate", `routes ${group.map((e) => `\`${e.original}\``).join(", ")}`, `equal priority: ${CONSTRUCT_TABLE["equal priority"].why}; here they test more than one signal each, so they are ordered by name`);
     }
     for (const e of routed) this.emitRoute(e, prios.get(e)!, before.get(e) ?? [], local.get(e));

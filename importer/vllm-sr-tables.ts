@@ -178,7 +178,7 @@ export const SIGNAL_TABLE: Record<string, SignalRow> = {
     routeplane: "complexity",
     why: "vLLM-SR compares the prompt with hard and easy candidate phrases; routeplane's complexity is a heuristic score in [0, 1]. `complexity(\"x:hard\")` becomes `x.score >= 0.66`, `:medium` `0.33 ≤ x.score < 0.66`, `:easy` `x.score < 0.33`, and a bare `complexity(\"x\")` `x`; `hard`/`easy` candidates, `composer` and the vLLM-SR threshold (a margin, not a score) are not carried",
     scoreOutput: "score",
-    body: (s) => ({ fields: {}, notes: leftover(s, otherFields(s, []), []) }),
+    body: (s) => ({ fields: {}, notes: leftover(s, otherFields(s, ["threshold", "hard", "easy", "composer"]), []) }),
   },
   jailbreak: {
     status: "approximate",
@@ -187,7 +187,7 @@ export const SIGNAL_TABLE: Record<string, SignalRow> = {
     scoreOutput: "score",
     body: (s) => {
       const t = unit(s.field("threshold"));
-      return { fields: t === undefined ? {} : { threshold: t }, notes: leftover(s, otherFields(s, ["threshold"]), []) };
+      return { fields: t === undefined ? {} : { threshold: t }, notes: leftover(s, otherFields(s, ["threshold", "method", "include_history", "jailbreak_patterns", "benign_patterns"]), []) };
     },
   },
   pii: {
@@ -198,7 +198,7 @@ export const SIGNAL_TABLE: Record<string, SignalRow> = {
     body: (s) => {
       const allowed = new Set((strings(s.field("pii_types_allowed")) ?? []).map((t) => PII_ENTITIES[t.toUpperCase()]).filter((t) => t !== undefined));
       const types = Object.values(PII_ENTITIES).filter((t) => !allowed.has(t));
-      const notes = leftover(s, otherFields(s, ["pii_types_allowed"]), []);
+      const notes = leftover(s, otherFields(s, ["pii_types_allowed", "threshold"]), []);
       return { fields: { types: types.length ? types : Object.values(PII_ENTITIES) }, notes };
     },
   },
