@@ -556,7 +556,10 @@ class Parser {
       this.open("(", "`(`");
       const name = this.name(`the signal's name in \`${t.text}(…)\`, a string like "math"`);
       const fields: VField[] = [];
-      while (!this.isPunct(")")) fields.push(this.field());
+      while (!this.isPunct(")")) {
+        if (!this.isPunct(",") && !(this.isWord() && this.isPunct(":", 1))) this.fail(`\`)\` to close \`${t.text}(…)\``);
+        fields.push(this.field());
+      }
       this.close(")", "`)`");
       return { kind: "ref", signalType: t.text, name: name.text, fields, pos: this.posOf(t) };
     }

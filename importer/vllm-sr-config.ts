@@ -40,6 +40,7 @@ const price = (v: unknown): number | undefined => {
 /** An endpoint as routeplane wants it: an http(s) URL; `host:port` becomes `http://host:port/v1`. */
 export function endpointUrl(v: string): string | undefined {
   if (/^https?:\/\/[^\s"]+$/.test(v)) return v;
+  if (/^[A-Za-z0-9.-]+:443$/.test(v)) return `https://${v.slice(0, -4)}/v1`;
   if (/^[A-Za-z0-9.-]+(:[0-9]{1,5})?$/.test(v)) return `http://${v}/v1`;
   return undefined;
 }
@@ -60,11 +61,11 @@ export class ConfigError extends Error {}
 export function readVllmSrConfig(text: string, fileName: string): VllmSrConfig {
   if (text.length > MAX_CONFIG_BYTES) throw new ConfigError(`${fileName}: more than ${MAX_CONFIG_BYTES} bytes`);
   // Aliases are bounded (no "billion laughs"); duplicate keys are an error, as YAML 1.2 says.
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const at = e.linePos?.[0];
-    throw new ConfigError(`${fileName}${at ? `:${at.line}:${at.col}` : ""}: not valid YAML: ${e.message.split("\n")[0]}`);
+    throw new ConfigError(`${fileName}${at ? `:${at.line}:${at.col}` : ""}: not valid YAML: ${e.message.split("\n")[0].replace(/ at line \d+, column \d+:$/, "")}`);
   }
   let root: unknown;
   try {

@@ -238,7 +238,7 @@ class PolicyTranslator {
     if (tagValues.some((t) => !isPlainName(t))) this.note(pos, "renamed", `model \`${original}\` tags`, "`tags` and `capabilities` became routeplane tags: characters other than letters, digits and `_` became `_` (`tier:premium` → `tier_premium`)");
     if (cfg.apiKeyEnv) fields.api_key_env = cfg.apiKeyEnv;
     if (decl) {
-      const ignored = decl.fields.map((f) => f.key).filter((k) => !["description", "context_window_size", "quality_score", "tags", "capabilities"].includes(k));
+      const ignored = decl.fields.map((f) => f.key).filter((k) => !["description", "context_window_size", "quality_score", "tags", "capabilities", "provider_profile"].includes(k));
       if (ignored.length) this.note(pos, "dropped", `MODEL \`${original}\``, `${[...new Set(ignored)].map((k) => `\`${k}\``).join(", ")}: no routeplane model field`);
     }
     return [...lines, `model ${name} {`, ...fieldLines(fields), "}"];
@@ -808,8 +808,6 @@ class PolicyTranslator {
     const key = (e: RouteEntry) => (useTiers ? e.tier : 0);
     // vLLM-SR's order: tier (when any route has one), catch-alls after matches, priority (highest first), name.
     const order = [...entries].sort((a, b) => key(a) - key(b) || Number(a.condition === null) - Number(b.condition === null) || b.priority - a.priority || (a.original < b.original ? -1 : a.original > b.original ? 1 : 0));
-    for (const e of entries) e.rp = this.claim(this.routes, e.original, e.pos, "route");
-    for (const e of entries) this.routeNames.set(e.original, e.rp!);
     // The first catch-all in that order: the default when nothing after it could match; later catch-alls never win.
     const catchAlls = order.filter((e) => e.condition === null);
     let asRoute: RouteEntry | null = null;
@@ -826,6 +824,12 @@ class PolicyTranslator {
       }
     }
     const routed = order.filter((e) => e.condition !== null || e === asRoute);
+    // Names in source order, so that a rename's `_2` goes to the later declaration.
+    for (const e of entries) {
+      if (!routed.includes(e)) continue;
+      e.rp = this.claim(this.routes, e.original, e.pos, "route");
+      this.routeNames.set(e.original, e.rp);
+    }
     if (routed.length === 0) {
       if (!this.defaultDecl) this.deriveDefault();
       return;
@@ -842,13 +846,14 @@ class PolicyTranslator {
     const local = new Map<RouteEntry, Map<string, string>>();
     for (const [p, group] of groups) {
       if (group.length < 2) continue;
+      if (this.alreadyExclusive(group)) continue;
       const tie = this.tiePartition(group, p);
       if (tie) {
         for (const [e, m] of tie) local.set(e, m);
         continue;
       }
       for (let i = 0; i + 1 < group.length; i++) before.set(group[i], group.slice(i + 1).map((e) => e.rp!));
-      this.note(group[0].pos, "approximate", `routes ${group.map((e) => `\`${e.original}\``).join(", ")}`, `equal priority: ${CONSTRUCT_TABLE["equal priority"].why}; here they test more than one signal each, so they are ordered by name`);
+      this.note(group[0].pos, "approximate", `routes ${group.map((e) => `\`${e.original}\``).join(", ")}`, `equal priority: ${CONSTRUCT_TABLE["equal priority"].why}; their conditions are not one distinct signal each, so they are ordered by name`);
     }
     for (const e of routed) this.emitRoute(e, prios.get(e)!, before.get(e) ?? [], local.get(e));
     if (!this.defaultDecl) this.deriveDefault();
@@ -887,6 +892,23 @@ class PolicyTranslator {
     for (const e of routed) out.set(e, (distinct.length - distinct.indexOf(keyOf(e))) * 10);
     this.note(routed[0].pos, "approximate", "PRIORITY", `the priorities span more than routeplane's 0–${MAX_PRIORITY}: they are renumbered by rank (10, 20, …) in the same order`);
     return out;
+  }
+
+  /** Routes of equal priority that each test a different member of one partition never overlap: nothing to order. */
+  private alreadyExclusive(group: RouteEntry[]): boolean {
+    const seen = new Set<string>();
+    let partition: string | null = null;
+    for (const e of group) {
+      const c = e.condition;
+      if (!c || c.kind !== "ref" || c.signalType === "projection" || c.fields.length) return false;
+      const info = this.findSignal(c.signalType, c.name);
+      if (!info?.partition || info.negate) return false;
+      const [p] = info.partition.split(".");
+      if ((partition !== null && p !== partition) || seen.has(info.partition)) return false;
+      partition = p;
+      seen.add(info.partition);
+    }
+    return true;
   }
 
   /** Routes of equal priority that each test exactly one (distinct, partitionable) signal become members of one partition. */

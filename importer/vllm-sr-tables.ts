@@ -260,18 +260,6 @@ export const SIGNAL_TABLE: Record<string, SignalRow> = {
       return { fields, notes: leftover(s, otherFields(s, ["key", "values"]), []) };
     },
   },
-  header: {
-    status: "exact",
-    routeplane: "header",
-    why: "a request header: `name` and `values` carry over",
-    scoreOutput: null,
-    body: (s) => {
-      const fields: Record<string, unknown> = { name: str(s.field("name")) ?? str(s.field("header")) ?? s.name };
-      const values = strings(s.field("values"));
-      if (values && values.length) fields.values = values;
-      return { fields, notes: leftover(s, otherFields(s, ["name", "header", "values"]), []) };
-    },
-  },
   modality: dropped("vLLM-SR's modality signal detects the wanted output (text, image generation); routeplane's modality is about input content parts and has no output-modality detector"),
   fact_check: dropped("routeplane has no fact-check signal"),
   kb: dropped("routeplane has no knowledge-base signals"),
@@ -471,7 +459,7 @@ export const CONSTRUCT_TABLE: Record<string, ConstructRow> = {
   "ALGORITHM": { status: "exact", why: "a `select` strategy, per the algorithm table" },
   "PLUGIN (route)": { status: "exact", why: "`apply`, with field overrides, per the plugin table" },
   "PLUGIN (template)": { status: "exact", why: "a `plugin` declaration, per the plugin table" },
-  "DESCRIPTION": { status: "exact", why: "a comment" },
+  "DESCRIPTION": { status: "exact", why: "a comment above the route" },
   "ACTION": { status: "dropped", why: "routeplane routes have no actions besides selecting a model" },
   "FOR … IN": { status: "dropped", why: "routeplane has no candidate iteration" },
   "EMIT": { status: "dropped", why: "routeplane has no retention directives" },
