@@ -303,3 +303,20 @@ test("importing twice gives the same bytes", () => {
 });
 
 
+
+test("docs/migrating-from-vllm-sr.md lists every row of the mapping tables with its status, and its worked example is the golden output", () => {
+  const doc = readFileSync(path.join(REPO, "docs/migrating-from-vllm-sr.md"), "utf8");
+  const lines = doc.split("\n");
+  const tables: [string, Record<string, { status: string }>][] = [["signal", SIGNAL_TABLE], ["plugin", PLUGIN_TABLE], ["algorithm", ALGORITHM_TABLE], ["construct", CONSTRUCT_TABLE]];
+  for (const [what, table] of tables) {
+    for (const [key, row] of Object.entries(table)) {
+      const line = lines.find((l) => l.startsWith(`| \`${key}\` |`));
+      assert.ok(line, `the doc has no row for ${what} \`${key}\``);
+      assert.ok(line.includes(` | ${row.status} | `), `the doc's row for ${what} \`${key}\` does not say ${row.status}`);
+    }
+  }
+  for (const f of ["main.route", "models.route"]) {
+    const text = readFileSync(path.join(CASES, "config/expected", f), "utf8").trim();
+    assert.ok(doc.includes(text), `the worked example's ${f} is not the golden output`);
+  }
+});
