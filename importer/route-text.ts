@@ -58,9 +58,26 @@ export function numberText(n: number, written?: string): string {
   return s;
 }
 
+/**
+ * A .route string literal: the lexer takes `\"`, `\\`, `\/`, `\n`, `\r`, `\t` and
+ * `\uXXXX` escapes only (no `\b` or `\f`, which JSON.stringify would write).
+ */
+export function quote(s: string): string {
+  return `"${s.replace(/[\\"\u0000-\u001f\u007f\u2028\u2029]/g, (c) => {
+    switch (c) {
+      case "\\": return "\\\\";
+      case '"': return '\\"';
+      case "\n": return "\\n";
+      case "\r": return "\\r";
+      case "\t": return "\\t";
+      default: return `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+    }
+  })}"`;
+}
+
 /** A value in .route syntax: strings quoted (JSON escapes), names bare, lists and blocks inline. */
 export function valueText(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "string") return quote(v);
   if (typeof v === "number") return numberText(v);
   if (typeof v === "boolean") return String(v);
   if (v instanceof BareName) return v.name;
@@ -78,7 +95,7 @@ export class BareName {
 }
 
 function keyText(k: string): string {
-  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? k : JSON.stringify(k);
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? k : quote(k);
 }
 
 /** `key: value` lines of a multi-line block. */

@@ -19,7 +19,7 @@ import {
 } from "./vllm-sr-tables.ts";
 import { readVllmSrConfig, endpointUrl, providerFor, type VllmSrConfig, type ConfigModel } from "./vllm-sr-config.ts";
 import { Namespace, toName, toClass, isPlainName } from "./names.ts";
-import { BareName, commentLines, fieldLines, leaf, numberText, printExpr, valueText, type RExpr } from "./route-text.ts";
+import { BareName, commentLines, fieldLines, leaf, numberText, printExpr, quote, valueText, type RExpr } from "./route-text.ts";
 import { renderImportReport } from "./import-report.ts";
 
 export interface ImportOptions {
@@ -355,7 +355,7 @@ class PolicyTranslator {
     if (n === undefined) {
       n = this.claim(this.signals, name, pos, "signal");
       this.standIns.set(key, n);
-      this.signalDecls.push(`# stand-in: vLLM-SR's ${type} signal \`${name}\` is not computed by routeplane (IMPORT.md)\nsignal metadata ${n} { key: ${JSON.stringify(key)} }`);
+      this.signalDecls.push(`# stand-in: vLLM-SR's ${oneLine(type)} signal \`${oneLine(name)}\` is not computed by routeplane (IMPORT.md)\nsignal metadata ${n} { key: ${quote(key)} }`);
     }
     return n;
   }
@@ -565,10 +565,10 @@ class PolicyTranslator {
     if (info.rpName === null) return leaf(info.standIn ?? (info.standIn = this.standIn(type, base, pos)));
     const own = local?.get(info.rpName);
     if (own) return leaf(own);
-    if (info.domainClass !== undefined) return leaf(`${info.rpName} == ${JSON.stringify(info.domainClass)}`, 4);
+    if (info.domainClass !== undefined) return leaf(`${info.rpName} == ${quote(info.domainClass)}`, 4);
     if (info.decl.signalType === "user_feedback") {
       const label = FEEDBACK_LABELS[info.decl.name] ?? "negative";
-      return leaf(`${info.rpName} == ${JSON.stringify(label)}`, 4);
+      return leaf(`${info.rpName} == ${quote(label)}`, 4);
     }
     const ref = info.partition ?? info.rpName;
     if (level !== null) {
@@ -953,7 +953,7 @@ class PolicyTranslator {
     if (!sel) return;
     const apply = this.applyList(e.items, "default");
     const lines = e.description ? commentLines(e.description) : [];
-    lines.push(`# vLLM-SR's catch-all \`${e.original}\``, "default {", `  ${sel}`);
+    lines.push(`# vLLM-SR's catch-all \`${oneLine(e.original)}\``, "default {", `  ${sel}`);
     if (apply.length) lines.push(`  apply ${apply.join(", ")}`);
     lines.push("}");
     this.defaultDecl = lines.join("\n");
@@ -989,7 +989,7 @@ class PolicyTranslator {
         return;
       }
       const label = `${t.name} ${i + 1}: ${entry.query.length > 60 ? entry.query.slice(0, 57) + "..." : entry.query}`;
-      this.testDecls.push(`test ${JSON.stringify(label)} {\n  request { user: ${JSON.stringify(entry.query === "" ? " " : entry.query)} }\n  expect route ${target}\n}`);
+      this.testDecls.push(`test ${quote(label)} {\n  request { user: ${quote(entry.query === "" ? " " : entry.query)} }\n  expect route ${target}\n}`);
     });
     if (t.entries.length) this.note(t.pos, "approximate", `TEST \`${t.name}\``, CONSTRUCT_TABLE["TEST"].why);
   }
@@ -1005,6 +1005,11 @@ interface RouteEntry {
   description?: string;
   what: string;
   rp?: string;
+}
+
+/** Text for a one-line comment: line breaks (and other control characters) become spaces. */
+function oneLine(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, " ");
 }
 
 /** A package name from the file's name: routeplane's dotted names, made safe. */

@@ -298,6 +298,15 @@ test("a result that does not compile is written, reported in IMPORT.md, and exit
   }
 });
 
+test("strings with control characters the .route lexer has no short escape for (\\b, \\f) are written as \\u escapes", () => {
+  const r = importVllmSr({ source: 'MODEL m {}\nPLUGIN p system_prompt { system_prompt: "bell\\b feed\\f tab\\t \\u2028" }\nROUTE r { PRIORITY 1 WHEN keyword("\\b") MODEL m PLUGIN p }', sourceName: "s.dsl", packageName: "s" });
+  assert.deepEqual(r.errors, []);
+  assert.equal(r.ok, true);
+  const main = r.files.find((f) => f.path === "main.route")!.text;
+  assert.ok(main.includes('text: "bell\\u0008 feed\\u000c tab\\t \u2028"'), main);
+  assert.ok(main.includes('key: "vllm-sr/keyword/\\u0008"'), main);
+});
+
 test("importing twice gives the same bytes", () => {
   for (const name of caseNames) assert.deepEqual(importCase(name).files, importCase(name).files, name);
 });
@@ -319,4 +328,33 @@ test("docs/migrating-from-vllm-sr.md lists every row of the mapping tables with 
     const text = readFileSync(path.join(CASES, "config/expected", f), "utf8").trim();
     assert.ok(doc.includes(text), `the worked example's ${f} is not the golden output`);
   }
+});
+
+test("mutated test programs (inserted tokens, cut and repeated spans) never throw, and whatever parses is written as .route text that parses", () => {
+  const sources = caseNames.map((n) => readFileSync(path.join(CASES, n, "recipe.dsl"), "utf8"));
+  const pieces = ['"', "{", "}", "(", ")", "[", "]", ",", ":", "=", "AND", "OR", "NOT", "ROUTE", "SIGNAL", "MODEL", "__proto__", "default", "-1", "0.5", "\n", "#", "→", "->", "\\"];
+  let seed = 20260315;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  let parsed = 0;
+  for (let i = 0; i < 400; i++) {
+    let s = sources[rnd(sources.length)];
+    for (let k = 0; k < 1 + rnd(4); k++) {
+      const at = rnd(s.length);
+      const op = rnd(3);
+      if (op === 0) s = s.slice(0, at) + pieces[rnd(pieces.length)] + s.slice(at);
+      else if (op === 1) s = s.slice(0, at) + s.slice(at + 1 + rnd(20));
+      else {
+        const b = rnd(s.length);
+        s = s.slice(0, at) + s.slice(b, b + rnd(40)) + s.slice(at);
+      }
+    }
+    const r = importVllmSr({ source: s, sourceName: "m.dsl", packageName: "m" });
+    assert.deepEqual(r.errors.filter((e) => e.startsWith("internal error")), [], `mutation ${i}`);
+    for (const e of r.errors) assert.match(e, /^m\.dsl:\d+:\d+: /);
+    if (r.files.length) parsed++;
+  }
+  assert.ok(parsed > 50, `only ${parsed} mutations parsed: the test no longer exercises the translation`);
 });
