@@ -4,7 +4,7 @@
 import path from "node:path";
 import tseslint from "typescript-eslint";
 
-const PARTS = ["grammar", "bundle", "compiler", "runtime", "controller", "adapter", "crds", "cli", "e2e", "bench"];
+const PARTS = ["grammar", "bundle", "compiler", "runtime", "controller", "adapter", "importer", "crds", "cli", "e2e", "bench"];
 
 /** Which of our parts each part may import. Tests (test/) and build scripts (scripts/) are white-box and may reach inside any part. */
 const MAY_IMPORT = {
@@ -15,10 +15,12 @@ const MAY_IMPORT = {
   controller: ["compiler", "bundle"],
   // The learner and (later) the adapter's consumer: the bundle's contract only.
   adapter: ["bundle"],
-  cli: ["grammar", "bundle", "compiler", "runtime", "controller", "adapter"],
-  e2e: ["grammar", "bundle", "compiler", "runtime", "controller", "adapter", "cli", "bench"],
+  // `routeplane import`: other routers' policies parsed (grammar), written as .route text and checked (compiler).
+  importer: ["grammar", "bundle", "compiler"],
+  cli: ["grammar", "bundle", "compiler", "runtime", "controller", "adapter", "importer"],
+  e2e: ["grammar", "bundle", "compiler", "runtime", "controller", "adapter", "importer", "cli", "bench"],
   // bench/propagation starts the same real apiserver as the e2e tests (e2e/infra).
-  bench: ["grammar", "bundle", "compiler", "runtime", "controller", "adapter", "cli", "e2e"],
+  bench: ["grammar", "bundle", "compiler", "runtime", "controller", "adapter", "importer", "cli", "e2e"],
 };
 
 /**
@@ -37,6 +39,8 @@ const LIBRARY_HOME = {
   undici: "bench",
   "@kubernetes/client-node": "controller",
   "node-forge": "controller",
+  // vLLM Semantic Router's config.yaml, read by `routeplane import vllm-sr`.
+  yaml: "importer",
 };
 
 function restrictions(part) {

@@ -27,6 +27,7 @@ const controller = () => import("./controller-command.ts");
 const manifest = () => import("./manifest-command.ts");
 const replayer = () => import("./replay-command.ts");
 const adapt = () => import("./adapt-command.ts");
+const importer = () => import("./import-command.ts");
 
 const COMMANDS: Record<string, CommandSpec> = {
   compile: {
@@ -216,6 +217,16 @@ const COMMANDS: Record<string, CommandSpec> = {
       "compile-memory": { type: "string", help: "MB of heap one compile may use before it is refused (default 1024)" },
     },
     run: async (io, _p, v) => (await controller()).cmdController(io, v as never),
+  },
+  import: {
+    summary: "translate another router's policy into .route files: vLLM Semantic Router's DSL",
+    usage: "routeplane import vllm-sr <recipe.dsl> [--config config.yaml] -o <dir> [--force]",
+    options: {
+      output: { type: "string", short: "o", help: "the directory the .route files and IMPORT.md go to (new or empty)" },
+      config: { type: "string", help: "vLLM-SR's config.yaml: endpoints, providers, prices and the default model the DSL only names" },
+      force: { type: "boolean", help: "write into a directory that is not empty (files of the same name are replaced)" },
+    },
+    run: async (io, p, v) => (await importer()).cmdImport(io, p, v as never),
   },
   demo: {
     summary: "compile the example policy and explain sample requests, without a server",

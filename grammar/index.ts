@@ -7,3 +7,11 @@ export type {
   RouteStmt, RouteDecl, DefaultDecl, GuaranteeDecl, AssumeDecl, RequestStmt, ExpectItem, ExpectStmt, TestStmt, TestDecl, Block,
   Comment, SyntaxProblem, PolicyFile,
 } from "./ast.ts";
+// vLLM Semantic Router's DSL, for `routeplane import vllm-sr` (docs/adr/0022-importing-vllm-sr.md).
+export { parseVllmSr, VLLM_SR_LIMITS } from "./vllm-sr.ts";
+export type {
+  VPos, VString, VNumber, VBool, VIdent, VArray, VObject, VValue, VField, VOption, VSignalRef, VNot, VBinary, VExpr,
+  VModelRef, VAlgorithm, VPluginRef, VCandidateFor, VEmit, VAction, VRouteItem, VSignalDecl, VSignalGroupDecl, VProjectionDecl,
+  VRouteDecl, VTreeBranch, VDecisionTreeDecl, VModelDecl, VPluginDecl, VTestEntry, VTestDecl, VBackendDecl, VGlobalDecl,
+  VRoutingDecl, VEntrypointDecl, VRecipeEntry, VRecipeDecl, VTopLevel, VSyntaxError, VProgram,
+} from "./vllm-sr-ast.ts";

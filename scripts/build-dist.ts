@@ -25,7 +25,7 @@ import { fileURLToPath } from "node:url";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DIST = path.join(ROOT, "dist");
 /** The parts that run in the installed package (tsconfig.build.json's include). */
-const PARTS = ["grammar", "compiler", "bundle", "runtime", "cli"];
+const PARTS = ["grammar", "compiler", "bundle", "runtime", "importer", "cli"];
 /** Files read at run time relative to the code: the embedded demo policy. */
 const ASSETS = ["examples/support", "examples/shared"];
 

@@ -1,0 +1,74 @@
+// IMPORT.md: what `routeplane import vllm-sr` did not translate exactly, each
+// with the source line it comes from, and what the compiler and the analysis
+// said of the result. Deterministic (notes in source order), so that the
+// golden tests can compare it byte for byte.
+import type { Diagnostic } from "../compiler/index.ts";
+import type { ImportNote, ImportedFile, PolicyCheck } from "./vllm-sr-import.ts";
+
+export interface ReportInput {
+  sourceName: string;
+  configName: string | null;
+  notes: ImportNote[];
+  checks: PolicyCheck[];
+  files: ImportedFile[];
+}
+
+/** Markdown table cell text: pipes and line breaks would break the row. */
+function cell(s: string): string {
+  return s.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\r?\n|\r/g, " ");
+}
+
+function where(n: ImportNote): string {
+  return n.where ? `\`${cell(n.where)}\`` : "—";
+}
+
+function diagLine(d: Diagnostic): string {
+  return `- ${d.severity}[${d.code}] \`${d.file}:${d.span.start.line}:${d.span.start.col}\`: ${d.message}`;
+}
+
+export function renderImportReport(r: ReportInput): string {
+  const out: string[] = [];
+  const sorted = [...r.notes].map((n, i) => ({ n, i })).sort((a, b) => a.n.line - b.n.line || a.i - b.i).map((x) => x.n);
+  const by = (s: ImportNote["status"]) => sorted.filter((n) => n.status === s);
+  out.push("# Imported from vLLM Semantic Router", "");
+  out.push(`Source: \`${r.sourceName}\`${r.configName ? `, with \`${r.configName}\`` : ""}. Written by \`routeplane import vllm-sr\`.`);
+  out.push("Everything below was not translated exactly: review it before the policy serves traffic.");
+  out.push("What each construct becomes is in docs/migrating-from-vllm-sr.md.", "");
+
+  out.push("## Policies", "");
+  out.push("| directory | package | files | routes | check |", "| --- | --- | --- | --- | --- |");
+  for (const c of r.checks) {
+    const dir = c.dir || ".";
+    const files = r.files.filter((f) => f.path.endsWith(".route") && (c.dir ? f.path.startsWith(`${c.dir}/`) : !f.path.includes("/"))).map((f) => `\`${f.path}\``);
+    const check = c.errors.length ? `**${c.errors.length} error${c.errors.length === 1 ? "" : "s"}**, ${c.warnings.length} warning${c.warnings.length === 1 ? "" : "s"}` : `compiles; ${c.warnings.length} warning${c.warnings.length === 1 ? "" : "s"}`;
+    out.push(`| \`${dir}\` | \`${c.package}\` | ${files.join(", ")} | ${c.routes} | ${check} |`);
+  }
+  out.push("");
+  if (r.checks.length > 1) out.push("Each directory is a policy of its own: check it with `routeplane lint <dir>/<directory>`.", "");
+
+  const section = (title: string, status: ImportNote["status"], header: string) => {
+    const notes = by(status);
+    out.push(`## ${title}`, "");
+    if (notes.length === 0) {
+      out.push("Nothing.", "");
+      return;
+    }
+    out.push(`| where | ${header} | |`, "| --- | --- | --- |");
+    for (const n of notes) out.push(`| ${where(n)} | ${cell(n.construct)} | ${cell(n.text)} |`);
+    out.push("");
+  };
+  section("Derived", "derived", "what");
+  section("Approximated", "approximate", "construct");
+  section("Dropped", "dropped", "construct");
+  section("Renamed", "renamed", "vLLM-SR name");
+
+  out.push("## Check", "");
+  out.push("The compiler and the analysis (`routeplane lint`) on the result:", "");
+  for (const c of r.checks) {
+    const diags = [...c.errors, ...c.warnings];
+    out.push(`- \`${c.dir || "."}\`: ${c.errors.length} error${c.errors.length === 1 ? "" : "s"}, ${c.warnings.length} warning${c.warnings.length === 1 ? "" : "s"}`);
+    for (const d of diags) out.push(`  ${diagLine(d)}`);
+  }
+  out.push("");
+  return out.join("\n");
+}

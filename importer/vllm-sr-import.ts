@@ -1,0 +1,1120 @@
+// `routeplane import vllm-sr`: a vLLM Semantic Router DSL program (and,
+// optionally, its config.yaml) translated into routeplane policies. The
+// parser is grammar/vllm-sr.ts; what each construct becomes is the tables in
+// vllm-sr-tables.ts; this file walks the program, writes .route text, formats
+// it with the compiler's formatter and compiles it (with the analysis, as
+// `routeplane lint` does) so that a result that does not check is reported,
+// never silently written. Every approximation and drop is a note with its
+// source line, rendered into IMPORT.md (import-report.ts).
+import { parseVllmSr, parseFile } from "../grammar/index.ts";
+import type {
+  VExpr, VField, VModelRef, VPos, VProjectionDecl, VRecipeEntry, VRouteDecl, VRouteItem, VSignalDecl, VSignalGroupDecl,
+  VTopLevel, VValue, VPluginDecl, VTestDecl, VDecisionTreeDecl, VModelDecl, VBackendDecl,
+} from "../grammar/index.ts";
+import { sidecarOwnedHeader } from "../bundle/index.ts";
+import { compile, formatFile, memoryHost, type Diagnostic } from "../compiler/index.ts";
+import {
+  ALGORITHM_TABLE, CONSTRUCT_TABLE, FEEDBACK_LABELS, PLUGIN_ALIASES, PLUGIN_TABLE, SIGNAL_TABLE, languageCode,
+  type SignalRow,
+} from "./vllm-sr-tables.ts";
+import { readVllmSrConfig, endpointUrl, providerFor, type VllmSrConfig, type ConfigModel } from "./vllm-sr-config.ts";
+import { Namespace, toName, toClass, isPlainName } from "./names.ts";
+import { BareName, commentLines, fieldLines, leaf, numberText, printExpr, quote, valueText, type RExpr } from "./route-text.ts";
+import { renderImportReport } from "./import-report.ts";
+
+export interface ImportOptions {
+  /** The DSL program's text. */
+  source: string;
+  /** How IMPORT.md cites the program (`recipe.dsl`). */
+  sourceName: string;
+  /** The config.yaml's text and name, when given. */
+  config?: { text: string; name: string };
+  /** The package to declare (the CLI derives it from the file's name); sanitized here. */
+  packageName: string;
+}
+
+export interface ImportNote {
+  /** `recipe.dsl:42`, or the config's name, or null for something derived. */
+  where: string | null;
+  line: number;
+  status: "approximate" | "dropped" | "renamed" | "derived";
+  construct: string;
+  text: string;
+}
+
+export interface ImportedFile {
+  /** Relative to the output directory: `main.route`, `recipes/fast/main.route`. */
+  path: string;
+  text: string;
+}
+
+export interface PolicyCheck {
+  dir: string;
+  package: string;
+  routes: number;
+  errors: Diagnostic[];
+  warnings: Diagnostic[];
+}
+
+export interface ImportResult {
+  /** Syntax errors of the DSL or an unreadable config: nothing was translated. Each is one line naming the place. */
+  errors: string[];
+  files: ImportedFile[];
+  notes: ImportNote[];
+  checks: PolicyCheck[];
+  /** True when every policy compiled without errors. */
+  ok: boolean;
+}
+
+/** Routeplane priorities are whole numbers in this range (RP0508). */
+const MAX_PRIORITY = 1_000_000;
+
+type Program = VRecipeEntry[];
+
+interface Shared {
+  sourceName: string;
+  models: VModelDecl[];
+  backends: VBackendDecl[];
+  globalFields: VField[];
+  globalPos: VPos | null;
+  config: VllmSrConfig | null;
+  configName: string | null;
+  notes: ImportNote[];
+}
+
+/** A plain JS value from a DSL value (bare words are strings, as in the DSL). */
+function plain(v: VValue): unknown {
+  switch (v.kind) {
+    case "string": return v.value;
+    case "number": return v.value;
+    case "bool": return v.value;
+    case "ident": return v.name;
+    case "array": return v.items.map(plain);
+    case "object": return Object.fromEntries(v.fields.map((f) => [f.key, plain(f.value)]));
+  }
+}
+
+function fieldMap(fields: VField[]): Map<string, VField> {
+  const m = new Map<string, VField>();
+  for (const f of fields) m.set(f.key, f); // the last one wins, as in the DSL
+  return m;
+}
+
+const fieldValue = (fields: VField[], key: string): unknown => {
+  const f = fieldMap(fields).get(key);
+  return f ? plain(f.value) : undefined;
+};
+
+/** One vLLM-SR signal as the translation knows it. */
+interface SignalInfo {
+  decl: VSignalDecl;
+  row: SignalRow | undefined;
+  /** The routeplane signal's name (for domains: the shared `domains` signal). */
+  rpName: string | null;
+  /** The domain class, for domain signals. */
+  domainClass?: string;
+  negate?: boolean;
+  /** The partition that holds it, as `<partition>.<member>`. */
+  partition?: string;
+  /** A metadata stand-in declared for it (dropped types). */
+  standIn?: string;
+}
+
+interface Band {
+  score: string;
+  band: string;
+}
+
+class PolicyTranslator {
+  private readonly out: string[] = [];
+  private readonly models = new Namespace();
+  private readonly signals = new Namespace();
+  private readonly plugins = new Namespace();
+  private readonly routes = new Namespace();
+  private readonly signalInfo: SignalInfo[] = [];
+  private readonly bands = new Map<string, Band>();
+  private readonly standIns = new Map<string, string>();
+  private readonly signalDecls: string[] = [];
+  private readonly pluginDecls: string[] = [];
+  private readonly routeDecls: string[] = [];
+  private readonly testDecls: string[] = [];
+  private defaultDecl: string | null = null;
+  private readonly modelNames = new Map<string, string>();
+  private readonly usedModels = new Set<string>();
+  private readonly pluginTemplates = new Map<string, VPluginDecl>();
+  private readonly routeNames = new Map<string, string>();
+  private catchAllName: string | null = null;
+  private domainSignal: string | null = null;
+  private readonly domainClasses: string[] = [];
+  private routeCount = 0;
+  private readonly program: Program;
+  private readonly shared: Shared;
+  private readonly scope: string;
+  private readonly allModels: boolean;
+
+  constructor(program: Program, shared: Shared, scope: string, allModels: boolean) {
+    this.program = program;
+    this.shared = shared;
+    this.scope = scope;
+    this.allModels = allModels;
+  }
+
+  private note(pos: VPos | null, status: ImportNote["status"], construct: string, text: string): void {
+    this.shared.notes.push({
+      where: pos ? `${this.shared.sourceName}:${pos.line}` : null,
+      line: pos?.line ?? 0,
+      status,
+      construct: this.scope ? `${construct} (recipe \`${this.scope}\`)` : construct,
+      text,
+    });
+  }
+
+  private rename(pos: VPos, kind: string, ns: Namespace, before: number): void {
+    for (const r of ns.renames.slice(before)) this.note(pos, "renamed", `${kind} \`${r.from}\``, `named \`${r.to}\`: ${r.why}`);
+  }
+
+
+  private claim(ns: Namespace, original: string, pos: VPos, kind: string): string {
+    const n = ns.renames.length;
+    const name = ns.claim(original);
+    this.rename(pos, kind, ns, n);
+    return name;
+  }
+
+  // ---- models
+
+  /** The routeplane name of a vLLM-SR model, declaring it on first use. */
+  modelName(original: string, pos: VPos): string {
+    let name = this.modelNames.get(original);
+    if (name === undefined) {
+      const n = this.models.renames.length;
+      name = this.models.claim(original);
+      // Model names with `/`, `.` and `-` are the norm (`qwen/qwen3-8b`): only other renames are reported.
+      const why = this.models.renames.splice(n)[0]?.why;
+      if (why && (!/^[A-Za-z0-9_./:-]+$/.test(original) || !why.startsWith("routeplane names"))) {
+        this.note(this.shared.models.find((m) => m.name === original)?.pos ?? pos, "renamed", `model \`${original}\``, `named \`${name}\`: ${why} (its served_name stays \`${original}\`)`);
+      }
+      this.modelNames.set(original, name);
+    }
+    this.usedModels.add(original);
+    return name;
+  }
+
+  private modelBlock(original: string): string[] {
+    const name = this.modelNames.get(original)!;
+    const decl = this.shared.models.find((m) => m.name === original);
+    const cfg: ConfigModel = this.shared.config?.models.get(original) ?? {};
+    const fields: Record<string, unknown> = {};
+    const lines: string[] = [];
+    const pos = decl?.pos ?? null;
+    const description = decl ? fieldValue(decl.fields, "description") : undefined;
+    if (typeof description === "string") lines.push(...commentLines(description));
+    let endpoint = cfg.endpoint;
+    let provider = cfg.provider;
+    if (!endpoint) {
+      const backend = this.backendFor(original, decl);
+      if (backend) {
+        endpoint = backend.endpoint;
+        provider = backend.provider;
+      }
+    }
+    if (!endpoint) {
+      endpoint = "http://vllm-sr-endpoint.invalid/v1";
+      provider = "openai_compatible";
+      this.note(pos, "derived", `model \`${original}\``, `no endpoint in the DSL${this.shared.config ? ` or ${this.shared.configName}` : " (pass --config config.yaml)"}: a placeholder endpoint (\`.invalid\` never resolves) is written; set the real one`);
+    }
+    fields.provider = new BareName(provider ?? "openai_compatible");
+    fields.endpoint = endpoint;
+    fields.served_name = cfg.servedName ?? original;
+    if (cfg.cost) fields.cost = cfg.cost;
+    const ctx = decl ? fieldValue(decl.fields, "context_window_size") : undefined;
+    const window = typeof ctx === "number" && Number.isInteger(ctx) && ctx > 0 ? ctx : cfg.contextWindow;
+    if (window) fields.context_window = window;
+    const q = decl ? fieldValue(decl.fields, "quality_score") : undefined;
+    if (typeof q === "number" && q >= 0 && q <= 1) fields.quality = q;
+    const tagValues = decl ? [fieldValue(decl.fields, "tags"), fieldValue(decl.fields, "capabilities")].flatMap((v) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [])) : [];
+    const tags = [...new Set(tagValues.map(toName))];
+    if (tags.length) fields.tags = tags.map((t) => new BareName(t));
+    if (tagValues.some((t) => !isPlainName(t))) this.note(pos, "renamed", `model \`${original}\` tags`, "`tags` and `capabilities` became routeplane tags: characters other than letters, digits and `_` became `_` (`tier:premium` → `tier_premium`)");
+    if (cfg.apiKeyEnv) fields.api_key_env = cfg.apiKeyEnv;
+    if (decl) {
+      const ignored = decl.fields.map((f) => f.key).filter((k) => !["description", "context_window_size", "quality_score", "tags", "capabilities", "provider_profile"].includes(k));
+      if (ignored.length) this.note(pos, "dropped", `MODEL \`${original}\``, `${[...new Set(ignored)].map((k) => `\`${k}\``).join(", ")}: no routeplane model field`);
+    }
+    return [...lines, `model ${name} {`, ...fieldLines(fields), "}"];
+  }
+
+  private backendFor(model: string, decl: VModelDecl | undefined): { name: string; endpoint: string; provider: string } | null {
+    const eps = this.shared.backends.filter((b) => b.backendType === "vllm_endpoint");
+    const profileName = decl ? fieldValue(decl.fields, "provider_profile") : undefined;
+    if (typeof profileName === "string") {
+      const p = this.shared.backends.find((b) => b.backendType === "provider_profile" && b.name === profileName);
+      const url = p ? fieldValue(p.fields, "base_url") : undefined;
+      if (p && typeof url === "string" && endpointUrl(url)) {
+        const type = fieldValue(p.fields, "type");
+        return { name: p.name, endpoint: endpointUrl(url)!, provider: providerFor(typeof type === "string" ? type : undefined, undefined, url) };
+      }
+    }
+    const match = eps.find((b) => fieldValue(b.fields, "model") === model) ?? (eps.length === 1 && fieldValue(eps[0].fields, "model") === undefined ? eps[0] : undefined);
+    if (!match) return null;
+    const address = fieldValue(match.fields, "address");
+    const port = fieldValue(match.fields, "port");
+    if (typeof address !== "string") return null;
+    const url = endpointUrl(typeof port === "number" ? `${address}:${port}` : address);
+    if (!url) return null;
+    const protocol = fieldValue(match.fields, "protocol");
+    return { name: match.name, endpoint: protocol === "https" ? url.replace(/^http:/, "https:") : url, provider: "vllm" };
+  }
+
+  // ---- signals
+
+  private collectSignals(): void {
+    const decls = this.program.filter((d): d is VSignalDecl => d.kind === "signal");
+    for (const d of decls) {
+      const row = SIGNAL_TABLE[d.signalType];
+      const info: SignalInfo = { decl: d, row, rpName: null };
+      this.signalInfo.push(info);
+      const desc = fieldValue(d.fields, "description");
+      if (!row) {
+        this.note(d.pos, "dropped", `SIGNAL ${d.signalType} \`${d.name}\``, `unknown signal type \`${d.signalType}\`: not translated${this.isReferenced(d) ? "; the conditions that test it read a `metadata` stand-in" : ""}`);
+        continue;
+      }
+      if (row.status === "dropped") {
+        this.note(d.pos, "dropped", `SIGNAL ${d.signalType} \`${d.name}\``, row.why + (this.isReferenced(d) ? "; the conditions that test it read a `metadata` stand-in" : ""));
+        continue;
+      }
+      if (d.signalType === "domain") {
+        if (this.domainSignal === null) {
+          this.domainSignal = this.signals.has("domains") ? this.signals.claim("domains", false) : "domains";
+          this.signals.reserve(this.domainSignal);
+          this.note(d.pos, "approximate", "SIGNAL domain", row.why);
+        }
+        let cls = toClass(d.name);
+        for (let i = 2; this.domainClasses.includes(cls); i++) cls = `${toClass(d.name)}_${i}`;
+        if (cls !== d.name) this.note(d.pos, "renamed", `domain \`${d.name}\``, `class \`${cls}\` of \`${this.domainSignal}\`: classes are names (letters, digits, \`_\`)`);
+        this.domainClasses.push(cls);
+        info.rpName = this.domainSignal;
+        info.domainClass = cls;
+        continue;
+      }
+      const name = this.claim(this.signals, d.name, d.pos, "signal");
+      info.rpName = name;
+      const keys = d.fields.map((f) => f.key);
+      const fm = fieldMap(d.fields);
+      const body = row.body!({ name: d.name, keys, field: (k) => (fm.has(k) ? plain(fm.get(k)!.value) : undefined) });
+      info.negate = body.negate;
+      if (d.signalType === "language" && !languageCode(d.name)) {
+        this.note(d.pos, "approximate", `SIGNAL language \`${d.name}\``, "the name is not a language code: the signal holds for any detected language; give it `languages: [..]`");
+      }
+      if (row.status === "approximate" || body.notes.length) {
+        const lines = [row.status === "approximate" ? row.why : null, ...body.notes].filter((x): x is string => x !== null);
+        this.note(d.pos, "approximate", `SIGNAL ${d.signalType} \`${d.name}\``, lines.join("; "));
+      }
+      if (body.negate) this.note(d.pos, "approximate", `SIGNAL keyword \`${d.name}\``, "`operator: NOR`: the signal lists the words with `any`, and every condition that tests it tests `not` it");
+      const lines = typeof desc === "string" ? commentLines(desc) : [];
+      const block = Object.keys(body.fields).length ? [`signal ${row.routeplane} ${name} {`, ...fieldLines(body.fields), "}"] : [`signal ${row.routeplane} ${name} {}`];
+      this.signalDecls.push([...lines, ...block].join("\n"));
+    }
+    if (this.domainSignal !== null) {
+      this.signalDecls.unshift(`signal domain ${this.domainSignal} {\n  classes: ${valueText(this.domainClasses)}\n}`);
+    }
+  }
+
+  private isReferenced(d: VSignalDecl): boolean {
+    let found = false;
+    const visit = (e: VExpr): void => {
+      if (found) return;
+      if (e.kind === "ref") found = e.signalType === d.signalType && (e.name === d.name || e.name.startsWith(`${d.name}:`));
+      else if (e.kind === "not") visit(e.arg);
+      else {
+        visit(e.left);
+        visit(e.right);
+      }
+    };
+    for (const e of this.conditions()) visit(e);
+    return found;
+  }
+
+  private conditions(): VExpr[] {
+    const out: VExpr[] = [];
+    for (const d of this.program) {
+      if (d.kind === "route") for (const i of d.items) if (i.kind === "when") out.push(i.expr);
+      if (d.kind === "decision_tree") for (const b of d.branches) if (b.condition) out.push(b.condition);
+    }
+    return out;
+  }
+
+  private findSignal(type: string | null, name: string): SignalInfo | undefined {
+    return this.signalInfo.find((s) => (type === null || s.decl.signalType === type) && s.decl.name === name);
+  }
+
+  /** A metadata stand-in for a signal routeplane cannot compute, declared once. */
+  private standIn(type: string, name: string, pos: VPos): string {
+    const key = `vllm-sr/${type}/${name}`;
+    let n = this.standIns.get(key);
+    if (n === undefined) {
+      n = this.claim(this.signals, name, pos, "signal");
+      this.standIns.set(key, n);
+      this.signalDecls.push(`# stand-in: vLLM-SR's ${oneLine(type)} signal \`${oneLine(name)}\` is not computed by routeplane (IMPORT.md)\nsignal metadata ${n} { key: ${quote(key)} }`);
+    }
+    return n;
+  }
+
+  // ---- partitions (PROJECTION partition, SIGNAL_GROUP)
+
+  private collectPartitions(): void {
+    for (const d of this.program) {
+      if (!((d.kind === "projection" && d.projection === "partition") || d.kind === "signal_group")) continue;
+      const decl = d as VProjectionDecl | VSignalGroupDecl;
+      const what = decl.kind === "signal_group" ? `SIGNAL_GROUP \`${decl.name}\`` : `PROJECTION partition \`${decl.name}\``;
+      const members = fieldValue(decl.fields, "members");
+      const names = Array.isArray(members) ? members.filter((m): m is string => typeof m === "string") : [];
+      const semantics = fieldValue(decl.fields, "semantics");
+      const dflt = fieldValue(decl.fields, "default");
+      const infos = names.map((n) => ({ n, info: this.signalInfo.find((s) => s.decl.name === n && s.decl.signalType !== "domain") ?? this.findSignal("domain", n) }));
+      const domainMembers = infos.filter((x) => x.info?.decl.signalType === "domain");
+      if (semantics !== undefined && semantics !== "softmax_exclusive" && semantics !== "exclusive") {
+        this.note(decl.pos, "approximate", what, `\`semantics: "${String(semantics)}"\`: routeplane partitions are exclusive (the most confident member wins)`);
+      }
+      if (domainMembers.length === infos.length && infos.length > 0) {
+        this.note(decl.pos, "approximate", what, `its members are domain classes: \`${this.domainSignal}\`'s label is already one class per request, so no partition is needed${typeof dflt === "string" ? `; \`default: "${dflt}"\` (the class when none matches) has no counterpart — without a label no domain condition holds` : ""}`);
+        continue;
+      }
+      const members2: string[] = [];
+      for (const { n, info } of infos) {
+        if (!info) {
+          this.note(decl.pos, "dropped", what, `member \`${n}\` is not a declared signal: left out`);
+          continue;
+        }
+        if (info.decl.signalType === "domain") {
+          this.note(decl.pos, "dropped", what, `member \`${n}\` is a domain class, which cannot share a partition with other signals: left out (the domain's label is exclusive on its own)`);
+          continue;
+        }
+        if (info.partition) {
+          this.note(decl.pos, "dropped", what, `member \`${n}\` is already in another partition: left out`);
+          continue;
+        }
+        const member = info.rpName ?? this.standIn(info.decl.signalType, info.decl.name, info.decl.pos);
+        if (info.rpName === null) info.standIn = member;
+        if (!members2.includes(member)) members2.push(member);
+      }
+      if (members2.length < 2 || members2.length > 32) {
+        this.note(decl.pos, "dropped", what, `${members2.length} member${members2.length === 1 ? "" : "s"} left: a routeplane partition has 2 to 32`);
+        continue;
+      }
+      const name = this.claim(this.signals, decl.name, decl.pos, "partition");
+      const fields: Record<string, unknown> = { members: members2.map((m) => new BareName(m)) };
+      if (typeof dflt === "string") {
+        const di = infos.find((x) => x.n === dflt)?.info;
+        const dm = di ? di.rpName ?? di.standIn : undefined;
+        if (dm && members2.includes(dm)) fields.default = new BareName(dm);
+        else this.note(decl.pos, "dropped", what, `\`default: "${dflt}"\` is not one of the members kept: no default`);
+      }
+      for (const { info } of infos) {
+        if (info && info.decl.signalType !== "domain" && !info.partition) {
+          const m = info.rpName ?? info.standIn;
+          if (m && members2.includes(m)) info.partition = `${name}.${m}`;
+        }
+      }
+      const t = fieldValue(decl.fields, "temperature");
+      this.signalDecls.push(`signal partition ${name} {\n${fieldLines(fields).join("\n")}\n}`);
+      if (t !== undefined) this.note(decl.pos, "approximate", what, "`temperature` shapes vLLM-SR's normalized confidences, not which member wins: not carried");
+    }
+  }
+
+  // ---- projection scores and mappings
+
+  private collectScores(): void {
+    const scores = this.program.filter((d): d is VProjectionDecl => d.kind === "projection" && d.projection === "score");
+    const mappings = this.program.filter((d): d is VProjectionDecl => d.kind === "projection" && d.projection === "mapping");
+    for (const s of scores) {
+      const what = `PROJECTION score \`${s.name}\``;
+      const method = fieldValue(s.fields, "method");
+      if (method !== undefined && method !== "weighted_sum") this.note(s.pos, "approximate", what, `\`method: "${String(method)}"\`: written as a weighted sum`);
+      const inputs = fieldValue(s.fields, "inputs");
+      const coef = new Map<string, number>();
+      const order: string[] = [];
+      const droppedInputs: string[] = [];
+      for (const input of Array.isArray(inputs) ? inputs : []) {
+        if (!input || typeof input !== "object") continue;
+        const { type, name, weight } = input as Record<string, unknown>;
+        const w = typeof weight === "number" ? weight : 0;
+        const label = `${String(type)}(${JSON.stringify(String(name ?? (input as Record<string, unknown>).kb ?? ""))})`;
+        if (typeof type !== "string" || typeof name !== "string") {
+          droppedInputs.push(`${label}: no signal to read`);
+          continue;
+        }
+        const [base] = type === "complexity" ? [name.replace(/:(hard|medium|easy)$/, "")] : [name];
+        const info = this.findSignal(type, base);
+        const row = SIGNAL_TABLE[type];
+        let ref: string | null = null;
+        if (info && info.decl.signalType === "domain" && this.domainSignal) ref = `${this.domainSignal}.${info.domainClass}`;
+        else if (info && info.rpName && row?.scoreOutput && row.scoreOutput !== "class") ref = `${info.rpName}.${row.scoreOutput}`;
+        if (!ref) {
+          droppedInputs.push(`${label}: ${!info ? "not a declared signal" : row?.status === "dropped" || !row ? `${type} signals are not computed by routeplane` : `\`${row.routeplane}\` signals have no numeric output that stands for a match or a confidence`}`);
+          continue;
+        }
+        if (w === 0) continue;
+        if (!coef.has(ref)) order.push(ref);
+        coef.set(ref, (coef.get(ref) ?? 0) + w);
+      }
+      let terms = order.map((r) => ({ ref: r, w: coef.get(r)! })).filter((t) => t.w !== 0);
+      if (terms.length > 16) {
+        const kept = [...terms].sort((a, b) => Math.abs(b.w) - Math.abs(a.w)).slice(0, 16);
+        const cut = terms.filter((t) => !kept.includes(t));
+        droppedInputs.push(`${cut.map((t) => `\`${t.ref}\``).join(", ")}: a routeplane score has at most 16 inputs, and these weigh least`);
+        terms = terms.filter((t) => kept.includes(t));
+      }
+      const maps = mappings.filter((m) => fieldValue(m.fields, "source") === s.name);
+      if (terms.length === 0) {
+        this.note(s.pos, "dropped", what, "none of its inputs has a routeplane numeric output: the bands that map it are `metadata` stand-ins where conditions test them");
+        continue;
+      }
+      const name = this.claim(this.signals, s.name, s.pos, "score");
+      const value = terms.map((t, i) => {
+        const mag = Math.abs(t.w);
+        const sign = t.w < 0 ? (i === 0 ? "-" : " - ") : i === 0 ? "" : " + ";
+        return `${sign}${numberText(mag)} * ${t.ref}`;
+      }).join("");
+      const bandNames = new Namespace();
+      bandNames.reserve("value");
+      bandNames.reserve("matched");
+      const bandLines: string[] = [];
+      for (const m of maps) {
+        const mwhat = `PROJECTION mapping \`${m.name}\``;
+        const mm = fieldValue(m.fields, "method");
+        if (mm !== undefined && mm !== "threshold_bands") this.note(m.pos, "approximate", mwhat, `\`method: "${String(mm)}"\`: read as threshold bands`);
+        if (fieldValue(m.fields, "calibration") !== undefined) this.note(m.pos, "dropped", mwhat, "`calibration` only changes vLLM-SR's reported confidence of a band: not carried");
+        const outs = fieldValue(m.fields, "outputs");
+        for (const o of Array.isArray(outs) ? outs : []) {
+          if (!o || typeof o !== "object") continue;
+          const out = o as Record<string, unknown>;
+          if (typeof out.name !== "string") continue;
+          const n0 = bandNames.renames.length;
+          const band = bandNames.claim(out.name);
+          for (const r of bandNames.renames.slice(n0)) this.note(m.pos, "renamed", `band \`${r.from}\``, `band \`${band}\` of \`${name}\`: ${["value", "matched"].includes(r.from) ? `\`${name}.${r.from}\` is the score's own output` : r.why}`);
+          const range: Record<string, number> = {};
+          if (typeof out.gte === "number") range.min = out.gte;
+          else if (typeof out.gt === "number") {
+            range.min = out.gt;
+            this.note(m.pos, "approximate", `band \`${out.name}\``, `\`gt: ${out.gt}\` becomes \`min: ${out.gt}\`: routeplane bands include their min, so the value ${out.gt} itself is in the band`);
+          }
+          if (typeof out.lt === "number") range.max = out.lt;
+          else if (typeof out.lte === "number") {
+            range.max = out.lte;
+            this.note(m.pos, "approximate", `band \`${out.name}\``, `\`lte: ${out.lte}\` becomes \`max: ${out.lte}\`: routeplane bands exclude their max, so the value ${out.lte} itself is not in the band`);
+          }
+          if (range.min === undefined && range.max === undefined) {
+            this.note(m.pos, "dropped", `band \`${out.name}\``, "no bound (`lt`, `lte`, `gt`, `gte`): left out");
+            continue;
+          }
+          if (range.min !== undefined && range.max !== undefined && range.min >= range.max) {
+            this.note(m.pos, "dropped", `band \`${out.name}\``, "its range is empty: left out");
+            continue;
+          }
+          this.bands.set(out.name, { score: name, band });
+          bandLines.push(`    ${band}: ${valueText(range)}`);
+        }
+      }
+      const body = [`  value: ${value}`];
+      if (bandLines.length) body.push("  bands: {", ...bandLines, "  }");
+      this.signalDecls.push([`signal score ${name} {`, ...body, "}"].join("\n"));
+      const why = CONSTRUCT_TABLE["PROJECTION score"].why;
+      this.note(s.pos, "approximate", what, droppedInputs.length ? `${why}. Left out: ${droppedInputs.join("; ")}` : why);
+    }
+    for (const m of mappings) {
+      const source = fieldValue(m.fields, "source");
+      if (!scores.some((s) => s.name === source)) this.note(m.pos, "dropped", `PROJECTION mapping \`${m.name}\``, `its source \`${String(source)}\` is not a PROJECTION score of this program: its bands are stand-ins where conditions test them`);
+    }
+  }
+
+  // ---- conditions
+
+  private condition(e: VExpr, local?: Map<string, string>): RExpr {
+    switch (e.kind) {
+      case "and":
+      case "or":
+        return { k: e.kind, left: this.condition(e.left, local), right: this.condition(e.right, local) };
+      case "not":
+        return { k: "not", arg: this.condition(e.arg, local) };
+      case "ref": {
+        if (e.fields.length) this.note(e.pos, "dropped", `\`${e.signalType}("${e.name}", …)\``, `per-reference fields (${e.fields.map((f) => `\`${f.key}\``).join(", ")}) have no counterpart: the signal's own settings apply`);
+        return this.signalRef(e.signalType, e.name, e.pos, local);
+      }
+    }
+  }
+
+  private signalRef(type: string, name: string, pos: VPos, local?: Map<string, string>): RExpr {
+    if (type === "projection") {
+      const band = this.bands.get(name);
+      if (band) return leaf(`${band.score}.${band.band}`);
+      return leaf(this.standIn("projection", name, pos));
+    }
+    let base = name;
+    let level: string | null = null;
+    if (type === "complexity") {
+      const m = /^(.*):(hard|medium|easy)$/.exec(name);
+      if (m) [base, level] = [m[1], m[2]];
+    }
+    const info = this.findSignal(type, base);
+    if (!info) {
+      const row = SIGNAL_TABLE[type];
+      this.note(pos, "dropped", `\`${type}("${name}")\``, `${row ? `no ${type} signal \`${base}\` is declared` : `unknown signal type \`${type}\``}: the condition reads a \`metadata\` stand-in`);
+      return leaf(this.standIn(type, base, pos));
+    }
+    if (info.rpName === null) return leaf(info.standIn ?? (info.standIn = this.standIn(type, base, pos)));
+    const own = local?.get(info.rpName);
+    if (own) return leaf(own);
+    if (info.domainClass !== undefined) return leaf(`${info.rpName} == ${quote(info.domainClass)}`, 4);
+    if (info.decl.signalType === "user_feedback") {
+      const label = FEEDBACK_LABELS[info.decl.name] ?? "negative";
+      return leaf(`${info.rpName} == ${quote(label)}`, 4);
+    }
+    const ref = info.partition ?? info.rpName;
+    if (level !== null) {
+      const s = `${info.rpName}.score`;
+      if (info.partition) this.note(pos, "approximate", `\`complexity("${name}")\``, `the signal is a partition member: the level is read from its score, whoever wins`);
+      if (level === "hard") return leaf(`${s} >= 0.66`, 4);
+      if (level === "easy") return leaf(`${s} < 0.33`, 4);
+      return { k: "and", left: leaf(`${s} >= 0.33`, 4), right: leaf(`${s} < 0.66`, 4) };
+    }
+    return info.negate ? { k: "not", arg: leaf(ref) } : leaf(ref);
+  }
+
+  // ---- plugins
+
+  private collectPluginTemplates(): void {
+    for (const d of this.program) {
+      if (d.kind !== "plugin") continue;
+      this.pluginTemplates.set(d.name, d);
+    }
+  }
+
+  private readonly declaredTemplates = new Map<string, string | null>();
+
+  /** Declares the routeplane plugin for a template (once) and returns its name, or null when it maps to nothing. */
+  private templatePlugin(t: VPluginDecl): string | null {
+    if (this.declaredTemplates.has(t.name)) return this.declaredTemplates.get(t.name)!;
+    const name = this.pluginFrom(t.pluginType, t.fields, t.name, t.pos, `PLUGIN \`${t.name}\``);
+    this.declaredTemplates.set(t.name, name);
+    return name;
+  }
+
+  /** Declares a routeplane plugin built from vLLM-SR fields; null (with a note) when the type has no counterpart. */
+  private pluginFrom(type0: string, fields: VField[], wanted: string, pos: VPos, what: string): string | null {
+    const type = PLUGIN_ALIASES[type0] ?? type0;
+    const row = PLUGIN_TABLE[type];
+    if (!row || row.status === "dropped" || !row.body) {
+      this.note(pos, "dropped", what, row ? `${type}: ${row.why}` : `unknown plugin type \`${type}\`: not translated`);
+      return null;
+    }
+    const fm = fieldMap(fields);
+    const built = row.body((k) => (fm.has(k) ? plain(fm.get(k)!.value) : undefined), [...fm.keys()]);
+    if (!built) {
+      this.note(pos, "dropped", what, "disabled (`enabled: false`) or empty: not applied");
+      return null;
+    }
+    if (built.type === "header_mutation") {
+      const set = built.fields.set as Record<string, string> | undefined;
+      const remove = built.fields.remove as string[] | undefined;
+      const owned = [...Object.keys(set ?? {}), ...(remove ?? [])].filter((h) => sidecarOwnedHeader(h) !== null);
+      if (owned.length) {
+        for (const h of owned) {
+          if (set) delete set[h];
+        }
+        if (remove) built.fields.remove = remove.filter((h) => !owned.includes(h));
+        if (set && Object.keys(set).length === 0) delete built.fields.set;
+        if (remove && (built.fields.remove as string[]).length === 0) delete built.fields.remove;
+        this.note(pos, "dropped", what, `headers the sidecar owns are left out: ${owned.map((h) => `\`${h}\``).join(", ")}`);
+        if (!built.fields.set && !built.fields.remove) return null;
+      }
+    }
+    if (row.status === "approximate" || built.notes.length) this.note(pos, "approximate", what, [row.status === "approximate" ? row.why : null, ...built.notes].filter(Boolean).join("; "));
+    const name = this.claim(this.plugins, wanted, pos, "plugin");
+    const fieldsOut: Record<string, unknown> = { ...built.fields };
+    for (const k of ["mode", "position", "action"]) if (typeof fieldsOut[k] === "string") fieldsOut[k] = new BareName(fieldsOut[k] as string);
+    if (Array.isArray(fieldsOut.types)) fieldsOut.types = (fieldsOut.types as string[]).map((t) => new BareName(t));
+    this.pluginDecls.push([`plugin ${built.type} ${name} {`, ...fieldLines(fieldsOut), "}"].join("\n"));
+    return name;
+  }
+
+  private applyList(items: VRouteItem[], routeName: string): string[] {
+    const out: string[] = [];
+    for (const item of items) {
+      if (item.kind !== "plugin") continue;
+      const ref = item.plugin;
+      const template = this.pluginTemplates.get(ref.name);
+      let name: string | null;
+      if (template && !ref.fields?.length) name = this.templatePlugin(template);
+      else if (template) {
+        // Overrides: the template's fields with the route's on top, as one plugin of this route.
+        const merged = [...template.fields.filter((f) => !ref.fields!.some((o) => o.key === f.key)), ...ref.fields!];
+        name = this.pluginFrom(template.pluginType, merged, `${routeName}_${ref.name}`, ref.pos, `PLUGIN \`${ref.name}\` in ROUTE \`${routeName}\``);
+      } else {
+        name = this.pluginFrom(ref.name, ref.fields ?? [], `${routeName}_${ref.name}`, ref.pos, `PLUGIN ${ref.name} in ROUTE \`${routeName}\``);
+      }
+      if (name && !out.includes(name)) out.push(name);
+    }
+    return out;
+  }
+
+  // ---- model selection
+
+  private selection(items: VRouteItem[], what: string, pos: VPos): string | null {
+    const refs: VModelRef[] = items.flatMap((i) => (i.kind === "model" ? i.models : []));
+    const algo = items.find((i) => i.kind === "algorithm");
+    for (const i of items) {
+      if (i.kind === "for") this.note(i.pos, "dropped", `FOR in ${what}`, CONSTRUCT_TABLE["FOR … IN"].why);
+      if (i.kind === "algorithm" && i !== algo) this.note(i.pos, "dropped", `ALGORITHM in ${what}`, "a second ALGORITHM: the first one is used");
+    }
+    for (const r of refs) {
+      const opts = r.options.filter((o) => o.key !== "weight").map((o) => `\`${o.key}\``);
+      if (opts.length) this.note(r.pos, "dropped", `MODEL \`${r.model}\` options in ${what}`, `${opts.join(", ")}: ${CONSTRUCT_TABLE["MODEL reasoning/effort/lora/param_size/mode"].why}`);
+    }
+    let models = [...new Set(refs.map((r) => r.model))];
+    if (models.length === 0) {
+      const dflt = this.defaultModelName();
+      if (!dflt) return null;
+      this.note(pos, "derived", what, `no MODEL: it uses the default model \`${dflt}\`, as vLLM-SR does`);
+      models = [dflt];
+    }
+    const names = models.map((m) => this.modelName(m, pos));
+    const weights = models.map((m) => {
+      const w = refs.find((r) => r.model === m)?.options.find((o) => o.key === "weight");
+      return w && w.value.kind === "number" && w.value.value >= 0 ? w.value.value : null;
+    });
+    const list = (xs: string[]) => `[${xs.join(", ")}]`;
+    const use = () => `use ${names.join(" fallback ")}`;
+    if (!algo || algo.kind !== "algorithm") {
+      if (names.length > 1 && weights.some((w) => w !== null)) {
+        return `select weighted { models: ${list(names)}, weights: [${weights.map((w) => numberText(w ?? 1)).join(", ")}] }`;
+      }
+      if (names.length > 1) this.note(pos, "approximate", what, "several models and no ALGORITHM: routeplane uses the first and falls back to the others in order");
+      return use();
+    }
+    const a = algo.algorithm;
+    const row = ALGORITHM_TABLE[a.type];
+    const awhat = `ALGORITHM ${a.type} in ${what}`;
+    if (!row) {
+      this.note(a.pos, "approximate", awhat, `unknown algorithm \`${a.type}\`: the first model serves, the others are its fallbacks`);
+      return use();
+    }
+    if (row.status !== "exact") this.note(a.pos, "approximate", awhat, row.why);
+    const extra = a.fields.map((f) => `\`${f.key}\``);
+    if (extra.length) this.note(a.pos, "dropped", awhat, `${[...new Set(extra)].join(", ")}: no counterpart in routeplane's \`${row.routeplane}\``);
+    if (names.length === 1 || row.routeplane === "use") return use();
+    switch (row.routeplane) {
+      case "weighted":
+        return `select weighted { models: ${list(names)}, weights: [${names.map(() => "1").join(", ")}] }`;
+      case "adaptive":
+        return `select adaptive { models: ${list(names)}, objective: quality - 0.1 * cost_usd, explore: 0.05 }`;
+      default:
+        return `select ${row.routeplane} { models: ${list(names)} }`;
+    }
+  }
+
+  private defaultModelName(): string | null {
+    const g = fieldValue(this.shared.globalFields, "default_model");
+    if (typeof g === "string") return g;
+    return this.shared.config?.defaultModel ?? null;
+  }
+
+  // ---- routes
+
+  translate(packageName: string): { files: { name: string; text: string }[]; routes: number } {
+    this.collectPluginTemplates();
+    this.collectSignals();
+    this.collectPartitions();
+    this.collectScores();
+    const routeItems = this.routeEntries();
+    this.emitRoutes(routeItems);
+    for (const d of this.program) {
+      if (d.kind === "routing") this.routingNote(d.fields, d.pos);
+      if (d.kind === "test") this.emitTests(d);
+    }
+    for (const t of this.pluginTemplates.values()) {
+      if (!this.declaredTemplates.has(t.name)) this.templatePlugin(t);
+    }
+    if (this.allModels) for (const m of this.shared.models) this.modelName(m.name, m.pos);
+    const modelText = [`package ${packageName}`, ...[...this.usedModels].map((m) => this.modelBlock(m).join("\n"))].join("\n\n") + "\n";
+    const main = [
+      `package ${packageName}\n\nimport "models.route"`,
+      ...this.signalDecls,
+      ...this.pluginDecls,
+      ...this.routeDecls,
+      ...(this.defaultDecl ? [this.defaultDecl] : []),
+      ...this.testDecls,
+    ].join("\n\n") + "\n";
+    return { files: [{ name: "models.route", text: modelText }, { name: "main.route", text: main }], routes: this.routeCount };
+  }
+
+  private routingNote(fields: VField[], pos: VPos): void {
+    const strategy = fieldValue(fields, "strategy");
+    if (strategy === "confidence") this.note(pos, "approximate", "ROUTING strategy confidence", CONSTRUCT_TABLE["ROUTING strategy"].why);
+    const other = fields.map((f) => f.key).filter((k) => k !== "strategy");
+    if (other.length) this.note(pos, "dropped", "ROUTING", `${other.map((k) => `\`${k}\``).join(", ")}: no counterpart`);
+  }
+
+  /** Every route of the program with its order key: ROUTEs, then DECISION_TREE branches. */
+  private routeEntries(): RouteEntry[] {
+    const out: RouteEntry[] = [];
+    for (const d of this.program) {
+      if (d.kind === "route") out.push(this.routeEntry(d));
+    }
+    const trees = this.program.filter((d): d is VDecisionTreeDecl => d.kind === "decision_tree");
+    let rank = trees.reduce((n, t) => n + t.branches.length, 0);
+    for (const t of trees) {
+      t.branches.forEach((b, i) => {
+        const nameItem = b.items.find((x) => x.kind === "name");
+        const original = nameItem && nameItem.kind === "name" ? nameItem.name : `${t.name}_${b.condition ? i + 1 : "else"}`;
+        for (const x of b.items) if (x.kind === "tier") this.note(x.pos, "dropped", `TIER in DECISION_TREE \`${t.name}\``, "a tree's branches are tried in order: the tier does not change it");
+        const description = b.items.find((x) => x.kind === "description");
+        out.push({
+          original, pos: b.pos, tier: 0, priority: rank--, condition: b.condition, items: b.items,
+          description: description && description.kind === "description" ? description.text : undefined,
+          what: `DECISION_TREE \`${t.name}\` branch \`${original}\``,
+        });
+      });
+      this.note(t.pos, "approximate", `DECISION_TREE \`${t.name}\``, CONSTRUCT_TABLE["DECISION_TREE"].why);
+    }
+    return out;
+  }
+
+  private routeEntry(d: VRouteDecl): RouteEntry {
+    const what = `ROUTE \`${d.name}\``;
+    let priority = 0;
+    let tier = 0;
+    let condition: VExpr | null = null;
+    let description: string | undefined;
+    for (const o of d.options) {
+      if (o.key === "description" && o.value.kind === "string") description = o.value.value;
+      else this.note(o.pos, "dropped", `${what} option \`${o.key}\``, o.key === "on_unknown" ? CONSTRUCT_TABLE["ROUTE on_unknown"].why : "no counterpart");
+    }
+    for (const i of d.items) {
+      if (i.kind === "priority") priority = i.value.value;
+      else if (i.kind === "tier") tier = i.value.value;
+      else if (i.kind === "when") {
+        if (condition) this.note(i.pos, "dropped", `WHEN in ${what}`, "a second WHEN: vLLM-SR keeps the last, and so does the import");
+        condition = i.expr;
+      } else if (i.kind === "description") description = i.text;
+      else if (i.kind === "action") this.note(i.pos, "dropped", `ACTION in ${what}`, CONSTRUCT_TABLE["ACTION"].why);
+      else if (i.kind === "emit") this.note(i.pos, "dropped", `EMIT ${i.emit.kind} in ${what}`, CONSTRUCT_TABLE["EMIT"].why);
+    }
+    return { original: d.name, pos: d.pos, tier, priority, condition, items: d.items, description, what };
+  }
+
+  private emitRoutes(entries: RouteEntry[]): void {
+    const useTiers = entries.some((e) => e.tier > 0);
+    const key = (e: RouteEntry) => (useTiers ? e.tier : 0);
+    // vLLM-SR's order: tier (when any route has one), catch-alls after matches, priority (highest first), name.
+    const order = [...entries].sort((a, b) => key(a) - key(b) || Number(a.condition === null) - Number(b.condition === null) || b.priority - a.priority || (a.original < b.original ? -1 : a.original > b.original ? 1 : 0));
+    // The first catch-all in that order: the default when nothing after it could match; later catch-alls never win.
+    const catchAlls = order.filter((e) => e.condition === null);
+    let asRoute: RouteEntry | null = null;
+    if (catchAlls.length) {
+      const first = catchAlls[0];
+      for (const c of catchAlls.slice(1)) this.note(c.pos, "dropped", c.what, `a catch-all (no WHEN) after \`${first.original}\`, which always wins before it: never chosen`);
+      const later = order.slice(order.indexOf(first) + 1).filter((e) => e.condition !== null);
+      if (later.length === 0) {
+        this.catchAllName = first.original;
+        this.emitDefault(first);
+      } else {
+        asRoute = first;
+        this.note(first.pos, "approximate", first.what, `a catch-all (no WHEN) in tier ${first.tier}, before routes of later tiers: written as a route with \`when true\`, so the routes after it never match (as in vLLM-SR)`);
+      }
+    }
+    const routed = order.filter((e) => e.condition !== null || e === asRoute);
+    // Names in source order, so that a rename's `_2` goes to the later declaration.
+    for (const e of entries) {
+      if (!routed.includes(e)) continue;
+      e.rp = this.claim(this.routes, e.original, e.pos, "route");
+      this.routeNames.set(e.original, e.rp);
+    }
+    if (routed.length === 0) {
+      if (!this.defaultDecl) this.deriveDefault();
+      return;
+    }
+    // Priorities: vLLM-SR's own when they fit; with tiers, one band of priorities per tier, earlier tiers higher.
+    const prios = this.assignPriorities(routed, useTiers);
+    // Equal priorities: a partition of their signals (ADR 21) when each tests one signal, else `before` by name.
+    const groups = new Map<number, RouteEntry[]>();
+    for (const e of routed) {
+      const p = prios.get(e)!;
+      groups.set(p, [...(groups.get(p) ?? []), e]);
+    }
+    const before = new Map<RouteEntry, string[]>();
+    const local = new Map<RouteEntry, Map<string, string>>();
+    for (const [p, group] of groups) {
+      if (group.length < 2) continue;
+      if (this.alreadyExclusive(group)) continue;
+      const tie = this.tiePartition(group, p);
+      if (tie) {
+        for (const [e, m] of tie) local.set(e, m);
+        continue;
+      }
+      for (let i = 0; i + 1 < group.length; i++) before.set(group[i], group.slice(i + 1).map((e) => e.rp!));
+      this.note(group[0].pos, "approximate", `routes ${group.map((e) => `\`${e.original}\``).join(", ")}`, `equal priority: ${CONSTRUCT_TABLE["equal priority"].why}; their conditions are not one distinct signal each, so they are ordered by name`);
+    }
+    for (const e of routed) this.emitRoute(e, prios.get(e)!, before.get(e) ?? [], local.get(e));
+    if (!this.defaultDecl) this.deriveDefault();
+  }
+
+  private assignPriorities(routed: RouteEntry[], useTiers: boolean): Map<RouteEntry, number> {
+    const out = new Map<RouteEntry, number>();
+    const ps = routed.map((e) => e.priority);
+    const min = Math.min(...ps);
+    const max = Math.max(...ps);
+    const shift = min < 0 ? -min : 0;
+    if (shift) this.note(routed.find((e) => e.priority === min)!.pos, "approximate", "PRIORITY", `negative priorities: every priority is raised by ${shift} so the lowest is 0 (the order is the same)`);
+    if (!useTiers) {
+      if (max + shift <= MAX_PRIORITY) {
+        for (const e of routed) out.set(e, e.priority + shift);
+        return out;
+      }
+    } else {
+      const tiers = [...new Set(routed.map((e) => e.tier))].sort((a, b) => a - b);
+      const stride = max - min + 1;
+      if (stride * tiers.length <= MAX_PRIORITY + 1) {
+        for (const e of routed) out.set(e, (tiers.length - 1 - tiers.indexOf(e.tier)) * stride + (e.priority - min));
+        for (const t of tiers) {
+          const inTier = routed.filter((e) => e.tier === t);
+          const lo = Math.min(...inTier.map((e) => out.get(e)!));
+          const hi = Math.max(...inTier.map((e) => out.get(e)!));
+          const first = inTier.reduce((a, b) => (a.pos.line <= b.pos.line ? a : b));
+          this.note(first.pos, "derived", `TIER ${t}`, `${inTier.length} route${inTier.length === 1 ? "" : "s"} (${inTier.map((e) => `\`${e.rp}\``).join(", ")}): priorities ${lo === hi ? lo : `${lo}–${hi}`} (tiers come before priorities; each tier is a band of priorities above the next)`);
+        }
+        return out;
+      }
+    }
+    // Too wide for routeplane's range: ranks, same order.
+    const distinct = [...new Set(routed.map((e) => `${useTiers ? e.tier : 0}:${e.priority}`))];
+    const keyOf = (e: RouteEntry) => `${useTiers ? e.tier : 0}:${e.priority}`;
+    for (const e of routed) out.set(e, (distinct.length - distinct.indexOf(keyOf(e))) * 10);
+    this.note(routed[0].pos, "approximate", "PRIORITY", `the priorities span more than routeplane's 0–${MAX_PRIORITY}: they are renumbered by rank (10, 20, …) in the same order`);
+    return out;
+  }
+
+  /** Routes of equal priority that each test a different member of one partition never overlap: nothing to order. */
+  private alreadyExclusive(group: RouteEntry[]): boolean {
+    const seen = new Set<string>();
+    let partition: string | null = null;
+    for (const e of group) {
+      const c = e.condition;
+      if (!c || c.kind !== "ref" || c.signalType === "projection" || c.fields.length) return false;
+      const info = this.findSignal(c.signalType, c.name);
+      if (!info?.partition || info.negate) return false;
+      const [p] = info.partition.split(".");
+      if ((partition !== null && p !== partition) || seen.has(info.partition)) return false;
+      partition = p;
+      seen.add(info.partition);
+    }
+    return true;
+  }
+
+  /** Routes of equal priority that each test exactly one (distinct, partitionable) signal become members of one partition. */
+  private tiePartition(group: RouteEntry[], priority: number): Map<RouteEntry, Map<string, string>> | null {
+    const members: string[] = [];
+    for (const e of group) {
+      const c = e.condition;
+      if (!c || c.kind !== "ref" || c.signalType === "projection" || c.signalType === "domain" || c.signalType === "user_feedback" || c.fields.length) return null;
+      if (c.signalType === "complexity" && /:(hard|medium|easy)$/.test(c.name)) return null;
+      const info = this.findSignal(c.signalType, c.name);
+      if (!info || info.rpName === null || info.partition || info.negate) return null;
+      if (members.includes(info.rpName)) return null;
+      members.push(info.rpName);
+    }
+    if (members.length > 32) return null;
+    const name = this.signals.claim(`tie_${priority}`, false);
+    this.signalDecls.push(`# routes ${group.map((e) => e.rp).join(", ")} share priority ${priority}: the most confident of their signals decides (ADR 21)\nsignal partition ${name} { members: [${members.join(", ")}] }`);
+    this.note(group[0].pos, "approximate", `routes ${group.map((e) => `\`${e.original}\``).join(", ")}`, `equal priority, each testing one signal: the most confident of them wins, as in vLLM-SR, through partition \`${name}\` (ADR 21)`);
+    const out = new Map<RouteEntry, Map<string, string>>();
+    group.forEach((e, i) => out.set(e, new Map([[members[i], `${name}.${members[i]}`]])));
+    return out;
+  }
+
+  private emitRoute(e: RouteEntry, priority: number, before: string[], local?: Map<string, string>): void {
+    const sel = this.selection(e.items, e.what, e.pos);
+    if (!sel) {
+      this.note(e.pos, "dropped", e.what, "no MODEL and no default model to use: the route is left out");
+      return;
+    }
+    const when = e.condition ? printExpr(this.condition(e.condition, local)) : "true";
+    const apply = this.applyList(e.items, e.rp!);
+    const lines = e.description ? commentLines(e.description) : [];
+    lines.push(`route ${e.rp} priority ${priority}${before.length ? ` before ${before.join(", ")}` : ""} {`, `  when ${when}`, `  ${sel}`);
+    if (apply.length) lines.push(`  apply ${apply.join(", ")}`);
+    lines.push("}");
+    this.routeDecls.push(lines.join("\n"));
+    this.routeCount++;
+  }
+
+  private emitDefault(e: RouteEntry): void {
+    const sel = this.selection(e.items, e.what, e.pos);
+    if (!sel) return;
+    const apply = this.applyList(e.items, "default");
+    const lines = e.description ? commentLines(e.description) : [];
+    lines.push(`# vLLM-SR's catch-all \`${oneLine(e.original)}\``, "default {", `  ${sel}`);
+    if (apply.length) lines.push(`  apply ${apply.join(", ")}`);
+    lines.push("}");
+    this.defaultDecl = lines.join("\n");
+    const g = fieldValue(this.shared.globalFields, "default_model") ?? this.shared.config?.defaultModel;
+    if (g !== undefined) this.note(e.pos, "derived", e.what, `the catch-all becomes the \`default\`; it wins before vLLM-SR's default model \`${String(g)}\`, which is not used`);
+  }
+
+  /** The default route from GLOBAL's or config's default_model, or else the first model declared (said so). */
+  private deriveDefault(): void {
+    const dflt = this.defaultModelName();
+    if (dflt) {
+      const name = this.modelName(dflt, this.shared.globalPos ?? { line: 0, col: 0 });
+      this.defaultDecl = `# vLLM-SR's default model\ndefault { use ${name} }`;
+      const from = typeof fieldValue(this.shared.globalFields, "default_model") === "string" ? "GLOBAL `default_model`" : `\`default_model\` of ${this.shared.configName}`;
+      this.note(null, "derived", "default route", `\`default { use ${name} }\` from ${from}`);
+      return;
+    }
+    const first = this.shared.models[0]?.name ?? [...this.usedModels][0];
+    if (!first) {
+      this.note(null, "derived", "default route", "no default model and no model at all: no `default`, so requests no route matches are refused");
+      return;
+    }
+    const name = this.modelName(first, this.shared.models[0]?.pos ?? { line: 0, col: 0 });
+    this.defaultDecl = `# not in the DSL: vLLM-SR sends unmatched requests to config.yaml's default_model\ndefault { use ${name} }`;
+    this.note(null, "derived", "default route", `vLLM-SR's default model is in config.yaml, which was ${this.shared.config ? "read but names none" : "not given"}: \`default { use ${name} }\` uses the first model; pass --config or edit it`);
+  }
+
+  private emitTests(t: VTestDecl): void {
+    t.entries.forEach((entry, i) => {
+      const target = entry.route === this.catchAllName ? "default" : this.routeNames.get(entry.route);
+      if (!target) {
+        this.note(entry.pos, "dropped", `TEST \`${t.name}\``, `expects route \`${entry.route}\`, which the import has no route for: this query is left out`);
+        return;
+      }
+      const label = `${t.name} ${i + 1}: ${entry.query.length > 60 ? entry.query.slice(0, 57) + "..." : entry.query}`;
+      this.testDecls.push(`test ${quote(label)} {\n  request { user: ${quote(entry.query === "" ? " " : entry.query)} }\n  expect route ${target}\n}`);
+    });
+    if (t.entries.length) this.note(t.pos, "approximate", `TEST \`${t.name}\``, CONSTRUCT_TABLE["TEST"].why);
+  }
+}
+
+interface RouteEntry {
+  original: string;
+  pos: VPos;
+  tier: number;
+  priority: number;
+  condition: VExpr | null;
+  items: VRouteItem[];
+  description?: string;
+  what: string;
+  rp?: string;
+}
+
+/** Text for a one-line comment: line breaks (and other control characters) become spaces. */
+function oneLine(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, " ");
+}
+
+/** A package name from the file's name: routeplane's dotted names, made safe. */
+export function packageNameFor(name: string): string {
+  const parts = name.split(".").map(toName);
+  return parts.join(".");
+}
+
+/** Translates a vLLM-SR DSL program. Never throws on bad input. */
+export function importVllmSr(opts: ImportOptions): ImportResult {
+  const parsed = parseVllmSr(opts.source);
+  if (parsed.errors.length) {
+    return { errors: parsed.errors.map((e) => `${opts.sourceName}:${e.pos.line}:${e.pos.col}: ${e.message}`), files: [], notes: [], checks: [], ok: false };
+  }
+  let config: VllmSrConfig | null = null;
+  if (opts.config) {
+    try {
+      config = readVllmSrConfig(opts.config.text, opts.config.name);
+    } catch (err) {
+      return { errors: [(err as Error).message], files: [], notes: [], checks: [], ok: false };
+    }
+  }
+  const notes: ImportNote[] = [];
+  const decls: VTopLevel[] = parsed.decls;
+  const globals = decls.filter((d) => d.kind === "global");
+  const shared: Shared = {
+    sourceName: opts.sourceName,
+    models: decls.filter((d): d is VModelDecl => d.kind === "model"),
+    backends: decls.filter((d): d is VBackendDecl => d.kind === "backend"),
+    globalFields: globals.flatMap((g) => g.fields),
+    globalPos: globals[0]?.pos ?? null,
+    config,
+    configName: opts.config?.name ?? null,
+    notes,
+  };
+  if (config) for (const n of config.notes) notes.push({ where: opts.config!.name, line: 0, status: "dropped", construct: "config", text: n });
+  for (const g of globals) {
+    const other = [...new Set(g.fields.map((f) => f.key).filter((k) => k !== "default_model"))];
+    if (other.length) notes.push({ where: `${opts.sourceName}:${g.pos.line}`, line: g.pos.line, status: "dropped", construct: "GLOBAL", text: `${other.map((k) => `\`${k}\``).join(", ")}: ${CONSTRUCT_TABLE["GLOBAL (other fields)"].why}` });
+    const strategy = fieldValue(g.fields, "strategy");
+    if (strategy === "confidence") notes.push({ where: `${opts.sourceName}:${g.pos.line}`, line: g.pos.line, status: "approximate", construct: "GLOBAL strategy", text: CONSTRUCT_TABLE["ROUTING strategy"].why });
+  }
+  for (const b of shared.backends) {
+    if (b.backendType !== "vllm_endpoint" && b.backendType !== "provider_profile") {
+      notes.push({ where: `${opts.sourceName}:${b.pos.line}`, line: b.pos.line, status: "dropped", construct: `BACKEND ${b.backendType} \`${b.name}\``, text: CONSTRUCT_TABLE["BACKEND (other types)"].why });
+    }
+    if (fieldValue(b.fields, "api_key") !== undefined) {
+      notes.push({ where: `${opts.sourceName}:${b.pos.line}`, line: b.pos.line, status: "dropped", construct: `BACKEND \`${b.name}\` api_key`, text: "credentials are never copied into a policy: give the models an `api_key_env`" });
+    }
+  }
+  for (const e of decls.filter((d) => d.kind === "entrypoint")) {
+    const recipe = fieldValue(e.fields, "recipe");
+    const names = fieldValue(e.fields, "model_names");
+    notes.push({ where: `${opts.sourceName}:${e.pos.line}`, line: e.pos.line, status: "dropped", construct: "ENTRYPOINT", text: `${Array.isArray(names) ? names.map((n) => `\`${String(n)}\``).join(", ") : "its model names"} → recipe \`${String(recipe)}\`: ${CONSTRUCT_TABLE["ENTRYPOINT"].why}` });
+  }
+
+  const top: Program = decls.filter((d): d is VRecipeEntry => ["routing", "signal", "signal_group", "projection", "route", "decision_tree", "plugin", "test"].includes(d.kind));
+  const recipes = decls.filter((d) => d.kind === "recipe");
+  const pkg = packageNameFor(opts.packageName);
+  const programs: { dir: string; pkg: string; program: Program; scope: string }[] = [];
+  const topHasRoutes = top.some((d) => d.kind === "route" || d.kind === "decision_tree");
+  if (recipes.length === 0) programs.push({ dir: "", pkg, program: top, scope: "" });
+  else {
+    if (topHasRoutes || top.length) programs.push({ dir: "main", pkg: `${pkg}.main`, program: top, scope: "" });
+    const seen = new Set<string>(["main"]);
+    for (const r of recipes) {
+      let dir = toName(r.name);
+      for (let i = 2; seen.has(dir); i++) dir = `${toName(r.name)}_${i}`;
+      seen.add(dir);
+      notes.push({ where: `${opts.sourceName}:${r.pos.line}`, line: r.pos.line, status: "approximate", construct: `RECIPE \`${r.name}\``, text: `policy \`${pkg}.${dir}\` in \`${dir}/\`: ${CONSTRUCT_TABLE["RECIPE"].why}` });
+      for (const o of r.options) {
+        if (o.key !== "description") notes.push({ where: `${opts.sourceName}:${o.pos.line}`, line: o.pos.line, status: o.key === "strategy" ? "approximate" : "dropped", construct: `RECIPE \`${r.name}\` option \`${o.key}\``, text: o.key === "strategy" ? CONSTRUCT_TABLE["ROUTING strategy"].why : "no counterpart" });
+      }
+      programs.push({ dir, pkg: `${pkg}.${dir}`, program: r.entries, scope: r.name });
+    }
+  }
+
+  const files: ImportedFile[] = [];
+  const checks: PolicyCheck[] = [];
+  const errors: string[] = [];
+  for (const p of programs) {
+    const t = new PolicyTranslator(p.program, shared, p.scope, recipes.length === 0);
+    const { files: raw, routes } = t.translate(p.pkg);
+    const formatted: Record<string, string> = {};
+    for (const f of raw) {
+      const path = p.dir ? `${p.dir}/${f.name}` : f.name;
+      const ast = parseFile(path, f.text);
+      if (ast.problems.length) {
+        // A bug in the importer, not the user's input: say where, keep the text for the report.
+        errors.push(`internal error: the generated ${path} does not parse (${ast.problems[0].kind} at ${ast.problems[0].span.start.line}:${ast.problems[0].span.start.col}: found ${ast.problems[0].found})`);
+        formatted[path] = f.text;
+      } else formatted[path] = formatFile(ast);
+      files.push({ path, text: formatted[path] });
+    }
+    const result = compile(memoryHost(formatted), Object.keys(formatted), { emit: false });
+    checks.push({
+      dir: p.dir,
+      package: p.pkg,
+      routes,
+      errors: result.diagnostics.filter((d) => d.severity === "error"),
+      warnings: result.diagnostics.filter((d) => d.severity === "warning"),
+    });
+  }
+  notes.push({ where: null, line: 0, status: "derived", construct: "package", text: `\`package ${pkg}\` from the file's name${recipes.length ? " (recipes: `<package>.<recipe>`)" : ""}` });
+  const ok = errors.length === 0 && checks.every((c) => c.errors.length === 0);
+  files.push({ path: "IMPORT.md", text: renderImportReport({ sourceName: opts.sourceName, configName: opts.config?.name ?? null, notes, checks, files }) });
+  return { errors, files, notes, checks, ok };
+}

@@ -1,0 +1,360 @@
+// `routeplane import vllm-sr`: the DSL parser, the translation of every
+// construct (golden .route files and IMPORT.md per case, compared byte for
+// byte; `ROUTEPLANE_ACCEPT_GOLDENS=1 node --test test/import-vllm-sr.test.ts`
+// rewrites them, then review the diff), that every generated policy compiles
+// and lints, and hostile input.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { parseVllmSr, parseFile, VLLM_SR_LIMITS, type VExpr } from "../grammar/index.ts";
+import { compile, formatFile, memoryHost } from "../compiler/index.ts";
+import { importVllmSr, SIGNAL_TABLE, PLUGIN_TABLE, ALGORITHM_TABLE, CONSTRUCT_TABLE, readVllmSrConfig, tokenCount } from "../importer/index.ts";
+import { run, bufferIo } from "../cli/index.ts";
+import { checkGolden, REPO } from "./support/golden.ts";
+
+const CASES = path.join(REPO, "test/import/vllm-sr");
+const caseNames = readdirSync(CASES).filter((n) => statSync(path.join(CASES, n)).isDirectory()).sort();
+
+function importCase(name: string) {
+  const dir = path.join(CASES, name);
+  const configPath = path.join(dir, "config.yaml");
+  return importVllmSr({
+    source: readFileSync(path.join(dir, "recipe.dsl"), "utf8"),
+    sourceName: "recipe.dsl",
+    config: existsSync(configPath) ? { text: readFileSync(configPath, "utf8"), name: "config.yaml" } : undefined,
+    packageName: name,
+  });
+}
+
+function listFiles(dir: string, prefix = ""): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(path.join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`])).sort();
+}
+
+for (const name of caseNames) {
+  test(`import golden ${name}: every file as expected, every policy compiles without errors`, () => {
+    const result = importCase(name);
+    assert.deepEqual(result.errors, [], "the import reported errors");
+    const expected = path.join(CASES, name, "expected");
+    for (const f of result.files) checkGolden(path.join(expected, f.path), f.text);
+    if (process.env.ROUTEPLANE_ACCEPT_GOLDENS !== "1") {
+      assert.deepEqual(listFiles(expected), result.files.map((f) => f.path).sort(), "the expected files are the files written");
+    }
+    assert.ok(result.checks.length > 0);
+    for (const c of result.checks) assert.deepEqual(c.errors.map((d) => `${d.code} ${d.file}:${d.span.start.line} ${d.message}`), [], `policy ${c.dir || "."} has errors`);
+    assert.equal(result.ok, true);
+  });
+}
+
+test("the generated policies compile again from the golden files, are formatted, and `routeplane lint` and `fmt --check` pass on them", async () => {
+  for (const name of caseNames) {
+    const expected = path.join(CASES, name, "expected");
+    const routeFiles = listFiles(expected).filter((f) => f.endsWith(".route"));
+    const dirs = [...new Set(routeFiles.map((f) => path.dirname(f)))];
+    for (const d of dirs) {
+      const files = Object.fromEntries(routeFiles.filter((f) => path.dirname(f) === d).map((f) => [f, readFileSync(path.join(expected, f), "utf8")]));
+      for (const [f, text] of Object.entries(files)) assert.equal(formatFile(parseFile(f, text)), text, `${name}/${f} is not in canonical format`);
+      const result = compile(memoryHost(files), Object.keys(files), { emit: true, serial: 1 });
+      assert.deepEqual(result.diagnostics.filter((x) => x.severity === "error").map((x) => `${x.code} ${x.message}`), [], `${name}/${d}`);
+      assert.ok(result.bundle, `${name}/${d} gives a bundle`);
+      const io = bufferIo();
+      const dir = path.join(expected, d);
+      assert.equal(await run(["lint", dir], io), 0, `routeplane lint ${name}/${d}:\n${io.stderr}`);
+      const fmt = bufferIo();
+      assert.equal(await run(["fmt", "--check", dir], fmt), 0, `routeplane fmt --check ${name}/${d}:\n${fmt.stderr}`);
+    }
+  }
+});
+
+test("the test programs use every construct of the DSL's grammar", () => {
+  const all = caseNames.map((n) => readFileSync(path.join(CASES, n, "recipe.dsl"), "utf8")).join("\n");
+  const constructs = [
+    "SIGNAL ", "SIGNAL_GROUP ", "PROJECTION partition", "PROJECTION score", "PROJECTION mapping", "ROUTE ", "PRIORITY ", "TIER ", "WHEN ", "MODEL ",
+    "ALGORITHM ", "PLUGIN ", "DESCRIPTION ", "ACTION ", "FOR ", "EMIT ", "DECISION_TREE ", "ELSE IF", "ELSE {", "NAME ", "TEST ", "->", "→",
+    "BACKEND ", "GLOBAL ", "RECIPE ", "ENTRYPOINT ", "ROUTING ", " AND ", " OR ", "NOT ", "(reasoning = ", "(weight = ", "(description = ", "#",
+  ];
+  for (const c of constructs) assert.ok(all.includes(c), `no test program uses ${JSON.stringify(c)}`);
+  // Every signal type of the table, every plugin and algorithm the tables know of by name, at least once.
+  for (const type of Object.keys(SIGNAL_TABLE)) assert.ok(new RegExp(`SIGNAL ${type} `).test(all), `no test program declares a ${type} signal`);
+  for (const algo of ["static", "random", "latency_aware", "elo", "confidence", "remom"]) assert.ok(all.includes(`ALGORITHM ${algo}`), algo);
+});
+
+test("every table row says exact, approximate or dropped, and why; dropped rows build nothing", () => {
+  const rows = [...Object.entries(SIGNAL_TABLE), ...Object.entries(PLUGIN_TABLE), ...Object.entries(ALGORITHM_TABLE), ...Object.entries(CONSTRUCT_TABLE)];
+  assert.ok(rows.length > 60);
+  for (const [name, row] of rows) {
+    assert.ok(["exact", "approximate", "dropped"].includes(row.status), name);
+    assert.ok(row.why.length > 10, `${name} says why`);
+  }
+  for (const [name, row] of Object.entries(SIGNAL_TABLE)) assert.equal(row.routeplane === null, row.status === "dropped", name);
+  for (const [name, row] of Object.entries(PLUGIN_TABLE)) assert.equal(row.body === undefined, row.status === "dropped", name);
+});
+
+// ---- the parser
+
+function show(e: VExpr): string {
+  if (e.kind === "ref") return `${e.signalType}:${e.name}`;
+  if (e.kind === "not") return `(not ${show(e.arg)})`;
+  return `(${show(e.left)} ${e.kind} ${show(e.right)})`;
+}
+
+test("conditions parse with OR loosest, AND tighter, NOT tightest, left-associative, and keep their tree through the import", () => {
+  const p = parseVllmSr('ROUTE r { WHEN a("x") OR b("y") AND NOT c("z") OR NOT (d("w") OR e("v")) AND f("u") MODEL m }');
+  assert.deepEqual(p.errors, []);
+  const when = p.decls[0].kind === "route" ? p.decls[0].items.find((i) => i.kind === "when") : undefined;
+  assert.ok(when && when.kind === "when");
+  assert.equal(show(when.expr), "((a:x or (b:y and (not c:z))) or ((not (d:w or e:v)) and f:u))");
+  const right = parseVllmSr('ROUTE r { WHEN a("x") AND (b("y") AND c("z")) MODEL m }');
+  const w2 = right.decls[0].kind === "route" ? right.decls[0].items.find((i) => i.kind === "when") : undefined;
+  assert.ok(w2 && w2.kind === "when");
+  assert.equal(show(w2.expr), "(a:x and (b:y and c:z))");
+  // Printed back without losing the right-nested group.
+  const r = importVllmSr({
+    source: 'SIGNAL keyword a { keywords: ["a"] }\nSIGNAL keyword b { keywords: ["b"] }\nSIGNAL keyword c { keywords: ["c"] }\nMODEL m {}\nROUTE r { PRIORITY 1 WHEN keyword("a") AND (keyword("b") AND keyword("c")) OR NOT (keyword("a") OR keyword("b")) MODEL m }',
+    sourceName: "t.dsl",
+    packageName: "t",
+  });
+  const main = r.files.find((f) => f.path === "main.route")!.text;
+  assert.match(main, /when a and \(b and c\) or not \(a or b\)\n/);
+});
+
+test("the parser keeps positions, the DSL's string escapes, numbers as written, and every value form", () => {
+  const p = parseVllmSr('# c\nSIGNAL keyword "a b" {\n  keywords: ["x\\ty", "\\u00e9", "multi\nline"], n: -3, f: 0.50, on: true, word: OR, o: { k: [] }, e: {}\n}');
+  assert.deepEqual(p.errors, []);
+  const s = p.decls[0];
+  assert.ok(s.kind === "signal");
+  assert.deepEqual(s.pos, { line: 2, col: 1 });
+  assert.equal(s.name, "a b");
+  const v = Object.fromEntries(s.fields.map((f) => [f.key, f.value]));
+  assert.deepEqual(v.keywords.kind === "array" && v.keywords.items.map((i) => (i.kind === "string" ? i.value : null)), ["x\ty", "é", "multi\nline"]);
+  assert.ok(v.n.kind === "number" && v.n.value === -3 && v.n.integer);
+  assert.ok(v.f.kind === "number" && v.f.text === "0.50" && !v.f.integer);
+  assert.ok(v.on.kind === "bool" && v.on.value === true);
+  assert.ok(v.word.kind === "ident" && v.word.name === "OR");
+  assert.ok(v.o.kind === "object" && v.o.fields[0].value.kind === "array");
+  assert.ok(v.e.kind === "object" && v.e.fields.length === 0);
+});
+
+test("syntax errors name line and column, what was found and what was expected, and parsing goes on at the next declaration", () => {
+  const p = parseVllmSr('SIGNAL keyword a { keywords: ["x"] }\nROUTE r {\n  PRIORITY high\n  MODEL m\n}\nSIGNAL keyword b { keywords ["y"] }\nMODEL ok {}\n');
+  assert.deepEqual(p.errors.map((e) => `${e.pos.line}:${e.pos.col} ${e.message}`), [
+    "3:12 expected a whole number after PRIORITY, found `high`",
+    "6:29 expected `:` after the field name `keywords`, found `[`",
+  ]);
+  assert.deepEqual(p.decls.map((d) => d.kind), ["signal", "model"]);
+  const unclosed = parseVllmSr('ROUTE r { WHEN a("x" MODEL m }');
+  assert.match(unclosed.errors[0].message, /found `MODEL`/);
+  const bad = parseVllmSr("RECIPE x { MODEL m {} }");
+  assert.match(bad.errors[0].message, /MODEL cannot be declared inside a RECIPE/);
+  const eof = parseVllmSr("ROUTE r {");
+  assert.equal(eof.errors[0].message, "expected a route statement (PRIORITY, TIER, WHEN, MODEL, ALGORITHM, PLUGIN, DESCRIPTION, ACTION, FOR, EMIT) or `}`, found the end of the file");
+  const r = importVllmSr({ source: "ROUTE r {\n  PRIORITY x\n}", sourceName: "recipe.dsl", packageName: "p" });
+  assert.deepEqual(r.errors, ["recipe.dsl:2:12: expected a whole number after PRIORITY, found `x`"]);
+  assert.deepEqual(r.files, []);
+});
+
+// ---- hostile input
+
+test("hostile input: deep nesting, long NOT chains, unterminated strings, stray bytes, many errors and huge files give clean errors", () => {
+  const deep = parseVllmSr(`ROUTE r { WHEN ${"(".repeat(10_000)}a("x")${")".repeat(10_000)} MODEL m }`);
+  assert.match(deep.errors[0].message, new RegExp(`more than ${VLLM_SR_LIMITS.maxNesting} brackets`));
+  const nots = parseVllmSr(`ROUTE r { WHEN ${"NOT ".repeat(200_000)}a("x") MODEL m }`);
+  assert.match(nots.errors[0].message, /more than 64/);
+  const values = parseVllmSr(`SIGNAL keyword k { keywords: ${"[".repeat(5000)} }`);
+  assert.match(values.errors[0].message, /more than 64/);
+  const unterminated = parseVllmSr('SIGNAL keyword k { keywords: ["never closed] }\nROUTE r { MODEL m }');
+  assert.deepEqual(unterminated.errors.map((e) => `${e.pos.line}:${e.pos.col} ${e.message}`), ['1:31 unterminated string: this `"` has no closing `"` before the end of the file']);
+  const stray = parseVllmSr("SIGNAL keyword k { keywords: [@] }");
+  assert.equal(stray.errors[0].message, 'unexpected character "@"');
+  const many = parseVllmSr("ROUTE r { PRIORITY x }\n".repeat(500));
+  assert.equal(many.errors.length, VLLM_SR_LIMITS.maxErrors);
+  const huge = parseVllmSr("#".repeat(VLLM_SR_LIMITS.maxSourceBytes + 1));
+  assert.match(huge.errors[0].message, /more than the limit/);
+  // A big but legal program parses and imports in reasonable time.
+  const big = Array.from({ length: 400 }, (_, i) => `SIGNAL keyword k${i} { keywords: ["w${i}"] }\nROUTE r${i} { PRIORITY ${i} WHEN keyword("k${i}") MODEL m }`).join("\n") + "\nMODEL m {}\n";
+  const t0 = performance.now();
+  const r = importVllmSr({ source: big, sourceName: "big.dsl", packageName: "big" });
+  assert.equal(r.ok, true);
+  assert.ok(performance.now() - t0 < 60_000);
+});
+
+test("hostile names: __proto__, reserved words and unspellable names are renamed and reported, never crash", () => {
+  const r = importVllmSr({
+    source: 'SIGNAL keyword __proto__ { keywords: ["x"] }\nSIGNAL keyword constructor { keywords: ["y"] }\nMODEL __proto__ {}\nPLUGIN __proto__ system_prompt { system_prompt: "hi" }\nROUTE __proto__ { PRIORITY 1 WHEN keyword("__proto__") AND keyword("constructor") MODEL __proto__ PLUGIN __proto__ }\nROUTE hasOwnProperty { MODEL __proto__ }',
+    sourceName: "p.dsl",
+    packageName: "__proto__",
+  });
+  assert.equal(r.ok, true, JSON.stringify(r.checks.map((c) => c.errors.map((d) => d.message))));
+  const main = r.files.find((f) => f.path === "main.route")!.text;
+  assert.match(main, /^package proto$/m);
+  assert.match(main, /route proto priority 1 \{\n {2}when proto and constructor\n {2}use proto\n {2}apply proto\n\}/);
+  assert.ok(r.notes.some((n) => n.status === "renamed" && /`__proto__` cannot name anything/.test(n.text)));
+  assert.equal(Object.getPrototypeOf({}), Object.prototype, "nothing was written into Object.prototype");
+});
+
+test("the config reader: both layouts, credentials never copied, bad YAML named with its line", () => {
+  const c = readVllmSrConfig("default_model: a\nvllm_endpoints:\n  - name: e1\n    address: 10.0.0.1\n    port: 8000\n    api_key: secret\nmodel_config:\n  a:\n    preferred_endpoints: [e1]\n    pricing: { prompt_per_1m: 0.1, completion_per_1m: 0.2 }\n", "c.yaml");
+  assert.equal(c.defaultModel, "a");
+  assert.deepEqual(c.models.get("a"), { endpoint: "http://10.0.0.1:8000/v1", provider: "vllm", cost: { input: 0.1, output: 0.2 } });
+  assert.ok(!JSON.stringify([...c.models.values()]).includes("secret"));
+  assert.throws(() => readVllmSrConfig("a: [1, 2\n", "bad.yaml"), /^Error: bad\.yaml:\d+:\d+: not valid YAML/);
+  assert.throws(() => readVllmSrConfig("- 1\n- 2\n", "list.yaml"), /not a YAML mapping/);
+  assert.throws(() => readVllmSrConfig("a: 1\na: 2\n", "dup.yaml"), /not valid YAML/);
+  // An alias bomb is bounded.
+  const bomb = ["a: &a [x, x, x, x, x, x, x, x, x, x]", ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(", ")}]`)].join("\n");
+  assert.throws(() => readVllmSrConfig(bomb, "bomb.yaml"), /bomb\.yaml/);
+  assert.equal(tokenCount("8K"), 8000);
+  assert.equal(tokenCount("1.5M"), 1_500_000);
+  assert.equal(tokenCount("lots"), undefined);
+});
+
+// ---- the command
+
+function tmp(): string {
+  return mkdtempSync(path.join(tmpdir(), "routeplane-import-"));
+}
+
+test("routeplane import vllm-sr writes the files, refuses a non-empty directory without --force, and its errors are one line with the place", async () => {
+  const dir = tmp();
+  try {
+    const out = path.join(dir, "out");
+    const src = path.join(CASES, "config/recipe.dsl");
+    const io = bufferIo();
+    assert.equal(await run(["import", "vllm-sr", src, "--config", path.join(CASES, "config/config.yaml"), "-o", out], io), 0, io.stderr);
+    assert.match(io.stdout, /^wrote 2 \.route files and IMPORT\.md to .*out: /m);
+    assert.deepEqual(listFiles(out), ["IMPORT.md", "main.route", "models.route"]);
+    assert.equal(readFileSync(path.join(out, "main.route"), "utf8"), readFileSync(path.join(CASES, "config/expected/main.route"), "utf8"));
+
+    const again = bufferIo();
+    assert.equal(await run(["import", "vllm-sr", src, "-o", out], again), 2);
+    assert.match(again.stderr, /^routeplane import: -o .*out is not empty: name a new or empty directory, or pass --force to write into it$/m);
+    assert.equal(await run(["import", "vllm-sr", src, "-o", out, "--force"], bufferIo()), 0);
+
+    const cases: [string[], RegExp][] = [
+      [["import", "vllm-sr", path.join(dir, "missing.dsl"), "-o", path.join(dir, "x")], /cannot read DSL file .*missing\.dsl: no such file/],
+      [["import", "vllm-sr", src], /needs -o <dir>/],
+      [["import", "litellm", src, "-o", path.join(dir, "x")], /cannot import from `litellm`: routeplane imports vllm-sr/],
+      [["import"], /needs the router the policy comes from/],
+      [["import", "vllm-sr", src, "-o", path.join(src, "sub")], /cannot create -o .*: ENOTDIR|is a file/],
+      [["import", "vllm-sr", src, "-o", src], /is a file, not a directory/],
+      [["import", "vllm-sr", src, "--config", path.join(dir, "nope.yaml"), "-o", path.join(dir, "y")], /cannot read config .*nope\.yaml: no such file/],
+    ];
+    for (const [args, re] of cases) {
+      const e = bufferIo();
+      assert.equal(await run(args, e), 2, args.join(" "));
+      assert.match(e.stderr, re);
+      assert.doesNotMatch(e.stderr, /\n\s+at /, "no stack trace");
+    }
+
+    const bad = path.join(dir, "bad.dsl");
+    writeFileSync(bad, 'SIGNAL keyword k { keywords: ["x" }\n');
+    const parseErr = bufferIo();
+    assert.equal(await run(["import", "vllm-sr", bad, "-o", path.join(dir, "z")], parseErr), 2);
+    assert.match(parseErr.stderr, /^routeplane import: bad\.dsl:1:35: expected `,` or `\]` in the list, found `\}`$/m);
+    assert.ok(!existsSync(path.join(dir, "z")), "nothing written for a program that does not parse");
+
+    const big = path.join(dir, "big.dsl");
+    writeFileSync(big, Buffer.alloc(VLLM_SR_LIMITS.maxSourceBytes + 1, 0x23));
+    const tooBig = bufferIo();
+    assert.equal(await run(["import", "vllm-sr", big, "-o", path.join(dir, "b")], tooBig), 2);
+    assert.match(tooBig.stderr, /has 2097153 bytes, more than the limit of 2097152/);
+
+    const binary = path.join(dir, "bin.dsl");
+    writeFileSync(binary, Buffer.from([0x53, 0x00, 0xff, 0xfe]));
+    const bin = bufferIo();
+    assert.equal(await run(["import", "vllm-sr", binary, "-o", path.join(dir, "c")], bin), 2);
+    assert.match(bin.stderr, /is not UTF-8 text|is not text/);
+
+    const badYaml = path.join(dir, "bad.yaml");
+    writeFileSync(badYaml, "providers: [\n");
+    const yamlErr = bufferIo();
+    assert.equal(await run(["import", "vllm-sr", src, "--config", badYaml, "-o", path.join(dir, "d")], yamlErr), 2);
+    assert.match(yamlErr.stderr, /^routeplane import: bad\.yaml:\d+:\d+: not valid YAML/m);
+
+    const help = bufferIo();
+    assert.equal(await run(["import", "--help"], help), 0);
+    assert.match(help.stdout, /usage: routeplane import vllm-sr <recipe\.dsl> \[--config config\.yaml\] -o <dir>/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a result that does not compile is written, reported in IMPORT.md, and exits 1", async () => {
+  const dir = tmp();
+  try {
+    // A header_mutation value with a line break cannot go on the wire (RP0307): the import keeps it, the compiler refuses it.
+    const src = path.join(dir, "r.dsl");
+    writeFileSync(src, 'MODEL m {}\nPLUGIN h header_mutation { add: [{ name: "x-a", value: "one\\ntwo" }] }\nROUTE r { PRIORITY 1 WHEN keyword("k") MODEL m PLUGIN h }\nSIGNAL keyword k { keywords: ["k"] }\n');
+    const io = bufferIo();
+    assert.equal(await run(["import", "vllm-sr", src, "-o", path.join(dir, "out")], io), 1);
+    assert.match(io.stderr, /the policy in .*out does not compile \(1 error, listed in IMPORT\.md\)/);
+    const report = readFileSync(path.join(dir, "out/IMPORT.md"), "utf8");
+    assert.match(report, /error\[RP0307\] `main\.route:\d+:\d+`/);
+    assert.match(report, /\*\*1 error\*\*/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("strings with control characters the .route lexer has no short escape for (\\b, \\f) are written as \\u escapes", () => {
+  const r = importVllmSr({ source: 'MODEL m {}\nPLUGIN p system_prompt { system_prompt: "bell\\b feed\\f tab\\t \\u2028" }\nROUTE r { PRIORITY 1 WHEN keyword("\\b") MODEL m PLUGIN p }', sourceName: "s.dsl", packageName: "s" });
+  assert.deepEqual(r.errors, []);
+  assert.equal(r.ok, true);
+  const main = r.files.find((f) => f.path === "main.route")!.text;
+  assert.ok(main.includes('text: "bell\\u0008 feed\\u000c tab\\t \u2028"'), main);
+  assert.ok(main.includes('key: "vllm-sr/keyword/\\u0008"'), main);
+});
+
+test("importing twice gives the same bytes", () => {
+  for (const name of caseNames) assert.deepEqual(importCase(name).files, importCase(name).files, name);
+});
+
+
+
+test("docs/migrating-from-vllm-sr.md lists every row of the mapping tables with its status, and its worked example is the golden output", () => {
+  const doc = readFileSync(path.join(REPO, "docs/migrating-from-vllm-sr.md"), "utf8");
+  const lines = doc.split("\n");
+  const tables: [string, Record<string, { status: string }>][] = [["signal", SIGNAL_TABLE], ["plugin", PLUGIN_TABLE], ["algorithm", ALGORITHM_TABLE], ["construct", CONSTRUCT_TABLE]];
+  for (const [what, table] of tables) {
+    for (const [key, row] of Object.entries(table)) {
+      const line = lines.find((l) => l.startsWith(`| \`${key}\` |`));
+      assert.ok(line, `the doc has no row for ${what} \`${key}\``);
+      assert.ok(line.includes(` | ${row.status} | `), `the doc's row for ${what} \`${key}\` does not say ${row.status}`);
+    }
+  }
+  for (const f of ["main.route", "models.route"]) {
+    const text = readFileSync(path.join(CASES, "config/expected", f), "utf8").trim();
+    assert.ok(doc.includes(text), `the worked example's ${f} is not the golden output`);
+  }
+});
+
+test("mutated test programs (inserted tokens, cut and repeated spans) never throw, and whatever parses is written as .route text that parses", () => {
+  const sources = caseNames.map((n) => readFileSync(path.join(CASES, n, "recipe.dsl"), "utf8"));
+  const pieces = ['"', "{", "}", "(", ")", "[", "]", ",", ":", "=", "AND", "OR", "NOT", "ROUTE", "SIGNAL", "MODEL", "__proto__", "default", "-1", "0.5", "\n", "#", "→", "->", "\\"];
+  let seed = 20260315;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  let parsed = 0;
+  for (let i = 0; i < 400; i++) {
+    let s = sources[rnd(sources.length)];
+    for (let k = 0; k < 1 + rnd(4); k++) {
+      const at = rnd(s.length);
+      const op = rnd(3);
+      if (op === 0) s = s.slice(0, at) + pieces[rnd(pieces.length)] + s.slice(at);
+      else if (op === 1) s = s.slice(0, at) + s.slice(at + 1 + rnd(20));
+      else {
+        const b = rnd(s.length);
+        s = s.slice(0, at) + s.slice(b, b + rnd(40)) + s.slice(at);
+      }
+    }
+    const r = importVllmSr({ source: s, sourceName: "m.dsl", packageName: "m" });
+    assert.deepEqual(r.errors.filter((e) => e.startsWith("internal error")), [], `mutation ${i}`);
+    for (const e of r.errors) assert.match(e, /^m\.dsl:\d+:\d+: /);
+    if (r.files.length) parsed++;
+  }
+  assert.ok(parsed > 50, `only ${parsed} mutations parsed: the test no longer exercises the translation`);
+});
