@@ -14,7 +14,7 @@ const lexer = moo.compile({
   // Newlines are not significant: one token per run of blank space, lines included.
   ws: { match: /[ \t\r\f\v\n]+/, lineBreaks: true },
   comment: /#[^\n]*/,
-  string: /"(?:\\["\\/nrt]|\\u[0-9a-fA-F]{4}|[^"\\\n])*"/,
+  string: /"(?:\\["\\/bfnrt]|\\u[0-9a-fA-F]{4}|[^"\\\n])*"/,
   number: /(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/,
   ident: {
     match: /[A-Za-z_][A-Za-z0-9_]*/,

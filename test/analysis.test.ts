@@ -67,6 +67,24 @@ default { use m }
   assert.deepEqual(codes(compileText(policy("").replace('tier == "pro"', 'not refund'))), ["RP1005"], "only `tier` is now unused");
 });
 
+test("`before` orders along a chain: a before b, b before c orders a and c (no RP1003)", () => {
+  const policy = (third: string) => `
+signal keyword refund { any: ["refund"] }
+signal keyword urgent { any: ["urgent"] }
+signal header tier { name: "x-tier" }
+route a priority 5 before b { when refund; use m }
+route b priority 5 ${third}{ when urgent and not refund; use local }
+route c priority 5 { when refund or tier == "pro"; use local fallback m }
+default { use m }
+`;
+  const chained = compileText(policy("before c "));
+  assert.deepEqual(codes(chained), ["RP1015"], "c's refund requests go to a, in order: only partly shadowed");
+  assert.deepEqual(chained.bundle!.policy.routes.map((x) => x.name), ["a", "b", "c"]);
+  // Without the link b → c, a and c are ordered by name only: their overlap is ambiguous.
+  const loose = compileText(policy(""));
+  assert.deepEqual(loose.diagnostics.filter((d) => d.code === "RP1003").map((d) => /routes `(\w+)` and `(\w+)`/.exec(d.message)?.slice(1).sort().join("+")).sort(), ["a+c", "b+c"]);
+});
+
 test("a route whose requests would get the same decision without it is redundant", async () => {
   const r = compileText(`
 signal keyword refund { any: ["refund"] }

@@ -115,3 +115,12 @@ test("the grammar is unambiguous on the examples and the fmt golden (one parse p
     assert.deepEqual(counts.filter((n) => n !== 1), [], ex);
   }
 });
+
+test("strings take every JSON escape, \\b and \\f included (an imported or generated policy may hold them)", () => {
+  const file = parseFile("s.route", 'package s\nplugin system_prompt p { text: "a\\bb\\fc\\n\\u00e9\\/" }\n');
+  assert.deepEqual(file.problems, []);
+  const text = (file.blocks[1] as { body: { fields: { value: { value: string } }[] } }).body.fields[0].value.value;
+  assert.equal(text, "a\bb\fc\né/");
+  // Anything else after a backslash is still refused where it stands.
+  assert.notDeepEqual(parseFile("s.route", 'package s\nplugin system_prompt p { text: "a\\qb" }\n').problems, []);
+});

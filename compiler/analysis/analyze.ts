@@ -185,7 +185,7 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
   // Route i's region: it matches and every earlier route misses.
   const regionOf = (i: number): RegionQuery => ({ match: [i], missBefore: i });
   const live: boolean[] = [];
-  const ordered = new Set(policy.tieBreaks.map(([a, c]) => `${a}\u0000${c}`));
+  const ordered = orderedPairs(policy.tieBreaks);
 
   const s: Scope = {
     policy, model, b, diags, space, conds, n, live, record, origin, regionOf, windows, ordered,
@@ -198,6 +198,28 @@ function analyzeWithin(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: nu
     timings.push({ check: check.name, ms: performance.now() - t0 });
   }
   return { complete: true, witnesses, guarantees: s.guarantees, bddNodes: b.size, coverage: s.coverage, timings };
+}
+
+/**
+ * Every pair of routes a chain of `before` orders, winner first: `a before b` and `b before c`
+ * order a and c too (the checker has refused cycles, RP0509), so their overlap is not ambiguous.
+ */
+function orderedPairs(tieBreaks: readonly (readonly [string, string])[]): Set<string> {
+  const after = new Map<string, string[]>();
+  for (const [a, c] of tieBreaks) (after.get(a) ?? after.set(a, []).get(a)!).push(c);
+  const out = new Set<string>();
+  for (const start of after.keys()) {
+    const stack = [...after.get(start)!];
+    const seen = new Set<string>();
+    while (stack.length) {
+      const x = stack.pop()!;
+      if (seen.has(x)) continue;
+      seen.add(x);
+      out.add(`${start}\u0000${x}`);
+      stack.push(...(after.get(x) ?? []));
+    }
+  }
+  return out;
 }
 
 /** dead and shadowed routes */
