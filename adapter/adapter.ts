@@ -7,7 +7,7 @@
 // and its whole state — the learner's and the join's — is one JSON value
 // kept in a compacted topic, so a restarted adapter counts nothing twice.
 import {
-  adaptiveRoutesOf, contextCells, overlayProblem, qualityOf, type Bundle, type FeedbackEvent, type RoutingEvent, type SharesOverlay,
+  adaptiveRoutesOf, contextCells, overlayProblem, qualityOf, routeActions, type Bundle, type FeedbackEvent, type RoutingEvent, type SharesOverlay,
 } from "../bundle/index.ts";
 import { Learner, type AdaptiveRoute, type LearnerOptions, type LearnerState } from "./learner.ts";
 
@@ -74,7 +74,7 @@ export interface AdapterState {
 export function adaptiveRoutesFromBundle(bundle: Bundle): AdaptiveRoute[] {
   const bounds = adaptiveRoutesOf(bundle);
   const specs = new Map(bundle.policy.models.map((m) => [m.name, m]));
-  const actions = new Map([...bundle.policy.routes.map((r) => [r.name, r.action] as const), ...(bundle.policy.default ? [["default", bundle.policy.default] as const] : [])]);
+  const actions = new Map(routeActions(bundle.policy));
   const out: AdaptiveRoute[] = [];
   for (const [route, b] of bounds) {
     const sel = actions.get(route)!.select;

@@ -12,6 +12,7 @@
 // one only when every route in it is an adaptive route of the active bundle
 // and its split is inside that route's bounds.
 import type { Bundle, ModelSpec, Selection } from "./types.ts";
+import { routeActions } from "./actions.ts";
 
 /** The bounds of one adaptive route, as the bundle lowers them. */
 export interface AdaptiveBounds {
@@ -114,7 +115,7 @@ export interface SharesOverlay {
 /** The adaptive routes of a bundle and their bounds, by route name (the default action is "default"). */
 export function adaptiveRoutesOf(bundle: Bundle): Map<string, AdaptiveBounds> {
   const out = new Map<string, AdaptiveBounds>();
-  const actions = [...bundle.policy.routes.map((r) => [r.name, r.action] as const), ...(bundle.policy.default ? [["default", bundle.policy.default] as const] : [])];
+  const actions = routeActions(bundle.policy);
   for (const [name, action] of actions) {
     const sel = action.select;
     if (sel.algorithm === "adaptive") out.set(name, { models: sel.models, explore: sel.explore, floor: sel.floor, ...(sel.context?.length ? { context: sel.context } : {}) });
@@ -204,7 +205,7 @@ export function priorShares(sel: Extract<Selection, { algorithm: "adaptive" }>, 
  * does before it has observed any. Null when the policy has no such route.
  */
 export function routeShares(bundle: Bundle, route: string, learned?: Readonly<Record<string, number>> | null): Record<string, number> | null {
-  const action = route === "default" ? bundle.policy.default : bundle.policy.routes.find((r) => r.name === route)?.action;
+  const action = routeActions(bundle.policy).find(([name]) => name === route)?.[1];
   if (!action) return null;
   const sel = action.select;
   const specs = new Map(bundle.policy.models.map((m) => [m.name, m]));

@@ -455,6 +455,20 @@ export const MODEL_SCHEMA: JsonSchema = obj(
   ["provider", "endpoint"],
 );
 
+/**
+ * A request-facing profile (`profile coding { models: ["coding-assistant"], path_prefix: "/coding" }`):
+ * requests for these model names (the body's `model`) or under this path prefix get the profile's
+ * routes and default.
+ */
+export const PROFILE_SCHEMA: JsonSchema = obj(
+  {
+    models: { type: "array", items: { type: "string", minLength: 1, maxLength: 256, pattern: "^[\\x21-\\x7e]+$" }, minItems: 1, uniqueItems: true },
+    path_prefix: { type: "string", maxLength: 256, pattern: "^(/[A-Za-z0-9._~-]+)+$" },
+  },
+  [],
+  { anyOf: [{ required: ["models"] }, { required: ["path_prefix"] }] },
+);
+
 /** Reasoning effort levels a route may ask of a model (`effort: high`). */
 export const EFFORTS = ["minimal", "low", "medium", "high"] as const;
 

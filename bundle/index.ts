@@ -2,16 +2,17 @@
 // type catalog, the JSON Schema and its validator, canonical JSON and signing.
 export { BUNDLE_FORMAT, BUNDLE_SCHEMA_ID } from "./types.ts";
 export type {
-  Bundle, Manifest, SourceDigest, LoweredPolicy, SignalSpec, ModelSpec, PluginSpec, RouteSpec, Condition, CmpOp,
+  Bundle, Manifest, SourceDigest, LoweredPolicy, ProfileSpec, SignalSpec, ModelSpec, PluginSpec, RouteSpec, Condition, CmpOp,
   Selection, Action, PluginUse, Verification, CheckRecord, Signature, JsonValue, JsonObject, AdaptationMode,
 } from "./types.ts";
 export {
   SIGNAL_TYPES, PLUGIN_TYPES, MODEL_SCHEMA, SELECT_SCHEMAS, OBJECTIVE_METRICS, PII_TYPES, PII_DETECTION_ORDER, MODALITIES, PROVIDERS,
   MAX_SCORE_TERMS, MAX_SCORE_BANDS, MAX_SCORE_WEIGHT, scoreValue, inBand, MAX_PARTITION_MEMBERS, partitionWinner, memberConfidence,
-  MODEL_PARAMS_SCHEMA, EFFORTS, MAX_TOKENS_CAP, RESPONSE_FORMATS, CONVERSATION_BOUNDS, conversationMatches,
+  MODEL_PARAMS_SCHEMA, PROFILE_SCHEMA, EFFORTS, MAX_TOKENS_CAP, RESPONSE_FORMATS, CONVERSATION_BOUNDS, conversationMatches,
 } from "./catalog.ts";
 export type { JsonSchema, Output, SignalTypeInfo, PluginTypeInfo, ScoreTerm, ScoreConfig, ModelParams } from "./catalog.ts";
 export { BUNDLE_SCHEMA } from "./schema.ts";
+export { routeActions, profileDefaultRoute } from "./actions.ts";
 export { validateBundle } from "./validate.ts";
 export type { SchemaError } from "./validate.ts";
 export { canonicalJson, sha256Hex } from "./canonical.ts";

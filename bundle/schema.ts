@@ -2,7 +2,7 @@
 // `npm run build:schema` writes it to bundle.schema.json for other tools;
 // a test fails when that file is stale.
 import { BUNDLE_FORMAT, BUNDLE_SCHEMA_ID } from "./types.ts";
-import { MODEL_PARAMS_SCHEMA, MODEL_SCHEMA, PLUGIN_TYPES, SIGNAL_TYPES, type JsonSchema } from "./catalog.ts";
+import { MODEL_PARAMS_SCHEMA, MODEL_SCHEMA, PROFILE_SCHEMA, PLUGIN_TYPES, SIGNAL_TYPES, type JsonSchema } from "./catalog.ts";
 import { MAX_CONTEXT_SIGNALS } from "./adaptation.ts";
 
 const name = { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" };
@@ -109,10 +109,20 @@ export const BUNDLE_SCHEMA: JsonSchema = {
       plugins: { type: "array", items: typedConfigs(PLUGIN_TYPES) },
       routes: {
         type: "array",
-        items: closed({ name, priority: { type: "integer" }, when: { $ref: "#/$defs/condition" }, action: { $ref: "#/$defs/action" } }),
+        items: closed({ name, profile: name, priority: { type: "integer" }, when: { $ref: "#/$defs/condition" }, action: { $ref: "#/$defs/action" } }, ["name", "priority", "when", "action"]),
       },
       default: { oneOf: [{ type: "null" }, { $ref: "#/$defs/action" }] },
-    }),
+      profiles: {
+        type: "array",
+        items: closed({
+          name,
+          // A profile may be selected by its path prefix alone: no model names.
+          models: { ...(PROFILE_SCHEMA.properties as Record<string, JsonSchema>).models, minItems: 0 },
+          path_prefix: { oneOf: [{ type: "null" }, (PROFILE_SCHEMA.properties as Record<string, JsonSchema>).path_prefix] },
+          default: { oneOf: [{ type: "null" }, { $ref: "#/$defs/action" }] },
+        }),
+      },
+    }, ["signals", "models", "plugins", "routes", "default"]),
     verification: closed({
       checks: { type: "array", items: closed({ name: { type: "string" }, status: { enum: ["passed", "failed", "unchecked"] }, detail: { type: "string" } }, ["name", "status"]) },
       guarantees: { type: "array", items: closed({ name: { type: "string" }, status: { enum: ["proved", "failed", "unchecked"] }, detail: { type: "string" } }, ["name", "status"]) },

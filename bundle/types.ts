@@ -122,6 +122,8 @@ export interface Action {
 
 export interface RouteSpec {
   name: string;
+  /** The profile the route belongs to; absent: the policy's own routes. */
+  profile?: string;
   priority: number;
   when: Condition;
   action: Action;
@@ -134,6 +136,21 @@ export interface LoweredPolicy {
   /** In evaluation order: the first that matches decides. */
   routes: RouteSpec[];
   /** Taken when no route matches; null means such requests are rejected. */
+  default: Action | null;
+  /**
+   * Request-facing profiles: a request for one of a profile's model names, or under its path
+   * prefix, is decided by the routes of that profile (and its default) only. Absent: none.
+   */
+  profiles?: ProfileSpec[];
+}
+
+export interface ProfileSpec {
+  name: string;
+  /** Requested model names (the body's `model`) that select the profile. */
+  models: string[];
+  /** A path prefix that selects it (`/coding` for `/coding/v1/chat/completions`), or null. */
+  path_prefix: string | null;
+  /** Its default (decided as route `<profile>.default`); null: requests no route of it takes are rejected. */
   default: Action | null;
 }
 

@@ -16,11 +16,11 @@ export async function unconfirmedWitnesses(result: CompileResult): Promise<strin
   const engine = await Engine.load(bundle);
   const bad: string[] = [];
   for (const w of result.analysis.witnesses) {
-    const d = engine.decide(requestFromSignals(w.witness.signals));
+    const d = engine.decide({ ...requestFromSignals(w.witness.signals), ...(w.profile !== undefined ? { profile: w.profile } : {}) });
     if (!w.expectRoutes.includes(d.route)) bad.push(`${w.code} (${w.subject}): the engine routed the witness to ${d.route ?? "no route"}`);
     // Where the signals allow, a real request: shown only when the engine, computing every signal from it, agrees.
     const example = w.diagnostic ? exampleRequest(w.witness, result.checked) : null;
-    const holds = (e: ExampleRequest) => w.expectRoutes.includes(engine.decide(requestFromChat(e.body, e.headers)).route);
+    const holds = (e: ExampleRequest) => w.expectRoutes.includes(engine.decide({ ...requestFromChat(e.body, e.headers), ...(w.profile !== undefined ? { profile: w.profile } : {}) }).route);
     if (example && w.diagnostic && holds(example)) w.diagnostic.example = trimExample(example, holds);
   }
   return bad;

@@ -1,7 +1,7 @@
 // test and explain: run requests through the decision engine and show why it
 // decided what it did.
 import { existsSync, statSync } from "node:fs";
-import { readBundle, describeBundleReadError, type Bundle, type JsonObject, type ModelParams } from "../bundle/index.ts";
+import { readBundle, describeBundleReadError, profileDefaultRoute, type Bundle, type JsonObject, type ModelParams } from "../bundle/index.ts";
 import { Engine, requestFromChat, type Decision, type Request } from "../runtime/engine/index.ts";
 import type { CheckedTest, CompileResult } from "../compiler/index.ts";
 import { compilePaths, reportDiagnostics, checkFormat } from "./policy-commands.ts";
@@ -48,15 +48,16 @@ function priorityMap(bundle: Bundle): Map<string, number> {
   return new Map(bundle.policy.routes.map((r) => [r.name, r.priority]));
 }
 
-function testRequest(t: CheckedTest): Request {
-  return { messages: t.request.messages, headers: t.request.headers, metadata: t.request.metadata, signals: t.request.signals, id: t.name };
+function testRequest(t: CheckedTest, engine: Engine): Request {
+  return { messages: t.request.messages, headers: t.request.headers, metadata: t.request.metadata, signals: t.request.signals, id: t.name, profile: engine.profileFor(t.request.model, t.request.path) };
 }
 
-/** What failed in a test, or an empty list. */
-export function testFailures(t: CheckedTest, d: Decision): string[] {
+/** What failed in a test, or an empty list. `expect route default` is the default of the request's profile. */
+export function testFailures(t: CheckedTest, d: Decision, profile = ""): string[] {
   const e = t.expect;
   const out: string[] = [];
-  if (e.route !== undefined && d.route !== e.route) out.push(`expected route ${e.route}, got ${d.route ?? "(none)"}`);
+  const expected = e.route === "default" && profile !== "" ? profileDefaultRoute(profile) : e.route;
+  if (expected !== undefined && d.route !== expected) out.push(`expected route ${expected}, got ${d.route ?? "(none)"}`);
   if (e.model !== undefined && d.model !== e.model) out.push(`expected model ${e.model}, got ${d.model ?? "(none)"}`);
   if (e.plugins !== undefined && d.plugins.join(",") !== e.plugins.join(",")) out.push(`expected plugins [${e.plugins.join(", ")}], got [${d.plugins.join(", ")}]`);
   if (e.blocked !== undefined && (d.blocked !== null) !== e.blocked) out.push(e.blocked ? "expected the request to be blocked, it was allowed" : `expected the request to be allowed, it was blocked: ${d.blocked?.message}`);
@@ -74,8 +75,9 @@ export interface TestRun {
 export async function runPolicyTests(result: CompileResult): Promise<TestRun[]> {
   const engine = await Engine.load(result.bundle!);
   return result.checked!.tests.map((t) => {
-    const decision = engine.decide(testRequest(t), { trace: true });
-    return { name: t.name, file: t.file, line: t.span.start.line, failures: testFailures(t, decision), decision };
+    const request = testRequest(t, engine);
+    const decision = engine.decide(request, { trace: true });
+    return { name: t.name, file: t.file, line: t.span.start.line, failures: testFailures(t, decision, request.profile), decision };
   });
 }
 

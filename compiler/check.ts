@@ -8,7 +8,7 @@ import type {
 import {
   OBJECTIVE_METRICS, PLUGIN_TYPES, SELECT_SCHEMAS, SIGNAL_TYPES, sidecarOwnedHeader,
   type Action, type Condition, type JsonObject, type ModelSpec, type PluginSpec, type PluginUse,
-  type RouteSpec, type Selection, type ModelParams,
+  type RouteSpec, type Selection, type ModelParams, type ProfileSpec,
 } from "../bundle/index.ts";
 import { didYouMean, didYouMeanOr, type DiagnosticBag } from "./diagnostics.ts";
 import { checkFields, valueToJson } from "./fields.ts";
@@ -43,6 +43,9 @@ export interface TestRequest {
   metadata: JsonObject;
   /** Values for signals that need a model server (embedding, domain) or to pin any other. */
   signals: JsonObject;
+  /** The requested model name and the path prefix: which profile decides (docs/language.md, Profiles). */
+  model?: string;
+  path?: string;
 }
 
 export interface TestExpectation {
@@ -68,6 +71,8 @@ export interface CheckedPolicy {
   plugins: PluginSpec[];
   routes: RouteSpec[];
   default: Action | null;
+  /** Request-facing profiles, each with its default; their routes carry `profile`. */
+  profiles: ProfileSpec[];
   guarantees: CheckedGuarantee[];
   assumptions: CheckedAssumption[];
   tests: CheckedTest[];
@@ -79,6 +84,8 @@ export interface CheckedPolicy {
     plugins: Map<string, Origin>;
     signals: Map<string, Origin>;
     default: Origin | null;
+    /** Each profile's default, by profile name. */
+    profileDefaults: Map<string, Origin>;
   };
 }
 
@@ -163,6 +170,14 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
 
   const ctx: ActionContext = { models, plugins, signals, quiet, diags };
 
+  // ---- profiles: which requests each takes (no model name or path prefix claimed twice)
+  const profiles = checkProfiles(program, diags);
+  const profileRef = (ref: { name: string; span: Span }, file: string): boolean => {
+    if (profiles.has(ref.name) || program.profiles.has(ref.name)) return profiles.has(ref.name);
+    diags.add("RP0209", file, ref.span, `undefined profile \`${ref.name}\``, didYouMeanOr(ref.name, program.profiles.keys(), ref.span, `declare it: \`profile ${ref.name} { models: ["…"] }\` (or \`path_prefix: "/${ref.name}"\`)`));
+    return false;
+  };
+
   // ---- routes
   const routes: RouteSpec[] = [];
   const routeOrigins = new Map<string, Origin>();
@@ -170,7 +185,8 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
     routeOrigins.set(name, { file, span: decl.name.span });
     const env: ConditionEnv = { file, signals, quiet, diags, used: new Set() };
     const route = checkRoute(decl, file, env, ctx);
-    if (route) routes.push(route);
+    if (decl.profile && !profileRef(decl.profile, file)) continue;
+    if (route) routes.push(decl.profile ? { ...route, profile: decl.profile.name } : route);
   }
   const { ordered, tieBreaks } = orderRoutes(routes, program, diags);
 
@@ -186,6 +202,16 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
       }
     }
     defaultAction = checkAction(decl.body, "the default", decl.span, file, ctx);
+  }
+  const profileDefaults = new Map<string, Origin>();
+  for (const [name, { decl, file }] of program.profileDefaults) {
+    if (!profileRef(decl.profile!, file)) continue;
+    for (const stmt of decl.body) {
+      if (stmt.kind === "when") diags.add("RP0512", file, stmt.span, "the default takes every request no route matched; it has no condition", { help: "remove the `when`, or make this a route" });
+    }
+    const action = checkAction(decl.body, `the default of profile \`${name}\``, decl.span, file, ctx);
+    if (action) profiles.get(name)!.default = action;
+    profileDefaults.set(name, { file, span: decl.span });
   }
 
   // ---- guarantees
@@ -224,6 +250,7 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
     plugins: [...plugins.values()],
     routes: ordered,
     default: defaultAction,
+    profiles: [...profiles.values()],
     guarantees,
     assumptions,
     tests,
@@ -234,8 +261,39 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
       plugins: originsOf(program.plugins),
       signals: originsOf(program.signals),
       default: program.default ? { file: program.default.file, span: program.default.decl.span } : null,
+      profileDefaults,
     },
   };
+}
+
+/**
+ * The profiles' fields, and that no two claim one request: the same model name, or the same path
+ * prefix (a longer prefix inside another's is allowed: the longest that matches wins).
+ */
+function checkProfiles(program: ResolvedProgram, diags: DiagnosticBag): Map<string, ProfileSpec> {
+  const out = new Map<string, ProfileSpec>();
+  const claimed = new Map<string, { profile: string; file: string; span: Span }>();
+  for (const [name, { decl, file }] of program.profiles) {
+    const c = checkFields(decl.body, "profile", `profile \`${name}\``, decl.name.span, file, diags);
+    if (!c) continue;
+    const spec: ProfileSpec = { name, models: (c.models as string[] | undefined) ?? [], path_prefix: (c.path_prefix as string | undefined) ?? null, default: null };
+    let ok = true;
+    const claim = (what: string, key: string, field: string) => {
+      const span = decl.body.fields.find((f) => f.key.name === field)?.value.span ?? decl.name.span;
+      const prior = claimed.get(key);
+      if (prior) {
+        diags.add("RP0310", file, span, `profiles \`${prior.profile}\` and \`${name}\` both claim ${what}`, {
+          help: "a request must select one profile: give each model name and path prefix to one profile",
+          related: [{ file: prior.file, span: prior.span, message: `claimed by \`${prior.profile}\` here` }],
+        });
+        ok = false;
+      } else claimed.set(key, { profile: name, file, span });
+    };
+    for (const m of spec.models) claim(`model name "${m}"`, `model\u0000${m}`, "models");
+    if (spec.path_prefix !== null) claim(`path prefix "${spec.path_prefix}"`, `path\u0000${spec.path_prefix}`, "path_prefix");
+    if (ok) out.set(name, spec);
+  }
+  return out;
 }
 
 /** A complexity signal's levels: each a band with a min or a max, not empty, not named `__proto__`. */
@@ -653,7 +711,7 @@ interface TestContext {
   diags: DiagnosticBag;
 }
 
-const REQUEST_FIELDS = ["user", "system", "messages", "headers", "metadata", "signals"];
+const REQUEST_FIELDS = ["user", "system", "messages", "headers", "metadata", "signals", "model", "path"];
 
 function checkTest(decl: TestDecl, file: string, ctx: TestContext): CheckedTest | null {
   const requests = decl.body.filter((s) => s.kind === "request");
@@ -716,6 +774,11 @@ function checkTest(decl: TestDecl, file: string, ctx: TestContext): CheckedTest 
           }
           request.signals = json;
         }
+        break;
+      case "model":
+      case "path":
+        if (typeof json !== "string" || (key === "path" && !json.startsWith("/"))) bad(field.value.span, key === "model" ? "`model` is the requested model name, a string" : "`path` is the request's path prefix, a string starting with `/`, e.g. \"/coding\"");
+        else request[key] = json;
         break;
       default:
         bad(field.key.span, `a test request has no field \`${key}\``, {

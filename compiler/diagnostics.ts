@@ -60,6 +60,8 @@ export const CATALOG = {
   RP0206: { severity: "error", title: "undefined plugin" },
   RP0207: { severity: "error", title: "undefined route" },
   RP0208: { severity: "error", title: "reserved name" },
+  RP0209: { severity: "error", title: "undefined profile" },
+  RP0310: { severity: "error", title: "profiles that claim the same requests" },
   RP0301: { severity: "error", title: "invalid field value" },
   RP0302: { severity: "error", title: "unknown field" },
   RP0303: { severity: "error", title: "missing field" },

@@ -27,6 +27,8 @@ export function emitBundle(checked: CheckedPolicy, analysis: Analysis, options: 
     plugins: checked.plugins,
     routes: checked.routes,
     default: checked.default,
+    // Bundles of policies without profiles stay as they were (older sidecars load them).
+    ...(checked.profiles.length ? { profiles: checked.profiles } : {}),
   };
   const verification: Verification = {
     checks: [

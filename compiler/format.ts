@@ -94,6 +94,7 @@ function printsMultiLine(b: Block, comments: Comment[]): boolean {
     case "model":
     case "signal":
     case "plugin":
+    case "profile":
       return !oneLine(b.body.span) || commentInside(comments, b.body.span);
     case "route":
     case "default":
@@ -157,15 +158,18 @@ function printBlock(p: Printer, b: Block, src: string, alignedHead?: string): vo
       return p.line(`import ${str(b.path.value)}`, b.span);
     case "model":
       return printObjectBlock(p, `model ${b.name.name}`, b.body, b.span, src);
+    case "profile":
+      return printObjectBlock(p, `profile ${b.name.name}`, b.body, b.span, src);
     case "signal":
     case "plugin":
       return printObjectBlock(p, alignedHead ?? `${b.kind} ${b.type.name} ${b.name.name}`, b.body, b.span, src);
     case "route": {
       const before = b.before.length ? ` before ${b.before.map((n) => n.name).join(", ")}` : "";
-      return printStmtBlock(p, `route ${b.name.name} priority ${num(b.priority.value, b.priority.span, src)}${before}`, b.body, b.span, b.bodySpan, src, "; ", routeStmt);
+      const profile = b.profile ? ` in ${b.profile.name}` : "";
+      return printStmtBlock(p, `route ${b.name.name}${profile} priority ${num(b.priority.value, b.priority.span, src)}${before}`, b.body, b.span, b.bodySpan, src, "; ", routeStmt);
     }
     case "default":
-      return printStmtBlock(p, "default", b.body, b.span, b.bodySpan, src, "; ", routeStmt);
+      return printStmtBlock(p, b.profile ? `default in ${b.profile.name}` : "default", b.body, b.span, b.bodySpan, src, "; ", routeStmt);
     case "guarantee":
     case "assume": {
       p.line(`${b.kind} ${str(b.name.value)} {`, b.span, b.name.span.end.line);
@@ -280,7 +284,7 @@ const KEYWORDS = new Set(["package", "import", "model", "signal", "plugin", "rou
 
 function key(k: string): string {
   // `default` is a keyword the grammar also takes as a field name (a partition's).
-  return IDENT.test(k) && (!KEYWORDS.has(k) || k === "default") ? k : str(k);
+  return IDENT.test(k) && (!KEYWORDS.has(k) || k === "default" || k === "model") ? k : str(k);
 }
 
 /**

@@ -1,7 +1,7 @@
 // Stage "resolve": one namespace per kind of definition across all loaded
 // files; duplicate names, unknown types and package mismatches reported.
 import type {
-  AssumeDecl, DefaultDecl, GuaranteeDecl, ModelDecl, PluginDecl, PolicyFile, RouteDecl, SignalDecl, Span, TestDecl,
+  AssumeDecl, DefaultDecl, GuaranteeDecl, ModelDecl, PluginDecl, PolicyFile, ProfileDecl, RouteDecl, SignalDecl, Span, TestDecl,
 } from "../grammar/index.ts";
 import { PLUGIN_TYPES, SIGNAL_TYPES } from "../bundle/index.ts";
 import { didYouMeanOr, FILE_START, type DiagnosticBag } from "./diagnostics.ts";
@@ -22,6 +22,9 @@ export interface ResolvedProgram {
   plugins: Map<string, Located<PluginDecl>>;
   routes: Map<string, Located<RouteDecl>>;
   default: Located<DefaultDecl> | null;
+  /** Request-facing profiles, and each one's default (`default in p { … }`). */
+  profiles: Map<string, Located<ProfileDecl>>;
+  profileDefaults: Map<string, Located<DefaultDecl>>;
   guarantees: Located<GuaranteeDecl>[];
   assumptions: Located<AssumeDecl>[];
   tests: Located<TestDecl>[];
@@ -39,6 +42,8 @@ export function resolveProgram(sources: SourceSet, diags: DiagnosticBag): Resolv
     plugins: new Map(),
     routes: new Map(),
     default: null,
+    profiles: new Map(),
+    profileDefaults: new Map(),
     guarantees: [],
     assumptions: [],
     tests: [],
@@ -105,16 +110,23 @@ export function resolveProgram(sources: SourceSet, diags: DiagnosticBag): Resolv
         case "route":
           define(program.routes, "route", block, file.path);
           break;
-        case "default":
-          if (program.default) {
-            diags.add("RP0511", file.path, block.span, "the policy has more than one `default`", {
+        case "profile":
+          define(program.profiles, "profile", block, file.path);
+          break;
+        case "default": {
+          const prior = block.profile ? program.profileDefaults.get(block.profile.name) : program.default;
+          if (prior) {
+            diags.add("RP0511", file.path, block.span, block.profile ? `profile \`${block.profile.name}\` has more than one \`default\`` : "the policy has more than one `default`", {
               help: "keep one default; use a route for the other case",
-              related: [{ file: program.default.file, span: program.default.decl.span, message: "first default here" }],
+              related: [{ file: prior.file, span: prior.decl.span, message: "first default here" }],
             });
+          } else if (block.profile) {
+            program.profileDefaults.set(block.profile.name, { decl: block, file: file.path });
           } else {
             program.default = { decl: block, file: file.path };
           }
           break;
+        }
         case "guarantee":
           program.guarantees.push({ decl: block, file: file.path });
           break;

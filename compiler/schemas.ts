@@ -2,7 +2,7 @@
 // are ajv standalone code generated from this table at build time
 // (compiler/fields.generated.js, `npm run build:schema`), so no schema is
 // compiled while a policy is checked.
-import { MODEL_PARAMS_SCHEMA, MODEL_SCHEMA, PLUGIN_TYPES, SELECT_SCHEMAS, SIGNAL_TYPES, type JsonSchema } from "../bundle/index.ts";
+import { MODEL_PARAMS_SCHEMA, MODEL_SCHEMA, PROFILE_SCHEMA, PLUGIN_TYPES, SELECT_SCHEMAS, SIGNAL_TYPES, type JsonSchema } from "../bundle/index.ts";
 
 /** A plugin's schema with nothing required: what a per-route override may set. */
 function overrideSchema(schema: JsonSchema): JsonSchema {
@@ -13,6 +13,7 @@ function overrideSchema(schema: JsonSchema): JsonSchema {
 export const FIELD_SCHEMAS: Record<string, JsonSchema> = {
   model: MODEL_SCHEMA,
   params: MODEL_PARAMS_SCHEMA,
+  profile: PROFILE_SCHEMA,
   ...Object.fromEntries(Object.entries(SIGNAL_TYPES).map(([t, info]) => [`signal.${t}`, info.schema])),
   ...Object.fromEntries(Object.entries(PLUGIN_TYPES).map(([t, info]) => [`plugin.${t}`, info.schema])),
   ...Object.fromEntries(Object.entries(PLUGIN_TYPES).map(([t, info]) => [`override.${t}`, overrideSchema(info.schema)])),

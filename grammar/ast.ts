@@ -176,6 +176,8 @@ export type RouteStmt = WhenStmt | UseStmt | SelectStmt | ApplyStmt;
 export interface RouteDecl {
   kind: "route";
   name: Name;
+  /** `route x in coding priority …`: the profile it belongs to; null: the policy's own routes. */
+  profile: Name | null;
   priority: NumberLit;
   /** Routes of equal priority this one wins against. */
   before: Name[];
@@ -185,6 +187,8 @@ export interface RouteDecl {
 }
 export interface DefaultDecl {
   kind: "default";
+  /** `default in coding { … }`; null: the policy's own default. */
+  profile: Name | null;
   body: RouteStmt[];
   span: Span;
   bodySpan: Span;
@@ -230,7 +234,15 @@ export interface TestDecl {
   span: Span;
 }
 
+/** `profile coding { models: [...], path_prefix: "/coding" }`: requests for these model names or under this path prefix get this profile's routes. */
+export interface ProfileDecl {
+  kind: "profile";
+  name: Name;
+  body: ObjectValue;
+  span: Span;
+}
 export type Block =
+  | ProfileDecl
   | PackageDecl
   | ImportDecl
   | ModelDecl

@@ -3,7 +3,7 @@ export { parseFile, tokenize, describeToken, countParses, BLOCK_KEYWORDS, PARSE_
 export type {
   Pos, Span, Name, StringLit, NumberLit, BoolLit, IdentValue, ListValue, ObjectValue, ArithValue, Value, Field,
   RefExpr, LiteralExpr, NotExpr, BinaryExpr, CompareOp, CompareExpr, AppliesExpr, ParenExpr, Expr,
-  PackageDecl, ImportDecl, ModelDecl, SignalDecl, PluginDecl, WhenStmt, UseStmt, SelectStmt, ApplyItem, ApplyStmt,
+  PackageDecl, ImportDecl, ModelDecl, ProfileDecl, SignalDecl, PluginDecl, WhenStmt, UseStmt, SelectStmt, ApplyItem, ApplyStmt,
   RouteStmt, RouteDecl, DefaultDecl, GuaranteeDecl, AssumeDecl, RequestStmt, ExpectItem, ExpectStmt, TestStmt, TestDecl, Block,
   Comment, SyntaxProblem, PolicyFile,
 } from "./ast.ts";

@@ -38,7 +38,7 @@ const compiledGrammar = fromCompiled(grammar, "block");
 // One grammar per block kind, started at that kind's rule: a chunk's first
 // token says what it is, and predicting only that rule makes each parser
 // cheaper to start. Chunks that start with anything else use `block`.
-const grammarFor = new Map([...BLOCK_KEYWORDS].map((k) => [k, fromCompiled(grammar, k)]));
+const grammarFor = new Map([...BLOCK_KEYWORDS, "profile"].map((k) => [k, fromCompiled(grammar, k)]));
 
 /** Feeds nearley a ready-made token array instead of text. */
 class TokenArrayLexer {
@@ -110,13 +110,13 @@ function expectedAt(parser: nearley.Parser, column: number): string[] {
 /** The name a block that failed to parse was declaring, so references to it do not cascade into more errors. */
 function declaredName(tokens: Token[]): string | null {
   const at = tokens[0]?.value === "signal" || tokens[0]?.value === "plugin" ? 2 : 1;
-  const named = ["model", "signal", "plugin", "route"].includes(tokens[0]?.value);
+  const named = ["model", "signal", "plugin", "route", "profile"].includes(tokens[0]?.value);
   const tok = tokens[at];
   return named && tok?.type === "ident" ? tok.value : null;
 }
 
 function parseChunk(tokens: Token[]): { block: Block | null; problem: SyntaxProblem | null } {
-  const start = tokens[0].type === "kw" ? grammarFor.get(tokens[0].value) : undefined;
+  const start = tokens[0].type === "kw" || isProfileHead(tokens, 0) ? grammarFor.get(tokens[0].value) : undefined;
   // keepHistory: nearley otherwise `delete`s each finished column, which turns its table into a slow holey array; a block's chart is small.
   const parser = new nearley.Parser(start ?? compiledGrammar, { lexer: new TokenArrayLexer(tokens) as never, keepHistory: true });
   try {
@@ -195,6 +195,14 @@ function splitBlocks(source: string, onChunk: (tokens: Token[], limit: SyntaxPro
       operators = 0;
       limit = null;
     }
+    // `profile <name> {` at depth 0 starts a block though `profile` is no keyword: the two words go to a block of their own.
+    if (tok.value === "{" && depth === 0 && current.length > 2 && isProfileHead(current, current.length - 2) && !(current.length === 3 && (current[0].value === "signal" || current[0].value === "plugin"))) {
+      const head: Token[] = current.splice(current.length - 2, 2);
+      onChunk(current, limit);
+      current = head;
+      operators = 0;
+      limit = null;
+    }
     if (tok.value === "{" || tok.value === "[" || tok.value === "(") {
       if (++depth > PARSE_LIMITS.maxNesting && limit === null) {
         limit = limitProblem(tokenSpan(tok), `more than ${PARSE_LIMITS.maxNesting} brackets open at once`, "flatten the expression, or name a part of it as its own signal or route");
@@ -206,10 +214,15 @@ function splitBlocks(source: string, onChunk: (tokens: Token[], limit: SyntaxPro
         limit = limitProblem(tokenSpan(tok), `more than ${PARSE_LIMITS.maxOperators} operators (\`and\`, \`or\`, \`not\`, arithmetic) in one block`, "split the condition over several routes, or match many words with one keyword signal");
       }
     }
-    if (limit === null) current.push(tok);
+    if (limit === null) current!.push(tok);
   }
   if (current !== null) onChunk(current, limit);
   return comments;
+}
+
+/** Whether tokens[i], tokens[i + 1] are `profile <name>`: the head of a profile block when `{` follows. */
+function isProfileHead(tokens: Token[], i: number): boolean {
+  return tokens[i]?.type === "ident" && tokens[i].value === "profile" && tokens[i + 1]?.type === "ident";
 }
 
 /** A file too large or with a line too long to lex safely; its text is then not looked at again (or echoed). */

@@ -77,6 +77,7 @@ block -> package {% id %}
        | guarantee {% id %}
        | assume {% id %}
        | test {% id %}
+       | profile {% id %}
 
 package -> "package" qualified
   {% (d) => ({ kind: "package", name: d[1], span: spanOf(d[0], d[1]) }) %}
@@ -100,17 +101,25 @@ signal -> "signal" %ident %ident object
 plugin -> "plugin" %ident %ident object
   {% (d) => ({ kind: "plugin", type: ident(d[1]), name: ident(d[2]), body: d[3], span: spanOf(d[0], d[3]) }) %}
 
-route -> "route" %ident "priority" %number before:? "{" routeStmt:* "}"
+route -> "route" %ident inProfile:? "priority" %number before:? "{" routeStmt:* "}"
   {% (d) => ({
-    kind: "route", name: ident(d[1]), priority: num(d[3]), before: d[4] || [], body: d[6],
-    span: spanOf(d[0], d[7]), bodySpan: spanOf(d[5], d[7]),
+    kind: "route", name: ident(d[1]), profile: d[2], priority: num(d[4]), before: d[5] || [], body: d[7],
+    span: spanOf(d[0], d[8]), bodySpan: spanOf(d[6], d[8]),
   }) %}
+
+# `route fix in coding priority 10`, `default in coding { … }`: the route belongs to a profile.
+inProfile -> "in" %ident {% (d) => ident(d[1]) %}
+
+# `profile coding { models: ["coding-assistant"], path_prefix: "/coding" }`. `profile` is not a
+# reserved word: the block cutter (parse.ts) takes it as a block only as `profile <name> {`.
+profile -> "profile" %ident object
+  {% (d) => ({ kind: "profile", name: ident(d[1]), body: d[2], span: spanOf(d[0], d[2]) }) %}
 
 before -> "before" %ident ("," %ident):*
   {% (d) => [ident(d[1]), ...d[2].map((x) => ident(x[1]))] %}
 
-default -> "default" "{" routeStmt:* "}"
-  {% (d) => ({ kind: "default", body: d[2], span: spanOf(d[0], d[3]), bodySpan: spanOf(d[1], d[3]) }) %}
+default -> "default" inProfile:? "{" routeStmt:* "}"
+  {% (d) => ({ kind: "default", profile: d[1], body: d[3], span: spanOf(d[0], d[4]), bodySpan: spanOf(d[2], d[4]) }) %}
 
 routeStmt -> routeStmtBody ";":? {% id %}
 
@@ -187,8 +196,9 @@ field -> fieldKey ":" value ("," | ";"):?
 
 fieldKey -> %ident {% (d) => ident(d[0]) %}
   | %string {% (d) => ({ name: unquote(d[0].text), span: tokSpan(d[0]) }) %}
-  # `default` is a keyword, and a partition's field too.
+  # `default` and `model` are keywords, and a partition's and a test request's fields too.
   | "default" {% (d) => ident(d[0]) %}
+  | "model" {% (d) => ident(d[0]) %}
 
 list -> "[" "]"
     {% (d) => ({ kind: "list", items: [], span: spanOf(d[0], d[1]) }) %}

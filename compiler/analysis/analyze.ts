@@ -4,7 +4,7 @@
 // region contains a request that breaks it. Findings carry a witness: a
 // concrete valuation of the signals, which callers run through the decision
 // engine (the compiler cannot import the runtime).
-import type { Action, ScoreConfig } from "../../bundle/index.ts";
+import { profileDefaultRoute, type Action, type ScoreConfig } from "../../bundle/index.ts";
 import type { CheckedPolicy } from "../check.ts";
 import { paramHolds, type DecisionPredicate } from "../guarantees.ts";
 import { DiagnosticBag, FILE_START, type Diagnostic } from "../diagnostics.ts";
@@ -22,6 +22,8 @@ export interface WitnessCheck {
   expectRoutes: (string | null)[];
   /** The finding it stands for. */
   diagnostic?: Diagnostic;
+  /** The profile whose routes the witness is decided by (absent: the policy's own). */
+  profile?: string;
 }
 
 export interface GuaranteeResult {
@@ -75,7 +77,70 @@ export function analysisBudget(policy: CheckedPolicy): number {
 /** Never more than this, whatever the policy: about 1 GB of diagram at the most. */
 export const ANALYSIS_MAX_NODES = 6_000_000;
 
-export function analyzePolicy(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes = analysisBudget(policy)): Analysis {
+export function analyzePolicy(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes?: number): Analysis {
+  if (policy.profiles.length === 0) return analyzeScope(policy, diags, maxNodes ?? analysisBudget(policy));
+  return analyzeProfiles(policy, diags, maxNodes);
+}
+
+/**
+ * A policy with profiles: each profile — and the policy's own routes — is analysed on its own, as
+ * the engine decides each request by one of them. A definition is unused only when no profile uses
+ * it; a guarantee holds only when it holds in every profile.
+ */
+function analyzeProfiles(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: number | undefined): Analysis {
+  const scopes: { name: string; sub: CheckedPolicy }[] = [
+    { name: "", sub: { ...policy, routes: policy.routes.filter((r) => r.profile === undefined), profiles: [] } },
+    ...policy.profiles.map((p) => ({
+      name: p.name,
+      sub: { ...policy, routes: policy.routes.filter((r) => r.profile === p.name), default: p.default, profiles: [], origins: { ...policy.origins, default: policy.origins.profileDefaults.get(p.name) ?? null } },
+    })),
+  ];
+  const UNUSED = new Set(["RP1005", "RP1006", "RP1007"]);
+  const unusedCounts = new Map<string, { d: Diagnostic; n: number }>();
+  const results: Analysis[] = [];
+  for (const { name, sub } of scopes) {
+    const local = new DiagnosticBag();
+    const a = analyzeScope(sub, local, maxNodes ?? analysisBudget(sub));
+    const of = name === "" ? "" : ` of profile \`${name}\``;
+    for (const d of local.items) {
+      if (UNUSED.has(d.code)) {
+        const key = `${d.code}\u0000${d.message}`;
+        const seen = unusedCounts.get(key);
+        unusedCounts.set(key, { d, n: (seen?.n ?? 0) + 1 });
+        continue;
+      }
+      if (name !== "") {
+        d.message = d.message.replaceAll("the policy has no `default`", `profile \`${name}\` has no \`default\``).replaceAll("the default", `the default${of}`).replaceAll("for want of a default", `for want of a default in profile \`${name}\``);
+        if (d.help) d.help = d.help.replaceAll("`default { use <model> }`", `\`default in ${name} { use <model> }\``);
+      }
+      diags.items.push(d);
+    }
+    if (name !== "") {
+      for (const w of a.witnesses) {
+        w.profile = name;
+        w.expectRoutes = w.expectRoutes.map((r) => (r === "default" ? profileDefaultRoute(name) : r));
+      }
+      a.coverage = `profile ${name}: ${a.coverage}`;
+    }
+    results.push(a);
+  }
+  for (const { d, n } of unusedCounts.values()) if (n === scopes.length) diags.items.push(d);
+  const guarantees = policy.guarantees.map((g): GuaranteeResult => {
+    const each = results.map((r, i) => ({ r: r.guarantees.find((x) => x.name === g.name)!, scope: scopes[i].name }));
+    const failed = each.find((e) => e.r.status === "failed") ?? each.find((e) => e.r.status === "unchecked");
+    if (failed) return { ...failed.r, detail: `${failed.scope ? `in profile ${failed.scope}: ` : ""}${failed.r.detail ?? ""}` };
+    return { name: g.name, status: "proved", detail: `${each[0].r.detail} (in each profile, and the policy's own routes)` };
+  });
+  return {
+    complete: results.every((r) => r.complete),
+    witnesses: results.flatMap((r) => r.witnesses),
+    guarantees,
+    bddNodes: results.reduce((n, r) => n + r.bddNodes, 0),
+    coverage: results.map((r) => r.coverage).join("; "),
+  };
+}
+
+function analyzeScope(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: number): Analysis {
   // Findings are collected aside and only reported when the analysis completes.
   const local = new DiagnosticBag();
   const anchor = () => (policy.routes.length ? policy.origins.routes.get(policy.routes[0].name)! : { file: policy.roots[0], span: FILE_START });

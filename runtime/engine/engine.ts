@@ -1,6 +1,6 @@
 // The decision engine: a bundle compiled into closures, then for each request
 // signals → route → model → plugins. Imports only bundle/, never the compiler.
-import { contextCell, priorShares, sharesProblem, sidecarOwnedHeader, type ScoreConfig, validateBundle, type Action, type Bundle, type Condition, type ModelSpec, type ModelParams, type PluginUse, type Selection } from "../../bundle/index.ts";
+import { contextCell, priorShares, sharesProblem, sidecarOwnedHeader, type ScoreConfig, validateBundle, type Action, type Bundle, type Condition, type ModelSpec, type ModelParams, type PluginUse, type ProfileSpec, type Selection } from "../../bundle/index.ts";
 import { loadTextModels, piiTypesOf, textModelsLoaded, type TextModelNeeds } from "./detectors.ts";
 import { KeywordIndex, RequestContext, compileSignal, type Extractor, type OutputValue, type SignalValue } from "./signals.ts";
 import type { Request } from "./request.ts";
@@ -84,6 +84,8 @@ const CASES = [false, true] as const;
 
 interface CompiledRoute {
   name: string;
+  /** The profile it belongs to ("": the policy's own routes). */
+  profile: string;
   when: Pred;
   action: Action;
   /**
@@ -146,6 +148,10 @@ export class Engine {
   readonly signalIndex: ReadonlyMap<string, number>;
   readonly hasDerived: boolean;
   private readonly routes: CompiledRoute[];
+  private readonly profiles = new Map<string, ProfileSpec>();
+  private readonly profileByModel = new Map<string, string>();
+  /** [path prefix, profile], longest first. */
+  private readonly prefixes: [string, string][];
   private readonly models: Map<string, ModelSpec>;
   private feedback: Feedback = {};
   private readonly selections = new Map<Selection, Chosen | { shares: Record<string, number> }>();
@@ -196,13 +202,19 @@ export class Engine {
       { min: (s.config.min_tokens as number | undefined) ?? 0, max: (s.config.max_tokens as number | undefined) ?? Infinity },
     ]));
     const types = new Map(bundle.policy.signals.map((s) => [s.name, s.type]));
+    for (const p of bundle.policy.profiles ?? []) {
+      this.profiles.set(p.name, p);
+      for (const m of p.models) this.profileByModel.set(m, p.name);
+    }
+    this.prefixes = (bundle.policy.profiles ?? []).filter((p) => p.path_prefix !== null).map((p) => [p.path_prefix!, p.name] as [string, string]).sort((a, b) => b[0].length - a[0].length);
     this.routes = bundle.policy.routes.map((r) => ({
       name: r.name,
+      profile: r.profile ?? "",
       when: compileCondition(r.when, index, contextBands, (s) => types.get(s)),
       action: r.action,
       trigger: triggers(r.when, index, indexed),
     }));
-    for (const action of [...bundle.policy.routes.map((r) => r.action), ...(bundle.policy.default ? [bundle.policy.default] : [])]) {
+    for (const action of [...bundle.policy.routes.map((r) => r.action), ...(bundle.policy.default ? [bundle.policy.default] : []), ...(bundle.policy.profiles ?? []).flatMap((p) => (p.default ? [p.default] : []))]) {
       const sel = action.select;
       if (sel.algorithm !== "adaptive" || !sel.context?.length) continue;
       // A context signal holds exactly when `when <signal>` would.
@@ -242,6 +254,16 @@ export class Engine {
     for (const c of this.contexts.values()) c.cells.clear();
   }
 
+  /**
+   * The profile a request gets: the one whose path prefix the path starts with (the longest; the
+   * prefix, then `/` or the end), else the one that lists the requested model name, else "" (the
+   * policy's own routes).
+   */
+  profileFor(model: unknown, path?: string): string {
+    if (path !== undefined) for (const [prefix, name] of this.prefixes) if (path === prefix || path.startsWith(`${prefix}/`)) return name;
+    return typeof model === "string" ? (this.profileByModel.get(model) ?? "") : "";
+  }
+
   decide(request: Request, options: DecideOptions = {}): Decision {
     // Epochs start at 1, so a fresh stamp (0) never looks current; wrap-around clears the stamps.
     if (++this.memo.epoch === 0xffffffff) {
@@ -250,6 +272,7 @@ export class Engine {
       this.memo.epoch = 1;
     }
     const ev = new Evaluation(this, request, this.memo);
+    const profile = this.profiles.size === 0 ? "" : request.profile !== undefined ? (this.profiles.has(request.profile) ? request.profile : "") : this.profileFor(request.body?.model);
     // Given values can make any signal true, so only requests without them use the index.
     const useIndex = this.useIndex && !ev.ctx.hasGiven;
     const marked = useIndex ? this.markPossible(ev) : null;
@@ -258,6 +281,7 @@ export class Engine {
     if (marked && !evaluations) {
       // Fast path: only the routes the text can trigger, plus those the index cannot judge, in order.
       for (const i of this.candidates(marked)) {
+        if (this.routes[i].profile !== profile) continue;
         if (this.routes[i].when(ev)) {
           winner = this.routes[i];
           break;
@@ -265,6 +289,7 @@ export class Engine {
       }
     } else {
       for (const route of this.routes) {
+        if (route.profile !== profile) continue;
         if (winner) {
           if (!evaluations) break;
           evaluations.push({ route: route.name, matched: null });
@@ -275,13 +300,15 @@ export class Engine {
         if (matched) winner = route;
       }
     }
-    const action = winner ? winner.action : this.bundle.policy.default;
-    const routeName = winner ? winner.name : action ? "default" : null;
+    const fallback = profile === "" ? this.bundle.policy.default : this.profiles.get(profile)!.default;
+    const action = winner ? winner.action : fallback;
+    // A profile's default decides as route `<profile>.default`: learned shares and telemetry keep them apart.
+    const routeName = winner ? winner.name : action ? (profile === "" ? "default" : `${profile}.default`) : null;
     let decision: Decision;
     if (!action) {
       decision = {
         route: null, model: null, fallbacks: [], probability: 1, plugins: [],
-        blocked: { plugin: "", status: 404, message: "no route matched this request and the policy has no default" },
+        blocked: { plugin: "", status: 404, message: profile === "" ? "no route matched this request and the policy has no default" : `no route of profile \`${profile}\` matched this request and it has no default` },
         trace: evaluations && this.trace(ev, evaluations, "no route matched and there is no default", [], { algorithm: "none", candidates: [] }),
       };
     } else {
@@ -518,7 +545,22 @@ export function referencesProblem(policy: Bundle["policy"]): string | null {
     }
   }
   const plugins = new Map(policy.plugins.map((p) => [p.name, p.type]));
-  const actions: [string, Action][] = [...policy.routes.map((r): [string, Action] => [`route \`${r.name}\``, r.action]), ...(policy.default ? [["the default", policy.default] as [string, Action]] : [])];
+  const profiles = new Set<string>();
+  const claimed = new Set<string>();
+  for (const p of policy.profiles ?? []) {
+    if (profiles.has(p.name)) return `profile \`${p.name}\` is defined twice`;
+    profiles.add(p.name);
+    for (const key of [...p.models.map((m) => `model name "${m}"`), ...(p.path_prefix === null ? [] : [`path prefix "${p.path_prefix}"`])]) {
+      if (claimed.has(key)) return `two profiles claim ${key}`;
+      claimed.add(key);
+    }
+  }
+  for (const r of policy.routes) if (r.profile !== undefined && !profiles.has(r.profile)) return `route \`${r.name}\` belongs to undefined profile \`${r.profile}\``;
+  const actions: [string, Action][] = [
+    ...policy.routes.map((r): [string, Action] => [`route \`${r.name}\``, r.action]),
+    ...(policy.default ? [["the default", policy.default] as [string, Action]] : []),
+    ...(policy.profiles ?? []).flatMap((p): [string, Action][] => (p.default ? [[`the default of profile \`${p.name}\``, p.default]] : [])),
+  ];
   for (const [where, action] of actions) {
     const sel = action.select;
     for (const m of sel.models) if (!models.has(m)) return `${where} selects undefined model \`${m}\``;

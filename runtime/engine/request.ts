@@ -26,6 +26,8 @@ export interface Request {
   signals: JsonObject;
   /** Used to spread weighted and adaptive choices; defaults to a hash of the text. */
   id?: string;
+  /** The profile whose routes decide (the sidecar's choice from the path and model name); absent: by the body's `model`, else the policy's own routes. */
+  profile?: string;
   /**
    * The OpenAI body the request came from, when it came from one: the pii
    * and jailbreak signals then read its text fields exactly as redaction

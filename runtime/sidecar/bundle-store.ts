@@ -8,7 +8,7 @@
 // broken, missing or replayed bundle file still serves the newest policy.
 import { mkdirSync, readFileSync, renameSync, watch, writeFileSync, type FSWatcher } from "node:fs";
 import path from "node:path";
-import { describeBundleReadError, emptyHealth, readBundle, serializeBundle, verifyBundleSignature, type Action, type Bundle, type Manifest, type ModelSpec, type RevisionHealth } from "../../bundle/index.ts";
+import { describeBundleReadError, emptyHealth, readBundle, routeActions, serializeBundle, verifyBundleSignature, type Action, type Bundle, type Manifest, type ModelSpec, type RevisionHealth } from "../../bundle/index.ts";
 import { Engine } from "../engine/engine.ts";
 
 export interface ActiveBundle {
@@ -126,8 +126,7 @@ export class BundleStore {
     }
     // The swap is one assignment: requests in flight keep the engine they started with.
     const { policy } = bundle;
-    const actions = new Map<string, Action>(policy.routes.map((r) => [r.name, r.action]));
-    if (policy.default) actions.set("default", policy.default);
+    const actions = new Map<string, Action>(routeActions(policy));
     this.active = { bundle, engine, models: new Map(policy.models.map((m) => [m.name, m])), actions, source, activatedAt: new Date(), signed: requireSignature, health: emptyHealth() };
     if (requireSignature) {
       this.policy ??= manifest.policy;

@@ -46,6 +46,8 @@ export interface RequestPath {
   readonly active: ActiveBundle;
   readonly started: number;
   readonly startedAt: number;
+  /** The profile the path chose (`/coding/v1/chat/completions`); absent: by the requested model name. */
+  readonly profile?: string;
   body?: JsonObject;
   rec?: RequestRecorder;
   decision?: Decision;
@@ -99,6 +101,7 @@ const decide: Stage = async (p) => {
   // Weighted and adaptive splits spread by the request id (docs/language.md): the same id, the same model.
   const request = requestOf(p.body!, p.req.headers);
   request.id = p.requestId;
+  if (p.profile !== undefined) request.profile = p.profile;
   let decision = engine.decide(request, { signals: true });
   // Embedding and domain signals are fetched only when a condition needed them (the engine
   // used its offline stand-in), then the request is decided again with the real values.
@@ -311,8 +314,8 @@ export const REQUEST_STAGES: readonly { name: string; run: Stage }[] = [
 ];
 
 /** Runs one chat or completions request through the stages, then records it. */
-export async function runRequestPath(config: PathConfig, req: SidecarRequest, res: SidecarResponse, endpoint: "chat" | "completions", requestId: string, active: ActiveBundle): Promise<void> {
-  const p: RequestPath = { config, req, res, endpoint, requestId, active, started: performance.now(), startedAt: Date.now(), status: 0, model: null };
+export async function runRequestPath(config: PathConfig, req: SidecarRequest, res: SidecarResponse, endpoint: "chat" | "completions", requestId: string, active: ActiveBundle, profile?: string): Promise<void> {
+  const p: RequestPath = { config, req, res, endpoint, requestId, active, started: performance.now(), startedAt: Date.now(), status: 0, model: null, ...(profile !== undefined ? { profile } : {}) };
   for (const stage of REQUEST_STAGES) if (!(await stage.run(p))) break;
   // record: every sink, once, after the answer went out (a 400 thrown by read has no record).
   p.rec?.finish(p.status, p.model);

@@ -266,8 +266,15 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           res.send(200, { "content-type": "application/json" }, JSON.stringify(d));
           return;
         }
-        default:
-          throw new HttpError(404, `no such endpoint: ${route}`, "not_found");
+        default: {
+          // `/<profile prefix>/v1/chat/completions`: a profile's path (docs/language.md, Profiles).
+          const m = req.method === "POST" ? /^(\/.+)\/v1\/(chat\/completions|completions)$/.exec(req.path) : null;
+          if (!m) throw new HttpError(404, `no such endpoint: ${route}`, "not_found");
+          const active = activeBundle();
+          const profile = active.engine.profileFor(undefined, m[1]);
+          if (profile === "") throw new HttpError(404, `no profile of the policy serves the path prefix ${m[1]}`, "not_found");
+          return await runRequestPath(pathConfig, req, res, m[2] === "completions" ? "completions" : "chat", requestId, active, profile);
+        }
       }
     } catch (err) {
       if (err instanceof HttpError) sendError(res, err, { "x-request-id": requestId });
