@@ -35,7 +35,7 @@ export interface TelemetryRead {
   /** The first few invalid lines, as file:line: problem. */
   problems: string[];
   /** Decisions a `capture` plugin recorded with their signal values: replayed through the target's engine. */
-  captured: { requestId: string; route: string | null; model: string | null; signals: NonNullable<RoutingEvent["capture"]>["signals"] }[];
+  captured: { requestId: string; route: string | null; model: string | null; blocked: boolean; signals: NonNullable<RoutingEvent["capture"]>["signals"] }[];
 }
 
 /** How the target decides the captured requests, against what was recorded. */
@@ -46,6 +46,10 @@ export interface CapturedReplay {
   transitions: { from: string; to: string; count: number }[];
   /** Signals the target reads that the captures do not hold: decided as for an empty request. */
   missingSignals: string[];
+  /** Recorded decisions a plugin blocked: what blocked them (the request's text) is not captured, so they are not decided again. */
+  blocked: number;
+  /** Captures holding a withheld value ("(other)"): a target that compares that signal with a new value may be judged wrong on them. */
+  withheld: number;
 }
 
 /** Decides each captured request again under the target bundle, from its recorded signal values. */
@@ -54,8 +58,17 @@ export async function replayCaptured(bundle: Bundle, captured: TelemetryRead["ca
   const counts = new Map<string, number>();
   const missing = new Set<string>();
   let changed = 0;
-  for (const c of captured) {
-    for (const s of bundle.policy.signals) if (!(s.name in c.signals)) missing.add(s.name);
+  let blocked = 0;
+  let withheld = 0;
+  // One capture per request: a file read twice, or a forged repeat, counts once (the last wins).
+  const unique = [...new Map(captured.map((c) => [c.requestId, c])).values()];
+  for (const c of unique) {
+    if (c.blocked) {
+      blocked++;
+      continue;
+    }
+    if (Object.values(c.signals).some((v) => Object.values(v).includes("(other)"))) withheld++;
+    for (const s of bundle.policy.signals) if (!Object.hasOwn(c.signals, s.name)) missing.add(s.name);
     const d = engine.decide({ ...requestFromSignals(c.signals), id: c.requestId });
     const before = `${c.route ?? "rejected"} → ${c.model ?? "none"}`;
     const after = `${d.route ?? "rejected"} → ${d.blocked ? "blocked" : (d.model ?? "none")}`;
@@ -65,7 +78,7 @@ export async function replayCaptured(bundle: Bundle, captured: TelemetryRead["ca
     counts.set(k, (counts.get(k) ?? 0) + 1);
   }
   const transitions = [...counts].map(([k, count]) => ({ from: k.split("\u0000")[0], to: k.split("\u0000")[1], count })).sort((a, b) => b.count - a.count);
-  return { decisions: captured.length, changed, transitions, missingSignals: [...missing].sort() };
+  return { decisions: unique.length - blocked, changed, transitions, missingSignals: [...missing].sort(), blocked, withheld };
 }
 
 const SHOWN_PROBLEMS = 5;
@@ -96,7 +109,8 @@ export async function readTelemetry(files: string[]): Promise<TelemetryRead> {
         const c = checkRoutingEvent(value);
         if (!c.ok) bad(`${file}:${n}`, c.problem);
         else {
-          if (c.event.capture) read.captured.push({ requestId: c.event.requestId, route: c.event.route, model: c.event.model, signals: c.event.capture.signals });
+          // The decided model is the first one asked (the answer may have come from a fallback, a hedge or a cascade step).
+          if (c.event.capture) read.captured.push({ requestId: c.event.requestId, route: c.event.route, model: c.event.attempts[0]?.model ?? c.event.model, blocked: c.event.blocked !== null, signals: c.event.capture.signals });
           read.decisions.push({ requestId: c.event.requestId, route: c.event.route, model: c.event.model, probability: c.event.selection.probability, ...(c.event.selection.context !== undefined ? { context: c.event.selection.context } : {}), costUsd: c.event.costUsd, latencyMs: c.event.latencyMs.total });
         }
       } else if (schema === FEEDBACK_EVENT_SCHEMA_VERSION) {
@@ -149,10 +163,15 @@ export async function cmdReplay(io: Io, files: string[], flags: ReplayFlags): Pr
 
 const SHOWN_TRANSITIONS = 10;
 
+/** Route and model names from telemetry, shown on a terminal: control characters and line breaks escaped. */
+const shown = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
 function renderCaptured(c: CapturedReplay): string[] {
   const lines = ["", `captured decisions, decided again by the target: ${c.changed} of ${c.decisions} change`];
-  for (const t of c.transitions.slice(0, SHOWN_TRANSITIONS)) lines.push(`  ${String(t.count).padStart(6)}  ${t.from}   now ${t.to}`);
+  for (const t of c.transitions.slice(0, SHOWN_TRANSITIONS)) lines.push(`  ${String(t.count).padStart(6)}  ${shown(t.from)}   now ${shown(t.to)}`);
   if (c.transitions.length > SHOWN_TRANSITIONS) lines.push(`  … and ${c.transitions.length - SHOWN_TRANSITIONS} more kinds of change (--format json lists them all)`);
+  if (c.blocked) lines.push(`  ${c.blocked} captured decisions a plugin blocked were not decided again (what blocked them is the request's text, which is not captured)`);
+  if (c.withheld) lines.push(`  ${c.withheld} captures hold a withheld value ("(other)": a header or metadata value the policy neither lists nor compares); a target comparing it with a new value may be judged wrong on them`);
   if (c.missingSignals.length) lines.push(`  signals some captures do not hold (the engine computes only what a decision needs; these are decided as for an empty request): ${c.missingSignals.join(", ")}`);
   return lines;
 }

@@ -118,9 +118,10 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
     }
     if (decl.type.name === "regex") checkRegex(config, decl.body, file, diags);
     // Class names become outputs, keys of JSON objects: `__proto__` is not a key in JavaScript.
-    if (decl.type.name === "domain" && (config.classes as string[] | undefined)?.includes("__proto__")) {
+    const reservedClass = decl.type.name === "domain" ? (config.classes as string[] | undefined)?.find((c) => c === "__proto__" || c === "label" || c === "matched") : undefined;
+    if (reservedClass !== undefined) {
       const span = decl.body.fields.find((f) => f.key.name === "classes")?.value.span ?? decl.name.span;
-      diags.add("RP0208", file, span, "`__proto__` is reserved: it cannot name a class", { help: "choose another name" });
+      diags.add("RP0208", file, span, reservedClass === "__proto__" ? "`__proto__` is reserved: it cannot name a class" : `\`${reservedClass}\` is reserved: it is the domain signal's own output, so it cannot name a class`, { help: "choose another name" });
       quiet.add(name);
       continue;
     }

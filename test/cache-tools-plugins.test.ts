@@ -8,7 +8,7 @@ import { serializeBundle, type JsonObject } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
 import { BundleStore, SemanticSignals, createSidecar, startDemoUpstream } from "../runtime/index.ts";
 import { filterTools } from "../runtime/sidecar/plugins.ts";
-import { ResponseCache } from "../runtime/sidecar/response-cache.ts";
+import { ResponseCache, SIMILAR_SCAN } from "../runtime/sidecar/response-cache.ts";
 import { MemorySink } from "./support/memory-sink.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -46,6 +46,11 @@ test("tools_filter: none, an allow-list (and the choice that named a removed too
   assert.equal((body.messages as unknown[]).length, 5);
   // Hostile shapes pass through without a throw.
   assert.deepEqual(filterTools({ tools: "x", messages: [null, 3, { role: "tool" }] } as never, { allow: ["a"], strip_history: true }), { messages: [null, 3] });
+  // Attack review: tools handed over another way — vLLM's template kwargs, a request's own template, a non-list `tools` beside allowed functions.
+  const sneaky = filterTools({ tools: [fn("search")], chat_template: "{{ tools }}", chat_template_kwargs: { tools: [fn("delete_account")], documents: ["x"], custom: 1 } }, { allow: ["search"] });
+  assert.deepEqual([sneaky.chat_template, sneaky.chat_template_kwargs], [undefined, { custom: 1 }]);
+  const odd = filterTools({ tools: { 0: fn("delete_account") }, functions: [{ name: "search" }] } as never, { allow: ["search"] });
+  assert.deepEqual([odd.tools, odd.functions], [undefined, [{ name: "search" }]]);
 });
 
 const policy = (url: string) => `package cache
@@ -92,6 +97,11 @@ test("cache: the same request again is answered from the cache, per tenant and c
   assert.equal((await ask(url, "what is your refund policy", { "x-tenant": "acme" })).cache, "exact");
   assert.equal((await ask(url, "what is your refund policy", { "x-tenant": "globex" })).cache, "miss");
   assert.equal((await ask(url, "what is your refund policy", { authorization: "Bearer other-client" })).cache, "miss");
+  // Attack review: every credential-like header scopes the cache, not only authorization.
+  assert.equal((await ask(url, "what is your refund policy", { "x-api-key": "alice" })).cache, "miss");
+  assert.equal((await ask(url, "what is your refund policy", { "x-api-key": "alice" })).cache, "exact");
+  assert.equal((await ask(url, "what is your refund policy", { "x-api-key": "bob" })).cache, "miss");
+  assert.equal((await ask(url, "what is your refund policy", { cookie: "session=bob" })).cache, "miss");
   // Personal data: never read from or written to the cache.
   const before = calls();
   for (let i = 0; i < 2; i++) assert.equal((await ask(url, "my card is 4111 1111 1111 1111, refund it")).cache, null);
@@ -103,7 +113,7 @@ test("cache: the same request again is answered from the cache, per tenant and c
   // A route without the plugin never answers from it.
   assert.equal((await ask(url, "which tools")).cache, null);
   const metrics = await (await fetch(`${url}/metrics`)).text();
-  assert.match(metrics, /routeplane_cache_lookups_total\{outcome="exact"\} 2/);
+  assert.match(metrics, /routeplane_cache_lookups_total\{outcome="exact"\} 3/);
   assert.match(metrics, /routeplane_cache_lookups_total\{outcome="skipped"\} 3/);
 });
 
@@ -132,6 +142,11 @@ test("cache: a similar last message in the same conversation is a hit through th
   const near = await ask(url, "what is the refund policy for my orders");
   assert.equal(near.cache, "similar");
   assert.equal((await ask(url, "how do I reset my password")).cache, "miss", "not similar");
+  // Attack review: the same question about another image is another request.
+  const image = (url2: string) => [{ role: "user", content: [{ type: "text", text: "what is in this picture" }, { type: "image_url", image_url: { url: url2 } }] }];
+  assert.equal((await ask(url, image("https://example.com/cat.png"))).cache, "miss");
+  assert.equal((await ask(url, image("https://example.com/xray-patient-42.png"))).cache, "miss");
+  assert.equal((await ask(url, image("https://example.com/cat.png"))).cache, "exact");
   // The same last message after another conversation is not the same request.
   const other = [{ role: "system", content: "You are terse." }, { role: "user", content: "what is the refund policy for my orders" }];
   assert.equal((await ask(url, other)).cache, "miss");
@@ -151,6 +166,15 @@ test("tools_filter through a real sidecar: the model gets only the allowed tools
   const sent = up.received.at(-1)!.body;
   assert.deepEqual((sent.tools as { function: { name: string } }[]).map((t) => t.function.name), ["search"]);
   assert.deepEqual((sent.messages as { role: string }[]).map((m) => m.role), ["user", "user"]);
+});
+
+test("a similarity lookup compares the most recent answers of its context only (bounded CPU)", () => {
+  const store = new ResponseCache();
+  const slotOf = (i: number) => ResponseCache.slot({ revision: "r", route: "x", plugin: "p", tenant: "", credential: "" }, { messages: [{ role: "user", content: `q${i}` }] }, { max_entries: 10_000 });
+  store.put(slotOf(0), { text: "old", contentType: "", model: "m" }, [1, 0], 0);
+  for (let i = 1; i <= SIMILAR_SCAN; i++) store.put(slotOf(i), { text: `a${i}`, contentType: "", model: "m" }, [0, 1], 0);
+  assert.equal(store.similar(slotOf(999), [1, 0], 0.99, 0), null, "the one similar answer is older than the last SIMILAR_SCAN");
+  assert.match(store.similar(slotOf(999), [0, 1], 0.99, 0)?.text ?? "", /^a\d+$/);
 });
 
 test("the store's byte budget holds whatever the entry counts allow", () => {

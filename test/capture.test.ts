@@ -91,3 +91,45 @@ default { use small; apply everything }`);
   await cmdReplay(text, [telemetry], { policy: target });
   assert.match(text.stdout, /captured decisions, decided again by the target: 10 of 31 change\n\s+10  gold → big   now gold → small/);
 });
+
+test("replay of captures: blocked decisions set aside, the decided (not the answering) model compared, compared literals kept, repeats counted once, names escaped (attack review)", async () => {
+  const root = mkdtempSync(path.join(tmpdir(), "routeplane-capture2-"));
+  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+  const target = policyDir(root, "target", "http://127.0.0.1:9/v1", `route urgent priority 20 { when urgent; use big fallback small; apply everything }
+route gold priority 10 { when tier; use big; apply everything }
+default { use small; apply everything }`);
+  const event = (requestId: string, route: string, attempts: string[], signals: object, blocked = false): RoutingEvent => ({
+    schema: "routeplane.routing/v2", time: new Date(0).toISOString(), requestId, revision: "sha256:" + "0".repeat(64), endpoint: "chat", route, model: attempts.at(-1) ?? null,
+    attempts: attempts.map((model, i) => ({ model, outcome: i < attempts.length - 1 ? "status" : "ok", status: i < attempts.length - 1 ? 503 : 200, ms: 1 })),
+    signals: {}, selection: { probability: 1, sharesVersion: null }, plugins: ["everything"], blocked: blocked ? { plugin: "guard", status: 403 } : null, redacted: {}, status: blocked ? 403 : 200, stream: false,
+    latencyMs: { decision: 0, plugins: 0, upstream: 0, total: 1 }, tokens: { prompt: null, completion: null }, costUsd: null, capture: { signals: signals as never },
+  } as RoutingEvent);
+  const lines = [
+    // Answered by the fallback: the decision (big first) is unchanged.
+    event("f1", "urgent", ["big", "small"], { urgent: { matched: true, count: 1 } }),
+    // Blocked when recorded: set aside, not a "change".
+    event("b1", "urgent", [], { urgent: { matched: true, count: 1 } }, true),
+    // The same request twice (a file read twice, or forged): once.
+    event("d1", "gold", ["big"], { urgent: { matched: false, count: 0 }, tier: { matched: true, value: "(other)" } }),
+    event("d1", "gold", ["big"], { urgent: { matched: false, count: 0 }, tier: { matched: true, value: "(other)" } }),
+    // A route name with a terminal escape and a line break.
+    event("e1", "\u001b[2K\r\nforged", ["small"], { urgent: { matched: false, count: 0 }, tier: { matched: false, value: "" } }),
+  ];
+  for (const l of lines) assert.equal(checkRoutingEvent(l).ok, true, JSON.stringify(checkRoutingEvent(l)));
+  const telemetry = path.join(root, "t.jsonl");
+  writeFileSync(telemetry, lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+  const io = bufferIo();
+  await cmdReplay(io, [telemetry], { policy: target, format: "json" });
+  const out = JSON.parse(io.stdout).captured;
+  assert.deepEqual([out.decisions, out.changed, out.blocked, out.withheld], [3, 1, 1, 1]);
+  const text = bufferIo();
+  await cmdReplay(text, [telemetry], { policy: target });
+  assert.match(text.stdout, /\\u001b\[2K\\u000d\\u000aforged → small   now default → small/);
+  assert.ok(!text.stdout.includes("\u001b"));
+  // A capture keeps a header value the policy compares with, though its signal lists none.
+  const { capturedSignals } = await import("../runtime/sidecar/capture.ts");
+  const compiledTarget = compilePaths([policyDir(root, "cmp", "http://127.0.0.1:9/v1", `route gold priority 10 { when token == "service-account"; use big }\ndefault { use small }`)], true);
+  assert.ok(compiledTarget.bundle, compiledTarget.diagnostics.map((d) => d.message).join("\n"));
+  const keep = (value: string) => capturedSignals({ token: { matched: true, outputs: { value }, source: "computed" } }, compiledTarget.bundle!).token.value;
+  assert.deepEqual([keep("service-account"), keep("Bearer sk-secret")], ["service-account", "(other)"]);
+});

@@ -40,13 +40,13 @@ async function fakeModel(name: string) {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, received };
 }
 
-async function serve(text: string) {
+async function serve(text: string, options: { credentials?: Record<string, string> } = {}) {
   const r = build(text);
   assert.ok(r.bundle, r.diagnostics.map((d) => d.message).join("\n"));
   const store = new BundleStore({ trustedKeys: [] });
   assert.equal(await store.offer(serializeBundle(r.bundle), "test", { requireSignature: false }), null);
   const sink = new MemorySink();
-  const sidecar = createSidecar({ store, telemetry: sink });
+  const sidecar = createSidecar({ store, telemetry: sink, ...options });
   const { port } = await sidecar.listen(0);
   cleanups.push(() => sidecar.close());
   const ask = async (content: string, extra: object = {}) => {
@@ -159,4 +159,72 @@ guarantee "on-prem only" { require model.tags has onprem }
   assert.match(errs(`default { select cascade { models: [local, cloud], min_confidence: 1.5 } }\n`)[0], /^RP0301 `min_confidence`/);
   assert.match(errs(`default { select hedge { models: [local, cloud], after_ms: 0 } }\n`)[0], /^RP0301 `after_ms`/);
   assert.match(errs(`default { select hedge { models: [local] , after_ms: 10 } }\n`)[0], /^RP0301 `models`/);
+});
+
+test("attack review: a withdrawn trial gives the half-open circuit back; a step's 4xx escalates; the verifier gets a scrubbed answer and no client fields; a streamed step keeps its tool calls", async () => {
+  // H1: the hedge's loser was the circuit's one trial.
+  let calls = 0;
+  const flaky = createServer((_req, res) => {
+    calls++;
+    if (calls === 1) {
+      res.writeHead(503);
+      res.end("down");
+    } else setTimeout(() => !res.destroyed && res.end("{}"), 2000);
+  });
+  await new Promise<void>((r) => flaky.listen(0, "127.0.0.1", r));
+  cleanups.push(() => new Promise<void>((r) => { flaky.closeAllConnections(); flaky.close(() => r()); }));
+  const { Upstreams } = await import("../runtime/index.ts");
+  const upstreams = new Upstreams({ failureThreshold: 1, coolDownMs: 30 });
+  cleanups.push(() => upstreams.close());
+  const model = { name: "a", provider: "vllm", endpoint: `http://127.0.0.1:${(flaky.address() as AddressInfo).port}/v1`, served_name: "a", cost: null, context_window: null, tags: [], latency_ms: null, quality: null, api_key_env: null };
+  const call = (signal?: AbortSignal) => upstreams.send({ model, path: "/chat/completions", body: "{}", headers: {}, ...(signal ? { signal } : {}) });
+  await assert.rejects(call(), /answered 503/);
+  await new Promise((r) => setTimeout(r, 40));
+  const controller = new AbortController();
+  const pending = call(controller.signal);
+  setTimeout(() => controller.abort(), 20);
+  await assert.rejects(pending, /withdrawn/);
+  assert.equal(upstreams.available("a"), true, "the next request may be the trial");
+
+  // L1, L2, L7, M8 through a sidecar.
+  const received: Record<string, Record<string, unknown>[]> = { small: [], judge: [], big: [] };
+  const server = (name: string, answer: (body: Record<string, unknown>) => [number, object]) => {
+    const s = createServer((req, res) => {
+      let raw = "";
+      req.on("data", (c) => (raw += c));
+      req.on("end", () => {
+        const body = JSON.parse(raw || "{}");
+        received[name].push(body);
+        const [status, out] = answer(body);
+        res.writeHead(status, { "content-type": "application/json" });
+        res.end(JSON.stringify(out));
+      });
+    });
+    return new Promise<string>((r) => s.listen(0, "127.0.0.1", () => {
+      cleanups.push(() => new Promise<void>((rr) => s.close(() => rr())));
+      r(`http://127.0.0.1:${(s.address() as AddressInfo).port}/v1`);
+    }));
+  };
+  const message = (content: string, extra: object = {}) => ({ id: "x", object: "chat.completion", created: 1, model: "m", choices: [{ index: 0, message: { role: "assistant", content, ...extra }, finish_reason: "stop" }], usage: { prompt_tokens: 1, completion_tokens: 1 } });
+  const smallUrl = await server("small", (b) => String((b.messages as { content: string }[]).at(-1)!.content).includes("refuse")
+    ? [400, { error: { message: "logprobs is not supported" } }]
+    : [200, message("debug: Bearer sk-small-SECRET", { tool_calls: [{ id: "t1", type: "function", function: { name: "lookup", arguments: "{}" } }] })]);
+  const judgeUrl = await server("judge", () => [200, message("0.9")]);
+  const bigUrl = await server("big", () => [200, message("big answer")]);
+  const { ask } = await serve(`package cas
+model small { provider: vllm, endpoint: "${smallUrl}" }
+model judge { provider: vllm, endpoint: "${judgeUrl}" }
+model big { provider: vllm, endpoint: "${bigUrl}" }
+default { select cascade { models: [small, big], min_confidence: 0.5, verifier: judge } }
+`, { credentials: { small: "sk-small-SECRET" } });
+  const refused = await ask("please refuse");
+  assert.deepEqual([refused.status, refused.model], [200, "big"], "the step's 400 escalates to the next model");
+  const taken = await ask("hello", { stop: ["0."], logit_bias: { "15": 100 } });
+  assert.equal(taken.model, "small");
+  const graded = received.judge.at(-1)!;
+  assert.ok(!JSON.stringify(graded).includes("sk-small-SECRET"), "the small model's echoed key never reaches the verifier");
+  assert.deepEqual([graded.stop, graded.logit_bias], [undefined, undefined], "the client's sampling fields do not steer the grade");
+  const streamed = await ask("hello", { stream: true });
+  assert.match(streamed.text, /"tool_calls":\[\{"index":0,"id":"t1","type":"function","function":\{"name":"lookup","arguments":"\{\}"\}\}\]/);
+  assert.match(streamed.text, /"usage":\{"prompt_tokens":1,"completion_tokens":1\}/);
 });

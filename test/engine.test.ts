@@ -1,7 +1,8 @@
 // The decision engine: detectors, signals, routing, selection, plugins.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Engine, findPii, jailbreakScore, type Request } from "../runtime/index.ts";
+import { Engine, findPii, jailbreakScore, requestFromChat, type Request } from "../runtime/index.ts";
+import { compile, memoryHost } from "../compiler/index.ts";
 import { countTokens, detectLanguage, loadTextModels, reaskCount } from "../runtime/engine/detectors.ts";
 import { AhoCorasick } from "../runtime/engine/aho-corasick.ts";
 import { compileText } from "./support/policy.ts";
@@ -283,4 +284,24 @@ default { use m }
   const de = ask("Bitte senden Sie mir die Rechnung für meine Bestellung.");
   assert.equal(de.route, "german_invoices");
   assert.ok("lang" in de.trace!.signals);
+});
+
+test("names that are Object.prototype's: a signal `constructor` is given only when given, a header `constructor` only when sent (attack review)", async () => {
+  const r = compile(memoryHost({ "p.route": `package proto
+model big { provider: vllm, endpoint: "http://127.0.0.1:9/v1" }
+model local { provider: vllm, endpoint: "http://127.0.0.2:9/v1" }
+signal keyword constructor { any: ["urgent"] }
+signal header via { name: "constructor" }
+signal metadata meta { key: "toString" }
+route urgent priority 30 { when constructor; use big }
+route viah priority 20 { when via; use big }
+route viam priority 10 { when meta; use big }
+default { use local }
+` }), ["p.route"]);
+  assert.ok(r.bundle, r.diagnostics.map((d) => d.message).join("\n"));
+  const engine = await Engine.load(r.bundle);
+  // Another signal's value given (as the sidecar does once its embeddings endpoint answered): `constructor` is still computed.
+  assert.equal(engine.decide({ ...requestFromChat({ messages: [{ role: "user", content: "this is urgent" }] }), signals: { meta: false } }).route, "urgent");
+  assert.equal(engine.decide(requestFromChat({ messages: [{ role: "user", content: "hello" }] })).route, "default");
+  assert.equal(engine.decide(requestFromChat({ messages: [{ role: "user", content: "hello" }] }, { constructor: "yes" })).route, "viah");
 });

@@ -120,3 +120,21 @@ default { use local }
   const tooMany = `{ ${Array.from({ length: 33 }, (_, i) => `l${i}: ["x"]`).join(", ")} }`;
   assert.match(codes(`${HEAD.replace(/signal knowledge.*\n/, "")}signal knowledge kb { entries: ${tooMany} }\ndefault { use local }\n`)[0], /^RP0301 .*more than 32/);
 });
+
+test("attack review: a knowledge base at its size limit and a 4 MiB message cost one pass over a bounded part of the message", async () => {
+  const entries = Array.from({ length: 32 }, (_, l) => `l${l}: [${Array.from({ length: 32 }, (_, t) => `"text ${l} ${t} about refunds"`).join(", ")}]`).join(", ");
+  const r = build(`package kb
+model m { provider: vllm, endpoint: "http://127.0.0.1:9/v1" }
+signal knowledge kb { entries: { ${entries} } }
+signal embedding e { candidates: ["refund my order"], threshold: 0.5 }
+route r priority 2 { when kb or e; use m }
+default { use m }
+`);
+  assert.ok(r.bundle, r.diagnostics.map((d) => d.message).join("\n"));
+  const engine = await Engine.load(r.bundle);
+  const huge = "word ".repeat(800_000) + "refunds";
+  const t0 = performance.now();
+  engine.decide(requestFromChat({ messages: [{ role: "user", content: huge }] }));
+  const ms = performance.now() - t0;
+  assert.ok(ms < 1500, `${ms.toFixed(0)} ms`);
+});

@@ -73,7 +73,7 @@ test("what each provider is sent: reasoning, effort, caps, LoRA", () => {
   const body: JsonObject = { model: "client-choice", messages: [{ role: "user", content: "hi" }] };
   // vLLM: the chat template's switch (merged with the client's other kwargs), the effort, the adapter's name as the model.
   assert.deepEqual(bodyForModel({ ...body, chat_template_kwargs: { enable_thinking: true, custom: 1 } }, spec("vllm"), { reasoning: false, effort: "low", lora: "sql-lora" }, "chat"), {
-    ...body, model: "sql-lora", chat_template_kwargs: { enable_thinking: false, custom: 1 }, reasoning_effort: "low",
+    ...body, model: "sql-lora", chat_template_kwargs: { enable_thinking: false, thinking: false, custom: 1 }, reasoning_effort: "low",
   });
   // OpenAI: no off switch, the least is `minimal`; an effort wins; the cap goes on max_completion_tokens.
   assert.deepEqual(bodyForModel(body, spec("openai"), { reasoning: false, max_tokens: 100 }, "chat"), { ...body, model: "served", reasoning_effort: "minimal", max_completion_tokens: 100 });
@@ -82,6 +82,12 @@ test("what each provider is sent: reasoning, effort, caps, LoRA", () => {
   assert.deepEqual(bodyForModel(body, spec("anthropic"), { reasoning: true, effort: "low" }, "chat").thinking, { type: "enabled", budget_tokens: 2048 });
   assert.deepEqual(bodyForModel(body, spec("anthropic"), { reasoning: false }, "chat").thinking, { type: "disabled" });
   assert.equal(bodyForModel(body, spec("ollama"), { reasoning: false }, "chat").reasoning_effort, "none");
+  // Attack review: with reasoning set, the client's own switches do not survive (DeepSeek's `thinking` too).
+  const overridden = bodyForModel({ ...body, reasoning_effort: "high", chat_template_kwargs: { thinking: true, enable_thinking: true } }, spec("vllm"), { reasoning: false }, "chat");
+  assert.deepEqual([overridden.reasoning_effort, overridden.chat_template_kwargs], [undefined, { thinking: false, enable_thinking: false }]);
+  // Anthropic's thinking budget stays below the cap; a cap with no room for 1,024 thinking tokens turns thinking off.
+  assert.deepEqual(bodyForModel(body, spec("anthropic"), { reasoning: true, effort: "high", max_tokens: 4096 }, "chat").thinking, { type: "enabled", budget_tokens: 4095 });
+  assert.deepEqual(bodyForModel(body, spec("anthropic"), { reasoning: true, max_tokens: 1024 }, "chat").thinking, { type: "disabled" });
   // No parameters: only the served name, nothing else touched.
   assert.deepEqual(bodyForModel(body, spec("vllm"), undefined, "chat"), { ...body, model: "served" });
 });
@@ -98,6 +104,11 @@ test("caps: a larger, malformed or missing client value becomes the cap; a small
   assert.equal(send({ temperature: null }).temperature, 0.5);
   const both = send({ max_tokens: 10, max_completion_tokens: 1e9 });
   assert.deepEqual([both.max_tokens, both.max_completion_tokens], [10, 512]);
+  // Attack review: 0 means "no limit" to vLLM and Ollama, and a fraction is no token count: both become the cap.
+  assert.equal(send({ max_completion_tokens: 0 }).max_completion_tokens, 512);
+  assert.equal(send({ max_tokens: 0 }).max_tokens, 512);
+  assert.equal(send({ max_tokens: 99.5 }).max_tokens, 512);
+  assert.equal(send({ temperature: 0 }).temperature, 0, "a temperature of 0 is a real one");
   // Completions have only max_tokens.
   assert.deepEqual(send({ max_completion_tokens: 1e9 }, "completions").max_tokens, 512);
 });
@@ -126,7 +137,7 @@ default { use first { lora: "tickets-lora", reasoning: false } fallback second {
   assert.equal(res.headers.get("x-routeplane-model"), "second");
   const tried = bad.received.at(-1)!.body;
   assert.equal(tried.model, "tickets-lora");
-  assert.deepEqual(tried.chat_template_kwargs, { enable_thinking: false });
+  assert.deepEqual(tried.chat_template_kwargs, { enable_thinking: false, thinking: false });
   assert.equal(tried.max_tokens, 4096, "the first model has no cap: the client's value goes through");
   const answered = good.received.at(-1)!.body;
   assert.equal(answered.model, "second-1");

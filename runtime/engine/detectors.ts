@@ -498,9 +498,12 @@ export function feedbackLabel(text: string, negative: string[], positive: string
   return "none";
 }
 
-function wordSet(text: string): Set<string> {
+export function wordSet(text: string): Set<string> {
   return new Set(text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []);
 }
+
+/** The most of a message the offline similarity stand-ins read (UTF-16 units): linear, and bounded, in the message. */
+export const SIMILARITY_TEXT_MAX = 64 * 1024;
 
 /** How many of the previous `window` user turns the last one repeats (Jaccard similarity of words). */
 export function reaskCount(userTurns: string[], window: number, similarity: number): number {
@@ -571,11 +574,15 @@ export function factCheckScore(text: string): number {
 
 /** Bag-of-words cosine similarity: the offline stand-in when no embedding server is configured. */
 export function lexicalSimilarity(a: string, b: string): number {
-  const wa = wordSet(a);
-  const wb = wordSet(b);
+  return wordSimilarity(wordSet(a), wordSet(b));
+}
+
+/** Bag-of-words cosine of two word sets, iterating the smaller. */
+export function wordSimilarity(wa: ReadonlySet<string>, wb: ReadonlySet<string>): number {
   if (wa.size === 0 || wb.size === 0) return 0;
+  const [small, large] = wa.size <= wb.size ? [wa, wb] : [wb, wa];
   let inter = 0;
-  for (const x of wa) if (wb.has(x)) inter++;
+  for (const x of small) if (large.has(x)) inter++;
   return inter / Math.sqrt(wa.size * wb.size);
 }
 

@@ -9,7 +9,7 @@ import { conversationShape } from "./conversation.ts";
 import { AhoCorasick } from "./aho-corasick.ts";
 import {
   DEFAULT_NEGATIVE, DEFAULT_POSITIVE, complexityScore, factCheckScore, knowledgeValue, countTokens, detectLanguage, feedbackLabel, findPii,
-  jailbreakScore, lexicalSimilarity, piiTypeSet, reaskCount, type LanguageGuess, type PiiMatch,
+  jailbreakScore, piiTypeSet, wordSet, wordSimilarity, SIMILARITY_TEXT_MAX, reaskCount, type LanguageGuess, type PiiMatch,
 } from "./detectors.ts";
 import { textOf, type Request } from "./request.ts";
 import { FIELD_JOIN, messageTextFields, requestTextFields, roleOf } from "./text-fields.ts";
@@ -27,6 +27,7 @@ export interface SignalValue {
 export class RequestContext {
   readonly request: Request;
   private _lastUser?: string;
+  private _lastUserWords?: ReadonlySet<string>;
   private _allText?: string;
   private _scanText?: string;
   private _tokens?: TokenCount;
@@ -60,6 +61,11 @@ export class RequestContext {
   }
 
   /** The last user message: what most signals judge. */
+  /** The words of the last user message's first SIMILARITY_TEXT_MAX units: what the offline similarity stand-ins compare, once per request. */
+  get lastUserWords(): ReadonlySet<string> {
+    return (this._lastUserWords ??= wordSet(this.lastUser.slice(0, SIMILARITY_TEXT_MAX)));
+  }
+
   get lastUser(): string {
     if (this._lastUser === undefined) {
       const msgs = this.request.messages;
@@ -408,7 +414,8 @@ export function compileSignal(spec: SignalSpec, keywords: KeywordIndex, index: n
   const name = spec.name;
   return (ctx) => {
     if (ctx.hasGiven) {
-      const given = ctx.request.signals[name];
+      // Own keys only: a signal named `constructor` is not given by every object's prototype.
+      const given = Object.hasOwn(ctx.request.signals, name) ? ctx.request.signals[name] : undefined;
       if (given !== undefined) return fromGiven(spec, given);
     }
     return computed(ctx);
@@ -472,11 +479,11 @@ function compileComputed(spec: SignalSpec, keywords: KeywordIndex, index: number
       };
     }
     case "embedding": {
-      const candidates = str(c.candidates);
+      const candidates = str(c.candidates).map(wordSet);
       const threshold = c.threshold as number;
       const agg = (c.aggregation as string | undefined) ?? "max";
       return (ctx) => {
-        const sims = candidates.map((cand) => lexicalSimilarity(ctx.lastUser, cand));
+        const sims = candidates.map((cand) => wordSimilarity(ctx.lastUserWords, cand));
         // The match is decided on the score conditions see (rounded), so `e` and `e.score >= t` agree.
         const score = round(agg === "mean" ? sims.reduce((a, b) => a + b, 0) / sims.length : Math.max(...sims));
         return { matched: agg === "any" ? sims.some((s) => s >= threshold) : score >= threshold, outputs: { score }, source: "offline" };
@@ -508,9 +515,9 @@ function compileComputed(spec: SignalSpec, keywords: KeywordIndex, index: number
       const values = c.values ? new Set(str(c.values)) : null;
       const key = spec.type === "header" ? (c.name as string).toLowerCase() : (c.key as string);
       const read = spec.type === "header"
-        ? (ctx: RequestContext) => ctx.request.headers[key]
+        ? (ctx: RequestContext) => (Object.hasOwn(ctx.request.headers, key) ? ctx.request.headers[key] : undefined)
         : (ctx: RequestContext) => {
-            const v = ctx.request.metadata[key];
+            const v = Object.hasOwn(ctx.request.metadata, key) ? ctx.request.metadata[key] : undefined;
             return v === undefined || v === null ? undefined : typeof v === "string" ? v : JSON.stringify(v);
           };
       // An empty value is an absent one: conditions see "" either way, so presence must agree.
@@ -560,9 +567,10 @@ function compileComputed(spec: SignalSpec, keywords: KeywordIndex, index: number
     }
     case "knowledge": {
       const entries = c.entries as Record<string, string[]>;
+      const words = new Map(Object.values(entries).flat().map((t) => [t, wordSet(t)]));
       const threshold = (c.threshold as number | undefined) ?? 0.5;
       return (ctx) => {
-        const v = knowledgeValue(entries, threshold, (text) => lexicalSimilarity(ctx.lastUser, text));
+        const v = knowledgeValue(entries, threshold, (text) => wordSimilarity(ctx.lastUserWords, words.get(text)!));
         return { matched: v.matched, outputs: { label: v.label, score: v.score }, source: "offline" };
       };
     }

@@ -7,7 +7,7 @@
 import type { JsonObject, Selection } from "../../bundle/index.ts";
 import { bodyForModel } from "./model-params.ts";
 import type { RequestPath } from "./request-path.ts";
-import { UpstreamError } from "./upstream.ts";
+import { UpstreamError, scrubSecret } from "./upstream.ts";
 
 /** An upstream answer being relayed, and the model that gave it. */
 export type Answer = NonNullable<RequestPath["answer"]>;
@@ -21,14 +21,14 @@ export interface TakenAnswer {
 }
 
 /** One model asked with the route's parameters for it (and `overrides` on top); recorded either way. */
-export async function ask(p: RequestPath, name: string, headers: Record<string, string>, options: { overrides?: JsonObject; drop?: readonly string[]; signal?: AbortSignal } = {}): Promise<Answer> {
+export async function ask(p: RequestPath, name: string, headers: Record<string, string>, options: { overrides?: JsonObject; body?: JsonObject; signal?: AbortSignal } = {}): Promise<Answer> {
   const { config, rec } = { config: p.config, rec: p.rec! };
   const declared = p.active.models.get(name)!;
   const spec = config.endpointOverride ? { ...declared, endpoint: config.endpointOverride } : declared;
   const key = config.credential(spec);
   const action = p.active.actions.get(p.decision!.route!)!;
-  const body = { ...bodyForModel(p.rewritten!.body, spec, action.params?.[name], p.endpoint), ...options.overrides };
-  for (const k of options.drop ?? []) delete body[k];
+  // `body`: a request of the sidecar's own (a verifier's), instead of the client's.
+  const body = { ...bodyForModel(options.body ?? p.rewritten!.body, spec, action.params?.[name], p.endpoint), ...options.overrides };
   const t0 = performance.now();
   const span = rec.stage("upstream", { "routeplane.model": name, "server.address": new URL(spec.endpoint).host });
   try {
@@ -174,15 +174,20 @@ export async function cascade(p: RequestPath, chain: readonly string[], headers:
       continue;
     }
     const status = answer.response.statusCode;
-    // A 4xx is the client's request: the next model would refuse it too. It goes back as it is.
-    if (status >= 400) return { text, status, contentType: answer.response.headers["content-type"] ?? "application/json", answer: { model: name, spec: answer.spec, key: answer.key } };
+    // A 4xx from a step may be the sidecar's own asking (log-probabilities, a route parameter it does
+    // not take): the next model is asked; a request the last model refuses too goes back as it is.
+    if (status >= 400) {
+      rec.declined(name, null);
+      continue;
+    }
     let parsed: unknown = null;
     try {
       parsed = JSON.parse(text);
     } catch {
       // not JSON: no confidence
     }
-    const confidence = sel.verifier === undefined ? logprobConfidence(parsed) : await verify(p, sel.verifier, headers, answerText(parsed));
+    // The answer goes to the verifier without the credential its model may have echoed.
+    const confidence = sel.verifier === undefined ? logprobConfidence(parsed) : await verify(p, sel.verifier, headers, scrubSecret(answerText(parsed), answer.key));
     if (confidence !== null && confidence >= sel.min_confidence) {
       // The client did not ask for log-probabilities: they go, as if never asked for.
       if (sel.verifier === undefined && p.rewritten!.body.logprobs !== true && parsed !== null && typeof parsed === "object") text = JSON.stringify(withoutLogprobs(parsed as JsonObject));
@@ -199,10 +204,9 @@ async function verify(p: RequestPath, verifier: string, headers: Record<string, 
   const question = [...messages].reverse().find((m) => m?.role === "user")?.content;
   const prompt = `Question:\n${typeof question === "string" ? question : JSON.stringify(question ?? "")}\n\nAnswer:\n${answer}`;
   try {
+    // A request of the sidecar's own: nothing of the client's (stop words, logit bias, guided decoding, tools) steers the grade.
     const graded = await ask(p, verifier, headers, {
-      overrides: { stream: false, messages: [{ role: "system", content: VERIFIER_PROMPT }, { role: "user", content: prompt }], max_tokens: 8, temperature: 0 },
-      // The grade is one number: nothing of the client's request shape applies to it.
-      drop: ["tools", "tool_choice", "functions", "function_call", "parallel_tool_calls", "response_format", "n", "logprobs", "top_logprobs", "stream_options", "max_completion_tokens"],
+      body: { messages: [{ role: "system", content: VERIFIER_PROMPT }, { role: "user", content: prompt }], max_tokens: 8, temperature: 0, stream: false },
     });
     if (graded.response.statusCode !== 200) {
       graded.response.body.destroy();
@@ -221,18 +225,21 @@ function withoutLogprobs(answer: JsonObject): JsonObject {
 
 /** A whole chat answer as a stream of one chunk, for a client that asked to stream a cascade step's answer. */
 export function asEventStream(text: string): string {
-  let parsed: { id?: unknown; created?: unknown; model?: unknown; choices?: { index?: unknown; message?: { role?: unknown; content?: unknown }; finish_reason?: unknown }[] } | null = null;
+  let parsed: { id?: unknown; created?: unknown; model?: unknown; usage?: unknown; choices?: { index?: unknown; message?: unknown; finish_reason?: unknown }[] } | null = null;
   try {
     parsed = JSON.parse(text);
   } catch {
     return `data: ${JSON.stringify({ error: { message: "the model's answer was not JSON" } })}\n\ndata: [DONE]\n\n`;
   }
-  const chunk = {
-    id: parsed?.id ?? "routeplane-cascade",
-    object: "chat.completion.chunk",
-    created: parsed?.created ?? Math.floor(Date.now() / 1000),
-    model: parsed?.model ?? "",
-    choices: (parsed?.choices ?? []).map((c, i) => ({ index: c.index ?? i, delta: { role: c.message?.role ?? "assistant", content: c.message?.content ?? "" }, finish_reason: c.finish_reason ?? "stop" })),
+  const head = { id: parsed?.id ?? "routeplane-cascade", object: "chat.completion.chunk", created: parsed?.created ?? Math.floor(Date.now() / 1000), model: parsed?.model ?? "" };
+  // The whole message as one delta: content, tool calls (each with its index, as streamed ones carry), reasoning.
+  const delta = (m: Record<string, unknown> | undefined) => {
+    const out: Record<string, unknown> = { role: m?.role ?? "assistant", content: m?.content ?? "" };
+    if (Array.isArray(m?.tool_calls)) out.tool_calls = m.tool_calls.map((t: unknown, index: number) => (t !== null && typeof t === "object" ? { index, ...t } : t));
+    for (const k of ["reasoning_content", "refusal"]) if (m?.[k] !== undefined) out[k] = m[k];
+    return out;
   };
-  return `data: ${JSON.stringify(chunk)}\n\ndata: [DONE]\n\n`;
+  const chunk = { ...head, choices: (parsed?.choices ?? []).map((c, i) => ({ index: c.index ?? i, delta: delta(c.message as Record<string, unknown> | undefined), finish_reason: c.finish_reason ?? "stop" })) };
+  const usage = parsed?.usage !== undefined ? `data: ${JSON.stringify({ ...head, choices: [], usage: parsed.usage })}\n\n` : "";
+  return `data: ${JSON.stringify(chunk)}\n\n${usage}data: [DONE]\n\n`;
 }

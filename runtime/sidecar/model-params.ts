@@ -13,14 +13,19 @@ export function bodyForModel(body: JsonObject, spec: ModelSpec, params: ModelPar
   const out: JsonObject = { ...body, model: params?.lora ?? spec.served_name };
   if (!params) return out;
   if (params.max_tokens !== undefined) capTokens(out, spec.provider, params.max_tokens, endpoint);
-  if (params.temperature !== undefined) out.temperature = capped(out.temperature, params.temperature);
+  if (params.temperature !== undefined) out.temperature = capped(out.temperature, params.temperature, false);
   if (params.reasoning !== undefined || params.effort !== undefined) reasoning(out, spec.provider, params);
   return out;
 }
 
-/** A client's value lowered to the cap; a missing or malformed one (a string, NaN, negative) becomes the cap. */
-function capped(v: JsonValue | undefined, cap: number): number {
-  return typeof v === "number" && Number.isFinite(v) && v >= 0 && v <= cap ? v : cap;
+/**
+ * A client's value lowered to the cap; a missing or malformed one becomes the cap: not a number,
+ * negative, or — for token counts — not a whole number of at least 1 (model servers read 0 as "no
+ * limit": vLLM's `max_completion_tokens or max_tokens`, Ollama's num_predict).
+ */
+function capped(v: JsonValue | undefined, cap: number, tokens = true): number {
+  const ok = typeof v === "number" && Number.isFinite(v) && v <= cap && (tokens ? Number.isInteger(v) && v >= 1 : v >= 0);
+  return ok ? (v as number) : cap;
 }
 
 /**
@@ -34,7 +39,12 @@ function capTokens(out: JsonObject, provider: string, cap: number, endpoint: "ch
   for (const f of given) out[f] = capped(out[f], cap);
 }
 
+/** Chat-template switches for reasoning the client could set: Qwen3's and Granite's, DeepSeek-V3.1's. */
+const THINKING_KWARGS = ["enable_thinking", "thinking"] as const;
+
 function reasoning(out: JsonObject, provider: string, p: ModelParams): void {
+  // The route decides: the client's own effort does not survive a route that sets reasoning.
+  if (p.effort === undefined) delete out.reasoning_effort;
   switch (provider) {
     case "openai":
     case "azure_openai":
@@ -42,9 +52,13 @@ function reasoning(out: JsonObject, provider: string, p: ModelParams): void {
       if (p.effort !== undefined) out.reasoning_effort = p.effort;
       else if (p.reasoning === false) out.reasoning_effort = "minimal";
       return;
-    case "anthropic":
-      out.thinking = p.reasoning === false ? { type: "disabled" } : { type: "enabled", budget_tokens: THINKING_BUDGET[p.effort ?? "medium"] };
+    case "anthropic": {
+      // The budget must be below max_tokens, and at least 1,024: a cap that leaves no room turns thinking off.
+      const max = typeof out.max_tokens === "number" ? out.max_tokens : Infinity;
+      const budget = Math.min(THINKING_BUDGET[p.effort ?? "medium"], max - 1);
+      out.thinking = p.reasoning === false || budget < THINKING_BUDGET.minimal ? { type: "disabled" } : { type: "enabled", budget_tokens: budget };
       return;
+    }
     case "ollama":
       out.reasoning_effort = p.reasoning === false ? "none" : (p.effort ?? "medium");
       return;
@@ -53,7 +67,7 @@ function reasoning(out: JsonObject, provider: string, p: ModelParams): void {
       if (p.reasoning !== undefined) {
         const kwargs = out.chat_template_kwargs;
         const base = kwargs !== null && typeof kwargs === "object" && !Array.isArray(kwargs) ? kwargs : {};
-        out.chat_template_kwargs = { ...base, enable_thinking: p.reasoning };
+        out.chat_template_kwargs = { ...base, ...Object.fromEntries(THINKING_KWARGS.map((k) => [k, p.reasoning!])) };
       }
       if (p.effort !== undefined) out.reasoning_effort = p.effort;
     }

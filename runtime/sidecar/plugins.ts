@@ -162,6 +162,18 @@ export function filterTools(body: JsonObject, c: JsonObject): JsonObject {
   const dropAll = () => {
     for (const k of ["tools", "functions", "tool_choice", "function_call", "parallel_tool_calls"]) delete out[k];
   };
+  if (c.none === true || Array.isArray(c.allow)) {
+    // Other ways a client hands a model server tools: vLLM merges `chat_template_kwargs` into the
+    // template's arguments (its `tools` replaces the filtered list), and a request may bring its own template.
+    delete out.chat_template;
+    const kwargs = out.chat_template_kwargs;
+    if (kwargs !== null && typeof kwargs === "object" && !Array.isArray(kwargs)) {
+      const { tools: _tools, documents: _documents, ...rest } = kwargs;
+      out.chat_template_kwargs = rest;
+    } else delete out.chat_template_kwargs;
+    // Tools in any other shape than a list are no tools the filter can read: gone.
+    for (const k of ["tools", "functions"]) if (out[k] !== undefined && !Array.isArray(out[k])) delete out[k];
+  }
   if (c.none === true) dropAll();
   else if (Array.isArray(c.allow)) {
     const allow = new Set(c.allow as string[]);

@@ -17,7 +17,7 @@ import { hasPersonalData, redactResponse, rewriteRequest, streamRedactor } from 
 import { ResponseCache, type CacheSlot } from "./response-cache.ts";
 import { RequestRecorder, type RecorderSinks } from "./request-recorder.ts";
 import type { SemanticSignals } from "./semantic.ts";
-import { StreamScrubber, UpstreamError, scrubSecret, upstreamHeaders, type Upstreams } from "./upstream.ts";
+import { StreamScrubber, UpstreamError, isCredentialHeader, scrubSecret, upstreamHeaders, type Upstreams } from "./upstream.ts";
 
 /** What the sidecar fixes once for every request (createSidecar). */
 export interface PathConfig {
@@ -117,7 +117,7 @@ const decide: Stage = async (p) => {
   }
   rec.decided(decision, span, sharesVersion);
   const captures = decision.route === null ? undefined : p.active.actions.get(decision.route)?.plugins.find((u) => u.type === "capture" && decision.plugins.includes(u.plugin));
-  if (captures && sampled(p.requestId, captures.config)) rec.captured(capturedSignals(decision.signals ?? {}, bundle.policy.signals));
+  if (captures && sampled(p.requestId, captures.config)) rec.captured(capturedSignals(decision.signals ?? {}, bundle));
   p.decision = decision;
   p.base = { "x-request-id": p.requestId, "x-routeplane-revision": bundle.manifest.revision, "x-routeplane-route": decision.route ?? "none" };
   if (decision.blocked || decision.model === null) {
@@ -156,7 +156,10 @@ const cache: Stage = async (p) => {
   }
   const header = ((use.config.tenant_header as string | undefined) ?? "x-tenant").toLowerCase();
   const value = (name: string) => [p.req.headers[name]].flat().join(", ");
-  const slot = ResponseCache.slot({ revision: p.active.bundle.manifest.revision, route: p.decision!.route!, plugin: use.plugin, tenant: value(header), credential: value("authorization") }, { endpoint: p.endpoint, ...body }, use.config);
+  // Who asks: the tenant header, every credential the client sent (authorization, x-api-key, cookies, …)
+  // and every header passed on to the model (it may change the answer; trace context does not), names and values.
+  const who = Object.keys(p.req.headers).filter((h) => isCredentialHeader(h) || (p.config.forwardable.has(h) && h !== "traceparent" && h !== "tracestate")).sort().map((h) => `${h}\u0000${value(h)}`).join("\u0000");
+  const slot = ResponseCache.slot({ revision: p.active.bundle.manifest.revision, route: p.decision!.route!, plugin: use.plugin, tenant: value(header), credential: who }, { endpoint: p.endpoint, ...body }, use.config);
   const now = Date.now();
   let hit = store.get(slot, now);
   let kind: "exact" | "similar" = "exact";

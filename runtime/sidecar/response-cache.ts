@@ -38,6 +38,9 @@ export type CacheOutcome = "exact" | "similar" | "miss" | "skipped";
 /** The whole store's bytes (answer text at 2 a UTF-16 unit, vectors at 8 a component) at most, by default 64 MiB. */
 export const RESPONSE_CACHE_BYTES = 64 * 1024 * 1024;
 
+/** Answers one similarity lookup compares at most: the most recent of its conversation context. */
+export const SIMILAR_SCAN = 256;
+
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 
 export class ResponseCache {
@@ -84,14 +87,17 @@ export class ResponseCache {
     return e;
   }
 
-  /** The closest unexpired answer in the same conversation context whose vector reaches `threshold`. */
+  /**
+   * The closest unexpired answer in the same conversation context whose vector reaches `threshold`,
+   * among its SIMILAR_SCAN most recent answers (a lookup's CPU is bounded whatever the cache holds).
+   */
   similar(slot: CacheSlot, vector: readonly number[], threshold: number, now: number): CachedAnswer | null {
     const keys = this.byContext.get(slot.context);
     const t = this.tables.get(slot.table);
     if (!keys || !t) return null;
     let best: Entry | null = null;
     let bestScore = -Infinity;
-    for (const k of [...keys]) {
+    for (const k of [...keys].slice(-SIMILAR_SCAN)) {
       const e = t.get(k);
       if (!e || e.expires <= now) {
         this.drop(slot.table, k);
@@ -150,7 +156,9 @@ function withoutLastUser(body: JsonObject): JsonObject {
   for (let i = messages.length - 1; i >= 0; i--) {
     const m = messages[i];
     if (m !== null && typeof m === "object" && !Array.isArray(m) && m.role === "user") {
-      messages[i] = { ...m, content: null };
+      // Only its text may differ: images, audio and files stay part of the context (the same question about another image is another request).
+      const content = Array.isArray(m.content) ? m.content.map((part) => (part !== null && typeof part === "object" && !Array.isArray(part) && part.type === "text" ? { type: "text" } : part)) : null;
+      messages[i] = { ...m, content };
       break;
     }
   }

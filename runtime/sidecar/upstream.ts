@@ -235,7 +235,9 @@ export class Upstreams {
     if (bad !== null) throw new UpstreamError("connect", `refused to send a request to ${name}: ${bad}`);
     if (!this.available(name)) throw new UpstreamError("circuit-open", `the circuit for ${name} is open after repeated failures`);
     const b = this.breaker(name);
-    if (b.openUntil !== 0) b.trial = true;
+    // This call is the half-open circuit's one trial: withdrawn, it must give the trial back.
+    const trial = b.openUntil !== 0;
+    if (trial) b.trial = true;
     const url = this.parsed(call.model.endpoint);
     const pool = this.pool(url.origin);
     const started = performance.now();
@@ -251,8 +253,14 @@ export class Upstreams {
         ...(call.signal ? { signal: call.signal } : {}),
       });
     } catch (err) {
-      if (!(err instanceof ClientError)) throw err;
-      if (call.signal?.aborted) throw new UpstreamError("cancelled", `the request to ${name} was withdrawn`);
+      if (!(err instanceof ClientError)) {
+        if (trial) b.trial = false;
+        throw err;
+      }
+      if (call.signal?.aborted) {
+        if (trial) b.trial = false;
+        throw new UpstreamError("cancelled", `the request to ${name} was withdrawn`);
+      }
       this.failed(name);
       if (err.kind === "timeout") throw new UpstreamError("timeout", `${name} did not answer within ${this.options.headersTimeoutMs} ms`);
       throw new UpstreamError("connect", `${name} at ${url.origin}: ${err.message}`);
