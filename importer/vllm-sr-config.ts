@@ -2,7 +2,9 @@
 // model's endpoint, provider, served name and price, and the default model.
 // Two layouts are read: the current one (`providers.defaults.default_model`,
 // `providers.models[]` with `backend_refs`, `pricing`) and the early one
-// (`default_model`, `vllm_endpoints[]`, `model_config.<model>`). Everything
+// (`default_model`, `vllm_endpoints[]`, `model_config.<model>`); and the
+// knowledge bases that `kb` signals name (`global.model_catalog.kbs[]`: where
+// each one's labels.json is, its threshold and groups). Everything
 // else in the file (listeners, signals already in the DSL, router settings)
 // is not read, and IMPORT.md says which top-level keys were skipped.
 // Credentials are never copied into a policy.
@@ -17,9 +19,21 @@ export interface ConfigModel {
   contextWindow?: number;
 }
 
+/** A knowledge base of `global.model_catalog.kbs[]`: its labels and exemplars are in `<path>/<manifest>`. */
+export interface ConfigKnowledgeBase {
+  path: string;
+  manifest: string;
+  threshold?: number;
+  /** Groups of labels (`target: { kind: group }`). */
+  groups: Map<string, string[]>;
+  /** Fields read but not carried (`label_thresholds`, `prototype_scoring`, `metrics`). */
+  ignored: string[];
+}
+
 export interface VllmSrConfig {
   defaultModel?: string;
   models: Map<string, ConfigModel>;
+  knowledgeBases: Map<string, ConfigKnowledgeBase>;
   /** What was read but not carried (credentials, keys the importer does not read). */
   notes: string[];
 }
@@ -75,9 +89,27 @@ export function readVllmSrConfig(text: string, fileName: string): VllmSrConfig {
   }
   if (root === null || root === undefined) root = {};
   if (!isObj(root)) throw new ConfigError(`${fileName}: the config is not a YAML mapping (key: value)`);
-  const out: VllmSrConfig = { models: new Map(), notes: [] };
-  const skipped = Object.keys(root).filter((k) => !READ_KEYS.has(k));
+  const out: VllmSrConfig = { models: new Map(), knowledgeBases: new Map(), notes: [] };
+  const kbs = isObj(root.global) && isObj(root.global.model_catalog) && Array.isArray(root.global.model_catalog.kbs) ? root.global.model_catalog.kbs : [];
+  const skipped = Object.keys(root).filter((k) => !READ_KEYS.has(k) && !(k === "global" && kbs.length > 0));
   if (skipped.length) out.notes.push(`not read (no policy counterpart, or already in the DSL): ${skipped.map((k) => `\`${k}\``).join(", ")}`);
+  if (kbs.length > 0) out.notes.push("`global`: only its knowledge bases (`model_catalog.kbs`) are read; the rest are router settings with no policy counterpart");
+
+  for (const kb of kbs) {
+    if (!isObj(kb) || !str(kb.name) || !isObj(kb.source) || !str(kb.source.path)) continue;
+    const groups = new Map<string, string[]>();
+    if (isObj(kb.groups)) {
+      for (const [g, labels] of Object.entries(kb.groups)) if (Array.isArray(labels)) groups.set(g, labels.filter((l): l is string => typeof l === "string"));
+    }
+    const t = kb.threshold;
+    out.knowledgeBases.set(kb.name as string, {
+      path: kb.source.path as string,
+      manifest: str(kb.source.manifest) ?? "labels.json",
+      threshold: typeof t === "number" && t >= 0 && t <= 1 ? t : undefined,
+      groups,
+      ignored: ["label_thresholds", "prototype_scoring", "metrics"].filter((k) => kb[k] !== undefined),
+    });
+  }
 
   const model = (name: string): ConfigModel => {
     let m = out.models.get(name);

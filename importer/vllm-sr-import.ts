@@ -11,7 +11,7 @@ import type {
   VExpr, VField, VModelRef, VPos, VProjectionDecl, VRecipeEntry, VRouteDecl, VRouteItem, VSignalDecl, VSignalGroupDecl,
   VTopLevel, VValue, VPluginDecl, VTestDecl, VDecisionTreeDecl, VModelDecl, VBackendDecl,
 } from "../grammar/index.ts";
-import { sidecarOwnedHeader } from "../bundle/index.ts";
+import { EFFORTS, sidecarOwnedHeader } from "../bundle/index.ts";
 import { compile, formatFile, memoryHost, type Diagnostic } from "../compiler/index.ts";
 import {
   ALGORITHM_TABLE, CONSTRUCT_TABLE, FEEDBACK_LABELS, PLUGIN_ALIASES, PLUGIN_TABLE, SIGNAL_TABLE, languageCode,
@@ -31,6 +31,13 @@ export interface ImportOptions {
   config?: { text: string; name: string };
   /** The package to declare (the CLI derives it from the file's name); sanitized here. */
   packageName: string;
+  /**
+   * Reads a file that config.yaml names, by its path relative to config.yaml's
+   * directory (a knowledge base's labels.json); undefined when it cannot. The
+   * importer asks only for relative paths without `..` segments. Without it,
+   * `kb` signals are `metadata` stand-ins.
+   */
+  readFile?: (relativePath: string) => string | undefined;
 }
 
 export interface ImportNote {
@@ -66,12 +73,37 @@ export interface ImportResult {
   ok: boolean;
 }
 
+/** A LoRA adapter's served name as routeplane accepts it (bundle/catalog.ts, MODEL_PARAMS_SCHEMA). */
+const LORA_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+
 /** Routeplane priorities are whole numbers in this range (RP0508). */
 const MAX_PRIORITY = 1_000_000;
 
 type Program = VRecipeEntry[];
 
+/** A knowledge base as a routeplane knowledge signal's entries. */
+interface KnowledgeBase {
+  entries: Record<string, string[]>;
+  /** vLLM-SR label → entry name. */
+  labels: Map<string, string>;
+  /** Group → entry names (labels the entries kept). */
+  groups: Map<string, string[]>;
+  rawGroups: Map<string, string[]>;
+  /** Labels past the first MAX_KNOWLEDGE_LABELS. */
+  cut: string[];
+  threshold?: number;
+  /** Where it came from (`knowledge_bases/privacy/labels.json`). */
+  source: string;
+  notes: string[];
+}
+
+/** A knowledge signal holds at most 32 labels of at most 32 texts (docs/language.md, the knowledge signal). */
+const MAX_KNOWLEDGE_LABELS = 32;
+const MAX_KNOWLEDGE_TEXTS = 32;
+
 interface Shared {
+  /** The knowledge base config.yaml declares under this name, read once; or why there is none. */
+  knowledgeBase(name: string): KnowledgeBase | { error: string };
   sourceName: string;
   models: VModelDecl[];
   backends: VBackendDecl[];
@@ -118,12 +150,19 @@ interface SignalInfo {
   partition?: string;
   /** A metadata stand-in declared for it (dropped types). */
   standIn?: string;
+  /** For a label of a shared knowledge signal (a preference, a KB's label or group): the condition that tests it. */
+  test?: string;
+  /** A domain class tested as the label (`domains == "math"`): a member of a partition of domain classes. */
+  domainLabel?: boolean;
 }
 
 interface Band {
   score: string;
   band: string;
 }
+
+/** What a vLLM-SR plugin became: a routeplane plugin's name, model parameters for the route (`request_params`), or nothing. */
+type PluginOut = string | { params: Record<string, unknown> } | null;
 
 class PolicyTranslator {
   private readonly out: string[] = [];
@@ -270,23 +309,24 @@ class PolicyTranslator {
 
   private collectSignals(): void {
     const decls = this.program.filter((d): d is VSignalDecl => d.kind === "signal");
+    const preferences: SignalInfo[] = [];
+    const kbSignals: SignalInfo[] = [];
     for (const d of decls) {
       const row = SIGNAL_TABLE[d.signalType];
       const info: SignalInfo = { decl: d, row, rpName: null };
       this.signalInfo.push(info);
       const desc = fieldValue(d.fields, "description");
       if (!row) {
-        this.note(d.pos, "dropped", `SIGNAL ${d.signalType} \`${d.name}\``, `unknown signal type \`${d.signalType}\`: not translated${this.isReferenced(d) ? "; the conditions that test it read a `metadata` stand-in" : ""}`);
+        this.note(d.pos, "dropped", `SIGNAL ${d.signalType} \`${d.name}\``, `unknown signal type \`${d.signalType}\`: not translated${this.standInSaid(d)}`);
         continue;
       }
       if (row.status === "dropped") {
-        this.note(d.pos, "dropped", `SIGNAL ${d.signalType} \`${d.name}\``, row.why + (this.isReferenced(d) ? "; the conditions that test it read a `metadata` stand-in" : ""));
+        this.note(d.pos, "dropped", `SIGNAL ${d.signalType} \`${d.name}\``, row.why + this.standInSaid(d));
         continue;
       }
       if (d.signalType === "domain") {
         if (this.domainSignal === null) {
-          this.domainSignal = this.signals.has("domains") ? this.signals.claim("domains", false) : "domains";
-          this.signals.reserve(this.domainSignal);
+          this.domainSignal = this.sharedName("domains");
           this.note(d.pos, "approximate", "SIGNAL domain", row.why);
         }
         let cls = toClass(d.name);
@@ -297,11 +337,23 @@ class PolicyTranslator {
         info.domainClass = cls;
         continue;
       }
-      const name = this.claim(this.signals, d.name, d.pos, "signal");
-      info.rpName = name;
+      if (d.signalType === "preference") {
+        preferences.push(info);
+        continue;
+      }
+      if (d.signalType === "kb") {
+        kbSignals.push(info);
+        continue;
+      }
       const keys = d.fields.map((f) => f.key);
       const fm = fieldMap(d.fields);
       const body = row.body!({ name: d.name, keys, field: (k) => (fm.has(k) ? plain(fm.get(k)!.value) : undefined) });
+      if (body.dropped) {
+        this.note(d.pos, "dropped", `SIGNAL ${d.signalType} \`${d.name}\``, `${body.dropped}${body.notes.length ? `; ${body.notes.join("; ")}` : ""}${this.standInSaid(d)}`);
+        continue;
+      }
+      const name = this.claim(this.signals, d.name, d.pos, "signal");
+      info.rpName = name;
       info.negate = body.negate;
       if (d.signalType === "language" && !languageCode(d.name)) {
         this.note(d.pos, "approximate", `SIGNAL language \`${d.name}\``, "the name is not a language code: the signal holds for any detected language; give it `languages: [..]`");
@@ -310,14 +362,130 @@ class PolicyTranslator {
         const lines = [row.status === "approximate" ? row.why : null, ...body.notes].filter((x): x is string => x !== null);
         this.note(d.pos, "approximate", `SIGNAL ${d.signalType} \`${d.name}\``, lines.join("; "));
       }
-      if (body.negate) this.note(d.pos, "approximate", `SIGNAL keyword \`${d.name}\``, "`operator: NOR`: the signal lists the words with `any`, and every condition that tests it tests `not` it");
+      if (body.negate && d.signalType === "keyword") this.note(d.pos, "approximate", `SIGNAL keyword \`${d.name}\``, "`operator: NOR`: the signal lists the words with `any`, and every condition that tests it tests `not` it");
+      const type = body.type ?? row.routeplane;
       const lines = typeof desc === "string" ? commentLines(desc) : [];
-      const block = Object.keys(body.fields).length ? [`signal ${row.routeplane} ${name} {`, ...fieldLines(body.fields), "}"] : [`signal ${row.routeplane} ${name} {}`];
+      if (body.negate) lines.push(`# the opposite of vLLM-SR's \`${oneLine(d.name)}\`: conditions test \`not ${name}\``);
+      const block = Object.keys(body.fields).length ? [`signal ${type} ${name} {`, ...fieldLines(body.fields), "}"] : [`signal ${type} ${name} {}`];
       this.signalDecls.push([...lines, ...block].join("\n"));
     }
+    const shared: string[] = [];
     if (this.domainSignal !== null) {
-      this.signalDecls.unshift(`signal domain ${this.domainSignal} {\n  classes: ${valueText(this.domainClasses)}\n}`);
+      shared.push(`signal domain ${this.domainSignal} {\n  classes: ${valueText(this.domainClasses)}\n  multi_label: true\n}`);
     }
+    if (preferences.length) shared.push(this.preferenceSignal(preferences));
+    shared.push(...this.knowledgeSignals(kbSignals));
+    this.signalDecls.unshift(...shared);
+  }
+
+  /** A name the importer chooses for a signal it shares out (`domains`, `preferences`), reserved before any declared signal takes it. */
+  private sharedName(wanted: string): string {
+    const name = this.signals.has(wanted) ? this.signals.claim(wanted, false) : wanted;
+    this.signals.reserve(name);
+    return name;
+  }
+
+  /** "; the conditions that test it read a `metadata` stand-in", when some condition tests it. */
+  private standInSaid(d: VSignalDecl): string {
+    return this.isReferenced(d) ? "; the conditions that test it read a `metadata` stand-in" : "";
+  }
+
+  /** Every preference as an entry of one knowledge signal: the closest preference wins, as vLLM-SR's classifier picks one. */
+  private preferenceSignal(prefs: SignalInfo[]): string {
+    const name = this.sharedName("preferences");
+    const row = SIGNAL_TABLE.preference;
+    this.note(prefs[0].decl.pos, "approximate", "SIGNAL preference", row.why);
+    const entries: Record<string, string[]> = {};
+    const entryNames = new Namespace();
+    const thresholds: number[] = [];
+    for (const info of prefs) {
+      const d = info.decl;
+      const what = `SIGNAL preference \`${d.name}\``;
+      if (Object.keys(entries).length >= MAX_KNOWLEDGE_LABELS) {
+        this.note(d.pos, "dropped", what, `a knowledge signal has at most ${MAX_KNOWLEDGE_LABELS} entries, and ${MAX_KNOWLEDGE_LABELS} preferences came before it${this.standInSaid(d)}`);
+        continue;
+      }
+      const ex = fieldValue(d.fields, "examples");
+      const examples = (Array.isArray(ex) ? ex : []).filter((x): x is string => typeof x === "string" && x.trim() !== "");
+      const desc = fieldValue(d.fields, "description");
+      const notes = d.fields.map((f) => f.key).filter((k) => !["examples", "threshold", "description"].includes(k)).map((k) => `field \`${k}\` has no routeplane counterpart`);
+      let texts = examples;
+      if (texts.length === 0) {
+        texts = [typeof desc === "string" && desc.trim() !== "" ? desc : d.name];
+        notes.push(`no \`examples\`: its ${typeof desc === "string" && desc.trim() !== "" ? "description" : "name"} is the entry's only text`);
+      }
+      if (texts.length > MAX_KNOWLEDGE_TEXTS) {
+        notes.push(`${texts.length} examples: a knowledge entry has at most ${MAX_KNOWLEDGE_TEXTS}, so the first ${MAX_KNOWLEDGE_TEXTS} are kept`);
+        texts = texts.slice(0, MAX_KNOWLEDGE_TEXTS);
+      }
+      const t = fieldValue(d.fields, "threshold");
+      if (typeof t === "number" && t >= 0 && t <= 1) thresholds.push(t);
+      const n0 = entryNames.renames.length;
+      const entry = entryNames.claim(d.name);
+      for (const r of entryNames.renames.slice(n0)) this.note(d.pos, "renamed", `preference \`${r.from}\``, `entry \`${entry}\` of \`${name}\`: ${r.why}`);
+      entries[entry] = [...new Set(texts)];
+      info.rpName = name;
+      info.test = `${name} == ${quote(entry)}`;
+      if (notes.length) this.note(d.pos, "approximate", what, notes.join("; "));
+    }
+    const fields: Record<string, unknown> = { entries };
+    if (thresholds.length) {
+      const t = Math.min(...thresholds);
+      fields.threshold = t;
+      if (new Set(thresholds).size > 1) this.note(prefs[0].decl.pos, "approximate", `\`${name}\` threshold`, `the preferences' thresholds (${[...new Set(thresholds)].join(", ")}) become one, the lowest: ${t}`);
+    }
+    return [`signal knowledge ${name} {`, ...fieldLines(fields), "}"].join("\n");
+  }
+
+  /** One knowledge signal per knowledge base that kb signals name, built from its labels.json (read once per import). */
+  private knowledgeSignals(kbSignals: SignalInfo[]): string[] {
+    const out: string[] = [];
+    const declared = new Map<string, string>();
+    for (const info of kbSignals) {
+      const d = info.decl;
+      const what = `SIGNAL kb \`${d.name}\``;
+      const kbName = fieldValue(d.fields, "kb");
+      const target = fieldValue(d.fields, "target") as Record<string, unknown> | undefined;
+      const kind = target && typeof target === "object" ? target.kind : undefined;
+      const value = target && typeof target === "object" ? target.value : undefined;
+      const kb = typeof kbName === "string" ? this.shared.knowledgeBase(kbName) : { error: "no `kb` names its knowledge base" };
+      if ("error" in kb) {
+        this.note(d.pos, "dropped", what, `${kb.error}${this.standInSaid(d)}`);
+        continue;
+      }
+      const notes = d.fields.map((f) => f.key).filter((k) => !["kb", "target", "match", "description"].includes(k)).map((k) => `field \`${k}\` has no routeplane counterpart`);
+      let labels: string[] | undefined;
+      if (kind === "label" && typeof value === "string") labels = kb.labels.has(value) ? [kb.labels.get(value)!] : undefined;
+      else if (kind === "group" && typeof value === "string") labels = kb.groups.get(value);
+      if (!labels || labels.length === 0) {
+        const why = kind !== "label" && kind !== "group"
+          ? "`target.kind` is neither `label` nor `group`"
+          : kind === "label" ? `the knowledge base \`${String(kbName)}\` has no label \`${String(value)}\`${kb.cut.includes(String(value)) ? ` (it is past the first ${MAX_KNOWLEDGE_LABELS} labels, which are all a knowledge signal holds)` : ""}`
+          : `the knowledge base \`${String(kbName)}\` has no group \`${String(value)}\` with labels it kept`;
+        this.note(d.pos, "dropped", what, `${why}${this.standInSaid(d)}`);
+        continue;
+      }
+      let name = declared.get(kbName as string);
+      if (name === undefined) {
+        name = this.claim(this.signals, kbName as string, d.pos, "signal");
+        declared.set(kbName as string, name);
+        const fields: Record<string, unknown> = { entries: kb.entries };
+        if (kb.threshold !== undefined) fields.threshold = kb.threshold;
+        out.push([`# vLLM-SR's knowledge base \`${oneLine(kbName as string)}\` (${oneLine(kb.source)})`, `signal knowledge ${name} {`, ...fieldLines(fields), "}"].join("\n"));
+        this.note(d.pos, "approximate", `knowledge base \`${kbName as string}\``, [SIGNAL_TABLE.kb.why, ...kb.notes].join("; "));
+      }
+      info.rpName = name;
+      info.test = labels.length === 1 ? `${name} == ${quote(labels[0])}` : `${name} in [${labels.map(quote).join(", ")}]`;
+      const match = fieldValue(d.fields, "match");
+      if (match === "threshold") notes.push("`match: threshold` (every label over its threshold) is read as the best label");
+      else if (match !== undefined && match !== "best") notes.push(`\`match: ${JSON.stringify(match)}\` is unknown; read as \`best\``);
+      if (kind === "group") {
+        const missing = (kb.rawGroups.get(value as string) ?? []).filter((l) => !kb.labels.has(l));
+        if (missing.length) notes.push(`group labels not in the knowledge base's entries are left out: ${missing.map((l) => `\`${l}\``).join(", ")}`);
+      }
+      if (notes.length) this.note(d.pos, "approximate", what, notes.join("; "));
+    }
+    return out;
   }
 
   private isReferenced(d: VSignalDecl): boolean {
@@ -377,7 +545,8 @@ class PolicyTranslator {
         this.note(decl.pos, "approximate", what, `\`semantics: "${String(semantics)}"\`: routeplane partitions are exclusive (the most confident member wins)`);
       }
       if (domainMembers.length === infos.length && infos.length > 0) {
-        this.note(decl.pos, "approximate", what, `its members are domain classes: \`${this.domainSignal}\`'s label is already one class per request, so no partition is needed${typeof dflt === "string" ? `; \`default: "${dflt}"\` (the class when none matches) has no counterpart — without a label no domain condition holds` : ""}`);
+        for (const x of infos) x.info!.domainLabel = true;
+        this.note(decl.pos, "approximate", what, `its members are domain classes: conditions test \`${this.domainSignal}\`'s label (\`${this.domainSignal} == "${domainMembers[0].info!.domainClass}"\`), the most confident class, so no partition is needed${typeof dflt === "string" ? `; \`default: "${dflt}"\` (the class when none matches) has no counterpart — without a label no domain condition holds` : ""}`);
         continue;
       }
       const members2: string[] = [];
@@ -392,6 +561,14 @@ class PolicyTranslator {
         }
         if (info.partition) {
           this.note(decl.pos, "dropped", what, `member \`${n}\` is already in another partition: left out`);
+          continue;
+        }
+        if (info.test !== undefined && info.rpName !== null) {
+          this.note(decl.pos, "dropped", what, `member \`${n}\` is a label of \`${info.rpName}\` (\`${info.test}\`), which is one label per request on its own: left out`);
+          continue;
+        }
+        if (info.negate) {
+          this.note(decl.pos, "dropped", what, `member \`${n}\` is written as its opposite (conditions test \`not ${info.rpName}\`), which a partition cannot hold: left out`);
           continue;
         }
         const member = info.rpName ?? this.standIn(info.decl.signalType, info.decl.name, info.decl.pos);
@@ -530,7 +707,7 @@ class PolicyTranslator {
 
   // ---- conditions
 
-  private condition(e: VExpr, local?: Map<string, string>): RExpr {
+  private condition(e: VExpr, local?: Map<SignalInfo, RExpr>): RExpr {
     switch (e.kind) {
       case "and":
       case "or":
@@ -544,7 +721,7 @@ class PolicyTranslator {
     }
   }
 
-  private signalRef(type: string, name: string, pos: VPos, local?: Map<string, string>): RExpr {
+  private signalRef(type: string, name: string, pos: VPos, local?: Map<SignalInfo, RExpr>): RExpr {
     if (type === "projection") {
       const band = this.bands.get(name);
       if (band) return leaf(`${band.score}.${band.band}`);
@@ -563,20 +740,18 @@ class PolicyTranslator {
       return leaf(this.standIn(type, base, pos));
     }
     if (info.rpName === null) return leaf(info.standIn ?? (info.standIn = this.standIn(type, base, pos)));
-    const own = local?.get(info.rpName);
-    if (own) return leaf(own);
-    if (info.domainClass !== undefined) return leaf(`${info.rpName} == ${quote(info.domainClass)}`, 4);
+    const own = local?.get(info);
+    if (own) return own;
+    if (info.domainClass !== undefined) return leaf(`${info.rpName} ${info.domainLabel ? "==" : "has"} ${quote(info.domainClass)}`, 4);
+    if (info.test !== undefined) return leaf(info.test, 4);
     if (info.decl.signalType === "user_feedback") {
       const label = FEEDBACK_LABELS[info.decl.name] ?? "negative";
       return leaf(`${info.rpName} == ${quote(label)}`, 4);
     }
     const ref = info.partition ?? info.rpName;
     if (level !== null) {
-      const s = `${info.rpName}.score`;
-      if (info.partition) this.note(pos, "approximate", `\`complexity("${name}")\``, `the signal is a partition member: the level is read from its score, whoever wins`);
-      if (level === "hard") return leaf(`${s} >= 0.66`, 4);
-      if (level === "easy") return leaf(`${s} < 0.33`, 4);
-      return { k: "and", left: leaf(`${s} >= 0.33`, 4), right: leaf(`${s} < 0.66`, 4) };
+      if (info.partition) this.note(pos, "approximate", `\`complexity("${name}")\``, "the signal is a partition member: the level is read from its score, whoever wins");
+      return leaf(`${info.rpName}.${level}`);
     }
     return info.negate ? { k: "not", arg: leaf(ref) } : leaf(ref);
   }
@@ -590,18 +765,22 @@ class PolicyTranslator {
     }
   }
 
-  private readonly declaredTemplates = new Map<string, string | null>();
+  private readonly declaredTemplates = new Map<string, PluginOut>();
 
-  /** Declares the routeplane plugin for a template (once) and returns its name, or null when it maps to nothing. */
-  private templatePlugin(t: VPluginDecl): string | null {
+  /** Declares the routeplane plugin for a template (once) and returns what it became, or null when it maps to nothing. */
+  private templatePlugin(t: VPluginDecl): PluginOut {
     if (this.declaredTemplates.has(t.name)) return this.declaredTemplates.get(t.name)!;
-    const name = this.pluginFrom(t.pluginType, t.fields, t.name, t.pos, `PLUGIN \`${t.name}\``);
-    this.declaredTemplates.set(t.name, name);
-    return name;
+    const out = this.pluginFrom(t.pluginType, t.fields, t.name, t.pos, `PLUGIN \`${t.name}\``);
+    this.declaredTemplates.set(t.name, out);
+    return out;
   }
 
-  /** Declares a routeplane plugin built from vLLM-SR fields; null (with a note) when the type has no counterpart. */
-  private pluginFrom(type0: string, fields: VField[], wanted: string, pos: VPos, what: string): string | null {
+  /**
+   * Declares a routeplane plugin built from vLLM-SR fields and returns its
+   * name; or per-use model parameters (`request_params`); null (with a note)
+   * when the type has no counterpart.
+   */
+  private pluginFrom(type0: string, fields: VField[], wanted: string, pos: VPos, what: string): PluginOut {
     const type = PLUGIN_ALIASES[type0] ?? type0;
     const row = PLUGIN_TABLE[type];
     if (!row || row.status === "dropped" || !row.body) {
@@ -629,47 +808,86 @@ class PolicyTranslator {
         if (!built.fields.set && !built.fields.remove) return null;
       }
     }
+    if (built.type === "none") {
+      this.note(pos, "dropped", what, `${built.notes.join("; ")}: not applied`);
+      return null;
+    }
     if (row.status === "approximate" || built.notes.length) this.note(pos, "approximate", what, [row.status === "approximate" ? row.why : null, ...built.notes].filter(Boolean).join("; "));
+    if (built.type === "params") return { params: built.fields };
     const name = this.claim(this.plugins, wanted, pos, "plugin");
     const fieldsOut: Record<string, unknown> = { ...built.fields };
     for (const k of ["mode", "position", "action"]) if (typeof fieldsOut[k] === "string") fieldsOut[k] = new BareName(fieldsOut[k] as string);
     if (Array.isArray(fieldsOut.types)) fieldsOut.types = (fieldsOut.types as string[]).map((t) => new BareName(t));
-    this.pluginDecls.push([`plugin ${built.type} ${name} {`, ...fieldLines(fieldsOut), "}"].join("\n"));
+    this.pluginDecls.push(Object.keys(fieldsOut).length ? [`plugin ${built.type} ${name} {`, ...fieldLines(fieldsOut), "}"].join("\n") : `plugin ${built.type} ${name} {}`);
     return name;
   }
 
-  private applyList(items: VRouteItem[], routeName: string): string[] {
-    const out: string[] = [];
+  /** The plugins a route applies, and the model parameters its `request_params` plugins set. */
+  private applyList(items: VRouteItem[], routeName: string): { names: string[]; params: Record<string, unknown> } {
+    const names: string[] = [];
+    const params: Record<string, unknown> = {};
     for (const item of items) {
       if (item.kind !== "plugin") continue;
       const ref = item.plugin;
       const template = this.pluginTemplates.get(ref.name);
-      let name: string | null;
-      if (template && !ref.fields?.length) name = this.templatePlugin(template);
+      let out: PluginOut;
+      if (template && !ref.fields?.length) out = this.templatePlugin(template);
       else if (template) {
         // Overrides: the template's fields with the route's on top, as one plugin of this route.
         const merged = [...template.fields.filter((f) => !ref.fields!.some((o) => o.key === f.key)), ...ref.fields!];
-        name = this.pluginFrom(template.pluginType, merged, `${routeName}_${ref.name}`, ref.pos, `PLUGIN \`${ref.name}\` in ROUTE \`${routeName}\``);
+        out = this.pluginFrom(template.pluginType, merged, `${routeName}_${ref.name}`, ref.pos, `PLUGIN \`${ref.name}\` in ROUTE \`${routeName}\``);
       } else {
-        name = this.pluginFrom(ref.name, ref.fields ?? [], `${routeName}_${ref.name}`, ref.pos, `PLUGIN ${ref.name} in ROUTE \`${routeName}\``);
+        out = this.pluginFrom(ref.name, ref.fields ?? [], `${routeName}_${ref.name}`, ref.pos, `PLUGIN ${ref.name} in ROUTE \`${routeName}\``);
       }
-      if (name && !out.includes(name)) out.push(name);
+      if (typeof out === "string" && !names.includes(out)) names.push(out);
+      else if (out && typeof out === "object") {
+        // Two request_params plugins cap in turn: the lower cap holds.
+        for (const [k, v] of Object.entries(out.params)) params[k] = typeof v === "number" && typeof params[k] === "number" ? Math.min(v, params[k] as number) : v;
+      }
     }
-    return out;
+    return { names, params };
   }
 
   // ---- model selection
 
-  private selection(items: VRouteItem[], what: string, pos: VPos): string | null {
+  /** Per-use parameters from a model reference's options (`reasoning = true`, `effort = "high"`, `lora = "x"`). */
+  private modelParams(r: VModelRef, what: string): Record<string, unknown> {
+    const p: Record<string, unknown> = {};
+    const other: string[] = [];
+    for (const o of r.options) {
+      if (o.key === "weight") continue;
+      const v = plain(o.value);
+      const bad = (why: string) => this.note(o.pos, "dropped", `MODEL \`${r.model}\` option \`${o.key}\` in ${what}`, why);
+      if (o.key === "reasoning") {
+        if (typeof v === "boolean") p.reasoning = v;
+        else bad(`\`${valueText(v)}\` is not true or false`);
+      } else if (o.key === "effort") {
+        if (typeof v === "string" && (EFFORTS as readonly string[]).includes(v)) p.effort = new BareName(v);
+        else bad(`\`${typeof v === "string" ? v : valueText(v)}\` is not one of routeplane's efforts (${EFFORTS.join(", ")})`);
+      } else if (o.key === "lora") {
+        if (typeof v === "string" && LORA_NAME.test(v)) p.lora = v;
+        else bad("not a served adapter name routeplane accepts (letters, digits and `._:/-`, at most 128)");
+      } else other.push(o.key);
+    }
+    if (other.length) this.note(r.pos, "dropped", `MODEL \`${r.model}\` options in ${what}`, `${[...new Set(other)].map((k) => `\`${k}\``).join(", ")}: ${CONSTRUCT_TABLE["MODEL param_size/mode"].why}`);
+    return p;
+  }
+
+  private selection(items: VRouteItem[], what: string, pos: VPos, routeParams: Record<string, unknown> = {}): string | null {
     const refs: VModelRef[] = items.flatMap((i) => (i.kind === "model" ? i.models : []));
     const algo = items.find((i) => i.kind === "algorithm");
     for (const i of items) {
       if (i.kind === "for") this.note(i.pos, "dropped", `FOR in ${what}`, CONSTRUCT_TABLE["FOR … IN"].why);
       if (i.kind === "algorithm" && i !== algo) this.note(i.pos, "dropped", `ALGORITHM in ${what}`, "a second ALGORITHM: the first one is used");
     }
+    // Each model's parameters: its options (the first reference that has any), with the route's request_params under them.
+    const byModel = new Map<string, Record<string, unknown>>();
     for (const r of refs) {
-      const opts = r.options.filter((o) => o.key !== "weight").map((o) => `\`${o.key}\``);
-      if (opts.length) this.note(r.pos, "dropped", `MODEL \`${r.model}\` options in ${what}`, `${opts.join(", ")}: ${CONSTRUCT_TABLE["MODEL reasoning/effort/lora/param_size/mode"].why}`);
+      const p = this.modelParams(r, what);
+      if (!Object.keys(p).length) continue;
+      const had = byModel.get(r.model);
+      if (had === undefined) byModel.set(r.model, p);
+      else if (valueText(had) !== valueText(p)) this.note(r.pos, "dropped", `MODEL \`${r.model}\` options in ${what}`, "the model is named again with other options: routeplane sets one set of parameters per model of a route, the first one's");
     }
     let models = [...new Set(refs.map((r) => r.model))];
     if (models.length === 0) {
@@ -679,15 +897,21 @@ class PolicyTranslator {
       models = [dflt];
     }
     const names = models.map((m) => this.modelName(m, pos));
+    const params = models.map((m) => ({ ...routeParams, ...byModel.get(m) }));
+    const paramText = (i: number) => (Object.keys(params[i]).length ? ` ${valueText(params[i])}` : "");
+    const paramsField = () => {
+      const withParams = names.map((n, i) => [n, params[i]] as const).filter(([, p]) => Object.keys(p).length);
+      return withParams.length ? `, params: { ${withParams.map(([n, p]) => `${n}: ${valueText(p)}`).join(", ")} }` : "";
+    };
     const weights = models.map((m) => {
       const w = refs.find((r) => r.model === m)?.options.find((o) => o.key === "weight");
       return w && w.value.kind === "number" && w.value.value >= 0 ? w.value.value : null;
     });
     const list = (xs: string[]) => `[${xs.join(", ")}]`;
-    const use = () => `use ${names.join(" fallback ")}`;
+    const use = () => `use ${names.map((n, i) => `${n}${paramText(i)}`).join(" fallback ")}`;
     if (!algo || algo.kind !== "algorithm") {
       if (names.length > 1 && weights.some((w) => w !== null)) {
-        return `select weighted { models: ${list(names)}, weights: [${weights.map((w) => numberText(w ?? 1)).join(", ")}] }`;
+        return `select weighted { models: ${list(names)}, weights: [${weights.map((w) => numberText(w ?? 1)).join(", ")}]${paramsField()} }`;
       }
       if (names.length > 1) this.note(pos, "approximate", what, "several models and no ALGORITHM: routeplane uses the first and falls back to the others in order");
       return use();
@@ -700,16 +924,23 @@ class PolicyTranslator {
       return use();
     }
     if (row.status !== "exact") this.note(a.pos, "approximate", awhat, row.why);
-    const extra = a.fields.map((f) => `\`${f.key}\``);
-    if (extra.length) this.note(a.pos, "dropped", awhat, `${[...new Set(extra)].join(", ")}: no counterpart in routeplane's \`${row.routeplane}\``);
+    const fm = fieldMap(a.fields);
+    const built = row.fields && names.length > 1 ? row.fields((k) => (fm.has(k) ? plain(fm.get(k)!.value) : undefined), names) : null;
+    if (built?.notes.length) this.note(a.pos, "approximate", awhat, built.notes.join("; "));
+    const extra = [...new Set(a.fields.map((f) => f.key))].filter((k) => !built?.read.includes(k)).map((k) => `\`${k}\``);
+    if (extra.length) this.note(a.pos, "dropped", awhat, `${extra.join(", ")}: no counterpart in routeplane's \`${row.routeplane}\``);
     if (names.length === 1 || row.routeplane === "use") return use();
     switch (row.routeplane) {
       case "weighted":
-        return `select weighted { models: ${list(names)}, weights: [${names.map(() => "1").join(", ")}] }`;
+        return `select weighted { models: ${list(names)}, weights: [${names.map(() => "1").join(", ")}]${paramsField()} }`;
       case "adaptive":
-        return `select adaptive { models: ${list(names)}, objective: quality - 0.1 * cost_usd, explore: 0.05 }`;
+        return `select adaptive { models: ${list(names)}, objective: quality - 0.1 * cost_usd, explore: 0.05${paramsField()} }`;
+      case "cascade": {
+        const f = built?.fields ?? {};
+        return `select cascade { models: ${list(names)}${Object.entries(f).map(([k, v]) => `, ${k}: ${valueText(v)}`).join("")}${paramsField()} }`;
+      }
       default:
-        return `select ${row.routeplane} { models: ${list(names)} }`;
+        return `select ${row.routeplane} { models: ${list(names)}${paramsField()} }`;
     }
   }
 
@@ -843,7 +1074,7 @@ class PolicyTranslator {
       groups.set(p, [...(groups.get(p) ?? []), e]);
     }
     const before = new Map<RouteEntry, string[]>();
-    const local = new Map<RouteEntry, Map<string, string>>();
+    const local = new Map<RouteEntry, Map<SignalInfo, RExpr>>();
     for (const [p, group] of groups) {
       if (group.length < 2) continue;
       if (this.alreadyExclusive(group)) continue;
@@ -894,52 +1125,71 @@ class PolicyTranslator {
     return out;
   }
 
-  /** Routes of equal priority that each test a different member of one partition never overlap: nothing to order. */
+  /** The one signal a route's condition tests, bare (no level, no per-reference fields), or null. */
+  private soleSignal(e: RouteEntry): SignalInfo | null {
+    const c = e.condition;
+    if (!c || c.kind !== "ref" || c.signalType === "projection" || c.fields.length) return null;
+    if (c.signalType === "complexity" && /:(hard|medium|easy)$/.test(c.name)) return null;
+    const info = this.findSignal(c.signalType, c.name);
+    return info && info.rpName !== null && !info.negate ? info : null;
+  }
+
+  /**
+   * Routes of equal priority that never overlap, so nothing is to be ordered:
+   * each tests a different member of one partition, or a different label of
+   * one knowledge signal (`preferences == "concise"`: one label per request).
+   */
   private alreadyExclusive(group: RouteEntry[]): boolean {
     const seen = new Set<string>();
-    let partition: string | null = null;
+    let owner: string | null = null;
     for (const e of group) {
-      const c = e.condition;
-      if (!c || c.kind !== "ref" || c.signalType === "projection" || c.fields.length) return false;
-      const info = this.findSignal(c.signalType, c.name);
-      if (!info?.partition || info.negate) return false;
-      const [p] = info.partition.split(".");
-      if ((partition !== null && p !== partition) || seen.has(info.partition)) return false;
-      partition = p;
-      seen.add(info.partition);
+      const info = this.soleSignal(e);
+      const key = info?.partition ?? (info?.test !== undefined && info.test.includes(" == ") ? info.test : undefined);
+      if (!info || key === undefined) return false;
+      const o = info.partition ? info.partition.split(".")[0] : info.rpName;
+      if ((owner !== null && o !== owner) || seen.has(key)) return false;
+      owner = o;
+      seen.add(key);
     }
     return true;
   }
 
-  /** Routes of equal priority that each test exactly one (distinct, partitionable) signal become members of one partition. */
-  private tiePartition(group: RouteEntry[], priority: number): Map<RouteEntry, Map<string, string>> | null {
-    const members: string[] = [];
-    for (const e of group) {
-      const c = e.condition;
-      if (!c || c.kind !== "ref" || c.signalType === "projection" || c.signalType === "domain" || c.signalType === "user_feedback" || c.fields.length) return null;
-      if (c.signalType === "complexity" && /:(hard|medium|easy)$/.test(c.name)) return null;
-      const info = this.findSignal(c.signalType, c.name);
-      if (!info || info.rpName === null || info.partition || info.negate) return null;
-      if (members.includes(info.rpName)) return null;
-      members.push(info.rpName);
+  /**
+   * Routes of equal priority that each test exactly one distinct signal: the
+   * most confident of them wins, as in vLLM-SR. Domain classes are tested as
+   * the domain's label (`domains == "math"`, the most confident class); other
+   * signals become members of one partition (ADR 21).
+   */
+  private tiePartition(group: RouteEntry[], priority: number): Map<RouteEntry, Map<SignalInfo, RExpr>> | null {
+    const infos = group.map((e) => this.soleSignal(e));
+    if (infos.some((i) => i === null || i.partition || i.test !== undefined || i.decl.signalType === "user_feedback")) return null;
+    const all = infos as SignalInfo[];
+    const out = new Map<RouteEntry, Map<SignalInfo, RExpr>>();
+    if (all.every((i) => i.domainClass !== undefined)) {
+      if (new Set(all.map((i) => i.domainClass)).size < all.length) return null;
+      group.forEach((e, i) => out.set(e, new Map([[all[i], leaf(`${all[i].rpName} == ${quote(all[i].domainClass!)}`, 4)]])));
+      this.note(group[0].pos, "approximate", `routes ${group.map((e) => `\`${e.original}\``).join(", ")}`, `equal priority, each testing one domain: the most confident of them wins, as in vLLM-SR, by testing \`${all[0].rpName}\`'s label (its most confident class)`);
+      return out;
     }
-    if (members.length > 32) return null;
+    if (all.some((i) => i.domainClass !== undefined)) return null;
+    const members = all.map((i) => i.rpName!);
+    if (new Set(members).size < members.length || members.length > 32) return null;
     const name = this.signals.claim(`tie_${priority}`, false);
     this.signalDecls.push(`# routes ${group.map((e) => e.rp).join(", ")} share priority ${priority}: the most confident of their signals decides (ADR 21)\nsignal partition ${name} { members: [${members.join(", ")}] }`);
     this.note(group[0].pos, "approximate", `routes ${group.map((e) => `\`${e.original}\``).join(", ")}`, `equal priority, each testing one signal: the most confident of them wins, as in vLLM-SR, through partition \`${name}\` (ADR 21)`);
-    const out = new Map<RouteEntry, Map<string, string>>();
-    group.forEach((e, i) => out.set(e, new Map([[members[i], `${name}.${members[i]}`]])));
+    group.forEach((e, i) => out.set(e, new Map([[all[i], leaf(`${name}.${members[i]}`)]])));
     return out;
   }
 
-  private emitRoute(e: RouteEntry, priority: number, before: string[], local?: Map<string, string>): void {
-    const sel = this.selection(e.items, e.what, e.pos);
+  private emitRoute(e: RouteEntry, priority: number, before: string[], local?: Map<SignalInfo, RExpr>): void {
+    const hasModel = e.items.some((i) => i.kind === "model") || this.defaultModelName() !== null;
+    const { names: apply, params } = hasModel ? this.applyList(e.items, e.rp!) : { names: [], params: {} };
+    const sel = this.selection(e.items, e.what, e.pos, params);
     if (!sel) {
       this.note(e.pos, "dropped", e.what, "no MODEL and no default model to use: the route is left out");
       return;
     }
     const when = e.condition ? printExpr(this.condition(e.condition, local)) : "true";
-    const apply = this.applyList(e.items, e.rp!);
     const lines = e.description ? commentLines(e.description) : [];
     lines.push(`route ${e.rp} priority ${priority}${before.length ? ` before ${before.join(", ")}` : ""} {`, `  when ${when}`, `  ${sel}`);
     if (apply.length) lines.push(`  apply ${apply.join(", ")}`);
@@ -949,9 +1199,9 @@ class PolicyTranslator {
   }
 
   private emitDefault(e: RouteEntry): void {
-    const sel = this.selection(e.items, e.what, e.pos);
+    const { names: apply, params } = this.applyList(e.items, "default");
+    const sel = this.selection(e.items, e.what, e.pos, params);
     if (!sel) return;
-    const apply = this.applyList(e.items, "default");
     const lines = e.description ? commentLines(e.description) : [];
     lines.push(`# vLLM-SR's catch-all \`${oneLine(e.original)}\``, "default {", `  ${sel}`);
     if (apply.length) lines.push(`  apply ${apply.join(", ")}`);
@@ -1018,6 +1268,60 @@ export function packageNameFor(name: string): string {
   return parts.join(".");
 }
 
+/** A knowledge base's labels.json (labels, each with exemplars) as knowledge entries; or why it cannot be read. */
+function loadKnowledgeBase(name: string, config: VllmSrConfig | null, opts: ImportOptions): KnowledgeBase | { error: string } {
+  if (!config) return { error: `its knowledge base \`${name}\` is declared in config.yaml, which was not given (pass --config)` };
+  const def = config.knowledgeBases.get(name);
+  if (!def) return { error: `${opts.config!.name} declares no knowledge base \`${name}\` (\`global.model_catalog.kbs\`; vLLM-SR's built-in ones are not known to the import)` };
+  const file = `${def.path.replace(/\/+$/, "")}/${def.manifest}`;
+  if (file.startsWith("/") || file.includes("\\") || file.split("/").some((seg) => seg === ".." || seg === "")) {
+    return { error: `the knowledge base \`${name}\` is at \`${file}\`, which is not a relative path inside config.yaml's directory` };
+  }
+  const text = opts.readFile?.(file);
+  if (text === undefined) return { error: opts.readFile ? `\`${file}\` (the knowledge base \`${name}\`'s labels) could not be read` : `the knowledge base \`${name}\`'s labels are in \`${file}\`, which this import did not read` };
+  let manifest: unknown;
+  try {
+    manifest = JSON.parse(text);
+  } catch (err) {
+    return { error: `\`${file}\` is not JSON: ${(err as Error).message.split("\n")[0]}` };
+  }
+  const labels = manifest && typeof manifest === "object" ? (manifest as Record<string, unknown>).labels : undefined;
+  if (!labels || typeof labels !== "object" || Array.isArray(labels)) return { error: `\`${file}\` has no \`labels\` object` };
+  const kb: KnowledgeBase = { entries: {}, labels: new Map(), groups: new Map(), rawGroups: def.groups, cut: [], threshold: def.threshold, source: file, notes: [] };
+  const names = new Namespace();
+  const cutTexts: string[] = [];
+  const empty: string[] = [];
+  for (const [label, body] of Object.entries(labels as Record<string, unknown>)) {
+    const ex = body && typeof body === "object" ? (body as Record<string, unknown>).exemplars : undefined;
+    let texts = [...new Set((Array.isArray(ex) ? ex : []).filter((x): x is string => typeof x === "string" && x.trim() !== ""))];
+    if (texts.length === 0) {
+      empty.push(label);
+      continue;
+    }
+    if (Object.keys(kb.entries).length >= MAX_KNOWLEDGE_LABELS) {
+      kb.cut.push(label);
+      continue;
+    }
+    if (texts.length > MAX_KNOWLEDGE_TEXTS) {
+      cutTexts.push(`\`${label}\` (${texts.length})`);
+      texts = texts.slice(0, MAX_KNOWLEDGE_TEXTS);
+    }
+    const entry = names.claim(label, false);
+    kb.labels.set(label, entry);
+    kb.entries[entry] = texts;
+  }
+  if (Object.keys(kb.entries).length === 0) return { error: `\`${file}\` has no label with exemplars` };
+  for (const [g, ls] of def.groups) kb.groups.set(g, [...new Set(ls.map((l) => kb.labels.get(l)).filter((l): l is string => l !== undefined))]);
+  const renamed = [...kb.labels].filter(([from, to]) => from !== to);
+  if (renamed.length) kb.notes.push(`labels renamed to routeplane names: ${renamed.map(([f, t]) => `\`${f}\` → \`${t}\``).join(", ")}`);
+  if (kb.cut.length) kb.notes.push(`a knowledge signal holds at most ${MAX_KNOWLEDGE_LABELS} labels: ${kb.cut.map((l) => `\`${l}\``).join(", ")} left out`);
+  if (cutTexts.length) kb.notes.push(`at most ${MAX_KNOWLEDGE_TEXTS} exemplars per label are kept, the first ones: ${cutTexts.join(", ")}`);
+  if (empty.length) kb.notes.push(`labels without exemplars are left out: ${empty.map((l) => `\`${l}\``).join(", ")}`);
+  if (def.threshold === undefined) kb.notes.push("no `threshold` in [0, 1]: routeplane's 0.5");
+  if (def.ignored.length) kb.notes.push(`${def.ignored.map((k) => `\`${k}\``).join(", ")}: no counterpart (one threshold for every label; similarity to the closest exemplar)`);
+  return kb;
+}
+
 /** Translates a vLLM-SR DSL program. Never throws on bad input. */
 export function importVllmSr(opts: ImportOptions): ImportResult {
   const parsed = parseVllmSr(opts.source);
@@ -1035,7 +1339,13 @@ export function importVllmSr(opts: ImportOptions): ImportResult {
   const notes: ImportNote[] = [];
   const decls: VTopLevel[] = parsed.decls;
   const globals = decls.filter((d) => d.kind === "global");
+  const kbCache = new Map<string, KnowledgeBase | { error: string }>();
   const shared: Shared = {
+    knowledgeBase: (name) => {
+      let kb = kbCache.get(name);
+      if (kb === undefined) kbCache.set(name, (kb = loadKnowledgeBase(name, config, opts)));
+      return kb;
+    },
     sourceName: opts.sourceName,
     models: decls.filter((d): d is VModelDecl => d.kind === "model"),
     backends: decls.filter((d): d is VBackendDecl => d.kind === "backend"),

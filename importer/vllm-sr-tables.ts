@@ -10,7 +10,11 @@
 // vLLM-SR they are the router's); "approximate" means the nearest routeplane
 // construct, with the difference stated; "dropped" means no counterpart: a
 // signal that conditions still test becomes a `metadata` stand-in (a key a
-// gateway in front of the sidecar may set), anything else is left out.
+// gateway in front of the sidecar may set), anything else is left out. A row
+// may map most of a construct exactly and say, per field or value, what is
+// approximate or has no counterpart (a conversation signal's sources): those
+// are notes of the one signal, with its source line.
+import { BareName } from "./route-text.ts";
 
 export type Status = "exact" | "approximate" | "dropped";
 
@@ -27,8 +31,12 @@ export interface SignalBody {
   fields: Record<string, unknown>;
   /** Fields that had no counterpart (reported with the signal's line). */
   notes: string[];
-  /** When set, a condition's reference to the signal tests the negation (a NOR keyword list). */
+  /** When set, a condition's reference to the signal tests the negation (a NOR keyword list, `no_fact_check_needed`). */
   negate?: boolean;
+  /** The routeplane signal type, when it is not the row's (a conversation count of images is a `modality` signal). */
+  type?: string;
+  /** Set when this signal has no counterpart after all (a conversation source routeplane does not count): why. */
+  dropped?: string;
 }
 
 export interface SignalRow {
@@ -100,6 +108,113 @@ export function languageCode(name: string): string | undefined {
 }
 
 const dropped = (why: string): SignalRow => ({ status: "dropped", routeplane: null, why, scoreOutput: null });
+const obj = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+
+/**
+ * The complexity levels vLLM-SR names (`complexity("x:hard")`), as bands over
+ * routeplane's heuristic score. vLLM-SR decides a level by comparing the
+ * prompt with hard and easy candidates (their similarity margin against its
+ * threshold); routeplane has no candidates, so the bands split the score in
+ * thirds.
+ */
+export const COMPLEXITY_LEVELS: Record<"easy" | "medium" | "hard", { min?: number; max?: number }> = {
+  easy: { max: 0.33 },
+  medium: { min: 0.33, max: 0.66 },
+  hard: { min: 0.66 },
+};
+
+/**
+ * Example follow-ups for each label of vLLM-SR's user-feedback classifier, the
+ * side of routeplane's feedback label it stands for, and what a `feedback`
+ * signal with `classifier: embeddings` compares the last user turn with (the
+ * other side keeps routeplane's default phrases).
+ */
+export const FEEDBACK_EXAMPLES: Record<string, { label: "negative" | "positive"; examples: string[] }> = {
+  satisfied: { label: "positive", examples: ["thanks, that is exactly what I needed", "perfect, that works", "great answer, thank you"] },
+  wrong_answer: { label: "negative", examples: ["that's wrong", "this answer is incorrect", "no, that is not right"] },
+  need_clarification: { label: "negative", examples: ["I don't understand", "can you explain that more clearly", "what do you mean by that"] },
+  want_different: { label: "negative", examples: ["give me a different answer", "try another approach", "can you suggest something else"] },
+};
+
+/** The whole-number counts a vLLM-SR numeric predicate admits: `gt: 10` is 11 and up. `max` null: no bound. */
+export function countRange(pred: Record<string, unknown> | undefined): { min: number; max: number | null } {
+  let min = 0;
+  let max: number | null = null;
+  const n = (k: string) => num(pred?.[k]);
+  if (n("gt") !== undefined) min = Math.max(min, Math.floor(n("gt")!) + 1);
+  if (n("gte") !== undefined) min = Math.max(min, Math.ceil(n("gte")!));
+  if (n("lt") !== undefined) max = Math.ceil(n("lt")!) - 1;
+  if (n("lte") !== undefined) max = max === null ? Math.floor(n("lte")!) : Math.min(max, Math.floor(n("lte")!));
+  return { min, max };
+}
+
+/** A conversation signal's bounds on one count: `min_<out>`/`max_<out>` (a range no count is in: `min 1, max 0`). */
+function bounds(out: string, r: { min: number; max: number | null }): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  if (r.max !== null && r.max < 0) return { [`min_${out}`]: 1, [`max_${out}`]: 0 };
+  if (r.min > 0) fields[`min_${out}`] = r.min;
+  if (r.max !== null) fields[`max_${out}`] = r.max;
+  return fields;
+}
+
+/** Conversation sources (`type`, or `message:<role>`) that routeplane counts, exactly or nearly. */
+const CONVERSATION_COUNTED = new Set(["message", "message:user", "message:system", "message:developer", "message:tool", "tool_definition", "assistant_tool_call", "assistant_tool_cycle", "image_content"]);
+
+/** Conversation sources that routeplane does not count, and why (a `metadata` stand-in where conditions test them). */
+const CONVERSATION_NOT_COUNTED: Record<string, string> = {
+  "message:assistant": "routeplane does not count assistant messages",
+  "message:non_user": "routeplane does not count messages other than the user's (a derived `score` of `messages - user_turns` is the nearest thing to write by hand)",
+  tool_choice_required: "routeplane's conversation signal does not read `tool_choice`",
+  tool_choice_none: "routeplane's conversation signal does not read `tool_choice`",
+  active_tool_loop: "routeplane does not look at which message is last (an open tool call, or a tool result not yet answered)",
+  flow_tool_state: "routeplane does not look at which message is last",
+};
+
+/** A vLLM-SR conversation signal (`feature: { type, source: { type, role } }`, `predicate`) as routeplane's conversation signal. */
+function conversationBody(s: SignalInput): SignalBody {
+  const feature = obj(s.field("feature"));
+  const source = obj(feature?.source);
+  const ftype = str(feature?.type) ?? "count";
+  const stype = str(source?.type) ?? "message";
+  const role = stype === "message" ? str(source?.role) ?? "" : "";
+  const notes = leftover(s, otherFields(s, ["feature", "predicate"]), []);
+  if (ftype !== "count" && ftype !== "exists") notes.push(`\`feature.type: "${ftype}"\` is unknown; read as \`count\``);
+  const pred = obj(s.field("predicate"));
+  // `exists` ignores the predicate, as vLLM-SR does; a `count` without one always matches.
+  const range = ftype === "exists" ? { min: 1, max: null } : countRange(pred);
+  if (ftype === "exists" && pred) notes.push("`exists` ignores the `predicate`, in vLLM-SR too");
+  const key = role ? `${stype}:${role}` : stype;
+  if (!CONVERSATION_COUNTED.has(key) && !CONVERSATION_NOT_COUNTED[key]) return { fields: {}, notes, dropped: `unknown \`source.type: "${stype}"\`${role ? ` (role \`${role}\`)` : ""}` };
+  // A predicate every count meets (a `count` without one): the signal always matches, as in vLLM-SR, whatever it counts.
+  if (range.min === 0 && range.max === null) return { fields: { min_messages: 0 }, notes };
+  if (CONVERSATION_NOT_COUNTED[key]) return { fields: {}, notes, dropped: `\`source: ${role ? `message, role ${role}` : stype}\`: ${CONVERSATION_NOT_COUNTED[key]}` };
+  switch (key) {
+    case "message":
+      return { fields: bounds("messages", range), notes: [...notes, "every message is counted (`messages`), but vLLM-SR counts any number of developer messages as one"] };
+    case "message:user":
+      return { fields: bounds("user_turns", range), notes };
+    case "message:system":
+    case "message:developer": {
+      const why = `routeplane's \`system\` is whether there is a system or developer message; vLLM-SR counts ${role} messages alone`;
+      if (range.max === 0) return { fields: { system: false }, notes: [...notes, why] };
+      if (range.min >= 1) return { fields: { system: true }, notes: [...notes, range.min > 1 || range.max !== null ? `${why}, and routeplane cannot count them: read as "at least one"` : why] };
+      return { fields: { min_messages: 0 }, notes: [...notes, `${why}; this predicate (at most ${range.max}) holds for none and for one, which routeplane cannot tell from more: read as always`] };
+    }
+    case "message:tool":
+      return { fields: bounds("tool_calls", range), notes: [...notes, "tool messages are counted as the tool calls in the history (`tool_calls`): in a well-formed history each call has one result, but a call whose result has not come yet counts too"] };
+    case "tool_definition":
+      return { fields: bounds("tools", range), notes };
+    case "assistant_tool_call":
+      return { fields: bounds("tool_calls", range), notes };
+    case "assistant_tool_cycle":
+      return { fields: bounds("tool_calls", range), notes: [...notes, "vLLM-SR counts completed tool cycles (tool results); routeplane's `tool_calls` counts the calls, answered or not. `tool_repeats` (one call repeated with the same arguments) is not what vLLM-SR counts here"] };
+    case "image_content":
+      if (range.max === 0) return { fields: { types: ["image"] }, notes, negate: true, type: "modality" };
+      return { fields: { types: ["image"] }, notes: range.min > 1 || range.max !== null ? [...notes, "routeplane's `modality` says whether there are images, not how many: read as \"at least one\""] : notes, type: "modality" };
+    default:
+      return { fields: {}, notes, dropped: `unknown \`source.type: "${stype}"\`${role ? ` (role \`${role}\`)` : ""}` };
+  }
+}
 
 export const SIGNAL_TABLE: Record<string, SignalRow> = {
   keyword: {
@@ -139,7 +254,7 @@ export const SIGNAL_TABLE: Record<string, SignalRow> = {
   domain: {
     status: "approximate",
     routeplane: "domain",
-    why: "every vLLM-SR domain becomes one class of a single routeplane `domain` signal (`domains`), and `domain(\"math\")` becomes `domains == \"math\"`: one label per request (routeplane has no multi-label domains); `description`, `mmlu_categories` and `model_scores` are the classifier's concern and are not carried",
+    why: "every vLLM-SR domain becomes one class of a single multi-label routeplane `domain` signal (`domains`), and `domain(\"math\")` becomes `domains has \"math\"`: every class whose score reaches the threshold holds, as vLLM-SR reports every domain over its classifier threshold (only the top one when the classifier is confident). That threshold is config.yaml's and is not read (routeplane's is 0.5); the classifier is the sidecar's. Members of a partition, and equal-priority routes that each test one domain, test the label instead (`domains == \"math\"`: the most confident class); `description`, `mmlu_categories` and `model_scores` are the classifier's concern and are not carried",
     scoreOutput: "class",
   },
   language: {
@@ -176,9 +291,9 @@ export const SIGNAL_TABLE: Record<string, SignalRow> = {
   complexity: {
     status: "approximate",
     routeplane: "complexity",
-    why: "vLLM-SR compares the prompt with hard and easy candidate phrases; routeplane's complexity is a heuristic score in [0, 1]. `complexity(\"x:hard\")` becomes `x.score >= 0.66`, `:medium` `0.33 ≤ x.score < 0.66`, `:easy` `x.score < 0.33`, and a bare `complexity(\"x\")` `x`; `hard`/`easy` candidates, `composer` and the vLLM-SR threshold (a margin, not a score) are not carried",
+    why: "levels `easy`, `medium` and `hard` over routeplane's complexity score (`levels: { easy: { max: 0.33 }, medium: { min: 0.33, max: 0.66 }, hard: { min: 0.66 } }`), and `complexity(\"x:hard\")` becomes `x.hard`; a bare `complexity(\"x\")` becomes `x` (the score at 0.5). vLLM-SR decides the level by comparing the prompt with its hard and easy candidates (the similarity margin against its `threshold`); routeplane's score is a heuristic (length, code, questions, demanding verbs), so the candidates, the threshold (a margin, not a score) and `composer` are not carried",
     scoreOutput: "score",
-    body: (s) => ({ fields: {}, notes: leftover(s, otherFields(s, ["threshold", "hard", "easy", "composer"]), []) }),
+    body: (s) => ({ fields: { levels: COMPLEXITY_LEVELS }, notes: leftover(s, otherFields(s, ["threshold", "hard", "easy", "composer"]), []) }),
   },
   jailbreak: {
     status: "approximate",
@@ -205,9 +320,16 @@ export const SIGNAL_TABLE: Record<string, SignalRow> = {
   user_feedback: {
     status: "approximate",
     routeplane: "feedback",
-    why: "vLLM-SR classifies the follow-up (satisfied, wrong_answer, need_clarification, want_different); routeplane's feedback is negative/positive/none from phrases: `user_feedback(\"wrong_answer\")` becomes `wrong_answer == \"negative\"` (`satisfied` tests \"positive\")",
+    why: "a routeplane `feedback` signal with `classifier: embeddings`, its examples those of the vLLM-SR label it is named for (FEEDBACK_EXAMPLES in importer/vllm-sr-tables.ts): `user_feedback(\"wrong_answer\")` becomes `wrong_answer == \"negative\"` (`satisfied` tests \"positive\"). vLLM-SR's classifier picks one of its four labels (satisfied, wrong_answer, need_clarification, want_different); routeplane's label is negative, positive or none by similarity to the examples, per signal, so two negative signals can hold at once",
     scoreOutput: null,
-    body: (s) => ({ fields: {}, notes: leftover(s, otherFields(s, []), []) }),
+    body: (s) => {
+      const known = FEEDBACK_EXAMPLES[s.name];
+      const notes = leftover(s, otherFields(s, []), []);
+      if (!known) notes.push(`vLLM-SR's classifier labels satisfied, wrong_answer, need_clarification and want_different, and only a signal named for one of them matches: \`${s.name}\` is read as negative feedback, with routeplane's default examples`);
+      const fields: Record<string, unknown> = { classifier: new BareName("embeddings") };
+      if (known) fields[known.label] = known.examples;
+      return { fields, notes };
+    },
   },
   reask: {
     status: "approximate",
@@ -225,17 +347,9 @@ export const SIGNAL_TABLE: Record<string, SignalRow> = {
   },
   preference: {
     status: "approximate",
-    routeplane: "embedding",
-    why: "a preference is matched by similarity to its `examples` (an `embedding` signal over them); vLLM-SR's preference classifier is not",
-    scoreOutput: "score",
-    body: (s) => {
-      const t = unit(s.field("threshold"));
-      const examples = strings(s.field("examples")) ?? [];
-      const notes = leftover(s, otherFields(s, ["examples", "threshold"]), []);
-      if (examples.length === 0) notes.push("no `examples`: the signal's description is its only candidate");
-      const description = str(s.field("description"));
-      return { fields: { candidates: examples.length ? examples : [description ?? s.name], threshold: t ?? 0.5 }, notes };
-    },
+    routeplane: "knowledge",
+    why: "every preference becomes an entry of one routeplane `knowledge` signal (`preferences`), its `examples` the entry's texts (its description when it has none), and `preference(\"concise\")` becomes `preferences == \"concise\"`: the closest preference wins, as vLLM-SR's classifier picks one. The similarity is the sidecar's embeddings (vLLM-SR's contrastive prototype scoring is not carried), and the preferences' thresholds become one, the lowest",
+    scoreOutput: null,
   },
   input_modality: {
     status: "approximate",
@@ -261,10 +375,32 @@ export const SIGNAL_TABLE: Record<string, SignalRow> = {
     },
   },
   modality: dropped("vLLM-SR's modality signal detects the wanted output (text, image generation); routeplane's modality is about input content parts and has no output-modality detector"),
-  fact_check: dropped("routeplane has no fact-check signal"),
-  kb: dropped("routeplane has no knowledge-base signals"),
-  structure: dropped("routeplane has no structure signals (question counts, sequences, densities)"),
-  conversation: dropped("routeplane has no conversation signals (message and turn counts, tools)"),
+  fact_check: {
+    status: "approximate",
+    routeplane: "fact_check",
+    why: "a routeplane `fact_check` signal: similarity to fact-seeking questions through the sidecar's embeddings (offline, a heuristic), where vLLM-SR runs a fact-check classifier at config.yaml's threshold (not read; routeplane's is 0.5). vLLM-SR's classifier says `needs_fact_check` or `no_fact_check_needed`, and a signal matches when named for the answer: `fact_check(\"no_fact_check_needed\")` tests `not` the signal",
+    scoreOutput: "score",
+    body: (s) => {
+      const notes = leftover(s, otherFields(s, []), []);
+      const negate = s.name === "no_fact_check_needed";
+      if (!negate && s.name !== "needs_fact_check") notes.push(`only signals named \`needs_fact_check\` or \`no_fact_check_needed\` match in vLLM-SR: \`${s.name}\` is read as \`needs_fact_check\``);
+      return { fields: {}, notes, negate };
+    },
+  },
+  kb: {
+    status: "approximate",
+    routeplane: "knowledge",
+    why: "a knowledge base of config.yaml (`global.model_catalog.kbs`) becomes a routeplane `knowledge` signal named for it: its labels.json labels are the entries (their exemplars the texts, at most 32 labels of 32 texts) and its `threshold` the threshold. `target: { kind: label, value: x }` tests `<kb> == \"x\"`, `kind: group` tests `<kb> in [the group's labels]`: the best label, as `match: best` does. Per-label thresholds (`label_thresholds`) and prototype scoring are not carried, and `match: threshold` (every label over its threshold) is read as the best label. Without the KB's labels.json (the `routeplane import` command reads only the DSL and config.yaml for now; or no --config, or a KB it cannot read) the signal is a `metadata` stand-in, and IMPORT.md names the file to write its entries from",
+    scoreOutput: null,
+  },
+  structure: dropped("routeplane has no text-structure signals (counts, densities and sequences of regex or keyword matches in the prompt); its `conversation` signal counts messages and tools, not features of the text"),
+  conversation: {
+    status: "exact",
+    routeplane: "conversation",
+    why: "`feature` over a `source` with a `predicate` becomes the bounds of a routeplane `conversation` signal: `role: user` messages → `user_turns`, `tool_definition` → `tools`, `assistant_tool_call` → `tool_calls`; `exists` is at least 1, and since counts are whole numbers `gt: 10` is `min_…: 11`. Approximate: all messages → `messages` (vLLM-SR counts developer messages as one); `role: system` or `developer` → `system` (either role, present or not); `role: tool` and `assistant_tool_cycle` (completed tool calls) → `tool_calls` (calls, answered or not; routeplane's `tool_repeats`, one call repeated, has no vLLM-SR source); `image_content` → a `modality` signal. No counterpart (stand-ins): `role: assistant` or `non_user`, `tool_choice_required`/`tool_choice_none`, `active_tool_loop`, `flow_tool_state`",
+    scoreOutput: null,
+    body: conversationBody,
+  },
   event: dropped("routeplane has no event signals"),
   authz: dropped("routeplane has no role bindings; a `header` signal on the identity header is the nearest thing to write by hand"),
   safety: dropped("routeplane has no safety classifier signal (its jailbreak signal is heuristic)"),
@@ -286,6 +422,11 @@ function dedupe(xs: string[]): string[] {
 // ---- plugins
 
 export interface PluginBody {
+  /**
+   * A routeplane plugin type; `params`: per-use model parameters of the
+   * route's models (`request_params`), no plugin; `none`: nothing to apply,
+   * the notes say why.
+   */
   type: string;
   fields: Record<string, unknown>;
   notes: string[];
@@ -300,6 +441,53 @@ export interface PluginRow {
 }
 
 const droppedPlugin = (why: string): PluginRow => ({ status: "dropped", routeplane: null, why });
+const unknownFields = (keys: string[], known: string[]) => keys.filter((k) => !known.includes(k)).map((k) => `field \`${k}\` has no routeplane counterpart`);
+
+/** vLLM-SR's response cache (`semantic_cache` is its earlier name) as routeplane's `cache`. */
+function cacheBody(f: (key: string) => unknown, keys: string[]): PluginBody | null {
+  if (f("enabled") === false) return null;
+  const mode = str(f("mode")) ?? "semantic";
+  const notes = unknownFields(keys, ["enabled", "mode", "semantic", "similarity_threshold", "ttl_seconds"]);
+  const fields: Record<string, unknown> = {};
+  const ttl = num(f("ttl_seconds"));
+  if (ttl !== undefined) {
+    const t = Math.min(7 * 24 * 3600, Math.max(1, Math.round(ttl)));
+    fields.ttl_s = t;
+    if (t !== ttl) notes.push(`\`ttl_seconds: ${ttl}\` is outside routeplane's 1 s to 7 days: \`ttl_s: ${t}\``);
+  }
+  const similarity = num(obj(f("semantic"))?.similarity_threshold) ?? num(f("similarity_threshold"));
+  if (mode === "exact") {
+    if (similarity !== undefined) notes.push("`mode: exact`: the similarity threshold is not used, in vLLM-SR too");
+  } else if (similarity !== undefined && similarity > 0 && similarity <= 1) {
+    fields.similarity = similarity;
+  } else {
+    if (!["semantic", "exact_then_semantic"].includes(mode)) notes.push(`\`mode: "${mode}"\` is unknown`);
+    notes.push("no similarity threshold in (0, 1]: vLLM-SR's router-wide one (config.yaml) is not read, so routeplane caches identical requests only; set `similarity`");
+  }
+  return { type: "cache", fields, notes };
+}
+
+/** vLLM-SR's `tools` plugin as routeplane's `tools_filter`. */
+function toolsBody(f: (key: string) => unknown, keys: string[]): PluginBody | null {
+  if (f("enabled") === false) return null;
+  const mode = str(f("mode")) ?? "passthrough";
+  const notes = unknownFields(keys, ["enabled", "mode", "allow_tools", "block_tools", "strip_tool_history", "semantic_selection", "strategy", "dynamic_retrieval"]);
+  const fields: Record<string, unknown> = {};
+  const allow = strings(f("allow_tools")) ?? [];
+  const block = strings(f("block_tools")) ?? [];
+  if (f("semantic_selection") === true || f("dynamic_retrieval") !== undefined || f("strategy") !== undefined) notes.push("semantic tool selection (`semantic_selection`, `strategy`, `dynamic_retrieval`) has no counterpart: routeplane does not choose tools by similarity");
+  if (mode === "none") {
+    fields.none = true;
+    if (f("strip_tool_history") === true) fields.strip_history = true;
+  } else if (mode === "filtered") {
+    if (allow.length) fields.allow = [...new Set(allow)];
+    if (block.length) notes.push("`block_tools` has no counterpart: routeplane keeps an allow-list (list the tools to keep in `allow`)");
+  } else if (mode !== "passthrough") notes.push(`\`mode: "${mode}"\` is unknown; read as passthrough`);
+  if (mode !== "none" && f("strip_tool_history") === true) notes.push("`strip_tool_history` applies with `mode: none` only, in vLLM-SR too");
+  if (mode !== "filtered" && (allow.length || block.length)) notes.push("`allow_tools`/`block_tools` apply with `mode: filtered` only, in vLLM-SR too");
+  if (Object.keys(fields).length === 0) return { type: "none", fields, notes: [mode === "filtered" ? "nothing routeplane can filter with (an allow-list)" : `\`mode: ${mode}\` keeps the client's tools`, ...notes] };
+  return { type: "tools_filter", fields, notes };
+}
 
 export const PLUGIN_TABLE: Record<string, PluginRow> = {
   system_prompt: {
@@ -364,17 +552,58 @@ export const PLUGIN_TABLE: Record<string, PluginRow> = {
       return { type: "jailbreak_guard", fields: t === undefined ? { action: "block" } : { action: "block", threshold: t }, notes: [] };
     },
   },
-  semantic_cache: droppedPlugin("routeplane has no cache plugin"),
-  response_cache: droppedPlugin("routeplane has no cache plugin"),
-  tools: droppedPlugin("routeplane has no tools-filter plugin"),
-  tool_selection: droppedPlugin("routeplane has no tools-filter plugin"),
-  router_replay: droppedPlugin("routeplane's telemetry records every decision (docs/sidecar.md); request and response bodies are not captured"),
+  semantic_cache: {
+    status: "approximate",
+    routeplane: "cache",
+    why: "routeplane's `cache`: `ttl_seconds` → `ttl_s`, the similarity threshold (`semantic.similarity_threshold`, or the flat `similarity_threshold`) → `similarity` unless `mode: exact`. routeplane keeps answers per bundle revision, route, tenant header and credential, never for requests with personal data or streams; a similar answer is one for the same conversation with a similar last user message; request controls, `scope`, `personalized` and revisions are not carried",
+    body: cacheBody,
+  },
+  response_cache: {
+    status: "approximate",
+    routeplane: "cache",
+    why: "as `semantic_cache` (its later name)",
+    body: cacheBody,
+  },
+  tools: {
+    status: "exact",
+    routeplane: "tools_filter",
+    why: "routeplane's `tools_filter`: `mode: none` → `none: true` (and `strip_tool_history` → `strip_history`), `mode: filtered` with `allow_tools` → `allow`. `block_tools` and semantic tool selection (`semantic_selection`, `strategy`, `dynamic_retrieval`) have no counterpart",
+    body: toolsBody,
+  },
+  tool_selection: droppedPlugin("vLLM-SR selects the most relevant tools by similarity (`top_k`, thresholds, a tools database); routeplane's `tools_filter` keeps a named allow-list, not the tools most like the request"),
+  router_replay: {
+    status: "approximate",
+    routeplane: "capture",
+    why: "routeplane's `capture` records the route's decisions (every one: `sample: 1`) with every signal value, for `routeplane replay`; request and response bodies and tool traces are not captured, and the number kept is the telemetry pipeline's, not `max_records`",
+    body: (f, keys) => {
+      if (f("enabled") === false) return null;
+      const notes = unknownFields(keys, ["enabled", "max_records", "capture_request_body", "capture_response_body", "max_body_bytes", "max_tool_trace_bytes", "max_tool_trace_steps"]);
+      return { type: "capture", fields: { sample: 1 }, notes };
+    },
+  },
   hallucination: droppedPlugin("routeplane has no hallucination detection"),
   memory: droppedPlugin("routeplane has no memory plugin"),
   rag: droppedPlugin("routeplane has no retrieval plugin"),
   shadow_dispatch: droppedPlugin("routeplane does not send shadow copies of requests"),
   fast_response: droppedPlugin("routeplane has no canned-answer plugin (its blocking plugins answer with an error)"),
-  request_params: droppedPlugin("routeplane does not rewrite request parameters (per-use model parameters are not in the language yet)"),
+  request_params: {
+    status: "approximate",
+    routeplane: "params",
+    why: "per-use model parameters on every model of the route: `max_tokens_limit` (or, without it, `default_max_tokens`) → `max_tokens`, a cap that also fills in a missing value (vLLM-SR fills in only `default_max_tokens`, and caps at `max_tokens_limit`); `blocked_params`, `max_n` and `strip_unknown` have no counterpart",
+    body: (f, keys) => {
+      const notes = unknownFields(keys, ["max_tokens_limit", "default_max_tokens", "blocked_params", "max_n", "strip_unknown"]);
+      const limit = num(f("max_tokens_limit"));
+      const dflt = num(f("default_max_tokens"));
+      const cap = limit ?? dflt;
+      const fields: Record<string, unknown> = {};
+      if (cap !== undefined && Number.isInteger(cap) && cap >= 1 && cap <= 10_000_000) fields.max_tokens = cap;
+      else if (cap !== undefined) notes.push(`\`${limit !== undefined ? "max_tokens_limit" : "default_max_tokens"}: ${cap}\` is not a whole number from 1 to 10,000,000`);
+      if (limit !== undefined && dflt !== undefined && dflt !== limit) notes.push(`\`default_max_tokens: ${dflt}\`: a client without a max_tokens gets the cap, ${limit}`);
+      for (const k of ["blocked_params", "max_n", "strip_unknown"]) if (f(k) !== undefined && f(k) !== false) notes.push(`\`${k}\` has no counterpart: routeplane does not strip or bound other request parameters`);
+      if (Object.keys(fields).length === 0) return null;
+      return { type: "params", fields, notes };
+    },
+  },
   context_compression: droppedPlugin("routeplane does not compress context"),
   response_jailbreak: droppedPlugin("routeplane's jailbreak guard checks requests, not answers"),
   image_gen: droppedPlugin("routeplane does not generate images"),
@@ -399,8 +628,13 @@ export const PLUGIN_ALIASES: Record<string, string> = {
 export interface AlgorithmRow {
   status: Status;
   /** The routeplane selection: a `select` algorithm, or `use` (the first model, the rest as fallbacks). */
-  routeplane: "static" | "weighted" | "cheapest" | "fastest" | "adaptive" | "use";
+  routeplane: "static" | "weighted" | "cheapest" | "fastest" | "adaptive" | "cascade" | "use";
   why: string;
+  /**
+   * The `select` block's fields built from the ALGORITHM's (besides `models`);
+   * `read` are the fields it used or reported, so they are not listed as dropped.
+   */
+  fields?: (field: (key: string) => unknown, models: string[]) => { fields: Record<string, unknown>; notes: string[]; read: string[] };
 }
 
 const learned = (what: string): AlgorithmRow => ({
@@ -408,11 +642,53 @@ const learned = (what: string): AlgorithmRow => ({
   routeplane: "adaptive",
   why: `${what}; routeplane's \`adaptive\` learns the split from ratings, cost and latency within bounds (objective \`quality - 0.1 * cost_usd\`, explore 0.05)`,
 });
-const cascade = (what: string): AlgorithmRow => ({
+const noCounterpart = (what: string): AlgorithmRow => ({
   status: "approximate",
   routeplane: "use",
-  why: `${what}: routeplane has no cascades or hedging; the first model serves and the others are its fallbacks`,
+  why: `${what}: routeplane has no counterpart (its cascades and hedges take one model's answer, never a combination or a judge's pick), so the first model serves and the others are its fallbacks`,
 });
+
+/** vLLM-SR's default confidence threshold (a mean token log-probability). */
+const DEFAULT_LOGPROB_THRESHOLD = -1.0;
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/** A confidence ALGORITHM's fields as a cascade's: the threshold as a probability, and a verifier for self-verification. */
+function cascadeFields(f: (key: string) => unknown, models: string[]): { fields: Record<string, unknown>; notes: string[]; read: string[] } {
+  const method = str(f("confidence_method")) ?? "avg_logprob";
+  const t = num(f("threshold"));
+  const notes: string[] = [];
+  const fields: Record<string, unknown> = {};
+  const fromLogprob = (lp: number, said: string) => {
+    if (lp >= 0) {
+      fields.min_confidence = 1;
+      notes.push(`${said}: a mean log-probability is at most 0, so in vLLM-SR no answer reaches it and the last model always answers; \`min_confidence: 1\` takes an earlier answer only when every token of it is certain`);
+      return;
+    }
+    const p = round3(Math.exp(lp));
+    fields.min_confidence = p;
+    notes.push(`${said}: \`min_confidence: ${p}\` is e^(${lp}), the mean token probability at that mean log-probability${Math.exp(lp) !== p ? " (rounded to 3 places)" : ""}`);
+  };
+  switch (method) {
+    case "avg_logprob":
+      fromLogprob(t ?? DEFAULT_LOGPROB_THRESHOLD, t === undefined ? `no \`threshold\`: vLLM-SR's default, ${DEFAULT_LOGPROB_THRESHOLD}` : `\`threshold: ${t}\` (a mean log-probability)`);
+      break;
+    case "self_verify":
+      fields.min_confidence = t !== undefined && t >= 0 && t <= 1 ? t : 0.5;
+      fields.verifier = new BareName(models[0]);
+      notes.push(`\`self_verify\`: each model grades its own answer in vLLM-SR; routeplane's cascade has one verifier, here the first model (\`${models[0]}\`)${t === undefined || t < 0 || t > 1 ? "; no threshold in [0, 1]: 0.5" : ""}`);
+      break;
+    case "hybrid":
+      fields.min_confidence = t !== undefined && t >= 0 && t <= 1 ? t : 0.5;
+      notes.push("`hybrid` weighs the log-probability with the margin between the top two tokens; routeplane's confidence is the log-probability alone, compared with the same threshold");
+      break;
+    default:
+      fromLogprob(DEFAULT_LOGPROB_THRESHOLD, `\`confidence_method: "${method}"\` has no counterpart (routeplane's confidence is the mean token probability, or a verifier's grade); vLLM-SR's default log-probability threshold, ${DEFAULT_LOGPROB_THRESHOLD}, is used`);
+  }
+  const other = ["on_error", "cost_quality_tradeoff", "token_filter", "hybrid_weights", "verifier_server_url", "verifier_timeout_seconds", "max_response_bytes"].filter((k) => f(k) !== undefined);
+  if (other.length) notes.push(`${other.map((k) => `\`${k}\``).join(", ")}: no counterpart in routeplane's cascade`);
+  if (f("escalation_order") !== undefined) notes.push(`\`escalation_order: ${JSON.stringify(f("escalation_order"))}\`: the cascade asks the models in the order listed`);
+  return { fields, notes, read: ["confidence_method", "threshold", "escalation_order", ...other] };
+}
 
 export const ALGORITHM_TABLE: Record<string, AlgorithmRow> = {
   static: { status: "exact", routeplane: "static", why: "the first model, the rest as fallbacks" },
@@ -420,7 +696,7 @@ export const ALGORITHM_TABLE: Record<string, AlgorithmRow> = {
   latency_aware: { status: "approximate", routeplane: "fastest", why: "lowest observed latency (EWMA); TTFT/TPOT percentiles are not carried" },
   elo: learned("Elo ratings from feedback"),
   router_dc: learned("dual-contrastive query–model matching"),
-  automix: learned("self-verification and escalation"),
+  automix: learned("a learned prediction of which model's answer would pass self-verification (chosen before any call)"),
   hybrid: learned("a blend of Elo, RouterDC and AutoMix"),
   knn: learned("a trained kNN selector"),
   kmeans: learned("a trained k-means selector"),
@@ -429,12 +705,17 @@ export const ALGORITHM_TABLE: Record<string, AlgorithmRow> = {
   rl_driven: learned("reinforcement-learned selection"),
   gmtrouter: learned("a graph-based learned selector"),
   multi_factor: learned("a weighted multi-factor score"),
-  confidence: cascade("a confidence cascade (small model first, escalate on low confidence)"),
-  ratings: cascade("parallel calls rated by a judge"),
-  remom: cascade("multi-round mixture of models"),
-  fusion: cascade("answers of several models fused by another"),
-  workflows: cascade("multi-step workflows over several models"),
-  prompt: cascade("a model chosen by prompting another model"),
+  confidence: {
+    status: "approximate",
+    routeplane: "cascade",
+    why: "a routeplane `cascade`: each model but the last answers, and its answer is taken when its confidence reaches `min_confidence`. `confidence_method: avg_logprob` (the default) compares the mean token log-probability with `threshold`, which is exactly the mean token probability against e^threshold; `self_verify` becomes a verifier (the first model); `margin`, `hybrid` and `automix_entailment` have no counterpart. vLLM-SR orders the models by `escalation_order` (by default their `param_size`, smallest first); the cascade asks them in the order listed",
+    fields: cascadeFields,
+  },
+  ratings: noCounterpart("parallel calls rated by a judge"),
+  remom: noCounterpart("multi-round mixture of models"),
+  fusion: noCounterpart("answers of several models fused by another"),
+  workflows: noCounterpart("multi-step workflows over several models"),
+  prompt: noCounterpart("a model chosen by prompting another model"),
 };
 
 // ---- the rest of the grammar
@@ -455,7 +736,8 @@ export const CONSTRUCT_TABLE: Record<string, ConstructRow> = {
   "WHEN": { status: "exact", why: "`when`, node for node: AND/OR/NOT become and/or/not, each signal reference the routeplane signal (or its output) it maps to" },
   "MODEL (route)": { status: "exact", why: "`use` for one model; several models are a `select` (or `use … fallback …`) per ALGORITHM" },
   "MODEL weight": { status: "exact", why: "weights make a `select weighted`" },
-  "MODEL reasoning/effort/lora/param_size/mode": { status: "dropped", why: "routeplane has no per-use model parameters yet" },
+  "MODEL reasoning/effort/lora": { status: "exact", why: "per-use model parameters where the route names the model (`use large { reasoning: true, effort: high }`, or a `select`'s `params`): `reasoning` → `reasoning`, `effort` (minimal, low, medium, high) → `effort`, `lora` → `lora`, the adapter's served name, which is the model name vLLM-SR sends too" },
+  "MODEL param_size/mode": { status: "dropped", why: "`param_size` orders vLLM-SR's size-based selection and cascades, and `mode`, `reasoning_family` and `reasoning_description` its reasoning syntax: routeplane models have no size, and the sidecar writes each provider's reasoning parameters itself" },
   "ALGORITHM": { status: "exact", why: "a `select` strategy, per the algorithm table" },
   "PLUGIN (route)": { status: "exact", why: "`apply`, with field overrides, per the plugin table" },
   "PLUGIN (template)": { status: "exact", why: "a `plugin` declaration, per the plugin table" },

@@ -11,11 +11,21 @@ import path from "node:path";
 import { parseVllmSr, parseFile, VLLM_SR_LIMITS, type VExpr } from "../grammar/index.ts";
 import { compile, formatFile, memoryHost } from "../compiler/index.ts";
 import { importVllmSr, SIGNAL_TABLE, PLUGIN_TABLE, ALGORITHM_TABLE, CONSTRUCT_TABLE, readVllmSrConfig, tokenCount } from "../importer/index.ts";
+import { conversationMatches } from "../bundle/index.ts";
 import { run, bufferIo } from "../cli/index.ts";
 import { checkGolden, REPO } from "./support/golden.ts";
 
 const CASES = path.join(REPO, "test/import/vllm-sr");
 const caseNames = readdirSync(CASES).filter((n) => statSync(path.join(CASES, n)).isDirectory()).sort();
+
+/** Reads files beside a case's config.yaml (a knowledge base's labels.json), never outside its directory. */
+function caseReader(dir: string, asked?: string[]) {
+  return (rel: string): string | undefined => {
+    asked?.push(rel);
+    const p = path.resolve(dir, rel);
+    return p.startsWith(dir + path.sep) && existsSync(p) ? readFileSync(p, "utf8") : undefined;
+  };
+}
 
 function importCase(name: string) {
   const dir = path.join(CASES, name);
@@ -25,6 +35,7 @@ function importCase(name: string) {
     sourceName: "recipe.dsl",
     config: existsSync(configPath) ? { text: readFileSync(configPath, "utf8"), name: "config.yaml" } : undefined,
     packageName: name,
+    readFile: caseReader(dir),
   });
 }
 
@@ -357,4 +368,119 @@ test("mutated test programs (inserted tokens, cut and repeated spans) never thro
     if (r.files.length) parsed++;
   }
   assert.ok(parsed > 50, `only ${parsed} mutations parsed: the test no longer exercises the translation`);
+});
+
+
+// ---- constructs routeplane gained after the first import
+
+test("conversation signals: routeplane's bounds match exactly the counts vLLM-SR's predicate admits, for every exact source", () => {
+  const row = SIGNAL_TABLE.conversation;
+  assert.equal(row.status, "exact");
+  // vLLM-SR's conversationPredicateMatches, as it reads a count.
+  const vllm = (feature: string, pred: Record<string, number> | undefined, v: number) => {
+    if (feature === "exists") return v > 0;
+    if (!pred) return true;
+    if (pred.gt !== undefined && v <= pred.gt) return false;
+    if (pred.gte !== undefined && v < pred.gte) return false;
+    if (pred.lt !== undefined && v >= pred.lt) return false;
+    if (pred.lte !== undefined && v > pred.lte) return false;
+    return true;
+  };
+  const sources: [Record<string, string>, string][] = [[{ type: "message", role: "user" }, "user_turns"], [{ type: "tool_definition" }, "tools"], [{ type: "assistant_tool_call" }, "tool_calls"]];
+  const bounds = [undefined, -1, 0, 0.5, 1, 2, 2.5, 7, 10];
+  let checked = 0;
+  for (const [source, output] of sources) {
+    for (const feature of ["count", "exists"]) {
+      for (const lo of bounds) for (const hi of bounds) for (const [kl, kh] of [["gt", "lt"], ["gte", "lte"], ["gt", "lte"], ["gte", "lt"]]) {
+        const pred: Record<string, number> = {};
+        if (lo !== undefined) pred[kl] = lo;
+        if (hi !== undefined) pred[kh] = hi;
+        const fields: Record<string, unknown> = { feature: { type: feature, source }, ...(Object.keys(pred).length ? { predicate: pred } : {}) };
+        const body = row.body!({ name: "c", keys: Object.keys(fields), field: (k) => fields[k] });
+        assert.equal(body.dropped, undefined);
+        assert.equal(body.type, undefined);
+        for (let v = 0; v <= 12; v++) {
+          const shape = { messages: 0, user_turns: 0, tools: 0, tool_calls: 0, tool_repeats: 0, system: false, response_format: "none", [output]: v };
+          assert.equal(conversationMatches(body.fields, shape), vllm(feature, Object.keys(pred).length ? pred : undefined, v), `${JSON.stringify(fields)} at ${output} = ${v}: ${JSON.stringify(body.fields)}`);
+          checked++;
+        }
+      }
+    }
+  }
+  assert.ok(checked > 5000);
+});
+
+test("conversation sources routeplane does not count are stand-ins with the reason, never a guess", () => {
+  const r = importVllmSr({
+    source: ['SIGNAL conversation a { feature: { type: "count", source: { type: "message", role: "assistant" } }, predicate: { gte: 2 } }',
+      'SIGNAL conversation b { feature: { type: "exists", source: { type: "active_tool_loop" } } }',
+      'SIGNAL conversation c { feature: { type: "count", source: { type: "telepathy" } }, predicate: { gte: 1 } }',
+      "MODEL m {}",
+      'ROUTE r { PRIORITY 1 WHEN conversation("a") OR conversation("b") OR conversation("c") MODEL m }'].join("\n"),
+    sourceName: "c.dsl",
+    packageName: "c",
+  });
+  assert.equal(r.ok, true);
+  const main = r.files.find((f) => f.path === "main.route")!.text;
+  for (const n of ["a", "b", "c"]) assert.match(main, new RegExp(`signal metadata ${n} \\{ key: "vllm-sr/conversation/${n}" \\}`));
+  assert.doesNotMatch(main, /signal conversation/);
+  const dropped = r.notes.filter((n) => n.status === "dropped").map((n) => n.text);
+  assert.ok(dropped.some((t) => /routeplane does not count assistant messages/.test(t)));
+  assert.ok(dropped.some((t) => /which message is last/.test(t)));
+  assert.ok(dropped.some((t) => /unknown `source.type: "telepathy"`/.test(t)));
+});
+
+test("a confidence cascade's log-probability threshold is the mean token probability e^threshold; self-verification names a verifier", () => {
+  const cascade = (fields: string) => {
+    const r = importVllmSr({ source: `MODEL a {}\nMODEL b {}\nROUTE r { MODEL a, b ALGORITHM confidence { ${fields} } }`, sourceName: "x.dsl", packageName: "x" });
+    assert.equal(r.ok, true, JSON.stringify(r.checks.map((c) => c.errors.map((d) => d.message))));
+    return /default \{\n {2}select cascade \{ (.*) \}\n\}/.exec(r.files.find((f) => f.path === "main.route")!.text)?.[1];
+  };
+  assert.equal(cascade("threshold: -0.5"), `models: [a, b], min_confidence: ${Math.round(Math.exp(-0.5) * 1000) / 1000}`);
+  assert.equal(cascade('confidence_method: "avg_logprob", threshold: -2'), "models: [a, b], min_confidence: 0.135");
+  assert.equal(cascade(""), "models: [a, b], min_confidence: 0.368", "vLLM-SR's default threshold, -1.0");
+  assert.equal(cascade("threshold: 0"), "models: [a, b], min_confidence: 1");
+  assert.equal(cascade('confidence_method: "self_verify", threshold: 0.75'), "models: [a, b], min_confidence: 0.75, verifier: a");
+  // Per-use parameters ride along as the select's params.
+  const r = importVllmSr({ source: 'MODEL a {}\nMODEL b {}\nROUTE r { MODEL a (reasoning = false, lora = "sql-lora"), b (effort = "low") ALGORITHM confidence { threshold: -1 } }', sourceName: "x.dsl", packageName: "x" });
+  assert.match(r.files.find((f) => f.path === "main.route")!.text, /select cascade \{ models: \[a, b\], min_confidence: 0\.368, params: \{ a: \{ reasoning: false, lora: "sql-lora" \}, b: \{ effort: low \} \} \}/);
+});
+
+test("knowledge bases: labels.json is read only through the reader, by a relative path inside config.yaml's directory; without a reader kb signals are stand-ins", () => {
+  const dir = path.join(CASES, "agentic");
+  const source = readFileSync(path.join(dir, "recipe.dsl"), "utf8");
+  const config = { text: readFileSync(path.join(dir, "config.yaml"), "utf8"), name: "config.yaml" };
+  const asked: string[] = [];
+  const withReader = importVllmSr({ source, sourceName: "recipe.dsl", config, packageName: "agentic", readFile: caseReader(dir, asked) });
+  assert.equal(withReader.ok, true);
+  assert.deepEqual(asked.sort(), ["kb/empty/labels.json", "kb/privacy/labels.json"], "each knowledge base is read once, and `../outside` never");
+  const without = importVllmSr({ source, sourceName: "recipe.dsl", config, packageName: "agentic" });
+  assert.equal(without.ok, true);
+  const main = without.files.find((f) => f.path === "main.route")!.text;
+  assert.doesNotMatch(main, /signal knowledge privacy_kb/);
+  assert.match(main, /signal metadata private_code \{ key: "vllm-sr\/kb\/private_code" \}/);
+  assert.ok(without.notes.some((n) => n.status === "dropped" && /labels are in `kb\/privacy\/labels\.json`, which this import did not read/.test(n.text)));
+  const broken = importVllmSr({ source, sourceName: "recipe.dsl", config, packageName: "agentic", readFile: () => "{ not json" });
+  assert.equal(broken.ok, true);
+  assert.ok(broken.notes.some((n) => /`kb\/privacy\/labels\.json` is not JSON/.test(n.text)));
+});
+
+test("partitions leave out members that are labels of a shared knowledge signal or written as their opposite", () => {
+  const r = importVllmSr({
+    source: ['SIGNAL preference short { examples: ["be brief"] }', 'SIGNAL preference long { examples: ["in depth"] }',
+      'SIGNAL keyword not_code { operator: "NOR", keywords: ["python"] }', 'SIGNAL keyword chat { operator: "OR", keywords: ["hi"] }',
+      'SIGNAL keyword help { operator: "OR", keywords: ["help"] }',
+      'PROJECTION partition styles { members: ["short", "long"] }', 'PROJECTION partition kinds { members: ["not_code", "chat", "help"] }',
+      "MODEL m {}", 'ROUTE a { PRIORITY 2 WHEN preference("short") OR keyword("not_code") MODEL m }', 'ROUTE b { PRIORITY 1 WHEN keyword("chat") OR preference("long") MODEL m }'].join("\n"),
+    sourceName: "p.dsl",
+    packageName: "p",
+  });
+  assert.equal(r.ok, true, JSON.stringify(r.checks.map((c) => c.errors.map((d) => d.message))));
+  const main = r.files.find((f) => f.path === "main.route")!.text;
+  assert.match(main, /signal partition kinds \{\n {2}members: \[chat, help\]\n\}/);
+  assert.doesNotMatch(main, /partition styles/);
+  assert.match(main, /when preferences == "short" or not not_code\n/);
+  assert.match(main, /when kinds\.chat or preferences == "long"\n/);
+  assert.ok(r.notes.some((n) => /member `short` is a label of `preferences`/.test(n.text)));
+  assert.ok(r.notes.some((n) => /member `not_code` is written as its opposite/.test(n.text)));
 });

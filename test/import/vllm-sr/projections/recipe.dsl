@@ -11,6 +11,7 @@ SIGNAL domain math {}
 SIGNAL domain law {}
 SIGNAL domain other {}
 SIGNAL fact_check needs_check {}
+SIGNAL structure many_questions { feature: { type: "count", source: { type: "regex", pattern: "[?]" } }, predicate: { gte: 4 } }
 SIGNAL jailbreak jb { threshold: 0.5 }
 SIGNAL keyword k1 { operator: "OR", keywords: ["word1"] }
 SIGNAL keyword k2 { operator: "OR", keywords: ["word2"] }
@@ -60,7 +61,7 @@ PROJECTION mapping difficulty_band {
 }
 
 PROJECTION score only_unknowns {
-  inputs: [{ type: "fact_check", name: "needs_check", weight: 1 }]
+  inputs: [{ type: "structure", name: "many_questions", weight: 1 }]
 }
 
 PROJECTION mapping unknown_band {
