@@ -3,7 +3,7 @@
 // an IMPORT.md (docs/migrating-from-vllm-sr.md). Every bad input is one line
 // naming the place and the fix, and exit code 2 (usage) or 1 (the result does
 // not check); the files are written only when the program parsed.
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { importVllmSr, MAX_CONFIG_BYTES } from "../importer/index.ts";
 import { VLLM_SR_LIMITS } from "../grammar/index.ts";
@@ -55,6 +55,32 @@ function packageFrom(file: string): string {
   return generic && dir && dir !== path.sep ? dir : stem || "imported";
 }
 
+/**
+ * Reads files config.yaml names (a knowledge base's labels.json) from inside config.yaml's directory
+ * only: a path that leaves it, by `..` or by a symlink, is not read, nor is anything but a regular
+ * file of at most MAX_CONFIG_BYTES.
+ */
+function confinedReader(dir: string): (relativePath: string) => string | undefined {
+  let root: string;
+  try {
+    root = realpathSync(dir);
+  } catch {
+    return () => undefined;
+  }
+  return (relativePath) => {
+    try {
+      if (path.isAbsolute(relativePath)) return undefined;
+      const real = realpathSync(path.join(root, relativePath));
+      if (real !== root && !real.startsWith(root + path.sep)) return undefined;
+      const st = statSync(real);
+      if (!st.isFile() || st.size > MAX_CONFIG_BYTES) return undefined;
+      return readFileSync(real, "utf8");
+    } catch {
+      return undefined;
+    }
+  };
+}
+
 function prepareOutput(dir: string, force: boolean): void {
   if (existsSync(dir)) {
     const st = statSync(dir);
@@ -77,7 +103,7 @@ export function cmdImport(io: Io, positionals: string[], opts: ImportFlags): num
   if (!opts.output) throw new UsageError("import vllm-sr needs -o <dir>: the directory the .route files and IMPORT.md go to");
   const text = readInput(file, "DSL file", VLLM_SR_LIMITS.maxSourceBytes);
   const config = opts.config ? { text: readInput(opts.config, "config", MAX_CONFIG_BYTES), name: path.basename(opts.config) } : undefined;
-  const result = importVllmSr({ source: text, sourceName: path.basename(file), config, packageName: packageFrom(file) });
+  const result = importVllmSr({ source: text, sourceName: path.basename(file), config, packageName: packageFrom(file), ...(opts.config ? { readFile: confinedReader(path.dirname(opts.config)) } : {}) });
   if (result.files.length === 0) {
     // Nothing parsed: the errors name the places; the output directory is not touched.
     for (const e of result.errors) io.err(`routeplane import: ${e}`);

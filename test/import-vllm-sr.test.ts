@@ -5,7 +5,7 @@
 // and lints, and hostile input.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseVllmSr, parseFile, VLLM_SR_LIMITS, type VExpr } from "../grammar/index.ts";
@@ -226,6 +226,29 @@ test("the config reader: both layouts, credentials never copied, bad YAML named 
 function tmp(): string {
   return mkdtempSync(path.join(tmpdir(), "routeplane-import-"));
 }
+
+test("the command reads a knowledge base's labels beside config.yaml, and nothing outside its directory", async () => {
+  const dir = tmp();
+  try {
+    const out = path.join(dir, "out");
+    const io = bufferIo();
+    assert.equal(await run(["import", "vllm-sr", path.join(CASES, "agentic/recipe.dsl"), "--config", path.join(CASES, "agentic/config.yaml"), "-o", out], io), 0, io.stderr);
+    assert.equal(readFileSync(path.join(out, "main.route"), "utf8"), readFileSync(path.join(CASES, "agentic/expected/main.route"), "utf8"), "the same as the golden, whose labels the test's reader gave");
+    // A copy whose labels.json is a symlink to a file outside: not read, the signal is a stand-in.
+    const copy = path.join(dir, "copy");
+    mkdirSync(path.join(copy, "kb/privacy"), { recursive: true });
+    writeFileSync(path.join(copy, "config.yaml"), readFileSync(path.join(CASES, "agentic/config.yaml")));
+    writeFileSync(path.join(dir, "secret.json"), readFileSync(path.join(CASES, "agentic/kb/privacy/labels.json")));
+    symlinkSync(path.join(dir, "secret.json"), path.join(copy, "kb/privacy/labels.json"));
+    const out2 = path.join(dir, "out2");
+    assert.equal(await run(["import", "vllm-sr", path.join(CASES, "agentic/recipe.dsl"), "--config", path.join(copy, "config.yaml"), "-o", out2], bufferIo()), 0);
+    const main = readFileSync(path.join(out2, "main.route"), "utf8");
+    assert.doesNotMatch(main, /signal knowledge privacy_kb/);
+    assert.match(readFileSync(path.join(out2, "IMPORT.md"), "utf8"), /labels\.json/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test("routeplane import vllm-sr writes the files, refuses a non-empty directory without --force, and its errors are one line with the place", async () => {
   const dir = tmp();
