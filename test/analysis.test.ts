@@ -152,7 +152,7 @@ test("unused definitions are warned about only in the files being compiled", () 
   assert.deepEqual(r.diagnostics.map((d) => `${d.code} ${d.message}`), ["RP1005 signal `unused` is never used"]);
 });
 
-test("the three examples analyse clean (only the reviewed notes) and prove their guarantees", async () => {
+test("the examples analyse clean (only the reviewed notes) and prove their guarantees", async () => {
   // Intended, documented in docs/analysis.md: private data stays on small on-prem
   // models even when it is long (RP1014), and some routes deliberately win
   // overlapping requests (RP1015).
@@ -160,8 +160,10 @@ test("the three examples analyse clean (only the reviewed notes) and prove their
     support: ["RP1014 private", "RP1014 refunds", "RP1014 long_docs", "RP1014 escalate", "RP1014 default"],
     coding: [],
     platform: ["RP1015 multimodal<enterprise", "RP1015 pro<multimodal", "RP1014 regulated", "RP1014 eu_personal_data", "RP1014 pro", "RP1014 non_english_free", "RP1014 default"],
+    // Per profile: the policy's own default, then coding's default, then support's routes and default.
+    agents: ["RP1014 default", "RP1014 default", "RP1014 refunds", "RP1014 faq", "RP1014 default"],
   };
-  for (const ex of ["support", "coding", "platform"]) {
+  for (const ex of ["support", "coding", "platform", "agents"]) {
     const r = compile({ readFile: readExample }, [`examples/${ex}/main.route`]);
     assert.deepEqual(r.diagnostics.filter((d) => d.severity !== "info").map((d) => d.message), [], ex);
     assert.deepEqual(r.analysis!.witnesses.map((w) => `${w.code} ${w.subject}`), notes[ex], ex);

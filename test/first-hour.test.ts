@@ -22,7 +22,7 @@ test("a reader that closes the pipe early ends the command quietly (no EPIPE cra
 test("fmt --check prints a one-line summary on success", () => {
   const r = spawnSync(process.execPath, [MAIN, "fmt", "--check", "examples"], { cwd: REPO, encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /^fmt: 4 files, 0 not formatted, 4 already formatted$/m);
+  assert.match(r.stdout, /^fmt: 5 files, 0 not formatted, 5 already formatted$/m);
 });
 
 test("keygen writes the private key with mode 0600, even over a readable file, and says to keep it out of git", async () => {

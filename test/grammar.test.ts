@@ -109,7 +109,7 @@ test("arithmetic in values parses with the usual precedence", () => {
 });
 
 test("the grammar is unambiguous on the examples and the fmt golden (one parse per block)", () => {
-  for (const ex of ["examples/support/main.route", "examples/coding/main.route", "examples/platform/main.route", "examples/shared/models.route", "test/golden/fmt/messy.route"]) {
+  for (const ex of ["examples/support/main.route", "examples/coding/main.route", "examples/platform/main.route", "examples/agents/main.route", "examples/shared/models.route", "test/golden/fmt/messy.route"]) {
     const counts = countParses(readFileSync(path.join(REPO, ex), "utf8"));
     assert.ok(counts.length > 3);
     assert.deepEqual(counts.filter((n) => n !== 1), [], ex);
