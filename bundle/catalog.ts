@@ -463,7 +463,8 @@ export const MODEL_SCHEMA: JsonSchema = obj(
 export const PROFILE_SCHEMA: JsonSchema = obj(
   {
     models: { type: "array", items: { type: "string", minLength: 1, maxLength: 256, pattern: "^[\\x21-\\x7e]+$" }, minItems: 1, uniqueItems: true },
-    path_prefix: { type: "string", maxLength: 256, pattern: "^(/[A-Za-z0-9._~-]+)+$" },
+    // Segments of letters, digits and `._~-`, none starting with a dot (no `.` or `..`: a prefix matches paths as sent, unnormalised).
+    path_prefix: { type: "string", maxLength: 256, pattern: "^(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+$" },
   },
   [],
   { anyOf: [{ required: ["models"] }, { required: ["path_prefix"] }] },
@@ -506,6 +507,9 @@ export interface ModelParams {
 /** Per-model parameters in `select { params: { model: { ... } } }`. */
 const paramsByModel = { type: "object", propertyNames: { pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }, additionalProperties: MODEL_PARAMS_SCHEMA, minProperties: 1 };
 
+/** Models one cascade or hedge asks at most: every one of them may be called for one request. */
+export const MAX_CASCADE_MODELS = 6;
+
 /** Metrics an adaptive objective may weigh. */
 export const OBJECTIVE_METRICS = ["quality", "cost_usd", "latency_ms"] as const;
 
@@ -520,11 +524,11 @@ export const SELECT_SCHEMAS: Record<string, JsonSchema> = {
   // Ask the first model; take its answer when its confidence (mean token log-probability, or a
   // verifier model's grade) reaches min_confidence, else ask the next. Guarantees cover every model and the verifier.
   cascade: obj(
-    { models: { ...modelList, minItems: 2 }, min_confidence: unit, verifier: { type: "string" }, params: paramsByModel },
+    { models: { ...modelList, minItems: 2, maxItems: MAX_CASCADE_MODELS }, min_confidence: unit, verifier: { type: "string" }, params: paramsByModel },
     ["models", "min_confidence"],
   ),
   // Ask the first model; when it has not answered after after_ms, ask the next too; the first answer wins, the rest are cancelled.
-  hedge: obj({ models: { ...modelList, minItems: 2 }, after_ms: { type: "integer", minimum: 1, maximum: 60_000 }, params: paramsByModel }, ["models", "after_ms"]),
+  hedge: obj({ models: { ...modelList, minItems: 2, maxItems: MAX_CASCADE_MODELS }, after_ms: { type: "integer", minimum: 1, maximum: 60_000 }, params: paramsByModel }, ["models", "after_ms"]),
   adaptive: obj(
     {
       models: { ...modelList, minItems: 2 },

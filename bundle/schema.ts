@@ -2,7 +2,7 @@
 // `npm run build:schema` writes it to bundle.schema.json for other tools;
 // a test fails when that file is stale.
 import { BUNDLE_FORMAT, BUNDLE_SCHEMA_ID } from "./types.ts";
-import { MODEL_PARAMS_SCHEMA, MODEL_SCHEMA, PROFILE_SCHEMA, PLUGIN_TYPES, SIGNAL_TYPES, type JsonSchema } from "./catalog.ts";
+import { MAX_CASCADE_MODELS, MODEL_PARAMS_SCHEMA, MODEL_SCHEMA, PROFILE_SCHEMA, PLUGIN_TYPES, SIGNAL_TYPES, type JsonSchema } from "./catalog.ts";
 import { MAX_CONTEXT_SIGNALS } from "./adaptation.ts";
 
 const name = { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" };
@@ -31,8 +31,8 @@ const selection: JsonSchema = {
   oneOf: [
     closed({ algorithm: { enum: ["use", "static", "cheapest", "fastest"] }, models: { ...names, minItems: 1 } }),
     closed({ algorithm: { const: "weighted" }, models: { ...names, minItems: 1 }, weights: { type: "array", items: { type: "number", minimum: 0 } } }),
-    closed({ algorithm: { const: "cascade" }, models: { ...names, minItems: 2 }, min_confidence: unit, verifier: name }, ["algorithm", "models", "min_confidence"]),
-    closed({ algorithm: { const: "hedge" }, models: { ...names, minItems: 2 }, after_ms: { type: "integer", minimum: 1, maximum: 60_000 } }),
+    closed({ algorithm: { const: "cascade" }, models: { ...names, minItems: 2, maxItems: MAX_CASCADE_MODELS }, min_confidence: unit, verifier: name }, ["algorithm", "models", "min_confidence"]),
+    closed({ algorithm: { const: "hedge" }, models: { ...names, minItems: 2, maxItems: MAX_CASCADE_MODELS }, after_ms: { type: "integer", minimum: 1, maximum: 60_000 } }),
     closed({
       algorithm: { const: "adaptive" },
       models: { ...names, minItems: 2 },

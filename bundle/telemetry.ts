@@ -36,7 +36,7 @@ export interface RoutingEvent {
   tokens: { prompt: number | null; completion: number | null };
   costUsd: number | null;
   /** A `capture` plugin's record: every computed signal's value (`{ matched, ...outputs }`), for replay. */
-  capture?: { signals: Record<string, Record<string, boolean | number | string>> };
+  capture?: { signals: Record<string, Record<string, boolean | number | string>>; profile?: string };
 }
 
 export interface FeedbackEvent {
@@ -109,6 +109,8 @@ export const ROUTING_EVENT_SCHEMA = {
       additionalProperties: false,
       required: ["signals"],
       properties: {
+        // The profile that decided (docs/language.md, profiles): replay decides the capture in it again.
+        profile: { type: "string", maxLength: 128 },
         signals: {
           type: "object",
           maxProperties: 4096,

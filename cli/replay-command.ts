@@ -35,7 +35,7 @@ export interface TelemetryRead {
   /** The first few invalid lines, as file:line: problem. */
   problems: string[];
   /** Decisions a `capture` plugin recorded with their signal values: replayed through the target's engine. */
-  captured: { requestId: string; route: string | null; model: string | null; blocked: boolean; signals: NonNullable<RoutingEvent["capture"]>["signals"] }[];
+  captured: { requestId: string; route: string | null; model: string | null; blocked: boolean; profile?: string; signals: NonNullable<RoutingEvent["capture"]>["signals"] }[];
 }
 
 /** How the target decides the captured requests, against what was recorded. */
@@ -69,7 +69,8 @@ export async function replayCaptured(bundle: Bundle, captured: TelemetryRead["ca
     }
     if (Object.values(c.signals).some((v) => Object.values(v).includes("(other)"))) withheld++;
     for (const s of bundle.policy.signals) if (!Object.hasOwn(c.signals, s.name)) missing.add(s.name);
-    const d = engine.decide({ ...requestFromSignals(c.signals), id: c.requestId });
+    // In the profile that decided it (a profile the target lacks: its own routes, as the sidecar would not find it either).
+    const d = engine.decide({ ...requestFromSignals(c.signals), id: c.requestId, ...(c.profile !== undefined ? { profile: c.profile } : {}) });
     const before = `${c.route ?? "rejected"} → ${c.model ?? "none"}`;
     const after = `${d.route ?? "rejected"} → ${d.blocked ? "blocked" : (d.model ?? "none")}`;
     if (before === after) continue;
@@ -110,7 +111,7 @@ export async function readTelemetry(files: string[]): Promise<TelemetryRead> {
         if (!c.ok) bad(`${file}:${n}`, c.problem);
         else {
           // The decided model is the first one asked (the answer may have come from a fallback, a hedge or a cascade step).
-          if (c.event.capture) read.captured.push({ requestId: c.event.requestId, route: c.event.route, model: c.event.attempts[0]?.model ?? c.event.model, blocked: c.event.blocked !== null, signals: c.event.capture.signals });
+          if (c.event.capture) read.captured.push({ requestId: c.event.requestId, route: c.event.route, model: c.event.attempts[0]?.model ?? c.event.model, blocked: c.event.blocked !== null, ...(c.event.capture.profile !== undefined ? { profile: c.event.capture.profile } : {}), signals: c.event.capture.signals });
           read.decisions.push({ requestId: c.event.requestId, route: c.event.route, model: c.event.model, probability: c.event.selection.probability, ...(c.event.selection.context !== undefined ? { context: c.event.selection.context } : {}), costUsd: c.event.costUsd, latencyMs: c.event.latencyMs.total });
         }
       } else if (schema === FEEDBACK_EVENT_SCHEMA_VERSION) {

@@ -16,10 +16,11 @@ export function withParams(model: string, params: ModelParams | undefined): stri
 export function renderDecision(d: Decision, priorities: Map<string, number>): string {
   const lines: string[] = [];
   const head = d.blocked ? `blocked (${d.blocked.status}) by ${d.blocked.plugin || "policy"}: ${d.blocked.message}` : `model ${d.model}`;
-  lines.push(`route ${d.route ?? "(none)"}${d.route && priorities.has(d.route) ? ` (priority ${priorities.get(d.route)})` : ""} → ${head}`);
+  lines.push(`${d.profile !== undefined ? `profile ${d.profile}, ` : ""}route ${d.route ?? "(none)"}${d.route && priorities.has(d.route) ? ` (priority ${priorities.get(d.route)})` : ""} → ${head}`);
   if (d.fallbacks.length) lines.push(`  fallbacks: ${d.fallbacks.join(" → ")}`);
   const t = d.trace;
   if (!t) return lines.join("\n");
+  if (t.selection.algorithm === "cascade" || t.selection.algorithm === "hedge") lines.push(`  ${t.selection.algorithm}: the sidecar asks ${t.selection.candidates.join(" → ")} ${t.selection.algorithm === "cascade" ? "by confidence (the first whose answer is confident enough answers)" : "by time (the first answer wins)"}`);
   if (t.selection.params) lines.push(`  parameters: ${Object.entries(t.selection.params).map(([m, p]) => withParams(m, p)).join(", ")}`);
   if (t.selection.shares) lines.push(`  ${t.selection.algorithm} shares: ${Object.entries(t.selection.shares).map(([m, s]) => `${m} ${(s * 100).toFixed(1)}%`).join(", ")}`);
   if (t.plugins.length) lines.push(`  plugins: ${t.plugins.map((p) => `${p.plugin} (${p.effect}${p.detail ? `: ${p.detail}` : ""})`).join(", ")}`);
@@ -125,7 +126,7 @@ async function loadEngine(io: Io, paths: string[]): Promise<Engine | null> {
 /** A request file: an OpenAI chat body, optionally wrapped as `{ body, headers, signals }`. */
 export function parseRequestFile(value: unknown, file: string): Request {
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw new UsageError(`${file}: a request is a JSON object`);
-  const v = value as { body?: unknown; headers?: Record<string, string>; signals?: JsonObject; messages?: unknown; id?: string };
+  const v = value as { body?: unknown; headers?: Record<string, string>; signals?: JsonObject; messages?: unknown; id?: string; path?: unknown };
   const body = (v.body ?? v) as { messages?: unknown; prompt?: unknown };
   if (!Array.isArray(body.messages) && typeof body.prompt !== "string") {
     throw new UsageError(`${file}: the request has no \`messages\` list (OpenAI chat format) or \`prompt\``);
@@ -133,8 +134,13 @@ export function parseRequestFile(value: unknown, file: string): Request {
   const req = requestFromChat(body as never, v.headers ?? {});
   req.signals = v.signals ?? {};
   if (typeof v.id === "string") req.id = v.id;
+  if (v.path !== undefined && (typeof v.path !== "string" || !v.path.startsWith("/"))) throw new UsageError(`${file}: \`path\` is the request's path (its profile's prefix), a string starting with /, e.g. "/coding"`);
+  if (typeof v.path === "string") requestPaths.set(req, v.path);
   return req;
 }
+
+/** The path a request file gave (`"path": "/coding"`): which profile decides, as the sidecar's URL would. */
+const requestPaths = new WeakMap<Request, string>();
 
 export async function cmdExplain(io: Io, paths: string[], opts: { request?: string; format?: string }): Promise<number> {
   const format = checkFormat(opts.format);
@@ -142,6 +148,12 @@ export async function cmdExplain(io: Io, paths: string[], opts: { request?: stri
   const request = parseRequestFile(readJsonFile(opts.request, "request"), opts.request);
   const engine = await loadEngine(io, paths);
   if (!engine) return EXIT.failed;
+  const path = requestPaths.get(request);
+  if (path !== undefined) {
+    const profile = engine.profileFor(undefined, path);
+    if (profile === "") throw new UsageError(`${opts.request}: no profile of the policy serves the path ${path} (the sidecar answers 404)`);
+    request.profile = profile;
+  }
   const decision = engine.decide(request, { trace: true });
   if (format === "json") io.out(JSON.stringify(decision, null, 2));
   else io.out(renderDecision(decision, priorityMap(engine.bundle)));

@@ -168,7 +168,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       "upstream-ca": { type: "string", help: "PEM file of extra certificate authorities for https model servers (e.g. an on-prem CA)" },
       demo: { type: "boolean", help: "send every model's requests to a built-in demo model server" },
       upstream: { type: "string", help: "send every model's requests to this OpenAI-compatible base URL (testing, benchmarks)" },
-      embeddings: { type: "string", help: "OpenAI-compatible base URL for embedding and domain signals (key: $ROUTEPLANE_EMBEDDINGS_API_KEY)" },
+      embeddings: { type: "string", help: "OpenAI-compatible base URL for model-backed signals (embedding, domain, knowledge, fact_check, feedback with classifier: embeddings) and the cache's similarity (key: $ROUTEPLANE_EMBEDDINGS_API_KEY)" },
       "embeddings-model": { type: "string", help: "embedding model name (default text-embedding-3-small)" },
       "otlp-endpoint": { type: "string", help: "export OpenTelemetry traces and metrics over OTLP/HTTP (default $OTEL_EXPORTER_OTLP_ENDPOINT)" },
       weights: { type: "string", help: "learned shares of adaptive routes {version, revision?, routes: {route: {model: share}}, cells?: {route: {cell: {model: share}}}}; watched (also PUT /debug/weights); refused outside the policy's bounds" },

@@ -354,7 +354,7 @@ const DEMO_REQUESTS: { title: string; content: string; headers?: Record<string, 
   { title: "anything else", content: "What are your opening hours on Sunday?", headers: { "x-tenant": "acme" } },
 ];
 
-async function showDemo(io: Io, url: string): Promise<void> {
+async function showDemo(io: Io, url: string, telemetryTo: string): Promise<void> {
   io.out(`routeplane sidecar on ${url}, every model answered by the built-in demo model server:\n`);
   for (const d of DEMO_REQUESTS) {
     const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...d.headers }, body: JSON.stringify({ messages: [{ role: "user", content: d.content }] }) });
@@ -363,20 +363,21 @@ async function showDemo(io: Io, url: string): Promise<void> {
     io.out(`  ${res.status} route=${res.headers.get("x-routeplane-route")} model=${res.headers.get("x-routeplane-model")}`);
     io.out(`  ${body.choices ? `reply: ${body.choices[0].message.content}` : `error: ${body.error?.message}`}\n`);
   }
-  io.out(`Signals that need a model server (embedding, domain) run on offline stand-ins here, since no --embeddings endpoint is set:
-an embedding matches by word overlap only and a domain classifier never picks a label, so requests that the policy's own
+  io.out(`Signals that need a model server (embedding, domain, knowledge, fact_check, a feedback classifier) run on offline stand-ins here,
+since no --embeddings endpoint is set: an embedding or a knowledge base matches by word overlap only and a domain classifier never
+picks a label, so requests that the policy's own
 tests route by those signals (they give the values in \`signals: { … }\`) go elsewhere in this demo.\n`);
   io.out(`Try it yourself (Ctrl-C stops the sidecar):
   curl -s ${url}/v1/chat/completions -H 'content-type: application/json' \\
     -d '{"messages":[{"role":"user","content":"my email is ann@example.com"}]}'
   curl -s ${url}/metrics | grep routeplane_requests_total
-Telemetry events are appended to ${DEFAULT_TELEMETRY_FILE}.`);
+Telemetry events are appended to ${telemetryTo}.`);
 }
 
 export async function cmdServe(io: Io, opts: ServeOptions): Promise<number> {
   const running = await startServe(io, opts);
   if (typeof running === "number") return running;
-  if (opts.demo) await showDemo(io, running.url);
+  if (opts.demo) await showDemo(io, running.url, opts["kafka-brokers"] ? `Kafka ${opts["kafka-brokers"]}` : (opts.telemetry ?? DEFAULT_TELEMETRY_FILE));
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGINT", stop);

@@ -86,6 +86,8 @@ export interface CheckedPolicy {
     default: Origin | null;
     /** Each profile's default, by profile name. */
     profileDefaults: Map<string, Origin>;
+    /** Each profile's declaration. */
+    profiles: Map<string, Origin>;
   };
 }
 
@@ -166,6 +168,10 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
       quiet.add(name);
       continue;
     }
+    if (decl.type.name === "tools_filter" && !checkToolsFilter(config, decl.body, name, file, diags)) {
+      quiet.add(name);
+      continue;
+    }
     plugins.set(name, { name, type: decl.type.name, config });
   }
 
@@ -236,7 +242,7 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
   // ---- tests
   const tests: CheckedTest[] = [];
   for (const { decl, file } of program.tests) {
-    const t = checkTest(decl, file, { models, plugins, routes: routeOrigins, quiet, diags, signals });
+    const t = checkTest(decl, file, { models, plugins, routes: routeOrigins, quiet, diags, signals, prefixes: [...profiles.values()].flatMap((p) => (p.path_prefix === null ? [] : [p.path_prefix])) });
     if (t) tests.push(t);
   }
 
@@ -263,6 +269,7 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
       signals: originsOf(program.signals),
       default: program.default ? { file: program.default.file, span: program.default.decl.span } : null,
       profileDefaults,
+      profiles: originsOf(program.profiles),
     },
   };
 }
@@ -295,6 +302,20 @@ function checkProfiles(program: ResolvedProgram, diags: DiagnosticBag): Map<stri
     if (ok) out.set(name, spec);
   }
   return out;
+}
+
+/** A tools filter says one thing: an allow-list of at least one tool, or none at all (not both, not an empty list). */
+function checkToolsFilter(config: JsonObject, body: ObjectValue, name: string, file: string, diags: DiagnosticBag): boolean {
+  const at = (key: string) => body.fields.find((f) => f.key.name === key)?.value.span ?? body.span;
+  if (Array.isArray(config.allow) && config.none === true) {
+    diags.add("RP0301", file, at("none"), `tools_filter \`${name}\` allows some tools and none at once`, { help: "keep `allow: [...]` to offer those tools, or `none: true` to offer none" });
+    return false;
+  }
+  if (Array.isArray(config.allow) && config.allow.length === 0) {
+    diags.add("RP0301", file, at("allow"), `tools_filter \`${name}\` allows an empty list of tools`, { help: "write `none: true` to offer no tools, or name the tools to keep" });
+    return false;
+  }
+  return true;
 }
 
 /** A complexity signal's levels: each a band with a min or a max, not empty, not named `__proto__`. */
@@ -391,7 +412,11 @@ function checkParams(stmt: UseStmt | SelectStmt, file: string, ctx: ActionContex
   let ok = true;
   const one = (model: string, value: ObjectValue, anchor: Span) => {
     const c = checkFields(value, "params", `the parameters of model \`${model}\``, anchor, file, ctx.diags);
-    if (c) out[model] = c as ModelParams;
+    if (c && c.reasoning === false && c.effort !== undefined) {
+      const span = value.fields.find((f) => f.key.name === "effort")!.value.span;
+      ctx.diags.add("RP0301", file, span, `model \`${model}\` is told not to reason and how hard to reason at once`, { help: "remove `effort`, or set `reasoning: true`" });
+      ok = false;
+    } else if (c) out[model] = c as ModelParams;
     else ok = false;
   };
   if (stmt.kind === "use") {
@@ -411,6 +436,9 @@ function checkParams(stmt: UseStmt | SelectStmt, file: string, ctx: ActionContex
     if (!field) return undefined;
     const models = stmt.body.fields.find((f) => f.key.name === "models")?.value;
     const listed = new Set(models?.kind === "list" ? models.items.map((i) => (i.kind === "ident" ? i.name : i.kind === "string" ? i.value : "")) : []);
+    // A cascade's verifier is asked too: it takes parameters (a token cap) like the models.
+    const verifier = stmt.body.fields.find((f) => f.key.name === "verifier")?.value;
+    if (stmt.algorithm.name === "cascade" && verifier?.kind === "ident") listed.add(verifier.name);
     if (field.value.kind !== "object") {
       ctx.diags.add("RP0301", file, field.value.span, "`params` must be a block of models and their parameters", { help: "e.g. `params: { qwen: { reasoning: false } }`" });
       return null;
@@ -709,7 +737,8 @@ interface TestContext {
   routes: Map<string, Origin>;
   signals: Map<string, CheckedSignal>;
   quiet: Set<string>;
-  diags: DiagnosticBag;
+  diags: DiagnosticBag;  /** The profiles' path prefixes: a test's `path` must start with one, as a request to the sidecar must. */
+  prefixes: string[];
 }
 
 const REQUEST_FIELDS = ["user", "system", "messages", "headers", "metadata", "signals", "model", "path"];
@@ -779,7 +808,9 @@ function checkTest(decl: TestDecl, file: string, ctx: TestContext): CheckedTest 
       case "model":
       case "path":
         if (typeof json !== "string" || (key === "path" && !json.startsWith("/"))) bad(field.value.span, key === "model" ? "`model` is the requested model name, a string" : "`path` is the request's path prefix, a string starting with `/`, e.g. \"/coding\"");
-        else request[key] = json;
+        else if (key === "path" && !ctx.prefixes.some((p) => json === p || json.startsWith(`${p}/`))) {
+          bad(field.value.span, `no profile serves the path ${json} (the sidecar answers 404)`, ctx.prefixes.length ? didYouMean(json, ctx.prefixes, field.value.span) : { help: "declare a profile with this `path_prefix`, or leave `path` out" });
+        } else request[key] = json;
         break;
       default:
         bad(field.key.span, `a test request has no field \`${key}\``, {

@@ -183,8 +183,9 @@ function lowerCompare(expr: CompareExpr, env: ConditionEnv): Condition | null {
   if (op === "has") {
     const head = left.kind === "ref" && left.path.length === 1 ? env.signals.get(left.path[0].name) : undefined;
     if (head?.type === "domain") return lowerLabelTest(head, right, expr, env);
-    env.diags.add("RP0405", env.file, expr.span, "`has` tests a model's tags, which a route condition cannot depend on", {
-      help: "use `model.tags has …` in a guarantee's `require`",
+    const named = left.kind === "ref" && left.path.length === 1 ? env.signals.get(left.path[0].name) : undefined;
+    env.diags.add(named ? "RP0402" : "RP0405", env.file, expr.span, named ? `\`has\` tests the labels of a multi-label domain signal; \`${named.name}\` is a ${named.type} signal` : "`has` tests a multi-label domain signal's labels, or, in a guarantee, a model's tags", {
+      help: named ? `test \`${named.name}\` itself, or compare one of its outputs` : "write `topics has \"math\"` for a domain signal with `multi_label: true`, or `model.tags has …` in a guarantee's `require`",
     });
     return null;
   }

@@ -207,6 +207,13 @@ function reportSchemaError(e: ErrorObject, root: ObjectValue, schema: JsonSchema
       });
       return;
     }
+    case "uniqueItems":
+      diags.add("RP0301", file, node.span, `${where} lists the same item twice (items ${Number(p.j) + 1} and ${Number(p.i) + 1})`, { help: "list each once" });
+      return;
+    case "minItems":
+    case "maxItems":
+      diags.add("RP0301", file, node.span, `${where} needs ${e.keyword === "minItems" ? "at least" : "at most"} ${String(p.limit)} item${Number(p.limit) === 1 ? "" : "s"}`);
+      return;
     case "minProperties": {
       const known = Object.keys(props);
       diags.add("RP0303", file, e.instancePath === "" ? anchor : node.span, `${where} needs at least one field`, known.length ? { help: `its fields are: ${known.join(", ")}` } : {});

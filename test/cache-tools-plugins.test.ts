@@ -82,6 +82,14 @@ async function ask(url: string, content: string | object[], headers: Record<stri
   return { status: res.status, cache: res.headers.get("x-routeplane-cache"), model: res.headers.get("x-routeplane-model"), text: await res.text() };
 }
 
+test("tools_filter declarations that contradict themselves are errors (newcomer review)", () => {
+  const errs = (body: string) => compile(memoryHost({ "p.route": `package t\nmodel m { provider: vllm, endpoint: "http://127.0.0.1:9/v1" }\nplugin tools_filter t { ${body} }\ndefault { use m; apply t }\n` }), ["p.route"]).diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.message}`);
+  assert.match(errs(`allow: ["a"], none: true`)[0], /^RP0301 tools_filter `t` allows some tools and none at once/);
+  assert.match(errs(`allow: []`)[0], /^RP0301 tools_filter `t` allows an empty list of tools/);
+  assert.match(errs(`allow: ["a", "a"]`)[0], /^RP0301 `allow` of tools_filter plugin `t` lists the same item twice/);
+  assert.deepEqual(errs(`allow: ["a"], strip_history: true`), []);
+});
+
 test("cache: the same request again is answered from the cache, per tenant and credential, never with personal data or for a stream", async () => {
   const up = await startDemoUpstream();
   cleanups.push(() => up.close());

@@ -133,3 +133,32 @@ default { use small; apply everything }`);
   const keep = (value: string) => capturedSignals({ token: { matched: true, outputs: { value }, source: "computed" } }, compiledTarget.bundle!).token.value;
   assert.deepEqual([keep("service-account"), keep("Bearer sk-secret")], ["service-account", "(other)"]);
 });
+
+test("replay decides a capture again in the profile that decided it (newcomer review)", async () => {
+  const root = mkdtempSync(path.join(tmpdir(), "routeplane-capture3-"));
+  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+  const dir = path.join(root, "p");
+  mkdirSync(dir);
+  writeFileSync(path.join(dir, "p.route"), `package cap
+model small { provider: vllm, endpoint: "http://127.0.0.1:9/v1" }
+model big { provider: vllm, endpoint: "http://127.0.0.2:9/v1" }
+signal keyword refund { any: ["refund"] }
+plugin capture all {}
+profile support { models: ["support-bot"] }
+route refunds in support priority 10 { when refund; use big; apply all }
+default in support { use small; apply all }
+default { use small; apply all }
+`);
+  const base = { schema: "routeplane.routing/v2", time: new Date(0).toISOString(), revision: "sha256:" + "0".repeat(64), endpoint: "chat", signals: {}, selection: { probability: 1, sharesVersion: null }, plugins: ["all"], blocked: null, redacted: {}, status: 200, stream: false, latencyMs: { decision: 0, plugins: 0, upstream: 0, total: 1 }, tokens: { prompt: null, completion: null }, costUsd: null };
+  const lines = [
+    { ...base, requestId: "s1", route: "refunds", model: "big", attempts: [{ model: "big", outcome: "ok", status: 200, ms: 1 }], capture: { profile: "support", signals: { refund: { matched: true, count: 1 } } } },
+    { ...base, requestId: "s2", route: "support.default", model: "small", attempts: [{ model: "small", outcome: "ok", status: 200, ms: 1 }], capture: { profile: "support", signals: { refund: { matched: false, count: 0 } } } },
+  ];
+  for (const l of lines) assert.equal(checkRoutingEvent(l).ok, true);
+  const telemetry = path.join(root, "t.jsonl");
+  writeFileSync(telemetry, lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+  const io = bufferIo();
+  await cmdReplay(io, [telemetry], { policy: dir, format: "json" });
+  const out = JSON.parse(io.stdout).captured;
+  assert.deepEqual([out.decisions, out.changed], [2, 0], "the same policy decides its captures the same way");
+});

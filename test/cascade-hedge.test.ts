@@ -55,7 +55,7 @@ async function serve(text: string, options: { credentials?: Record<string, strin
     return { status: res.status, model: res.headers.get("x-routeplane-model"), type: res.headers.get("content-type"), text: await res.text(), ms: performance.now() - t0 };
   };
   const attempts = () => (sink.events.at(-1) as RoutingEvent).attempts.map((a) => `${a.model}:${a.outcome}`);
-  return { ask, attempts };
+  return { ask, attempts, events: () => sink.events as RoutingEvent[] };
 }
 
 test("confidence from log-probabilities, a verifier's grade, one event for a streaming client", () => {
@@ -227,4 +227,27 @@ default { select cascade { models: [small, big], min_confidence: 0.5, verifier: 
   const streamed = await ask("hello", { stream: true });
   assert.match(streamed.text, /"tool_calls":\[\{"index":0,"id":"t1","type":"function","function":\{"name":"lookup","arguments":"\{\}"\}\}\]/);
   assert.match(streamed.text, /"usage":\{"prompt_tokens":1,"completion_tokens":1\}/);
+});
+
+test("a cascade asks every model it lists (not the attempt limit), its verifier takes parameters, and every step's cost is counted (newcomer review)", async () => {
+  const ms = await Promise.all(["m1", "m2", "m3", "m4", "judge"].map((n) => fakeModel(n)));
+  const [m1, , , m4, judge] = ms;
+  const priced = (n: string, url: string) => `model ${n} { provider: vllm, endpoint: "${url}", cost: { input: 1, output: 1 } }`;
+  const r = build(`package cas
+${["m1", "m2", "m3", "m4", "judge"].map((n, i) => priced(n, ms[i].url)).join("\n")}
+default { select cascade { models: [m1, m2, m3, m4], min_confidence: 0.8, params: { m4: { max_tokens: 64 } } } }
+`);
+  assert.ok(r.bundle, r.diagnostics.map((d) => d.message).join("\n"));
+  const { ask, attempts, events } = await serve(`package cas
+${["m1", "m2", "m3", "m4", "judge"].map((n, i) => priced(n, ms[i].url)).join("\n")}
+default { select cascade { models: [m1, m2, m3, m4], min_confidence: 0.8 } }
+route judged priority 1 { when false; select cascade { models: [m1, m2], min_confidence: 0.5, verifier: judge, params: { judge: { max_tokens: 4 } } } }
+`);
+  assert.equal((await ask("a hard one")).model, "m4", "the fourth model is asked");
+  assert.deepEqual(attempts(), ["m1:low-confidence", "m2:low-confidence", "m3:low-confidence", "m4:ok"]);
+  // Three steps not taken and the last: 4 × (3 + 2) tokens at $1 per million each.
+  assert.equal(events().at(-1)!.costUsd!.toFixed(8), (20 / 1e6).toFixed(8));
+  assert.equal(m1.received.length, 1);
+  assert.equal(m4.received.length, 1);
+  assert.equal(judge.received.length, 0);
 });

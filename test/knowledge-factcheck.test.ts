@@ -45,6 +45,8 @@ test("the fact-check stand-in: factual questions and figures score, creative ask
   assert.ok(factCheckScore("What year was the Eiffel Tower built, according to official records?") >= 0.5);
   assert.ok(factCheckScore("How many people live in Lagos in 2024?") >= 0.5);
   assert.equal(factCheckScore("Write a poem about the Eiffel Tower"), 0);
+  // A question about a year, a count or a person anywhere in the sentence (newcomer review).
+  for (const q of ["In what year was the Eiffel Tower built?", "What year did the Berlin wall fall?", "Tell me how many moons Mars has", "who invented the telephone"]) assert.ok(factCheckScore(q) >= 0.5, q);
   assert.ok(factCheckScore("hello there") < 0.5);
   assert.equal(factCheckScore(""), 0);
   // Linear on hostile text.

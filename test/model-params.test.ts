@@ -54,6 +54,8 @@ test("bad parameters are errors at the field, with the fix", () => {
   assert.match(codes(`${MODELS}default { select cheapest { models: [qwen, gpt], params: { llama: { effort: low } } } }\n`)[0], /^RP0205 `llama` is not one of this selection's models/);
   assert.match(codes(`${MODELS}default { select cheapest { models: [qwen, gpt], params: 3 } }\n`)[0], /^RP0301 `params` must be a block/);
   assert.match(codes(`${MODELS}default { use qwen fallback gpt fallback qwen { max_tokens: 5 } }\n`)[0], /^RP0305 model `qwen` appears twice/);
+  // Contradictions (newcomer review).
+  assert.match(codes(`${MODELS}default { use qwen { reasoning: false, effort: high } }\n`)[0], /^RP0301 model `qwen` is told not to reason and how hard to reason at once/);
   // A key that would become the block's prototype in JSON, not a field.
   assert.match(codes(`${MODELS}default { use qwen { __proto__: { max_tokens: 1 } } }\n`)[0], /^RP0208 `__proto__` is reserved/);
 });
@@ -81,6 +83,7 @@ test("what each provider is sent: reasoning, effort, caps, LoRA", () => {
   // Anthropic: thinking with a budget by effort, or disabled.
   assert.deepEqual(bodyForModel(body, spec("anthropic"), { reasoning: true, effort: "low" }, "chat").thinking, { type: "enabled", budget_tokens: 2048 });
   assert.deepEqual(bodyForModel(body, spec("anthropic"), { reasoning: false }, "chat").thinking, { type: "disabled" });
+  assert.equal(bodyForModel({ ...body, reasoning_effort: "low" }, spec("anthropic"), { reasoning: true, effort: "high" }, "chat").reasoning_effort, undefined, "thinking is Anthropic's switch: the client's effort does not survive");
   assert.equal(bodyForModel(body, spec("ollama"), { reasoning: false }, "chat").reasoning_effort, "none");
   // Attack review: with reasoning set, the client's own switches do not survive (DeepSeek's `thinking` too).
   const overridden = bodyForModel({ ...body, reasoning_effort: "high", chat_template_kwargs: { thinking: true, enable_thinking: true } }, spec("vllm"), { reasoning: false }, "chat");

@@ -45,7 +45,7 @@ test("`has` needs a multi-label domain and one of its classes", () => {
   assert.match(codes(`${HEAD}signal domain topic { classes: [math, code] }\nroute r priority 1 { when topic has math; use big }\ndefault { use local }\n`)[0], /^RP0402 `topic` chooses one label: test it with `==` or `in`/);
   assert.match(codes(`${HEAD}route r priority 1 { when topics has "chem"; use big }\ndefault { use local }\n`)[0], /^RP0403 `topics` is never "chem"/);
   assert.match(codes(`${HEAD}route r priority 1 { when topics has 3; use big }\ndefault { use local }\n`)[0], /^RP0402 `has` takes one of the signal's classes/);
-  assert.match(codes(`${HEAD}signal keyword k { any: ["x"] }\nroute r priority 1 { when k has x; use big }\ndefault { use local }\n`)[0], /^RP0405 `has` tests a model's tags/);
+  assert.match(codes(`${HEAD}signal keyword k { any: ["x"] }\nroute r priority 1 { when k has x; use big }\ndefault { use local }\n`)[0], /^RP0402 `has` tests the labels of a multi-label domain signal; `k` is a keyword signal/);
   // Attack review: a class named as the signal's own outputs would make `topics.label` a score to the analysis and a label to the engine.
   for (const name of ["label", "matched"]) assert.match(codes(`${HEAD}signal domain d2 { classes: [${name}, math] }\ndefault { use local }\n`)[0], new RegExp(`^RP0208 \`${name}\` is reserved`));
 });

@@ -110,7 +110,9 @@ profile a { models: ["x"], path_prefix: "/a" }
   assert.match(errs(`profile b { models: ["x"] }\ndefault { use m }\n`)[0], /^RP0310 profiles `a` and `b` both claim model name "x"/);
   assert.match(errs(`profile b { path_prefix: "/a" }\ndefault { use m }\n`)[0], /^RP0310 profiles `a` and `b` both claim path prefix "\/a"/);
   assert.match(errs(`profile b { path_prefix: "a/" }\ndefault { use m }\n`)[0], /^RP0301 `path_prefix`/);
-  assert.match(errs(`profile b { path_prefix: "/a/../b" }\ndefault { use m }\n`)[0] ?? "", /^$|RP0301/);
+  for (const bad of ["/a/../b", "/.", "/a/.hidden"]) assert.match(errs(`profile b { path_prefix: "${bad}" }\ndefault { use m }\n`)[0] ?? "", /^RP0301 `path_prefix`/, bad);
+  // A test's path must be one a profile serves, as the sidecar answers 404 otherwise.
+  assert.match(errs(`default { use m }\ntest "t" { request { path: "/b", user: "x" } expect route default }\n`)[0], /^RP0702 no profile serves the path \/b/);
   assert.match(errs(`profile b {}\ndefault { use m }\n`)[0], /^RP0303 profile `b` needs at least one of `models`, `path_prefix`/);
   assert.match(errs(`default in a { use m }\ndefault in a { use m }\n`)[0], /^RP0511 profile `a` has more than one `default`/);
   assert.match(errs(`profile a { models: ["y"] }\ndefault { use m }\n`)[0], /^RP0201 profile `a` is defined twice/);
@@ -130,8 +132,12 @@ test("a real sidecar picks the profile by path prefix or model name", async () =
   const send = async (path: string, body: object) => {
     const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     const text = await res.text();
-    return { status: res.status, route: res.headers.get("x-routeplane-route"), text };
+    return { status: res.status, route: res.headers.get("x-routeplane-route"), profile: res.headers.get("x-routeplane-profile"), text };
   };
+  // Clients see the profiles' model names beside the models.
+  const models = (await (await fetch(`http://127.0.0.1:${port}/v1/models`)).json()) as { data: { id: string; owned_by: string }[] };
+  assert.deepEqual(models.data.filter((m) => m.owned_by.startsWith("routeplane profile")).map((m) => `${m.id} ${m.owned_by}`), ["coding-assistant routeplane profile coding", "support-bot routeplane profile support"]);
+  assert.deepEqual([(await send("/coding/v1/chat/completions", { messages: [{ role: "user", content: "x" }] })).profile, (await send("/v1/chat/completions", { messages: [{ role: "user", content: "x" }] })).profile], ["coding", null]);
   const msg = (content: string) => ({ messages: [{ role: "user", content }] });
   assert.deepEqual([(await send("/coding/v1/chat/completions", msg("a bug"))).route, (await send("/coding/v1/chat/completions", msg("hi"))).route], ["fix", "coding.default"]);
   assert.equal((await send("/coding/ide/v1/chat/completions", msg("a bug"))).route, "ide");

@@ -110,6 +110,9 @@ function analyzeProfiles(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: 
         continue;
       }
       if (name !== "") {
+        // A profile without a default: say it at the profile's declaration.
+        const decl = policy.origins.profiles.get(name);
+        if (d.code === "RP1004" && decl) Object.assign(d, { file: decl.file, span: decl.span });
         d.message = d.message.replaceAll("the policy has no `default`", `profile \`${name}\` has no \`default\``).replaceAll("the default", `the default${of}`).replaceAll("for want of a default", `for want of a default in profile \`${name}\``);
         if (d.help) d.help = d.help.replaceAll("`default { use <model> }`", `\`default in ${name} { use <model> }\``);
       }

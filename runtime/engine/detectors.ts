@@ -557,14 +557,14 @@ export const DEFAULT_FACT_CHECK = [
   "according to the study, what percentage",
 ];
 
-const FACT_QUESTION = /^\s*(?:who|when|where|which|what year|what is the|how many|how much|is it true|did|was|were)\b/i;
+const FACT_QUESTION = /^\s*(?:who|when|where|which|what year|what is the|how many|how much|is it true|did|was|were)\b|\b(?:in )?(?:what|which) year\b|\bwhen (?:did|was|were)\b|\bhow (?:many|much)\b|\bwho (?:is|was|were|invented|founded|wrote)\b/i;
 const FACT_MARKERS = /\b(?:according to|statistics?|percent(?:age)?|population|founded|born|died|capital of|president|in (?:1[5-9]|20)\d\d|since (?:1[5-9]|20)\d\d)\b/gi;
 const NOT_FACTUAL = /\b(?:write (?:a|me)|poem|story|imagine|pretend|brainstorm|opinion|what do you think|joke|translate|rewrite|summari[sz]e)\b/i;
 
 /** The offline stand-in for the fact-check classifier: a factual question, fact markers, years and figures; creative asks score 0. */
 export function factCheckScore(text: string): number {
   if (text.length === 0 || NOT_FACTUAL.test(text)) return 0;
-  const question = FACT_QUESTION.test(text) ? 0.4 : /\?\s*$/.test(text) ? 0.15 : 0;
+  const question = FACT_QUESTION.test(text) ? 0.5 : /\?\s*$/.test(text) ? 0.15 : 0;
   const markers = Math.min(1, (text.match(FACT_MARKERS)?.length ?? 0) / 2);
   const figures = /\b\d{2,}(?:[.,]\d+)?\b/.test(text) ? 0.15 : 0;
   return Math.round(Math.min(1, question + 0.45 * markers + figures) * 1000) / 1000;

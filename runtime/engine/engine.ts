@@ -47,6 +47,8 @@ export interface Decision {
   probability: number;
   /** The cell of an adaptive route with context signals (`long,!code`: contextCell) whose shares picked the model. */
   context?: string;
+  /** The profile whose routes decided (absent: the policy's own routes). */
+  profile?: string;
   /** Plugins that ran, in order (a plugin after a blocking one does not run). */
   plugins: string[];
   blocked: Blocked | null;
@@ -333,6 +335,7 @@ export class Engine {
       };
     }
     // Added last rather than spread in: one object, built once.
+    if (profile !== "") decision.profile = profile;
     if (options.signals) decision.signals = this.computedSignals(ev);
     return decision;
   }
@@ -565,7 +568,7 @@ export function referencesProblem(policy: Bundle["policy"]): string | null {
     const sel = action.select;
     for (const m of sel.models) if (!models.has(m)) return `${where} selects undefined model \`${m}\``;
     if (sel.algorithm === "cascade" && sel.verifier !== undefined && !models.has(sel.verifier)) return `${where} grades answers with undefined model \`${sel.verifier}\``;
-    for (const m in action.params ?? {}) if (!sel.models.includes(m)) return `${where} sets parameters for model \`${m}\`, which it does not use`;
+    for (const m in action.params ?? {}) if (!sel.models.includes(m) && !(sel.algorithm === "cascade" && sel.verifier === m)) return `${where} sets parameters for model \`${m}\`, which it does not use`;
     if (sel.algorithm === "weighted" && (sel.weights.length !== sel.models.length || sel.weights.every((w) => w === 0))) {
       return `${where} has ${sel.weights.length} weights for ${sel.models.length} models${sel.weights.length === sel.models.length ? ", all zero" : ""}`;
     }

@@ -180,6 +180,8 @@ export async function cascade(p: RequestPath, chain: readonly string[], headers:
       rec.declined(name, null);
       continue;
     }
+    // A step not taken was paid for all the same.
+    rec.usage(text, answer.spec);
     let parsed: unknown = null;
     try {
       parsed = JSON.parse(text);
@@ -212,7 +214,9 @@ async function verify(p: RequestPath, verifier: string, headers: Record<string, 
       graded.response.body.destroy();
       return null;
     }
-    return gradeOf(answerText(JSON.parse(await graded.response.body.text(64 * 1024))));
+    const text = await graded.response.body.text(64 * 1024);
+    p.rec!.usage(text, graded.spec);
+    return gradeOf(answerText(JSON.parse(text)));
   } catch {
     return null;
   }

@@ -53,6 +53,8 @@ function reasoning(out: JsonObject, provider: string, p: ModelParams): void {
       else if (p.reasoning === false) out.reasoning_effort = "minimal";
       return;
     case "anthropic": {
+      // Thinking is Anthropic's switch: a client's `reasoning_effort` beside it does not survive.
+      delete out.reasoning_effort;
       // The budget must be below max_tokens, and at least 1,024: a cap that leaves no room turns thinking off.
       const max = typeof out.max_tokens === "number" ? out.max_tokens : Infinity;
       const budget = Math.min(THINKING_BUDGET[p.effort ?? "medium"], max - 1);

@@ -91,7 +91,7 @@ const read: Stage = async (p) => {
   return true;
 };
 
-/** decide: the engine's decision, with embedding and domain signals from the endpoint when a condition needs them. */
+/** decide: the engine's decision, with model-backed signals from the embeddings endpoint when a condition needs them. */
 const decide: Stage = async (p) => {
   const { config, active } = p;
   const { bundle, engine } = active;
@@ -117,9 +117,9 @@ const decide: Stage = async (p) => {
   }
   rec.decided(decision, span, sharesVersion);
   const captures = decision.route === null ? undefined : p.active.actions.get(decision.route)?.plugins.find((u) => u.type === "capture" && decision.plugins.includes(u.plugin));
-  if (captures && sampled(p.requestId, captures.config)) rec.captured(capturedSignals(decision.signals ?? {}, bundle));
+  if (captures && sampled(p.requestId, captures.config)) rec.captured(capturedSignals(decision.signals ?? {}, bundle), decision.profile);
   p.decision = decision;
-  p.base = { "x-request-id": p.requestId, "x-routeplane-revision": bundle.manifest.revision, "x-routeplane-route": decision.route ?? "none" };
+  p.base = { "x-request-id": p.requestId, "x-routeplane-revision": bundle.manifest.revision, "x-routeplane-route": decision.route ?? "none", ...(decision.profile !== undefined ? { "x-routeplane-profile": decision.profile } : {}) };
   if (decision.blocked || decision.model === null) {
     const b = decision.blocked ?? { plugin: "", status: 404, message: "no route matched this request and the policy has no default" };
     sendError(p.res, new HttpError(b.status, b.message, b.plugin ? "policy_blocked" : "no_route", b.plugin || null), { ...p.base, "x-routeplane-model": "none" });
@@ -189,8 +189,10 @@ const forward: Stage = async (p) => {
   const { config, decision } = { config: p.config, decision: p.decision! };
   // Only allow-listed client headers are passed on (upstream.ts): never the client's credentials.
   const headers = upstreamHeaders(p.req.headers, config.forwardable, p.rewritten!, p.requestId);
-  const chain = [decision.model!, ...decision.fallbacks].slice(0, config.maxAttempts);
   const sel = p.active.actions.get(decision.route!)!.select;
+  // A cascade or a hedge asks the models its route lists (at most MAX_CASCADE_MODELS); a fallback chain stops at the attempt limit.
+  const all = [decision.model!, ...decision.fallbacks];
+  const chain = sel.algorithm === "cascade" || sel.algorithm === "hedge" ? all : all.slice(0, config.maxAttempts);
   // model-calls.ts: a hedge races the models, a cascade asks them by confidence, the rest go in order on failure.
   const result = sel.algorithm === "hedge" ? await hedge(p, chain, headers, sel.after_ms) : sel.algorithm === "cascade" ? await cascade(p, chain, headers, sel) : await inOrder(p, chain, headers);
   if (result instanceof UpstreamError) {
@@ -200,7 +202,7 @@ const forward: Stage = async (p) => {
   }
   if ("text" in result) {
     // A cascade step's answer, held whole: relayed here (as one event for a client that streams).
-    sendWhole(p, result.text, result.status, result.contentType, result.answer);
+    sendWhole(p, result.text, result.status, result.contentType, result.answer, true);
     return false;
   }
   p.answer = result;
@@ -290,7 +292,7 @@ const relay: Stage = async (p) => {
  * response cache when a cache plugin asked, its usage recorded. A client that asked to stream
  * gets a whole chat answer as one event (a cascade step's, which was asked for whole).
  */
-function sendWhole(p: RequestPath, raw: string, status: number, contentType: string, from: { model: string; spec: ModelSpec; key: string | undefined }): void {
+function sendWhole(p: RequestPath, raw: string, status: number, contentType: string, from: { model: string; spec: ModelSpec; key: string | undefined }, counted = false): void {
   const { res, config, rec } = { res: p.res, config: p.config, rec: p.rec! };
   const action = p.active.actions.get(p.decision!.route!)!;
   p.model = from.model;
@@ -302,7 +304,8 @@ function sendWhole(p: RequestPath, raw: string, status: number, contentType: str
   if (p.body!.stream === true && status === 200 && p.endpoint === "chat") res.send(status, { ...headers, "content-type": "text/event-stream", "cache-control": "no-cache" }, asEventStream(text));
   else res.send(status, headers, text);
   if (p.cacheSlot && status === 200) config.responseCache.put(p.cacheSlot.slot, { text, contentType, model: from.model }, p.cacheSlot.vector, Date.now());
-  rec.usage(text, from.spec);
+  // A cascade counted its step's usage when it read the answer.
+  if (!counted) rec.usage(text, from.spec);
   p.status = status;
 }
 

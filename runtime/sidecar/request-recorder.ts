@@ -87,8 +87,8 @@ export class RequestRecorder {
   }
 
   /** A `capture` plugin took this decision into its sample: its signal values go into the event. */
-  captured(signals: NonNullable<RoutingEvent["capture"]>["signals"]): void {
-    this.event.capture = { signals };
+  captured(signals: NonNullable<RoutingEvent["capture"]>["signals"], profile: string | undefined): void {
+    this.event.capture = profile === undefined ? { signals } : { signals, profile };
   }
 
   rewritten(redacted: Record<string, number>, span: StageSpan | undefined): void {
@@ -136,10 +136,12 @@ export class RequestRecorder {
     const prompt = /"prompt_tokens"\s*:\s*(\d+)/.exec(text);
     const completion = /"completion_tokens"\s*:\s*(\d+)/.exec(text);
     if (!prompt && !completion) return;
-    this.event.tokens = { prompt: prompt ? Number(prompt[1]) : null, completion: completion ? Number(completion[1]) : null };
+    // A request may pay several models (a cascade's steps, its verifier): tokens and cost add up.
+    const sum = (a: number | null, b: RegExpExecArray | null) => (b ? (a ?? 0) + Number(b[1]) : a);
+    this.event.tokens = { prompt: sum(this.event.tokens.prompt, prompt), completion: sum(this.event.tokens.completion, completion) };
     if (spec.cost && prompt && completion) {
       // Costs are USD per million tokens (docs/language.md).
-      this.event.costUsd = (Number(prompt[1]) * spec.cost.input + Number(completion[1]) * spec.cost.output) / 1e6;
+      this.event.costUsd = (this.event.costUsd ?? 0) + (Number(prompt[1]) * spec.cost.input + Number(completion[1]) * spec.cost.output) / 1e6;
     }
   }
 

@@ -207,7 +207,12 @@ export function createSidecar(options: SidecarOptions): Sidecar {
         case "POST /v1/completions":
           return await runRequestPath(pathConfig, req, res, "completions", requestId, activeBundle());
         case "GET /v1/models": {
-          const data = activeBundle().bundle.policy.models.map((m) => ({ id: m.name, object: "model", created: 0, owned_by: m.provider }));
+          const { policy } = activeBundle().bundle;
+          // The policy's models, and the model names its profiles answer to (what a client puts in `model` to reach one).
+          const data = [
+            ...policy.models.map((m) => ({ id: m.name, object: "model", created: 0, owned_by: m.provider })),
+            ...(policy.profiles ?? []).flatMap((p) => p.models.map((id) => ({ id, object: "model", created: 0, owned_by: `routeplane profile ${p.name}` }))),
+          ];
           res.send(200, { "content-type": "application/json", "x-request-id": requestId }, JSON.stringify({ object: "list", data }));
           return;
         }
