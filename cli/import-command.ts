@@ -1,6 +1,7 @@
 // `routeplane import vllm-sr <recipe.dsl> [--config config.yaml] -o <dir>`:
-// a vLLM Semantic Router DSL program written as routeplane policy files and
-// an IMPORT.md (docs/migrating-from-vllm-sr.md). Every bad input is one line
+// a vLLM Semantic Router DSL program written as the files of one routeplane
+// package (its recipes as profiles) and an IMPORT.md
+// (docs/migrating-from-vllm-sr.md). Every bad input is one line
 // naming the place and the fix, and exit code 2 (usage) or 1 (the result does
 // not check); the files are written only when the program parsed.
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
@@ -130,7 +131,8 @@ export function cmdImport(io: Io, positionals: string[], opts: ImportFlags): num
     if (c.errors.length) {
       io.err(`routeplane import: the policy in ${where} does not compile (${c.errors.length} error${c.errors.length === 1 ? "" : "s"}, listed in IMPORT.md): run \`routeplane check ${where}\` and fix it by hand`);
     } else {
-      io.out(`${where}: compiles, ${c.routes} route${c.routes === 1 ? "" : "s"}, ${c.warnings.length} lint warning${c.warnings.length === 1 ? "" : "s"}`);
+      const profiles = result.profiles.length ? ` (${result.profiles.length} profile${result.profiles.length === 1 ? "" : "s"}: ${result.profiles.map((p) => p.name).join(", ")})` : "";
+      io.out(`${where}: compiles, ${c.routes} route${c.routes === 1 ? "" : "s"}${profiles}, ${c.warnings.length} lint warning${c.warnings.length === 1 ? "" : "s"}`);
     }
   }
   return result.ok ? EXIT.ok : EXIT.failed;

@@ -3,7 +3,7 @@
 // said of the result. Deterministic (notes in source order), so that the
 // golden tests can compare it byte for byte.
 import type { Diagnostic } from "../compiler/index.ts";
-import type { ImportNote, ImportedFile, PolicyCheck } from "./vllm-sr-import.ts";
+import type { ImportNote, ImportedFile, ImportedProfile, PolicyCheck } from "./vllm-sr-import.ts";
 
 export interface ReportInput {
   sourceName: string;
@@ -11,6 +11,8 @@ export interface ReportInput {
   notes: ImportNote[];
   checks: PolicyCheck[];
   files: ImportedFile[];
+  /** vLLM-SR's recipes, as the package's profiles. */
+  profiles: ImportedProfile[];
 }
 
 /** Markdown table cell text: pipes and line breaks would break the row. */
@@ -39,12 +41,22 @@ export function renderImportReport(r: ReportInput): string {
   out.push("| directory | package | files | routes | check |", "| --- | --- | --- | --- | --- |");
   for (const c of r.checks) {
     const dir = c.dir || ".";
-    const files = r.files.filter((f) => f.path.endsWith(".route") && (c.dir ? f.path.startsWith(`${c.dir}/`) : !f.path.includes("/"))).map((f) => `\`${f.path}\``);
+    const files = r.files.filter((f) => f.path.endsWith(".route") && (c.dir ? f.path.startsWith(`${c.dir}/`) : true)).map((f) => `\`${f.path}\``);
     const check = c.errors.length ? `**${c.errors.length} error${c.errors.length === 1 ? "" : "s"}**, ${c.warnings.length} warning${c.warnings.length === 1 ? "" : "s"}` : `compiles; ${c.warnings.length} warning${c.warnings.length === 1 ? "" : "s"}`;
     out.push(`| \`${dir}\` | \`${c.package}\` | ${files.join(", ")} | ${c.routes} | ${check} |`);
   }
   out.push("");
-  if (r.checks.length > 1) out.push("Each directory is a policy of its own: check it with `routeplane lint <dir>/<directory>`.", "");
+  if (r.profiles.length) {
+    out.push("## Profiles", "");
+    out.push("Each RECIPE is a profile of the one package: a request whose path starts with a profile's `path_prefix`, or that names one of its `models`, gets the profile's routes; any other request gets the policy's own routes (the top-level program, `main.route`). Check the whole directory: `routeplane lint <dir>`.", "");
+    out.push("| profile | recipe | models | path_prefix | file | routes |", "| --- | --- | --- | --- | --- | --- |");
+    for (const p of r.profiles) {
+      const models = p.models.length ? p.models.map((m) => `\`${cell(m)}\``).join(", ") : "—";
+      const path = p.pathPrefix === null ? "—" : `\`${p.pathPrefix}\`${p.derivedPath ? " (no ENTRYPOINT selects it)" : ""}`;
+      out.push(`| \`${p.name}\` | \`${cell(p.recipe)}\` | ${models} | ${path} | \`${p.file}\` | ${p.routes} |`);
+    }
+    out.push("");
+  }
 
   const section = (title: string, status: ImportNote["status"], header: string) => {
     const notes = by(status);

@@ -42,34 +42,67 @@ export interface Rename {
   why: string;
 }
 
+/**
+ * Who declares a name: the top-level program or a recipe. A package has one
+ * namespace per kind, while vLLM-SR's recipes are isolated scopes, so a name
+ * that another scope already holds gets this scope's prefix (its profile's
+ * name): `quality_first_hard`.
+ */
+export interface Owner {
+  /** Unique per scope: "" for the top-level program, else the recipe's name. */
+  id: string;
+  /** The prefix for names another scope holds; "" never prefixes. */
+  prefix: string;
+  /** How IMPORT.md names the scope: "the top-level program", "recipe `speed`". */
+  label: string;
+}
+
 /** One namespace of routeplane names, handing out unique names for vLLM-SR ones. */
 export class Namespace {
   private readonly taken = new Set<string>();
+  private readonly owners = new Map<string, Owner>();
   readonly renames: Rename[] = [];
 
   /** Reserves a name the importer itself chose (`domains`, `default`'s helpers). */
-  reserve(name: string): void {
+  reserve(name: string, owner?: Owner): void {
     this.taken.add(name);
+    if (owner) this.owners.set(name, owner);
   }
 
   has(name: string): boolean {
     return this.taken.has(name);
   }
 
-  /** A fresh routeplane name for `original`; a rename is recorded when it differs. */
-  claim(original: string, report = true): string {
+  /** The scope that claimed a name, when it was claimed for one. */
+  ownerOf(name: string): Owner | undefined {
+    return this.owners.get(name);
+  }
+
+  /**
+   * A fresh routeplane name for `original`; a rename is recorded when it
+   * differs. With an owner, a name another scope holds is prefixed with the
+   * owner's prefix before `_2`, `_3`… are tried.
+   */
+  claim(original: string, report = true, owner?: Owner): string {
     const base = toName(original);
-    let name = base;
-    for (let i = 2; this.taken.has(name); i++) name = `${base}_${i}`;
+    let stem = base;
+    const other = this.taken.has(base) ? this.owners.get(base) : undefined;
+    const prefixed = owner !== undefined && other !== undefined && other.id !== owner.id && owner.prefix !== "";
+    if (prefixed) stem = toName(`${owner.prefix}_${base}`);
+    let name = stem;
+    for (let i = 2; this.taken.has(name); i++) name = `${stem}_${i}`;
     this.taken.add(name);
+    if (owner) this.owners.set(name, owner);
     if (report && name !== original) {
       const why = original === "__proto__"
         ? "`__proto__` cannot name anything in routeplane (RP0208)"
         : RESERVED_WORDS.has(original)
           ? `\`${original}\` is a reserved word in routeplane`
-          : name !== base
-            ? `\`${base}\` was already taken`
-            : "routeplane names are letters, digits and `_`";
+          : prefixed
+            ? `${other!.label} also declares \`${base}\`, and names are unique across the package (vLLM-SR scopes them per recipe): prefixed with the profile's name`
+            : name !== base
+              ? `\`${base}\` was already taken`
+              : "routeplane names are letters, digits and `_`";
       this.renames.push({ from: original, to: name, why });
     }
     return name;

@@ -9,7 +9,7 @@
 import { parseVllmSr, parseFile } from "../grammar/index.ts";
 import type {
   VExpr, VField, VModelRef, VPos, VProjectionDecl, VRecipeEntry, VRouteDecl, VRouteItem, VSignalDecl, VSignalGroupDecl,
-  VTopLevel, VValue, VPluginDecl, VTestDecl, VDecisionTreeDecl, VModelDecl, VBackendDecl,
+  VTopLevel, VValue, VPluginDecl, VTestDecl, VDecisionTreeDecl, VModelDecl, VBackendDecl, VEntrypointDecl, VRecipeDecl,
 } from "../grammar/index.ts";
 import { EFFORTS, sidecarOwnedHeader } from "../bundle/index.ts";
 import { compile, formatFile, memoryHost, type Diagnostic } from "../compiler/index.ts";
@@ -18,7 +18,7 @@ import {
   type SignalRow,
 } from "./vllm-sr-tables.ts";
 import { readVllmSrConfig, endpointUrl, providerFor, type VllmSrConfig, type ConfigModel } from "./vllm-sr-config.ts";
-import { Namespace, toName, toClass, isPlainName } from "./names.ts";
+import { Namespace, toName, toClass, isPlainName, type Owner } from "./names.ts";
 import { BareName, commentLines, fieldLines, leaf, numberText, printExpr, quote, valueText, type RExpr } from "./route-text.ts";
 import { renderImportReport } from "./import-report.ts";
 
@@ -50,7 +50,7 @@ export interface ImportNote {
 }
 
 export interface ImportedFile {
-  /** Relative to the output directory: `main.route`, `recipes/fast/main.route`. */
+  /** Relative to the output directory: `main.route`, `recipes/fast.route`. */
   path: string;
   text: string;
 }
@@ -63,12 +63,28 @@ export interface PolicyCheck {
   warnings: Diagnostic[];
 }
 
+/** A vLLM-SR RECIPE as a profile of the package, and what selects it (its ENTRYPOINTs). */
+export interface ImportedProfile {
+  name: string;
+  /** The RECIPE's own name. */
+  recipe: string;
+  /** The file that holds its routes (`recipes/speed.route`). */
+  file: string;
+  models: string[];
+  pathPrefix: string | null;
+  /** True when no ENTRYPOINT selects the recipe and the path prefix is the import's. */
+  derivedPath: boolean;
+  routes: number;
+}
+
 export interface ImportResult {
   /** Syntax errors of the DSL or an unreadable config: nothing was translated. Each is one line naming the place. */
   errors: string[];
   files: ImportedFile[];
   notes: ImportNote[];
   checks: PolicyCheck[];
+  /** The recipes, as profiles of the one package (none without RECIPE). */
+  profiles: ImportedProfile[];
   /** True when every policy compiled without errors. */
   ok: boolean;
 }
@@ -112,6 +128,29 @@ interface Shared {
   config: VllmSrConfig | null;
   configName: string | null;
   notes: ImportNote[];
+  /** The package's models, declared once for every scope. */
+  catalog: ModelCatalog;
+  /** The package's namespaces: one per kind, shared by the top-level program and every recipe. */
+  signals: Namespace;
+  plugins: Namespace;
+  routes: Namespace;
+  /** The text each signal and plugin was declared with, by its routeplane name: an identical declaration of another scope is the same one. */
+  signalTexts: Map<string, string>;
+  pluginTexts: Map<string, string>;
+  testNames: Set<string>;
+}
+
+/** How a scope reaches IMPORT.md's notes and the package's names. */
+interface Scope {
+  /** The RECIPE's name; "" for the top-level program. */
+  recipe: string;
+  /** The profile the recipe became; null for the top-level program (the policy's own routes). */
+  profile: string | null;
+  owner: Owner;
+  /** What a test request of this scope carries to reach the profile. */
+  selector: { model?: string; path?: string };
+  /** Where its declarations go, for IMPORT.md (`main.route`, `recipes/speed.route`). */
+  file: string;
 }
 
 /** A plain JS value from a DSL value (bare words are strings, as in the DSL). */
@@ -164,66 +203,28 @@ interface Band {
 /** What a vLLM-SR plugin became: a routeplane plugin's name, model parameters for the route (`request_params`), or nothing. */
 type PluginOut = string | { params: Record<string, unknown> } | null;
 
-class PolicyTranslator {
-  private readonly out: string[] = [];
+/**
+ * The package's models: every scope (the top-level program and each recipe)
+ * names the same models, as vLLM-SR's model catalog is shared; each is
+ * declared once, in models.route.
+ */
+class ModelCatalog {
   private readonly models = new Namespace();
-  private readonly signals = new Namespace();
-  private readonly plugins = new Namespace();
-  private readonly routes = new Namespace();
-  private readonly signalInfo: SignalInfo[] = [];
-  private readonly bands = new Map<string, Band>();
-  private readonly standIns = new Map<string, string>();
-  private readonly signalDecls: string[] = [];
-  private readonly pluginDecls: string[] = [];
-  private readonly routeDecls: string[] = [];
-  private readonly testDecls: string[] = [];
-  private defaultDecl: string | null = null;
   private readonly modelNames = new Map<string, string>();
-  private readonly usedModels = new Set<string>();
-  private readonly pluginTemplates = new Map<string, VPluginDecl>();
-  private readonly routeNames = new Map<string, string>();
-  private catchAllName: string | null = null;
-  private domainSignal: string | null = null;
-  private readonly domainClasses: string[] = [];
-  private routeCount = 0;
-  private readonly program: Program;
-  private readonly shared: Shared;
-  private readonly scope: string;
-  private readonly allModels: boolean;
+  /** In order of first use. */
+  readonly used = new Set<string>();
+  private readonly shared: Omit<Shared, "catalog">;
 
-  constructor(program: Program, shared: Shared, scope: string, allModels: boolean) {
-    this.program = program;
+  constructor(shared: Omit<Shared, "catalog">) {
     this.shared = shared;
-    this.scope = scope;
-    this.allModels = allModels;
   }
 
   private note(pos: VPos | null, status: ImportNote["status"], construct: string, text: string): void {
-    this.shared.notes.push({
-      where: pos ? `${this.shared.sourceName}:${pos.line}` : null,
-      line: pos?.line ?? 0,
-      status,
-      construct: this.scope ? `${construct} (recipe \`${this.scope}\`)` : construct,
-      text,
-    });
+    this.shared.notes.push({ where: pos ? `${this.shared.sourceName}:${pos.line}` : null, line: pos?.line ?? 0, status, construct, text });
   }
-
-  private rename(pos: VPos, kind: string, ns: Namespace, before: number): void {
-    for (const r of ns.renames.slice(before)) this.note(pos, "renamed", `${kind} \`${r.from}\``, `named \`${r.to}\`: ${r.why}`);
-  }
-
-
-  private claim(ns: Namespace, original: string, pos: VPos, kind: string): string {
-    const n = ns.renames.length;
-    const name = ns.claim(original);
-    this.rename(pos, kind, ns, n);
-    return name;
-  }
-
-  // ---- models
 
   /** The routeplane name of a vLLM-SR model, declaring it on first use. */
-  modelName(original: string, pos: VPos): string {
+  name(original: string, pos: VPos): string {
     let name = this.modelNames.get(original);
     if (name === undefined) {
       const n = this.models.renames.length;
@@ -235,11 +236,11 @@ class PolicyTranslator {
       }
       this.modelNames.set(original, name);
     }
-    this.usedModels.add(original);
+    this.used.add(original);
     return name;
   }
 
-  private modelBlock(original: string): string[] {
+  block(original: string): string[] {
     const name = this.modelNames.get(original)!;
     const decl = this.shared.models.find((m) => m.name === original);
     const cfg: ConfigModel = this.shared.config?.models.get(original) ?? {};
@@ -304,6 +305,98 @@ class PolicyTranslator {
     const protocol = fieldValue(match.fields, "protocol");
     return { name: match.name, endpoint: protocol === "https" ? url.replace(/^http:/, "https:") : url, provider: "vllm" };
   }
+}
+
+/**
+ * One scope of the program, the top-level program or one RECIPE, as
+ * declarations of the one package: the top level's routes are the policy's
+ * own, a recipe's are its profile's (`route x in speed`, `default in speed`).
+ */
+class PolicyTranslator {
+  private readonly signals: Namespace;
+  private readonly plugins: Namespace;
+  private readonly routes: Namespace;
+  private readonly signalInfo: SignalInfo[] = [];
+  private readonly bands = new Map<string, Band>();
+  private readonly standIns = new Map<string, string>();
+  private readonly signalDecls: string[] = [];
+  private readonly pluginDecls: string[] = [];
+  private readonly routeDecls: string[] = [];
+  private readonly testDecls: string[] = [];
+  private defaultDecl: string | null = null;
+  private readonly pluginTemplates = new Map<string, VPluginDecl>();
+  private readonly routeNames = new Map<string, string>();
+  private catchAllName: string | null = null;
+  private domainSignal: string | null = null;
+  private readonly domainClasses: string[] = [];
+  private routeCount = 0;
+  private readonly program: Program;
+  private readonly shared: Shared;
+  private readonly scope: Scope;
+  /** ` in speed` for a recipe's routes and default; "" for the policy's own. */
+  private readonly inProfile: string;
+
+  constructor(program: Program, shared: Shared, scope: Scope) {
+    this.program = program;
+    this.shared = shared;
+    this.scope = scope;
+    this.signals = shared.signals;
+    this.plugins = shared.plugins;
+    this.routes = shared.routes;
+    this.inProfile = scope.profile === null ? "" : ` in ${scope.profile}`;
+  }
+
+  private note(pos: VPos | null, status: ImportNote["status"], construct: string, text: string): void {
+    this.shared.notes.push({
+      where: pos ? `${this.shared.sourceName}:${pos.line}` : null,
+      line: pos?.line ?? 0,
+      status,
+      construct: this.scope.recipe ? `${construct} (recipe \`${this.scope.recipe}\`)` : construct,
+      text,
+    });
+  }
+
+  private rename(pos: VPos, kind: string, ns: Namespace, before: number): void {
+    for (const r of ns.renames.slice(before)) this.note(pos, "renamed", `${kind} \`${r.from}\``, `named \`${r.to}\`: ${r.why}`);
+  }
+
+
+  private claim(ns: Namespace, original: string, pos: VPos, kind: string): string {
+    const n = ns.renames.length;
+    const name = ns.claim(original, true, this.scope.owner);
+    this.rename(pos, kind, ns, n);
+    return name;
+  }
+
+  /**
+   * Declares a signal or plugin whose text `render` gives for a name: under
+   * its own name when free; when another scope declared the very same text
+   * under that name, that declaration is this one too (vLLM-SR's recipes
+   * each declare theirs; the package needs it once); else under a name of
+   * its own (the profile's prefix). Returns the name, and the text to add
+   * (null when it is shared).
+   */
+  private declareOnce(kind: "signal" | "plugin", original: string, pos: VPos, render: (name: string) => string): { name: string; text: string | null } {
+    const ns = kind === "signal" ? this.signals : this.plugins;
+    const texts = kind === "signal" ? this.shared.signalTexts : this.shared.pluginTexts;
+    const base = toName(original);
+    const owner = ns.ownerOf(base);
+    if (owner && owner.id !== this.scope.owner.id && texts.get(base) === render(base)) {
+      this.note(pos, "derived", `${kind} \`${original}\``, `the same declaration as ${owner.label}'s \`${base}\`: declared once, and both use it`);
+      return { name: base, text: null };
+    }
+    const name = this.claim(ns, original, pos, kind);
+    const text = render(name);
+    texts.set(name, text);
+    return { name, text };
+  }
+
+  // ---- models
+
+  /** The routeplane name of a vLLM-SR model, declaring it (once, for the package) on first use. */
+  modelName(original: string, pos: VPos): string {
+    return this.shared.catalog.name(original, pos);
+  }
 
   // ---- signals
 
@@ -352,7 +445,14 @@ class PolicyTranslator {
         this.note(d.pos, "dropped", `SIGNAL ${d.signalType} \`${d.name}\``, `${body.dropped}${body.notes.length ? `; ${body.notes.join("; ")}` : ""}${this.standInSaid(d)}`);
         continue;
       }
-      const name = this.claim(this.signals, d.name, d.pos, "signal");
+      const type = body.type ?? row.routeplane;
+      const render = (name: string): string => {
+        const lines = typeof desc === "string" ? commentLines(desc) : [];
+        if (body.negate) lines.push(`# the opposite of vLLM-SR's \`${oneLine(d.name)}\`: conditions test \`not ${name}\``);
+        const block = Object.keys(body.fields).length ? [`signal ${type} ${name} {`, ...fieldLines(body.fields), "}"] : [`signal ${type} ${name} {}`];
+        return [...lines, ...block].join("\n");
+      };
+      const { name, text } = this.declareOnce("signal", d.name, d.pos, render);
       info.rpName = name;
       info.negate = body.negate;
       if (d.signalType === "language" && !languageCode(d.name)) {
@@ -363,11 +463,7 @@ class PolicyTranslator {
         this.note(d.pos, "approximate", `SIGNAL ${d.signalType} \`${d.name}\``, lines.join("; "));
       }
       if (body.negate && d.signalType === "keyword") this.note(d.pos, "approximate", `SIGNAL keyword \`${d.name}\``, "`operator: NOR`: the signal lists the words with `any`, and every condition that tests it tests `not` it");
-      const type = body.type ?? row.routeplane;
-      const lines = typeof desc === "string" ? commentLines(desc) : [];
-      if (body.negate) lines.push(`# the opposite of vLLM-SR's \`${oneLine(d.name)}\`: conditions test \`not ${name}\``);
-      const block = Object.keys(body.fields).length ? [`signal ${type} ${name} {`, ...fieldLines(body.fields), "}"] : [`signal ${type} ${name} {}`];
-      this.signalDecls.push([...lines, ...block].join("\n"));
+      if (text !== null) this.signalDecls.push(text);
     }
     const shared: string[] = [];
     if (this.domainSignal !== null) {
@@ -380,8 +476,8 @@ class PolicyTranslator {
 
   /** A name the importer chooses for a signal it shares out (`domains`, `preferences`), reserved before any declared signal takes it. */
   private sharedName(wanted: string): string {
-    const name = this.signals.has(wanted) ? this.signals.claim(wanted, false) : wanted;
-    this.signals.reserve(name);
+    const name = this.signals.has(wanted) ? this.signals.claim(wanted, false, this.scope.owner) : wanted;
+    this.signals.reserve(name, this.scope.owner);
     return name;
   }
 
@@ -467,12 +563,15 @@ class PolicyTranslator {
       }
       let name = declared.get(kbName as string);
       if (name === undefined) {
-        name = this.claim(this.signals, kbName as string, d.pos, "signal");
-        declared.set(kbName as string, name);
         const fields: Record<string, unknown> = { entries: kb.entries };
         if (kb.threshold !== undefined) fields.threshold = kb.threshold;
-        out.push([`# vLLM-SR's knowledge base \`${oneLine(kbName as string)}\` (${oneLine(kb.source)})`, `signal knowledge ${name} {`, ...fieldLines(fields), "}"].join("\n"));
-        this.note(d.pos, "approximate", `knowledge base \`${kbName as string}\``, [SIGNAL_TABLE.kb.why, ...kb.notes].join("; "));
+        const declared1 = this.declareOnce("signal", kbName as string, d.pos, (n) => [`# vLLM-SR's knowledge base \`${oneLine(kbName as string)}\` (${oneLine(kb.source)})`, `signal knowledge ${n} {`, ...fieldLines(fields), "}"].join("\n"));
+        name = declared1.name;
+        declared.set(kbName as string, name);
+        if (declared1.text !== null) {
+          out.push(declared1.text);
+          this.note(d.pos, "approximate", `knowledge base \`${kbName as string}\``, [SIGNAL_TABLE.kb.why, ...kb.notes].join("; "));
+        }
       }
       info.rpName = name;
       info.test = labels.length === 1 ? `${name} == ${quote(labels[0])}` : `${name} in [${labels.map(quote).join(", ")}]`;
@@ -521,9 +620,10 @@ class PolicyTranslator {
     const key = `vllm-sr/${type}/${name}`;
     let n = this.standIns.get(key);
     if (n === undefined) {
-      n = this.claim(this.signals, name, pos, "signal");
+      const d = this.declareOnce("signal", name, pos, (x) => `# stand-in: vLLM-SR's ${oneLine(type)} signal \`${oneLine(name)}\` is not computed by routeplane (IMPORT.md)\nsignal metadata ${x} { key: ${quote(key)} }`);
+      n = d.name;
       this.standIns.set(key, n);
-      this.signalDecls.push(`# stand-in: vLLM-SR's ${oneLine(type)} signal \`${oneLine(name)}\` is not computed by routeplane (IMPORT.md)\nsignal metadata ${n} { key: ${quote(key)} }`);
+      if (d.text !== null) this.signalDecls.push(d.text);
     }
     return n;
   }
@@ -814,11 +914,11 @@ class PolicyTranslator {
     }
     if (row.status === "approximate" || built.notes.length) this.note(pos, "approximate", what, [row.status === "approximate" ? row.why : null, ...built.notes].filter(Boolean).join("; "));
     if (built.type === "params") return { params: built.fields };
-    const name = this.claim(this.plugins, wanted, pos, "plugin");
     const fieldsOut: Record<string, unknown> = { ...built.fields };
     for (const k of ["mode", "position", "action"]) if (typeof fieldsOut[k] === "string") fieldsOut[k] = new BareName(fieldsOut[k] as string);
     if (Array.isArray(fieldsOut.types)) fieldsOut.types = (fieldsOut.types as string[]).map((t) => new BareName(t));
-    this.pluginDecls.push(Object.keys(fieldsOut).length ? [`plugin ${built.type} ${name} {`, ...fieldLines(fieldsOut), "}"].join("\n") : `plugin ${built.type} ${name} {}`);
+    const { name, text } = this.declareOnce("plugin", wanted, pos, (n) => (Object.keys(fieldsOut).length ? [`plugin ${built.type} ${n} {`, ...fieldLines(fieldsOut), "}"].join("\n") : `plugin ${built.type} ${n} {}`));
+    if (text !== null) this.pluginDecls.push(text);
     return name;
   }
 
@@ -952,7 +1052,8 @@ class PolicyTranslator {
 
   // ---- routes
 
-  translate(packageName: string): { files: { name: string; text: string }[]; routes: number } {
+  /** The scope's declarations (signals, plugins, routes, default, tests), in the order a file lists them. */
+  translate(): { blocks: string[]; routes: number } {
     this.collectPluginTemplates();
     this.collectSignals();
     this.collectPartitions();
@@ -966,17 +1067,14 @@ class PolicyTranslator {
     for (const t of this.pluginTemplates.values()) {
       if (!this.declaredTemplates.has(t.name)) this.templatePlugin(t);
     }
-    if (this.allModels) for (const m of this.shared.models) this.modelName(m.name, m.pos);
-    const modelText = [`package ${packageName}`, ...[...this.usedModels].map((m) => this.modelBlock(m).join("\n"))].join("\n\n") + "\n";
-    const main = [
-      `package ${packageName}\n\nimport "models.route"`,
+    const blocks = [
       ...this.signalDecls,
       ...this.pluginDecls,
       ...this.routeDecls,
       ...(this.defaultDecl ? [this.defaultDecl] : []),
       ...this.testDecls,
-    ].join("\n\n") + "\n";
-    return { files: [{ name: "models.route", text: modelText }, { name: "main.route", text: main }], routes: this.routeCount };
+    ];
+    return { blocks, routes: this.routeCount };
   }
 
   private routingNote(fields: VField[], pos: VPos): void {
@@ -1174,7 +1272,7 @@ class PolicyTranslator {
     if (all.some((i) => i.domainClass !== undefined)) return null;
     const members = all.map((i) => i.rpName!);
     if (new Set(members).size < members.length || members.length > 32) return null;
-    const name = this.signals.claim(`tie_${priority}`, false);
+    const name = this.signals.claim(`tie_${priority}`, false, this.scope.owner);
     this.signalDecls.push(`# routes ${group.map((e) => e.rp).join(", ")} share priority ${priority}: the most confident of their signals decides (ADR 21)\nsignal partition ${name} { members: [${members.join(", ")}] }`);
     this.note(group[0].pos, "approximate", `routes ${group.map((e) => `\`${e.original}\``).join(", ")}`, `equal priority, each testing one signal: the most confident of them wins, as in vLLM-SR, through partition \`${name}\` (ADR 21)`);
     group.forEach((e, i) => out.set(e, new Map([[all[i], leaf(`${name}.${members[i]}`)]])));
@@ -1191,7 +1289,7 @@ class PolicyTranslator {
     }
     const when = e.condition ? printExpr(this.condition(e.condition, local)) : "true";
     const lines = e.description ? commentLines(e.description) : [];
-    lines.push(`route ${e.rp} priority ${priority}${before.length ? ` before ${before.join(", ")}` : ""} {`, `  when ${when}`, `  ${sel}`);
+    lines.push(`route ${e.rp}${this.inProfile} priority ${priority}${before.length ? ` before ${before.join(", ")}` : ""} {`, `  when ${when}`, `  ${sel}`);
     if (apply.length) lines.push(`  apply ${apply.join(", ")}`);
     lines.push("}");
     this.routeDecls.push(lines.join("\n"));
@@ -1203,7 +1301,7 @@ class PolicyTranslator {
     const sel = this.selection(e.items, e.what, e.pos, params);
     if (!sel) return;
     const lines = e.description ? commentLines(e.description) : [];
-    lines.push(`# vLLM-SR's catch-all \`${oneLine(e.original)}\``, "default {", `  ${sel}`);
+    lines.push(`# vLLM-SR's catch-all \`${oneLine(e.original)}\``, `default${this.inProfile} {`, `  ${sel}`);
     if (apply.length) lines.push(`  apply ${apply.join(", ")}`);
     lines.push("}");
     this.defaultDecl = lines.join("\n");
@@ -1216,19 +1314,19 @@ class PolicyTranslator {
     const dflt = this.defaultModelName();
     if (dflt) {
       const name = this.modelName(dflt, this.shared.globalPos ?? { line: 0, col: 0 });
-      this.defaultDecl = `# vLLM-SR's default model\ndefault { use ${name} }`;
+      this.defaultDecl = `# vLLM-SR's default model\ndefault${this.inProfile} { use ${name} }`;
       const from = typeof fieldValue(this.shared.globalFields, "default_model") === "string" ? "GLOBAL `default_model`" : `\`default_model\` of ${this.shared.configName}`;
-      this.note(null, "derived", "default route", `\`default { use ${name} }\` from ${from}`);
+      this.note(null, "derived", "default route", `\`default${this.inProfile} { use ${name} }\` from ${from}`);
       return;
     }
-    const first = this.shared.models[0]?.name ?? [...this.usedModels][0];
+    const first = this.shared.models[0]?.name ?? [...this.shared.catalog.used][0];
     if (!first) {
       this.note(null, "derived", "default route", "no default model and no model at all: no `default`, so requests no route matches are refused");
       return;
     }
     const name = this.modelName(first, this.shared.models[0]?.pos ?? { line: 0, col: 0 });
-    this.defaultDecl = `# not in the DSL: vLLM-SR sends unmatched requests to config.yaml's default_model\ndefault { use ${name} }`;
-    this.note(null, "derived", "default route", `vLLM-SR's default model is in config.yaml, which was ${this.shared.config ? "read but names none" : "not given"}: \`default { use ${name} }\` uses the first model; pass --config or edit it`);
+    this.defaultDecl = `# not in the DSL: vLLM-SR sends unmatched requests to config.yaml's default_model\ndefault${this.inProfile} { use ${name} }`;
+    this.note(null, "derived", "default route", `vLLM-SR's default model is in config.yaml, which was ${this.shared.config ? "read but names none" : "not given"}: \`default${this.inProfile} { use ${name} }\` uses the first model; pass --config or edit it`);
   }
 
   private emitTests(t: VTestDecl): void {
@@ -1238,8 +1336,13 @@ class PolicyTranslator {
         this.note(entry.pos, "dropped", `TEST \`${t.name}\``, `expects route \`${entry.route}\`, which the import has no route for: this query is left out`);
         return;
       }
-      const label = `${t.name} ${i + 1}: ${entry.query.length > 60 ? entry.query.slice(0, 57) + "..." : entry.query}`;
-      this.testDecls.push(`test ${quote(label)} {\n  request { user: ${quote(entry.query === "" ? " " : entry.query)} }\n  expect route ${target}\n}`);
+      let label = `${t.name} ${i + 1}: ${entry.query.length > 60 ? entry.query.slice(0, 57) + "..." : entry.query}`;
+      // Test names are one list for the package: another scope's test of the same name gets this one's profile before it.
+      if (this.shared.testNames.has(label) && this.scope.profile !== null) label = `${this.scope.profile}: ${label}`;
+      this.shared.testNames.add(label);
+      const sel = this.scope.selector;
+      const reach = sel.model !== undefined ? `model: ${quote(sel.model)}, ` : sel.path !== undefined ? `path: ${quote(sel.path)}, ` : "";
+      this.testDecls.push(`test ${quote(label)} {\n  request { ${reach}user: ${quote(entry.query === "" ? " " : entry.query)} }\n  expect route ${target}\n}`);
     });
     if (t.entries.length) this.note(t.pos, "approximate", `TEST \`${t.name}\``, CONSTRUCT_TABLE["TEST"].why);
   }
@@ -1322,25 +1425,220 @@ function loadKnowledgeBase(name: string, config: VllmSrConfig | null, opts: Impo
   return kb;
 }
 
+/** A RECIPE as the profile it becomes, with what selects it. */
+interface RecipeProfile {
+  name: string;
+  decl: VRecipeDecl;
+  models: string[];
+  pathPrefix: string | null;
+  derivedPath: boolean;
+}
+
+/** vLLM-SR's name for the top-level program's recipe: an ENTRYPOINT that names it selects the top-level routes. */
+const DEFAULT_RECIPE = "default";
+
+/** A model name a profile can list (bundle/catalog.ts, PROFILE_SCHEMA). */
+const PROFILE_MODEL = /^[\x21-\x7e]{1,256}$/;
+/** A path prefix a profile can have (PROFILE_SCHEMA), without `.` and `..` segments. */
+const PROFILE_PATH = /^(\/[A-Za-z0-9._~-]+)+$/;
+
+/** A profile's declaration: `profile speed { models: ["auto-fast"] }`, the recipe's description above it. */
+function profileDecl(p: RecipeProfile): string {
+  const desc = p.decl.options.find((o) => o.key === "description");
+  const lines = [`# vLLM-SR's RECIPE \`${oneLine(p.decl.name)}\``, ...(desc && desc.value.kind === "string" ? commentLines(desc.value.value) : [])];
+  if (p.derivedPath) lines.push("# no ENTRYPOINT selects it: the path prefix is the import's (IMPORT.md)");
+  const fields: string[] = [];
+  if (p.models.length) fields.push(`models: [${p.models.map(quote).join(", ")}]`);
+  if (p.pathPrefix !== null) fields.push(`path_prefix: ${quote(p.pathPrefix)}`);
+  return [...lines, `profile ${p.name} { ${fields.join(", ")} }`].join("\n");
+}
+
+/**
+ * Each RECIPE as a profile, and its ENTRYPOINTs as what selects it. An
+ * entrypoint's request-facing model names (`model_names`; `name` and
+ * `aliases` in later DSLs) become the `models` of the recipe its
+ * unconditional rule (or `recipe`) names; a rule's path match becomes the
+ * `path_prefix` of its recipe's profile. What cannot be said so (claims,
+ * other APIs, assignments, a name or prefix given twice) is a note. A recipe
+ * no entrypoint selects gets a path prefix of its own, said so.
+ */
+function recipeProfiles(recipes: VRecipeDecl[], entrypoints: VEntrypointDecl[], sourceName: string, notes: ImportNote[]): RecipeProfile[] {
+  const note = (pos: VPos, status: ImportNote["status"], construct: string, text: string) => notes.push({ where: `${sourceName}:${pos.line}`, line: pos.line, status, construct, text });
+  const names = new Namespace();
+  const profiles: RecipeProfile[] = [];
+  const byRecipe = new Map<string, RecipeProfile>();
+  for (const r of recipes) {
+    if (byRecipe.has(r.name)) {
+      note(r.pos, "dropped", `RECIPE \`${r.name}\``, "a second RECIPE of that name (vLLM-SR refuses the program): not translated");
+      continue;
+    }
+    const n0 = names.renames.length;
+    const name = names.claim(r.name);
+    for (const x of names.renames.slice(n0)) note(r.pos, "renamed", `RECIPE \`${x.from}\``, `profile \`${x.to}\`: ${x.why}`);
+    const p: RecipeProfile = { name, decl: r, models: [], pathPrefix: null, derivedPath: false };
+    profiles.push(p);
+    byRecipe.set(r.name, p);
+  }
+  const claimedNames = new Map<string, string>(); // model name → who selects it (for the note of a second claim)
+  const paths = new Map<string, string>(); // path prefix → profile
+  const list = (xs: string[]) => xs.map((x) => `\`${x}\``).join(", ");
+  const KNOWN = ["recipe", "model_names", "name", "aliases", "api", "rules", "assignments"];
+
+  /** The path prefix a vLLM-SR path match can be in routeplane, or why none. */
+  const prefixOf = (value: unknown): { prefix: string; cut: boolean } | { error: string } => {
+    if (typeof value !== "string" || !value.startsWith("/")) return { error: "not a path starting with `/`" };
+    const segments = value.split("/").slice(1).filter((x, i, all) => x !== "" || i < all.length - 1);
+    const v1 = segments.indexOf("v1");
+    const kept = v1 >= 0 ? segments.slice(0, v1) : segments;
+    const prefix = kept.map((x) => `/${x}`).join("");
+    if (kept.length === 0) return { error: "routeplane selects a profile by the part of the path before `/v1/`, and this path has none: it names an API endpoint, not a prefix" };
+    if (!PROFILE_PATH.test(prefix) || prefix.length > 256 || kept.some((x) => x === "." || x === "..")) return { error: `\`${prefix}\` is not a path prefix routeplane accepts (segments of letters, digits and \`._~-\`, at most 256 characters)` };
+    return { prefix, cut: v1 >= 0 };
+  };
+
+  for (const e of entrypoints) {
+    const fm = fieldMap(e.fields);
+    const get = (k: string) => (fm.has(k) ? plain(fm.get(k)!.value) : undefined);
+    const what = "ENTRYPOINT";
+    const unknown = [...fm.keys()].filter((k) => !KNOWN.includes(k));
+    if (unknown.length) note(e.pos, "dropped", what, `${list(unknown)}: no counterpart`);
+    const api = get("api");
+    if (api !== undefined && api !== "chat") {
+      note(e.pos, "dropped", `ENTRYPOINT api \`${String(api)}\``, `${CONSTRUCT_TABLE["ENTRYPOINT api"].why}: this entrypoint is left out`);
+      continue;
+    }
+    const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : []);
+    const name = get("name");
+    const requestNames = [...new Set([...strings(get("model_names")), ...(typeof name === "string" ? [name] : []), ...strings(get("aliases"))])];
+    const assigned: string[] = [];
+    if (get("assignments") !== undefined) assigned.push("the entrypoint's");
+    // The recipe the names select (the unconditional rule's), and the path matches of the other rules.
+    let recipe: unknown = get("recipe");
+    const rules = fm.get("rules")?.value;
+    const pathRules: { recipe: unknown; match: Record<string, unknown>; rule: string; pos: VPos }[] = [];
+    if (rules?.kind === "array") {
+      recipe = undefined;
+      for (const [i, item] of rules.items.entries()) {
+        if (item.kind !== "object") continue;
+        const rule = plain(item) as Record<string, unknown>;
+        const ruleName = typeof rule.name === "string" ? rule.name : `rules[${i}]`;
+        if (rule.assignments !== undefined) assigned.push(`rule \`${ruleName}\`'s`);
+        const matchesValue = fieldMap(item.fields).get("matches")?.value;
+        const matches = matchesValue?.kind === "array" ? matchesValue.items.filter((m) => m.kind === "object") : [];
+        if (matches.length === 0) {
+          if (recipe === undefined) recipe = rule.recipe;
+          else note(item.pos, "dropped", `ENTRYPOINT rule \`${ruleName}\``, "a second rule without matches: vLLM-SR allows one catch-all, and the first is kept");
+          continue;
+        }
+        for (const mv of matches) {
+          const m = plain(mv) as Record<string, unknown>;
+          if (m.claim !== undefined) {
+            const c = m.claim as Record<string, unknown> | null;
+            note(mv.pos, "dropped", `ENTRYPOINT rule \`${ruleName}\` claim match`, `\`${String(c?.name)}\` = ${JSON.stringify(c?.exact)} → recipe \`${String(rule.recipe)}\`: ${CONSTRUCT_TABLE["ENTRYPOINT claim match"].why}`);
+          } else if (m.path !== undefined) pathRules.push({ recipe: rule.recipe, match: (m.path ?? {}) as Record<string, unknown>, rule: ruleName, pos: mv.pos });
+        }
+      }
+    }
+    if (assigned.length) note(e.pos, "dropped", "ENTRYPOINT assignments", `${assigned.join(", ")} \`assignments\`: ${CONSTRUCT_TABLE["ENTRYPOINT assignments"].why}`);
+
+    // The names: the profile's `models`.
+    if (requestNames.length === 0) {
+      if (!pathRules.length) note(e.pos, "dropped", what, "no model name (`model_names`, or `name` and `aliases`): it selects nothing");
+    } else if (typeof recipe !== "string") {
+      note(e.pos, "dropped", what, rules?.kind === "array"
+        ? `${list(requestNames)}: no rule without matches, so in vLLM-SR these names alone select no recipe (only with a path or claim); routeplane selects a profile by the model name alone, so they are left out and get the policy's own routes`
+        : `${list(requestNames)}: no \`recipe\` (vLLM-SR refuses it): left out`);
+    } else {
+      const target = byRecipe.get(recipe);
+      if (!target && recipe === DEFAULT_RECIPE) {
+        const fresh = requestNames.filter((n) => !claimedNames.has(n));
+        for (const n of fresh) claimedNames.set(n, "the top-level program");
+        note(e.pos, "derived", what, `${list(fresh)} → recipe \`default\`, vLLM-SR's top-level program: the policy's own routes, which take every request no profile claims, so no profile lists them`);
+      } else if (!target) {
+        note(e.pos, "dropped", what, `${list(requestNames)} → recipe \`${recipe}\`, which the program does not declare (vLLM-SR refuses it): left out`);
+      } else {
+        for (const n of requestNames) {
+          const prior = claimedNames.get(n);
+          if (prior !== undefined) note(e.pos, "dropped", what, `\`${n}\` → recipe \`${recipe}\`: ${prior} already has this name (vLLM-SR refuses a name mapped twice; a routeplane model name selects one profile): the first is kept`);
+          else if (!PROFILE_MODEL.test(n)) note(e.pos, "dropped", what, `\`${oneLine(n)}\` → recipe \`${recipe}\`: a profile's model names are 1 to 256 printable ASCII characters without spaces: left out`);
+          else {
+            claimedNames.set(n, `recipe \`${recipe}\``);
+            target.models.push(n);
+          }
+        }
+      }
+    }
+
+    // Path matches: the profile's `path_prefix`.
+    for (const pr of pathRules) {
+      const construct = `ENTRYPOINT rule \`${pr.rule}\` path match`;
+      const at = pr.pos;
+      const exact = typeof pr.match.exact === "string" ? pr.match.exact : undefined;
+      const raw = exact ?? pr.match.prefix;
+      const target = typeof pr.recipe === "string" ? byRecipe.get(pr.recipe) : undefined;
+      if (!target) {
+        note(at, "dropped", construct, pr.recipe === DEFAULT_RECIPE
+          ? "→ recipe `default`, vLLM-SR's top-level program: the policy's own routes are served on the plain `/v1/…` paths, with no prefix of their own"
+          : `→ recipe \`${String(pr.recipe)}\`, which the program does not declare: left out`);
+        continue;
+      }
+      const got = prefixOf(raw);
+      if ("error" in got) {
+        note(at, "dropped", construct, `\`${oneLine(String(raw))}\` → recipe \`${pr.recipe as string}\`: ${got.error}`);
+        continue;
+      }
+      if (target.pathPrefix === got.prefix) continue;
+      if (target.pathPrefix !== null) {
+        note(at, "dropped", construct, `\`${got.prefix}\` → recipe \`${pr.recipe as string}\`: a profile has one \`path_prefix\`, and \`${target.pathPrefix}\` came first`);
+        continue;
+      }
+      const owner = paths.get(got.prefix);
+      if (owner !== undefined) {
+        note(at, "dropped", construct, `\`${got.prefix}\` → recipe \`${pr.recipe as string}\`: profile \`${owner}\` already has this prefix (a path selects one profile): the first is kept`);
+        continue;
+      }
+      paths.set(got.prefix, target.name);
+      target.pathPrefix = got.prefix;
+      const how = [
+        exact !== undefined ? `the exact path \`${exact}\` becomes a prefix, so the profile also takes the paths under it` : null,
+        got.cut ? `only the part before \`/v1\` selects a profile in routeplane (\`/<prefix>/v1/chat/completions\`): \`${String(raw)}\` → \`${got.prefix}\`` : null,
+      ].filter((x): x is string => x !== null);
+      note(at, "approximate", construct, `\`path_prefix: "${got.prefix}"\` for profile \`${target.name}\`: ${["routeplane tries the path before the model name, so the profile takes every request on this path whatever model it names (vLLM-SR first needs one of the entrypoint's names)", ...how].join("; ")}`);
+    }
+  }
+
+  // A recipe no entrypoint selects: vLLM-SR never reaches it, and a profile needs names or a prefix.
+  for (const p of profiles) {
+    if (p.models.length || p.pathPrefix !== null) continue;
+    let prefix = `/${p.name}`;
+    for (let i = 2; paths.has(prefix); i++) prefix = `/${p.name}_${i}`;
+    paths.set(prefix, p.name);
+    p.pathPrefix = prefix;
+    p.derivedPath = true;
+    note(p.decl.pos, "derived", `RECIPE \`${p.decl.name}\``, `no ENTRYPOINT selects it, so no request reaches it in vLLM-SR: profile \`${p.name}\` gets \`path_prefix: "${prefix}"\` (a profile needs model names or a path prefix) so that it compiles and its tests run; give it the model names that should select it, or delete it`);
+  }
+  return profiles;
+}
+
 /** Translates a vLLM-SR DSL program. Never throws on bad input. */
 export function importVllmSr(opts: ImportOptions): ImportResult {
   const parsed = parseVllmSr(opts.source);
   if (parsed.errors.length) {
-    return { errors: parsed.errors.map((e) => `${opts.sourceName}:${e.pos.line}:${e.pos.col}: ${e.message}`), files: [], notes: [], checks: [], ok: false };
+    return { errors: parsed.errors.map((e) => `${opts.sourceName}:${e.pos.line}:${e.pos.col}: ${e.message}`), files: [], notes: [], checks: [], profiles: [], ok: false };
   }
   let config: VllmSrConfig | null = null;
   if (opts.config) {
     try {
       config = readVllmSrConfig(opts.config.text, opts.config.name);
     } catch (err) {
-      return { errors: [(err as Error).message], files: [], notes: [], checks: [], ok: false };
+      return { errors: [(err as Error).message], files: [], notes: [], checks: [], profiles: [], ok: false };
     }
   }
   const notes: ImportNote[] = [];
   const decls: VTopLevel[] = parsed.decls;
   const globals = decls.filter((d) => d.kind === "global");
   const kbCache = new Map<string, KnowledgeBase | { error: string }>();
-  const shared: Shared = {
+  const base: Omit<Shared, "catalog"> = {
     knowledgeBase: (name) => {
       let kb = kbCache.get(name);
       if (kb === undefined) kbCache.set(name, (kb = loadKnowledgeBase(name, config, opts)));
@@ -1354,7 +1652,14 @@ export function importVllmSr(opts: ImportOptions): ImportResult {
     config,
     configName: opts.config?.name ?? null,
     notes,
+    signals: new Namespace(),
+    plugins: new Namespace(),
+    routes: new Namespace(),
+    signalTexts: new Map(),
+    pluginTexts: new Map(),
+    testNames: new Set(),
   };
+  const shared: Shared = { ...base, catalog: new ModelCatalog(base) };
   if (config) for (const n of config.notes) notes.push({ where: opts.config!.name, line: 0, status: "dropped", construct: "config", text: n });
   for (const g of globals) {
     const other = [...new Set(g.fields.map((f) => f.key).filter((k) => k !== "default_model"))];
@@ -1370,61 +1675,65 @@ export function importVllmSr(opts: ImportOptions): ImportResult {
       notes.push({ where: `${opts.sourceName}:${b.pos.line}`, line: b.pos.line, status: "dropped", construct: `BACKEND \`${b.name}\` api_key`, text: "credentials are never copied into a policy: give the models an `api_key_env`" });
     }
   }
-  for (const e of decls.filter((d) => d.kind === "entrypoint")) {
-    const recipe = fieldValue(e.fields, "recipe");
-    const names = fieldValue(e.fields, "model_names");
-    notes.push({ where: `${opts.sourceName}:${e.pos.line}`, line: e.pos.line, status: "dropped", construct: "ENTRYPOINT", text: `${Array.isArray(names) ? names.map((n) => `\`${String(n)}\``).join(", ") : "its model names"} → recipe \`${String(recipe)}\`: ${CONSTRUCT_TABLE["ENTRYPOINT"].why}` });
-  }
-
   const top: Program = decls.filter((d): d is VRecipeEntry => ["routing", "signal", "signal_group", "projection", "route", "decision_tree", "plugin", "test"].includes(d.kind));
-  const recipes = decls.filter((d) => d.kind === "recipe");
+  const recipes = decls.filter((d): d is VRecipeDecl => d.kind === "recipe");
   const pkg = packageNameFor(opts.packageName);
-  const programs: { dir: string; pkg: string; program: Program; scope: string }[] = [];
-  const topHasRoutes = top.some((d) => d.kind === "route" || d.kind === "decision_tree");
-  if (recipes.length === 0) programs.push({ dir: "", pkg, program: top, scope: "" });
-  else {
-    if (topHasRoutes || top.length) programs.push({ dir: "main", pkg: `${pkg}.main`, program: top, scope: "" });
-    const seen = new Set<string>(["main"]);
-    for (const r of recipes) {
-      let dir = toName(r.name);
-      for (let i = 2; seen.has(dir); i++) dir = `${toName(r.name)}_${i}`;
-      seen.add(dir);
-      notes.push({ where: `${opts.sourceName}:${r.pos.line}`, line: r.pos.line, status: "approximate", construct: `RECIPE \`${r.name}\``, text: `policy \`${pkg}.${dir}\` in \`${dir}/\`: ${CONSTRUCT_TABLE["RECIPE"].why}` });
-      for (const o of r.options) {
-        if (o.key !== "description") notes.push({ where: `${opts.sourceName}:${o.pos.line}`, line: o.pos.line, status: o.key === "strategy" ? "approximate" : "dropped", construct: `RECIPE \`${r.name}\` option \`${o.key}\``, text: o.key === "strategy" ? CONSTRUCT_TABLE["ROUTING strategy"].why : "no counterpart" });
-      }
-      programs.push({ dir, pkg: `${pkg}.${dir}`, program: r.entries, scope: r.name });
+  const profiles = recipeProfiles(recipes, decls.filter((d): d is VEntrypointDecl => d.kind === "entrypoint"), opts.sourceName, notes);
+  for (const pr of profiles) {
+    for (const o of pr.decl.options) {
+      if (o.key !== "description") notes.push({ where: `${opts.sourceName}:${o.pos.line}`, line: o.pos.line, status: o.key === "strategy" ? "approximate" : "dropped", construct: `RECIPE \`${pr.decl.name}\` option \`${o.key}\``, text: o.key === "strategy" ? CONSTRUCT_TABLE["ROUTING strategy"].why : "no counterpart" });
     }
   }
+
+  // One package: the top-level program is the policy's own routes (main.route), each recipe a
+  // profile in a file of its own (recipes/<profile>.route), the models declared once (models.route).
+  const topScope: Scope = { recipe: "", profile: null, owner: { id: "", prefix: "", label: "the top-level program" }, selector: {}, file: "main.route" };
+  const scopes: { scope: Scope; program: Program; profile: RecipeProfile | null }[] = [{ scope: topScope, program: top, profile: null }];
+  for (const pr of profiles) {
+    const selector = pr.models.length ? { model: pr.models[0] } : { path: pr.pathPrefix! };
+    scopes.push({ scope: { recipe: pr.decl.name, profile: pr.name, owner: { id: pr.name, prefix: pr.name, label: `recipe \`${pr.decl.name}\`` }, selector, file: `recipes/${pr.name}.route` }, program: pr.decl.entries, profile: pr });
+  }
+  const raw: Record<string, string> = {};
+  const imported: ImportedProfile[] = [];
+  let routeCount = 0;
+  const header = `package ${pkg}`;
+  const bodies = scopes.map(({ scope, program, profile }) => {
+    const { blocks, routes } = new PolicyTranslator(program, shared, scope).translate();
+    routeCount += routes;
+    if (profile) imported.push({ name: profile.name, recipe: profile.decl.name, file: scope.file, models: profile.models, pathPrefix: profile.pathPrefix, derivedPath: profile.derivedPath, routes });
+    return blocks;
+  });
+  for (const m of shared.models) shared.catalog.name(m.name, m.pos);
+  raw["models.route"] = [header, ...[...shared.catalog.used].map((m) => shared.catalog.block(m).join("\n"))].join("\n\n") + "\n";
+  scopes.forEach(({ scope, profile }, i) => {
+    const head = profile === null
+      ? [`${header}\n\nimport "models.route"${profiles.map((pr) => `\nimport "recipes/${pr.name}.route"`).join("")}`]
+      : [header, profileDecl(profile)];
+    raw[scope.file] = [...head, ...bodies[i]].join("\n\n") + "\n";
+  });
 
   const files: ImportedFile[] = [];
-  const checks: PolicyCheck[] = [];
   const errors: string[] = [];
-  for (const p of programs) {
-    const t = new PolicyTranslator(p.program, shared, p.scope, recipes.length === 0);
-    const { files: raw, routes } = t.translate(p.pkg);
-    const formatted: Record<string, string> = {};
-    for (const f of raw) {
-      const path = p.dir ? `${p.dir}/${f.name}` : f.name;
-      const ast = parseFile(path, f.text);
-      if (ast.problems.length) {
-        // A bug in the importer, not the user's input: say where, keep the text for the report.
-        errors.push(`internal error: the generated ${path} does not parse (${ast.problems[0].kind} at ${ast.problems[0].span.start.line}:${ast.problems[0].span.start.col}: found ${ast.problems[0].found})`);
-        formatted[path] = f.text;
-      } else formatted[path] = formatFile(ast);
-      files.push({ path, text: formatted[path] });
-    }
-    const result = compile(memoryHost(formatted), Object.keys(formatted), { emit: false });
-    checks.push({
-      dir: p.dir,
-      package: p.pkg,
-      routes,
-      errors: result.diagnostics.filter((d) => d.severity === "error"),
-      warnings: result.diagnostics.filter((d) => d.severity === "warning"),
-    });
+  const formatted: Record<string, string> = {};
+  for (const [path, text] of Object.entries(raw)) {
+    const ast = parseFile(path, text);
+    if (ast.problems.length) {
+      // A bug in the importer, not the user's input: say where, keep the text for the report.
+      errors.push(`internal error: the generated ${path} does not parse (${ast.problems[0].kind} at ${ast.problems[0].span.start.line}:${ast.problems[0].span.start.col}: found ${ast.problems[0].found})`);
+      formatted[path] = text;
+    } else formatted[path] = formatFile(ast);
+    files.push({ path, text: formatted[path] });
   }
-  notes.push({ where: null, line: 0, status: "derived", construct: "package", text: `\`package ${pkg}\` from the file's name${recipes.length ? " (recipes: `<package>.<recipe>`)" : ""}` });
+  const result = compile(memoryHost(formatted), Object.keys(formatted), { emit: false });
+  const checks: PolicyCheck[] = [{
+    dir: "",
+    package: pkg,
+    routes: routeCount,
+    errors: result.diagnostics.filter((d) => d.severity === "error"),
+    warnings: result.diagnostics.filter((d) => d.severity === "warning"),
+  }];
+  notes.push({ where: null, line: 0, status: "derived", construct: "package", text: `\`package ${pkg}\` from the file's name` });
   const ok = errors.length === 0 && checks.every((c) => c.errors.length === 0);
-  files.push({ path: "IMPORT.md", text: renderImportReport({ sourceName: opts.sourceName, configName: opts.config?.name ?? null, notes, checks, files }) });
-  return { errors, files, notes, checks, ok };
+  files.push({ path: "IMPORT.md", text: renderImportReport({ sourceName: opts.sourceName, configName: opts.config?.name ?? null, notes, checks, files, profiles: imported }) });
+  return { errors, files, notes, checks, profiles: imported, ok };
 }

@@ -13,6 +13,7 @@ import { compile, formatFile, memoryHost } from "../compiler/index.ts";
 import { importVllmSr, SIGNAL_TABLE, PLUGIN_TABLE, ALGORITHM_TABLE, CONSTRUCT_TABLE, readVllmSrConfig, tokenCount } from "../importer/index.ts";
 import { conversationMatches } from "../bundle/index.ts";
 import { run, bufferIo } from "../cli/index.ts";
+import { Engine, requestFromChat } from "../runtime/index.ts";
 import { checkGolden, REPO } from "./support/golden.ts";
 
 const CASES = path.join(REPO, "test/import/vllm-sr");
@@ -61,21 +62,22 @@ for (const name of caseNames) {
 
 test("the generated policies compile again from the golden files, are formatted, and `routeplane lint` and `fmt --check` pass on them", async () => {
   for (const name of caseNames) {
+    // Every case is one package, its recipes profiles in recipes/: the whole directory is the policy.
     const expected = path.join(CASES, name, "expected");
     const routeFiles = listFiles(expected).filter((f) => f.endsWith(".route"));
-    const dirs = [...new Set(routeFiles.map((f) => path.dirname(f)))];
-    for (const d of dirs) {
-      const files = Object.fromEntries(routeFiles.filter((f) => path.dirname(f) === d).map((f) => [f, readFileSync(path.join(expected, f), "utf8")]));
-      for (const [f, text] of Object.entries(files)) assert.equal(formatFile(parseFile(f, text)), text, `${name}/${f} is not in canonical format`);
-      const result = compile(memoryHost(files), Object.keys(files), { emit: true, serial: 1 });
-      assert.deepEqual(result.diagnostics.filter((x) => x.severity === "error").map((x) => `${x.code} ${x.message}`), [], `${name}/${d}`);
-      assert.ok(result.bundle, `${name}/${d} gives a bundle`);
-      const io = bufferIo();
-      const dir = path.join(expected, d);
-      assert.equal(await run(["lint", dir], io), 0, `routeplane lint ${name}/${d}:\n${io.stderr}`);
-      const fmt = bufferIo();
-      assert.equal(await run(["fmt", "--check", dir], fmt), 0, `routeplane fmt --check ${name}/${d}:\n${fmt.stderr}`);
-    }
+    const files = Object.fromEntries(routeFiles.map((f) => [f, readFileSync(path.join(expected, f), "utf8")]));
+    for (const [f, text] of Object.entries(files)) assert.equal(formatFile(parseFile(f, text)), text, `${name}/${f} is not in canonical format`);
+    assert.equal(new Set(Object.values(files).map((t) => /^package (\S+)$/m.exec(t)?.[1])).size, 1, `${name}: one package`);
+    const result = compile(memoryHost(files), Object.keys(files), { emit: true, serial: 1 });
+    assert.deepEqual(result.diagnostics.filter((x) => x.severity === "error").map((x) => `${x.code} ${x.message}`), [], name);
+    assert.ok(result.bundle, `${name} gives a bundle`);
+    // main.route imports the rest: compiled alone, it is the same package.
+    const alone = compile(memoryHost(files), ["main.route"], { emit: false });
+    assert.deepEqual(alone.diagnostics.filter((x) => x.severity === "error").map((x) => `${x.code} ${x.message}`), [], `${name}: main.route alone`);
+    const io = bufferIo();
+    assert.equal(await run(["lint", expected], io), 0, `routeplane lint ${name}:\n${io.stderr}`);
+    const fmt = bufferIo();
+    assert.equal(await run(["fmt", "--check", expected], fmt), 0, `routeplane fmt --check ${name}:\n${fmt.stderr}`);
   }
 });
 
@@ -313,6 +315,73 @@ test("routeplane import vllm-sr writes the files, refuses a non-empty directory 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("recipes are profiles of one package: `routeplane check`, `lint` and `test` take the output directory, and the model name or path selects the recipe's routes", async () => {
+  const dir = tmp();
+  try {
+    const out = path.join(dir, "out");
+    const io = bufferIo();
+    assert.equal(await run(["import", "vllm-sr", path.join(CASES, "recipes/recipe.dsl"), "-o", out], io), 0, io.stderr);
+    assert.match(io.stdout, /: compiles, 6 routes \(3 profiles: speed, quality_first, batch\), 2 lint warnings$/m);
+    assert.deepEqual(listFiles(out), ["IMPORT.md", "main.route", "models.route", "recipes/batch.route", "recipes/quality_first.route", "recipes/speed.route"]);
+    for (const args of [["check", out], ["lint", out], ["test", out], ["fmt", "--check", out], ["check", path.join(out, "main.route")]]) {
+      const r = bufferIo();
+      assert.equal(await run(args, r), 0, `routeplane ${args.join(" ")}:\n${r.stdout}\n${r.stderr}`);
+    }
+    const checked = bufferIo();
+    await run(["check", out], checked);
+    assert.match(checked.stdout, /ok: 5 file\(s\), 6 routes/);
+    // The models are declared once, in models.route.
+    const all = listFiles(out).filter((f) => f.endsWith(".route")).map((f) => readFileSync(path.join(out, f), "utf8")).join("\n");
+    assert.equal(all.match(/^model fast_model \{/gm)?.length, 1);
+    assert.equal(all.match(/^package recipes$/gm)?.length, 5);
+
+    // One request text, three answers: the top-level routes, and each recipe's by the name or path that selects it.
+    const files = Object.fromEntries(listFiles(out).filter((f) => f.endsWith(".route")).map((f) => [f, readFileSync(path.join(out, f), "utf8")]));
+    const result = compile(memoryHost(files), Object.keys(files));
+    const engine = await Engine.load(result.bundle!);
+    const decide = (model: string | undefined, text: string, p?: string) => {
+      const request = requestFromChat({ ...(model ? { model } : {}), messages: [{ role: "user", content: text }] } as never);
+      return engine.decide({ ...request, profile: engine.profileFor(model, p) });
+    };
+    assert.equal(decide(undefined, "prove it").route, "top_hard");
+    assert.equal(decide("MoM", "prove it").route, "top_hard", "an ENTRYPOINT of `default` is the policy's own routes");
+    assert.equal(decide("auto", "prove it").route, "deep", "`auto` selects `quality first` (its first ENTRYPOINT; the second one's `auto` is dropped)");
+    assert.equal(decide("auto-quality", "hello").route, "quality_first.default");
+    assert.equal(decide("fast", "prove it").route, "speed.default", "`speed` has no route for it: its own default, not the top level's");
+    assert.equal(decide(undefined, "prove it", "/batch").route, "batch_top_hard", "a recipe no ENTRYPOINT selects is reached by its derived path");
+    assert.deepEqual(["auto-fast", "fast", "auto", "auto-quality", "MoM", "night"].map((m) => engine.profileFor(m)), ["speed", "speed", "quality_first", "quality_first", "", ""]);
+
+    // The renames name their source line.
+    const report = readFileSync(path.join(out, "IMPORT.md"), "utf8");
+    assert.match(report, /\| `recipe\.dsl:42` \| route `chatty` \(recipe `batch`\) \| named `batch_chatty`: recipe `speed` also declares `chatty`/);
+    assert.match(report, /\| `recipe\.dsl:41` \| route `top_hard` \(recipe `batch`\) \| named `batch_top_hard`: the top-level program also declares `top_hard`/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a route name shared by two recipes gets the later recipe's prefix, also when the prefixed name is taken", () => {
+  const r = importVllmSr({
+    source: ["MODEL m {}", 'SIGNAL keyword k { keywords: ["k"] }', 'ROUTE b_r { PRIORITY 1 WHEN keyword("k") MODEL m }',
+      'RECIPE a { SIGNAL keyword k { keywords: ["x"] } ROUTE r { PRIORITY 1 WHEN keyword("k") MODEL m } }',
+      'RECIPE b { SIGNAL keyword k { keywords: ["k"] } ROUTE r { PRIORITY 1 WHEN keyword("k") MODEL m } }',
+      'ENTRYPOINT { recipe: "a", model_names: ["a"] }', 'ENTRYPOINT { recipe: "b", model_names: ["b"] }'].join("\n"),
+    sourceName: "n.dsl",
+    packageName: "n",
+  });
+  assert.equal(r.ok, true, JSON.stringify(r.checks.map((c) => c.errors.map((d) => d.message))));
+  const text = (f: string) => r.files.find((x) => x.path === f)!.text;
+  assert.match(text("recipes/a.route"), /signal keyword a_k \{[^}]*"x"[^}]*\}\n\nroute r in a priority 1 \{\n {2}when a_k\n/);
+  // b's `k` is the top level's (declared identically, once); its `r` is a's, and `b_r` the top level's.
+  assert.doesNotMatch(text("recipes/b.route"), /signal keyword/);
+  assert.match(text("recipes/b.route"), /route b_r_2 in b priority 1 \{\n {2}when k\n/);
+  assert.deepEqual(r.notes.filter((n) => n.status === "renamed").map((n) => `${n.where} ${n.construct} → ${/named `(\w+)`/.exec(n.text)?.[1]}`), [
+    "n.dsl:4 signal `k` (recipe `a`) → a_k",
+    "n.dsl:5 route `r` (recipe `b`) → b_r_2",
+  ]);
+  assert.deepEqual(r.profiles.map((p) => [p.name, p.models, p.pathPrefix]), [["a", ["a"], null], ["b", ["b"], null]]);
 });
 
 test("a result that does not compile is written, reported in IMPORT.md, and exits 1", async () => {

@@ -1,5 +1,7 @@
 # RECIPE scopes with ENTRYPOINT bindings and ROUTING strategies, beside a
-# top-level program. Models are top-level and shared.
+# top-level program. Models are top-level and shared. Each recipe is a scope
+# of its own: `batch` reuses names of the top level and of `speed` (two
+# declared identically), and no ENTRYPOINT selects it.
 
 MODEL fast-model { quality_score: 0.5 }
 MODEL smart-model { quality_score: 0.9 }
@@ -33,5 +35,16 @@ RECIPE "quality first" {
   }
 }
 
+RECIPE batch {
+  SIGNAL embedding chat { threshold: 0.6, candidates: ["hello"] }
+  SIGNAL keyword hard { operator: "OR", keywords: ["prove", "derive"] }
+  ROUTE top_hard { PRIORITY 10 WHEN keyword("hard") MODEL fast-model }
+  ROUTE chatty { PRIORITY 5 WHEN embedding("chat") MODEL smart-model }
+  TEST speed_tests { "hello" -> chatty }
+}
+
 ENTRYPOINT { recipe: "speed", model_names: ["auto-fast"] }
 ENTRYPOINT { recipe: "quality first", model_names: ["auto", "auto-quality"] }
+ENTRYPOINT { recipe: "speed", model_names: ["auto", "fast"] }
+ENTRYPOINT { recipe: "default", model_names: ["MoM"] }
+ENTRYPOINT { recipe: "nightly", model_names: ["night"] }
