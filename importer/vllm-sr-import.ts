@@ -616,11 +616,11 @@ class PolicyTranslator {
   }
 
   /** A metadata stand-in for a signal routeplane cannot compute, declared once. */
-  private standIn(type: string, name: string, pos: VPos): string {
+  private standIn(type: string, name: string, pos: VPos, why = "is not computed by routeplane"): string {
     const key = `vllm-sr/${type}/${name}`;
     let n = this.standIns.get(key);
     if (n === undefined) {
-      const d = this.declareOnce("signal", name, pos, (x) => `# stand-in: vLLM-SR's ${oneLine(type)} signal \`${oneLine(name)}\` is not computed by routeplane (IMPORT.md)\nsignal metadata ${x} { key: ${quote(key)} }`);
+      const d = this.declareOnce("signal", name, pos, (x) => `# stand-in: vLLM-SR's ${oneLine(type)} signal \`${oneLine(name)}\` ${why} (IMPORT.md)\nsignal metadata ${x} { key: ${quote(key)} }`);
       n = d.name;
       this.standIns.set(key, n);
       if (d.text !== null) this.signalDecls.push(d.text);
@@ -836,8 +836,11 @@ class PolicyTranslator {
     const info = this.findSignal(type, base);
     if (!info) {
       const row = SIGNAL_TABLE[type];
-      this.note(pos, "dropped", `\`${type}("${name}")\``, `${row ? `no ${type} signal \`${base}\` is declared` : `unknown signal type \`${type}\``}: the condition reads a \`metadata\` stand-in`);
-      return leaf(this.standIn(type, base, pos));
+      // A misspelling is the likely cause: name the declared signal of that type closest to it.
+      const declared = this.signalInfo.filter((s) => s.decl.signalType === type).map((s) => s.decl.name);
+      const near = declared.find((d) => editDistance(d, base) <= Math.max(1, Math.floor(base.length / 3)));
+      this.note(pos, "dropped", `\`${type}("${name}")\``, `${row ? `no ${type} signal \`${base}\` is declared${near ? ` (did you mean \`${near}\`?)` : ""}` : `unknown signal type \`${type}\``}: the condition reads a \`metadata\` stand-in`);
+      return leaf(this.standIn(type, base, pos, row ? "is not declared in the program" : "has a type routeplane does not know"));
     }
     if (info.rpName === null) return leaf(info.standIn ?? (info.standIn = this.standIn(type, base, pos)));
     const own = local?.get(info);
@@ -1736,4 +1739,16 @@ export function importVllmSr(opts: ImportOptions): ImportResult {
   const ok = errors.length === 0 && checks.every((c) => c.errors.length === 0);
   files.push({ path: "IMPORT.md", text: renderImportReport({ sourceName: opts.sourceName, configName: opts.config?.name ?? null, notes, checks, files, profiles: imported }) });
   return { errors, files, notes, checks, profiles: imported, ok };
+}
+
+/** Levenshtein distance, for did-you-mean on undeclared signal names (short names only: quadratic). */
+function editDistance(a: string, b: string): number {
+  if (a.length > 64 || b.length > 64) return Math.max(a.length, b.length);
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
 }

@@ -173,6 +173,8 @@ const CONVERSATION_NOT_COUNTED: Record<string, string> = {
 /** A vLLM-SR conversation signal (`feature: { type, source: { type, role } }`, `predicate`) as routeplane's conversation signal. */
 function conversationBody(s: SignalInput): SignalBody {
   const feature = obj(s.field("feature"));
+  // Without a `feature` block there is nothing to count: never "always matches" (a `source` written beside it is a common slip).
+  if (!feature) return { fields: {}, notes: [], dropped: `no \`feature\` block${s.field("source") !== undefined ? " (`source` belongs inside it)" : ""}: a conversation signal is \`feature: { type: "count" | "exists", source: { type, role } }\` with a \`predicate\`` };
   const source = obj(feature?.source);
   const ftype = str(feature?.type) ?? "count";
   const stype = str(source?.type) ?? "message";

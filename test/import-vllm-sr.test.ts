@@ -522,6 +522,25 @@ test("conversation sources routeplane does not count are stand-ins with the reas
   assert.ok(dropped.some((t) => /unknown `source.type: "telepathy"`/.test(t)));
 });
 
+test("a conversation signal without its `feature` block is dropped with the reason, never an always-true signal; an undeclared signal gets a did-you-mean (newcomer review)", () => {
+  const r = importVllmSr({
+    source: ['SIGNAL conversation has_tools { feature: "exists", source: { type: "tool_definition" } }',
+      'SIGNAL keyword k { operator: "OR", keywords: ["x"] }',
+      "MODEL m {}",
+      'ROUTE r { PRIORITY 1 WHEN conversation("has_tools") OR keyword("kk") OR keyword("k") MODEL m }'].join("\n"),
+    sourceName: "c.dsl",
+    packageName: "c",
+  });
+  assert.equal(r.ok, true);
+  const main = r.files.find((f) => f.path === "main.route")!.text;
+  assert.doesNotMatch(main, /signal conversation/);
+  assert.match(main, /signal metadata has_tools/);
+  assert.match(main, /keyword signal `kk` is not declared in the program/);
+  const dropped = r.notes.filter((n) => n.status === "dropped").map((n) => n.text);
+  assert.ok(dropped.some((t) => /no `feature` block \(`source` belongs inside it\)/.test(t)), dropped.join("\n"));
+  assert.ok(dropped.some((t) => /no keyword signal `kk` is declared \(did you mean `k`\?\)/.test(t)), dropped.join("\n"));
+});
+
 test("a confidence cascade's log-probability threshold is the mean token probability e^threshold; self-verification names a verifier", () => {
   const cascade = (fields: string) => {
     const r = importVllmSr({ source: `MODEL a {}\nMODEL b {}\nROUTE r { MODEL a, b ALGORITHM confidence { ${fields} } }`, sourceName: "x.dsl", packageName: "x" });
