@@ -73,6 +73,8 @@ export interface CheckedPolicy {
   default: Action | null;
   /** Request-facing profiles, each with its default; their routes carry `profile`. */
   profiles: ProfileSpec[];
+  /** Set on the projection the analysis runs for one profile ("" for the policy's own routes): what `profile == x` in a guarantee tests. */
+  profileScope?: string;
   guarantees: CheckedGuarantee[];
   assumptions: CheckedAssumption[];
   tests: CheckedTest[];
@@ -226,7 +228,7 @@ export function checkProgram(program: ResolvedProgram, diags: DiagnosticBag): Ch
   for (const { decl, file } of program.guarantees) {
     const env: ConditionEnv = { file, signals, quiet, diags, used: new Set() };
     const when: Condition | null = decl.when ? lowerCondition(decl.when, env) : { op: "true" };
-    const require = lowerRequire(decl.require, env, { models, plugins, routes: routeOrigins });
+    const require = lowerRequire(decl.require, env, { models, plugins, routes: routeOrigins, profiles });
     if (when && require) guarantees.push({ name: decl.name.value, when, require, file, span: decl.name.span });
   }
 

@@ -65,11 +65,14 @@ export type DecisionPredicate =
   /** A per-use parameter of the chosen model on this route (`model.max_tokens <= 4096`); one the route does not set is absent. */
   | { op: "model-param"; param: "reasoning" | "effort" | "lora" | "max_tokens" | "temperature"; cmp: CmpOp; value: number | string | boolean }
   | { op: "route-is"; routes: string[] }
+  /** The profile whose routes decide (docs/language.md, profiles); the policy's own routes are in none. */
+  | { op: "profile-is"; profiles: string[] }
   | { op: "applies"; plugin: string } // a plugin name or a plugin type
   | { op: "blocked" }
   | { op: "request"; cond: Condition };
 
 interface DecisionScope {
+  profiles: Map<string, unknown>;
   models: Map<string, ModelSpec>;
   plugins: Map<string, PluginSpec>;
   routes: Map<string, unknown>;
@@ -85,6 +88,8 @@ export function lowerRequire(expr: Expr, env: ConditionEnv, scope: DecisionScope
   };
   const nameList = (e: Expr): { names: string[]; spans: Span[] } | null => {
     if (e.kind === "ref" && e.path.length === 1) return { names: [e.path[0].name], spans: [e.path[0].span] };
+    // A quoted name: what a dotted one (a profile's default, `"coding.default"`) must be.
+    if (e.kind === "literal" && e.value.kind === "string") return { names: [e.value.value], spans: [e.span] };
     if (e.kind === "literal" && e.value.kind === "list") {
       const items = e.value.items;
       if (items.every((i) => i.kind === "ident" || i.kind === "string")) {
@@ -166,11 +171,26 @@ export function lowerRequire(expr: Expr, env: ConditionEnv, scope: DecisionScope
           const p: DecisionPredicate = { op: "model-field", field: "provider", value: v };
           return e.op === "!=" ? { op: "not", arg: p } : p;
         }
+        if (head === "profile" && field === undefined && (e.op === "==" || e.op === "!=" || e.op === "in") && !env.signals.has("profile")) {
+          const names = nameList(e.right);
+          if (!names) return fail(e.right.span, "compare `profile` with a profile name or a list of them");
+          let ok = true;
+          names.names.forEach((n, i) => {
+            if (scope.profiles.has(n) || env.quiet.has(n)) return;
+            ok = false;
+            env.diags.add("RP0209", env.file, names.spans[i], `undefined profile \`${n}\``, didYouMean(n, scope.profiles.keys(), names.spans[i]));
+          });
+          if (!ok) return null;
+          const p: DecisionPredicate = { op: "profile-is", profiles: names.names };
+          return e.op === "!=" ? { op: "not", arg: p } : p;
+        }
         if (head === "route" && field === undefined && (e.op === "==" || e.op === "!=" || e.op === "in")) {
           const names = nameList(e.right);
           if (!names) return fail(e.right.span, "compare `route` with a route name or a list of them");
           const withDefault = new Map(scope.routes);
           withDefault.set("default", null);
+          // A profile's default decides as `<profile>.default` (write it quoted: `route == "coding.default"`).
+          for (const p of scope.profiles.keys()) withDefault.set(`${p}.default`, null);
           if (!known(names, withDefault, "route")) return null;
           const p: DecisionPredicate = { op: "route-is", routes: names.names };
           return e.op === "!=" ? { op: "not", arg: p } : p;

@@ -160,3 +160,14 @@ default { select adaptive { models: [a, b], objective: quality } }
   assert.ok(r.bundle, r.diagnostics.map((d) => d.message).join("\n"));
   assert.deepEqual([...adaptiveRoutesOf(r.bundle).keys()].sort(), ["default", "p.default"]);
 });
+
+test("guarantees can name profiles: `profile == x`, `profile in [...]`, and a profile's default as route \"x.default\"", () => {
+  const src = (g: string) => `${policy().replace(/use cloud/g, "use big").replace("default { use local }", "default { use local }\ndefault in support { use local }\ndefault in coding_ide { use cloud }")}${g}\n`;
+  const status = (g: string) => build(src(g)).analysis!.guarantees.map((x) => x.status);
+  assert.deepEqual(status(`guarantee "only coding_ide goes to the cloud" { require model != cloud or profile == coding_ide }`), ["proved"]);
+  assert.deepEqual(status(`guarantee "nothing goes to the cloud" { require model != cloud }`), ["failed"]);
+  assert.deepEqual(status(`guarantee "cloud only by its default" { require model != cloud or route == "coding_ide.default" }`), ["proved"]);
+  assert.deepEqual(status(`guarantee "support and coding stay local" { require not (profile in [support, coding]) or model.tags has onprem }`), ["proved"]);
+  const bad = build(src(`guarantee "g" { require profile == codng }`)).diagnostics.find((d) => d.code === "RP0209");
+  assert.match(bad?.message ?? "", /undefined profile `codng`/);
+});

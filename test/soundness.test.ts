@@ -71,6 +71,8 @@ function requirementHolds(p: DecisionPredicate, d: Decision, model: string | nul
     }
     case "route-is":
       return d.route !== null && p.routes.includes(d.route);
+    case "profile-is":
+      return d.profile !== undefined && p.profiles.includes(d.profile);
     case "applies": {
       const uses = d.route === null ? [] : (d.route === "default" ? engine.bundle.policy.default! : engine.bundle.policy.routes.find((r) => r.name === d.route)!.action).plugins;
       return d.plugins.some((name) => { const u = uses.find((x) => x.plugin === name)!; return u.plugin === p.plugin || u.type === p.plugin; });

@@ -89,10 +89,10 @@ export function analyzePolicy(policy: CheckedPolicy, diags: DiagnosticBag, maxNo
  */
 function analyzeProfiles(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: number | undefined): Analysis {
   const scopes: { name: string; sub: CheckedPolicy }[] = [
-    { name: "", sub: { ...policy, routes: policy.routes.filter((r) => r.profile === undefined), profiles: [] } },
+    { name: "", sub: { ...policy, routes: policy.routes.filter((r) => r.profile === undefined), profiles: [], profileScope: "" } },
     ...policy.profiles.map((p) => ({
       name: p.name,
-      sub: { ...policy, routes: policy.routes.filter((r) => r.profile === p.name), default: p.default, profiles: [], origins: { ...policy.origins, default: policy.origins.profileDefaults.get(p.name) ?? null } },
+      sub: { ...policy, routes: policy.routes.filter((r) => r.profile === p.name), default: p.default, profiles: [], profileScope: p.name, origins: { ...policy.origins, default: policy.origins.profileDefaults.get(p.name) ?? null } },
     })),
   ];
   const UNUSED = new Set(["RP1005", "RP1006", "RP1007"]);
@@ -678,8 +678,13 @@ function requirement(p: DecisionPredicate, route: string | null, modelName: stri
       return spec?.provider === p.value ? TRUE : FALSE;
     case "model-param":
       return modelName !== null && paramHolds(action?.params?.[modelName], p.param, p.cmp, p.value) ? TRUE : FALSE;
-    case "route-is":
-      return route !== null && p.routes.includes(route) ? TRUE : FALSE;
+    case "route-is": {
+      // Within a profile's analysis its default is route `<profile>.default`, as the engine names it.
+      const named = route === "default" && policy.profileScope ? profileDefaultRoute(policy.profileScope) : route;
+      return named !== null && p.routes.includes(named) ? TRUE : FALSE;
+    }
+    case "profile-is":
+      return policy.profileScope !== undefined && p.profiles.includes(policy.profileScope) ? TRUE : FALSE;
     case "applies": {
       // A plugin runs unless an earlier one blocked the request (the engine skips the rest).
       if (action === null) return FALSE;
