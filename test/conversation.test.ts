@@ -123,10 +123,23 @@ signal conversation s { response_format: [json_schema] }
 route a priority 20 { when j and s; use big }
 default { use local }
 `).some((f) => /^RP1001 route `a`/.test(f)));
-  // What the analysis does not know (docs/analysis.md): turns ≤ messages. Not dead, though it is.
-  assert.ok(!findings(`${MODELS}
+  // User turns are some of the messages, a repeated call some of the calls: both bounds are known.
+  assert.ok(findings(`${MODELS}
 signal conversation c { min_user_turns: 5 }
 route a priority 20 { when c and c.messages < 5; use big }
+default { use local }
+`).some((f) => /^RP1001 route `a`/.test(f)));
+  assert.ok(findings(`${MODELS}
+signal conversation loop { min_tool_repeats: 3 }
+signal conversation few { max_tool_calls: 2 }
+route a priority 20 { when loop and few; use big }
+route b priority 10 { when loop and loop.tool_calls > 3; use big }
+default { use local }
+`).some((f) => /^RP1001 route `a`/.test(f)));
+  // Not more than that: tool calls without a repeat are possible (malformed entries count as calls), so `a` lives.
+  assert.ok(!findings(`${MODELS}
+signal conversation calls { min_tool_calls: 1 }
+route a priority 20 { when calls and calls.tool_repeats == 0; use big }
 default { use local }
 `).some((f) => /^RP1001/.test(f)));
   // A guarantee over the shape is proved or refuted with a witness the engine reproduces.

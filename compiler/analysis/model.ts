@@ -40,6 +40,12 @@ export interface Witness {
   description: string[];
 }
 
+/** [smaller, larger] counts of one conversation: the engine's user turns are some of its messages, a repeated call some of its calls. */
+const COUNT_BOUNDS: readonly [string, string][] = [
+  ["@conversation.user_turns", "@conversation.messages"],
+  ["@conversation.tool_repeats", "@conversation.tool_calls"],
+];
+
 const THRESHOLDED = new Set(["jailbreak", "complexity", "embedding", "fact_check", "knowledge"]);
 
 /** Combinations of input cells a derived score's link may take; beyond, its value is free (scoreLink). */
@@ -252,6 +258,8 @@ export class RequestModel {
     // What plugins and models compare with: a guard's jailbreak threshold, a model's context window.
     for (const p of policy.plugins) if (p.type === "jailbreak_guard") mentionKey("@jailbreak.score", (p.config.threshold as number | undefined) ?? 0.5);
     for (const m of policy.models) if (m.context_window !== null) mentionKey("@tokens", m.context_window);
+    // A conversation's counts bound each other: every threshold of the smaller is one of the larger too (COUNT_BOUNDS).
+    for (const [small, large] of COUNT_BOUNDS) for (const t of mentions.get(small) ?? []) mentionKey(large, t);
     // Pass 2: variables, in signal order so each signal's variables sit together.
     for (const s of policy.signals) {
       const m = this.bdd.newVar();
@@ -286,6 +294,16 @@ export class RequestModel {
     if (!this.numbers.has("@tokens") && mentions.has("@tokens")) {
       this.structure.set("@tokens", []);
       this.numbers.set("@tokens", this.numeric("@tokens", { type: "number", min: 0, max: null }, [...mentions.get("@tokens")!].filter((v): v is number => typeof v === "number"), true));
+    }
+    // User turns are at most the messages, one call repeated at most the calls: small ≥ t ⇒ large ≥ t (the
+    // contrapositive, large < t ⇒ small < t, comes with it). Part of the smaller count's structure.
+    for (const [small, large] of COUNT_BOUNDS) {
+      const s = this.numbers.get(small);
+      const l = this.numbers.get(large);
+      if (!s || !l) continue;
+      for (const t of s.thresholds) {
+        this.structure.get(small)!.push(this.bdd.implies(s.ge.get(t)!, l.ge.get(t)!), this.bdd.implies(s.gt.get(t)!, l.gt.get(t)!));
+      }
     }
     for (const s of policy.signals) {
       const fact = this.facts(s);

@@ -146,7 +146,7 @@ function genSignal(r: Rand, type: string, name: string): GenSignal {
       return { name, type, body: r(2) ? `threshold: ${num(pick(r, THRESHOLDS.slice(1, 5)))}` : "", atoms: [name, `${name}.score >= ${num(pick(r, THRESHOLDS))}`] };
     case "conversation": {
       const bounds = pick(r, ["min_tool_calls: 1", "min_tool_repeats: 2", "min_user_turns: 2, max_messages: 6", "min_tools: 1", "system: true", "response_format: [json_object, json_schema]", "max_user_turns: 1, system: false"]);
-      return { name, type, body: bounds, atoms: [name, `${name}.tool_calls >= ${pick(r, [1, 2, 3])}`, `${name}.tool_repeats > 1`, `${name}.messages <= ${pick(r, [1, 3, 5])}`, `${name}.response_format == ${q(pick(r, ["none", "json_object", "text"]))}`, `${name}.system`] };
+      return { name, type, body: bounds, atoms: [name, `${name}.tool_calls >= ${pick(r, [1, 2, 3])}`, `${name}.tool_repeats > 1`, `${name}.messages <= ${pick(r, [1, 3, 5])}`, `${name}.user_turns >= ${pick(r, [1, 2, 4])}`, `${name}.response_format == ${q(pick(r, ["none", "json_object", "text"]))}`, `${name}.system`] };
     }
     default:
       throw new Error(type);
