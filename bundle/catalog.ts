@@ -470,6 +470,15 @@ export const PROFILE_SCHEMA: JsonSchema = obj(
   { anyOf: [{ required: ["models"] }, { required: ["path_prefix"] }] },
 );
 
+/**
+ * Whether a request path is one proxies may read otherwise than the sidecar: a `.` or `..` segment,
+ * an encoded dot, slash or backslash, an empty segment, a backslash. Such a path selects no profile
+ * (a front proxy matching the normalised path while forwarding the raw one would disagree with it).
+ */
+export function ambiguousPath(path: string): boolean {
+  return /(^|\/)\.{1,2}(\/|$)|%2e|%2f|%5c|\/\/|\\/i.test(path);
+}
+
 /** Reasoning effort levels a route may ask of a model (`effort: high`). */
 export const EFFORTS = ["minimal", "low", "medium", "high"] as const;
 

@@ -8,7 +8,7 @@ export type {
 export {
   SIGNAL_TYPES, PLUGIN_TYPES, MODEL_SCHEMA, SELECT_SCHEMAS, OBJECTIVE_METRICS, PII_TYPES, PII_DETECTION_ORDER, MODALITIES, PROVIDERS,
   MAX_SCORE_TERMS, MAX_SCORE_BANDS, MAX_SCORE_WEIGHT, scoreValue, inBand, MAX_PARTITION_MEMBERS, partitionWinner, memberConfidence,
-  MODEL_PARAMS_SCHEMA, PROFILE_SCHEMA, EFFORTS, MAX_TOKENS_CAP, RESPONSE_FORMATS, CONVERSATION_BOUNDS, conversationMatches,
+  MODEL_PARAMS_SCHEMA, PROFILE_SCHEMA, ambiguousPath, EFFORTS, MAX_TOKENS_CAP, RESPONSE_FORMATS, CONVERSATION_BOUNDS, conversationMatches,
 } from "./catalog.ts";
 export type { JsonSchema, Output, SignalTypeInfo, PluginTypeInfo, ScoreTerm, ScoreConfig, ModelParams } from "./catalog.ts";
 export { BUNDLE_SCHEMA } from "./schema.ts";

@@ -50,6 +50,8 @@ export interface CapturedReplay {
   blocked: number;
   /** Captures holding a withheld value ("(other)"): a target that compares that signal with a new value may be judged wrong on them. */
   withheld: number;
+  /** Captures decided in a profile the target does not have (renamed or removed): decided by its own routes instead. */
+  profileMissing: number;
 }
 
 /** Decides each captured request again under the target bundle, from its recorded signal values. */
@@ -60,6 +62,8 @@ export async function replayCaptured(bundle: Bundle, captured: TelemetryRead["ca
   let changed = 0;
   let blocked = 0;
   let withheld = 0;
+  let profileMissing = 0;
+  const profiles = new Set((bundle.policy.profiles ?? []).map((p) => p.name));
   // One capture per request: a file read twice, or a forged repeat, counts once (the last wins).
   const unique = [...new Map(captured.map((c) => [c.requestId, c])).values()];
   for (const c of unique) {
@@ -68,6 +72,7 @@ export async function replayCaptured(bundle: Bundle, captured: TelemetryRead["ca
       continue;
     }
     if (Object.values(c.signals).some((v) => Object.values(v).includes("(other)"))) withheld++;
+    if (c.profile !== undefined && !profiles.has(c.profile)) profileMissing++;
     for (const s of bundle.policy.signals) if (!Object.hasOwn(c.signals, s.name)) missing.add(s.name);
     // In the profile that decided it (a profile the target lacks: its own routes, as the sidecar would not find it either).
     const d = engine.decide({ ...requestFromSignals(c.signals), id: c.requestId, ...(c.profile !== undefined ? { profile: c.profile } : {}) });
@@ -79,7 +84,7 @@ export async function replayCaptured(bundle: Bundle, captured: TelemetryRead["ca
     counts.set(k, (counts.get(k) ?? 0) + 1);
   }
   const transitions = [...counts].map(([k, count]) => ({ from: k.split("\u0000")[0], to: k.split("\u0000")[1], count })).sort((a, b) => b.count - a.count);
-  return { decisions: unique.length - blocked, changed, transitions, missingSignals: [...missing].sort(), blocked, withheld };
+  return { decisions: unique.length - blocked, changed, transitions, missingSignals: [...missing].sort(), blocked, withheld, profileMissing };
 }
 
 const SHOWN_PROBLEMS = 5;
@@ -171,6 +176,7 @@ function renderCaptured(c: CapturedReplay): string[] {
   const lines = ["", `captured decisions, decided again by the target: ${c.changed} of ${c.decisions} change`];
   for (const t of c.transitions.slice(0, SHOWN_TRANSITIONS)) lines.push(`  ${String(t.count).padStart(6)}  ${shown(t.from)}   now ${shown(t.to)}`);
   if (c.transitions.length > SHOWN_TRANSITIONS) lines.push(`  … and ${c.transitions.length - SHOWN_TRANSITIONS} more kinds of change (--format json lists them all)`);
+  if (c.profileMissing) lines.push(`  ${c.profileMissing} captures were decided in a profile the target does not have (renamed or removed?): decided by its own routes here`);
   if (c.blocked) lines.push(`  ${c.blocked} captured decisions a plugin blocked were not decided again (what blocked them is the request's text, which is not captured)`);
   if (c.withheld) lines.push(`  ${c.withheld} captures hold a withheld value ("(other)": a header or metadata value the policy neither lists nor compares); a target comparing it with a new value may be judged wrong on them`);
   if (c.missingSignals.length) lines.push(`  signals some captures do not hold (the engine computes only what a decision needs; these are decided as for an empty request): ${c.missingSignals.join(", ")}`);

@@ -1,7 +1,7 @@
 // test and explain: run requests through the decision engine and show why it
 // decided what it did.
 import { existsSync, statSync } from "node:fs";
-import { readBundle, describeBundleReadError, profileDefaultRoute, type Bundle, type JsonObject, type ModelParams } from "../bundle/index.ts";
+import { readBundle, describeBundleReadError, profileDefaultRoute, ambiguousPath, type Bundle, type JsonObject, type ModelParams } from "../bundle/index.ts";
 import { Engine, requestFromChat, type Decision, type Request } from "../runtime/engine/index.ts";
 import type { CheckedTest, CompileResult } from "../compiler/index.ts";
 import { compilePaths, reportDiagnostics, checkFormat } from "./policy-commands.ts";
@@ -150,6 +150,7 @@ export async function cmdExplain(io: Io, paths: string[], opts: { request?: stri
   if (!engine) return EXIT.failed;
   const path = requestPaths.get(request);
   if (path !== undefined) {
+    if (ambiguousPath(path)) throw new UsageError(`${opts.request}: the path ${path} has a dot segment, an encoded dot or slash, an empty segment or a backslash (the sidecar answers 400)`);
     const profile = engine.profileFor(undefined, path);
     if (profile === "") throw new UsageError(`${opts.request}: no profile of the policy serves the path ${path} (the sidecar answers 404)`);
     request.profile = profile;

@@ -6,7 +6,7 @@ import type {
   ApplyStmt, ObjectValue, RouteDecl, RouteStmt, SelectStmt, Span, TestDecl, UseStmt, Value, WhenStmt,
 } from "../grammar/index.ts";
 import {
-  OBJECTIVE_METRICS, PLUGIN_TYPES, SELECT_SCHEMAS, SIGNAL_TYPES, sidecarOwnedHeader,
+  OBJECTIVE_METRICS, PLUGIN_TYPES, ambiguousPath, SELECT_SCHEMAS, SIGNAL_TYPES, sidecarOwnedHeader,
   type Action, type Condition, type JsonObject, type ModelSpec, type PluginSpec, type PluginUse,
   type RouteSpec, type Selection, type ModelParams, type ProfileSpec,
 } from "../bundle/index.ts";
@@ -810,6 +810,7 @@ function checkTest(decl: TestDecl, file: string, ctx: TestContext): CheckedTest 
       case "model":
       case "path":
         if (typeof json !== "string" || (key === "path" && !json.startsWith("/"))) bad(field.value.span, key === "model" ? "`model` is the requested model name, a string" : "`path` is the request's path prefix, a string starting with `/`, e.g. \"/coding\"");
+        else if (key === "path" && ambiguousPath(json)) bad(field.value.span, `the path ${json} has a dot segment, an encoded dot or slash, an empty segment or a backslash: the sidecar refuses it (400)`);
         else if (key === "path" && !ctx.prefixes.some((p) => json === p || json.startsWith(`${p}/`))) {
           bad(field.value.span, `no profile serves the path ${json} (the sidecar answers 404)`, ctx.prefixes.length ? didYouMean(json, ctx.prefixes, field.value.span) : { help: "declare a profile with this `path_prefix`, or leave `path` out" });
         } else request[key] = json;

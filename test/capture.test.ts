@@ -3,7 +3,7 @@
 // `routeplane replay` deciding those requests again under another policy.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { checkRoutingEvent, serializeBundle, type RoutingEvent } from "../bundle/index.ts";
@@ -160,5 +160,12 @@ default { use small; apply all }
   const io = bufferIo();
   await cmdReplay(io, [telemetry], { policy: dir, format: "json" });
   const out = JSON.parse(io.stdout).captured;
-  assert.deepEqual([out.decisions, out.changed], [2, 0], "the same policy decides its captures the same way");
+  assert.deepEqual([out.decisions, out.changed, out.profileMissing], [2, 0, 0], "the same policy decides its captures the same way");
+  // A target that renamed the profile: said so, not silently decided by its own routes (attack review).
+  const renamed = path.join(root, "renamed");
+  mkdirSync(renamed);
+  writeFileSync(path.join(renamed, "p.route"), readFileSync(path.join(dir, "p.route"), "utf8").replace(/\bsupport\b(?!-bot)/g, "helpdesk"));
+  const text = bufferIo();
+  await cmdReplay(text, [telemetry], { policy: renamed });
+  assert.match(text.stdout, /2 captures were decided in a profile the target does not have/);
 });

@@ -55,7 +55,7 @@ async function serve(text: string, options: { credentials?: Record<string, strin
     return { status: res.status, model: res.headers.get("x-routeplane-model"), type: res.headers.get("content-type"), text: await res.text(), ms: performance.now() - t0 };
   };
   const attempts = () => (sink.events.at(-1) as RoutingEvent).attempts.map((a) => `${a.model}:${a.outcome}`);
-  return { ask, attempts, events: () => sink.events as RoutingEvent[] };
+  return { ask, attempts, events: () => sink.events as RoutingEvent[], url: `http://127.0.0.1:${port}` };
 }
 
 test("confidence from log-probabilities, a verifier's grade, one event for a streaming client", () => {
@@ -250,4 +250,50 @@ route judged priority 1 { when false; select cascade { models: [m1, m2], min_con
   assert.equal(m1.received.length, 1);
   assert.equal(m4.received.length, 1);
   assert.equal(judge.received.length, 0);
+});
+
+test("attack review: a cascade on /v1/completions reads its tokens' log-probabilities and streams as text events; a streamed last step leaves cost unknown; absurd usage is not believed", async () => {
+  const received: Record<string, unknown>[] = [];
+  const server = createServer((req, res) => {
+    let raw = "";
+    req.on("data", (c) => (raw += c));
+    req.on("end", () => {
+      const body = JSON.parse(raw || "{}");
+      received.push(body);
+      const sure = String(body.prompt).includes("easy");
+      if (body.stream) {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.end(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "streamed" } }] })}\n\ndata: [DONE]\n\n`);
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ id: "c", object: "text_completion", created: 1, model: "m", choices: [{ index: 0, text: "answer", finish_reason: "stop", logprobs: body.logprobs ? { tokens: ["a"], token_logprobs: [sure ? -0.01 : -2] } : null }], usage: { prompt_tokens: String(body.prompt).includes("absurd") ? Number("9".repeat(30)) : 3, completion_tokens: 2 } }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+  const { events, url: sidecar, attempts } = await serve(`package cas
+model a { provider: vllm, endpoint: "${url}", cost: { input: 1, output: 1 } }
+model b { provider: vllm, endpoint: "${url}", cost: { input: 1, output: 1 } }
+default { select cascade { models: [a, b], min_confidence: 0.8 } }
+`);
+  const complete = async (prompt: string, extra: object = {}) => {
+    const res = await fetch(`${sidecar}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt, ...extra }) });
+    return { model: res.headers.get("x-routeplane-model"), type: res.headers.get("content-type"), text: await res.text() };
+  };
+  assert.equal((await complete("an easy one")).model, "a", "the token log-probabilities of a completions answer are read");
+  assert.equal(received.at(-1)!.logprobs, 1, "completions take a count, not true");
+  assert.equal((await complete("a hard one")).model, "b");
+  const streamed = await complete("an easy one", { stream: true });
+  assert.equal(streamed.type, "text/event-stream");
+  assert.match(streamed.text, /"object":"text_completion".*"text":"answer"/);
+  // The last step streams: its usage is not read, so the cost is unknown rather than the first step's alone.
+  await complete("a hard one", { stream: true });
+  assert.deepEqual(attempts(), ["a:low-confidence", "b:ok"]);
+  assert.equal(events().at(-1)!.costUsd, null);
+  // A usage no answer has is not believed: the cost stays finite.
+  await complete("an easy absurd one");
+  assert.ok(Number.isFinite(events().at(-1)!.costUsd ?? 0));
+  assert.equal(events().at(-1)!.tokens.prompt, null);
 });

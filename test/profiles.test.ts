@@ -171,3 +171,36 @@ test("guarantees can name profiles: `profile == x`, `profile in [...]`, and a pr
   const bad = build(src(`guarantee "g" { require profile == codng }`)).diagnostics.find((d) => d.code === "RP0209");
   assert.match(bad?.message ?? "", /undefined profile `codng`/);
 });
+
+test("attack review: a path a proxy may read otherwise is refused; a guarantee's own words are not rewritten; a profile named like a model is listed once", async () => {
+  const up = await startDemoUpstream();
+  cleanups.push(() => up.close());
+  const r = build(`${policy(up.url)}profile mlike { models: ["local"] }\ndefault in mlike { use big }\n`);
+  assert.ok(r.bundle, r.diagnostics.map((d) => d.message).join("\n"));
+  const store = new BundleStore({ trustedKeys: [] });
+  assert.equal(await store.offer(serializeBundle(r.bundle), "test", { requireSignature: false }), null);
+  const sidecar = createSidecar({ store, telemetry: new MemorySink() });
+  const { port } = await sidecar.listen(0);
+  cleanups.push(() => sidecar.close());
+  const { request } = await import("node:http");
+  // Raw paths, as a client sends them (fetch would normalise them).
+  const raw = (path: string) => new Promise<number>((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path, method: "POST", headers: { "content-type": "application/json" } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", reject);
+    req.end(JSON.stringify({ messages: [{ role: "user", content: "a bug" }] }));
+  });
+  for (const path of ["/support/../coding/v1/chat/completions", "/coding/./v1/chat/completions", "/coding/%2e%2e/support/v1/chat/completions", "/coding%2Fide/v1/chat/completions", "/coding//ide/v1/chat/completions"]) assert.equal(await raw(path), 400, path);
+  assert.equal(await raw("/coding/ide/v1/chat/completions"), 200);
+  const models = (await (await fetch(`http://127.0.0.1:${port}/v1/models`)).json()) as { data: { id: string; owned_by: string }[] };
+  assert.deepEqual(models.data.filter((m) => m.id === "local").map((m) => m.owned_by), ["routeplane profile mlike"]);
+  // A test's path is held to the same rule.
+  assert.match(codes(`${policy()}test "t" { request { path: "/coding/../support", user: "x" } expect route default }\n`).find((c) => c.startsWith("RP0702")) ?? "", /dot segment/);
+  // Only the analysis's words are rewritten for a profile, not a guarantee's name.
+  const g = build(`${policy()}guarantee "the default stays on prem" { require model.tags has onprem }\n`);
+  const failures = g.diagnostics.filter((d) => d.code === "RP1008").map((d) => d.message);
+  assert.ok(failures.some((m) => /in profile `/.test(m)), failures.join("\n"));
+  for (const m of failures) assert.match(m, /^guarantee "the default stays on prem" does not hold/);
+});

@@ -113,7 +113,8 @@ function analyzeProfiles(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: 
         // A profile without a default: say it at the profile's declaration.
         const decl = policy.origins.profiles.get(name);
         if (d.code === "RP1004" && decl) Object.assign(d, { file: decl.file, span: decl.span });
-        d.message = d.message.replaceAll("the policy has no `default`", `profile \`${name}\` has no \`default\``).replaceAll("the default", `the default${of}`).replaceAll("for want of a default", `for want of a default in profile \`${name}\``);
+        // Only the analysis's own words: a guarantee's name or a witness's values (quoted) stay as written.
+        d.message = outsideQuotes(d.message, (t) => t.replaceAll("the policy has no `default`", `profile \`${name}\` has no \`default\``).replace(/\bthe default\b/g, `the default${of}`).replaceAll("for want of a default", `for want of a default in profile \`${name}\``));
         if (d.help) d.help = d.help.replaceAll("`default { use <model> }`", `\`default in ${name} { use <model> }\``);
       }
       diags.items.push(d);
@@ -141,6 +142,11 @@ function analyzeProfiles(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: 
     bddNodes: results.reduce((n, r) => n + r.bddNodes, 0),
     coverage: results.map((r) => r.coverage).join("; "),
   };
+}
+
+/** `text` with `f` applied to its parts outside double-quoted strings. */
+function outsideQuotes(text: string, f: (part: string) => string): string {
+  return text.split(/("(?:[^"\\]|\\.)*")/).map((part, i) => (i % 2 === 1 ? part : f(part))).join("");
 }
 
 function analyzeScope(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: number): Analysis {

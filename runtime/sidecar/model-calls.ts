@@ -109,12 +109,12 @@ export function hedge(p: RequestPath, chain: readonly string[], headers: Record<
 
 /** The confidence of an OpenAI chat answer from its tokens' log-probabilities (the geometric mean of their probabilities), or null without them. */
 export function logprobConfidence(answer: unknown): number | null {
-  const choice = (answer as { choices?: { logprobs?: { content?: { logprob?: unknown }[] } }[] } | null)?.choices?.[0];
-  const tokens = choice?.logprobs?.content;
+  const choice = (answer as { choices?: { logprobs?: { content?: { logprob?: unknown }[]; token_logprobs?: unknown[] } }[] } | null)?.choices?.[0];
+  // Chat answers list `{ logprob }` per token; completions answers a `token_logprobs` list.
+  const tokens = Array.isArray(choice?.logprobs?.content) ? choice.logprobs.content.map((t) => t?.logprob) : choice?.logprobs?.token_logprobs;
   if (!Array.isArray(tokens) || tokens.length === 0) return null;
   let sum = 0;
-  for (const t of tokens) {
-    const lp = t?.logprob;
+  for (const lp of tokens) {
     if (typeof lp !== "number" || !Number.isFinite(lp) || lp > 0) return null;
     sum += lp;
   }
@@ -160,7 +160,8 @@ export async function cascade(p: RequestPath, chain: readonly string[], headers:
     }
     let answer: Answer;
     try {
-      answer = await ask(p, name, headers, { overrides: { stream: false, ...(sel.verifier === undefined ? { logprobs: true } : {}) } });
+      // Chat takes `logprobs: true`; completions a count of alternatives per token (1: the chosen token's).
+      answer = await ask(p, name, headers, { overrides: { stream: false, ...(sel.verifier === undefined ? { logprobs: p.endpoint === "chat" ? true : 1 } : {}) } });
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err;
       last = err;
@@ -192,7 +193,8 @@ export async function cascade(p: RequestPath, chain: readonly string[], headers:
     const confidence = sel.verifier === undefined ? logprobConfidence(parsed) : await verify(p, sel.verifier, headers, scrubSecret(answerText(parsed), answer.key));
     if (confidence !== null && confidence >= sel.min_confidence) {
       // The client did not ask for log-probabilities: they go, as if never asked for.
-      if (sel.verifier === undefined && p.rewritten!.body.logprobs !== true && parsed !== null && typeof parsed === "object") text = JSON.stringify(withoutLogprobs(parsed as JsonObject));
+      const asked = p.rewritten!.body.logprobs;
+      if (sel.verifier === undefined && (asked === undefined || asked === null || asked === false) && parsed !== null && typeof parsed === "object") text = JSON.stringify(withoutLogprobs(parsed as JsonObject));
       return { text, status, contentType: "application/json", answer: { model: name, spec: answer.spec, key: answer.key } };
     }
     rec.declined(name, confidence);
@@ -203,7 +205,8 @@ export async function cascade(p: RequestPath, chain: readonly string[], headers:
 /** The verifier's grade of an answer to the request's last user message, or null when it cannot give one. */
 async function verify(p: RequestPath, verifier: string, headers: Record<string, string>, answer: string): Promise<number | null> {
   const messages = (p.rewritten!.body.messages as { role?: unknown; content?: unknown }[] | undefined) ?? [];
-  const question = [...messages].reverse().find((m) => m?.role === "user")?.content;
+  // A completions request's question is its prompt.
+  const question = p.endpoint === "completions" ? p.rewritten!.body.prompt : [...messages].reverse().find((m) => m?.role === "user")?.content;
   const prompt = `Question:\n${typeof question === "string" ? question : JSON.stringify(question ?? "")}\n\nAnswer:\n${answer}`;
   try {
     // A request of the sidecar's own: nothing of the client's (stop words, logit bias, guided decoding, tools) steers the grade.
@@ -227,8 +230,21 @@ function withoutLogprobs(answer: JsonObject): JsonObject {
   return { ...answer, choices };
 }
 
-/** A whole chat answer as a stream of one chunk, for a client that asked to stream a cascade step's answer. */
-export function asEventStream(text: string): string {
+/** A whole completions answer as a stream of one chunk. */
+function asTextEventStream(text: string): string {
+  let parsed: { id?: unknown; created?: unknown; model?: unknown; usage?: unknown; choices?: { index?: unknown; text?: unknown; finish_reason?: unknown }[] } | null = null;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return `data: ${JSON.stringify({ error: { message: "the model's answer was not JSON" } })}\n\ndata: [DONE]\n\n`;
+  }
+  const chunk = { id: parsed?.id ?? "routeplane-cascade", object: "text_completion", created: parsed?.created ?? Math.floor(Date.now() / 1000), model: parsed?.model ?? "", choices: (parsed?.choices ?? []).map((c, i) => ({ index: c.index ?? i, text: c.text ?? "", finish_reason: c.finish_reason ?? "stop" })), ...(parsed?.usage !== undefined ? { usage: parsed.usage } : {}) };
+  return `data: ${JSON.stringify(chunk)}\n\ndata: [DONE]\n\n`;
+}
+
+/** A whole answer as a stream of one event, for a client that asked to stream a cascade step's answer. */
+export function asEventStream(text: string, endpoint: "chat" | "completions" = "chat"): string {
+  if (endpoint === "completions") return asTextEventStream(text);
   let parsed: { id?: unknown; created?: unknown; model?: unknown; usage?: unknown; choices?: { index?: unknown; message?: unknown; finish_reason?: unknown }[] } | null = null;
   try {
     parsed = JSON.parse(text);

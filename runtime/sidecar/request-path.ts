@@ -259,6 +259,8 @@ const relay: Stage = async (p) => {
       } else if (held && held.length > 0) await send(held);
       res.end();
       if (tail !== null) rec.usage(tail.toString("utf8"), spec);
+      // A streamed answer's usage is not read: what earlier cascade steps counted is only part of the cost.
+      else rec.usageUnknown();
       p.status = up.statusCode;
     } catch {
       // The client left (the upstream was stopped on purpose: 499, as nginx logs it), or the upstream broke mid-stream (502).
@@ -301,7 +303,7 @@ function sendWhole(p: RequestPath, raw: string, status: number, contentType: str
   if (cleaned !== null) text = cleaned;
   const headers: Record<string, string> = { ...p.base!, "x-routeplane-model": from.model, "content-type": scrubSecret(contentType, from.key) };
   if (p.cacheSlot) headers["x-routeplane-cache"] = "miss";
-  if (p.body!.stream === true && status === 200 && p.endpoint === "chat") res.send(status, { ...headers, "content-type": "text/event-stream", "cache-control": "no-cache" }, asEventStream(text));
+  if (p.body!.stream === true && status === 200) res.send(status, { ...headers, "content-type": "text/event-stream", "cache-control": "no-cache" }, asEventStream(text, p.endpoint));
   else res.send(status, headers, text);
   if (p.cacheSlot && status === 200) config.responseCache.put(p.cacheSlot.slot, { text, contentType, model: from.model }, p.cacheSlot.vector, Date.now());
   // A cascade counted its step's usage when it read the answer.

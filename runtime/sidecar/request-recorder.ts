@@ -18,6 +18,9 @@ export interface RecorderSinks {
 
 type StageSpan = ReturnType<RequestTrace["stage"]>;
 
+/** Tokens one answer can plausibly count (prompt or completion); a larger `usage` is not believed. */
+export const MAX_ANSWER_TOKENS = 100_000_000;
+
 export class RequestRecorder {
   /** The routing event; its time and signal values are filled in by finish(), after the answer went out. */
   readonly event: RoutingEvent;
@@ -133,16 +136,27 @@ export class RequestRecorder {
    * than parsing the whole answer: the answer goes to the client as it came.
    */
   usage(text: string, spec: ModelSpec): void {
-    const prompt = /"prompt_tokens"\s*:\s*(\d+)/.exec(text);
-    const completion = /"completion_tokens"\s*:\s*(\d+)/.exec(text);
+    // Whole numbers as written: `1e+30` is no count (its `1` is not read as one).
+    const prompt = /"prompt_tokens"\s*:\s*(\d+)(?![\d.eE])/.exec(text);
+    const completion = /"completion_tokens"\s*:\s*(\d+)(?![\d.eE])/.exec(text);
     if (!prompt && !completion) return;
     // A request may pay several models (a cascade's steps, its verifier): tokens and cost add up.
+    // A count no answer has (a model server's 400-digit number) is not one: ignored, so cost stays finite.
+    const sane = (m: RegExpExecArray | null) => (m && m[1].length <= 10 && Number(m[1]) <= MAX_ANSWER_TOKENS ? m : null);
+    const [p, c] = [sane(prompt), sane(completion)];
+    if (!p && !c) return;
     const sum = (a: number | null, b: RegExpExecArray | null) => (b ? (a ?? 0) + Number(b[1]) : a);
-    this.event.tokens = { prompt: sum(this.event.tokens.prompt, prompt), completion: sum(this.event.tokens.completion, completion) };
-    if (spec.cost && prompt && completion) {
+    this.event.tokens = { prompt: sum(this.event.tokens.prompt, p), completion: sum(this.event.tokens.completion, c) };
+    if (spec.cost && p && c) {
       // Costs are USD per million tokens (docs/language.md).
-      this.event.costUsd = (this.event.costUsd ?? 0) + (Number(prompt[1]) * spec.cost.input + Number(completion[1]) * spec.cost.output) / 1e6;
+      this.event.costUsd = (this.event.costUsd ?? 0) + (Number(p[1]) * spec.cost.input + Number(c[1]) * spec.cost.output) / 1e6;
     }
+  }
+
+  /** The answer's usage cannot be read (a stream): tokens and cost are unknown, not the part counted so far. */
+  usageUnknown(): void {
+    this.event.tokens = { prompt: null, completion: null };
+    this.event.costUsd = null;
   }
 
   /** The request is over: its status and the model that answered (null: none). Once per request. */

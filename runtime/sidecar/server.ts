@@ -14,7 +14,7 @@
 import { randomUUID } from "node:crypto";
 import { inspect } from "node:util";
 import type { AddressInfo } from "node:net";
-import { REQUEST_ID_PATTERN, overlayProblem, overlayShapeProblem, qualityOf, type Bundle, type ModelSpec, type SharesOverlay } from "../../bundle/index.ts";
+import { REQUEST_ID_PATTERN, ambiguousPath, overlayProblem, overlayShapeProblem, qualityOf, type Bundle, type ModelSpec, type SharesOverlay } from "../../bundle/index.ts";
 import type { BundleStore } from "./bundle-store.ts";
 import { createHttpServer, type HttpServer, type SidecarRequest, type SidecarResponse } from "./http-server.ts";
 import { SidecarMetrics } from "./metrics.ts";
@@ -211,8 +211,9 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           // The policy's models, and the model names its profiles answer to (what a client puts in `model` to reach one).
           const data = [
             ...policy.models.map((m) => ({ id: m.name, object: "model", created: 0, owned_by: m.provider })),
+            // A profile answering to a model's own name is listed once, as the profile: that is what a request for it gets.
             ...(policy.profiles ?? []).flatMap((p) => p.models.map((id) => ({ id, object: "model", created: 0, owned_by: `routeplane profile ${p.name}` }))),
-          ];
+          ].filter((m, i, all) => all.findLastIndex((x) => x.id === m.id) === i);
           res.send(200, { "content-type": "application/json", "x-request-id": requestId }, JSON.stringify({ object: "list", data }));
           return;
         }
@@ -275,9 +276,12 @@ export function createSidecar(options: SidecarOptions): Sidecar {
           // `/<profile prefix>/v1/chat/completions`: a profile's path (docs/language.md, Profiles).
           const m = req.method === "POST" ? /^(\/.+)\/v1\/(chat\/completions|completions)$/.exec(req.path) : null;
           if (!m) throw new HttpError(404, `no such endpoint: ${route}`, "not_found");
+          // A front proxy may match the normalised path and forward the raw one: a path it would read
+          // otherwise than the sidecar (dot segments, encoded dots or slashes, empty segments) is refused.
+          if (ambiguousPath(m[1])) throw new HttpError(400, `the path ${m[1].slice(0, 200)} has a dot segment, an encoded dot or slash, an empty segment or a backslash: send the profile's prefix as it is declared`);
           const active = activeBundle();
           const profile = active.engine.profileFor(undefined, m[1]);
-          if (profile === "") throw new HttpError(404, `no profile of the policy serves the path prefix ${m[1]}`, "not_found");
+          if (profile === "") throw new HttpError(404, `no profile of the policy serves the path prefix ${m[1].slice(0, 200)}`, "not_found");
           return await runRequestPath(pathConfig, req, res, m[2] === "completions" ? "completions" : "chat", requestId, active, profile);
         }
       }
