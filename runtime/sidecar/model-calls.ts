@@ -43,7 +43,8 @@ export async function ask(p: RequestPath, name: string, headers: Record<string, 
 
 /** The models in order until one answers; the last failure when none does. */
 export async function inOrder(p: RequestPath, chain: readonly string[], headers: Record<string, string>): Promise<Answer | UpstreamError> {
-  let last = new UpstreamError("connect", "no model was tried");
+  // An Error captures a stack when made: made only when a model failed, never on the way to an answer.
+  let last: UpstreamError | null = null;
   for (const name of chain) {
     try {
       return await ask(p, name, headers);
@@ -52,7 +53,7 @@ export async function inOrder(p: RequestPath, chain: readonly string[], headers:
       last = err;
     }
   }
-  return last;
+  return last ?? new UpstreamError("connect", "no model was tried");
 }
 
 /**
@@ -66,7 +67,7 @@ export function hedge(p: RequestPath, chain: readonly string[], headers: Record<
     let next = 0;
     let pending = 0;
     let done = false;
-    let last = new UpstreamError("connect", "no model was tried");
+    let last: UpstreamError | null = null;
     let timer: NodeJS.Timeout | undefined;
     const finish = (result: Answer | UpstreamError) => {
       done = true;
@@ -96,7 +97,7 @@ export function hedge(p: RequestPath, chain: readonly string[], headers: Record<
           if (err instanceof UpstreamError) last = err;
           // Every model asked so far failed: the next one now, without waiting.
           if (pending === 0) {
-            if (next >= chain.length) finish(last);
+            if (next >= chain.length) finish(last ?? new UpstreamError("connect", "no model was tried"));
             else launch();
           }
         },
@@ -147,7 +148,7 @@ export const VERIFIER_PROMPT = "You grade answers. Reply with one number from 0 
  */
 export async function cascade(p: RequestPath, chain: readonly string[], headers: Record<string, string>, sel: Extract<Selection, { algorithm: "cascade" }>): Promise<Answer | TakenAnswer | UpstreamError> {
   const rec = p.rec!;
-  let last = new UpstreamError("connect", "no model was tried");
+  let last: UpstreamError | null = null;
   for (let i = 0; i < chain.length; i++) {
     const name = chain[i];
     if (i === chain.length - 1) {
@@ -199,7 +200,7 @@ export async function cascade(p: RequestPath, chain: readonly string[], headers:
     }
     rec.declined(name, confidence);
   }
-  return last;
+  return last ?? new UpstreamError("connect", "no model was tried");
 }
 
 /** The verifier's grade of an answer to the request's last user message, or null when it cannot give one. */
