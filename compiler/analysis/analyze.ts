@@ -101,21 +101,12 @@ function analyzeProfiles(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: 
   for (const { name, sub } of scopes) {
     const local = new DiagnosticBag();
     const a = analyzeScope(sub, local, maxNodes ?? analysisBudget(sub));
-    const of = name === "" ? "" : ` of profile \`${name}\``;
     for (const d of local.items) {
       if (UNUSED.has(d.code)) {
         const key = `${d.code}\u0000${d.message}`;
         const seen = unusedCounts.get(key);
         unusedCounts.set(key, { d, n: (seen?.n ?? 0) + 1 });
         continue;
-      }
-      if (name !== "") {
-        // A profile without a default: say it at the profile's declaration.
-        const decl = policy.origins.profiles.get(name);
-        if (d.code === "RP1004" && decl) Object.assign(d, { file: decl.file, span: decl.span });
-        // Only the analysis's own words: a guarantee's name or a witness's values (quoted) stay as written.
-        d.message = outsideQuotes(d.message, (t) => t.replaceAll("the policy has no `default`", `profile \`${name}\` has no \`default\``).replace(/\bthe default\b/g, `the default${of}`).replaceAll("for want of a default", `for want of a default in profile \`${name}\``));
-        if (d.help) d.help = d.help.replaceAll("`default { use <model> }`", `\`default in ${name} { use <model> }\``);
       }
       diags.items.push(d);
     }
@@ -144,9 +135,9 @@ function analyzeProfiles(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: 
   };
 }
 
-/** `text` with `f` applied to its parts outside double-quoted strings. */
-function outsideQuotes(text: string, f: (part: string) => string): string {
-  return text.split(/("(?:[^"\\]|\\.)*")/).map((part, i) => (i % 2 === 1 ? part : f(part))).join("");
+/** How findings name the default: "the default", or in a profile's analysis "the default of profile `p`". */
+function theDefault(policy: CheckedPolicy): string {
+  return policy.profileScope ? `the default of profile \`${policy.profileScope}\`` : "the default";
 }
 
 function analyzeScope(policy: CheckedPolicy, diags: DiagnosticBag, maxNodes: number): Analysis {
@@ -379,7 +370,7 @@ function redundantRoutes(s: Scope): void {
       takers.push("default");
     }
     const o = origin(r.name);
-    diags.add("RP1012", o.file, o.span, `route \`${r.name}\` is redundant: without it, its requests would go to ${takers.map((t) => (t === "default" ? "the default" : `\`${t}\``)).join(", ")} with the same models and plugins`, {
+    diags.add("RP1012", o.file, o.span, `route \`${r.name}\` is redundant: without it, its requests would go to ${takers.map((t) => (t === "default" ? theDefault(policy) : `\`${t}\``)).join(", ")} with the same models and plugins`, {
       help: "remove it, or change what it does",
     });
     record(later("RP1012", r.name, [r.name], () => space.witness(regionOf(i))!));
@@ -446,13 +437,17 @@ function coverage(s: Scope): void {
   const coverage = !leftOver
     ? "every request is decided by a route"
     : policy.default
+      // analyzeProfiles prefixes each profile's coverage with its name.
       ? `the default decides the requests no route takes, e.g. ${example(leftOver)}`
       : `requests no route takes are rejected (no default), e.g. ${example(leftOver)}`;
   if (policy.default === null && leftOver) {
     const w = leftOver;
-    const anchor = policy.routes.length ? origin(policy.routes[0].name) : { file: policy.roots[0], span: FILE_START };
-    diags.add("RP1004", anchor.file, anchor.span, `the policy has no \`default\`, and some requests match no route; they are rejected (e.g. ${w.description.join("; ") || "a request with no signal matching"})`, {
-      help: "add `default { use <model> }`, or a route for these requests",
+    // A profile without a default: said at the profile's declaration.
+    const profile = policy.profileScope ? policy.origins.profiles.get(policy.profileScope) : undefined;
+    const anchor = profile ?? (policy.routes.length ? origin(policy.routes[0].name) : { file: policy.roots[0], span: FILE_START });
+    const who = policy.profileScope ? `profile \`${policy.profileScope}\`` : "the policy";
+    diags.add("RP1004", anchor.file, anchor.span, `${who} has no \`default\`, and some requests match no route; they are rejected (e.g. ${w.description.join("; ") || "a request with no signal matching"})`, {
+      help: `add \`default${policy.profileScope ? ` in ${policy.profileScope}` : ""} { use <model> }\`, or a route for these requests`,
     });
     record({ code: "RP1004", subject: "default", witness: w, expectRoutes: [null] });
   }
@@ -499,7 +494,7 @@ function actionChains(s: Scope): void {
   const { policy, diags, origin } = s;
   const actions: { what: string; action: Action; at: { file: string; span: import("../../grammar/index.ts").Span } }[] = [
     ...policy.routes.map((r) => ({ what: `route \`${r.name}\``, action: r.action, at: origin(r.name) })),
-    ...(policy.default && policy.origins.default ? [{ what: "the default", action: policy.default, at: policy.origins.default }] : []),
+    ...(policy.default && policy.origins.default ? [{ what: theDefault(policy), action: policy.default, at: policy.origins.default }] : []),
   ];
   for (const { what, action, at } of actions) {
     const seen = new Set<string>();
@@ -528,7 +523,7 @@ function alwaysBlockingPlugins(s: Scope): void {
   const { policy, model, b, diags, space, live, origin, regionOf, uncovered } = s;
   const decisions = [
     ...policy.routes.map((r, i) => ({ what: `route \`${r.name}\``, route: r.name as string | null, action: r.action, at: origin(r.name), region: regionOf(i), live: live[i] })),
-    ...(policy.default && policy.origins.default ? [{ what: "the default", route: "default" as string | null, action: policy.default, at: policy.origins.default, region: uncovered, live: space.sat(uncovered) }] : []),
+    ...(policy.default && policy.origins.default ? [{ what: theDefault(policy), route: "default" as string | null, action: policy.default, at: policy.origins.default, region: uncovered, live: space.sat(uncovered) }] : []),
   ];
   const alwaysBlocked = new Set<string | null>();
   for (const d of decisions) {
@@ -597,7 +592,7 @@ function guarantees(s: Scope): void {
       if (failed) break;
     }
     if (failed) {
-      const where = failed.route === null ? "rejected for want of a default" : `decided by ${failed.route === "default" ? "the default" : `route \`${failed.route}\``}${failed.model ? ` and sent to \`${failed.model}\`` : ""}`;
+      const where = failed.route === null ? `rejected for want of a default${policy.profileScope ? ` in profile \`${policy.profileScope}\`` : ""}` : `decided by ${failed.route === "default" ? theDefault(policy) : `route \`${failed.route}\``}${failed.model ? ` and sent to \`${failed.model}\`` : ""}`;
       diags.add("RP1008", g.file, g.span, `guarantee "${g.name}" does not hold: a request with ${failed.witness.description.join("; ") || "no signal matching"} is ${where}`, {
         help: "change the routes so every such request satisfies the requirement (for instance, apply a redaction plugin or keep it on-prem), or narrow the guarantee",
       });
