@@ -4,12 +4,12 @@
 // the tools filter leaves of a request.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { serializeBundle, type JsonObject } from "../bundle/index.ts";
+import { type JsonObject } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
-import { BundleStore, SemanticSignals, createSidecar, startDemoUpstream } from "../runtime/index.ts";
+import { SemanticSignals, startDemoUpstream } from "../runtime/index.ts";
 import { filterTools } from "../runtime/sidecar/plugins.ts";
 import { ResponseCache, SIMILAR_SCAN } from "../runtime/sidecar/response-cache.ts";
-import { MemorySink } from "./support/memory-sink.ts";
+import { serveText } from "./support/serve-text.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -66,14 +66,9 @@ default { use m; apply answers }
 `;
 
 async function sidecarWith(text: string, semantic?: SemanticSignals) {
-  const r = compile(memoryHost({ "p.route": text }), ["p.route"]);
-  assert.ok(r.bundle, r.diagnostics.map((d) => d.message).join("\n"));
-  const store = new BundleStore({ trustedKeys: [] });
-  assert.equal(await store.offer(serializeBundle(r.bundle), "test", { requireSignature: false }), null);
-  const sidecar = createSidecar({ store, telemetry: new MemorySink(), ...(semantic ? { semantic } : {}) });
-  const { port } = await sidecar.listen(0);
-  cleanups.push(() => sidecar.close());
-  return `http://127.0.0.1:${port}`;
+  const s = await serveText(text, semantic ? { semantic } : {});
+  cleanups.push(s.close);
+  return s.url;
 }
 
 async function ask(url: string, content: string | object[], headers: Record<string, string> = {}, extra: object = {}) {

@@ -5,11 +5,12 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
-import { serializeBundle, type RoutingEvent } from "../bundle/index.ts";
+import { type RoutingEvent } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
-import { BundleStore, createSidecar, startDemoUpstream } from "../runtime/index.ts";
+import { startDemoUpstream } from "../runtime/index.ts";
 import { asEventStream, gradeOf, logprobConfidence } from "../runtime/sidecar/model-calls.ts";
 import { MemorySink } from "./support/memory-sink.ts";
+import { serveText } from "./support/serve-text.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -41,14 +42,9 @@ async function fakeModel(name: string) {
 }
 
 async function serve(text: string, options: { credentials?: Record<string, string> } = {}) {
-  const r = build(text);
-  assert.ok(r.bundle, r.diagnostics.map((d) => d.message).join("\n"));
-  const store = new BundleStore({ trustedKeys: [] });
-  assert.equal(await store.offer(serializeBundle(r.bundle), "test", { requireSignature: false }), null);
   const sink = new MemorySink();
-  const sidecar = createSidecar({ store, telemetry: sink, ...options });
-  const { port } = await sidecar.listen(0);
-  cleanups.push(() => sidecar.close());
+  const { port, close } = await serveText(text, { telemetry: sink, ...options });
+  cleanups.push(close);
   const ask = async (content: string, extra: object = {}) => {
     const t0 = performance.now();
     const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ messages: [{ role: "user", content }], ...extra }) });

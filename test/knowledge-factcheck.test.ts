@@ -4,11 +4,10 @@
 // and read exactly by the analysis.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { serializeBundle } from "../bundle/index.ts";
 import { compile, memoryHost } from "../compiler/index.ts";
-import { BundleStore, Engine, SemanticSignals, createSidecar, requestFromChat, requestFromSignals, startDemoUpstream } from "../runtime/index.ts";
+import { Engine, SemanticSignals, requestFromChat, requestFromSignals, startDemoUpstream } from "../runtime/index.ts";
 import { factCheckScore, knowledgeValue } from "../runtime/engine/detectors.ts";
-import { MemorySink } from "./support/memory-sink.ts";
+import { serveText } from "./support/serve-text.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -78,15 +77,10 @@ test("offline, the engine decides with the stand-ins; given values follow the sa
 test("through a real sidecar and embeddings endpoint: the closest entry, fact-check and feedback by similarity", async () => {
   const up = await startDemoUpstream();
   cleanups.push(() => up.close());
-  const r = build(policy(up.url));
-  assert.ok(r.bundle);
-  const store = new BundleStore({ trustedKeys: [] });
-  assert.equal(await store.offer(serializeBundle(r.bundle), "test", { requireSignature: false }), null);
   const semantic = new SemanticSignals({ url: up.url, model: "embed-1", budgetMs: 500 });
   cleanups.push(() => semantic.close());
-  const sidecar = createSidecar({ store, telemetry: new MemorySink(), semantic });
-  const { port } = await sidecar.listen(0);
-  cleanups.push(() => sidecar.close());
+  const { port, close } = await serveText(policy(up.url), { semantic });
+  cleanups.push(close);
   const route = async (text: string) => {
     const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ messages: [{ role: "user", content: text }] }) });
     await res.text();

@@ -4,12 +4,12 @@
 // over the parameters, and bundles that carry bad ones.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { serializeBundle, validateBundle, type Bundle, type JsonObject, type ModelSpec } from "../bundle/index.ts";
+import { validateBundle, type Bundle, type JsonObject, type ModelSpec } from "../bundle/index.ts";
 import { compile, formatFile, memoryHost } from "../compiler/index.ts";
 import { parseFile } from "../grammar/index.ts";
-import { BundleStore, createSidecar, startDemoUpstream, Engine } from "../runtime/index.ts";
+import { startDemoUpstream, Engine } from "../runtime/index.ts";
 import { bodyForModel } from "../runtime/sidecar/model-params.ts";
-import { MemorySink } from "./support/memory-sink.ts";
+import { serveText } from "./support/serve-text.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -120,17 +120,12 @@ test("a real sidecar sends each model of the chain its own parameters", async ()
   const bad = await startDemoUpstream({ failWith: 503 });
   const good = await startDemoUpstream();
   cleanups.push(() => bad.close(), () => good.close());
-  const r = build(`package mp
+  const { port, close } = await serveText(`package mp
 model first { provider: vllm, endpoint: "${bad.url}", served_name: "first-8b" }
 model second { provider: openai, endpoint: "${good.url}", served_name: "second-1" }
 default { use first { lora: "tickets-lora", reasoning: false } fallback second { max_tokens: 64, effort: low } }
 `);
-  assert.ok(r.bundle);
-  const store = new BundleStore({ trustedKeys: [] });
-  assert.equal(await store.offer(serializeBundle(r.bundle), "test", { requireSignature: false }), null);
-  const sidecar = createSidecar({ store, telemetry: new MemorySink() });
-  const { port } = await sidecar.listen(0);
-  cleanups.push(() => sidecar.close());
+  cleanups.push(close);
   const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json" },

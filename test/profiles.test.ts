@@ -2,12 +2,12 @@
 // the requested model name or a path prefix, each analysed on its own.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { adaptiveRoutesOf, serializeBundle, validateBundle } from "../bundle/index.ts";
+import { adaptiveRoutesOf, validateBundle } from "../bundle/index.ts";
 import { compile, formatFile, memoryHost } from "../compiler/index.ts";
 import { parseFile } from "../grammar/index.ts";
-import { BundleStore, Engine, createSidecar, requestFromChat, startDemoUpstream } from "../runtime/index.ts";
+import { Engine, requestFromChat, startDemoUpstream } from "../runtime/index.ts";
 import { unconfirmedWitnesses } from "../cli/lint-command.ts";
-import { MemorySink } from "./support/memory-sink.ts";
+import { serveText } from "./support/serve-text.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -124,11 +124,8 @@ test("a real sidecar picks the profile by path prefix or model name", async () =
   const r = build(policy(up.url));
   assert.ok(r.bundle);
   assert.deepEqual([...adaptiveRoutesOf(r.bundle).keys()], []);
-  const store = new BundleStore({ trustedKeys: [] });
-  assert.equal(await store.offer(serializeBundle(r.bundle), "test", { requireSignature: false }), null);
-  const sidecar = createSidecar({ store, telemetry: new MemorySink() });
-  const { port } = await sidecar.listen(0);
-  cleanups.push(() => sidecar.close());
+  const { port, close } = await serveText(policy(up.url));
+  cleanups.push(close);
   const send = async (path: string, body: object) => {
     const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     const text = await res.text();
@@ -175,13 +172,8 @@ test("guarantees can name profiles: `profile == x`, `profile in [...]`, and a pr
 test("attack review: a path a proxy may read otherwise is refused; a guarantee's own words are not rewritten; a profile named like a model is listed once", async () => {
   const up = await startDemoUpstream();
   cleanups.push(() => up.close());
-  const r = build(`${policy(up.url)}profile mlike { models: ["local"] }\ndefault in mlike { use big }\n`);
-  assert.ok(r.bundle, r.diagnostics.map((d) => d.message).join("\n"));
-  const store = new BundleStore({ trustedKeys: [] });
-  assert.equal(await store.offer(serializeBundle(r.bundle), "test", { requireSignature: false }), null);
-  const sidecar = createSidecar({ store, telemetry: new MemorySink() });
-  const { port } = await sidecar.listen(0);
-  cleanups.push(() => sidecar.close());
+  const { port, close } = await serveText(`${policy(up.url)}profile mlike { models: ["local"] }\ndefault in mlike { use big }\n`);
+  cleanups.push(close);
   const { request } = await import("node:http");
   // Raw paths, as a client sends them (fetch would normalise them).
   const raw = (path: string) => new Promise<number>((resolve, reject) => {
