@@ -177,6 +177,7 @@ test("a similarity lookup compares the most recent answers of its context only (
   store.put(slotOf(0), { text: "old", contentType: "", model: "m" }, [1, 0], 0);
   for (let i = 1; i <= SIMILAR_SCAN; i++) store.put(slotOf(i), { text: `a${i}`, contentType: "", model: "m" }, [0, 1], 0);
   assert.equal(store.similar(slotOf(999), [1, 0], 0.99, 0), null, "the one similar answer is older than the last SIMILAR_SCAN");
+  assert.equal(store.get(slotOf(0), 0)?.text, "old", "it is still an exact hit");
   assert.match(store.similar(slotOf(999), [0, 1], 0.99, 0)?.text ?? "", /^a\d+$/);
 });
 

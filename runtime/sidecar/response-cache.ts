@@ -97,7 +97,8 @@ export class ResponseCache {
     if (!keys || !t) return null;
     let best: Entry | null = null;
     let bestScore = -Infinity;
-    for (const k of [...keys].slice(-SIMILAR_SCAN)) {
+    // At most SIMILAR_SCAN keys (put keeps the set that short); copied, as drop() may change it.
+    for (const k of [...keys]) {
       const e = t.get(k);
       if (!e || e.expires <= now) {
         this.drop(slot.table, k);
@@ -122,7 +123,10 @@ export class ResponseCache {
     let t = this.tables.get(slot.table);
     if (!t) this.tables.set(slot.table, (t = new Map()));
     t.set(slot.key, { ...answer, expires: now + slot.ttlMs, context: slot.context, vector, bytes });
-    (this.byContext.get(slot.context) ?? this.byContext.set(slot.context, new Set()).get(slot.context)!).add(slot.key);
+    // A context remembers its SIMILAR_SCAN most recent answers for similarity (older ones stay exact hits).
+    const keys = this.byContext.get(slot.context) ?? this.byContext.set(slot.context, new Set()).get(slot.context)!;
+    keys.add(slot.key);
+    if (keys.size > SIMILAR_SCAN) keys.delete(keys.values().next().value!);
     this.bytes += bytes;
     while (t.size > slot.maxEntries) this.drop(slot.table, t.keys().next().value!);
     // Over the byte budget: the least recently used of the largest table first.
