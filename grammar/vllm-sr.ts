@@ -519,19 +519,19 @@ class Parser {
   // ---- conditions
 
   private expr(): VExpr {
-    let left = this.conj();
-    while (this.isWord("OR")) {
-      const op = this.next();
-      left = { kind: "or", left, right: this.conj(), pos: this.posOf(op) };
-    }
-    return left;
+    return this.leftAssoc("OR", "or", () => this.conj());
   }
 
   private conj(): VExpr {
-    let left = this.factor();
-    while (this.isWord("AND")) {
+    return this.leftAssoc("AND", "and", () => this.factor());
+  }
+
+  /** `operand (WORD operand)*`, left-associative: OR over AND over NOT. */
+  private leftAssoc(word: string, kind: "or" | "and", operand: () => VExpr): VExpr {
+    let left = operand();
+    while (this.isWord(word)) {
       const op = this.next();
-      left = { kind: "and", left, right: this.factor(), pos: this.posOf(op) };
+      left = { kind, left, right: operand(), pos: this.posOf(op) };
     }
     return left;
   }

@@ -231,28 +231,19 @@ function withoutLogprobs(answer: JsonObject): JsonObject {
   return { ...answer, choices };
 }
 
-/** A whole completions answer as a stream of one chunk. */
-function asTextEventStream(text: string): string {
-  let parsed: { id?: unknown; created?: unknown; model?: unknown; usage?: unknown; choices?: { index?: unknown; text?: unknown; finish_reason?: unknown }[] } | null = null;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return `data: ${JSON.stringify({ error: { message: "the model's answer was not JSON" } })}\n\ndata: [DONE]\n\n`;
-  }
-  const chunk = { id: parsed?.id ?? "routeplane-cascade", object: "text_completion", created: parsed?.created ?? Math.floor(Date.now() / 1000), model: parsed?.model ?? "", choices: (parsed?.choices ?? []).map((c, i) => ({ index: c.index ?? i, text: c.text ?? "", finish_reason: c.finish_reason ?? "stop" })), ...(parsed?.usage !== undefined ? { usage: parsed.usage } : {}) };
-  return `data: ${JSON.stringify(chunk)}\n\ndata: [DONE]\n\n`;
-}
-
 /** A whole answer as a stream of one event, for a client that asked to stream a cascade step's answer. */
 export function asEventStream(text: string, endpoint: "chat" | "completions" = "chat"): string {
-  if (endpoint === "completions") return asTextEventStream(text);
-  let parsed: { id?: unknown; created?: unknown; model?: unknown; usage?: unknown; choices?: { index?: unknown; message?: unknown; finish_reason?: unknown }[] } | null = null;
+  let parsed: { id?: unknown; created?: unknown; model?: unknown; usage?: unknown; choices?: { index?: unknown; message?: unknown; text?: unknown; finish_reason?: unknown }[] } | null = null;
   try {
     parsed = JSON.parse(text);
   } catch {
     return `data: ${JSON.stringify({ error: { message: "the model's answer was not JSON" } })}\n\ndata: [DONE]\n\n`;
   }
-  const head = { id: parsed?.id ?? "routeplane-cascade", object: "chat.completion.chunk", created: parsed?.created ?? Math.floor(Date.now() / 1000), model: parsed?.model ?? "" };
+  const head = { id: parsed?.id ?? "routeplane-cascade", object: endpoint === "chat" ? "chat.completion.chunk" : "text_completion", created: parsed?.created ?? Math.floor(Date.now() / 1000), model: parsed?.model ?? "" };
+  if (endpoint === "completions") {
+    const chunk = { ...head, choices: (parsed?.choices ?? []).map((c, i) => ({ index: c.index ?? i, text: c.text ?? "", finish_reason: c.finish_reason ?? "stop" })), ...(parsed?.usage !== undefined ? { usage: parsed.usage } : {}) };
+    return `data: ${JSON.stringify(chunk)}\n\ndata: [DONE]\n\n`;
+  }
   // The whole message as one delta: content, tool calls (each with its index, as streamed ones carry), reasoning.
   const delta = (m: Record<string, unknown> | undefined) => {
     const out: Record<string, unknown> = { role: m?.role ?? "assistant", content: m?.content ?? "" };
